@@ -1,0 +1,38 @@
+#!/usr/bin/env bash
+# Set up everything skal needs on a fresh machine: a virtual environment in .venv with torch, skal and
+# its test dependencies, and the real Fashion-MNIST files from Debian. Idempotent; safe to run twice.
+# Usage: source scripts/setup.sh   (or bash scripts/setup.sh)
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+PY=${PYTHON:-python3}
+VENV=${SKAL_VENV:-.venv}
+export PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_NO_INPUT=1
+
+if [ ! -x "$VENV/bin/python" ]; then
+  echo "[setup] creating $VENV"
+  "$PY" -m venv "$VENV"
+fi
+if ! "$VENV/bin/python" -c "import torch, torchvision" 2>/dev/null; then
+  echo "[setup] installing torch + torchvision (this takes a minute or two)"
+  # These two releases lie on this project's machines' disks; elsewhere fall back to what pip finds.
+  "$VENV/bin/pip" install -q "torch==2.14.1" "torchvision==0.29.1" 2>/dev/null \
+    || "$VENV/bin/pip" install -q torch torchvision
+fi
+if ! "$VENV/bin/python" -c "import skal, skorch, imblearn, pytest" 2>/dev/null \
+   || [ setup.cfg -nt "$VENV/.skal-installed" ]; then
+  echo "[setup] installing skal and its test dependencies"
+  "$VENV/bin/pip" install -q -e ".[test]"
+  touch "$VENV/.skal-installed"
+fi
+
+FMNIST=/usr/share/datasets/fashion-mnist
+if [ ! -f "$FMNIST/train-images-idx3-ubyte.gz" ] && [ -z "${SKAL_DATA:-}" ]; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+    echo "[setup] installing the Debian package dataset-fashion-mnist"
+    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq dataset-fashion-mnist) >/dev/null \
+      || echo "[setup] warning: could not install dataset-fashion-mnist; Fashion-MNIST tests will be skipped"
+  else
+    echo "[setup] note: Fashion-MNIST not found; as root run: apt-get install dataset-fashion-mnist"
+  fi
+fi
+echo "[setup] ready: $VENV ($("$VENV/bin/python" -c 'import torch, skorch, sklearn; print(f"torch {torch.__version__}, skorch {skorch.__version__}, scikit-learn {sklearn.__version__}")'))"
