@@ -1,1 +1,10 @@
 """Plain ``torch.nn`` modules used by skal's estimators (no scikit-learn here)."""
+
+from skal.nets.vae_acgan import (
+    AuxiliaryClassifier,
+    Discriminator,
+    Encoder,
+    Generator,
+    init_normal_,
+    reparameterize,
+)

@@ -1,0 +1,346 @@
+"""VAE-ACGAN networks for BGADL: encoder, generator (= VAE decoder), discriminator, classifier.
+
+Every network is sized from the image shape ``(C, H, W)``, so the same classes serve MNIST
+(1, 28, 28), CIFAR/SVHN (3, 32, 32) and tiny test images (1, 8, 8). Images live in [0, 1].
+
+The generator and discriminator follow the infoGAN-style ACGAN used by the BGADL code
+(BGADL.md section 3). The encoder replaces the authors' one-scalar bottleneck with sigmoid heads
+by a real Gaussian latent: a conv stack, an FC layer and two *linear* heads for the mean and
+the log-variance (BGADL.md section 3, "Recommended encoder"; section 7, item 5).
+
+References
+----------
+Tran, T., Do, T.-T., Reid, I., Carneiro, G. "Bayesian Generative Active Deep Learning."
+ICML 2019. arXiv:1904.11643.
+"""
+
+import math
+
+import torch
+from torch import nn
+
+__all__ = [
+    "Encoder",
+    "Generator",
+    "Discriminator",
+    "AuxiliaryClassifier",
+    "init_normal_",
+    "reparameterize",
+]
+
+_MIN_SIDE = 4  # two stride-2 layers must leave at least a 1x1 map
+
+
+def _check_image_shape(image_shape):
+    """Return ``image_shape`` as a tuple of three ints, or raise a ValueError."""
+    shape = tuple(int(s) for s in image_shape)
+    if len(shape) != 3 or shape[0] < 1 or min(shape[1:]) < _MIN_SIDE:
+        raise ValueError(
+            "The 'image_shape' parameter must be (C, H, W) with C >= 1 and H, W >= "
+            f"{_MIN_SIDE}. Got {tuple(image_shape)!r} instead."
+        )
+    return shape
+
+
+def _halve(side):
+    """Output side of a Conv2d(kernel_size=4, stride=2, padding=1): floor(side / 2)."""
+    return (side + 2 * 1 - 4) // 2 + 1
+
+
+class Encoder(nn.Module):
+    """Gaussian encoder q(z | x): image -> (mu, log_var).
+
+    Conv(4x4, stride 2, padding 1)-BN-ReLU blocks halve the image until its smaller side is at
+    most 4 (28 -> 14 -> 7 -> 3, 32 -> 16 -> 8 -> 4, 8 -> 4); channels are 64, 128, 256, ...
+    (capped at 512). Then FC 1024-BN-ReLU and two linear heads. The heads have no activation,
+    so ``mu`` and ``log_var`` range over all reals.
+
+    Parameters
+    ----------
+    image_shape : tuple of int
+        ``(C, H, W)`` of the input images, with ``H, W >= 4``.
+    latent_dim : int, default=100
+        Dimension of z.
+
+    Notes
+    -----
+    The 1024-unit layer uses BatchNorm1d, so in training mode a batch needs at least two images.
+    """
+
+    def __init__(self, image_shape, latent_dim=100):
+        super().__init__()
+        channels, height, width = _check_image_shape(image_shape)
+        self.image_shape = (channels, height, width)
+        self.latent_dim = latent_dim
+
+        blocks = []
+        in_channels, out_channels = channels, 64
+        while min(height, width) > 4:
+            blocks += [
+                nn.Conv2d(in_channels, out_channels, 4, 2, 1),
+                nn.BatchNorm2d(out_channels),
+                nn.ReLU(),
+            ]
+            height, width = _halve(height), _halve(width)
+            in_channels, out_channels = out_channels, min(2 * out_channels, 512)
+        self.conv = nn.Sequential(*blocks)
+        self.fc = nn.Sequential(
+            nn.Linear(in_channels * height * width, 1024),
+            nn.BatchNorm1d(1024),
+            nn.ReLU(),
+        )
+        self.mu = nn.Linear(1024, latent_dim)
+        self.log_var = nn.Linear(1024, latent_dim)
+
+    def forward(self, x):
+        """Encode images.
+
+        Parameters
+        ----------
+        x : torch.Tensor of shape (n, C, H, W)
+
+        Returns
+        -------
+        mu, log_var : torch.Tensor of shape (n, latent_dim)
+            Mean and log-variance of the diagonal Gaussian q(z | x).
+        """
+        h = self.conv(x)  # (n, C', H', W')
+        h = h.flatten(1)  # (n, C' * H' * W')
+        h = self.fc(h)  # (n, 1024)
+        return self.mu(h), self.log_var(h)
+
+
+class Generator(nn.Module):
+    """Class-conditional generator p(x | z, y), also the VAE decoder.
+
+    concat[z, one_hot(y)] -> FC 1024-BN-ReLU -> FC 128*h0*w0-BN-ReLU
+    -> ConvT(128, 64, 4, 2, 1)-BN-ReLU -> ConvT(64, C, 4, 2, 1) -> Sigmoid, with ``h0 = ceil(H / 4)`` and ``w0 = ceil(W / 4)``.
+    The two transposed convolutions double the side twice, to ``4 * h0 >= H``; when ``H`` or ``W``
+    is not a multiple of 4 the surplus (at most 3 pixels) is center-cropped away, so the output is
+    always exactly ``(C, H, W)``.
+
+    Parameters
+    ----------
+    image_shape : tuple of int
+        ``(C, H, W)`` of the generated images, with ``H, W >= 4``.
+    n_classes : int
+        Number of classes, the length of the one-hot label.
+    latent_dim : int, default=100
+        Dimension of z.
+
+    Notes
+    -----
+    The FC layers use BatchNorm1d, so in training mode a batch needs at least two samples.
+    """
+
+    def __init__(self, image_shape, n_classes, latent_dim=100):
+        super().__init__()
+        channels, height, width = _check_image_shape(image_shape)
+        self.image_shape = (channels, height, width)
+        self.n_classes = n_classes
+        self.latent_dim = latent_dim
+        self.start_size = (math.ceil(height / 4), math.ceil(width / 4))
+
+        start_height, start_width = self.start_size
+        self.fc = nn.Sequential(
+            nn.Linear(latent_dim + n_classes, 1024),
+            nn.BatchNorm1d(1024),
+            nn.ReLU(),
+            nn.Linear(1024, 128 * start_height * start_width),
+            nn.BatchNorm1d(128 * start_height * start_width),
+            nn.ReLU(),
+        )
+        self.deconv = nn.Sequential(
+            nn.ConvTranspose2d(128, 64, 4, 2, 1),
+            nn.BatchNorm2d(64),
+            nn.ReLU(),
+            nn.ConvTranspose2d(64, channels, 4, 2, 1),
+            nn.Sigmoid(),
+        )
+
+    def forward(self, z, y_onehot):
+        """Generate images.
+
+        Parameters
+        ----------
+        z : torch.Tensor of shape (n, latent_dim)
+            Latent codes: N(0, I) noise, or an encoding from ``reparameterize``.
+        y_onehot : torch.Tensor of shape (n, n_classes)
+            One-hot labels (float).
+
+        Returns
+        -------
+        torch.Tensor of shape (n, C, H, W)
+            Images with values in [0, 1].
+        """
+        h = torch.cat([z, y_onehot.to(z.dtype)], dim=1)  # (n, latent_dim + n_classes)
+        h = self.fc(h)  # (n, 128 * h0 * w0)
+        h = h.view(-1, 128, *self.start_size)  # (n, 128, h0, w0)
+        x = self.deconv(h)  # (n, C, 4 * h0, 4 * w0)
+        _, height, width = self.image_shape
+        top = (x.shape[2] - height) // 2
+        left = (x.shape[3] - width) // 2
+        return x[:, :, top : top + height, left : left + width]  # (n, C, H, W)
+
+
+class Discriminator(nn.Module):
+    """Real/fake discriminator returning one logit per image.
+
+    Conv(C, 64, 4, 2, 1)-LReLU(0.2) -> Conv(64, 128, 4, 2, 1)-BN-LReLU -> FC 1024-BN-LReLU -> FC 1.
+    The authors end with a Sigmoid; here it is folded into the loss (binary cross-entropy with
+    logits, see ``skal.losses.discriminator_loss``), which is the same function but numerically
+    stable. ``torch.sigmoid(D(x))`` is the probability that ``x`` is real.
+
+    Parameters
+    ----------
+    image_shape : tuple of int
+        ``(C, H, W)`` of the input images, with ``H, W >= 4``.
+
+    Notes
+    -----
+    The FC layer uses BatchNorm1d, so in training mode a batch needs at least two images.
+    """
+
+    def __init__(self, image_shape):
+        super().__init__()
+        channels, height, width = _check_image_shape(image_shape)
+        self.image_shape = (channels, height, width)
+
+        feature_height, feature_width = _halve(_halve(height)), _halve(_halve(width))
+        self.conv = nn.Sequential(
+            nn.Conv2d(channels, 64, 4, 2, 1),
+            nn.LeakyReLU(0.2),
+            nn.Conv2d(64, 128, 4, 2, 1),
+            nn.BatchNorm2d(128),
+            nn.LeakyReLU(0.2),
+        )
+        self.fc = nn.Sequential(
+            nn.Linear(128 * feature_height * feature_width, 1024),
+            nn.BatchNorm1d(1024),
+            nn.LeakyReLU(0.2),
+            nn.Linear(1024, 1),
+        )
+
+    def forward(self, x):
+        """Score images.
+
+        Parameters
+        ----------
+        x : torch.Tensor of shape (n, C, H, W)
+
+        Returns
+        -------
+        torch.Tensor of shape (n,)
+            Logits of "x is real" (apply a sigmoid for probabilities).
+        """
+        h = self.conv(x)  # (n, 128, H // 4, W // 4)
+        h = h.flatten(1)  # (n, 128 * (H // 4) * (W // 4))
+        return self.fc(h).squeeze(1)  # (n, 1) -> (n,)
+
+
+class AuxiliaryClassifier(nn.Module):
+    """Small conv net, the ACGAN auxiliary classifier used when no external classifier is given.
+
+    [Conv 3x3 (padding 1)-ReLU-MaxPool 2] x 2 with 32 and 64 channels -> FC 128-ReLU -> Dropout
+    -> FC n_classes. In BGADL the auxiliary classifier *is* the active learner (BGADL.md section 2),
+    so the dropout before the last layer also serves MC-dropout BALD; ``features`` and ``head``
+    split the network there, so T stochastic passes can reuse one feature computation.
+
+    Parameters
+    ----------
+    image_shape : tuple of int
+        ``(C, H, W)`` of the input images, with ``H, W >= 4``.
+    n_classes : int
+        Number of classes.
+    dropout : float, default=0.5
+        Dropout probability before the last linear layer.
+    """
+
+    def __init__(self, image_shape, n_classes, dropout=0.5):
+        super().__init__()
+        channels, height, width = _check_image_shape(image_shape)
+        self.image_shape = (channels, height, width)
+        self.n_classes = n_classes
+
+        self.conv = nn.Sequential(
+            nn.Conv2d(channels, 32, 3, padding=1),
+            nn.ReLU(),
+            nn.MaxPool2d(2),
+            nn.Conv2d(32, 64, 3, padding=1),
+            nn.ReLU(),
+            nn.MaxPool2d(2),
+        )
+        self.fc = nn.Sequential(
+            nn.Linear(64 * (height // 4) * (width // 4), 128),
+            nn.ReLU(),
+        )
+        self.dropout = nn.Dropout(dropout)
+        self.linear = nn.Linear(128, n_classes)
+
+    def features(self, x):
+        """Map images ``(n, C, H, W)`` to the 128-d features ``(n, 128)`` before the dropout."""
+        h = self.conv(x)  # (n, 64, H // 4, W // 4)
+        h = h.flatten(1)  # (n, 64 * (H // 4) * (W // 4))
+        return self.fc(h)  # (n, 128)
+
+    def head(self, features):
+        """Map features ``(n, 128)`` to class logits ``(n, n_classes)`` (dropout, then linear)."""
+        return self.linear(self.dropout(features))
+
+    def forward(self, x):
+        """Classify images ``(n, C, H, W)``; returns logits of shape ``(n, n_classes)``."""
+        return self.head(self.features(x))
+
+
+def init_normal_(module, std=0.02, generator=None):
+    """Initialise a network in place as the BGADL/ACGAN code does, and return it.
+
+    Conv2d, ConvTranspose2d and Linear weights ~ N(0, std), their biases = 0; BatchNorm weights
+    ~ N(1, std), their biases = 0 (BGADL.md section 3, "Initialisation"). Other layers are left
+    as they are.
+
+    Parameters
+    ----------
+    module : torch.nn.Module
+        The network; all its submodules are visited.
+    std : float, default=0.02
+        Standard deviation of the normal weights.
+    generator : torch.Generator, optional
+        Source of randomness, on the device of the parameters. Default: torch's global generator.
+
+    Returns
+    -------
+    torch.nn.Module
+        ``module`` itself.
+    """
+    with torch.no_grad():
+        for layer in module.modules():
+            if isinstance(layer, (nn.Conv2d, nn.ConvTranspose2d, nn.Linear)):
+                layer.weight.normal_(0.0, std, generator=generator)
+            elif isinstance(layer, (nn.BatchNorm1d, nn.BatchNorm2d)):
+                layer.weight.normal_(1.0, std, generator=generator)
+            else:
+                continue
+            if layer.bias is not None:
+                layer.bias.zero_()
+    return module
+
+
+def reparameterize(mu, log_var, generator=None):
+    """Draw z = mu + exp(log_var / 2) * eps with eps ~ N(0, I) (the VAE reparameterisation trick).
+
+    Gradients flow to ``mu`` and ``log_var``.
+
+    Parameters
+    ----------
+    mu, log_var : torch.Tensor of shape (n, latent_dim)
+        Encoder outputs.
+    generator : torch.Generator, optional
+        Source of eps, on the device of ``mu``. Default: torch's global generator.
+
+    Returns
+    -------
+    torch.Tensor of shape (n, latent_dim)
+    """
+    eps = torch.randn(mu.shape, generator=generator, device=mu.device, dtype=mu.dtype)
+    return mu + torch.exp(0.5 * log_var) * eps
