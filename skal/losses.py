@@ -1,5 +1,7 @@
 """The papers' losses and scores as pure tensor functions. Each function cites its equation."""
 
+import numbers
+
 import torch
 from torch.nn import functional as F
 
@@ -177,3 +179,284 @@ def auxiliary_classifier_loss(c_real_logits, c_fake_logits, c_rec_logits, y):
         + F.cross_entropy(c_fake_logits, y)
         + F.cross_entropy(c_rec_logits, y)
     )
+
+
+# ---------------------------------------------------------------------------------------------
+# WAAL: Wasserstein adversarial active learning (Shui et al. 2020, AISTATS; WAAL.md sections 2-3).
+# Equation numbers are those of C. Shui's PhD thesis, chapter 3 (the paper). Notation: L, U, B the
+# numbers of labelled, unlabelled and queried samples; z = f(x) the features; g the critic with
+# g(z) in [0, 1], g -> 1 meaning "looks unlabelled"; h the classifier.
+# ---------------------------------------------------------------------------------------------
+
+
+def _check_positive_int(value, name, owner):
+    """Raise a ValueError unless ``value`` is a positive int (bools are refused)."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
+        raise ValueError(
+            f"The '{name}' parameter of {owner} must be a positive int. Got {value!r} instead."
+        )
+
+
+def waal_bias_coefficient(n_labeled, n_unlabeled, n_query):
+    """Weight C0 of the labelled critic term in the WAAL mini-batch loss (Eq. 3.8).
+
+    With gamma = U / L (imbalance ratio) and alpha = B / L (query ratio),
+
+        C0 = (gamma - alpha) / (gamma^2 (1 + alpha)).
+
+    It weights mean_L g against mean_U g when every mini-batch holds as many labelled samples (drawn
+    with replacement) as unlabelled ones (the "redundancy trick", thesis p. 51 and App. B.5). The
+    authors' released code uses L / U instead; that choice belongs to the estimator.
+
+    Parameters
+    ----------
+    n_labeled : int
+        Number of labelled samples L.
+    n_unlabeled : int
+        Number of unlabelled samples U.
+    n_query : int
+        Number of samples B queried next round.
+
+    Returns
+    -------
+    float
+        C0. It is negative when B > U.
+
+    Raises
+    ------
+    ValueError
+        If an argument is not a positive int.
+
+    References
+    ----------
+    .. [1] C. Shui, F. Zhou, C. Gagné, B. Wang, "Deep Active Learning: Unified and Principled
+       Method for Query and Training", AISTATS 2020; Shui's thesis, Eq. 3.8.
+
+    Examples
+    --------
+    >>> round(waal_bias_coefficient(n_labeled=1000, n_unlabeled=9000, n_query=1000), 5)
+    0.04938
+    """
+    _check_positive_int(n_labeled, "n_labeled", "waal_bias_coefficient")
+    _check_positive_int(n_unlabeled, "n_unlabeled", "waal_bias_coefficient")
+    _check_positive_int(n_query, "n_query", "waal_bias_coefficient")
+    gamma = n_unlabeled / n_labeled
+    alpha = n_query / n_labeled
+    return (gamma - alpha) / (gamma**2 * (1.0 + alpha))
+
+
+def waal_adversarial_loss(critic_unlabeled, critic_labeled, coef):
+    """WAAL's estimate of the Wasserstein term: mean_U g - coef * mean_L g (Eqs. 3.7-3.8).
+
+    The feature extractor minimises this quantity (times mu') and the critic maximises it: a high
+    value means the critic tells unlabelled from labelled features apart.
+
+    Parameters
+    ----------
+    critic_unlabeled : torch.Tensor of shape (n_u,)
+        Critic outputs g(z) on a batch of unlabelled features.
+    critic_labeled : torch.Tensor of shape (n_l,)
+        Critic outputs g(z) on a batch of labelled features.
+    coef : float or torch.Tensor
+        Weight of the labelled term: C0 from :func:`waal_bias_coefficient` (paper) or L / U (the
+        authors' code).
+
+    Returns
+    -------
+    torch.Tensor
+        Scalar.
+
+    Examples
+    --------
+    >>> import torch
+    >>> waal_adversarial_loss(torch.tensor([0.8, 0.6]), torch.tensor([0.2, 0.4]), coef=0.5)
+    tensor(0.5500)
+    """
+    return critic_unlabeled.mean() - coef * critic_labeled.mean()
+
+
+def gradient_penalty(critic, z_a, z_b, generator=None, include_endpoints=False):
+    """WGAN-GP gradient penalty mean((||grad_z g(z)||_2 - 1)^2) (Gulrajani et al. 2017; Alg. 2).
+
+    The penalised points are random interpolates z = z_a + r (z_b - z_a), with one r ~ U(0, 1) per
+    row drawn (first thing, as ``torch.rand(n)``) from ``generator``. WAAL adds this penalty to keep
+    the critic close to 1-Lipschitz (thesis, Alg. 2; the weight is not given in the paper).
+
+    The penalty is returned as a positive number: the *caller* adds ``+ weight * penalty`` to the
+    critic's loss ``-W`` (the loss it minimises), the standard WGAN-GP sign. The authors' released
+    code minimises ``-W - weight * penalty`` instead, which drives the critic's gradient norm *away*
+    from 1 (WAAL.md section 5, item 5); to copy that, subtract it.
+
+    The gradient is taken with ``create_graph=True``, so the penalty can be backpropagated into the
+    critic's parameters. It also flows into ``z_a`` and ``z_b`` when they require grad: pass
+    detached features to penalise the critic alone. Dropout in ``critic`` is active if it is in
+    train mode (as in the authors' code).
+
+    Parameters
+    ----------
+    critic : callable
+        Maps features ``(m, ...)`` to scores ``(m,)``, for instance :class:`skal.nets.WAALCritic`.
+    z_a, z_b : torch.Tensor of shape (n, ...)
+        Two batches of features of the same shape (the authors use unlabelled and labelled).
+    generator : torch.Generator, default=None
+        Source of the interpolation coefficients r; ``None`` uses torch's default generator.
+    include_endpoints : bool, default=False
+        Also penalise ``z_a`` and ``z_b`` themselves: the mean is then taken over the 3n points
+        ``cat([interpolates, z_a, z_b])``, as in the authors' code.
+
+    Returns
+    -------
+    torch.Tensor
+        Scalar, >= 0.
+
+    Raises
+    ------
+    ValueError
+        If ``z_a`` and ``z_b`` differ in shape.
+
+    Examples
+    --------
+    >>> import torch
+    >>> linear = torch.nn.Linear(2, 1, bias=False)
+    >>> _ = linear.weight.data.copy_(torch.tensor([[3.0, 4.0]]))
+    >>> critic = lambda z: linear(z).squeeze(-1)  # gradient norm ||w|| = 5 everywhere
+    >>> penalty = gradient_penalty(critic, torch.zeros(4, 2), torch.ones(4, 2))
+    >>> penalty  # (5 - 1)^2
+    tensor(16., grad_fn=<MeanBackward0>)
+    >>> penalty.backward()  # reaches the critic's weights
+    >>> linear.weight.grad  # d/dw (||w|| - 1)^2 = 2 (||w|| - 1) w / ||w||
+    tensor([[4.8000, 6.4000]])
+    """
+    if z_a.shape != z_b.shape:
+        raise ValueError(
+            "The 'z_a' and 'z_b' parameters of gradient_penalty must have the same shape. "
+            f"Got {tuple(z_a.shape)} and {tuple(z_b.shape)} instead."
+        )
+    n_rows = z_a.shape[0]
+    generator_device = generator.device if generator is not None else z_a.device
+    r = torch.rand(n_rows, generator=generator, device=generator_device, dtype=z_a.dtype)  # (n,)
+    r = r.to(z_a.device).view(n_rows, *([1] * (z_a.dim() - 1)))  # (n, 1, ..., 1)
+    points = z_a + r * (z_b - z_a)  # (n, ...)
+    if include_endpoints:
+        points = torch.cat([points, z_a, z_b])  # (3n, ...)
+    if not points.requires_grad:
+        points = points.requires_grad_(True)
+    scores = critic(points)  # (m,)
+    (grad,) = torch.autograd.grad(scores.sum(), points, create_graph=True)  # (m, ...)
+    grad_norm = grad.flatten(1).norm(2, dim=1)  # (m,)
+    return ((grad_norm - 1.0) ** 2).mean()
+
+
+def _check_waal_query_args(log_proba, mixture, kind, owner):
+    """Validate the arguments shared by :func:`waal_uncertainty` and :func:`waal_query_score`."""
+    if log_proba.dim() != 2:
+        raise ValueError(
+            f"The 'log_proba' parameter of {owner} must be a 2-D tensor (n_samples, n_classes). "
+            f"Got shape {tuple(log_proba.shape)} instead."
+        )
+    if not 0.0 <= mixture <= 1.0:
+        raise ValueError(
+            f"The 'mixture' parameter of {owner} must be in [0, 1]. Got {mixture!r} instead."
+        )
+    if kind not in ("paper", "code"):
+        raise ValueError(
+            f"The 'kind' parameter of {owner} must be 'paper' or 'code'. Got {kind!r} instead."
+        )
+
+
+def waal_uncertainty(log_proba, mixture=0.5, kind="paper"):
+    """Upper bound on the unknown loss -log h(x, y?) of an unlabelled sample (Eqs. 3.10-3.11).
+
+    ``kind="paper"``: the convex combination of the single-worst bound (Eq. 3.10) and the l1 bound
+    (Eq. 3.11),
+
+        mixture * max_y (-log p_y) + (1 - mixture) * sum_y (-log p_y).
+
+    ``kind="code"``: the authors' released code, which mixes the l2 and l1 norms instead,
+
+        mixture * ||log p||_2 + (1 - mixture) * ||log p||_1.
+
+    Both are smallest at the uniform prediction (for K classes: log K and K log K for the max and l1
+    parts, sqrt(K) log K for the l2 part) and grow as the prediction gets confident.
+
+    Parameters
+    ----------
+    log_proba : torch.Tensor of shape (n_samples, n_classes)
+        Log-probabilities, e.g. ``log_softmax(logits, dim=1)`` (finite, unlike ``log(softmax)``).
+    mixture : float, default=0.5
+        Weight in [0, 1] of the first part (the paper's "mixture coefficient").
+    kind : {"paper", "code"}, default="paper"
+        Which pair of bounds to mix.
+
+    Returns
+    -------
+    torch.Tensor of shape (n_samples,)
+
+    Raises
+    ------
+    ValueError
+        If ``log_proba`` is not 2-D, ``mixture`` is outside [0, 1] or ``kind`` is unknown.
+
+    Examples
+    --------
+    >>> import math, torch
+    >>> uniform = torch.full((1, 4), math.log(0.25))
+    >>> waal_uncertainty(uniform)  # 0.5 * log 4 + 0.5 * 4 log 4
+    tensor([3.4657])
+    """
+    _check_waal_query_args(log_proba, mixture, kind, "waal_uncertainty")
+    neg_log_proba = -log_proba  # (n, K), >= 0
+    if kind == "paper":
+        first = neg_log_proba.max(dim=1).values  # (n,) single-worst, Eq. 3.10
+    else:
+        first = neg_log_proba.norm(2, dim=1)  # (n,) l2
+    l1 = neg_log_proba.sum(dim=1)  # (n,) Eq. 3.11
+    return mixture * first + (1.0 - mixture) * l1
+
+
+def waal_query_score(log_proba, critic_score, selection=5.0, mixture=0.5, kind="paper"):
+    """WAAL query score uncertainty - selection * g(x); the *smallest* scores are queried (Eq. 3.9).
+
+    The query step minimises the loss the batch would add, the bound of :func:`waal_uncertainty`,
+    minus its diversity g(x) (a high critic score means the sample looks unlike the labelled set).
+    The objective is additive, so taking the B samples with the smallest scores is exact (thesis
+    §3.3.4, Alg. 2 line 9).
+
+    Parameters
+    ----------
+    log_proba : torch.Tensor of shape (n_samples, n_classes)
+        Log-probabilities of the classifier on the pool.
+    critic_score : torch.Tensor of shape (n_samples,)
+        Critic outputs g(z) on the same samples.
+    selection : float, default=5.0
+        Weight of the diversity term (the paper's "selection coefficient": 5 for Fashion-MNIST and
+        SVHN, 10 for CIFAR-10; the authors' code uses 10 everywhere).
+    mixture : float, default=0.5
+        See :func:`waal_uncertainty`.
+    kind : {"paper", "code"}, default="paper"
+        See :func:`waal_uncertainty`.
+
+    Returns
+    -------
+    torch.Tensor of shape (n_samples,)
+        Lower is better: query ``score.argsort()[:n_instances]``.
+
+    Raises
+    ------
+    ValueError
+        As :func:`waal_uncertainty`, or if ``critic_score`` is not of shape (n_samples,).
+
+    Examples
+    --------
+    >>> import math, torch
+    >>> log_proba = torch.full((2, 2), math.log(0.5))
+    >>> waal_query_score(log_proba, torch.tensor([0.1, 0.9]), selection=1.0).argsort()
+    tensor([1, 0])
+    """
+    _check_waal_query_args(log_proba, mixture, kind, "waal_query_score")
+    if critic_score.shape != log_proba.shape[:1]:
+        raise ValueError(
+            "The 'critic_score' parameter of waal_query_score must have shape (n_samples,) = "
+            f"({log_proba.shape[0]},). Got {tuple(critic_score.shape)} instead."
+        )
+    return waal_uncertainty(log_proba, mixture, kind) - selection * critic_score

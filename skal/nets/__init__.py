@@ -8,3 +8,11 @@ from skal.nets.vae_acgan import (
     init_normal_,
     reparameterize,
 )
+from skal.nets.waal import (
+    LeNetFeatures,
+    VGG16BNFeatures,
+    WAALCritic,
+    WAALHead,
+    WAALNet,
+    infer_out_features,
+)
