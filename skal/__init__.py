@@ -1,3 +1,30 @@
-"""skal: deep active learning (BALD, BGADL, WAAL) as scikit-learn citizens."""
+"""skal: deep active learning (BALD, BGADL, WAAL) as scikit-learn citizens.
+
+Estimators are skorch ``NeuralNetClassifier`` subclasses that follow scikit-learn's rules; query
+strategies are modAL-style callables returning ``(indices, scores)``; :class:`ActiveLearner` has
+modAL's interface.
+"""
+
+from .classifier import MCDropoutClassifier, ResNet18Classifier
+from .learner import ActiveLearner
+from .query import (
+    bald,
+    entropy_sampling,
+    margin_sampling,
+    random_sampling,
+    uncertainty_sampling,
+)
 
 __version__ = "0.1.0.dev0"
+
+__all__ = [
+    "ActiveLearner",
+    "MCDropoutClassifier",
+    "ResNet18Classifier",
+    "bald",
+    "entropy_sampling",
+    "margin_sampling",
+    "random_sampling",
+    "uncertainty_sampling",
+    "__version__",
+]

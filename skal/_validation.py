@@ -1,0 +1,228 @@
+"""Input validation shared by skal's estimators: images, labels and random states.
+
+Everything a user passes is checked here, once, at the boundary (fit / predict / query), and bad
+input gets one ``ValueError`` / ``TypeError`` that names the argument, what was expected and what
+was given, in scikit-learn's wording where scikit-learn has one.
+"""
+
+import contextlib
+import numbers
+
+import numpy as np
+import torch
+from sklearn.utils import check_array, check_consistent_length, column_or_1d
+from sklearn.utils.multiclass import check_classification_targets
+
+try:  # private, but the only way to get scikit-learn's exact feature-name checks
+    from sklearn.utils.validation import _check_feature_names
+except ImportError:  # pragma: no cover
+    _check_feature_names = None
+
+__all__ = [
+    "as_float_images",
+    "check_image_shape",
+    "validate_images",
+    "validate_labels",
+    "check_n_instances",
+    "resolve_seed",
+    "torch_rng",
+]
+
+
+def _name(estimator):
+    return type(estimator).__name__
+
+
+def check_image_shape(image_shape, param_name="image_shape"):
+    """Validate an ``image_shape`` parameter: ``None`` or ``(C, H, W)``; one entry may be -1."""
+    if image_shape is None:
+        return None
+    try:
+        shape = tuple(int(s) for s in image_shape)
+    except (TypeError, ValueError):
+        shape = ()
+    if len(shape) != 3 or any(s == 0 or s < -1 for s in shape) or shape.count(-1) > 1:
+        raise ValueError(
+            f"The '{param_name}' parameter must be None or a tuple (C, H, W) of positive ints "
+            f"(one of them may be -1, as in numpy.reshape). Got {image_shape!r} instead."
+        )
+    return shape
+
+
+def _to_array(X, input_name):
+    """Turn tensors, DataFrames and lists into a numpy array (no copy when possible)."""
+    if isinstance(X, torch.Tensor):
+        return X.detach().cpu().numpy()
+    if hasattr(X, "to_numpy") and not hasattr(X, "toarray"):
+        return X.to_numpy()
+    return X
+
+
+def as_float_images(X):
+    """float32 numpy images; uint8 is scaled to [0, 1] (the rule every skal estimator applies)."""
+    X = np.asarray(_to_array(X, "X"))
+    return X.astype(np.float32) / 255.0 if X.dtype == np.uint8 else X.astype(np.float32)
+
+
+def validate_images(estimator, X, *, reset, image_shape=None, flat_ok=True, input_name="X"):
+    """Validate images and bring them to the layout the estimator's network takes.
+
+    Accepted layouts: ``(n, C, H, W)``; ``(n, H, W)`` (one channel); flat ``(n, C*H*W)`` when
+    ``image_shape`` is given (reshaped to it), or, when ``flat_ok``, passed on flat to the network.
+    uint8 images are scaled to [0, 1]; every other dtype is cast to float32.
+
+    Parameters
+    ----------
+    estimator : estimator
+        Used for messages and, with ``reset=True``, receives ``n_features_in_`` and
+        ``input_shape_`` (the per-sample shape the network sees). With ``reset=False`` X is
+        checked against those.
+    X : array-like
+    reset : bool
+    image_shape : tuple (C, H, W) or None
+    flat_ok : bool
+        Whether a flat 2-D X without ``image_shape`` is acceptable.
+    input_name : str
+
+    Returns
+    -------
+    X : ndarray of float32, shape (n,) + input_shape
+    """
+    name = _name(estimator)
+    if _check_feature_names is not None:
+        _check_feature_names(estimator, X, reset=reset)  # feature_names_in_ for DataFrames
+    X = _to_array(X, input_name)
+    X = check_array(
+        X, accept_sparse=False, dtype=None, allow_nd=True, ensure_all_finite=True,
+        input_name=input_name, estimator=estimator,
+    )
+    if X.dtype.kind not in "biuf":
+        raise TypeError(
+            f"{input_name} must hold numbers (images); got an array of dtype {X.dtype}."
+        )
+    X = as_float_images(X)
+    if X.ndim > 4:
+        raise ValueError(
+            f"{input_name} must be 2D (n, C*H*W), 3D (n, H, W) or 4D (n, C, H, W); got a "
+            f"{X.ndim}D array of shape {X.shape}."
+        )
+    n_features = int(np.prod(X.shape[1:]))
+    if not reset:
+        expected = getattr(estimator, "n_features_in_", None)
+        if expected is not None and n_features != expected:
+            raise ValueError(
+                f"X has {n_features} features, but {name} is expecting {expected} features as "
+                f"input (shape {tuple(estimator.input_shape_)} per sample)."
+            )
+    shape = check_image_shape(image_shape)
+    if X.ndim == 3:  # (n, H, W) -> (n, 1, H, W)
+        X = X[:, None]
+    if X.ndim == 2 and shape is not None:
+        try:
+            X = X.reshape((len(X),) + shape)  # (n, C*H*W) -> (n, C, H, W)
+        except ValueError:
+            raise ValueError(
+                f"{input_name} has {X.shape[1]} features per row, which cannot be reshaped to "
+                f"image_shape={image_shape}."
+            ) from None
+    elif X.ndim == 2 and not flat_ok:
+        raise ValueError(
+            f"{name} takes images: {input_name} has shape {X.shape}. Pass images as "
+            f"(n, C, H, W) or (n, H, W), or set image_shape=(C, H, W) to use flat rows "
+            f"(e.g. behind a MinMaxScaler in a Pipeline)."
+        )
+    elif X.ndim == 4 and shape is not None:
+        if any(s != -1 and s != d for s, d in zip(shape, X.shape[1:])):
+            raise ValueError(
+                f"{input_name} has image shape {X.shape[1:]}, but {name} was given "
+                f"image_shape={shape}."
+            )
+    if reset:
+        estimator.n_features_in_ = n_features
+        estimator.input_shape_ = tuple(X.shape[1:])
+    elif tuple(X.shape[1:]) != tuple(estimator.input_shape_):
+        fitted = tuple(estimator.input_shape_)
+        if X.ndim == 4 and len(fitted) == 3 and X.shape[1] != fitted[0]:
+            raise ValueError(
+                f"{input_name} has {X.shape[1]} channel(s), but {name} was fitted on images "
+                f"with {fitted[0]} channel(s) (image shape {fitted})."
+            )
+        raise ValueError(
+            f"{input_name} has per-sample shape {tuple(X.shape[1:])}, but {name} was fitted on "
+            f"shape {fitted}."
+        )
+    return X
+
+
+def validate_labels(estimator, X, y, *, min_classes=2):
+    """Validate classification targets against X (length, type, number of classes)."""
+    name = _name(estimator)
+    if y is None:
+        raise ValueError(
+            f"{name} requires y to be passed, but the target y is None."
+        )
+    y = _to_array(y, "y")
+    y = column_or_1d(y, warn=True)
+    check_consistent_length(X, y)
+    if y.dtype.kind == "f" and not np.all(np.isfinite(y)):
+        raise ValueError("Input y contains NaN or infinity.")
+    check_classification_targets(y)
+    classes = np.unique(y)
+    if len(classes) < min_classes:
+        raise ValueError(
+            f"{name} needs samples of at least {min_classes} classes in y, but y contains only "
+            f"one class: {classes[0]!r}."
+        )
+    return y
+
+
+def check_n_instances(n_instances, n_pool):
+    """Validate the ``n_instances`` argument of a query strategy against the pool size."""
+    if n_pool == 0:
+        raise ValueError("X_pool is empty: there is nothing left to query.")
+    if (
+        isinstance(n_instances, (bool, np.bool_))
+        or not isinstance(n_instances, numbers.Integral)
+        or not 1 <= n_instances <= n_pool
+    ):
+        raise ValueError(
+            f"The 'n_instances' parameter must be an int in the range [1, {n_pool}] (the pool "
+            f"size). Got {n_instances!r} instead."
+        )
+    return int(n_instances)
+
+
+def resolve_seed(random_state):
+    """Turn a ``random_state`` (None, int, RandomState or Generator) into an int seed.
+
+    ``None`` draws fresh OS entropy, so results differ from call to call, as in scikit-learn.
+    """
+    if random_state is None:
+        return int(np.random.default_rng().integers(2**31 - 1))
+    if isinstance(random_state, (numbers.Integral, np.integer)) and not isinstance(
+        random_state, bool
+    ):
+        return int(random_state) % (2**31 - 1)
+    if isinstance(random_state, np.random.RandomState):
+        return int(random_state.randint(2**31 - 1))
+    if isinstance(random_state, np.random.Generator):
+        return int(random_state.integers(2**31 - 1))
+    raise ValueError(
+        "The 'random_state' parameter must be None, an int, a numpy RandomState or a numpy "
+        f"Generator. Got {random_state!r} instead."
+    )
+
+
+@contextlib.contextmanager
+def torch_rng(seed, device="cpu"):
+    """Run a block with torch's RNGs seeded, restoring the global RNG state afterwards.
+
+    Module initialisation, dropout masks and DataLoader shuffling all draw from torch's default
+    generators; forking them makes a seeded fit reproducible without touching the caller's RNG.
+    """
+    devices = []
+    if str(device).startswith("cuda") and torch.cuda.is_available():
+        devices = [torch.device(device).index or 0]
+    with torch.random.fork_rng(devices=devices):
+        torch.manual_seed(seed)
+        yield

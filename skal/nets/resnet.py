@@ -1,0 +1,150 @@
+"""CIFAR-style ResNet18 and pre-activation ResNet18, the two classifiers of BGADL.
+
+Both nets use a 3x3 stride-1 stem (no max-pool), four stages of two residual blocks with widths
+``width * (1, 2, 4, 8)``, global average pooling and a head ``Dropout -> Linear``. Global average
+pooling (instead of the fixed ``avg_pool2d(4)`` of the CIFAR reference nets) makes them work for any
+input size: 8x8 digits, 28x28 Fashion-MNIST, 32x32 CIFAR.
+
+MC dropout: all stochasticity lives in :meth:`head`, so ``features(x)`` can be computed once and the
+head sampled T times (see :meth:`skal.MCDropoutClassifier.sample_proba`).
+"""
+
+from torch import nn
+from torch.nn import functional as F
+from torchvision.models.resnet import BasicBlock
+
+__all__ = ["ResNet18", "PreActResNet18", "PreActBlock"]
+
+
+def _shortcut(in_planes, planes, stride):
+    """1x1 projection shortcut when the shape changes, else ``None`` (identity)."""
+    if stride == 1 and in_planes == planes:
+        return None
+    return nn.Sequential(
+        nn.Conv2d(in_planes, planes, kernel_size=1, stride=stride, bias=False),
+        nn.BatchNorm2d(planes),
+    )
+
+
+class PreActBlock(nn.Module):
+    """Pre-activation basic block (He et al. 2016, "Identity mappings in deep residual networks").
+
+    ``BN -> ReLU -> conv3x3 -> BN -> ReLU -> conv3x3``; the projection shortcut, when there is one,
+    is applied to the pre-activated input.
+    """
+
+    def __init__(self, in_planes, planes, stride=1):
+        super().__init__()
+        self.bn1 = nn.BatchNorm2d(in_planes)
+        self.conv1 = nn.Conv2d(in_planes, planes, 3, stride=stride, padding=1, bias=False)
+        self.bn2 = nn.BatchNorm2d(planes)
+        self.conv2 = nn.Conv2d(planes, planes, 3, stride=1, padding=1, bias=False)
+        self.shortcut = None
+        if stride != 1 or in_planes != planes:
+            self.shortcut = nn.Conv2d(in_planes, planes, 1, stride=stride, bias=False)
+
+    def forward(self, x):
+        out = F.relu(self.bn1(x))
+        identity = x if self.shortcut is None else self.shortcut(out)
+        out = self.conv1(out)
+        out = self.conv2(F.relu(self.bn2(out)))
+        return out + identity
+
+
+class _ResNet18Base(nn.Module):
+    """Shared skeleton: stem, four stages, pooling and the dropout head."""
+
+    preact = False
+
+    def __init__(self, in_channels=1, n_classes=10, width=64, dropout=0.5):
+        super().__init__()
+        if in_channels < 1 or n_classes < 1 or width < 1:
+            raise ValueError(
+                f"in_channels, n_classes and width must be >= 1; got {in_channels}, "
+                f"{n_classes}, {width}."
+            )
+        self.in_channels = in_channels
+        self.n_classes = n_classes
+        self.out_features = 8 * width
+        self.conv1 = nn.Conv2d(in_channels, width, 3, stride=1, padding=1, bias=False)
+        # A pre-activation net normalises inside its blocks; the stem stays a bare conv.
+        self.bn1 = nn.Identity() if self.preact else nn.BatchNorm2d(width)
+        stages, in_planes = [], width
+        for i, stride in enumerate((1, 2, 2, 2)):
+            planes = width * 2**i
+            stages.append(nn.Sequential(
+                self._block(in_planes, planes, stride), self._block(planes, planes, 1)
+            ))
+            in_planes = planes
+        self.layer1, self.layer2, self.layer3, self.layer4 = stages
+        # Pre-activation nets end with BN -> ReLU before pooling (He et al. 2016, Fig. 4e).
+        self.final = (
+            nn.Sequential(nn.BatchNorm2d(in_planes), nn.ReLU()) if self.preact else nn.Identity()
+        )
+        self.pool = nn.AdaptiveAvgPool2d(1)
+        self.dropout = nn.Dropout(dropout)
+        self.linear = nn.Linear(self.out_features, n_classes)
+
+    def _block(self, in_planes, planes, stride):
+        raise NotImplementedError
+
+    def _stem(self, x):
+        return F.relu(self.bn1(self.conv1(x)))
+
+    def features(self, x):
+        """Deterministic trunk: ``(n, C, H, W) -> (n, 8 * width)`` (no dropout here)."""
+        out = self._stem(x)
+        out = self.layer4(self.layer3(self.layer2(self.layer1(out))))
+        out = self.final(out)
+        return self.pool(out).flatten(1)  # (n, 8w, 1, 1) -> (n, 8w)
+
+    def head(self, z):
+        """Stochastic head: ``Dropout -> Linear``, ``(n, 8 * width) -> (n, n_classes)`` logits."""
+        return self.linear(self.dropout(z))
+
+    def forward(self, x):
+        return self.head(self.features(x))
+
+
+class ResNet18(_ResNet18Base):
+    """CIFAR-style ResNet18 built from torchvision's :class:`~torchvision.models.resnet.BasicBlock`.
+
+    Parameters
+    ----------
+    in_channels : int, default=1
+        Channels of the input images.
+    n_classes : int, default=10
+        Number of output logits.
+    width : int, default=64
+        Channels of the first stage; later stages use 2x, 4x and 8x. 64 is the standard ResNet18;
+        smaller widths give cheap nets for CPU experiments and tests.
+    dropout : float, default=0.5
+        Dropout probability before the last Linear layer (the MC-dropout layer).
+
+    Examples
+    --------
+    >>> import torch
+    >>> net = ResNet18(in_channels=1, n_classes=10, width=8)
+    >>> net(torch.zeros(2, 1, 28, 28)).shape
+    torch.Size([2, 10])
+    """
+
+    def _block(self, in_planes, planes, stride):
+        return BasicBlock(in_planes, planes, stride, downsample=_shortcut(in_planes, planes, stride))
+
+
+class PreActResNet18(_ResNet18Base):
+    """Pre-activation ResNet18 ("ResNet18pa" in BGADL); same parameters as :class:`ResNet18`.
+
+    Examples
+    --------
+    >>> import torch
+    >>> net = PreActResNet18(in_channels=3, n_classes=10, width=8)
+    >>> net(torch.zeros(2, 3, 32, 32)).shape
+    torch.Size([2, 10])
+    """
+
+    preact = True
+
+    def _block(self, in_planes, planes, stride):
+        return PreActBlock(in_planes, planes, stride)
