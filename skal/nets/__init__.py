@@ -1,5 +1,7 @@
 """Plain ``torch.nn`` modules used by skal's estimators (no scikit-learn here)."""
 
+from skal.nets.resnet import PreActResNet18, ResNet18
+
 from skal.nets.vae_acgan import (
     AuxiliaryClassifier,
     Discriminator,
