@@ -5,6 +5,7 @@ strategies are modAL-style callables returning ``(indices, scores)``; :class:`Ac
 modAL's interface.
 """
 
+from .augment import GenerativeAugmenter
 from .classifier import MCDropoutClassifier, ResNet18Classifier
 from .learner import ActiveLearner
 from .query import (
@@ -19,6 +20,7 @@ __version__ = "0.1.0.dev0"
 
 __all__ = [
     "ActiveLearner",
+    "GenerativeAugmenter",
     "MCDropoutClassifier",
     "ResNet18Classifier",
     "bald",

@@ -199,6 +199,11 @@ class ActiveLearner(MetaEstimatorMixin, BaseEstimator):
         self.augmenter_.fit(self.X_training_, self.y_training_)
         X_src, y_src = new if new is not None else (X, y)
         X_gen, y_gen = self.augmenter_.sample(X_src, y_src)
+        X_gen = np.asarray(X_gen)
+        real_shape = tuple(np.shape(X)[1:])
+        if X_gen.shape[1:] != real_shape and np.prod(X_gen.shape[1:]) == np.prod(real_shape):
+            # e.g. flat rows (with image_shape=) or (n, H, W): keep the layout of the real rows
+            X_gen = X_gen.reshape((len(X_gen),) + real_shape)
         if self.X_generated_ is None:
             self.X_generated_, self.y_generated_ = X_gen, np.asarray(y_gen)
         else:
