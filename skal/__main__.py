@@ -1,0 +1,5 @@
+"""``python -m skal``: the same as the ``skal`` command."""
+
+from .cli import main
+
+raise SystemExit(main())
