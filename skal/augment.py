@@ -654,9 +654,11 @@ class GenerativeAugmenter(_SamplerBase):
         n_new = int(round(float(self.ratio) * n))
         rng = np.random.default_rng(seed)
         rows = rng.choice(n, size=n_new, replace=n_new > n)
-        X_gen, y_gen = self.sample(X[rows], y[rows], random_state=(seed + 2) % (2**31 - 1))
-        X_res = np.concatenate([X, X_gen])
-        y_res = np.concatenate([np.asarray(y), y_gen])
+        if n_new:
+            X_gen, y_gen = self.sample(X[rows], y[rows], random_state=(seed + 2) % (2**31 - 1))
+            X_res, y_res = np.concatenate([X, X_gen]), np.concatenate([y, y_gen])
+        else:
+            X_res, y_res = X, np.asarray(y).copy()
         if flat:
             X_res = X_res.reshape(len(X_res), -1)
         return X_res, y_res
