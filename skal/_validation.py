@@ -107,16 +107,11 @@ def validate_images(estimator, X, *, reset, image_shape=None, flat_ok=True, inpu
             f"{X.ndim}D array of shape {X.shape}."
         )
     n_features = int(np.prod(X.shape[1:]))
-    if not reset:
-        expected = getattr(estimator, "n_features_in_", None)
-        if expected is not None and n_features != expected:
-            raise ValueError(
-                f"X has {n_features} features, but {name} is expecting {expected} features as "
-                f"input (shape {tuple(estimator.input_shape_)} per sample)."
-            )
-    shape = check_image_shape(image_shape)
     if X.ndim == 3:  # (n, H, W) -> (n, 1, H, W)
         X = X[:, None]
+    if not reset:
+        _check_fitted_layout(estimator, X, n_features, input_name)
+    shape = check_image_shape(image_shape)
     if X.ndim == 2 and shape is not None:
         try:
             X = X.reshape((len(X),) + shape)  # (n, C*H*W) -> (n, C, H, W)
@@ -141,17 +136,32 @@ def validate_images(estimator, X, *, reset, image_shape=None, flat_ok=True, inpu
         estimator.n_features_in_ = n_features
         estimator.input_shape_ = tuple(X.shape[1:])
     elif tuple(X.shape[1:]) != tuple(estimator.input_shape_):
-        fitted = tuple(estimator.input_shape_)
-        if X.ndim == 4 and len(fitted) == 3 and X.shape[1] != fitted[0]:
+        raise ValueError(
+            f"{input_name} has per-sample shape {tuple(X.shape[1:])}, but {name} was fitted on "
+            f"shape {tuple(estimator.input_shape_)}."
+        )
+    return X
+
+
+def _check_fitted_layout(estimator, X, n_features, input_name):
+    """Compare new input with what the estimator was fitted on; say what differs."""
+    name = _name(estimator)
+    fitted = tuple(estimator.input_shape_)
+    if X.ndim == 4 and len(fitted) == 3 and X.shape[1:] != fitted:
+        if X.shape[1] != fitted[0]:
             raise ValueError(
                 f"{input_name} has {X.shape[1]} channel(s), but {name} was fitted on images "
                 f"with {fitted[0]} channel(s) (image shape {fitted})."
             )
         raise ValueError(
-            f"{input_name} has per-sample shape {tuple(X.shape[1:])}, but {name} was fitted on "
-            f"shape {fitted}."
+            f"{input_name} has image shape {tuple(X.shape[1:])}, but {name} was fitted on "
+            f"images of shape {fitted}."
         )
-    return X
+    if n_features != estimator.n_features_in_:
+        raise ValueError(
+            f"X has {n_features} features, but {name} is expecting {estimator.n_features_in_} "
+            f"features as input (shape {fitted} per sample)."
+        )
 
 
 def validate_labels(estimator, X, y, *, min_classes=2):

@@ -11,6 +11,7 @@ from types import MappingProxyType
 import numpy as np
 import torch
 from skorch import NeuralNetClassifier
+from skorch.utils import is_dataset
 from sklearn.preprocessing import LabelEncoder
 from sklearn.utils.validation import check_is_fitted
 from torch import nn
@@ -31,6 +32,21 @@ _SKORCH_INIT_STATE = {
 
 def _dropout_modules(module):
     return [m for m in module.modules() if isinstance(m, nn.modules.dropout._DropoutNd)]
+
+
+def _dropout_free_features(module, dropouts, x_probe, device):
+    """Whether ``module.features`` runs no dropout layer (so features may be reused across MC
+    passes). Probed on one sample with forward hooks, on a forked RNG so no randomness is used up.
+    """
+    fired = []
+    hooks = [m.register_forward_hook(lambda *_: fired.append(1)) for m in dropouts]
+    try:
+        with torch.random.fork_rng(devices=[]):
+            module.features(torch.as_tensor(x_probe, device=device))
+    finally:
+        for h in hooks:
+            h.remove()
+    return not fired
 
 
 class MCDropoutClassifier(NeuralNetClassifier):
@@ -225,6 +241,8 @@ class MCDropoutClassifier(NeuralNetClassifier):
         -------
         proba : ndarray of shape (n, n_classes)
         """
+        if is_dataset(X):  # skorch's own scoring callbacks pass validated datasets
+            return super().predict_proba(X)
         return super().predict_proba(self._check_fitted_X(X))
 
     def predict(self, X):
@@ -234,6 +252,9 @@ class MCDropoutClassifier(NeuralNetClassifier):
         -------
         y_pred : ndarray of shape (n,)
         """
+        if is_dataset(X):
+            # internal scoring (e.g. skorch's valid_acc) compares with the encoded targets
+            return super().predict_proba(X).argmax(axis=1)
         return self.classes_[self.predict_proba(X).argmax(axis=1)]
 
     def sample_proba(self, X, n_samples=20, *, random_state=None, cache=True):
@@ -277,25 +298,22 @@ class MCDropoutClassifier(NeuralNetClassifier):
         module.eval()
         for m in dropouts:
             m.train()
-        fired = []
-        hooks = [m.register_forward_hook(lambda *_: fired.append(1)) for m in dropouts]
         try:
-            with torch_rng(seed, self.device), torch.no_grad():
-                for start in range(0, len(X), self.batch_size):
-                    xb = torch.as_tensor(X[start:start + self.batch_size], device=self.device)
-                    stop = start + len(xb)
-                    if use_head:
-                        fired.clear()
-                        z = module.features(xb)
-                        use_head = not fired  # dropout inside features: sampling must redo it
-                    for t in range(n_samples):
-                        logits = module.head(z) if use_head else module(xb)
-                        if isinstance(logits, tuple):
-                            logits = logits[0]
-                        out[t, start:stop] = nonlin(logits).cpu().numpy()
+            with torch.no_grad():
+                if use_head:
+                    use_head = _dropout_free_features(module, dropouts, X[:1], self.device)
+                with torch_rng(seed, self.device):
+                    for start in range(0, len(X), self.batch_size):
+                        xb = torch.as_tensor(X[start:start + self.batch_size], device=self.device)
+                        stop = start + len(xb)
+                        if use_head:
+                            z = module.features(xb)  # deterministic: computed once per batch
+                        for t in range(n_samples):
+                            logits = module.head(z) if use_head else module(xb)
+                            if isinstance(logits, tuple):
+                                logits = logits[0]
+                            out[t, start:stop] = nonlin(logits).cpu().numpy()
         finally:
-            for h in hooks:
-                h.remove()
             module.train(was_training)
         return out
 
