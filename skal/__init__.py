@@ -14,7 +14,9 @@ from .query import (
     margin_sampling,
     random_sampling,
     uncertainty_sampling,
+    waal_uncertainty_diversity,
 )
+from .waal import WAALClassifier
 
 __version__ = "0.1.0.dev0"
 
@@ -23,10 +25,12 @@ __all__ = [
     "GenerativeAugmenter",
     "MCDropoutClassifier",
     "ResNet18Classifier",
+    "WAALClassifier",
     "bald",
     "entropy_sampling",
     "margin_sampling",
     "random_sampling",
     "uncertainty_sampling",
+    "waal_uncertainty_diversity",
     "__version__",
 ]

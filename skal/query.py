@@ -32,6 +32,7 @@ __all__ = [
     "margin_sampling",
     "entropy_sampling",
     "bald",
+    "waal_uncertainty_diversity",
 ]
 
 
@@ -243,3 +244,55 @@ def bald(learner, X_pool, n_instances=1, *, n_samples=20, subsample=None, random
     scores = bald_scores(samples)
     best = select_top(scores, n_instances, None if random_state is None else rng)
     return candidates[best], scores[best]
+
+
+def waal_uncertainty_diversity(
+    learner, X_pool, n_instances=1, *, selection=None, mixture=None, kind=None, random_state=None
+):
+    """WAAL's query (Shui et al. 2020): the pool samples with the *smallest* ``U(x) - selection g(x)``.
+
+    ``U(x)`` is an upper bound on the unknown loss of the sample (a mixture of the single-worst /
+    l_inf and the l1 bound on ``-log p``; small = the prediction is close to uniform) and ``g(x)``
+    the critic's score (large = the sample looks unlike the labelled set). Computed in one forward
+    pass over the pool: each batch's features go to both the classifier head and the critic (eval
+    mode). The objective is additive, so taking the smallest scores is the exact batch optimum.
+
+    Parameters
+    ----------
+    learner : learner, estimator or Pipeline
+        Its (final) estimator must be a fitted :class:`skal.WAALClassifier` (or anything with a
+        ``waal_score(X, selection=, mixture=, kind=)`` method).
+    X_pool : array-like
+    n_instances : int, default=1
+    selection : float or None, default=None
+        Weight of the critic's diversity score; None uses the estimator's ``selection`` (5).
+    mixture : float or None, default=None
+        Mixture coefficient of the uncertainty bound; None uses the estimator's (0.5).
+    kind : {"paper", "code"} or None, default=None
+        l_inf + l1 (paper) or l2 + l1 (authors' code); None uses the estimator's.
+    random_state : None, int, RandomState or Generator, default=None
+        Tie-breaking (position order when None).
+
+    Returns
+    -------
+    indices : ndarray of int64, shape (n_instances,)
+        Best (smallest score) first.
+    scores : ndarray of shape (n_instances,)
+        The WAAL scores of the chosen samples. Unlike the other strategies, **smaller is better**
+        here: these are the paper's scores, not utilities.
+
+    References
+    ----------
+    Shui, Zhou, Gagne, Wang. "Deep Active Learning: Unified and Principled Method for Query and
+    Training." AISTATS 2020.
+    """
+    n_instances = check_n_instances(n_instances, _n_rows(X_pool))
+    est, X = _final_estimator(learner, X_pool)
+    if not hasattr(est, "waal_score"):
+        raise TypeError(
+            "waal_uncertainty_diversity needs a fitted skal.WAALClassifier (an estimator with "
+            f"a waal_score method); got {type(est).__name__}."
+        )
+    scores = np.asarray(est.waal_score(X, selection=selection, mixture=mixture, kind=kind))
+    idx = select_top(-scores.astype(np.float64), n_instances, random_state)
+    return idx, scores[idx]
