@@ -46,7 +46,9 @@ from .query import (
     margin_sampling,
     random_sampling,
     uncertainty_sampling,
+    waal_uncertainty_diversity,
 )
+from .waal import WAALClassifier
 
 __all__ = [
     "ExperimentConfig",
@@ -111,6 +113,27 @@ def make_resnet18(config, random_state, classes):
     )
 
 
+def make_waal(config, random_state, classes):
+    """The estimator of the ``"waal"`` method: a :class:`skal.WAALClassifier`.
+
+    The feature extractor follows the images (LeNet for Fashion-MNIST, VGG16-BN for 32x32 colour,
+    an MLP for 8x8 digits); the paper's optimiser settings (SGD, lr 0.01, momentum 0.5, lr decay
+    at 50 % / 75 % of the epochs) are kept, so ``lr``, ``width`` and ``preact`` do not apply.
+    ``query_size`` is the B of the bias coefficient C0. The runner passes the unlabelled rest of
+    the pool to ``fit`` every round.
+    """
+    return WAALClassifier(
+        dropout=config.dropout,
+        max_epochs=config.max_epochs,
+        batch_size=config.batch_size,
+        query_size=config.query_size,
+        random_state=random_state,
+        device=config.device,
+        warm_start=config.warm_start,
+        classes=classes,
+    )
+
+
 def _no_query_kwargs(config):
     return {}
 
@@ -154,6 +177,7 @@ METHODS = {
     "margin": Method(margin_sampling),
     "entropy": Method(entropy_sampling),
     "bald": Method(bald, query_kwargs=_bald_kwargs),
+    "waal": Method(waal_uncertainty_diversity, make_estimator=make_waal, pass_unlabeled=True),
 }
 
 

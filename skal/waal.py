@@ -560,6 +560,13 @@ class WAALClassifier(MCDropoutClassifier):
         if classes is not None and self.unlabeled_marker is not None and np.any(
                 self._unlabeled_mask(np.asarray(classes))):
             raise self._marker_collision("is one of the classes")
+        if X_unlabeled is not None and len(X_unlabeled) == 0:  # e.g. an exhausted pool
+            X_unlabeled = None
+            if mask.any():
+                raise self._marker_collision(
+                    "appears in y although X_unlabeled was given, so it would be read as "
+                    "'unlabelled' rather than as a class"
+                )
         if X_unlabeled is not None:
             if mask.any():
                 raise self._marker_collision(
