@@ -7,7 +7,7 @@ bash scripts/setup.sh
 if [ -f scripts/setup_modal.sh ]; then
   bash scripts/setup_modal.sh
   echo "[test] modAL compatibility (.venv-modal)"
-  .venv-modal/bin/python -m pytest -q -p no:cacheprovider -m modal tests/ "$@"
+  .venv-modal/bin/python -m pytest -q -p no:cacheprovider tests/test_modal_*.py "$@"
 fi
 echo "[test] main suite (.venv)"
 exec .venv/bin/python -m pytest -q -p no:cacheprovider -m "not modal" tests/ "$@"
