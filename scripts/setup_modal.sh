@@ -29,6 +29,11 @@ MAIN_SITE=$(cd "$MAIN_SITE" && pwd -P)
 NUMPY_VER=$("$MAIN_VENV/bin/python" -c "import numpy; print(numpy.__version__)")
 SCIPY_VER=$("$MAIN_VENV/bin/python" -c "import scipy; print(scipy.__version__)")
 
+PYVER='import sys; print("%d.%d" % sys.version_info[:2])'
+if [ -x "$VENV/bin/python" ] && [ "$("$VENV/bin/python" -c "$PYVER")" != "$("$MAIN_VENV/bin/python" -c "$PYVER")" ]; then
+  echo "[setup_modal] $VENV uses another Python version than $MAIN_VENV: recreating it"
+  rm -rf "$VENV"
+fi
 if [ ! -x "$VENV/bin/python" ]; then
   echo "[setup_modal] creating $VENV with $BASE_PY"
   "$BASE_PY" -m venv "$VENV"
