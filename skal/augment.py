@@ -98,6 +98,27 @@ class _EvalMode:
         return False
 
 
+class _Frozen:
+    """Context manager: stop gradients to the parameters of some modules (inputs still get them).
+
+    Used where a loss updates one network but flows through others, so that no time is spent on
+    weight gradients that the next ``zero_grad`` would discard.
+    """
+
+    def __init__(self, *modules):
+        self.params = [p for m in modules for p in m.parameters()]
+
+    def __enter__(self):
+        self.flags = [p.requires_grad for p in self.params]
+        for p in self.params:
+            p.requires_grad_(False)
+
+    def __exit__(self, *exc):
+        for p, flag in zip(self.params, self.flags):
+            p.requires_grad_(flag)
+        return False
+
+
 class GenerativeAugmenter(_SamplerBase):
     """VAE-ACGAN data augmentation for images: BGADL's generative model as a sampler.
 
@@ -484,26 +505,29 @@ class GenerativeAugmenter(_SamplerBase):
         y_onehot = F.one_hot(y, len(self.classes_)).to(x.dtype)
 
         # 1. E step: reconstruct x through the VAE; only E is updated.
-        mu, log_var = encoder(x)
-        z_rec = reparameterize(mu, log_var, generator=noise_gen)
-        x_rec = generator(z_rec, y_onehot)
-        loss_e = encoder_loss(
-            x_rec, x, mu, log_var, kl_reduction=self.kl_reduction, kl_weight=self.kl_weight
-        )
-        optimizers["E"].zero_grad(set_to_none=True)
-        loss_e.backward()
+        with _Frozen(generator):
+            mu, log_var = encoder(x)
+            z_rec = reparameterize(mu, log_var, generator=noise_gen)
+            x_rec = generator(z_rec, y_onehot)
+            loss_e = encoder_loss(
+                x_rec, x, mu, log_var, kl_reduction=self.kl_reduction, kl_weight=self.kl_weight
+            )
+            optimizers["E"].zero_grad(set_to_none=True)
+            loss_e.backward()
         optimizers["E"].step()
 
         # 2. G step: fool D, be recognised by C, reconstruct x; only G is updated.
         z_rec = z_rec.detach()
         z = torch.randn(z_rec.shape, generator=noise_gen, device=x.device, dtype=x.dtype)
-        x_fake = generator(z, y_onehot)
-        x_rec = generator(z_rec, y_onehot)
-        loss_g = generator_loss(
-            discriminator(x_fake), _logits(aux(x_fake)), y, x_rec, x, rec_weight=self.rec_weight
-        )
-        optimizers["G"].zero_grad(set_to_none=True)
-        loss_g.backward()
+        with _Frozen(discriminator, aux):
+            x_fake = generator(z, y_onehot)
+            x_rec = generator(z_rec, y_onehot)
+            loss_g = generator_loss(
+                discriminator(x_fake), _logits(aux(x_fake)), y, x_rec, x,
+                rec_weight=self.rec_weight,
+            )
+            optimizers["G"].zero_grad(set_to_none=True)
+            loss_g.backward()
         optimizers["G"].step()
 
         # 3. D and C step on images from the updated G, without gradients to G or E.
