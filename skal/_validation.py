@@ -93,12 +93,12 @@ def validate_images(estimator, X, *, reset, image_shape=None, flat_ok=True, inpu
         _check_feature_names(estimator, X, reset=reset)  # feature_names_in_ for DataFrames
     X = _to_array(X, input_name)
     X = check_array(
-        X, accept_sparse=False, dtype=None, allow_nd=True, ensure_all_finite=True,
+        X, accept_sparse=False, dtype="numeric", allow_nd=True, ensure_all_finite=True,
         input_name=input_name, estimator=estimator,
     )
-    if X.dtype.kind not in "biuf":
+    if X.dtype.kind not in "biuf":  # e.g. complex
         raise TypeError(
-            f"{input_name} must hold numbers (images); got an array of dtype {X.dtype}."
+            f"{input_name} must hold real numbers (images); got an array of dtype {X.dtype}."
         )
     X = as_float_images(X)
     if X.ndim > 4:

@@ -6,6 +6,8 @@ validation with clear errors, any label type through ``classes_``, ``n_features_
 ``random_state`` and :meth:`MCDropoutClassifier.sample_proba` for MC dropout.
 """
 
+import copy
+import inspect
 from types import MappingProxyType
 
 import numpy as np
@@ -55,7 +57,11 @@ class MCDropoutClassifier(NeuralNetClassifier):
     Parameters
     ----------
     module : torch module class or instance
-        The network; it returns logits of shape ``(n, n_classes)``. If it has ``features(x)`` and
+        The network; it returns logits of shape ``(n, n_classes)``. A class (or factory) is
+        built in ``fit`` and receives whichever of ``n_classes``, ``in_features``,
+        ``in_channels`` and ``image_shape`` it accepts, derived from the data (``module__*``
+        parameters take precedence). An instance is copied at every ``fit``, so refitting
+        starts again from its initial weights. If it has ``features(x)`` and
         ``head(z)`` methods and all its dropout sits in ``head``, :meth:`sample_proba` computes the
         features once and samples only the head.
     criterion : torch criterion, default=torch.nn.CrossEntropyLoss
@@ -142,6 +148,32 @@ class MCDropoutClassifier(NeuralNetClassifier):
     def _get_param_names(self):
         # skorch lists every attribute not ending in "_", private bookkeeping included
         return [name for name in super()._get_param_names() if not name.startswith("_")]
+
+    def initialize_module(self):
+        """Build the module; a module *class* gets data-derived arguments it accepts.
+
+        ``n_classes``, ``in_features`` (values per sample), ``in_channels`` and ``image_shape``
+        (for image input) are filled in from the training data unless set as ``module__*``.
+        """
+        kwargs = self.get_params_for("module")
+        if callable(self.module) and not isinstance(self.module, nn.Module):
+            try:
+                accepted = inspect.signature(self.module).parameters
+            except (TypeError, ValueError):
+                accepted = {}
+            derived = {"n_classes": len(self.classes_), "in_features": self.n_features_in_}
+            if len(self.input_shape_) == 3:
+                derived.update(in_channels=self.input_shape_[0], image_shape=self.input_shape_)
+            for key, value in derived.items():
+                if key in accepted and key not in kwargs:
+                    kwargs[key] = value
+        if isinstance(self.module, nn.Module) and not kwargs:
+            # a copy, so every fit starts from the given weights and the user's module is
+            # never trained in place (skorch would keep training the same instance)
+            self.module_ = copy.deepcopy(self.module)
+        else:
+            self.module_ = self.initialized_instance(self.module, kwargs)
+        return self
 
     # ------------------------------------------------------------------ validation
     def _validate_X(self, X, reset):
@@ -255,7 +287,8 @@ class MCDropoutClassifier(NeuralNetClassifier):
         if is_dataset(X):
             # internal scoring (e.g. skorch's valid_acc) compares with the encoded targets
             return super().predict_proba(X).argmax(axis=1)
-        return self.classes_[self.predict_proba(X).argmax(axis=1)]
+        proba = self.predict_proba(X)
+        return self.classes_[proba.argmax(axis=1)]
 
     def sample_proba(self, X, n_samples=20, *, random_state=None, cache=True):
         """Monte-Carlo dropout: ``n_samples`` stochastic passes with only dropout active.
