@@ -1,0 +1,185 @@
+import csv
+import json
+import os
+
+import numpy as np
+import pytest
+
+from skal.datasets import load_digits_images
+from skal.experiment import (
+    METHODS,
+    ExperimentConfig,
+    Method,
+    compare_runs,
+    load_run,
+    register_method,
+    run_experiment,
+)
+from skal.query import uncertainty_sampling
+
+TINY = dict(
+    dataset="digits", n_initial=20, query_size=10, n_rounds=2, repeats=2, pool_size=200,
+    test_size=100, width=2, max_epochs=1, batch_size=32, n_mc_samples=4,
+)
+FILES = ("config.json", "state.json", "results.jsonl", "results.csv", "learning_curve.png")
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory):
+    """One tiny finished run per method, sharing the seed."""
+    root = tmp_path_factory.mktemp("runs")
+    return {
+        method: run_experiment(ExperimentConfig(method=method, **TINY), root / method,
+                               progress=False)
+        for method in ("bald", "random")
+    }
+
+
+def read_jsonl(path):
+    with open(path) as f:
+        return [json.loads(line) for line in f]
+
+
+def test_run_writes_all_files(runs):
+    result = runs["bald"]
+    n_rows = TINY["repeats"] * (TINY["n_rounds"] + 1)
+    for name in FILES:
+        assert os.path.getsize(os.path.join(result.out_dir, name)) > 0
+    rows = read_jsonl(os.path.join(result.out_dir, "results.jsonl"))
+    with open(os.path.join(result.out_dir, "results.csv"), newline="") as f:
+        csv_rows = list(csv.DictReader(f))
+    assert len(rows) == len(csv_rows) == len(result.rows) == n_rows
+    assert [(r["repeat"], r["round"]) for r in rows] == [
+        (rep, rnd) for rep in range(TINY["repeats"]) for rnd in range(TINY["n_rounds"] + 1)
+    ]
+    assert [int(r["n_labeled"]) for r in csv_rows] == [r["n_labeled"] for r in rows]
+    assert all(0 <= r["accuracy"] <= 1 and r["fit_seconds"] >= 0 for r in rows)
+    with open(os.path.join(result.out_dir, "config.json")) as f:
+        assert json.load(f) == ExperimentConfig(method="bald", **TINY).to_dict()
+
+
+def test_labelled_sets_grow_without_duplicates(runs):
+    X, y = load_digits_images()
+    for result in runs.values():
+        assert len(result.labeled) == TINY["repeats"]
+        for labeled, labels in zip(result.labeled, result.labels):
+            assert len(labeled) == result.config.n_labeled_final
+            assert len(np.unique(labeled)) == len(labeled)
+            assert labeled.min() >= 0 and labeled.max() < TINY["pool_size"]
+            assert set(np.unique(labels)) <= set(np.unique(y))
+        sizes = [r["n_labeled"] for r in result.rows if r["repeat"] == 0]
+        assert np.all(np.diff(sizes) == TINY["query_size"])
+        assert sizes[0] == TINY["n_initial"]
+
+
+def test_methods_start_from_the_same_labels(runs):
+    n = TINY["n_initial"]
+    bald_run, random_run = runs["bald"], runs["random"]
+    for repeat in range(TINY["repeats"]):
+        np.testing.assert_array_equal(bald_run.labeled[repeat][:n], random_run.labeled[repeat][:n])
+    # but the repeats differ from each other
+    assert not np.array_equal(bald_run.labeled[0][:n], bald_run.labeled[1][:n])
+
+
+def test_finished_run_is_skipped(runs, tmp_path):
+    result = runs["random"]
+    with open(os.path.join(result.out_dir, "state.json")) as f:
+        before = f.read()
+    again = run_experiment(result.config, result.out_dir, progress=False)
+    with open(os.path.join(result.out_dir, "state.json")) as f:
+        assert f.read() == before
+    assert again.rows == result.rows
+
+
+def test_config_mismatch_raises(runs):
+    other = ExperimentConfig(method="bald", **{**TINY, "seed": 1})
+    with pytest.raises(ValueError, match=r"different configuration \(seed: 0 -> 1\)"):
+        run_experiment(other, runs["bald"].out_dir, progress=False)
+
+
+@pytest.mark.parametrize(
+    "params, match",
+    [
+        ({"method": "nope"}, r"Unknown method 'nope'\. Expected one of: .*'bald'.*'random'"),
+        ({"dataset": "cifar"}, r"Unknown dataset 'cifar'\. Expected one of: 'digits', "),
+        ({"n_initial": 0}, r"'n_initial' parameter of ExperimentConfig must be an int >= 1"),
+        ({"n_rounds": -1}, r"'n_rounds' parameter .* must be an int >= 0\. Got -1"),
+        ({"pool_size": 2.5}, r"'pool_size' parameter .* an int >= 1 or None\. Got 2\.5"),
+        ({"lr": 0}, r"'lr' parameter .* must be a float > 0"),
+        ({"pool_size": 50, "n_initial": 40}, r"The pool is too small: .* = 60 labels"),
+    ],
+)
+def test_invalid_config_raises(params, match):
+    with pytest.raises(ValueError, match=match):
+        ExperimentConfig(**{**TINY, **params})
+
+
+def test_pool_larger_than_dataset_raises(tmp_path):
+    config = ExperimentConfig(**{**TINY, "pool_size": None, "n_initial": 1700})
+    with pytest.raises(ValueError, match=r"'digits' has only 1697 pool samples"):
+        run_experiment(config, tmp_path, progress=False)
+
+
+def test_compare_runs(runs, tmp_path):
+    png = tmp_path / "compare.png"
+    results = compare_runs([runs["bald"].out_dir, runs["random"].out_dir], png)
+    assert [r.config.method for r in results] == ["bald", "random"]
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    # a parent folder stands for the runs inside it
+    parent = os.path.dirname(runs["bald"].out_dir)
+    assert len(compare_runs([parent], tmp_path / "parent.png")) == 2
+    with pytest.raises(FileNotFoundError, match="holds no skal experiment"):
+        compare_runs([tmp_path], tmp_path / "none.png")
+
+
+def test_load_run_matches_result(runs):
+    loaded = load_run(runs["bald"].out_dir)
+    assert loaded.rows == runs["bald"].rows
+    assert loaded.mean_accuracy().keys() == {20, 30, 40}
+
+
+class _FlatLogistic:
+    """A fast stand-in estimator that records the unlabelled pool it is given."""
+
+    seen_unlabeled = []
+
+    def __init__(self, random_state):
+        from sklearn.linear_model import LogisticRegression
+
+        self.model = LogisticRegression(max_iter=50, random_state=random_state)
+
+    def fit(self, X, y, X_unlabeled=None):
+        self.seen_unlabeled.append(len(X_unlabeled))
+        self.model.fit(X.reshape(len(X), -1), y)
+        return self
+
+    def predict_proba(self, X):
+        return self.model.predict_proba(X.reshape(len(X), -1))
+
+    def score(self, X, y):
+        return self.model.score(X.reshape(len(X), -1), y)
+
+
+def test_registered_method_with_unlabeled_pool(tmp_path):
+    method = Method(
+        uncertainty_sampling,
+        make_estimator=lambda config, seed, classes: _FlatLogistic(seed),
+        pass_unlabeled=True,
+    )
+    register_method("test-flat", method)
+    try:
+        with pytest.raises(ValueError, match="exists already"):
+            register_method("test-flat", method)
+        config = ExperimentConfig(method="test-flat", **{**TINY, "repeats": 1})
+        result = run_experiment(config, tmp_path, progress=False)
+    finally:
+        METHODS.pop("test-flat")
+    assert _FlatLogistic.seen_unlabeled == [180, 170, 160]  # pool 200 minus the labels
+    assert [r["n_labeled"] for r in result.rows] == [20, 30, 40]
+
+
+def test_warm_start_run(tmp_path):
+    params = {**TINY, "repeats": 1, "n_rounds": 1}
+    config = ExperimentConfig(method="margin", warm_start=True, **params)
+    result = run_experiment(config, tmp_path, progress=False)
+    assert len(np.unique(result.labeled[0])) == 30
