@@ -286,6 +286,17 @@ def test_joint_mode_trains_the_given_classifier(data):
     _assert_images(aug.sample(X[:4], labels[:4])[0], 4)
 
 
+def test_joint_mode_with_a_generic_mc_dropout_classifier(data):
+    from skal import MCDropoutClassifier
+    from skal.nets import AuxiliaryClassifier
+
+    X, y = data
+    clf = MCDropoutClassifier(AuxiliaryClassifier, optimizer=torch.optim.Adam, lr=1e-3)
+    aug = GenerativeAugmenter(**TINY, classifier=clf, random_state=0).fit(X[:N_FIT], y[:N_FIT])
+    assert isinstance(aug.classifier_.module_, AuxiliaryClassifier)
+    assert aug.classifier_.predict(X[:4]).shape == (4,)
+
+
 def test_joint_mode_nested_params_and_clone():
     aug = GenerativeAugmenter(classifier=ResNet18Classifier(width=4))
     aug.set_params(classifier__width=8)
