@@ -27,7 +27,7 @@ import torch
 from skorch.callbacks import PassthroughScoring
 from skorch.utils import TeeGenerator, to_tensor
 from sklearn.preprocessing import LabelEncoder
-from sklearn.utils import check_consistent_length
+from sklearn.utils import check_consistent_length, column_or_1d
 from torch import nn
 from torch.nn import functional as F
 
@@ -550,10 +550,12 @@ class WAALClassifier(MCDropoutClassifier):
         """Validate and split the input into labelled (X_l, y_l) and unlabelled X_u."""
         X = self._validate_X(X, reset=reset)
         if y is None:
-            raise ValueError(f"{type(self).__name__} requires y to be passed, but y is None.")
+            raise ValueError(
+                f"{type(self).__name__} requires y to be passed, but the target y is None."
+            )
         y = np.asarray(y.detach().cpu().numpy() if isinstance(y, torch.Tensor) else y)
         if y.ndim == 2 and y.shape[1] == 1:
-            y = y.ravel()
+            y = column_or_1d(y, warn=True)
         check_consistent_length(X, y)
         mask = self._unlabeled_mask(y) if y.ndim == 1 else np.zeros(len(y), dtype=bool)
         classes = self.classes if reset else getattr(self, "classes_", None)

@@ -1,0 +1,478 @@
+"""Tests of WAALClassifier (skal.waal) and the waal_uncertainty_diversity strategy (tiny, CPU)."""
+
+import pickle
+import warnings
+
+import numpy as np
+import pytest
+import torch
+from sklearn.base import clone
+from sklearn.utils.estimator_checks import parametrize_with_checks
+from torch import nn
+
+import skal
+from skal import ActiveLearner, WAALClassifier, waal_uncertainty_diversity
+from skal.losses import waal_query_score
+from skal.nets import LeNetFeatures, VGG16BNFeatures
+from skal.query import entropy_sampling
+from skal.waal import MLPFeatures, ResNet18Features
+
+TINY = dict(max_epochs=2, batch_size=8, random_state=0)
+
+
+@pytest.fixture(scope="module")
+def images():
+    """48 random 1x28x28 images: 24 labelled (3 classes) then 24 unlabelled (y = -1)."""
+    rng = np.random.default_rng(0)
+    X = rng.random((48, 1, 28, 28), dtype=np.float32)
+    y = np.concatenate([np.arange(24) % 3, -np.ones(24, dtype=int)])
+    return X, y
+
+
+@pytest.fixture(scope="module")
+def fitted(images):
+    X, y = images
+    return WAALClassifier(**TINY).fit(X, y)
+
+
+def _no_warn_fit(est, *args, **kwargs):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        return est.fit(*args, **kwargs)
+
+
+# ------------------------------------------------------------------ fitting and prediction
+def test_fit_predict_shapes(images, fitted):
+    X, y = images
+    assert isinstance(fitted.module_.features, LeNetFeatures)  # chosen from the 1x28x28 shape
+    assert list(fitted.classes_) == [0, 1, 2]  # the marker is not a class
+    proba = fitted.predict_proba(X[:5])
+    assert proba.shape == (5, 3) and proba.dtype == np.float32
+    np.testing.assert_allclose(proba.sum(axis=1), 1, atol=1e-5)  # softmax, not logits
+    assert set(fitted.predict(X)) <= {0, 1, 2}
+    g = fitted.critic_score(X)
+    assert g.shape == (48,) and np.all((g > 0) & (g < 1))
+    assert (fitted.n_labeled_, fitted.n_unlabeled_) == (24, 24)
+    assert fitted.sample_proba(X[:4], n_samples=3).shape == (3, 4, 3)
+    for key in ("ce_loss", "critic_loss", "wasserstein", "gradient_penalty", "lr"):
+        assert key in fitted.history[-1]
+    # an epoch is one pass over the 24 unlabelled rows in batches of 8
+    assert fitted.history[-1]["train_batch_count"] == 3
+
+
+def test_marker_and_X_unlabeled_are_equivalent(images, fitted):
+    X, y = images
+    other = WAALClassifier(**TINY).fit(X[:24], y[:24], X_unlabeled=X[24:])
+    np.testing.assert_array_equal(other.predict_proba(X), fitted.predict_proba(X))
+    np.testing.assert_array_equal(other.critic_score(X), fitted.critic_score(X))
+
+
+def test_string_labels_and_object_marker(images):
+    X, _ = images
+    y = np.array(["cat", "dog"] * 10 + [-1] * 28, dtype=object)
+    clf = WAALClassifier(**TINY).fit(X, y)
+    assert list(clf.classes_) == ["cat", "dog"]
+    assert set(clf.predict(X)) <= {"cat", "dog"}
+    assert clf.n_unlabeled_ == 28
+
+
+def test_custom_marker_lets_minus_one_be_a_class(images):
+    X, _ = images
+    y = np.array([-1, 1] * 12 + [99] * 24)
+    clf = WAALClassifier(unlabeled_marker=99, **TINY).fit(X, y)
+    assert list(clf.classes_) == [-1, 1] and clf.n_unlabeled_ == 24
+    y_none = np.array([-1, 1] * 24)
+    with pytest.warns(UserWarning, match="no unlabelled data"):
+        clf = WAALClassifier(unlabeled_marker=None, **TINY).fit(X, y_none)
+    assert list(clf.classes_) == [-1, 1]
+
+
+def test_reproducible_with_random_state(images, fitted):
+    X, y = images
+    again = WAALClassifier(**TINY).fit(X, y)
+    np.testing.assert_array_equal(again.predict_proba(X), fitted.predict_proba(X))
+    np.testing.assert_array_equal(again.critic_score(X), fitted.critic_score(X))
+    other = WAALClassifier(**{**TINY, "random_state": 1}).fit(X, y)
+    assert not np.allclose(other.predict_proba(X), fitted.predict_proba(X))
+
+
+def test_fit_restarts_from_scratch(images, fitted):
+    X, y = images
+    clf = WAALClassifier(**TINY).fit(X, y)
+    clf.fit(X, y)  # a second fit retrains from scratch with the same seed
+    np.testing.assert_array_equal(clf.predict_proba(X), fitted.predict_proba(X))
+
+
+def test_partial_fit_continues(images):
+    X, y = images
+    clf = WAALClassifier(**{**TINY, "max_epochs": 1}).fit(X, y)
+    clf.partial_fit(X, y)
+    assert len(clf.history) == 2
+
+
+def test_labelled_only_fits_as_plain_classifier_with_warning(images):
+    X, y = images
+    with pytest.warns(UserWarning, match="no unlabelled data"):
+        clf = WAALClassifier(**TINY).fit(X[:24], y[:24])
+    assert clf.adv_weight_ == 0 and clf.n_unlabeled_ == 0
+    assert clf.history[-1]["train_batch_count"] == 3  # one shuffled pass over 24 labelled rows
+    assert "critic_loss" not in clf.history[-1]
+    np.testing.assert_allclose(clf.predict_proba(X).sum(axis=1), 1, atol=1e-5)
+
+
+def test_empty_X_unlabeled_counts_as_none(images):
+    X, y = images
+    with pytest.warns(UserWarning, match="no unlabelled data"):
+        clf = WAALClassifier(**TINY).fit(X[:24], y[:24], X_unlabeled=X[:0])
+    assert clf.n_unlabeled_ == 0
+
+
+# ------------------------------------------------------------------ the WAAL objective
+def test_adversarial_weights_paper_and_code(images):
+    X, y = images
+    L, U = 24, 24
+    clf = WAALClassifier(query_size=6, max_epochs=1, batch_size=8, random_state=0).fit(X, y)
+    gamma, alpha = U / L, 6 / L
+    assert clf.coef_ == pytest.approx((gamma - alpha) / (gamma**2 * (1 + alpha)))
+    assert clf.adv_weight_ == pytest.approx(1e-2 * U / (L + U))  # mu' = mu gamma / (1 + gamma)
+    code = WAALClassifier(coef="code", mu=2e-3, max_epochs=1, batch_size=8).fit(X, y)
+    assert code.coef_ == pytest.approx(L / U) and code.adv_weight_ == pytest.approx(2e-3)
+    fixed = WAALClassifier(coef=0.3, max_epochs=1, batch_size=8).fit(X, y)
+    assert fixed.coef_ == 0.3
+
+
+def test_default_query_size_is_min_of_labelled_and_unlabelled(images):
+    X, y = images
+    y = y.copy()
+    y[24:40] = np.arange(16) % 3  # L = 40, U = 8
+    clf = WAALClassifier(max_epochs=1, batch_size=8).fit(X, y)
+    assert clf.coef_ == 0  # B = min(L, U) = U: no labelled term left, never negative
+
+
+def test_critic_and_classifier_have_separate_optimizers(fitted):
+    main = {id(p) for g in fitted.optimizer_.param_groups for p in g["params"]}
+    critic = {id(p) for g in fitted.critic_optimizer_.param_groups for p in g["params"]}
+    assert main == {id(p) for p in fitted.module_.parameters()}
+    assert critic == {id(p) for p in fitted.critic_.parameters()}
+    assert fitted.optimizer_.param_groups[0]["momentum"] == 0.5
+    assert fitted.critic_optimizer_.param_groups[0]["momentum"] == 0.5
+
+
+def test_critic_learns_to_score_unlabelled_higher():
+    # unlabelled rows are bright, labelled ones dark. With the feature extractor frozen (lr 0;
+    # otherwise it learns to fool the critic), the critic's ascent on W must score them apart.
+    rng = np.random.default_rng(0)
+    X_l = rng.random((32, 20), dtype=np.float32) * 0.2
+    X_u = 0.8 + rng.random((32, 20), dtype=np.float32) * 0.2
+    y = np.arange(32) % 2
+    clf = WAALClassifier(mu=10.0, max_epochs=10, batch_size=16, optimizer__lr=0.0,
+                         critic_optimizer__lr=0.05, lr_milestones=None, random_state=0)
+    before = clf.set_params(max_epochs=1, critic_optimizer__lr=0.0).fit(X_l, y, X_unlabeled=X_u)
+    gap_before = before.critic_score(X_u).mean() - before.critic_score(X_l).mean()
+    clf.set_params(max_epochs=10, critic_optimizer__lr=0.05).fit(X_l, y, X_unlabeled=X_u)
+    gap_after = clf.critic_score(X_u).mean() - clf.critic_score(X_l).mean()
+    assert gap_after > gap_before + 0.2
+    assert clf.history[-1]["wasserstein"] > clf.history[0]["wasserstein"]
+
+
+@pytest.mark.parametrize("max_epochs, expected", [
+    (4, [1e-2, 1e-2, 1e-3, 1e-4]),
+    (8, [1e-2] * 4 + [1e-3] * 2 + [1e-4] * 2),
+    (1, [1e-2]),
+])
+def test_lr_decay_at_half_and_three_quarters(images, max_epochs, expected):
+    X, y = images
+    clf = WAALClassifier(max_epochs=max_epochs, batch_size=16, random_state=0).fit(X, y)
+    np.testing.assert_allclose(clf.history[:, "lr"], expected)
+    for opt in (clf.optimizer_, clf.critic_optimizer_):
+        assert opt.param_groups[0]["lr"] == pytest.approx(expected[-1])
+    clf.fit(X, y)  # refitting restarts the schedule from lr
+    np.testing.assert_allclose(clf.history[:, "lr"], expected)
+
+
+def test_constant_lr_and_critic_lr(images):
+    X, y = images
+    clf = WAALClassifier(lr_milestones=None, max_epochs=3, batch_size=16,
+                         critic_optimizer__lr=0.5).fit(X, y)
+    np.testing.assert_allclose(clf.history[:, "lr"], [1e-2] * 3)
+    assert clf.critic_optimizer_.param_groups[0]["lr"] == 0.5
+
+
+def test_cyclic_labelled_sampling_covers_the_labelled_set(images):
+    X, y = images
+    clf = WAALClassifier(labeled_sampling="cyclic", **TINY).fit(X, y)
+    np.testing.assert_allclose(clf.predict_proba(X).sum(axis=1), 1, atol=1e-5)
+
+
+# ------------------------------------------------------------------ parameters, clone, pickle
+def test_critic_params_get_set_clone(images):
+    X, y = images
+    clf = WAALClassifier(critic__hidden=7, critic_optimizer__momentum=0.9, **TINY)
+    params = clf.get_params()
+    assert params["critic__hidden"] == 7 and params["critic_optimizer__momentum"] == 0.9
+    assert "module" not in params
+    cloned = clone(clf)
+    assert cloned.get_params()["critic__hidden"] == 7
+    cloned.set_params(critic_optimizer__lr=0.3)
+    cloned.fit(X, y)
+    assert cloned.critic_.hidden.out_features == 7
+    assert cloned.module_.head.hidden.out_features == 50
+    assert cloned.critic_optimizer_.param_groups[0]["momentum"] == 0.9
+    assert cloned.critic_optimizer_.param_groups[0]["lr"] == pytest.approx(0.3 * 0.1)  # decayed once in epoch 2 of 2
+    cloned.set_params(critic__hidden=5)  # a fitted net re-initialises its critic
+    assert cloned.critic_.hidden.out_features == 5
+    cloned.set_params(critic_optimizer__lr=0.2)
+    assert clone(cloned).get_params()["critic_optimizer__lr"] == 0.2
+    with pytest.raises(ValueError, match="critic_lr"):
+        WAALClassifier(critic_lr=0.1, **TINY).fit(X, y)
+
+
+def test_pickle_roundtrip(images, fitted):
+    X, _ = images
+    restored = pickle.loads(pickle.dumps(fitted))
+    np.testing.assert_array_equal(restored.predict_proba(X), fitted.predict_proba(X))
+    np.testing.assert_array_equal(restored.critic_score(X), fitted.critic_score(X))
+    assert restored._train_data is None  # the unlabelled pool is not kept after fit
+
+
+@pytest.mark.parametrize("features, expected", [
+    (None, MLPFeatures),
+    ("mlp", MLPFeatures),
+    ("resnet18", ResNet18Features),
+])
+def test_feature_extractor_choices_small_images(features, expected):
+    rng = np.random.default_rng(0)
+    X = rng.random((16, 1, 8, 8), dtype=np.float32)
+    y = np.array([0, 1] * 4 + [-1] * 8)
+    clf = WAALClassifier(features=features, **TINY).fit(X, y)
+    assert isinstance(clf.module_.features, expected)
+    assert clf.predict_proba(X).shape == (16, 2)
+
+
+def test_feature_extractor_from_shape_class_and_instance(images):
+    clf = WAALClassifier()
+    assert isinstance(clf._feature_extractor((3, 32, 32)), VGG16BNFeatures)
+    assert isinstance(clf._feature_extractor((1, 28, 28)), LeNetFeatures)
+    assert isinstance(clf._feature_extractor((3, 28, 28)), LeNetFeatures)
+    assert isinstance(clf._feature_extractor((64,)), MLPFeatures)
+    X, y = images
+    by_class = WAALClassifier(features=LeNetFeatures, **TINY).fit(X, y)
+    assert by_class.module_.features.out_features == 320
+    instance = nn.Sequential(nn.Flatten(), nn.Linear(784, 12), nn.ReLU())
+    before = instance[1].weight.detach().clone()
+    clf = WAALClassifier(features=instance, **TINY).fit(X, y)
+    assert clf.module_.head.in_features == 12  # measured from the instance's output
+    assert clf.module_.features is not instance  # copied: the instance itself is untouched
+    torch.testing.assert_close(instance[1].weight, before)
+    assert clone(clf).get_params()["features"] is not None
+
+
+def test_flat_input_with_image_shape(images):
+    X, y = images
+    clf = WAALClassifier(image_shape=(1, 28, 28), **TINY).fit(X.reshape(48, -1), y)
+    assert isinstance(clf.module_.features, LeNetFeatures)
+    assert clf.predict_proba(X.reshape(48, -1)[:3]).shape == (3, 3)
+
+
+# ------------------------------------------------------------------ bad input
+def test_all_unlabelled_raises(images):
+    X, _ = images
+    with pytest.raises(ValueError, match="no labelled sample"):
+        WAALClassifier(**TINY).fit(X, -np.ones(48, dtype=int))
+
+
+def test_marker_collisions_raise(images):
+    X, y = images
+    with pytest.raises(ValueError, match="marker -1 appears in y although X_unlabeled"):
+        WAALClassifier(**TINY).fit(X, y, X_unlabeled=X[:5])
+    with pytest.raises(ValueError, match="marker -1 is one of the classes"):
+        WAALClassifier(classes=[-1, 0, 1, 2], **TINY).fit(X, y)
+
+
+def test_X_unlabeled_with_another_shape_raises(images):
+    X, y = images
+    with pytest.raises(ValueError, match="X_unlabeled must have the same per-sample shape"):
+        WAALClassifier(**TINY).fit(X[:24], y[:24], X_unlabeled=np.zeros((5, 1, 32, 32)))
+    with pytest.raises(ValueError, match="X_unlabeled must have the same per-sample shape"):
+        WAALClassifier(**TINY).fit(X[:24], y[:24], X_unlabeled=np.zeros((5, 3, 28, 28)))
+
+
+@pytest.mark.parametrize("param, value, match", [
+    ("kind", "l2", "'kind' parameter"),
+    ("coef", "auto", "'coef' parameter"),
+    ("mixture", 1.5, "'mixture' parameter"),
+    ("labeled_sampling", "random", "'labeled_sampling' parameter"),
+    ("lr_milestones", (0.5, 2.0), "'lr_milestones' parameter"),
+    ("query_size", 0, "'query_size' parameter"),
+    ("features", "vgg11", "'features' parameter"),
+    ("mu", -1.0, "'mu' parameter"),
+])
+def test_bad_parameters_raise(images, param, value, match):
+    X, y = images
+    with pytest.raises(ValueError, match=match):
+        WAALClassifier(**{**TINY, param: value}).fit(X, y)
+
+
+def test_diverging_critic_raises_during_training(images, monkeypatch):
+    X, y = images
+    original = WAALClassifier.initialize_module
+
+    def nan_critic(self):
+        original(self)
+        with torch.no_grad():
+            self.critic_.output.weight.fill_(float("nan"))
+        return self
+
+    monkeypatch.setattr(WAALClassifier, "initialize_module", nan_critic)
+    with pytest.raises(FloatingPointError, match="WAAL training diverged"):
+        WAALClassifier(**TINY).fit(X, y)
+
+
+def test_nan_critic_raises_at_query_time(images):
+    X, y = images
+    clf = WAALClassifier(**TINY).fit(X, y)
+    with torch.no_grad():
+        clf.critic_.output.bias.fill_(float("nan"))
+    with pytest.raises(FloatingPointError, match="critic score g\\(x\\) is not finite"):
+        clf.critic_score(X)
+    with pytest.raises(FloatingPointError, match="training diverged"):
+        waal_uncertainty_diversity(clf, X, 3)
+
+
+def test_unfitted_raises():
+    from sklearn.exceptions import NotFittedError
+
+    with pytest.raises(NotFittedError):
+        WAALClassifier().critic_score(np.zeros((2, 1, 28, 28)))
+    with pytest.raises(NotFittedError):
+        waal_uncertainty_diversity(WAALClassifier(), np.zeros((2, 1, 28, 28)))
+
+
+# ------------------------------------------------------------------ the query strategy
+def test_strategy_picks_smallest_scores(monkeypatch, fitted, images):
+    X, _ = images
+    hand_made = np.array([3.0, 1.0, 2.0, 0.5, 4.0], dtype=np.float32)
+    monkeypatch.setattr(fitted, "waal_score", lambda X, **kw: hand_made[: len(X)])
+    idx, scores = waal_uncertainty_diversity(fitted, X[:5], n_instances=2)
+    np.testing.assert_array_equal(idx, [3, 1])  # smallest first
+    np.testing.assert_array_equal(scores, [0.5, 1.0])
+
+
+def test_strategy_scores_match_the_formula(fitted, images):
+    X, _ = images
+    net, critic = fitted.module_.eval(), fitted.critic_.eval()
+    with torch.no_grad():
+        z = net.features(torch.as_tensor(X))
+        log_proba = torch.log_softmax(net.head(z), dim=1)
+        g = critic(z)
+    for kw in ({}, {"selection": 0.0}, {"selection": 100.0, "kind": "code", "mixture": 0.2}):
+        expected = waal_query_score(log_proba, g, kw.get("selection", 5.0),
+                                    kw.get("mixture", 0.5), kw.get("kind", "paper")).numpy()
+        np.testing.assert_allclose(fitted.waal_score(X, **kw), expected, rtol=1e-5)
+        idx, scores = waal_uncertainty_diversity(fitted, X, 4, **kw)
+        np.testing.assert_array_equal(idx, np.argsort(expected, kind="stable")[:4])
+        np.testing.assert_allclose(scores, expected[idx], rtol=1e-5)
+    # with a huge selection weight the critic decides: the highest g(x) comes first
+    idx, _ = waal_uncertainty_diversity(fitted, X, 1, selection=1e6)
+    assert idx[0] == int(np.argmax(g.numpy()))
+
+
+def test_strategy_one_forward_pass_in_eval_mode(images):
+    X, y = images
+    clf = WAALClassifier(max_epochs=1, batch_size=10, random_state=0).fit(X, y)
+    calls = {"features": 0, "head": 0, "critic": 0, "training": []}
+
+    def hook(name):
+        def count(module, inputs, output):
+            calls[name] += 1
+            calls["training"].append(module.training)
+        return count
+
+    handles = [clf.module_.features.register_forward_hook(hook("features")),
+               clf.module_.head.register_forward_hook(hook("head")),
+               clf.critic_.register_forward_hook(hook("critic"))]
+    try:
+        idx, _ = waal_uncertainty_diversity(clf, X, 5)
+    finally:
+        for h in handles:
+            h.remove()
+    n_batches = 5  # 48 rows in batches of 10
+    assert calls["features"] == calls["head"] == calls["critic"] == n_batches
+    assert not any(calls["training"])  # eval mode: dropout off
+    again, _ = waal_uncertainty_diversity(clf, X, 5)
+    np.testing.assert_array_equal(idx, again)  # deterministic
+
+
+def test_strategy_rejects_other_estimators(tiny_resnet, digits_small):
+    X, _ = digits_small
+    with pytest.raises(TypeError, match="needs a fitted skal.WAALClassifier"):
+        waal_uncertainty_diversity(tiny_resnet, X[:10])
+
+
+def test_strategy_with_entropy_on_the_same_model(fitted, images):
+    X, _ = images
+    idx, scores = entropy_sampling(fitted, X, 3)  # predict_proba gives probabilities
+    assert len(idx) == 3 and np.all(scores >= 0)
+
+
+def test_exported_at_top_level():
+    assert skal.WAALClassifier is WAALClassifier
+    assert skal.waal_uncertainty_diversity is waal_uncertainty_diversity
+    assert "WAALClassifier" in skal.__all__ and "waal_uncertainty_diversity" in skal.__all__
+
+
+# ------------------------------------------------------------------ active learning loops
+def test_active_learner_passes_the_remaining_pool(images, monkeypatch):
+    X, y = images
+    X_pool, y_pool = X[24:], np.arange(24) % 3
+    seen = []
+    original = WAALClassifier.fit
+
+    def spy(self, X, y, X_unlabeled=None, **kw):
+        seen.append(None if X_unlabeled is None else len(X_unlabeled))
+        return original(self, X, y, X_unlabeled=X_unlabeled, **kw)
+
+    monkeypatch.setattr(WAALClassifier, "fit", spy)
+    learner = ActiveLearner(WAALClassifier(**TINY), query_strategy=waal_uncertainty_diversity,
+                            X_training=X[:24], y_training=y[:24], X_unlabeled=X_pool)
+    idx, X_query = learner.query(X_pool, n_instances=4)
+    assert len(np.unique(idx)) == 4
+    learner.teach(X_query, y_pool[idx])
+    assert seen == [24, 20]  # the whole pool first, then the pool minus the taught rows
+    assert learner.estimator.n_labeled_ == 28 and learner.estimator.n_unlabeled_ == 20
+
+
+def test_experiment_runner_has_waal(tmp_path):
+    from skal.experiment import METHODS, ExperimentConfig, run_experiment
+
+    assert METHODS["waal"].pass_unlabeled
+    config = ExperimentConfig(dataset="digits", method="waal", n_initial=20, query_size=10,
+                              n_rounds=1, repeats=1, pool_size=80, test_size=40, max_epochs=1)
+    result = run_experiment(config, tmp_path / "waal", progress=False)
+    assert [row["n_labeled"] for row in result.rows] == [20, 30]
+
+
+# ------------------------------------------------------------------ scikit-learn's checks
+def _expected_failed_checks(estimator):
+    return {
+        "check_classifiers_classes": (
+            "the check fits labels {-1, 1}; -1 is WAALClassifier's unlabelled marker "
+            "(scikit-learn's semi-supervised convention), so one class is left (pass "
+            "unlabeled_marker=None when -1 is a class)"
+        ),
+        "check_methods_sample_order_invariance": (
+            "float32 matrix products differ in the last bit with a row's position in the batch "
+            "(MKL blocking): predict_proba agrees to ~1e-7 relative, the check asks for rtol 1e-7"
+        ),
+    }
+
+
+# flat tabular rows go to the MLP feature extractor chosen for non-image input
+@parametrize_with_checks(
+    [WAALClassifier(max_epochs=3, lr=0.1, random_state=0)],
+    expected_failed_checks=_expected_failed_checks,
+)
+def test_sklearn_compatible(estimator, check):
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=".*got no unlabelled data.*")
+        check(estimator)
