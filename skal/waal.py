@@ -274,7 +274,7 @@ class WAALClassifier(MCDropoutClassifier):
     adv_weight_ : float
         The weight of the Wasserstein term (mu') used in the last fit (0 without unlabelled data).
     n_labeled_, n_unlabeled_ : int
-        L and U of the last fit.
+        L and U of the last fit (L counts all labelled rows given, before any ``train_split``).
 
     References
     ----------
@@ -690,7 +690,8 @@ class WAALClassifier(MCDropoutClassifier):
         skorch's DataLoader iterates the labelled data only, whereas a WAAL epoch runs over the
         unlabelled set with labelled samples drawn alongside: one iterable that yields
         ``(x_l, y_l, x_u)`` batches slots into skorch's fit loop, so callbacks, history and
-        ``train_split`` keep working.
+        ``train_split`` keep working (the labelled rows a split holds out are used for
+        validation only). Of the ``iterator_train__*`` parameters only ``batch_size`` applies.
         """
         if not training or self._train_data is None:
             return super().get_iterator(dataset, training=training)

@@ -198,6 +198,18 @@ def test_constant_lr_and_critic_lr(images):
     assert clf.critic_optimizer_.param_groups[0]["lr"] == 0.5
 
 
+def test_train_split_and_early_stopping(images):
+    from skorch.callbacks import EarlyStopping
+    from skorch.dataset import ValidSplit
+
+    X, y = images
+    clf = WAALClassifier(max_epochs=3, batch_size=8, random_state=0,
+                         train_split=ValidSplit(3, stratified=True),
+                         callbacks=[EarlyStopping(patience=1)]).fit(X, y)
+    assert all(np.isfinite(clf.history[:, "valid_loss"]))
+    assert 0 <= clf.history[-1]["valid_acc"] <= 1
+
+
 def test_cyclic_labelled_sampling_covers_the_labelled_set(images):
     X, y = images
     clf = WAALClassifier(labeled_sampling="cyclic", **TINY).fit(X, y)
