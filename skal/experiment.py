@@ -38,8 +38,10 @@ import numpy as np
 from sklearn.model_selection import train_test_split
 from tqdm.auto import tqdm
 
+from .augment import GenerativeAugmenter
 from .classifier import ResNet18Classifier
 from .datasets import DATASETS, load_dataset
+from .learner import ActiveLearner
 from .query import (
     bald,
     entropy_sampling,
@@ -57,6 +59,8 @@ __all__ = [
     "Method",
     "compare_runs",
     "load_run",
+    "make_bgadl",
+    "make_random_gen",
     "make_resnet18",
     "plot_learning_curves",
     "register_method",
@@ -71,7 +75,7 @@ CURVE_PNG = "learning_curve.png"
 
 _STATE_FORMAT = 1
 RESULT_COLUMNS = (
-    "method", "dataset", "repeat", "round", "n_labeled", "accuracy", "fit_seconds",
+    "method", "dataset", "repeat", "round", "n_labeled", "accuracy", "epochs", "fit_seconds",
     "query_seconds",
 )
 
@@ -90,6 +94,7 @@ def make_resnet18(config, random_state, classes):
     Parameters
     ----------
     config : ExperimentConfig
+        Its ``max_epochs`` is already this round's (see :meth:`ExperimentConfig.epochs_for`).
     random_state : int
         Seed of this round's (or, with ``warm_start``, this repeat's) model.
     classes : ndarray
@@ -134,6 +139,48 @@ def make_waal(config, random_state, classes):
     )
 
 
+def _augmenter(config, random_state):
+    """The VAE-ACGAN of the generative methods: as many epochs as the classifier gets."""
+    return GenerativeAugmenter(
+        max_epochs=config.max_epochs,
+        batch_size=config.batch_size,
+        device=config.device,
+        random_state=random_state,
+    )
+
+
+def make_bgadl(config, random_state, classes):
+    """The model of the ``"bgadl"`` method: BGADL's joint scheme, queried with BALD.
+
+    An :class:`skal.ActiveLearner` with ``joint=True``: every round the ResNet18 of
+    :func:`make_resnet18` is trained from scratch as the auxiliary classifier of a fresh
+    :class:`skal.GenerativeAugmenter` (VAE-ACGAN), on the labelled images plus their
+    reconstructions G(E(x), y) and class-conditional samples G(z, y) made in every mini-batch,
+    for ``max_epochs`` epochs, as in the authors' code. Generated images are never labels.
+    The classifier's outputs are the classes present in the labelled set.
+    """
+    return ActiveLearner(
+        make_resnet18(config, random_state, classes),
+        query_strategy=bald,
+        augmenter=_augmenter(config, random_state),
+        joint=True,
+    )
+
+
+def make_random_gen(config, random_state, classes):
+    """The model of the ``"random_gen"`` method: the BGADL training of :func:`make_bgadl`.
+
+    Queried with random sampling instead of BALD (the paper's "BDA on randomly chosen labels"
+    control arm), so that it differs from ``"bgadl"`` in the acquisition only.
+    """
+    return ActiveLearner(
+        make_resnet18(config, random_state, classes),
+        query_strategy=random_sampling,
+        augmenter=_augmenter(config, random_state),
+        joint=True,
+    )
+
+
 def _no_query_kwargs(config):
     return {}
 
@@ -154,7 +201,8 @@ class Method:
     make_estimator : callable, default=make_resnet18
         ``make_estimator(config, random_state, classes)`` returns an unfitted model with ``fit``
         and ``score`` (an estimator, or a :class:`skal.ActiveLearner` with an augmenter for
-        BGADL), which ``query_strategy`` accepts.
+        BGADL), which ``query_strategy`` accepts. ``config.max_epochs`` is already the round's
+        number of epochs (see :meth:`ExperimentConfig.epochs_for`).
     query_kwargs : callable, default=no extra arguments
         ``query_kwargs(config) -> dict`` of extra arguments for ``query_strategy``.
     pass_unlabeled : bool, default=False
@@ -169,8 +217,8 @@ class Method:
 
 #: Query methods by name. Other modules add theirs with :func:`register_method`, e.g.
 #: ``register_method("waal", Method(waal_uncertainty_diversity, make_estimator=_make_waal,
-#: pass_unlabeled=True))`` or a BGADL ``Method(bald, make_estimator=<ActiveLearner with an
-#: augmenter>, query_kwargs=_bald_kwargs)``.
+#: pass_unlabeled=True))``. ``"bgadl"`` is BALD with BGADL's joint VAE-ACGAN training
+#: (:func:`make_bgadl`), ``"random_gen"`` the same training with random sampling.
 METHODS = {
     "random": Method(random_sampling),
     "uncertainty": Method(uncertainty_sampling),
@@ -178,6 +226,8 @@ METHODS = {
     "entropy": Method(entropy_sampling),
     "bald": Method(bald, query_kwargs=_bald_kwargs),
     "waal": Method(waal_uncertainty_diversity, make_estimator=make_waal, pass_unlabeled=True),
+    "bgadl": Method(bald, make_estimator=make_bgadl, query_kwargs=_bald_kwargs),
+    "random_gen": Method(random_sampling, make_estimator=make_random_gen),
 }
 
 
@@ -249,6 +299,12 @@ class ExperimentConfig:
         split (digits) this many train samples are held out (None: a quarter).
     width, preact, dropout : ResNet18Classifier parameters, defaults 16, False, 0.5
     max_epochs : int, default=30
+        Training epochs per round.
+    min_steps : int, default=0
+        Train for at least this many gradient steps per round: for small labelled sets the
+        epochs are raised to ``ceil(min_steps / ceil(n_labeled / batch_size))``, so the first
+        rounds are not under-trained (see :meth:`epochs_for`). With ``warm_start`` the epochs of
+        round 0 are used throughout.
     batch_size : int, default=64
     lr : float, default=1e-3
     n_mc_samples : int, default=20
@@ -273,6 +329,7 @@ class ExperimentConfig:
     preact: bool = False
     dropout: float = 0.5
     max_epochs: int = 30
+    min_steps: int = 0
     batch_size: int = 64
     lr: float = 1e-3
     n_mc_samples: int = 20
@@ -289,6 +346,7 @@ class ExperimentConfig:
                      "n_mc_samples"):
             _check_int(name, getattr(self, name), 1)
         _check_int("n_rounds", self.n_rounds, 0)
+        _check_int("min_steps", self.min_steps, 0)
         _check_int("seed", self.seed, 0)
         for name in ("pool_size", "test_size", "subsample"):
             _check_int(name, getattr(self, name), 1, optional=True)
@@ -312,6 +370,11 @@ class ExperimentConfig:
     def n_labeled_final(self):
         """Labels at the end of each repeat."""
         return self.n_initial + self.n_rounds * self.query_size
+
+    def epochs_for(self, n_labeled):
+        """Epochs of a round with ``n_labeled`` labels: ``max_epochs``, or more for min_steps."""
+        steps_per_epoch = -(-n_labeled // self.batch_size)
+        return max(self.max_epochs, -(-self.min_steps // steps_per_epoch))
 
     def to_dict(self):
         """The configuration as a JSON-serialisable dict."""
@@ -493,79 +556,98 @@ def _check_repeat_state(record, y_pool, config):
     return labeled
 
 
-def _query(method, config, model, X_pool, labeled, seed):
-    """Ask the strategy for ``query_size`` new pool indices, never one already labelled."""
-    remaining = np.setdiff1d(np.arange(len(X_pool)), labeled)
-    kwargs = method.query_kwargs(config)
-    picked, _ = method.query_strategy(
-        model, X_pool[remaining], config.query_size, random_state=seed, **kwargs
-    )
-    new = remaining[np.asarray(picked, dtype=np.int64)]
-    if len(np.unique(new)) != config.query_size:
-        raise RuntimeError(
-            f"The query strategy of {config.method!r} returned {len(np.unique(new))} distinct "
-            f"indices; expected {config.query_size}."
+@dataclass
+class _Repeat:
+    """One repeat in progress: its pool, its labelled pool indices and how to train and query."""
+
+    config: ExperimentConfig
+    method: Method
+    data: _Data
+    index: int
+    X_pool: np.ndarray
+    y_pool: np.ndarray
+    labeled: np.ndarray  # pool indices in acquisition order
+
+    def _remaining(self):
+        return np.setdiff1d(np.arange(len(self.y_pool)), self.labeled)
+
+    def new_model(self, rnd):
+        """A fresh model for round ``rnd`` (round 0's for the whole repeat with warm_start)."""
+        config = self.config
+        seed = derive_seed(config.seed, _FIT, self.index, 0 if config.warm_start else rnd)
+        epochs = config.epochs_for(len(self.labeled))
+        config = dataclasses.replace(config, max_epochs=epochs)
+        return self.method.make_estimator(config, seed, self.data.classes), epochs
+
+    def fit(self, model):
+        kwargs = {}
+        if self.method.pass_unlabeled:
+            kwargs["X_unlabeled"] = self.X_pool[self._remaining()]
+        model.fit(self.X_pool[self.labeled], self.y_pool[self.labeled], **kwargs)
+
+    def query(self, model, rnd):
+        """``query_size`` new pool indices from the strategy, never one already labelled."""
+        config = self.config
+        remaining = self._remaining()
+        picked, _ = self.method.query_strategy(
+            model, self.X_pool[remaining], config.query_size,
+            random_state=derive_seed(config.seed, _QUERY, self.index, rnd),
+            **self.method.query_kwargs(config),
         )
-    return new
+        new = remaining[np.asarray(picked, dtype=np.int64)]
+        if len(np.unique(new)) != config.query_size:
+            raise RuntimeError(
+                f"The query strategy of {config.method!r} returned {len(np.unique(new))} "
+                f"distinct indices; expected {config.query_size}."
+            )
+        return new
+
+    def run_round(self, model, rnd, epochs):
+        """Fit, score and (except in the last round) query and label; returns the result row."""
+        start = time.perf_counter()
+        self.fit(model)
+        fit_seconds = time.perf_counter() - start
+        accuracy = float(model.score(self.data.X_test, self.data.y_test))
+        row = {
+            "method": self.config.method,
+            "dataset": self.config.dataset,
+            "repeat": self.index,
+            "round": rnd,
+            "n_labeled": len(self.labeled),
+            "accuracy": accuracy,
+            "epochs": epochs,
+            "fit_seconds": round(fit_seconds, 3),
+            "query_seconds": 0.0,
+        }
+        if rnd < self.config.n_rounds:
+            start = time.perf_counter()
+            self.labeled = np.concatenate([self.labeled, self.query(model, rnd)])
+            row["query_seconds"] = round(time.perf_counter() - start, 3)
+        return row
 
 
-def _fit(method, model, X_pool, y_pool, labeled):
-    kwargs = {}
-    if method.pass_unlabeled:
-        kwargs["X_unlabeled"] = X_pool[np.setdiff1d(np.arange(len(X_pool)), labeled)]
-    model.fit(X_pool[labeled], y_pool[labeled], **kwargs)
-
-
-def _run_round(config, method, model, data, X_pool, y_pool, labeled, repeat, rnd):
-    """Fit, score and (except in the last round) query; returns (row, newly labelled)."""
-    start = time.perf_counter()
-    _fit(method, model, X_pool, y_pool, labeled)
-    fit_seconds = time.perf_counter() - start
-    accuracy = float(model.score(data.X_test, data.y_test))
-    new = np.empty(0, dtype=np.int64)
-    start = time.perf_counter()
-    if rnd < config.n_rounds:
-        seed = derive_seed(config.seed, _QUERY, repeat, rnd)
-        new = _query(method, config, model, X_pool, labeled, seed)
-    query_seconds = time.perf_counter() - start if len(new) else 0.0
-    row = {
-        "method": config.method,
-        "dataset": config.dataset,
-        "repeat": repeat,
-        "round": rnd,
-        "n_labeled": len(labeled),
-        "accuracy": accuracy,
-        "fit_seconds": round(fit_seconds, 3),
-        "query_seconds": round(query_seconds, 3),
-    }
-    return row, new
-
-
-def _run_repeat(config, data, state, repeat, out_dir, progress):
-    method = METHODS[config.method]
-    pool_rows = _pool_rows(config, data, repeat)
+def _run_repeat(config, data, state, index, out_dir, progress):
+    pool_rows = _pool_rows(config, data, index)
     X_pool, y_pool = data.X_train[pool_rows], data.y_train[pool_rows]
-    if repeat == len(state["repeats"]):
-        state["repeats"].append(_new_repeat_state(config, pool_rows, repeat, y_pool))
-    record = state["repeats"][repeat]
+    if index == len(state["repeats"]):
+        state["repeats"].append(_new_repeat_state(config, pool_rows, index, y_pool))
+    record = state["repeats"][index]
     labeled = _check_repeat_state(record, y_pool, config)
+    repeat = _Repeat(config, METHODS[config.method], data, index, X_pool, y_pool, labeled)
     total = config.n_rounds + 1
     bar = tqdm(
         total=total, initial=record["rounds_done"], unit="round", leave=False,
-        desc=f"{config.method} repeat {repeat + 1}/{config.repeats}",
+        desc=f"{config.method} repeat {index + 1}/{config.repeats}",
         disable=not (progress and sys.stderr.isatty()),
     )
     model = None
     with bar:
         for rnd in range(record["rounds_done"], total):
             if model is None or not config.warm_start:
-                seed = derive_seed(config.seed, _FIT, repeat, 0 if config.warm_start else rnd)
-                model = method.make_estimator(config, seed, data.classes)
-            row, new = _run_round(config, method, model, data, X_pool, y_pool, labeled,
-                                  repeat, rnd)
-            labeled = np.concatenate([labeled, new])
-            record.update(rounds_done=rnd + 1, labeled=labeled.tolist(),
-                          labels=y_pool[labeled].tolist())
+                model, epochs = repeat.new_model(rnd)
+            row = repeat.run_round(model, rnd, epochs)
+            record.update(rounds_done=rnd + 1, labeled=repeat.labeled.tolist(),
+                          labels=y_pool[repeat.labeled].tolist())
             state["results"].append(row)
             _save(out_dir, state)
             bar.update(1)

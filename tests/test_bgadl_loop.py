@@ -1,0 +1,142 @@
+"""BGADL in the active-learning loop: ActiveLearner(joint=True) and the bgadl / random_gen methods.
+
+Tiny settings on 8x8 digits (width-2 ResNet18, one or two epochs): these tests check who trains
+what and which rows count as labels, not accuracy.
+"""
+
+import json
+import os
+import pickle
+
+import numpy as np
+import pytest
+from sklearn.base import clone
+
+from skal import ActiveLearner, GenerativeAugmenter, ResNet18Classifier, bald, random_sampling
+from skal.cli import main
+from skal.experiment import METHODS, load_run
+
+AUG = dict(latent_dim=8, batch_size=20, max_epochs=2, random_state=0)
+N_INIT, N_QUERY = 40, 5
+
+
+def _clf():
+    return ResNet18Classifier(width=2, max_epochs=1, random_state=0)
+
+
+@pytest.fixture(scope="module")
+def split(digits):
+    X, y = digits
+    return X[:N_INIT], y[:N_INIT], X[N_INIT:200], y[N_INIT:200], X[1500:], y[1500:]
+
+
+def _loop(learner, X_pool, y_pool, rounds=2):
+    """Query and teach ``rounds`` times; return the pool positions labelled, in order."""
+    remaining = np.arange(len(X_pool))
+    labelled = []
+    kwargs = {"n_samples": 3} if learner.query_strategy is bald else {}
+    for _ in range(rounds):
+        idx, X_query = learner.query(X_pool[remaining], n_instances=N_QUERY, random_state=0,
+                                     **kwargs)
+        assert idx.min() >= 0 and idx.max() < len(remaining)  # queries index the real pool
+        np.testing.assert_array_equal(X_query, X_pool[remaining][idx])
+        learner.teach(X_query, y_pool[remaining][idx])
+        labelled.extend(remaining[idx].tolist())
+        remaining = np.delete(remaining, idx)
+    return np.asarray(labelled)
+
+
+def test_joint_learner_trains_its_estimator_as_the_auxiliary_classifier(split):
+    X0, y0, X_pool, y_pool, X_test, y_test = split
+    pool_before = X_pool.copy()
+    user_clf = _clf()
+    learner = ActiveLearner(user_clf, query_strategy=bald, X_training=X0, y_training=y0,
+                            augmenter=GenerativeAugmenter(**AUG), joint=True)
+    # the estimator is fitted in place, by the joint training: it is the auxiliary classifier
+    assert learner.estimator is user_clf is learner.augmenter_.classifier_
+    first_module = user_clf.module_
+    assert learner.augmenter_.auxiliary_classifier_ is first_module
+    assert len(user_clf.history_) == AUG["max_epochs"]  # trained by the augmenter's epochs
+    assert user_clf.width == 2 and user_clf.max_epochs == 1
+
+    labelled = _loop(learner, X_pool, y_pool)
+    assert len(np.unique(labelled)) == 2 * N_QUERY
+    # labels are the oracle's only: no generated row is ever counted as labelled
+    np.testing.assert_array_equal(learner.y_training_, np.concatenate([y0, y_pool[labelled]]))
+    np.testing.assert_array_equal(learner.X_training_, np.concatenate([X0, X_pool[labelled]]))
+    assert learner.X_generated_ is None and learner.y_generated_ is None
+    np.testing.assert_array_equal(X_pool, pool_before)  # the pool is never touched
+    # every teach retrains jointly from scratch, into the same estimator object
+    assert learner.estimator is user_clf is learner.augmenter_.classifier_
+    assert user_clf.module_ is not first_module
+    assert learner.augmenter_.auxiliary_classifier_ is user_clf.module_
+    assert len(user_clf.history_) == AUG["max_epochs"]
+    # the jointly trained classifier answers predictions and MC-dropout queries
+    assert learner.predict(X_test[:4]).shape == (4,)
+    assert learner.sample_proba(X_test[:3], n_samples=4).shape == (4, 3, 10)
+    assert 0 <= learner.score(X_test, y_test) <= 1
+    # and the augmenter it was trained with still generates
+    X_gen, y_gen = learner.augmenter_.sample(X_pool[labelled[:3]], y_pool[labelled[:3]])
+    assert X_gen.shape == (3, 1, 8, 8)
+
+    module = user_clf.module_
+    fresh = clone(learner)  # refits on X_training, as the constructor does
+    assert fresh.joint is True and len(fresh.y_training_) == N_INIT
+    assert fresh.estimator is not user_clf and fresh.estimator is fresh.augmenter_.classifier_
+    assert user_clf.module_ is module  # the clone did not touch the original
+    restored = pickle.loads(pickle.dumps(learner))
+    np.testing.assert_array_equal(restored.predict(X_test[:10]), learner.predict(X_test[:10]))
+
+
+def test_default_augmenter_path_trains_on_real_plus_generated(split):
+    X0, y0, X_pool, y_pool, _, _ = split
+    clf = _clf()
+    learner = ActiveLearner(clf, query_strategy=random_sampling, X_training=X0, y_training=y0,
+                            augmenter=GenerativeAugmenter(**AUG))
+    labelled = _loop(learner, X_pool, y_pool)
+    assert learner.estimator is clf  # fitted in place, not replaced
+    assert not hasattr(learner.augmenter_, "classifier_")  # the augmenter has its own C
+    np.testing.assert_array_equal(learner.y_training_, np.concatenate([y0, y_pool[labelled]]))
+    # one generated sample per initial row and per newly labelled pick, labelled like them
+    assert len(learner.X_generated_) == N_INIT + 2 * N_QUERY
+    np.testing.assert_array_equal(learner.y_generated_, learner.y_training_)
+    # the last fit saw the real rows plus all generated ones
+    seen = sum(b["train_batch_size"] for b in clf.history_[-1]["batches"])
+    assert seen == len(learner.y_training_) + len(learner.y_generated_)
+
+
+def test_joint_mode_errors(split):
+    X0, y0 = split[:2]
+    with pytest.raises(ValueError, match="joint=True\\) needs an augmenter"):
+        ActiveLearner(_clf(), X_training=X0, y_training=y0, joint=True)
+    learner = ActiveLearner(_clf(), augmenter=GenerativeAugmenter(**AUG), joint=True)
+    with pytest.raises(TypeError, match="takes no fit arguments"):
+        learner.teach(X0, y0, sample_weight=np.ones(len(y0)))
+
+
+# ---------------------------------------------------------------------------- skal run
+TINY = [
+    "--dataset", "digits", "--n-initial", "20", "--query-size", "10", "--rounds", "1",
+    "--repeats", "1", "--pool-size", "100", "--test-size", "50", "--width", "2",
+    "--epochs", "1", "--batch-size", "16", "--mc-samples", "3", "--quiet",
+]
+
+
+def test_methods_are_registered():
+    assert METHODS["bgadl"].query_strategy is bald
+    assert METHODS["random_gen"].query_strategy is random_sampling
+
+
+@pytest.mark.parametrize("method", ["bgadl", "random_gen"])
+def test_skal_run_method(method, tmp_path, capsys):
+    out = tmp_path / method
+    assert main(["run", "--method", method, *TINY, "--out", str(out)]) == 0
+    assert f"{method}: results in {out}" in capsys.readouterr().out
+    result = load_run(out)
+    assert [r["n_labeled"] for r in result.rows] == [20, 30]
+    assert all(0 <= r["accuracy"] <= 1 for r in result.rows)
+    labeled = result.labeled[0]
+    assert len(np.unique(labeled)) == 30 and labeled.max() < 100  # pool indices only
+    with open(out / "state.json") as f:
+        assert len(json.load(f)["repeats"][0]["labels"]) == 30  # oracle labels only
+    assert os.path.getsize(out / "learning_curve.png") > 0
