@@ -79,6 +79,9 @@ def _add_run_parser(commands):
     run.add_argument("--preact", action="store_true", help="pre-activation ResNet18")
     run.add_argument("--epochs", type=_positive, default=defaults.max_epochs,
                      help="training epochs per round")
+    run.add_argument("--min-steps", type=_int_at_least(0), default=defaults.min_steps,
+                     help="at least this many gradient steps per round (more epochs for small "
+                          "labelled sets)")
     run.add_argument("--batch-size", type=_positive, default=defaults.batch_size)
     run.add_argument("--lr", type=_positive_float, default=defaults.lr)
     run.add_argument("--mc-samples", type=_positive, default=defaults.n_mc_samples,
@@ -133,7 +136,8 @@ def _config(args, method):
         dataset=args.dataset, method=method, n_initial=args.n_initial,
         query_size=args.query_size, n_rounds=args.rounds, repeats=args.repeats, seed=args.seed,
         pool_size=args.pool_size, test_size=args.test_size, width=args.width,
-        preact=args.preact, max_epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
+        preact=args.preact, max_epochs=args.epochs, min_steps=args.min_steps,
+        batch_size=args.batch_size, lr=args.lr,
         n_mc_samples=args.mc_samples, subsample=args.subsample, warm_start=args.warm_start,
         device=args.device,
     )
