@@ -183,3 +183,11 @@ def test_warm_start_run(tmp_path):
     config = ExperimentConfig(method="margin", warm_start=True, **params)
     result = run_experiment(config, tmp_path, progress=False)
     assert len(np.unique(result.labeled[0])) == 30
+
+
+def test_epochs_for_reaches_min_steps():
+    config = ExperimentConfig(**{**TINY, "max_epochs": 2, "min_steps": 10, "batch_size": 32})
+    assert config.epochs_for(20) == 10  # 1 step per epoch
+    assert config.epochs_for(100) == 3  # 4 steps per epoch
+    assert config.epochs_for(1000) == 2  # max_epochs already gives 64 steps
+    assert ExperimentConfig(**TINY).epochs_for(20) == TINY["max_epochs"]
