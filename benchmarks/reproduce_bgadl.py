@@ -1,0 +1,529 @@
+"""BGADL on Fashion-MNIST with ResNet18: does generative augmentation help active learning?
+
+The paper (Tran et al., ICML 2019) claims that BGADL, BALD acquisition plus a VAE-ACGAN trained
+jointly with the classifier, learns more efficiently than active learning alone and than data
+augmentation alone. Its numbers could not be retrieved (papers/BGADL.md section 6), so this
+script measures the claim itself: at equal label budgets it compares
+
+* ``bgadl``: BALD + the joint scheme (:func:`skal.experiment.make_bgadl`: every round the
+  ResNet18 is trained from scratch as the ACGAN auxiliary classifier, on real, reconstructed
+  G(E(x), y) and generated G(z, y) images);
+* ``bald``: BALD without augmentation (same ResNet18, labelled images only);
+* ``random``: random sampling without augmentation;
+* ``random_gen``: random sampling + the same joint generative training as ``bgadl`` (the
+  paper's "BDA on random labels" control: it differs from ``bgadl`` in the acquisition only);
+* ``ceiling``: the same ResNet18 trained on every pool image with its label (full data).
+
+Every arm of repeat k uses master seed SEED + k, so the arms share the pool, the initial labels
+and the test subsample of that repeat. Each (arm, repeat) is one :func:`skal.experiment.run_experiment`
+folder under ``OUT/runs/<arm>/seed<k>``, checkpointed after every round: running the same command
+again resumes where it stopped. The report is rewritten after every finished (arm, repeat) and can
+be rebuilt from partial results with ``--report-only``.
+
+Generated samples: after the last round of each generative run, the final model's VAE-ACGAN
+draws G(z, y) for every class and x' = G(E(x*), y*) for the last acquired batch x*. They are
+shown in a per-class grid (``generated_samples.png`` for bgadl, repeat 0) and classified by the
+repeat's ``ceiling`` model, a classifier that never saw a generated image: its accuracy on them
+says whether they are recognisable as their label.
+
+Defaults are a CPU-sized version of the protocol (sizes printed next to every result; about an
+hour of one core): pool 4000, test 2000, 200 initial + 200 per round for 3 rounds, ResNet18 width
+8, 15 epochs, batch 32, 2 repeats::
+
+    OMP_NUM_THREADS=1 python benchmarks/reproduce_bgadl.py
+
+Full-size protocol (GPU): all 60K training images as pool, the 10K test set, 1K initial + 500
+per round to 4K labels, width 64, 50 epochs (the authors' code), batch 100, 3 repeats::
+
+    python benchmarks/reproduce_bgadl.py --full --out benchmarks/results/bgadl_full
+"""
+
+import argparse
+import dataclasses
+import json
+import os
+import pickle
+import sys
+import time
+
+import numpy as np
+import torch
+
+from skal.datasets import load_fashion_mnist
+from skal.experiment import (
+    METHODS,
+    ExperimentConfig,
+    Method,
+    derive_seed,
+    load_run,
+    make_resnet18,
+    register_method,
+    run_experiment,
+)
+from skal.query import random_sampling
+
+ARMS = ("bgadl", "bald", "random", "random_gen")
+GENERATIVE = ("bgadl", "random_gen")
+LABELS = {
+    "bgadl": "BGADL (BALD + joint VAE-ACGAN)",
+    "bald": "BALD, no augmentation",
+    "random": "random, no augmentation",
+    "random_gen": "random + joint VAE-ACGAN",
+    "ceiling": "full pool (ceiling)",
+}
+CLASS_NAMES = ["T-shirt", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker",
+               "Bag", "Boot"]
+
+SCALED = dict(pool_size=4000, test_size=2000, n_initial=200, query_size=200, rounds=3, width=8,
+              epochs=15, batch_size=32, repeats=2, device="cpu")
+FULL = dict(pool_size=None, test_size=None, n_initial=1000, query_size=500, rounds=6, width=64,
+            epochs=50, batch_size=100, repeats=3, device="cuda")
+PAPER_FULL = FULL  # what --full means, for the scaling note
+
+# the final-round models of the runs of this process, for the generated-sample analysis
+_FINAL_MODELS = {}
+
+
+def _keep_last(name, make):
+    def make_and_keep(config, random_state, classes):
+        model = make(config, random_state, classes)
+        _FINAL_MODELS[(name, config.seed)] = model  # the last one made is the last round's
+        return model
+
+    return make_and_keep
+
+
+def register_methods():
+    """Wrap the registered arms so that this process keeps their last models; add 'ceiling'."""
+    for name in ARMS:
+        method = METHODS[name]
+        if not getattr(method.make_estimator, "_bgadl_benchmark", False):
+            make = _keep_last(name, method.make_estimator)
+            make._bgadl_benchmark = True
+            register_method(name, dataclasses.replace(method, make_estimator=make),
+                            overwrite=True)
+    make = _keep_last("ceiling", make_resnet18)
+    make._bgadl_benchmark = True
+    register_method("ceiling", Method(random_sampling, make_estimator=make), overwrite=True)
+
+
+# ---------------------------------------------------------------------------- configuration
+def n_pool(args):
+    if args.pool_size is not None:
+        return args.pool_size
+    return len(load_fashion_mnist("train")[1])
+
+
+def config_for(args, arm, seed):
+    common = dict(
+        dataset="fashion_mnist", repeats=1, seed=seed, pool_size=args.pool_size,
+        test_size=args.test_size, width=args.width, max_epochs=args.epochs,
+        batch_size=args.batch_size, n_mc_samples=args.mc_samples, subsample=args.subsample,
+        device=args.device,
+    )
+    if arm == "ceiling":  # every pool image labelled, no query
+        return ExperimentConfig(method="ceiling", n_initial=n_pool(args), query_size=1,
+                                n_rounds=0, **common)
+    return ExperimentConfig(method=arm, n_initial=args.n_initial, query_size=args.query_size,
+                            n_rounds=args.rounds, **common)
+
+
+def run_dir(args, arm, seed):
+    return os.path.join(args.out, "runs", arm, f"seed{seed}")
+
+
+def sizes(args):
+    return [args.n_initial + args.query_size * r for r in range(args.rounds + 1)]
+
+
+def scaling_note(args):
+    full = dict(PAPER_FULL)
+    parts = []
+    if args.pool_size != full["pool_size"]:
+        parts.append(f"pool {args.pool_size} instead of all 60K")
+    if args.test_size != full["test_size"]:
+        parts.append(f"test subsample {args.test_size} instead of 10K")
+    if (args.n_initial, args.query_size) != (full["n_initial"], full["query_size"]):
+        parts.append(f"{args.n_initial} initial + {args.query_size}/round instead of 1K + 500")
+    if sizes(args)[-1] < 4000:
+        parts.append(f"up to {sizes(args)[-1]} labels instead of 4K")
+    if args.width != full["width"]:
+        parts.append(f"ResNet18 width {args.width} instead of 64")
+    if args.epochs != full["epochs"]:
+        parts.append(f"{args.epochs} epochs per round (classifier and VAE-ACGAN) instead of 50")
+    if args.batch_size != full["batch_size"]:
+        parts.append(f"batch {args.batch_size} instead of 100")
+    if args.repeats != full["repeats"]:
+        parts.append(f"{args.repeats} repeats instead of 3")
+    return "; ".join(parts) if parts else "none (full-size protocol)"
+
+
+# ---------------------------------------------------------------------------- generated samples
+def _judge(args, seed):
+    """The repeat's ceiling classifier (never saw a generated image), from disk or memory."""
+    path = os.path.join(args.out, "checkpoints", f"ceiling_seed{seed}.pkl")
+    model = _FINAL_MODELS.get(("ceiling", seed))
+    if model is not None:
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        with open(path, "wb") as f:
+            pickle.dump(model, f)
+        return model, "ceiling run"
+    if os.path.exists(path):
+        with open(path, "rb") as f:
+            return pickle.load(f), "ceiling run (pickled)"
+    # the ceiling run finished in an earlier process that left no pickle: train one like it
+    config = config_for(args, "ceiling", seed)
+    result = load_run(run_dir(args, "ceiling", seed))
+    X, y = load_fashion_mnist("train")
+    model = make_resnet18(config, derive_seed(seed, 98), np.unique(y))
+    pool = _pool_images(args, "ceiling", seed, result.labeled[0])
+    model.fit(pool, result.labels[0])
+    return model, "refitted ceiling classifier"
+
+
+def _pool_images(args, arm, seed, indices):
+    """Images of pool indices of a run (the pool is the run's stratified train subsample)."""
+    from skal.experiment import _load_data, _pool_rows  # the runner's own pool definition
+
+    config = config_for(args, arm, seed)
+    data = _load_data(config)
+    rows = _pool_rows(config, data, 0)
+    return data.X_train[rows[np.asarray(indices)]]
+
+
+def _final_model(args, arm, seed):
+    """The run's last-round learner (its X_training_ is the labelled set in acquisition order)."""
+    model = _FINAL_MODELS.get((arm, seed))
+    if model is not None and hasattr(model, "augmenter_"):
+        return model, "final-round model of the run"
+    # finished in an earlier process: refit the arm's model on the final labelled set
+    result = load_run(run_dir(args, arm, seed))
+    config = config_for(args, arm, seed)
+    model = METHODS[arm].make_estimator(config, derive_seed(seed, 99), np.unique(result.labels[0]))
+    model.fit(_pool_images(args, arm, seed, result.labeled[0]), result.labels[0])
+    return model, "model refitted on the final labelled set"
+
+
+def analyse_generated(args, arm, seed, n_per_class=100):
+    """Generate from the run's final VAE-ACGAN, classify with the ceiling model, save a grid."""
+    path = os.path.join(args.out, "generated", f"{arm}_seed{seed}.json")
+    if os.path.exists(path):
+        with open(path) as f:
+            return json.load(f)
+    result = load_run(run_dir(args, arm, seed))
+    if len(result.rows) < args.rounds + 1:
+        return None
+    model, source = _final_model(args, arm, seed)
+    augmenter = model.augmenter_
+    judge, judge_source = _judge(args, seed)
+    own = augmenter.classifier_
+    classes = augmenter.classes_
+    rng_seed = derive_seed(seed, 97)
+    y_gen = np.repeat(classes, n_per_class)
+    X_gen = augmenter.generate(y_gen, random_state=rng_seed)
+    X_last = model.X_training_[-args.query_size:]  # the last acquired batch x*
+    y_last = model.y_training_[-args.query_size:]
+    X_rec, _ = augmenter.sample(X_last, y_last, random_state=rng_seed)
+    pred_gen = judge.predict(X_gen)
+    per_class = {str(c): float(np.mean(pred_gen[y_gen == c] == c)) for c in classes}
+    metrics = {
+        "arm": arm,
+        "seed": seed,
+        "model": source,
+        "judge": f"{judge_source}: ResNet18 width {args.width} trained on the whole pool, "
+                 "no generated images",
+        "n_labeled": int(len(result.labeled[0])),
+        "n_generated_per_class": n_per_class,
+        # G(z, y), z ~ N(0, I); x' = G(E(x*), y*) of the last acquired batch x*
+        "judge_acc_generated": float(np.mean(pred_gen == y_gen)),
+        "judge_acc_generated_per_class": per_class,
+        "judge_acc_reconstructed": float(judge.score(X_rec, y_last)),
+        "judge_acc_real_acquired": float(judge.score(X_last, y_last)),
+        "own_acc_generated": float(own.score(X_gen, y_gen)),
+    }
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    grid_png = os.path.join(args.out, "generated", f"{arm}_seed{seed}.png")
+    plot_grid(grid_png, classes, X_gen, y_gen, X_last, X_rec, y_last,
+              title=f"{LABELS[arm]}, repeat seed {seed}, {len(result.labeled[0])} labels")
+    metrics["grid_png"] = os.path.relpath(grid_png, args.out)
+    with open(path, "w") as f:
+        json.dump(metrics, f, indent=2)
+    return metrics
+
+
+def plot_grid(out_png, classes, X_gen, y_gen, X_real, X_rec, y_real, title, n_pairs=2, n_gen=6):
+    """One row per class: real x*, its x' = G(E(x*), y*) (pairs), then G(z, y) samples."""
+    from matplotlib.figure import Figure
+
+    n_cols = 2 * n_pairs + n_gen
+    fig = Figure(figsize=(n_cols * 0.8 + 1.2, len(classes) * 0.8 + 0.8), layout="constrained")
+    axes = fig.subplots(len(classes), n_cols, squeeze=False)
+    for r, c in enumerate(classes):
+        real = np.flatnonzero(y_real == c)[:n_pairs]
+        cells = []
+        for i in range(n_pairs):
+            cells += [X_real[real[i]] if i < len(real) else None,
+                      X_rec[real[i]] if i < len(real) else None]
+        cells += list(X_gen[y_gen == c][:n_gen])
+        for k, ax in enumerate(axes[r]):
+            ax.set_xticks([])
+            ax.set_yticks([])
+            img = cells[k] if k < len(cells) else None
+            if img is not None:
+                img = np.asarray(img, dtype=np.float32)
+                img = img / 255.0 if img.max() > 1 else img
+                ax.imshow(img.reshape(img.shape[-2:]), cmap="gray", vmin=0, vmax=1)
+            if k == 0:
+                name = CLASS_NAMES[int(c)] if int(c) < len(CLASS_NAMES) else str(c)
+                ax.set_ylabel(name, fontsize=8, rotation=0, ha="right", va="center")
+            if r == 0:
+                head = ("x*" if k % 2 == 0 else "x'") if k < 2 * n_pairs else "G(z,y)"
+                ax.set_title(head, fontsize=8)
+    fig.suptitle(title + "\nx*: acquired image, x' = G(E(x*), y*), G(z,y): z ~ N(0, I)",
+                 fontsize=8)
+    fig.savefig(out_png, dpi=100)
+
+
+# ---------------------------------------------------------------------------- report
+def collect(args):
+    """{arm: {n_labeled: [(accuracy %, fit s, query s), ...]}} over finished rounds."""
+    out = {}
+    for arm in (*ARMS, "ceiling"):
+        by_size = out.setdefault(arm, {})
+        for k in range(args.repeats):
+            try:
+                result = load_run(run_dir(args, arm, args.seed + k))
+            except (FileNotFoundError, ValueError):
+                continue
+            for row in result.rows:
+                by_size.setdefault(int(row["n_labeled"]), []).append(
+                    (100 * row["accuracy"], row["fit_seconds"], row["query_seconds"]))
+    return out
+
+
+def write_report(args):
+    data = collect(args)
+    rows = []
+    for n in sizes(args):
+        row = {"n_labeled": n}
+        for arm in ARMS:
+            vals = data[arm].get(n, [])
+            acc = [v[0] for v in vals]
+            row[f"{arm}_mean"] = round(float(np.mean(acc)), 2) if acc else None
+            row[f"{arm}_std"] = round(float(np.std(acc)), 2) if acc else None
+            row[f"{arm}_n"] = len(acc)
+            row[f"{arm}_fit_s"] = round(float(np.mean([v[1] for v in vals])), 1) if vals else None
+            row[f"{arm}_query_s"] = (round(float(np.mean([v[2] for v in vals])), 1)
+                                     if vals else None)
+        rows.append(row)
+    ceiling = [v for vals in data["ceiling"].values() for v in vals]
+    ceiling_acc = [v[0] for v in ceiling]
+    generated = []
+    for arm in GENERATIVE:
+        for k in range(args.repeats):
+            path = os.path.join(args.out, "generated", f"{arm}_seed{args.seed + k}.json")
+            if os.path.exists(path):
+                with open(path) as f:
+                    generated.append(json.load(f))
+    command = "python " + " ".join([os.path.relpath(sys.argv[0])] + sys.argv[1:])
+    summary = {
+        "protocol": "Fashion-MNIST, ResNet18 with dropout 0.5 before the last layer (MC "
+                    "dropout, T=%d), Adam lr 1e-3, retrained from scratch every round; "
+                    "arms share pool, initial labels and test subsample per repeat"
+                    % args.mc_samples,
+        "sizes": {"pool": args.pool_size or "all 60000", "test": args.test_size or "all 10000",
+                  "n_initial": args.n_initial, "query_size": args.query_size,
+                  "rounds": args.rounds, "labels": sizes(args), "width": args.width,
+                  "epochs": args.epochs, "batch_size": args.batch_size,
+                  "repeats": args.repeats, "device": args.device,
+                  "torch_threads": torch.get_num_threads()},
+        "scaling": scaling_note(args),
+        "command": command,
+        "rows": rows,
+        "ceiling": {
+            "n_labeled": n_pool(args),
+            "mean": round(float(np.mean(ceiling_acc)), 2) if ceiling_acc else None,
+            "std": round(float(np.std(ceiling_acc)), 2) if ceiling_acc else None,
+            "n": len(ceiling_acc),
+            "fit_s": round(float(np.mean([v[1] for v in ceiling])), 1) if ceiling else None,
+        },
+        "generated": generated,
+    }
+    os.makedirs(args.out, exist_ok=True)
+    with open(os.path.join(args.out, "results.json"), "w") as f:
+        json.dump(summary, f, indent=2)
+    cols = list(rows[0])
+    with open(os.path.join(args.out, "results.csv"), "w") as f:
+        f.write(",".join(cols) + "\n")
+        for row in rows:
+            f.write(",".join("" if row[c] is None else str(row[c]) for c in cols) + "\n")
+    write_markdown(args, summary)
+    plot_curves(args, summary)
+
+
+def write_markdown(args, summary):
+    def cell(row, arm):
+        if row[f"{arm}_mean"] is None:
+            return "-"
+        return f"{row[f'{arm}_mean']:.2f} ± {row[f'{arm}_std']:.2f} (n={row[f'{arm}_n']})"
+
+    s = summary["sizes"]
+    ceil = summary["ceiling"]
+    lines = [
+        "# BGADL on Fashion-MNIST (ResNet18): BALD + joint VAE-ACGAN vs its ablations",
+        "",
+        f"Command: `{summary['command']}`",
+        "",
+        f"Sizes: pool {s['pool']}, test {s['test']}, {s['n_initial']} initial + "
+        f"{s['query_size']} per round for {s['rounds']} rounds (labels {s['labels']}), "
+        f"ResNet18 width {s['width']}, {s['epochs']} epochs per round for the classifier and "
+        f"the VAE-ACGAN alike, batch {s['batch_size']}, {s['repeats']} repeats, {s['device']}, "
+        f"{s['torch_threads']} torch thread(s).",
+        "",
+        f"Scaling vs the full-size protocol (`--full`): **{summary['scaling']}**.",
+        "",
+        "No accuracy of the paper is known here (papers/BGADL.md section 6): the question is the",
+        "paper's claim, BGADL >= BALD without augmentation and >= random + augmentation at equal",
+        "label budgets. The two generative arms train the classifier jointly as the ACGAN",
+        "auxiliary classifier on real + reconstructed + generated images (the authors' scheme);",
+        "the other arms train it on the labelled images only.",
+        "",
+        "Test accuracy (%), mean ± std over repeats (n = repeats finished):",
+        "",
+        "| labels | " + " | ".join(LABELS[a] for a in ARMS) + " |",
+        "|---|" + "---|" * len(ARMS),
+    ]
+    for row in summary["rows"]:
+        lines.append(f"| {row['n_labeled']} | " + " | ".join(cell(row, a) for a in ARMS) + " |")
+    if ceil["mean"] is not None:
+        lines += ["", f"Ceiling, the same ResNet18 trained on all {ceil['n_labeled']} pool "
+                      f"images: **{ceil['mean']:.2f} ± {ceil['std']:.2f}** (n={ceil['n']}, "
+                      f"{ceil['fit_s']} s per fit)."]
+    lines += ["", "Mean wall-clock seconds per round (fit / query), on a shared 2-core machine:",
+              "", "| labels | " + " | ".join(ARMS) + " |", "|---|" + "---|" * len(ARMS)]
+    for row in summary["rows"]:
+        cells = []
+        for a in ARMS:
+            fit, query = row[f"{a}_fit_s"], row[f"{a}_query_s"]
+            cells.append("-" if fit is None else f"{fit} / {query}")
+        lines.append(f"| {row['n_labeled']} | " + " | ".join(cells) + " |")
+    if summary["generated"]:
+        lines += [
+            "", "## Are the generated images recognisable as their label?", "",
+            "Each generative run's final VAE-ACGAN draws 100 G(z, y) per class and reconstructs",
+            "the last acquired batch x* as x' = G(E(x*), y*). The judge is the repeat's ceiling",
+            "classifier (trained on the whole pool, never on a generated image); 'own' is the",
+            "run's jointly trained classifier.", "",
+            "| arm | seed | labels | judge on G(z,y) | judge on x' | judge on real x* "
+            "| own on G(z,y) | grid |",
+            "|---|---|---|---|---|---|---|---|",
+        ]
+        for g in summary["generated"]:
+            lines.append(
+                f"| {g['arm']} | {g['seed']} | {g['n_labeled']} | "
+                f"{100 * g['judge_acc_generated']:.1f} | "
+                f"{100 * g['judge_acc_reconstructed']:.1f} | "
+                f"{100 * g['judge_acc_real_acquired']:.1f} | "
+                f"{100 * g['own_acc_generated']:.1f} | "
+                f"[png]({g['grid_png']}) |")
+        lines += ["", "Per-class judge accuracy on G(z, y) (%):", "",
+                  "| arm | seed | " + " | ".join(CLASS_NAMES) + " |",
+                  "|---|---|" + "---|" * len(CLASS_NAMES)]
+        for g in summary["generated"]:
+            pc = g["judge_acc_generated_per_class"]
+            lines.append(f"| {g['arm']} | {g['seed']} | " + " | ".join(
+                f"{100 * pc[str(c)]:.0f}" if str(c) in pc else "-"
+                for c in range(len(CLASS_NAMES))) + " |")
+    with open(os.path.join(args.out, "results.md"), "w") as f:
+        f.write("\n".join(lines) + "\n")
+
+
+def plot_curves(args, summary):
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(7.5, 4.8), layout="constrained")
+    ax = fig.subplots()
+    colors = {"bgadl": "tab:red", "bald": "tab:blue", "random": "tab:gray",
+              "random_gen": "tab:green"}
+    for arm in ARMS:
+        pts = [(r["n_labeled"], r[f"{arm}_mean"], r[f"{arm}_std"]) for r in summary["rows"]
+               if r[f"{arm}_mean"] is not None]
+        if not pts:
+            continue
+        n, m, sd = map(np.array, zip(*pts))
+        ax.plot(n, m, "o-", color=colors[arm], label=LABELS[arm])
+        ax.fill_between(n, m - sd, m + sd, color=colors[arm], alpha=0.15, linewidth=0)
+    ceil = summary["ceiling"]
+    if ceil["mean"] is not None:
+        ax.axhline(ceil["mean"], color="black", linestyle="--",
+                   label=f"{LABELS['ceiling']}: {ceil['n_labeled']} labels")
+    s = summary["sizes"]
+    ax.set_title(f"Fashion-MNIST, ResNet18 width {s['width']}, pool {s['pool']}, test "
+                 f"{s['test']}, {s['epochs']} epochs, {s['repeats']} repeats (mean ± std)",
+                 fontsize="small")
+    ax.set_xlabel("number of labelled samples")
+    ax.set_ylabel("test accuracy (%)")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize="small")
+    fig.savefig(os.path.join(args.out, "bgadl_fashion_mnist.png"), dpi=120)
+
+
+# ---------------------------------------------------------------------------- main
+def parse_args(argv=None):
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--full", action="store_true",
+                   help="full-size protocol defaults (GPU): " + json.dumps(FULL))
+    for name, kind in (("pool_size", int), ("test_size", int), ("n_initial", int),
+                       ("query_size", int), ("rounds", int), ("width", int), ("epochs", int),
+                       ("batch_size", int), ("repeats", int), ("device", str)):
+        p.add_argument("--" + name.replace("_", "-"), type=kind, default=None,
+                       help=f"default {SCALED[name]} (--full: {FULL[name]})")
+    p.add_argument("--mc-samples", type=int, default=20, help="MC-dropout passes T for BALD")
+    p.add_argument("--subsample", type=int, default=None,
+                   help="BALD scores a random subset of this many pool images (default: all)")
+    p.add_argument("--arms", default=",".join((*ARMS, "ceiling")))
+    p.add_argument("--seed", type=int, default=0, help="repeat k uses seed SEED + k")
+    p.add_argument("--threads", type=int, default=1, help="torch CPU threads")
+    p.add_argument("--report-only", action="store_true")
+    p.add_argument("--out", default=None,
+                   help="default benchmarks/results/bgadl (--full: benchmarks/results/bgadl_full)")
+    args = p.parse_args(argv)
+    base = FULL if args.full else SCALED
+    for name, value in base.items():
+        if getattr(args, name) is None:
+            setattr(args, name, value)
+    if args.out is None:
+        args.out = os.path.join(os.path.dirname(os.path.abspath(__file__)), "results",
+                                "bgadl_full" if args.full else "bgadl")
+    return args
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    torch.set_num_threads(args.threads)
+    register_methods()
+    if args.report_only:
+        write_report(args)
+        return
+    arms = [a.strip() for a in args.arms.split(",") if a.strip()]
+    # ceiling first: its model judges the generated images of the same repeat
+    arms = sorted(arms, key=lambda a: a != "ceiling")
+    for k in range(args.repeats):
+        seed = args.seed + k
+        for arm in arms:
+            start = time.perf_counter()
+            run_experiment(config_for(args, arm, seed), run_dir(args, arm, seed))
+            print(f"{arm} seed {seed} done in {time.perf_counter() - start:.0f} s", flush=True)
+            if arm == "ceiling":
+                _judge(args, seed)  # pickle the judge while it is in memory
+            if arm in GENERATIVE:
+                metrics = analyse_generated(args, arm, seed)
+                print(f"generated samples of {arm} seed {seed}: {json.dumps(metrics)}",
+                      flush=True)
+            _FINAL_MODELS.pop((arm, seed), None)
+            write_report(args)
+
+
+if __name__ == "__main__":
+    main()
