@@ -168,6 +168,8 @@ def measure_speed(args):
     speed = {
         "device": args.device,
         "torch_threads": torch.get_num_threads(),
+        "load_average_1min": round(os.getloadavg()[0], 2),
+        "cpu_count": os.cpu_count(),
         "pool": 40000,
         "query_size": 500,
         "waal_epoch_seconds_1k_labeled_39k_unlabeled": round(epoch_seconds, 2),
@@ -221,6 +223,10 @@ def scaling_note(args):
     return "; ".join(parts) if parts else "none (full protocol)"
 
 
+def _command():
+    return "python " + " ".join([os.path.relpath(sys.argv[0])] + sys.argv[1:])
+
+
 def write_report(args, speed=None):
     data = collect(args)
     rows = []
@@ -234,7 +240,10 @@ def write_report(args, speed=None):
             i = SIZES.index(n)
             row[f"{method}_paper_mean"], row[f"{method}_paper_std"] = PAPER[method][i]
         rows.append(row)
-    command = "python " + " ".join([os.path.relpath(sys.argv[0])] + sys.argv[1:])
+    command = _command()
+    command_file = os.path.join(args.out, "run_command.txt")
+    if args.report_only and os.path.exists(command_file):
+        command = open(command_file).read().strip()  # the run's command, not --report-only's
     summary = {
         "protocol": "WAAL Fashion-MNIST (thesis Table B.1): 40K pool + 20K validation, 10K test, "
                     "1K initial, +500 per round to 6K, no augmentation, retrained from scratch",
@@ -269,7 +278,15 @@ def write_report(args, speed=None):
         "75 % of the epochs), batch 64, MNIST normalisation; the baselines train on labelled data",
         "only (as in the paper), WAAL on labelled data plus the rest of the pool.",
         "",
-        "Test accuracy (%), mean ± std over repeats (n = repeats finished); paper: mean ± std over 5.",
+        f"SGD steps per round: WAAL {args.epochs} x ceil(U / 64) = "
+        f"{args.epochs * -(-(args.pool_size - SIZES[0]) // 64)} at 1K labels, "
+        f"{args.epochs * -(-(args.pool_size - SIZES[args.rounds]) // 64)} at the end; baselines "
+        f"{args.baseline_epochs} x ceil(L / 64) = {args.baseline_epochs * -(-SIZES[0] // 64)} to "
+        f"{args.baseline_epochs * -(-SIZES[args.rounds] // 64)} (WAAL.md 5.13: WAAL's epochs run "
+        "over the unlabelled pool, so it takes many more steps than a labelled-only baseline).",
+        "",
+        "Test accuracy (%), mean ± std over repeats (n = repeats finished); paper: mean ± std "
+        "over 5.",
         "",
         "| labels | random (skal) | random (paper) | entropy (skal) | entropy (paper) "
         "| WAAL (skal) | WAAL (paper) |",
@@ -282,20 +299,24 @@ def write_report(args, speed=None):
                       f"{row[f'{method}_paper_mean']:.2f} ± {row[f'{method}_paper_std']:.2f}"]
         lines.append("| " + " | ".join(cells) + " |")
     if speed:
+        waal_s = speed["query_seconds_median"]["waal"]
+        entropy_s = speed["query_seconds_median"]["entropy"]
         lines += [
             "",
             "## Query speed (paper Table 1)",
             "",
             f"Pool of {speed['pool']} Fashion-MNIST images, {speed['query_size']} queried, same "
             f"fitted model, {speed['device']}, {speed['torch_threads']} torch thread(s), median "
-            "of repeated interleaved calls:",
+            "of repeated interleaved calls"
+            + (f" (machine load average {speed['load_average_1min']} on {speed['cpu_count']} "
+               "shared cores)" if "load_average_1min" in speed else "")
+            + ":",
             "",
             "| strategy | seconds | relative (WAAL = 1) |",
             "|---|---|---|",
             f"| waal_uncertainty_diversity | {speed['query_seconds_median']['waal']:.3f} | 1.00 |",
             f"| entropy_sampling | {speed['query_seconds_median']['entropy']:.3f} | "
-            f"{speed['query_seconds_median']['entropy'] / speed['query_seconds_median']['waal']:.2f}"
-            " |",
+            f"{entropy_s / waal_s:.2f} |",
             "",
             f"Ratio waal / entropy: **{speed['ratio_waal_over_entropy']}** (paper: 1 / 0.95 = "
             f"{speed['paper_ratio_waal_over_entropy']}; target <= {speed['target_ratio']}).",
@@ -373,6 +394,9 @@ def main(argv=None):
     if args.report_only:
         write_report(args, speed)
         return
+    os.makedirs(args.out, exist_ok=True)
+    with open(os.path.join(args.out, "run_command.txt"), "w") as f:
+        f.write(_command() + "\n")
     if not args.no_speed:
         speed = measure_speed(args)
         write_report(args, speed)

@@ -31,7 +31,7 @@ from sklearn.utils import check_consistent_length, column_or_1d
 from torch import nn
 from torch.nn import functional as F
 
-from ._validation import resolve_seed, torch_rng, validate_labels
+from ._validation import resolve_seed, torch_rng, validate_images, validate_labels
 from .classifier import MCDropoutClassifier
 from .losses import gradient_penalty, waal_adversarial_loss, waal_bias_coefficient, waal_query_score
 from .nets.resnet import ResNet18
@@ -87,10 +87,11 @@ class _PairedBatches:
     With unlabelled data an epoch is one shuffled pass over the unlabelled set in batches of S, each
     paired with S labelled samples ("redundancy trick"): drawn uniformly *with replacement*
     (``sampling="replacement"``, the paper) or cycled as ``perm % L`` over the same shuffled range
-    (``sampling="cyclic"``, the authors' loader ``dataset_WA.py``). If the labelled set is the larger
-    one, the epoch runs over it instead and the unlabelled samples are cycled (as in the code, whose
-    loader has length ``max(L, U)``). Without unlabelled data an epoch is one shuffled pass over the
-    labelled set. Randomness comes from torch's default generator, which ``fit`` seeds.
+    (``sampling="cyclic"``, the authors' loader ``dataset_WA.py``). If the labelled set is the
+    larger one, the epoch runs over it instead and the unlabelled samples are cycled (as in the
+    code, whose loader has length ``max(L, U)``). Without unlabelled data an epoch is one shuffled
+    pass over the labelled set. Randomness comes from torch's default generator, which ``fit``
+    seeds.
     """
 
     def __init__(self, X_l, y_l, X_u, batch_size, sampling):
@@ -592,8 +593,6 @@ class WAALClassifier(MCDropoutClassifier):
         return X[~mask], y[~mask], X_u
 
     def _validate_X_unlabeled(self, X_unlabeled):
-        from ._validation import validate_images
-
         return validate_images(
             self, X_unlabeled, reset=False, image_shape=self.image_shape, flat_ok=self._flat_ok,
             input_name="X_unlabeled",

@@ -35,12 +35,6 @@ def fitted(images):
     return WAALClassifier(**TINY).fit(X, y)
 
 
-def _no_warn_fit(est, *args, **kwargs):
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", UserWarning)
-        return est.fit(*args, **kwargs)
-
-
 # ------------------------------------------------------------------ fitting and prediction
 def test_fit_predict_shapes(images, fitted):
     X, y = images
@@ -230,7 +224,8 @@ def test_critic_params_get_set_clone(images):
     assert cloned.critic_.hidden.out_features == 7
     assert cloned.module_.head.hidden.out_features == 50
     assert cloned.critic_optimizer_.param_groups[0]["momentum"] == 0.9
-    assert cloned.critic_optimizer_.param_groups[0]["lr"] == pytest.approx(0.3 * 0.1)  # decayed once in epoch 2 of 2
+    # decayed once (x0.1) in epoch 2 of 2
+    assert cloned.critic_optimizer_.param_groups[0]["lr"] == pytest.approx(0.3 * 0.1)
     cloned.set_params(critic__hidden=5)  # a fitted net re-initialises its critic
     assert cloned.critic_.hidden.out_features == 5
     cloned.set_params(critic_optimizer__lr=0.2)
