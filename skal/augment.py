@@ -119,6 +119,38 @@ class _Frozen:
         return False
 
 
+class _RealDataStats:
+    """Context manager: BatchNorm layers of some modules still normalise with the statistics of
+    the batch, but keep their running statistics unchanged (momentum 0).
+
+    The auxiliary classifier sees generated and reconstructed batches as well as real ones; only
+    the real ones may shape the running statistics it uses at prediction time. Otherwise a
+    classifier with BatchNorm (e.g. ResNet18 in joint mode) predicts real images with the
+    statistics of early, noise-like generated images, and its accuracy collapses.
+    """
+
+    def __init__(self, *modules):
+        self.norms = [
+            m for module in modules for m in module.modules()
+            if isinstance(m, torch.nn.modules.batchnorm._BatchNorm)
+        ]
+
+    def __enter__(self):
+        self.saved = [
+            (m.momentum, None if m.num_batches_tracked is None else m.num_batches_tracked.clone())
+            for m in self.norms
+        ]
+        for m in self.norms:
+            m.momentum = 0.0
+
+    def __exit__(self, *exc):
+        for m, (momentum, tracked) in zip(self.norms, self.saved):
+            m.momentum = momentum
+            if tracked is not None:
+                m.num_batches_tracked.copy_(tracked)
+        return False
+
+
 class GenerativeAugmenter(_SamplerBase):
     """VAE-ACGAN data augmentation for images: BGADL's generative model as a sampler.
 
@@ -224,6 +256,10 @@ class GenerativeAugmenter(_SamplerBase):
     * Batches are shuffled every epoch (the authors use a fixed order).
     * The networks are sized from the image shape, so 8x8, 28x28 and 32x32 images all work.
     * Divergence is detected: a NaN or infinite loss stops training with ``ConvergenceError``.
+    * The auxiliary classifier's BatchNorm running statistics are updated by real images only
+      (generated and reconstructed batches are still normalised with their own batch
+      statistics). The authors' LeNet has no BatchNorm; with a ResNet as C, statistics of
+      generated images would be used on real images at prediction time.
 
     :meth:`sample` and :meth:`generate` run the networks in eval mode (BatchNorm running
     statistics), so a sample does not depend on the rest of its batch. :meth:`sample` draws the
@@ -528,9 +564,10 @@ class GenerativeAugmenter(_SamplerBase):
         with _Frozen(discriminator, aux):
             x_fake = generator(z, y_onehot)
             x_rec = generator(z_rec, y_onehot)
+            with _RealDataStats(aux):
+                logits_fake = _logits(aux(x_fake))
             loss_g = generator_loss(
-                discriminator(x_fake), _logits(aux(x_fake)), y, x_rec, x,
-                rec_weight=self.rec_weight,
+                discriminator(x_fake), logits_fake, y, x_rec, x, rec_weight=self.rec_weight
             )
             optimizers["G"].zero_grad(set_to_none=True)
             loss_g.backward()
@@ -541,9 +578,10 @@ class GenerativeAugmenter(_SamplerBase):
             x_fake = generator(z, y_onehot)
             x_rec = generator(z_rec, y_onehot)
         loss_d = discriminator_loss(discriminator(x), discriminator(x_fake), discriminator(x_rec))
-        loss_c = auxiliary_classifier_loss(
-            _logits(aux(x)), _logits(aux(x_fake)), _logits(aux(x_rec)), y
-        )
+        logits_real = _logits(aux(x))
+        with _RealDataStats(aux):  # C's running BatchNorm statistics: real images only
+            logits_fake, logits_rec = _logits(aux(x_fake)), _logits(aux(x_rec))
+        loss_c = auxiliary_classifier_loss(logits_real, logits_fake, logits_rec, y)
         optimizers["D"].zero_grad(set_to_none=True)
         optimizers["C"].zero_grad(set_to_none=True)
         (loss_d + loss_c).backward()  # D and C share no parameters

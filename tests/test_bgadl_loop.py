@@ -140,3 +140,36 @@ def test_skal_run_method(method, tmp_path, capsys):
     with open(out / "state.json") as f:
         assert len(json.load(f)["repeats"][0]["labels"]) == 30  # oracle labels only
     assert os.path.getsize(out / "learning_curve.png") > 0
+
+
+class _NormFirst(__import__("torch").nn.Module):
+    """BatchNorm straight on the input: its running statistics depend on the images only."""
+
+    def __init__(self):
+        from torch import nn
+
+        super().__init__()
+        self.norm = nn.BatchNorm2d(1)
+        self.linear = nn.Linear(64, 10)
+
+    def forward(self, x):
+        return self.linear(self.norm(x).flatten(1))
+
+
+def test_joint_classifier_batchnorm_statistics_come_from_real_images_only(digits):
+    """Generated batches must not shift the running BatchNorm statistics used at prediction."""
+    import torch
+
+    from skal import MCDropoutClassifier
+
+    X, y = digits
+    n = 40
+    ref = torch.nn.BatchNorm2d(1).train()  # one pass over the real batch (one step: batch n)
+    ref(torch.as_tensor(X[:n]))
+    clf = MCDropoutClassifier(_NormFirst, optimizer=torch.optim.Adam, lr=1e-3)
+    aug = GenerativeAugmenter(latent_dim=8, batch_size=n, max_epochs=1, classifier=clf,
+                              random_state=0).fit(X[:n], y[:n])
+    norm = aug.classifier_.module_.norm
+    torch.testing.assert_close(norm.running_mean, ref.running_mean)
+    torch.testing.assert_close(norm.running_var, ref.running_var)
+    assert int(norm.num_batches_tracked) == 1
