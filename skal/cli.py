@@ -84,6 +84,8 @@ def _add_run_parser(commands):
                           "labelled sets)")
     run.add_argument("--batch-size", type=_positive, default=defaults.batch_size)
     run.add_argument("--lr", type=_positive_float, default=defaults.lr)
+    run.add_argument("--lr-schedule", choices=("cosine", "constant"),
+                     default=defaults.lr_schedule, help="learning rate schedule within a round")
     run.add_argument("--mc-samples", type=_positive, default=defaults.n_mc_samples,
                      help="MC-dropout passes for BALD")
     run.add_argument("--subsample", type=_positive,
@@ -137,7 +139,7 @@ def _config(args, method):
         query_size=args.query_size, n_rounds=args.rounds, repeats=args.repeats, seed=args.seed,
         pool_size=args.pool_size, test_size=args.test_size, width=args.width,
         preact=args.preact, max_epochs=args.epochs, min_steps=args.min_steps,
-        batch_size=args.batch_size, lr=args.lr,
+        batch_size=args.batch_size, lr=args.lr, lr_schedule=args.lr_schedule,
         n_mc_samples=args.mc_samples, subsample=args.subsample, warm_start=args.warm_start,
         device=args.device,
     )

@@ -36,6 +36,8 @@ from dataclasses import dataclass
 
 import numpy as np
 from sklearn.model_selection import train_test_split
+from skorch.callbacks import LRScheduler
+from torch.optim.lr_scheduler import CosineAnnealingLR
 from tqdm.auto import tqdm
 
 from .augment import GenerativeAugmenter
@@ -86,6 +88,8 @@ _POOL, _INITIAL, _TEST, _FIT, _QUERY = range(5)
 # train split serves as test set (unless test_size says how many)
 _HOLDOUT_FRACTION = {"digits": 0.25}
 
+_LR_SCHEDULES = ("cosine", "constant")
+
 
 # ---------------------------------------------------------------------------- methods
 def make_resnet18(config, random_state, classes):
@@ -104,6 +108,10 @@ def make_resnet18(config, random_state, classes):
     -------
     estimator : ResNet18Classifier
     """
+    callbacks = None
+    if config.lr_schedule == "cosine":
+        scheduler = LRScheduler(CosineAnnealingLR, T_max=config.max_epochs)
+        callbacks = [("lr_scheduler", scheduler)]
     return ResNet18Classifier(
         preact=config.preact,
         dropout=config.dropout,
@@ -115,6 +123,7 @@ def make_resnet18(config, random_state, classes):
         device=config.device,
         warm_start=config.warm_start,
         classes=classes,
+        callbacks=callbacks,
     )
 
 
@@ -136,6 +145,7 @@ def make_waal(config, random_state, classes):
         device=config.device,
         warm_start=config.warm_start,
         classes=classes,
+        callbacks=callbacks,
     )
 
 
@@ -307,6 +317,10 @@ class ExperimentConfig:
         round 0 are used throughout.
     batch_size : int, default=64
     lr : float, default=1e-3
+        Adam's learning rate.
+    lr_schedule : {"cosine", "constant"}, default="cosine"
+        "cosine" anneals the learning rate to 0 over each round's epochs, which makes the
+        final model (the one scored and queried) less dependent on the last few batches.
     n_mc_samples : int, default=20
         MC-dropout passes for BALD.
     subsample : int or None, default=None
@@ -332,6 +346,7 @@ class ExperimentConfig:
     min_steps: int = 0
     batch_size: int = 64
     lr: float = 1e-3
+    lr_schedule: str = "cosine"
     n_mc_samples: int = 20
     subsample: int | None = None
     warm_start: bool = False
@@ -354,6 +369,11 @@ class ExperimentConfig:
             raise ValueError(
                 f"The 'lr' parameter of ExperimentConfig must be a float > 0. Got {self.lr!r} "
                 "instead."
+            )
+        if self.lr_schedule not in _LR_SCHEDULES:
+            raise ValueError(
+                "The 'lr_schedule' parameter of ExperimentConfig must be one of "
+                f"{_LR_SCHEDULES}. Got {self.lr_schedule!r} instead."
             )
         if not isinstance(self.dropout, (int, float)) or not 0 <= self.dropout < 1:
             raise ValueError(
