@@ -145,6 +145,15 @@ class MCDropoutClassifier(NeuralNetClassifier):
 
     _flat_ok = True
 
+    def __setattr__(self, name, value):
+        # Parameters such as ``module`` may be torch module *instances*; skorch would try to
+        # register them as fitted components (its first-init test relies on ``initialized_``,
+        # which skal keeps at class level), so parameters are plain attributes here.
+        if not name.endswith("_") and not name.startswith("_") and "__" not in name:
+            object.__setattr__(self, name, value)
+        else:
+            super().__setattr__(name, value)
+
     def _get_param_names(self):
         # skorch lists every attribute not ending in "_", private bookkeeping included
         return [name for name in super()._get_param_names() if not name.startswith("_")]

@@ -294,9 +294,6 @@ class WAALClassifier(MCDropoutClassifier):
     ((2, 2), (2,))
     """
 
-    # parameters whose values may be torch modules: set them without skorch's component checks
-    _plain_params = ("features",)
-
     def __init__(
         self,
         features=None,
@@ -355,12 +352,6 @@ class WAALClassifier(MCDropoutClassifier):
 
     _train_data = None  # (X_u,) as a tensor, only while fitting
     _epochs_done = 0  # epochs run by the current fit (drives the lr schedule)
-
-    def __setattr__(self, name, value):
-        if name in self._plain_params:  # a module instance is a parameter here, not a component
-            object.__setattr__(self, name, value)
-        else:
-            super().__setattr__(name, value)
 
     def _get_param_names(self):
         # ``module`` is fixed by the class (a WAALNet built in fit), not a parameter

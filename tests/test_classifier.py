@@ -282,3 +282,17 @@ def test_early_stopping_and_checkpoint_with_validation(digits_small, tmp_path):
     fresh = ResNet18Classifier(width=2, random_state=0).fit(X[:200], y[:200])
     fresh.load_params(f_params=str(tmp_path / "params.pt"))
     assert fresh.predict(X[:5]).shape == (5,)
+
+
+def test_module_instance_is_a_parameter_and_copied_per_fit(digits_small):
+    X, y = digits_small
+    module = nn.Sequential(nn.Flatten(), nn.Linear(64, 16), nn.ReLU(), nn.Dropout(0.5),
+                           nn.Linear(16, 10))
+    initial = [p.detach().clone() for p in module.parameters()]
+    clf = MCDropoutClassifier(module, max_epochs=2, random_state=0).fit(X[:60], y[:60])
+    assert clf.module_ is not module
+    for before, after in zip(initial, module.parameters()):
+        assert torch.equal(before, after)  # the user's module is never trained in place
+    first = clf.predict_proba(X[:10])
+    np.testing.assert_array_equal(clf.fit(X[:60], y[:60]).predict_proba(X[:10]), first)
+    assert clone(clf).get_params()["module"] is not module
