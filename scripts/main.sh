@@ -25,15 +25,15 @@ for arg in "$@"; do
 done
 
 common=(--dataset fashion_mnist --methods bald,random --n-initial 100 --query-size 100 --seed 0
-        --mc-samples 20)
+        --mc-samples 20 --lr-schedule cosine)
 if [ "$protocol" = gpu ]; then
   out=${SKAL_OUT:-runs/main-gpu}
   sizes=(--width 64 --pool-size 20000 --test-size 10000 --rounds 10 --repeats 3 --epochs 50
-         --batch-size 64 --subsample 5000 --device cuda)
+         --min-steps 500 --batch-size 64 --subsample 5000 --device cuda)
 else
   out=${SKAL_OUT:-runs/main}
-  sizes=(--width 16 --pool-size 5000 --test-size 2000 --rounds 5 --repeats 2 --epochs 10
-         --batch-size 64 --subsample 2000 --device cpu)
+  sizes=(--width 16 --pool-size 5000 --test-size 2000 --rounds 5 --repeats 2 --epochs 8
+         --min-steps 80 --batch-size 64 --subsample 2000 --device cpu)
 fi
 
 echo "[main] $protocol protocol: skal run ${common[*]} ${sizes[*]} ${extra[*]} --out $out"

@@ -84,7 +84,7 @@ def _add_run_parser(commands):
                           "labelled sets)")
     run.add_argument("--batch-size", type=_positive, default=defaults.batch_size)
     run.add_argument("--lr", type=_positive_float, default=defaults.lr)
-    run.add_argument("--lr-schedule", choices=("cosine", "constant"),
+    run.add_argument("--lr-schedule", choices=("constant", "cosine"),
                      default=defaults.lr_schedule, help="learning rate schedule within a round")
     run.add_argument("--mc-samples", type=_positive, default=defaults.n_mc_samples,
                      help="MC-dropout passes for BALD")

@@ -88,7 +88,7 @@ _POOL, _INITIAL, _TEST, _FIT, _QUERY = range(5)
 # train split serves as test set (unless test_size says how many)
 _HOLDOUT_FRACTION = {"digits": 0.25}
 
-_LR_SCHEDULES = ("cosine", "constant")
+_LR_SCHEDULES = ("constant", "cosine")
 
 
 # ---------------------------------------------------------------------------- methods
@@ -318,7 +318,7 @@ class ExperimentConfig:
     batch_size : int, default=64
     lr : float, default=1e-3
         Adam's learning rate.
-    lr_schedule : {"cosine", "constant"}, default="cosine"
+    lr_schedule : {"constant", "cosine"}, default="constant"
         "cosine" anneals the learning rate to 0 over each round's epochs, which makes the
         final model (the one scored and queried) less dependent on the last few batches.
     n_mc_samples : int, default=20
@@ -346,7 +346,7 @@ class ExperimentConfig:
     min_steps: int = 0
     batch_size: int = 64
     lr: float = 1e-3
-    lr_schedule: str = "cosine"
+    lr_schedule: str = "constant"
     n_mc_samples: int = 20
     subsample: int | None = None
     warm_start: bool = False

@@ -106,7 +106,7 @@ def test_config_mismatch_raises(runs):
         ({"n_rounds": -1}, r"'n_rounds' parameter .* must be an int >= 0\. Got -1"),
         ({"pool_size": 2.5}, r"'pool_size' parameter .* an int >= 1 or None\. Got 2\.5"),
         ({"lr": 0}, r"'lr' parameter .* must be a float > 0"),
-        ({"lr_schedule": "step"}, r"'lr_schedule' parameter .* one of \('cosine', 'constant'\)"),
+        ({"lr_schedule": "step"}, r"'lr_schedule' parameter .* one of \('constant', 'cosine'\)"),
         ({"pool_size": 50, "n_initial": 40}, r"The pool is too small: .* = 60 labels"),
     ],
 )
@@ -180,7 +180,7 @@ def test_registered_method_with_unlabeled_pool(tmp_path):
 
 
 def test_warm_start_run(tmp_path):
-    params = {**TINY, "repeats": 1, "n_rounds": 1, "lr_schedule": "constant"}
+    params = {**TINY, "repeats": 1, "n_rounds": 1, "lr_schedule": "cosine"}
     config = ExperimentConfig(method="margin", warm_start=True, **params)
     result = run_experiment(config, tmp_path, progress=False)
     assert len(np.unique(result.labeled[0])) == 30
