@@ -673,6 +673,7 @@ def _run_repeat(config, data, state, index, out_dir, progress):
             bar.update(1)
             if progress:
                 tqdm.write(_summary_line(config, row), file=sys.stdout)
+                sys.stdout.flush()  # one line per round, also when stdout is a file
 
 
 def _summary_line(config, row):
