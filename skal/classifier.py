@@ -154,9 +154,16 @@ class MCDropoutClassifier(NeuralNetClassifier):
         else:
             super().__setattr__(name, value)
 
+    # subclasses that build their own network set this: ``module`` is then not a parameter
+    # (clone must not pass it back to a constructor that does not take it)
+    _fixed_module = False
+
     def _get_param_names(self):
         # skorch lists every attribute not ending in "_", private bookkeeping included
-        return [name for name in super()._get_param_names() if not name.startswith("_")]
+        return [
+            name for name in super()._get_param_names()
+            if not name.startswith("_") and not (self._fixed_module and name == "module")
+        ]
 
     def initialize_module(self):
         """Build the module; a module *class* gets data-derived arguments it accepts.
@@ -407,6 +414,7 @@ class ResNet18Classifier(MCDropoutClassifier):
     """
 
     _flat_ok = False
+    _fixed_module = True
 
     def __init__(
         self,
@@ -435,10 +443,6 @@ class ResNet18Classifier(MCDropoutClassifier):
         self.preact = preact
         self.dropout = dropout
         self.width = width
-
-    def _get_param_names(self):
-        # ``module`` is fixed by the class, not a parameter (clone must not pass it back).
-        return [name for name in super()._get_param_names() if name != "module"]
 
     def initialize_module(self):
         """Build the ResNet from the fitted input shape and classes."""

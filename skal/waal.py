@@ -294,6 +294,8 @@ class WAALClassifier(MCDropoutClassifier):
     ((2, 2), (2,))
     """
 
+    _fixed_module = True
+
     def __init__(
         self,
         features=None,
@@ -352,10 +354,6 @@ class WAALClassifier(MCDropoutClassifier):
 
     _train_data = None  # (X_u,) as a tensor, only while fitting
     _epochs_done = 0  # epochs run by the current fit (drives the lr schedule)
-
-    def _get_param_names(self):
-        # ``module`` is fixed by the class (a WAALNet built in fit), not a parameter
-        return [name for name in super()._get_param_names() if name != "module"]
 
     def set_params(self, **params):
         super().set_params(**params)
