@@ -18,7 +18,13 @@ from sklearn.preprocessing import LabelEncoder
 from sklearn.utils.validation import check_is_fitted
 from torch import nn
 
-from ._validation import resolve_seed, torch_rng, validate_images, validate_labels
+from ._validation import (
+    check_image_shape,
+    resolve_seed,
+    torch_rng,
+    validate_images,
+    validate_labels,
+)
 from .nets.resnet import PreActResNet18, ResNet18
 
 __all__ = ["MCDropoutClassifier", "ResNet18Classifier"]
@@ -173,6 +179,7 @@ class MCDropoutClassifier(NeuralNetClassifier):
         """
         kwargs = self.get_params_for("module")
         if callable(self.module) and not isinstance(self.module, nn.Module):
+            self._require_data_description()
             try:
                 accepted = inspect.signature(self.module).parameters
             except (TypeError, ValueError):
@@ -265,17 +272,39 @@ class MCDropoutClassifier(NeuralNetClassifier):
         -------
         self
         """
-        first = not self.initialized_
-        X = self._validate_X(X, reset=first)
-        if first and classes is not None:
+        seen = hasattr(self, "input_shape_")  # data seen, or described by image_shape
+        X = self._validate_X(X, reset=not seen)
+        if not hasattr(self, "label_encoder_") and classes is not None:
             self.label_encoder_ = LabelEncoder().fit(np.asarray(classes))
-            y = self._encode(X, y, reset=False)
-        else:
-            y = self._encode(X, y, reset=first)
-        with torch_rng(self._fit_seed(continued=not first), self.device):
-            if first:
+        y = self._encode(X, y, reset=not hasattr(self, "label_encoder_"))
+        with torch_rng(self._fit_seed(continued=self.initialized_), self.device):
+            if not self.initialized_:
                 self.initialize()
             return super().partial_fit(X, y, **fit_params)
+
+    def initialize(self):
+        """Initialise the network, optimizer and callbacks.
+
+        ``fit`` calls this after it has seen the data. Called before any data (as modAL's
+        ``DeepActiveLearner`` does at construction), the network is built from the ``classes``
+        and ``image_shape`` parameters.
+        """
+        if not hasattr(self, "input_shape_"):
+            shape = check_image_shape(self.image_shape)
+            if shape is not None and -1 not in shape:
+                self.input_shape_ = shape
+                self.n_features_in_ = int(np.prod(shape))
+        if not hasattr(self, "label_encoder_") and self.classes is not None:
+            self.label_encoder_ = LabelEncoder().fit(np.asarray(self.classes))
+        return super().initialize()
+
+    def _require_data_description(self):
+        if not (hasattr(self, "input_shape_") and hasattr(self, "label_encoder_")):
+            raise ValueError(
+                f"{type(self).__name__} builds its network from the data. To initialise it "
+                "before fit (as modAL's DeepActiveLearner does), pass classes=[...] and "
+                "image_shape=(C, H, W)."
+            )
 
     # ------------------------------------------------------------------ prediction
     def _check_fitted_X(self, X):
@@ -446,6 +475,7 @@ class ResNet18Classifier(MCDropoutClassifier):
 
     def initialize_module(self):
         """Build the ResNet from the fitted input shape and classes."""
+        self._require_data_description()
         net = PreActResNet18 if self.preact else ResNet18
         kwargs = self.get_params_for("module")
         self.module_ = net(

@@ -296,3 +296,14 @@ def test_module_instance_is_a_parameter_and_copied_per_fit(digits_small):
     first = clf.predict_proba(X[:10])
     np.testing.assert_array_equal(clf.fit(X[:60], y[:60]).predict_proba(X[:10]), first)
     assert clone(clf).get_params()["module"] is not module
+
+
+def test_initialize_before_data_needs_classes_and_image_shape(digits_small):
+    X, y = digits_small
+    with pytest.raises(ValueError, match="pass classes=\\[...\\] and image_shape"):
+        ResNet18Classifier(width=2).initialize()
+    clf = ResNet18Classifier(width=2, max_epochs=1, classes=np.arange(10), image_shape=(1, 8, 8),
+                             random_state=0).initialize()  # what modAL's DeepActiveLearner does
+    clf.partial_fit(X[:30], y[:30])  # y lacks some classes: fine, they were declared
+    clf.partial_fit(X[30:60], y[30:60])
+    assert len(clf.history) == 2 and clf.predict_proba(X[:4]).shape == (4, 10)

@@ -233,12 +233,6 @@ def test_pipeline_with_flat_digits_and_bald(digits):
 
 
 # --------------------------------------------------------------------------- DeepActiveLearner
-@pytest.mark.xfail(
-    reason="modAL's DeepActiveLearner calls estimator.initialize() at construction, before any "
-    "data; skal builds its network from the data (input_shape_, classes_), so initialize() "
-    "raises AttributeError: 'ResNet18Classifier' object has no attribute 'input_shape_'",
-    strict=False,
-)
 def test_deep_active_learner_with_resnet(digits):
     from modAL.models import DeepActiveLearner
 
