@@ -145,7 +145,6 @@ def make_waal(config, random_state, classes):
         device=config.device,
         warm_start=config.warm_start,
         classes=classes,
-        callbacks=callbacks,
     )
 
 
