@@ -49,6 +49,8 @@ import time
 import numpy as np
 import torch
 
+from _report import write_summary  # benchmarks/ is on sys.path when run as a script
+
 from skal.datasets import load_fashion_mnist
 from skal.experiment import (
     METHODS,
@@ -349,14 +351,7 @@ def write_report(args):
         },
         "generated": generated,
     }
-    os.makedirs(args.out, exist_ok=True)
-    with open(os.path.join(args.out, "results.json"), "w") as f:
-        json.dump(summary, f, indent=2)
-    cols = list(rows[0])
-    with open(os.path.join(args.out, "results.csv"), "w") as f:
-        f.write(",".join(cols) + "\n")
-        for row in rows:
-            f.write(",".join("" if row[c] is None else str(row[c]) for c in cols) + "\n")
+    write_summary(args.out, summary, rows)
     write_markdown(args, summary)
     plot_curves(args, summary)
 

@@ -39,6 +39,8 @@ import warnings
 import numpy as np
 import torch
 
+from _report import write_summary  # benchmarks/ is on sys.path when run as a script
+
 from skal import WAALClassifier, entropy_sampling, random_sampling, waal_uncertainty_diversity
 from skal.datasets import load_fashion_mnist
 from skal.experiment import (
@@ -254,14 +256,7 @@ def write_report(args, speed=None):
         "rows": rows,
         "speed": speed,
     }
-    os.makedirs(args.out, exist_ok=True)
-    with open(os.path.join(args.out, "results.json"), "w") as f:
-        json.dump(summary, f, indent=2)
-    cols = list(rows[0])
-    with open(os.path.join(args.out, "results.csv"), "w") as f:
-        f.write(",".join(cols) + "\n")
-        for row in rows:
-            f.write(",".join("" if row[c] is None else str(row[c]) for c in cols) + "\n")
+    write_summary(args.out, summary, rows)
 
     def cell(row, method):
         if row[f"{method}_mean"] is None:
