@@ -30,7 +30,9 @@ Scaled down (what fits in about 90 CPU minutes; the scaling is written into the 
 """
 
 import argparse
+import concurrent.futures
 import json
+import multiprocessing
 import os
 import sys
 import time
@@ -366,7 +368,9 @@ def parse_args(argv=None):
     p.add_argument("--methods", default="random,entropy,waal")
     p.add_argument("--seed", type=int, default=0, help="repeat k uses seed SEED + k")
     p.add_argument("--device", default="cpu")
-    p.add_argument("--threads", type=int, default=1, help="torch CPU threads")
+    p.add_argument("--threads", type=int, default=1, help="torch CPU threads (per job)")
+    p.add_argument("--jobs", type=int, default=1,
+                   help="repeats run in parallel, one process each (e.g. 2 on 2 cores)")
     p.add_argument("--speed-repeats", type=int, default=5)
     p.add_argument("--redo-speed", action="store_true")
     p.add_argument("--no-speed", action="store_true")
@@ -396,13 +400,28 @@ def main(argv=None):
         speed = measure_speed(args)
         write_report(args, speed)
     methods = [m.strip() for m in args.methods.split(",") if m.strip()]
-    for k in range(args.repeats):
-        for method in methods:
-            seed = args.seed + k
-            start = time.perf_counter()
-            run_experiment(config_for(args, method, seed), run_dir(args, method, seed))
-            print(f"{method} seed {seed} done in {time.perf_counter() - start:.0f} s", flush=True)
-            write_report(args, speed)
+    seeds = [args.seed + k for k in range(args.repeats)]
+    if args.jobs <= 1:
+        for seed in seeds:
+            run_repeat(args, methods, seed, speed)
+        return
+    # one process per repeat; each rewrites the report after every finished run
+    ctx = multiprocessing.get_context("spawn")
+    with concurrent.futures.ProcessPoolExecutor(args.jobs, mp_context=ctx) as pool:
+        for future in [pool.submit(run_repeat, args, methods, seed, speed) for seed in seeds]:
+            future.result()
+    write_report(args, speed)
+
+
+def run_repeat(args, methods, seed, speed):
+    """Every method of one repeat, in order; the report is rewritten after each."""
+    torch.set_num_threads(args.threads)
+    register_methods()
+    for method in methods:
+        start = time.perf_counter()
+        run_experiment(config_for(args, method, seed), run_dir(args, method, seed))
+        print(f"{method} seed {seed} done in {time.perf_counter() - start:.0f} s", flush=True)
+        write_report(args, speed)
 
 
 if __name__ == "__main__":

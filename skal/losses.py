@@ -50,8 +50,8 @@ def vae_kl(mu, log_var, reduction="sum"):
     )
 
 
-def vae_reconstruction(x_rec, x):
-    """Reconstruction error MSE(x_rec, x), the mean over all pixels and images.
+def vae_reconstruction(x_rec, x, reduction="mean"):
+    """Squared reconstruction error of x_rec against x.
 
     Tran et al. 2019, VAE-ACGAN; BGADL.md section 2 (``nn.MSELoss`` in the authors' code).
 
@@ -59,13 +59,25 @@ def vae_reconstruction(x_rec, x):
     ----------
     x_rec, x : torch.Tensor of shape (n, C, H, W)
         Reconstructions G(E(x), y) and the real images.
+    reduction : {"mean", "sum"}, default="mean"
+        ``"mean"``: the mean over all pixels and images (MSE, the authors' ``nn.MSELoss``).
+        ``"sum"``: the sum over each image's pixels, averaged over images (``C * H * W`` times the
+        MSE; the per-image scale of the authors' commented-out BCE alternative and of a VAE's
+        Gaussian log-likelihood).
 
     Returns
     -------
     torch.Tensor
         Scalar.
     """
-    return F.mse_loss(x_rec, x)
+    if reduction == "mean":
+        return F.mse_loss(x_rec, x)
+    if reduction == "sum":
+        return F.mse_loss(x_rec, x, reduction="sum") / len(x)
+    raise ValueError(
+        "The 'reduction' parameter of vae_reconstruction must be 'mean' or 'sum'. "
+        f"Got {reduction!r} instead."
+    )
 
 
 def encoder_loss(x_rec, x, mu, log_var, kl_reduction="sum", kl_weight=1.0):
@@ -99,8 +111,9 @@ def encoder_loss(x_rec, x, mu, log_var, kl_reduction="sum", kl_weight=1.0):
     return vae_reconstruction(x_rec, x) + kl_weight * vae_kl(mu, log_var, reduction=kl_reduction)
 
 
-def generator_loss(d_fake_logits, c_fake_logits, y, x_rec, x, rec_weight=0.75):
-    """Generator loss L_G = BCE(D(x_fake), 1) + CE(C(x_fake), y) + rec_weight * MSE(x_rec, x).
+def generator_loss(d_fake_logits, c_fake_logits, y, x_rec, x, rec_weight=0.75,
+                   rec_reduction="mean"):
+    """Generator loss L_G = BCE(D(x_fake), 1) + CE(C(x_fake), y) + rec_weight * rec(x_rec, x).
 
     Tran et al. 2019, VAE-ACGAN; BGADL.md section 2, "G step": fool D, make C recognise the
     intended class, and reconstruct the real images (weight 0.75 in the authors' code). There is no
@@ -118,6 +131,10 @@ def generator_loss(d_fake_logits, c_fake_logits, y, x_rec, x, rec_weight=0.75):
         Reconstructions and real images.
     rec_weight : float, default=0.75
         Weight of the reconstruction term.
+    rec_reduction : {"mean", "sum"}, default="mean"
+        Passed to :func:`vae_reconstruction`: per-pixel mean (the authors' code) or per-image sum.
+        Unlike in :func:`encoder_loss`, where only the ratio of the two terms matters to Adam, here
+        the scale decides how much the reconstruction weighs against the two adversarial terms.
 
     Returns
     -------
@@ -126,7 +143,8 @@ def generator_loss(d_fake_logits, c_fake_logits, y, x_rec, x, rec_weight=0.75):
     """
     adversarial = _bce_with_logits_to(d_fake_logits, 1.0)
     classification = F.cross_entropy(c_fake_logits, y)
-    return adversarial + classification + rec_weight * vae_reconstruction(x_rec, x)
+    reconstruction = vae_reconstruction(x_rec, x, reduction=rec_reduction)
+    return adversarial + classification + rec_weight * reconstruction
 
 
 def discriminator_loss(d_real_logits, d_fake_logits, d_rec_logits):

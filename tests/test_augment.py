@@ -149,6 +149,7 @@ def test_images_outside_unit_range_are_refused(data):
         {"betas": (0.5,)},
         {"kl_weight": -1.0},
         {"kl_reduction": "median"},
+        {"rec_reduction": "max"},
     ],
 )
 def test_invalid_params(params, data):

@@ -173,3 +173,24 @@ def test_joint_classifier_batchnorm_statistics_come_from_real_images_only(digits
     torch.testing.assert_close(norm.running_mean, ref.running_mean)
     torch.testing.assert_close(norm.running_var, ref.running_var)
     assert int(norm.num_batches_tracked) == 1
+
+
+def test_generated_batches_are_normalised_with_real_image_statistics():
+    """Inside the joint step, C's BatchNorm judges generated images by the running statistics
+    of real images (no batch statistics, no update); dropout stays on."""
+    import torch
+    from torch import nn
+
+    from skal.augment import _RealDataStats
+
+    net = nn.Sequential(nn.BatchNorm1d(3), nn.Dropout(0.5)).train()
+    norm = net[0]
+    norm.running_mean.fill_(2.0)
+    norm.running_var.fill_(4.0)
+    x = torch.randn(8, 3) * 10
+    with _RealDataStats(net):
+        out = norm(x)
+        assert net[1].training
+    torch.testing.assert_close(out, (x - 2.0) / torch.sqrt(torch.tensor(4.0 + norm.eps)))
+    assert torch.all(norm.running_mean == 2.0) and torch.all(norm.running_var == 4.0)
+    assert norm.training

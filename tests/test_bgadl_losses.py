@@ -75,6 +75,26 @@ def test_generator_loss_terms_and_reconstruction_weight():
     )
 
 
+def test_reconstruction_sum_is_per_image_sum_of_squares():
+    x = torch.zeros(2, 1, 2, 3)
+    x_rec = torch.zeros_like(x)
+    x_rec[0, 0, 0, 0] = 2.0  # image 0: squared error 4; image 1: 0
+    x_rec[1, 0, 1, 2] = 1.0  # image 1: squared error 1
+    assert vae_reconstruction(x_rec, x).item() == pytest.approx(5 / 12)  # mean over 12 pixels
+    assert vae_reconstruction(x_rec, x, reduction="sum").item() == pytest.approx(5 / 2)
+    with pytest.raises(ValueError, match="'reduction' parameter of vae_reconstruction"):
+        vae_reconstruction(x_rec, x, reduction="max")
+
+
+def test_generator_loss_reconstruction_reduction():
+    d_fake, c_fake, y = torch.zeros(3), torch.zeros(3, 4), torch.tensor([0, 1, 3])
+    x = torch.zeros(3, 1, 2, 2)
+    x_rec = torch.ones_like(x)  # per-pixel squared error 1, per-image sum 4
+    base = LOG2 + math.log(4)
+    summed = generator_loss(d_fake, c_fake, y, x_rec, x, rec_reduction="sum")
+    assert summed.item() == pytest.approx(base + 0.75 * 4)
+
+
 def test_generator_loss_is_small_when_d_and_c_are_fooled():
     d_fake = torch.full((2,), 30.0)  # D is sure the samples are real
     c_fake = torch.tensor([[30.0, 0.0], [0.0, 30.0]])
