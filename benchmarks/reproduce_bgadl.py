@@ -26,14 +26,16 @@ shown in a per-class grid (``generated_samples.png`` for bgadl, repeat 0) and cl
 repeat's ``ceiling`` model, a classifier that never saw a generated image: its accuracy on them
 says whether they are recognisable as their label.
 
-Defaults are a CPU-sized version of the protocol (sizes printed next to every result; about an
-hour of one core): pool 4000, test 2000, 200 initial + 200 per round for 3 rounds, ResNet18 width
-8, 15 epochs, batch 32, 2 repeats::
+Defaults are a CPU-sized version of the protocol (sizes printed next to every result; about two
+hours of one core): pool 4000, test 2000, 200 initial + 200 per round for 3 rounds, ResNet18 width
+8, 15 epochs but at least 800 training steps per round (a VAE-ACGAN needs several hundred steps
+before its samples look like the data), batch 32, 2 repeats::
 
     OMP_NUM_THREADS=1 python benchmarks/reproduce_bgadl.py
 
 Full-size protocol (GPU): all 60K training images as pool, the 10K test set, 1K initial + 500
-per round to 4K labels, width 64, 50 epochs (the authors' code), batch 100, 3 repeats::
+per round to 4K labels, width 64, 50 epochs (the authors' code) but at least 1000 steps, batch
+100, 3 repeats::
 
     python benchmarks/reproduce_bgadl.py --full --out benchmarks/results/bgadl_full
 """
@@ -77,9 +79,9 @@ CLASS_NAMES = ["T-shirt", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shi
                "Bag", "Boot"]
 
 SCALED = dict(pool_size=4000, test_size=2000, n_initial=200, query_size=200, rounds=3, width=8,
-              epochs=15, batch_size=32, repeats=2, device="cpu")
+              epochs=15, min_steps=800, batch_size=32, repeats=2, device="cpu")
 FULL = dict(pool_size=None, test_size=None, n_initial=1000, query_size=500, rounds=6, width=64,
-            epochs=50, batch_size=100, repeats=3, device="cuda")
+            epochs=50, min_steps=1000, batch_size=100, repeats=3, device="cuda")
 PAPER_FULL = FULL  # what --full means, for the scaling note
 
 # the final-round models of the runs of this process, for the generated-sample analysis
@@ -120,7 +122,7 @@ def config_for(args, arm, seed):
     common = dict(
         dataset="fashion_mnist", repeats=1, seed=seed, pool_size=args.pool_size,
         test_size=args.test_size, width=args.width, max_epochs=args.epochs,
-        batch_size=args.batch_size, n_mc_samples=args.mc_samples, subsample=args.subsample,
+        min_steps=args.min_steps, batch_size=args.batch_size, n_mc_samples=args.mc_samples, subsample=args.subsample,
         device=args.device,
     )
     if arm == "ceiling":  # every pool image labelled, no query
@@ -153,6 +155,9 @@ def scaling_note(args):
         parts.append(f"ResNet18 width {args.width} instead of 64")
     if args.epochs != full["epochs"]:
         parts.append(f"{args.epochs} epochs per round (classifier and VAE-ACGAN) instead of 50")
+    if args.min_steps != full["min_steps"]:
+        parts.append(f"at least {args.min_steps} training steps per round (more epochs on small "
+                     "labelled sets)")
     if args.batch_size != full["batch_size"]:
         parts.append(f"batch {args.batch_size} instead of 100")
     if args.repeats != full["repeats"]:
@@ -336,7 +341,8 @@ def write_report(args):
         "sizes": {"pool": args.pool_size or "all 60000", "test": args.test_size or "all 10000",
                   "n_initial": args.n_initial, "query_size": args.query_size,
                   "rounds": args.rounds, "labels": sizes(args), "width": args.width,
-                  "epochs": args.epochs, "batch_size": args.batch_size,
+                  "epochs": args.epochs, "min_steps": args.min_steps,
+                  "batch_size": args.batch_size,
                   "repeats": args.repeats, "device": args.device,
                   "torch_threads": torch.get_num_threads()},
         "scaling": scaling_note(args),
@@ -371,8 +377,9 @@ def write_markdown(args, summary):
         "",
         f"Sizes: pool {s['pool']}, test {s['test']}, {s['n_initial']} initial + "
         f"{s['query_size']} per round for {s['rounds']} rounds (labels {s['labels']}), "
-        f"ResNet18 width {s['width']}, {s['epochs']} epochs per round for the classifier and "
-        f"the VAE-ACGAN alike, batch {s['batch_size']}, {s['repeats']} repeats, {s['device']}, "
+        f"ResNet18 width {s['width']}, {s['epochs']} epochs per round (at least "
+        f"{s['min_steps']} steps) for the classifier and the VAE-ACGAN alike, batch "
+        f"{s['batch_size']}, {s['repeats']} repeats, {s['device']}, "
         f"{s['torch_threads']} torch thread(s).",
         "",
         f"Scaling vs the full-size protocol (`--full`): **{summary['scaling']}**.",
@@ -471,7 +478,8 @@ def parse_args(argv=None):
                    help="full-size protocol defaults (GPU): " + json.dumps(FULL))
     for name, kind in (("pool_size", int), ("test_size", int), ("n_initial", int),
                        ("query_size", int), ("rounds", int), ("width", int), ("epochs", int),
-                       ("batch_size", int), ("repeats", int), ("device", str)):
+                       ("min_steps", int), ("batch_size", int), ("repeats", int),
+                       ("device", str)):
         p.add_argument("--" + name.replace("_", "-"), type=kind, default=None,
                        help=f"default {SCALED[name]} (--full: {FULL[name]})")
     p.add_argument("--mc-samples", type=int, default=20, help="MC-dropout passes T for BALD")
