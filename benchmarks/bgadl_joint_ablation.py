@@ -75,6 +75,28 @@ def grid(path, X_gen, title):
     fig.savefig(path, dpi=80)
 
 
+def write_markdown(out, results):
+    lines = [
+        "# Joint VAE-ACGAN with ResNet18 as auxiliary classifier: two choices, ablated", "",
+        f"Commands: `{results['command']}`"
+        + "".join(f", `{v['command']}`" for v in results["variants"].values() if "command" in v),
+        "", f"{results['steps']} training steps on the same labelled Fashion-MNIST images. Judge: a "
+        f"ResNet18 trained on 4,000 other real images only (test accuracy "
+        f"{100 * results['judge_test_accuracy']:.1f} % on 2,000 test images).", "",
+        "| variant | L_G reconstruction | C's BatchNorm on generated batches | reconstruction MSE "
+        "| judge on G(z, y) | judge on G(E(x), y) | grid |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for name, v in results["variants"].items():
+        lines.append(
+            f"| {name} | per-{'image sum' if v['rec_reduction'] == 'sum' else 'pixel mean'} | "
+            f"{v['generated_batchnorm']} | {v['reconstruction_mse']:.3f} | "
+            f"{100 * v['judge_acc_generated']:.1f} % | {100 * v['judge_acc_reconstructed']:.1f} % "
+            f"| [png]({name}.png) |")
+    with open(os.path.join(out, "results.md"), "w") as f:
+        f.write("\n".join(lines) + "\n")
+
+
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--n-train", type=int, default=1000, help="labelled images for the GAN")
@@ -85,7 +107,12 @@ def main(argv=None):
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--out", default="benchmarks/results/bgadl_joint_ablation")
+    p.add_argument("--report-only", action="store_true", help="rewrite results.md from the JSON")
     args = p.parse_args(argv)
+    if args.report_only:
+        with open(os.path.join(args.out, "results.json")) as f:
+            write_markdown(args.out, json.load(f))
+        return
     torch.set_num_threads(args.threads)
     os.makedirs(args.out, exist_ok=True)
 
@@ -135,6 +162,7 @@ def main(argv=None):
         print(name, json.dumps(results["variants"][name]), flush=True)
         with open(path, "w") as f:
             json.dump(results, f, indent=2)
+        write_markdown(args.out, results)
 
 
 if __name__ == "__main__":
