@@ -4,9 +4,9 @@ With a ResNet18 as the ACGAN auxiliary classifier C (BGADL's joint scheme), this
 :class:`skal.GenerativeAugmenter` on the same labelled Fashion-MNIST images three ways and asks
 whether the generated images are recognisable as their label:
 
-* ``code``: the authors' per-pixel-mean reconstruction in L_G (``rec_reduction="mean"``) and
-  generated batches normalised by C's BatchNorm with their own batch statistics (running
-  statistics still updated by real images only);
+* ``code``: the authors' per-pixel-mean reconstruction in L_G (``rec_reduction="mean"``) and,
+  in C's BatchNorm (the authors' LeNet has none), generated batches normalised with their own
+  batch statistics, running statistics updated by real images only (skal's earlier behaviour);
 * ``bn``: generated batches normalised with the running statistics of real images (skal), but
   the per-pixel-mean reconstruction;
 * ``rec``: the per-image-sum reconstruction only (batch statistics for generated batches);
