@@ -119,7 +119,7 @@ class _Frozen:
         return False
 
 
-class _RealDataStats:
+class _RealDataStats(_EvalMode):
     """Context manager: the BatchNorm layers of some modules normalise with their running
     statistics, which only real images update, and are left unchanged (eval mode for BatchNorm
     only; dropout and the rest keep their mode).
@@ -140,20 +140,10 @@ class _RealDataStats:
     """
 
     def __init__(self, *modules):
-        self.norms = [
+        super().__init__(*(
             m for module in modules for m in module.modules()
             if isinstance(m, torch.nn.modules.batchnorm._BatchNorm)
-        ]
-
-    def __enter__(self):
-        self.modes = [m.training for m in self.norms]
-        for m in self.norms:
-            m.eval()
-
-    def __exit__(self, *exc):
-        for m, mode in zip(self.norms, self.modes):
-            m.train(mode)
-        return False
+        ))
 
 
 class GenerativeAugmenter(_SamplerBase):
