@@ -13,6 +13,13 @@ Not reproduced: early stopping on the 20K validation split (the paper does not s
 stops; every round trains for the given number of epochs and the validation split is left
 unused).
 
+One arm the paper does not have, ``random_steps`` (WAAL.md §7 item 13): random sampling with
+the labelled-only LeNet trained for as many SGD steps as WAAL's first round (80 x ceil(39K / 64)
+= 48,800; WAAL's later rounds take 2-13 % fewer), instead of 80 epochs over the labelled set
+(1,280 steps at 1K labels). WAAL's epochs run over the unlabelled pool, so at 1K labels it trains
+38 times longer than the paper's baselines; this arm separates the effect of that longer training
+from the effect of the unlabelled data and the critic.
+
 The experiment loop is :func:`skal.experiment.run_experiment`: one folder per method and repeat
 under ``OUT/runs/<method>/seed<k>``, checkpointed after every round, so running the same command
 again resumes where it stopped. The report (``OUT/results.{json,csv,md}`` and
@@ -71,7 +78,10 @@ PAPER = {
 PAPER_SPEED = {"waal": 1.0, "entropy": 0.95}  # Table 1 (SVHN), relative query time, WAAL = 1
 
 # run-folder method names (registered below) -> report names
-RUN_NAMES = {"waal": "waal-lenet", "random": "random-lenet", "entropy": "entropy-lenet"}
+RUN_NAMES = {"waal": "waal-lenet", "random": "random-lenet", "entropy": "entropy-lenet",
+             "random_steps": "random-lenet-waal-steps"}
+LABELS = {"random": "random", "entropy": "entropy", "waal": "WAAL",
+          "random_steps": "random, WAAL's steps"}
 
 
 class PaperWAAL(WAALClassifier):
@@ -113,12 +123,18 @@ def register_methods():
         ("waal", waal_uncertainty_diversity, PaperWAAL, True),
         ("random", random_sampling, LabeledOnlyLeNet, False),
         ("entropy", entropy_sampling, LabeledOnlyLeNet, False),
+        ("random_steps", random_sampling, LabeledOnlyLeNet, False),
     ):
         register_method(
             RUN_NAMES[name],
             Method(strategy, make_estimator=_estimator(cls), pass_unlabeled=unlabeled),
             overwrite=True,
         )
+
+
+def waal_steps(args, n_labeled):
+    """SGD steps of one WAAL round: its epochs run over the U = pool - L unlabelled samples."""
+    return args.epochs * -(-(args.pool_size - n_labeled) // 64)
 
 
 def config_for(args, method, seed):
@@ -133,6 +149,8 @@ def config_for(args, method, seed):
         pool_size=args.pool_size,
         test_size=args.test_size,
         max_epochs=args.epochs if method == "waal" else args.baseline_epochs,
+        # the step-matched baseline: epochs raised to at least WAAL's first-round step count
+        min_steps=waal_steps(args, args.n_initial) if method == "random_steps" else 0,
         batch_size=64,
         device=args.device,
     )
@@ -242,7 +260,8 @@ def write_report(args, speed=None):
             row[f"{method}_std"] = round(float(np.std(accs)), 2) if accs else None
             row[f"{method}_n"] = len(accs)
             i = SIZES.index(n)
-            row[f"{method}_paper_mean"], row[f"{method}_paper_std"] = PAPER[method][i]
+            row[f"{method}_paper_mean"], row[f"{method}_paper_std"] = (
+                PAPER[method][i] if method in PAPER else (None, None))
         rows.append(row)
     command = _command()
     command_file = os.path.join(args.out, "run_command.txt")
@@ -282,18 +301,25 @@ def write_report(args, speed=None):
         f"{args.baseline_epochs * -(-SIZES[args.rounds] // 64)} (WAAL.md 5.13: WAAL's epochs run "
         "over the unlabelled pool, so it takes many more steps than a labelled-only baseline).",
         "",
+        f"\"random, WAAL's steps\" (not in the paper): the random baseline trained for at least "
+        f"{waal_steps(args, SIZES[0])} steps per round (WAAL's first-round count; "
+        f"{args.baseline_epochs}+ epochs, e.g. "
+        f"{-(-waal_steps(args, SIZES[0]) // -(-SIZES[0] // 64))} at 1K labels), same labelled "
+        "sets as \"random\" (same seeds); it shows how much of WAAL's lead is training length.",
+        "",
         "Test accuracy (%), mean ± std over repeats (n = repeats finished); paper: mean ± std "
         "over 5.",
         "",
         "| labels | random (skal) | random (paper) | entropy (skal) | entropy (paper) "
-        "| WAAL (skal) | WAAL (paper) |",
-        "|---|---|---|---|---|---|---|",
+        "| WAAL (skal) | WAAL (paper) | random, WAAL's steps (skal) |",
+        "|---|---|---|---|---|---|---|---|",
     ]
     for row in rows:
         cells = [str(row["n_labeled"])]
         for method in ("random", "entropy", "waal"):
             cells += [cell(row, method),
                       f"{row[f'{method}_paper_mean']:.2f} ± {row[f'{method}_paper_std']:.2f}"]
+        cells.append(cell(row, "random_steps"))
         lines.append("| " + " | ".join(cells) + " |")
     if speed:
         waal_s = speed["query_seconds_median"]["waal"]
@@ -334,16 +360,19 @@ def plot(args, rows):
 
     fig = Figure(figsize=(7.5, 4.8), layout="constrained")
     ax = fig.subplots()
-    colors = {"random": "tab:gray", "entropy": "tab:blue", "waal": "tab:red"}
-    for method in ("random", "entropy", "waal"):
-        sizes = [r["n_labeled"] for r in rows]
-        paper = [r[f"{method}_paper_mean"] for r in rows]
-        ax.plot(sizes, paper, "--", color=colors[method], alpha=0.7, label=f"{method} (paper)")
+    colors = {"random": "tab:gray", "entropy": "tab:blue", "waal": "tab:red",
+              "random_steps": "tab:green"}
+    for method in ("random", "entropy", "waal", "random_steps"):
+        if method in PAPER:
+            sizes = [r["n_labeled"] for r in rows]
+            paper = [r[f"{method}_paper_mean"] for r in rows]
+            ax.plot(sizes, paper, "--", color=colors[method], alpha=0.7,
+                    label=f"{LABELS[method]} (paper)")
         ours = [(r["n_labeled"], r[f"{method}_mean"], r[f"{method}_std"]) for r in rows
                 if r[f"{method}_mean"] is not None]
         if ours:
             s, m, sd = map(np.array, zip(*ours))
-            ax.plot(s, m, "o-", color=colors[method], label=f"{method} (skal)")
+            ax.plot(s, m, "o-", color=colors[method], label=f"{LABELS[method]} (skal)")
             ax.fill_between(s, m - sd, m + sd, color=colors[method], alpha=0.15, linewidth=0)
     ax.set_xlabel("number of labelled samples")
     ax.set_ylabel("test accuracy (%)")
@@ -365,7 +394,8 @@ def parse_args(argv=None):
     p.add_argument("--n-initial", type=int, default=1000)
     p.add_argument("--query-size", type=int, default=500)
     p.add_argument("--test-size", type=int, default=None, help="subsample the 10K test set")
-    p.add_argument("--methods", default="random,entropy,waal")
+    p.add_argument("--methods", default="random,entropy,waal,random_steps",
+                   help="comma-separated subset of " + ",".join(RUN_NAMES))
     p.add_argument("--seed", type=int, default=0, help="repeat k uses seed SEED + k")
     p.add_argument("--device", default="cpu")
     p.add_argument("--threads", type=int, default=1, help="torch CPU threads (per job)")
@@ -400,6 +430,9 @@ def main(argv=None):
         speed = measure_speed(args)
         write_report(args, speed)
     methods = [m.strip() for m in args.methods.split(",") if m.strip()]
+    unknown = sorted(set(methods) - set(RUN_NAMES))
+    if unknown:
+        raise SystemExit(f"unknown --methods {unknown}; expected a subset of {list(RUN_NAMES)}")
     seeds = [args.seed + k for k in range(args.repeats)]
     if args.jobs <= 1:
         for seed in seeds:
