@@ -11,7 +11,8 @@ same LeNet network. All three use the paper's optimiser (SGD, lr 0.01, momentum 
 
 Not reproduced: early stopping on the 20K validation split (the paper does not say on what it
 stops; every round trains for the given number of epochs and the validation split is left
-unused).
+unused). ``benchmarks/waal_baseline_epochs.py`` scores the 1K-label random baseline after every
+epoch to show where the paper's numbers sit on that curve.
 
 One arm the paper does not have, ``random_steps`` (WAAL.md §7 item 13): random sampling with
 the labelled-only LeNet trained for as many SGD steps as WAAL's first round (80 x ceil(39K / 64)
