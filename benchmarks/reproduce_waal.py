@@ -14,7 +14,7 @@ stops; every round trains for the given number of epochs and the validation spli
 unused). ``benchmarks/waal_baseline_epochs.py`` scores the 1K-label random baseline after every
 epoch to show where the paper's numbers sit on that curve.
 
-One arm the paper does not have, ``random_steps`` (WAAL.md §7 item 13): random sampling with
+One arm the paper does not have, ``random_steps`` (WAAL.md §5 item 13): random sampling with
 the labelled-only LeNet trained for as many SGD steps as WAAL's first round (80 x ceil(39K / 64)
 = 48,800; WAAL's later rounds take 2-13 % fewer), instead of 80 epochs over the labelled set
 (1,280 steps at 1K labels). WAAL's epochs run over the unlabelled pool, so at 1K labels it trains
