@@ -42,7 +42,6 @@ import concurrent.futures
 import json
 import multiprocessing
 import os
-import sys
 import time
 import warnings
 
@@ -213,6 +212,13 @@ def measure_speed(args):
 
 
 # ---------------------------------------------------------------------------- report
+def n_seeds(args, method):
+    """How many seeds of ``method`` have a run folder with results."""
+    root = os.path.join(args.out, "runs", method)
+    subs = sorted(os.listdir(root)) if os.path.isdir(root) else []
+    return sum(os.path.exists(os.path.join(root, sub, "results.csv")) for sub in subs)
+
+
 def collect(args):
     """{method: {n_labeled: [accuracy %, ...]}} over the finished rounds of every repeat."""
     out = {}
@@ -229,7 +235,8 @@ def collect(args):
     return out
 
 
-def scaling_note(args):
+def scaling_note(args, repeats=None):
+    """How this run departs from the paper's protocol; ``repeats``: repeats finished per arm."""
     parts = []
     if args.pool_size != 40000:
         parts.append(f"pool {args.pool_size} instead of 40K")
@@ -239,15 +246,30 @@ def scaling_note(args):
         parts.append(f"baselines {args.baseline_epochs} epochs per round instead of 80")
     if args.rounds != 10:
         parts.append(f"{args.rounds} rounds instead of 10")
-    if args.repeats != 5:
-        parts.append(f"{args.repeats} repeats requested instead of 5")
+    repeats = args.repeats if repeats is None else repeats
+    if repeats != 5:
+        parts.append(f"{repeats} repeats instead of 5")
     if args.test_size is not None:
         parts.append(f"test subsample of {args.test_size} instead of 10K")
     return "; ".join(parts) if parts else "none (full protocol)"
 
 
-def _command():
-    return "python " + " ".join([os.path.relpath(sys.argv[0])] + sys.argv[1:])
+def canonical_command(args, repeats):
+    """The one command that (re)makes every run folder the report reads.
+
+    Run folders are resumable and shared by all invocations with the same protocol settings, so
+    a report filled by several invocations (a subset of ``--methods``, another ``--seed``) is
+    what this single command would produce; re-running it skips what is finished.
+    """
+    defaults = parse_args([])
+    parts = ["benchmarks/reproduce_waal.py"]
+    for name in ("pool_size", "epochs", "baseline_epochs", "rounds", "test_size", "device"):
+        value = getattr(args, name)
+        if value != getattr(defaults, name) and not (
+                name == "baseline_epochs" and value == args.epochs):
+            parts += ["--" + name.replace("_", "-"), str(value)]
+    parts += ["--repeats", str(repeats), "--jobs", "2"]
+    return "python " + " ".join(parts)
 
 
 def write_report(args, speed=None):
@@ -264,14 +286,13 @@ def write_report(args, speed=None):
             row[f"{method}_paper_mean"], row[f"{method}_paper_std"] = (
                 PAPER[method][i] if method in PAPER else (None, None))
         rows.append(row)
-    command = _command()
-    command_file = os.path.join(args.out, "run_command.txt")
-    if args.report_only and os.path.exists(command_file):
-        command = open(command_file).read().strip()  # the run's command, not --report-only's
+    seeds = {m: n_seeds(args, m) for m in RUN_NAMES}
+    repeats = max(seeds.values())
+    command = canonical_command(args, repeats)
     summary = {
         "protocol": "WAAL Fashion-MNIST (thesis Table B.1): 40K pool + 20K validation, 10K test, "
                     "1K initial, +500 per round to 6K, no augmentation, retrained from scratch",
-        "scaling": scaling_note(args),
+        "scaling": scaling_note(args, repeats),
         "not_reproduced": "early stopping on the validation split (unspecified in the paper)",
         "command": command,
         "settings": {k: v for k, v in vars(args).items() if k not in ("report_only",)},
@@ -288,7 +309,9 @@ def write_report(args, speed=None):
     lines = [
         "# WAAL on Fashion-MNIST: skal vs the paper (thesis Table B.3)",
         "",
-        f"Command: `{command}`",
+        f"Command: `{command}` (each arm and seed is a resumable run folder under `runs/`; "
+        "running it again skips what is finished, and subsets such as `--methods random_steps "
+        "--seed 1 --repeats 1` fill the same folders).",
         "",
         f"Scaling: **{summary['scaling']}**. Not reproduced: {summary['not_reproduced']}.",
         "All methods use the same LeNet network, SGD (lr 0.01, momentum 0.5, lr x0.1 at 50 % and",
@@ -377,7 +400,9 @@ def plot(args, rows):
             ax.fill_between(s, m - sd, m + sd, color=colors[method], alpha=0.15, linewidth=0)
     ax.set_xlabel("number of labelled samples")
     ax.set_ylabel("test accuracy (%)")
-    ax.set_title(f"Fashion-MNIST, WAAL protocol; scaling: {scaling_note(args)}", fontsize="small")
+    repeats = max(n_seeds(args, m) for m in RUN_NAMES)
+    ax.set_title(f"Fashion-MNIST, WAAL protocol; scaling: {scaling_note(args, repeats)}",
+                 fontsize="small")
     ax.grid(alpha=0.3)
     ax.legend(fontsize="small", ncol=2)
     fig.savefig(os.path.join(args.out, "waal_fashion_mnist.png"), dpi=120)
@@ -425,8 +450,6 @@ def main(argv=None):
         write_report(args, speed)
         return
     os.makedirs(args.out, exist_ok=True)
-    with open(os.path.join(args.out, "run_command.txt"), "w") as f:
-        f.write(_command() + "\n")
     if not args.no_speed:
         speed = measure_speed(args)
         write_report(args, speed)

@@ -18,3 +18,20 @@ from skal.nets.waal import (
     WAALNet,
     infer_out_features,
 )
+
+__all__ = [
+    "AuxiliaryClassifier",
+    "Discriminator",
+    "Encoder",
+    "Generator",
+    "LeNetFeatures",
+    "PreActResNet18",
+    "ResNet18",
+    "VGG16BNFeatures",
+    "WAALCritic",
+    "WAALHead",
+    "WAALNet",
+    "infer_out_features",
+    "init_normal_",
+    "reparameterize",
+]
