@@ -14,12 +14,15 @@ stops; every round trains for the given number of epochs and the validation spli
 unused). ``benchmarks/waal_baseline_epochs.py`` scores the 1K-label random baseline after every
 epoch to show where the paper's numbers sit on that curve.
 
-One arm the paper does not have, ``random_steps`` (WAAL.md §5 item 13): random sampling with
-the labelled-only LeNet trained for as many SGD steps as WAAL's first round (80 x ceil(39K / 64)
-= 48,800; WAAL's later rounds take 2-13 % fewer), instead of 80 epochs over the labelled set
-(1,280 steps at 1K labels). WAAL's epochs run over the unlabelled pool, so at 1K labels it trains
-38 times longer than the paper's baselines; this arm separates the effect of that longer training
-from the effect of the unlabelled data and the critic.
+Two arms the paper does not have (WAAL.md §5 item 13). WAAL's epochs run over the unlabelled
+pool, so at 1K labels it trains 38 times longer than the paper's baselines (80 x ceil(39K / 64)
+= 48,800 SGD steps against 80 x ceil(1K / 64) = 1,280). ``random_steps`` is random sampling
+with the labelled-only LeNet trained for at least WAAL's first-round step count (WAAL's later
+rounds take 2-13 % fewer); ``waal_short`` is WAAL with ``epoch_over="labeled"`` (each epoch a
+pass over the labelled set, each batch paired with random unlabelled images), i.e. the
+baselines' step count. Together with the paper's arms they compare WAAL and random sampling at
+both training lengths, which separates the effect of longer training from the effect of the
+unlabelled data, the critic and the query.
 
 The experiment loop is :func:`skal.experiment.run_experiment`: one folder per method and repeat
 under ``OUT/runs/<method>/seed<k>``, checkpointed after every round, so running the same command
@@ -79,9 +82,9 @@ PAPER_SPEED = {"waal": 1.0, "entropy": 0.95}  # Table 1 (SVHN), relative query t
 
 # run-folder method names (registered below) -> report names
 RUN_NAMES = {"waal": "waal-lenet", "random": "random-lenet", "entropy": "entropy-lenet",
-             "random_steps": "random-lenet-waal-steps"}
+             "random_steps": "random-lenet-waal-steps", "waal_short": "waal-lenet-labeled-epochs"}
 LABELS = {"random": "random", "entropy": "entropy", "waal": "WAAL",
-          "random_steps": "random, WAAL's steps"}
+          "random_steps": "random, WAAL's steps", "waal_short": "WAAL, baselines' steps"}
 
 
 class PaperWAAL(WAALClassifier):
@@ -103,7 +106,7 @@ class LabeledOnlyLeNet(PaperWAAL):
             return super().fit(X, y, **fit_params)
 
 
-def _estimator(cls):
+def _estimator(cls, **params):
     def make(config, random_state, classes):
         return cls(
             features="lenet",
@@ -113,21 +116,24 @@ def _estimator(cls):
             random_state=random_state,
             device=config.device,
             classes=classes,
+            **params,
         )
 
     return make
 
 
 def register_methods():
-    for name, strategy, cls, unlabeled in (
-        ("waal", waal_uncertainty_diversity, PaperWAAL, True),
-        ("random", random_sampling, LabeledOnlyLeNet, False),
-        ("entropy", entropy_sampling, LabeledOnlyLeNet, False),
-        ("random_steps", random_sampling, LabeledOnlyLeNet, False),
+    for name, strategy, cls, unlabeled, params in (
+        ("waal", waal_uncertainty_diversity, PaperWAAL, True, {}),
+        ("random", random_sampling, LabeledOnlyLeNet, False, {}),
+        ("entropy", entropy_sampling, LabeledOnlyLeNet, False, {}),
+        ("random_steps", random_sampling, LabeledOnlyLeNet, False, {}),
+        # epochs over the labelled set: the labelled-only baselines' step count
+        ("waal_short", waal_uncertainty_diversity, PaperWAAL, True, {"epoch_over": "labeled"}),
     ):
         register_method(
             RUN_NAMES[name],
-            Method(strategy, make_estimator=_estimator(cls), pass_unlabeled=unlabeled),
+            Method(strategy, make_estimator=_estimator(cls, **params), pass_unlabeled=unlabeled),
             overwrite=True,
         )
 
@@ -325,26 +331,41 @@ def write_report(args, speed=None):
         f"{args.baseline_epochs * -(-SIZES[args.rounds] // 64)} (WAAL.md 5.13: WAAL's epochs run "
         "over the unlabelled pool, so it takes many more steps than a labelled-only baseline).",
         "",
-        f"\"random, WAAL's steps\" (not in the paper): the random baseline trained for at least "
-        f"{waal_steps(args, SIZES[0])} steps per round (WAAL's first-round count; "
-        f"{args.baseline_epochs}+ epochs, e.g. "
-        f"{-(-waal_steps(args, SIZES[0]) // -(-SIZES[0] // 64))} at 1K labels), same labelled "
-        "sets as \"random\" (same seeds); it shows how much of WAAL's lead is training length.",
-        "",
         "Test accuracy (%), mean ± std over repeats (n = repeats finished); paper: mean ± std "
         "over 5.",
         "",
+        "## The paper's protocol",
+        "",
         "| labels | random (skal) | random (paper) | entropy (skal) | entropy (paper) "
-        "| WAAL (skal) | WAAL (paper) | random, WAAL's steps (skal) |",
-        "|---|---|---|---|---|---|---|---|",
+        "| WAAL (skal) | WAAL (paper) |",
+        "|---|---|---|---|---|---|---|",
     ]
     for row in rows:
         cells = [str(row["n_labeled"])]
         for method in ("random", "entropy", "waal"):
             cells += [cell(row, method),
                       f"{row[f'{method}_paper_mean']:.2f} ± {row[f'{method}_paper_std']:.2f}"]
-        cells.append(cell(row, "random_steps"))
         lines.append("| " + " | ".join(cells) + " |")
+    lines += [
+        "",
+        "## At equal training length (not in the paper)",
+        "",
+        "Two arms the paper does not have separate WAAL's objective and query from its longer "
+        "training (WAAL.md 5.13): \"random, WAAL's steps\" is the random baseline trained for "
+        f"at least {waal_steps(args, SIZES[0])} steps per round (WAAL's first-round count; "
+        f"{args.baseline_epochs}+ epochs, e.g. "
+        f"{-(-waal_steps(args, SIZES[0]) // -(-SIZES[0] // 64))} at 1K labels); \"WAAL, "
+        "baselines' steps\" is WAAL with `epoch_over=\"labeled\"`: each epoch one pass over the "
+        "labelled set, each batch paired with 64 unlabelled images drawn at random, so it takes "
+        "the baselines' steps. Same seeds, hence the same initial labels, as the other arms.",
+        "",
+        "| labels | random, baselines' steps | WAAL, baselines' steps | random, WAAL's steps "
+        "| WAAL, WAAL's steps |",
+        "|---|---|---|---|---|",
+    ]
+    for row in rows:
+        lines.append("| " + " | ".join([str(row["n_labeled"])] + [
+            cell(row, m) for m in ("random", "waal_short", "random_steps", "waal")]) + " |")
     if speed:
         waal_s = speed["query_seconds_median"]["waal"]
         entropy_s = speed["query_seconds_median"]["entropy"]
@@ -382,29 +403,36 @@ def write_report(args, speed=None):
 def plot(args, rows):
     from matplotlib.figure import Figure
 
-    fig = Figure(figsize=(7.5, 4.8), layout="constrained")
-    ax = fig.subplots()
+    fig = Figure(figsize=(12, 4.8), layout="constrained")
+    axes = fig.subplots(1, 2, sharey=True)
     colors = {"random": "tab:gray", "entropy": "tab:blue", "waal": "tab:red",
-              "random_steps": "tab:green"}
-    for method in ("random", "entropy", "waal", "random_steps"):
-        if method in PAPER:
-            sizes = [r["n_labeled"] for r in rows]
-            paper = [r[f"{method}_paper_mean"] for r in rows]
-            ax.plot(sizes, paper, "--", color=colors[method], alpha=0.7,
-                    label=f"{LABELS[method]} (paper)")
-        ours = [(r["n_labeled"], r[f"{method}_mean"], r[f"{method}_std"]) for r in rows
-                if r[f"{method}_mean"] is not None]
-        if ours:
-            s, m, sd = map(np.array, zip(*ours))
-            ax.plot(s, m, "o-", color=colors[method], label=f"{LABELS[method]} (skal)")
-            ax.fill_between(s, m - sd, m + sd, color=colors[method], alpha=0.15, linewidth=0)
-    ax.set_xlabel("number of labelled samples")
-    ax.set_ylabel("test accuracy (%)")
+              "random_steps": "tab:green", "waal_short": "tab:orange"}
+    panels = ((axes[0], ("random", "entropy", "waal"), "the paper's protocol"),
+              (axes[1], ("random", "waal_short", "random_steps", "waal"),
+               "equal training length (not in the paper)"))
+    for ax, methods, title in panels:
+        for method in methods:
+            if method in PAPER and ax is axes[0]:
+                sizes = [r["n_labeled"] for r in rows]
+                paper = [r[f"{method}_paper_mean"] for r in rows]
+                ax.plot(sizes, paper, "--", color=colors[method], alpha=0.7,
+                        label=f"{LABELS[method]} (paper)")
+            ours = [(r["n_labeled"], r[f"{method}_mean"], r[f"{method}_std"]) for r in rows
+                    if r[f"{method}_mean"] is not None]
+            if ours:
+                s, m, sd = map(np.array, zip(*ours))
+                label = LABELS[method] if ax is axes[1] or method in PAPER else method
+                ax.plot(s, m, "o-", color=colors[method], label=f"{label} (skal)")
+                ax.fill_between(s, m - sd, m + sd, color=colors[method], alpha=0.15,
+                                linewidth=0)
+        ax.set_xlabel("number of labelled samples")
+        ax.set_title(title, fontsize="small")
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize="small", ncol=2 if ax is axes[0] else 1)
+    axes[0].set_ylabel("test accuracy (%)")
     repeats = max(n_seeds(args, m) for m in RUN_NAMES)
-    ax.set_title(f"Fashion-MNIST, WAAL protocol; scaling: {scaling_note(args, repeats)}",
+    fig.suptitle(f"Fashion-MNIST, WAAL protocol; scaling: {scaling_note(args, repeats)}",
                  fontsize="small")
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize="small", ncol=2)
     fig.savefig(os.path.join(args.out, "waal_fashion_mnist.png"), dpi=120)
 
 
@@ -420,7 +448,7 @@ def parse_args(argv=None):
     p.add_argument("--n-initial", type=int, default=1000)
     p.add_argument("--query-size", type=int, default=500)
     p.add_argument("--test-size", type=int, default=None, help="subsample the 10K test set")
-    p.add_argument("--methods", default="random,entropy,waal,random_steps",
+    p.add_argument("--methods", default="random,entropy,waal,random_steps,waal_short",
                    help="comma-separated subset of " + ",".join(RUN_NAMES))
     p.add_argument("--seed", type=int, default=0, help="repeat k uses seed SEED + k")
     p.add_argument("--device", default="cpu")

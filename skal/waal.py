@@ -84,24 +84,28 @@ _NAMED_FEATURES = ("lenet", "vgg16bn", "resnet18", "mlp")
 class _PairedBatches:
     """WAAL's mini-batches; each ``iter()`` is one epoch (skorch's fit loop iterates it per epoch).
 
-    With unlabelled data an epoch is one shuffled pass over the unlabelled set in batches of S, each
-    paired with S labelled samples ("redundancy trick"): drawn uniformly *with replacement*
-    (``sampling="replacement"``, the paper) or cycled as ``perm % L`` over the same shuffled range
-    (``sampling="cyclic"``, the authors' loader ``dataset_WA.py``). If the labelled set is the
-    larger one, the epoch runs over it instead and the unlabelled samples are cycled (as in the
-    code, whose loader has length ``max(L, U)``). Without unlabelled data an epoch is one shuffled
-    pass over the labelled set. Randomness comes from torch's default generator, which ``fit``
-    seeds.
+    With unlabelled data and ``epoch_over="unlabeled"`` (paper and code) an epoch is one shuffled
+    pass over the unlabelled set in batches of S, each paired with S labelled samples ("redundancy
+    trick"): drawn uniformly *with replacement* (``sampling="replacement"``, the paper) or cycled as
+    ``perm % L`` over the same shuffled range (``sampling="cyclic"``, the authors' loader
+    ``dataset_WA.py``). If the labelled set is the larger one, the epoch runs over it instead and
+    the unlabelled samples are cycled (as in the code, whose loader has length ``max(L, U)``).
+    With ``epoch_over="labeled"`` an epoch is one shuffled pass over the labelled set (as for a
+    labelled-only classifier, so both take the same number of steps), each batch paired with S
+    unlabelled samples drawn uniformly with replacement. Without unlabelled data an epoch is one
+    shuffled pass over the labelled set. Randomness comes from torch's default generator, which
+    ``fit`` seeds.
     """
 
-    def __init__(self, X_l, y_l, X_u, batch_size, sampling):
+    def __init__(self, X_l, y_l, X_u, batch_size, sampling, epoch_over="unlabeled"):
         self.X_l, self.y_l, self.X_u = X_l, y_l, X_u
         self.batch_size = int(batch_size)
         self.sampling = sampling
+        self.epoch_over = epoch_over
 
     def _n_rows(self):
         n_l, n_u = len(self.X_l), len(self.X_u)
-        return n_l if n_u == 0 else max(n_l, n_u)
+        return n_l if n_u == 0 or self.epoch_over == "labeled" else max(n_l, n_u)
 
     def __len__(self):
         return -(-self._n_rows() // self.batch_size)
@@ -114,6 +118,9 @@ class _PairedBatches:
             rows = perm[start:start + self.batch_size]
             if n_u == 0:
                 yield self.X_l[rows], self.y_l[rows]
+                continue
+            if self.epoch_over == "labeled":
+                yield self.X_l[rows], self.y_l[rows], self.X_u[torch.randint(n_u, (len(rows),))]
                 continue
             if self.sampling == "cyclic":
                 lab = rows % n_l
@@ -156,7 +163,8 @@ class WAALClassifier(MCDropoutClassifier):
     a warning). Every ``fit`` retrains from scratch, as in the paper.
 
     Training (thesis Alg. 2), per step: S unlabelled samples (an epoch is one shuffled pass over the
-    unlabelled set) and S labelled samples (drawn with replacement);
+    unlabelled set; ``epoch_over="labeled"`` makes it a pass over the labelled set instead) and S
+    labelled samples (drawn with replacement);
 
     1. feature extractor + head: one SGD step on
        ``CE(h(f(x_l)), y_l) + mu' * (mean_U g(f(x_u)) - C0 * mean_L g(f(x_l)))`` (critic frozen);
@@ -238,6 +246,14 @@ class WAALClassifier(MCDropoutClassifier):
     gp_endpoints : bool, default=False
         Also penalise the gradient at z_u and z_l themselves (the code's choice).
     labeled_sampling : {"replacement", "cyclic"}, default="replacement"
+        How the labelled half of each batch is drawn when an epoch runs over the unlabelled set.
+    epoch_over : {"unlabeled", "labeled"}, default="unlabeled"
+        What one epoch is a pass over. ``"unlabeled"`` (paper and code): ceil(U / S) steps, so
+        with few labels WAAL takes many times the steps of a labelled-only classifier with the
+        same ``max_epochs`` (48,800 against 1,280 at 1K labels and a 40K pool, 80 epochs).
+        ``"labeled"`` (not in the paper): ceil(L / S) steps, each labelled sample once per epoch
+        and the unlabelled half drawn with replacement, so that WAAL and a labelled-only baseline
+        can be compared at equal training length.
     lr_milestones : tuple of float or None, default=(0.5, 0.75)
         Fractions of ``max_epochs`` at which both learning rates are multiplied by ``lr_decay``
         (epoch ``ceil(fraction * max_epochs)``, 0-based). ``None`` or ``()``: constant lr.
@@ -311,6 +327,7 @@ class WAALClassifier(MCDropoutClassifier):
         gp_weight=2.0,
         gp_endpoints=False,
         labeled_sampling="replacement",
+        epoch_over="unlabeled",
         lr_milestones=(0.5, 0.75),
         lr_decay=0.1,
         momentum=0.5,
@@ -347,6 +364,7 @@ class WAALClassifier(MCDropoutClassifier):
         self.gp_weight = gp_weight
         self.gp_endpoints = gp_endpoints
         self.labeled_sampling = labeled_sampling
+        self.epoch_over = epoch_over
         self.lr_milestones = lr_milestones
         self.lr_decay = lr_decay
         self.momentum = momentum
@@ -408,6 +426,8 @@ class WAALClassifier(MCDropoutClassifier):
             bad("gp_weight", "a finite float")
         if self.labeled_sampling not in ("replacement", "cyclic"):
             bad("labeled_sampling", "'replacement' or 'cyclic'")
+        if self.epoch_over not in ("unlabeled", "labeled"):
+            bad("epoch_over", "'unlabeled' or 'labeled'")
         milestones = () if self.lr_milestones is None else self.lr_milestones
         try:
             ok = all(real(m) and 0 < m <= 1 for m in milestones)
@@ -688,7 +708,7 @@ class WAALClassifier(MCDropoutClassifier):
         batch_size = self.get_params_for("iterator_train").get("batch_size", self.batch_size)
         if batch_size == -1:
             batch_size = max(len(X_l), len(X_u))
-        return _PairedBatches(X_l, y_l, X_u, batch_size, self.labeled_sampling)
+        return _PairedBatches(X_l, y_l, X_u, batch_size, self.labeled_sampling, self.epoch_over)
 
     # ------------------------------------------------------------------ lr schedule
     def on_train_begin(self, net, X=None, y=None, **kwargs):

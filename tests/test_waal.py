@@ -210,6 +210,30 @@ def test_cyclic_labelled_sampling_covers_the_labelled_set(images):
     np.testing.assert_allclose(clf.predict_proba(X).sum(axis=1), 1, atol=1e-5)
 
 
+def test_epoch_over_sets_the_steps_per_epoch(images):
+    X, y = images
+    X_u = np.concatenate([X[24:]] * 3)  # 72 unlabelled rows against 24 labelled
+    steps = {}
+    for epoch_over in ("unlabeled", "labeled"):
+        clf = WAALClassifier(epoch_over=epoch_over, **TINY).fit(X[:24], y[:24], X_unlabeled=X_u)
+        steps[epoch_over] = [row["train_batch_count"] for row in clf.history]
+    assert steps == {"unlabeled": [9, 9], "labeled": [3, 3]}  # ceil(72 / 8), ceil(24 / 8)
+
+
+def test_epoch_over_labeled_passes_each_labelled_sample_once():
+    from skal.waal import _PairedBatches
+
+    X_l = torch.arange(10.0)[:, None]  # row i holds the value i
+    X_u = 100 + torch.arange(40.0)[:, None]
+    batches = list(_PairedBatches(X_l, torch.arange(10), X_u, 4, "replacement", "labeled"))
+    assert [len(b[0]) for b in batches] == [4, 4, 2]
+    seen = torch.cat([b[0] for b in batches]).flatten()
+    assert sorted(seen.tolist()) == list(range(10))
+    for x_l, y_l, x_u in batches:
+        assert torch.equal(x_l.flatten().long(), y_l)  # labels stay with their rows
+        assert len(x_u) == len(x_l) and bool(((x_u >= 100) & (x_u < 140)).all())
+
+
 # ------------------------------------------------------------------ parameters, clone, pickle
 def test_critic_params_get_set_clone(images):
     X, y = images
@@ -309,6 +333,7 @@ def test_X_unlabeled_with_another_shape_raises(images):
     ("coef", "auto", "'coef' parameter"),
     ("mixture", 1.5, "'mixture' parameter"),
     ("labeled_sampling", "random", "'labeled_sampling' parameter"),
+    ("epoch_over", "pool", "'epoch_over' parameter"),
     ("lr_milestones", (0.5, 2.0), "'lr_milestones' parameter"),
     ("query_size", 0, "'query_size' parameter"),
     ("features", "vgg11", "'features' parameter"),
