@@ -76,9 +76,11 @@ RESULTS_CSV = "results.csv"
 CURVE_PNG = "learning_curve.png"
 
 _STATE_FORMAT = 1
+# "epochs": the round's planned epochs; "epochs_trained": those the model ran (fewer after early
+# stopping; empty for a model without a skorch history)
 RESULT_COLUMNS = (
     "method", "dataset", "repeat", "round", "n_labeled", "accuracy", "epochs", "fit_seconds",
-    "query_seconds",
+    "query_seconds", "epochs_trained",
 )
 
 # purposes mixed into the seeds, so that no two random draws share a stream
@@ -637,12 +639,22 @@ class _Repeat:
             "epochs": epochs,
             "fit_seconds": round(fit_seconds, 3),
             "query_seconds": 0.0,
+            "epochs_trained": _epochs_trained(model),
         }
         if rnd < self.config.n_rounds:
             start = time.perf_counter()
             self.labeled = np.concatenate([self.labeled, self.query(model, rnd)])
             row["query_seconds"] = round(time.perf_counter() - start, 3)
         return row
+
+
+def _epochs_trained(model):
+    """Epochs in the fitted model's skorch history (fewer than planned after early stopping)."""
+    for net in (model, getattr(model, "estimator", None)):  # an estimator, or an ActiveLearner's
+        history = getattr(net, "history_", None)
+        if history is not None:
+            return len(history)
+    return None
 
 
 def _run_repeat(config, data, state, index, out_dir, progress):

@@ -192,3 +192,28 @@ def test_epochs_for_reaches_min_steps():
     assert config.epochs_for(100) == 3  # 4 steps per epoch
     assert config.epochs_for(1000) == 2  # max_epochs already gives 64 steps
     assert ExperimentConfig(**TINY).epochs_for(20) == TINY["max_epochs"]
+
+
+def test_rows_record_the_epochs_actually_trained(tmp_path):
+    from skorch.callbacks import Callback
+
+    from skal.experiment import make_resnet18
+
+    class StopAfterTwo(Callback):  # what EarlyStopping does: KeyboardInterrupt ends fit
+        def on_epoch_end(self, net, **kwargs):
+            if len(net.history) == 2:
+                raise KeyboardInterrupt
+
+    def make(config, random_state, classes):
+        return make_resnet18(config, random_state, classes).set_params(
+            callbacks=[("stop", StopAfterTwo())])
+
+    register_method("random-stops-early", Method(METHODS["random"].query_strategy,
+                                                 make_estimator=make), overwrite=True)
+    config = ExperimentConfig(**{**TINY, "method": "random-stops-early", "max_epochs": 4,
+                                 "repeats": 1, "n_rounds": 1})
+    rows = run_experiment(config, tmp_path / "run", progress=False).rows
+    assert [(r["epochs"], r["epochs_trained"]) for r in rows] == [(4, 2), (4, 2)]
+    plain = run_experiment(ExperimentConfig(**{**TINY, "method": "random", "repeats": 1,
+                                               "n_rounds": 0}), tmp_path / "plain", progress=False)
+    assert plain.rows[0]["epochs_trained"] == TINY["max_epochs"]
