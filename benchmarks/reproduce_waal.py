@@ -278,6 +278,12 @@ def n_seeds(args, method):
     return sum(os.path.exists(os.path.join(root, sub, "results.csv")) for sub in subs)
 
 
+def repeat_range(args):
+    """(fewest, most) seeds with results over the arms that have any."""
+    counts = [n for n in (n_seeds(args, m) for m in RUN_NAMES) if n] or [0]
+    return min(counts), max(counts)
+
+
 def collect(args):
     """{method: {n_labeled: [accuracy %, ...]}} over the finished rounds of every repeat, and
     {method: {n_labeled: [epochs trained, ...]}} where the rows record it."""
@@ -300,7 +306,8 @@ def collect(args):
 
 
 def scaling_note(args, repeats=None):
-    """How this run departs from the paper's protocol; ``repeats``: repeats finished per arm."""
+    """How this run departs from the paper's protocol; ``repeats``: (fewest, most) repeats of
+    any arm with results."""
     parts = []
     if args.pool_size != 40000:
         parts.append(f"pool {args.pool_size} instead of 40K")
@@ -310,9 +317,11 @@ def scaling_note(args, repeats=None):
         parts.append(f"baselines {args.baseline_epochs} epochs per round instead of 80")
     if args.rounds != 10:
         parts.append(f"{args.rounds} rounds instead of 10")
-    repeats = args.repeats if repeats is None else repeats
-    if repeats != 5:
-        parts.append(f"{repeats} repeats instead of 5")
+    low, high = (args.repeats, args.repeats) if repeats is None else repeats
+    if (low, high) != (5, 5):
+        count = str(low) if low == high else f"{low}-{high}"
+        parts.append(f"{count} repeats instead of 5" + ("" if low == high else
+                                                        " (n per cell in the tables)"))
     if args.test_size is not None:
         parts.append(f"test subsample of {args.test_size} instead of 10K")
     return "; ".join(parts) if parts else "none (full protocol)"
@@ -352,9 +361,8 @@ def write_report(args, speed=None):
             row[f"{method}_paper_mean"], row[f"{method}_paper_std"] = (
                 PAPER[paper_key(method)][i] if paper_key(method) in PAPER else (None, None))
         rows.append(row)
-    seeds = {m: n_seeds(args, m) for m in RUN_NAMES}
-    repeats = max(seeds.values())
-    command = canonical_command(args, repeats)
+    repeats = repeat_range(args)
+    command = canonical_command(args, repeats[1])
     summary = {
         "protocol": "WAAL Fashion-MNIST (thesis Table B.1): 40K pool + 20K validation, 10K test, "
                     "1K initial, +500 per round to 6K, no augmentation, retrained from scratch",
@@ -399,16 +407,23 @@ def write_report(args, speed=None):
         "",
         "## The paper's protocol",
         "",
-        "| labels | random (skal) | random (paper) | entropy (skal) | entropy (paper) "
-        "| WAAL (skal) | WAAL (paper) |",
-        "|---|---|---|---|---|---|---|",
     ]
-    for row in rows:
-        cells = [str(row["n_labeled"])]
-        for method in ("random", "entropy", "waal"):
-            cells += [cell(row, method),
-                      f"{row[f'{method}_paper_mean']:.2f} ± {row[f'{method}_paper_std']:.2f}"]
-        lines.append("| " + " | ".join(cells) + " |")
+
+    def paper_table(methods, tag, show_epochs=False):
+        """Rows of a markdown table: each of ``methods`` next to the paper's number."""
+        header = "| labels | " + " | ".join(
+            f"{LABELS[paper_key(m)]}{tag} (skal) | {LABELS[paper_key(m)]} (paper)"
+            for m in methods) + " |"
+        table = [header, "|---" * (1 + 2 * len(methods)) + "|"]
+        for row in rows:
+            cells = [str(row["n_labeled"])]
+            for m in methods:
+                cells += [cell(row, m, show_epochs),
+                          f"{row[f'{m}_paper_mean']:.2f} ± {row[f'{m}_paper_std']:.2f}"]
+            table.append("| " + " | ".join(cells) + " |")
+        return table
+
+    lines += paper_table(("random", "entropy", "waal"), "")
     lines += [
         "",
         "## With early stopping on the validation split",
@@ -421,16 +436,8 @@ def write_report(args, speed=None):
         "1K labels ([epoch_curves/results.md](epoch_curves/results.md)). The epochs are "
         "the mean number trained before the stop.",
         "",
-        "| labels | random, ES (skal) | random (paper) | entropy, ES (skal) | entropy (paper) "
-        "| WAAL, ES (skal) | WAAL (paper) |",
-        "|---|---|---|---|---|---|---|",
     ]
-    for row in rows:
-        cells = [str(row["n_labeled"])]
-        for method in ("random_es", "entropy_es", "waal_es"):
-            cells += [cell(row, method, show_epochs=True),
-                      f"{row[f'{method}_paper_mean']:.2f} ± {row[f'{method}_paper_std']:.2f}"]
-        lines.append("| " + " | ".join(cells) + " |")
+    lines += paper_table(("random_es", "entropy_es", "waal_es"), ", ES", show_epochs=True)
     lines += [
         "",
         "## At equal training length (not in the paper)",
@@ -516,7 +523,7 @@ def plot(args, rows):
         ax.grid(alpha=0.3)
         ax.legend(fontsize="small", ncol=2 if with_paper else 1)
     axes[0].set_ylabel("test accuracy (%)")
-    repeats = max(n_seeds(args, m) for m in RUN_NAMES)
+    repeats = repeat_range(args)
     fig.suptitle(f"Fashion-MNIST, WAAL protocol; scaling: {scaling_note(args, repeats)}",
                  fontsize="small")
     fig.savefig(os.path.join(args.out, "waal_fashion_mnist.png"), dpi=120)
