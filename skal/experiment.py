@@ -76,8 +76,8 @@ RESULTS_CSV = "results.csv"
 CURVE_PNG = "learning_curve.png"
 
 _STATE_FORMAT = 1
-# "epochs": the round's planned epochs; "epochs_trained": those the model ran (fewer after early
-# stopping; empty for a model without a skorch history)
+# "epochs": the round's planned epochs; "epochs_trained": the epochs in the fitted model's skorch
+# history (fewer after early stopping, cumulative with warm_start; empty without a history)
 RESULT_COLUMNS = (
     "method", "dataset", "repeat", "round", "n_labeled", "accuracy", "epochs", "fit_seconds",
     "query_seconds", "epochs_trained",
