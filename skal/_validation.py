@@ -26,6 +26,7 @@ __all__ = [
     "check_n_instances",
     "resolve_seed",
     "torch_rng",
+    "check_device",
 ]
 
 
@@ -236,3 +237,58 @@ def torch_rng(seed, device="cpu"):
     with torch.random.fork_rng(devices=devices):
         torch.manual_seed(seed)
         yield
+
+
+def check_device(device, owner="device"):
+    """Check that a torch device string names a device this machine has; return it.
+
+    ``"cpu"``, ``"cuda"``, ``"cuda:N"`` and ``"mps"`` are understood. A device that is not there
+    (``"cuda"`` without a GPU, ``"cuda:3"`` on a one-GPU machine) raises
+    :class:`skal.exceptions.DeviceError` before anything is built or written.
+
+    Parameters
+    ----------
+    device : str, torch.device or None
+        None means "leave it to skorch" (its default, ``"cpu"``).
+    owner : str, default="device"
+        Who asked (an estimator's name, ``"--device"``), for the message.
+
+    Returns
+    -------
+    device : the value given
+    """
+    from .exceptions import DeviceError
+
+    if device is None:
+        return device
+    try:
+        dev = torch.device(device)
+    except (RuntimeError, TypeError, ValueError):
+        raise DeviceError(
+            f"The 'device' parameter of {owner} must be a torch device such as 'cpu', 'cuda' or "
+            f"'cuda:1'. Got {device!r} instead."
+        ) from None
+    if dev.type == "cuda":
+        if not torch.cuda.is_available():
+            raise DeviceError(
+                f"{owner} was asked for device={device!r}, but torch sees no CUDA GPU on this "
+                "machine. Use device='cpu'."
+            )
+        if dev.index is not None and dev.index >= torch.cuda.device_count():
+            raise DeviceError(
+                f"{owner} was asked for device={device!r}, but this machine has "
+                f"{torch.cuda.device_count()} CUDA device(s)."
+            )
+    elif dev.type == "mps":
+        mps = getattr(torch.backends, "mps", None)
+        if mps is None or not mps.is_available():
+            raise DeviceError(
+                f"{owner} was asked for device={device!r}, but MPS is not available here. "
+                "Use device='cpu'."
+            )
+    elif dev.type != "cpu":
+        raise DeviceError(
+            f"{owner} was asked for device={device!r}; skal supports 'cpu', 'cuda[:N]' and "
+            "'mps'."
+        )
+    return device
