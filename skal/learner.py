@@ -180,6 +180,9 @@ class ActiveLearner(MetaEstimatorMixin, BaseEstimator):
             pool = self._remaining_pool(X)
             if pool is not None:
                 fit_kwargs["X_unlabeled"] = pool
+        if not only_new and "new_rows" not in fit_kwargs and _accepts(self.estimator.fit,
+                                                                      "new_rows"):
+            fit_kwargs["new_rows"] = len(y)  # e.g. BGADLClassifier(rec_source="new")
         self._last_pool = None
         if only_new:
             self._fit_estimator(X, y, new=(X, y), **fit_kwargs)

@@ -405,6 +405,21 @@ def test_active_learner_with_a_bgadl_classifier(data, digits):
     assert learner.predict(X_pool[:3]).shape == (3,)
 
 
+def test_active_learner_passes_the_taught_rows_as_new_rows(data, monkeypatch):
+    X, y, _, _ = data
+    seen = []
+    real_fit = BGADLClassifier.fit
+
+    def spy(self, X, y, new_rows=None, **kwargs):
+        seen.append((len(X), new_rows))
+        return real_fit(self, X, y, new_rows=new_rows, **kwargs)
+
+    monkeypatch.setattr(BGADLClassifier, "fit", spy)
+    learner = ActiveLearner(_bgadl(rec_source="new"), X_training=X[:30], y_training=y[:30])
+    learner.teach(X[30:37], y[30:37])
+    assert seen == [(30, None), (37, 7)]  # fit: all rows are new; teach: the taught rows
+
+
 def test_active_learner_joint_flag_is_deprecated(data):
     X, y, _, _ = data
     learner = ActiveLearner(ResNet18Classifier(width=2, max_epochs=1),
