@@ -12,6 +12,7 @@ from torch import nn
 
 import skal
 from skal import ActiveLearner, WAALClassifier, waal_uncertainty_diversity
+from skal.exceptions import DivergenceError
 from skal.losses import waal_query_score
 from skal.nets import LeNetFeatures, VGG16BNFeatures
 from skal.query import entropy_sampling
@@ -356,7 +357,8 @@ def test_diverging_critic_raises_during_training(images, monkeypatch):
         return self
 
     monkeypatch.setattr(WAALClassifier, "initialize_module", nan_critic)
-    with pytest.raises(FloatingPointError, match="WAAL training diverged"):
+    with pytest.raises(DivergenceError, match="WAALClassifier training diverged: the .* is nan"
+                       r".*Lower lr \(now 0.01\) or mu \(now 0.01\)"):
         WAALClassifier(**TINY).fit(X, y)
 
 
@@ -365,9 +367,9 @@ def test_nan_critic_raises_at_query_time(images):
     clf = WAALClassifier(**TINY).fit(X, y)
     with torch.no_grad():
         clf.critic_.output.bias.fill_(float("nan"))
-    with pytest.raises(FloatingPointError, match="critic score g\\(x\\) is not finite"):
+    with pytest.raises(DivergenceError, match="critic score g\\(x\\) of WAALClassifier is not"):
         clf.critic_score(X)
-    with pytest.raises(FloatingPointError, match="training diverged"):
+    with pytest.raises(FloatingPointError, match="training diverged"):  # a FloatingPointError
         waal_uncertainty_diversity(clf, X, 3)
 
 
@@ -499,9 +501,11 @@ def _expected_failed_checks(estimator):
     }
 
 
-# flat tabular rows go to the MLP feature extractor chosen for non-image input
+# flat tabular rows go to the MLP feature extractor chosen for non-image input; lr=0.01 because
+# some checks fit unscaled X ~ N(100, 1), on which lr=0.1 diverges (mean loss 6,786 at epoch 3 of
+# check_n_features_in), and the divergence check now says so instead of fitting a broken net
 @parametrize_with_checks(
-    [WAALClassifier(max_epochs=3, lr=0.1, random_state=0)],
+    [WAALClassifier(max_epochs=3, lr=0.01, random_state=0)],
     expected_failed_checks=_expected_failed_checks,
 )
 def test_sklearn_compatible(estimator, check):
