@@ -117,7 +117,7 @@ class DivergenceCheck(Callback):
     def on_batch_end(self, net, batch=None, training=None, loss=None, **kwargs):
         if not training or loss is None:
             return
-        value = float(loss)
+        value = float(loss.detach()) if isinstance(loss, torch.Tensor) else float(loss)
         if not math.isfinite(value):
             raise DivergenceError(_diverged(net, f"the loss of a training batch is {value}"))
         if self.first_loss_ is None:
