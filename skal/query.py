@@ -213,9 +213,9 @@ def margin_sampling(learner, X_pool, n_instances=1, *, random_state=None):
     -------
     indices : ndarray of int64, shape (n_instances,)
     scores : ndarray of shape (n_instances,)
-        *Minus* the margin ``p_(1) - p_(2)``, so that, as for every skal strategy, higher = more
-        informative (values in [-1, 0]). modAL's ``margin_sampling`` reports the margin itself
-        (+margin, smaller = more informative); the chosen samples are the same.
+        *Minus* the margin ``p_(1) - p_(2)`` (values in [-1, 0]), so that, as for every skal
+        strategy, higher = more informative. modAL's ``margin_sampling`` reports the margin
+        itself (+margin, smaller = more informative); the chosen samples are the same.
     """
     return _query_with(
         lambda p: -margin(p), learner, X_pool, n_instances, random_state, "margin_sampling"
