@@ -394,6 +394,15 @@ class MCDropoutClassifier(NeuralNetClassifier):
             self._bad_param("batch_size", "an int >= 1 (or -1 for one batch)", self.batch_size)
         if not (_is_real(self.lr) and math.isfinite(self.lr) and self.lr > 0):
             self._bad_param("lr", "a finite float > 0", self.lr)
+        if not callable(self.optimizer):
+            self._bad_param(
+                "optimizer", "a torch optimizer class such as torch.optim.SGD", self.optimizer
+            )
+        if not callable(self.criterion):
+            self._bad_param(
+                "criterion", "a torch loss class or instance such as torch.nn.CrossEntropyLoss",
+                self.criterion,
+            )
         if not (self.train_split is None or callable(self.train_split)):
             self._bad_param(
                 "train_split", "None or a callable such as skorch.dataset.ValidSplit(5)",
@@ -654,7 +663,8 @@ class MCDropoutClassifier(NeuralNetClassifier):
             n_samples < 1
         ):
             raise ValueError(
-                f"The 'n_samples' parameter must be an int >= 1. Got {n_samples!r} instead."
+                f"The 'n_samples' parameter of {type(self).__name__}.sample_proba must be an int "
+                f">= 1. Got {n_samples!r} instead."
             )
         seed = resolve_seed(
             self.random_state if random_state is None else random_state,

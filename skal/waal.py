@@ -512,13 +512,49 @@ class WAALClassifier(MCDropoutClassifier):
                 "initialize()."
             )
         features = self._feature_extractor(tuple(shape))
-        n_features = infer_out_features(features, tuple(shape))
+        try:
+            n_features = infer_out_features(features, tuple(shape))
+        except RuntimeError as exc:  # the probe on one zero image of the input's shape failed
+            raise ValueError(
+                f"The 'features' module of {type(self).__name__} ({type(features).__name__}) "
+                f"cannot take the input: a forward pass on one sample of shape "
+                f"{(1,) + tuple(shape)} failed with: {exc}"
+            ) from None
         head = WAALHead(n_features, len(self.classes_), hidden=self.hidden, dropout=self.dropout)
         self.module_ = WAALNet(features, head)
         critic_kwargs = {"hidden": self.hidden, "dropout": self.dropout}
         critic_kwargs.update(self.get_params_for("critic"))
         self.critic_ = WAALCritic(n_features, **critic_kwargs)
         return self
+
+    def _check_features_io(self, X):
+        """One forward pass of the feature extractor on one sample: it must take the input and
+        return flat features of the size the head was built for (torch's errors otherwise come
+        from deep inside the first training step)."""
+        features = self.module_.features
+        name, features_name = type(self).__name__, type(features).__name__
+        x = torch.as_tensor(X[:1], device=self.device)  # (1,) + input_shape_
+        n_features = self.module_.head.in_features
+        was_training = features.training
+        features.eval()
+        try:
+            with torch.no_grad(), torch.random.fork_rng(devices=[]):
+                z = features(x)
+        except RuntimeError as exc:
+            raise ValueError(
+                f"The 'features' module of {name} ({features_name}) cannot take the input: a "
+                f"forward pass on one sample of shape {tuple(x.shape)} failed with: {exc}"
+            ) from None
+        finally:
+            features.train(was_training)
+        if not isinstance(z, torch.Tensor) or tuple(z.shape) != (1, n_features):
+            shape = tuple(z.shape) if isinstance(z, torch.Tensor) else type(z).__name__
+            raise ValueError(
+                f"The 'features' module of {name} ({features_name}) returns {shape} for one "
+                f"sample of shape {tuple(x.shape)}; expected flat features of shape "
+                f"(1, {n_features}) ({n_features} from its out_features or a probe). End it with "
+                "nn.Flatten(), or set out_features to the feature size."
+            )
 
     def _optimizer_kwargs(self, kwargs):
         try:
@@ -693,6 +729,7 @@ class WAALClassifier(MCDropoutClassifier):
         with torch_rng(seed, self.device):
             if reset:
                 self.initialize()
+                self._check_features_io(X_l)
             self._set_adversarial_weights(len(X_l), len(X_u))
             self._train_data = (torch.from_numpy(np.ascontiguousarray(X_u)),)
             try:
@@ -878,6 +915,14 @@ class WAALClassifier(MCDropoutClassifier):
         scores : ndarray of float32, shape (n,)
         """
         X = self._check_fitted_X(X)
+        if selection is not None and not (
+            isinstance(selection, numbers.Real) and not isinstance(selection, bool)
+            and np.isfinite(selection)
+        ):
+            raise ValueError(
+                "The 'selection' parameter of waal_score must be None or a finite float. "
+                f"Got {selection!r} instead."
+            )
         selection = self.selection if selection is None else selection
         mixture = self.mixture if mixture is None else mixture
         kind = self.kind if kind is None else kind

@@ -260,3 +260,42 @@ def test_augmenter_takes_channels_last_images(data):
     assert X_new.shape == (3, 1, 8, 8)
     with pytest.raises(ValueError, match="could hold the colour channels"):
         GenerativeAugmenter(max_epochs=1).fit(np.zeros((4, 3, 3, 3)), [0, 1, 0, 1])
+
+
+@pytest.mark.parametrize("param, value, expected", [
+    ("optimizer", "sgd", "a torch optimizer class such as torch.optim.SGD"),
+    ("criterion", 3, "a torch loss class or instance such as torch.nn.CrossEntropyLoss"),
+])
+def test_optimizer_and_criterion_must_be_callable(data, param, value, expected):
+    with pytest.raises(ValueError, match=rf"The '{param}' parameter of MCDropoutClassifier must "
+                       rf"be {expected}\. Got {value!r} instead"):
+        MCDropoutClassifier(_mlp, **{param: value}).fit(*data)
+
+
+# ------------------------------------------------------------------ WAAL feature extractors
+@pytest.fixture(scope="module")
+def waal_images():
+    rng = np.random.default_rng(0)
+    X = rng.random((16, 1, 28, 28), dtype=np.float32)
+    return X, np.array([0, 1] * 4 + [-1] * 8)
+
+
+@pytest.mark.parametrize("features, match", [
+    (nn.Linear(3, 4), r"The 'features' module of WAALClassifier \(Linear\) cannot take the input: "
+                      r"a forward pass on one sample of shape \(1, 1, 28, 28\) failed with: mat1"),
+    (nn.Conv2d(3, 4, 3), r"The 'features' module of WAALClassifier \(Conv2d\) cannot take the "
+                         r"input: .* to have 3 channels"),
+    (nn.Conv2d(1, 4, 3), r"The 'features' module of WAALClassifier \(Conv2d\) returns "
+                         r"\(1, 4, 26, 26\) for one sample .* expected flat features of shape "
+                         r"\(1, 2704\).*nn.Flatten\(\)"),
+])
+def test_waal_features_with_wrong_shapes(waal_images, features, match):
+    with pytest.raises(ValueError, match=match):
+        WAALClassifier(features=features, max_epochs=1, batch_size=8).fit(*waal_images)
+
+
+def test_waal_score_bad_selection(waal_images):
+    clf = WAALClassifier(max_epochs=1, batch_size=8, random_state=0).fit(*waal_images)
+    with pytest.raises(ValueError, match=r"The 'selection' parameter of waal_score must be None "
+                       r"or a finite float\. Got 'a' instead"):
+        clf.waal_score(waal_images[0], selection="a")
