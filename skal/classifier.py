@@ -6,6 +6,7 @@ validation with clear errors, any label type through ``classes_``, ``n_features_
 ``random_state`` and :meth:`MCDropoutClassifier.sample_proba` for MC dropout.
 """
 
+import contextlib
 import copy
 import inspect
 import math
@@ -492,7 +493,8 @@ class MCDropoutClassifier(NeuralNetClassifier):
         if batch_size == -1:
             batch_size = len(dataset)
         if not training:
-            kwargs.setdefault("generator", torch.Generator())
+            if not vars(self).get("_fitting"):  # in fit, the seeded stream of _fit_context
+                kwargs.setdefault("generator", torch.Generator())
             return iterator(dataset, batch_size=batch_size, **kwargs)
         if any(key in kwargs for key in ("sampler", "batch_sampler", "drop_last")):
             kwargs.setdefault("shuffle", "sampler" not in kwargs and "batch_sampler" not in kwargs)
@@ -529,6 +531,20 @@ class MCDropoutClassifier(NeuralNetClassifier):
         return callbacks[:-1] + [("divergence", DivergenceCheck())] + callbacks[-1:]
 
     # ------------------------------------------------------------------ fitting
+    @contextlib.contextmanager
+    def _fit_context(self, seed):
+        """Fit with torch's RNGs seeded from ``seed`` and restored afterwards (see ``torch_rng``).
+
+        Initialisation, shuffling, dropout and the validation batches of a ``train_split`` all
+        draw from that one seeded stream; outside fit, prediction batches use a private generator.
+        """
+        vars(self)["_fitting"] = True
+        try:
+            with torch_rng(seed, self.device):
+                yield
+        finally:
+            vars(self).pop("_fitting", None)
+
     def fit(self, X, y, **fit_params):
         """Initialise (unless ``warm_start``) and train the network on ``(X, y)``.
 
@@ -548,7 +564,7 @@ class MCDropoutClassifier(NeuralNetClassifier):
         reset = not (self.warm_start and self.initialized_)
         X = self._validate_X(X, reset=reset)
         y = self._encode(X, y, reset=reset)
-        with torch_rng(self._fit_seed(continued=not reset), self.device):
+        with self._fit_context(self._fit_seed(continued=not reset)):
             if reset:
                 self.initialize()
             if not len(self.history):  # a fresh network (also one built by initialize())
@@ -575,7 +591,7 @@ class MCDropoutClassifier(NeuralNetClassifier):
         if not hasattr(self, "label_encoder_") and classes is not None:
             self.label_encoder_ = LabelEncoder().fit(np.asarray(classes))
         y = self._encode(X, y, reset=not hasattr(self, "label_encoder_"))
-        with torch_rng(self._fit_seed(continued=self.initialized_), self.device):
+        with self._fit_context(self._fit_seed(continued=self.initialized_)):
             if not self.initialized_:
                 self.initialize()
             if not len(self.history):  # a fresh network (also one built by initialize())

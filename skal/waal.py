@@ -31,7 +31,7 @@ from sklearn.utils import check_consistent_length, column_or_1d
 from torch import nn
 from torch.nn import functional as F
 
-from ._validation import resolve_seed, torch_rng, validate_images, validate_labels
+from ._validation import resolve_seed, validate_images, validate_labels
 from .classifier import MCDropoutClassifier, batch_bounds
 from .exceptions import DivergenceError
 from .losses import gradient_penalty, waal_adversarial_loss, waal_bias_coefficient, waal_query_score
@@ -726,7 +726,7 @@ class WAALClassifier(MCDropoutClassifier):
         seed = resolve_seed(self.random_state, owner=type(self).__name__)
         if not reset and self.history_ is not None:
             seed = (seed + len(self.history_)) % (2**31 - 1)
-        with torch_rng(seed, self.device):
+        with self._fit_context(seed):
             if reset:
                 self.initialize()
                 self._check_features_io(X_l)
