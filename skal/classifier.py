@@ -559,6 +559,16 @@ class MCDropoutClassifier(NeuralNetClassifier):
         Returns
         -------
         self
+
+        Raises
+        ------
+        ValueError
+            For a bad parameter, bad data, a module whose input or output shape does not fit
+            the data, or a callback that monitors a validation score without ``train_split``.
+        skal.exceptions.DeviceError
+            If ``device`` names a device this machine does not have.
+        skal.exceptions.DivergenceError
+            If training diverges (see :class:`DivergenceCheck`).
         """
         self._check_params()
         reset = not (self.warm_start and self.initialized_)
