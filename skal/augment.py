@@ -24,7 +24,7 @@ from sklearn.preprocessing import LabelEncoder
 from sklearn.utils import check_consistent_length, column_or_1d
 from sklearn.utils.validation import check_is_fitted
 
-from ._validation import resolve_seed, validate_images, validate_labels
+from ._validation import check_device, resolve_seed, validate_images, validate_labels
 from .bgadl import (  # noqa: F401  (_RealDataStats: importable from here as before)
     BGADLMCDropoutClassifier,
     _check_unit_range,
@@ -45,6 +45,12 @@ __all__ = ["GenerativeAugmenter", "ConvergenceError"]
 ConvergenceError = DivergenceError
 
 _HISTORY_KEYS = ("epoch", "loss_E", "loss_G", "loss_D", "loss_C", "dur")
+_LOSS_LABELS = {
+    "loss_E": "encoder loss L_E",
+    "loss_G": "generator loss L_G",
+    "loss_D": "discriminator loss L_D",
+    "loss_C": "auxiliary classifier loss L_C",
+}
 
 
 def _is_int(value, minimum):
@@ -83,8 +89,8 @@ class GenerativeAugmenter(_SamplerBase):
         hundred steps, ``max_epochs * ceil(n / batch_size)``, before its samples look like the
         data (about 600 on 28x28 Fashion-MNIST): raise it for small labelled sets.
     batch_size : int, default=100
-        Mini-batch size (at least 2: the networks use BatchNorm). A last batch of one sample is
-        dropped.
+        Mini-batch size (at least 2: the networks use BatchNorm). A last batch of one sample
+        joins the batch before it.
     lr : float, default=2e-4
         Learning rate of the Adam optimisers of E, G, D and, without ``classifier``, C.
     betas : tuple of two floats, default=(0.5, 0.999)
@@ -146,9 +152,10 @@ class GenerativeAugmenter(_SamplerBase):
     Raises
     ------
     skal.exceptions.DivergenceError
-        From ``fit`` when training diverges (a loss or weight is NaN or infinite); the message
-        names the loss, epoch and batch. It is a ``RuntimeError`` (``ConvergenceError`` is an
-        alias kept for older code).
+        From ``fit`` when training diverges (a loss or weight becomes NaN or infinite, or an
+        epoch's mean loss exceeds 100 times the larger of its first batch value and 1); the
+        message names the loss, the epoch and the learning rate to lower. ``ConvergenceError``
+        (this module) is the same class; it is a ``RuntimeError`` and a ``FloatingPointError``.
 
     Notes
     -----
@@ -243,6 +250,7 @@ class GenerativeAugmenter(_SamplerBase):
                 f"Got {value!r} instead."
             )
 
+        check_device(self.device, "GenerativeAugmenter")
         if not _is_int(self.latent_dim, 1):
             bad("latent_dim", "an int >= 1")
         if not _is_int(self.max_epochs, 1):
@@ -350,7 +358,7 @@ class GenerativeAugmenter(_SamplerBase):
         skal.exceptions.DivergenceError
             If a loss or a weight becomes NaN or infinite during training.
         """
-        self._fit(X, y, resolve_seed(self.random_state))
+        self._fit(X, y, resolve_seed(self.random_state, owner="GenerativeAugmenter"))
         return self
 
     def _make_net(self, seed):
@@ -381,7 +389,10 @@ class GenerativeAugmenter(_SamplerBase):
         X = self._validate_X(X, reset=True)
         y = validate_labels(self, X, y, min_classes=2)
         net = self._make_net(seed)
-        net.fit(X, y)
+        try:
+            net.fit(X, y)
+        except DivergenceError as exc:
+            raise self._divergence(net, exc) from exc
         net.module_.eval()
         for name in ("encoder_", "generator_", "discriminator_"):
             getattr(net, name).eval()
@@ -391,6 +402,28 @@ class GenerativeAugmenter(_SamplerBase):
         if self.classifier is not None:
             self.classifier_ = net
         return X, y
+
+    def _lower_lr_hint(self, name):
+        """Which learning rate to lower for a diverging loss (joint mode: C is the classifier's)."""
+        if name == "loss_C" and self.classifier is not None:
+            clf = type(self.classifier).__name__
+            lr = self.classifier.lr
+            return (f"The auxiliary classifier is the {clf} given as classifier=, trained with "
+                    f"its own optimizer: lower its lr (now {lr!r}, e.g. {clf}(lr={lr / 10:g})).")
+        return (f"GAN training is unstable at lr={self.lr!r}; try a lower learning rate "
+                f"(e.g. lr={self.lr / 10:g}) or a smaller kl_weight.")
+
+    def _divergence(self, net, exc):
+        """The net's DivergenceError, worded for this augmenter and its parameters."""
+        loss = getattr(exc, "loss_name", None)
+        if loss is None:  # skal's DivergenceCheck (C's batch loss, any module's weights)
+            return DivergenceError(str(exc).replace(
+                f"{type(net).__name__} training diverged", "GenerativeAugmenter training diverged",
+                1).replace("gan_lr", "lr (GenerativeAugmenter)"))
+        return DivergenceError(
+            f"GenerativeAugmenter training diverged: the {_LOSS_LABELS[loss]} {exc.detail}. "
+            + self._lower_lr_hint(loss)
+        )
 
     # ------------------------------------------------------------------ generation
     def sample(self, X, y, *, random_state=None):
@@ -471,7 +504,7 @@ class GenerativeAugmenter(_SamplerBase):
 
     def _fit_resample(self, X, y):
         flat = np.ndim(X) == 2
-        seed = resolve_seed(self.random_state)
+        seed = resolve_seed(self.random_state, owner="GenerativeAugmenter")
         X, y = self._fit(X, y, seed)
         n = len(X)
         n_new = int(round(float(self.ratio) * n))

@@ -56,6 +56,9 @@ _LOSS_LABELS = {
     "loss_C": "classifier loss L_C",
 }
 _RANGE_TOL = 1e-4  # float images may overshoot [0, 1] by rounding (e.g. after a MinMaxScaler)
+# An epoch whose mean loss exceeds this many times max(the loss's first batch value, 1) has
+# diverged (the threshold GenerativeAugmenter used before it became a sampler over this class).
+_EXPLOSION_FACTOR = 100.0
 
 #: The BGADL parameters and their defaults (the constructor arguments :class:`BGADLMixin` adds).
 BGADL_DEFAULTS = {
@@ -322,11 +325,12 @@ class BGADLMixin:
       C): with the per-pixel mean the generator stayed at grey, textured images (a classifier
       trained on real images labelled 10-12 % of G(z, y) correctly), with the sum 70-72 %.
     * D returns logits (BCE with logits: the authors' sigmoid + BCE, numerically stable).
-    * Batches are shuffled every epoch; a last batch of one image is dropped (BatchNorm).
+    * Batches are shuffled every epoch (as in every skal classifier).
     * C's BatchNorm layers normalise generated batches with the running statistics of real
       images, and only real batches update them (see ``_RealDataStats``). In the G step C runs in
       eval mode (no dropout), so G learns to be recognised by the classifier that predicts.
-    * Divergence is detected (``DivergenceError``).
+    * Divergence is detected: a NaN or infinite loss, an epoch mean of a loss above 100 times
+      max(its first batch value, 1), or non-finite weights raise ``DivergenceError``.
     * E, G and D are initialised and draw their noise from their own ``torch.Generator`` seeded
       from ``random_state``, so they leave the classifier's random stream (batch order, dropout)
       alone.
@@ -357,6 +361,14 @@ class BGADLMixin:
         return state
 
     # ------------------------------------------------------------------ parameters
+    def _check_params(self):
+        super()._check_params()
+        self._check_bgadl_params()
+
+    def _divergence_hint(self):
+        return (f"Lower lr (now {self.lr!r}) for the classifier, or gan_lr (now "
+                f"{self.gan_lr!r}) for the VAE-ACGAN")
+
     def _check_bgadl_params(self):
         name = type(self).__name__
 
@@ -416,7 +428,9 @@ class BGADLMixin:
 
     def _gan_seed_now(self):
         seed = getattr(self, "_gan_seed", None)
-        return resolve_seed(self.random_state) if seed is None else seed
+        if seed is None:
+            return resolve_seed(self.random_state, owner=type(self).__name__)
+        return seed
 
     def fit(self, X, y, new_rows=None, **fit_params):
         """Train the classifier (and, unless ``generative=False``, the VAE-ACGAN) on ``(X, y)``.
@@ -437,7 +451,6 @@ class BGADLMixin:
         -------
         self
         """
-        self._check_bgadl_params()
         self._new_rows = new_rows
         try:
             return super().fit(X, y, **fit_params)
@@ -452,7 +465,6 @@ class BGADLMixin:
         -------
         self
         """
-        self._check_bgadl_params()
         self._new_rows = new_rows
         try:
             return super().partial_fit(X, y, classes=classes, **fit_params)
@@ -539,21 +551,12 @@ class BGADLMixin:
 
     # ------------------------------------------------------------------ data
     def get_iterator(self, dataset, training=False):
-        """Training batches: skorch's loader, shuffled by default, without a last batch of one
-        image (BatchNorm cannot train on it). For the generative modes this also prepares the
-        per-fit data: the training rows (for extra VAE-ACGAN batches), the new rows
-        (``rec_source="new"``) and, with ``joint=False``, the separate VAE-ACGAN and its x'."""
-        if not training:
-            return super().get_iterator(dataset, training=False)
-        kwargs = self.get_params_for("iterator_train")
-        kwargs.setdefault("batch_size", self.batch_size)
-        if kwargs["batch_size"] == -1:
-            kwargs["batch_size"] = len(dataset)
-        kwargs.setdefault("shuffle", True)
-        if len(dataset) > 1 and len(dataset) % kwargs["batch_size"] == 1:
-            kwargs.setdefault("drop_last", True)
-        iterator = self.iterator_train(dataset, **kwargs)
-        if self.generative:
+        """The parent's loader (shuffled training batches, a last batch of one joins the one
+        before); for the generative modes this also prepares the per-fit data: the training
+        rows (for extra VAE-ACGAN batches), the new rows (``rec_source="new"``) and, with
+        ``joint=False``, the separate VAE-ACGAN and its x'."""
+        iterator = super().get_iterator(dataset, training=training)
+        if training and self.generative:
             self._prepare_fit_state(dataset, len(iterator))
         return iterator
 
@@ -583,6 +586,7 @@ class BGADLMixin:
             "credit": 0.0,
             "epoch": 0,
             "weight": 0.0,
+            "first": {},  # each loss's first batch value: the reference for explosions
         }
         if not self.joint:
             state.update(self._fit_separate_vae_acgan(X, y, mask, seed))
@@ -625,19 +629,27 @@ class BGADLMixin:
         state["epoch"] += 1
         self.history.record("gen_weight", weight)
 
-    def on_train_end(self, net, X=None, y=None, **kwargs):
-        super().on_train_end(net, X=X, y=y, **kwargs)
-        if not (self.generative and self.joint):
+    def on_epoch_end(self, net, dataset_train=None, dataset_valid=None, **kwargs):
+        """Refuse an epoch whose mean VAE-ACGAN or classifier loss exploded: more than
+        ``_EXPLOSION_FACTOR`` times the larger of its first batch value and 1 (skal's
+        ``DivergenceCheck`` callback checks NaN batch losses and the weights of every module)."""
+        super().on_epoch_end(
+            net, dataset_train=dataset_train, dataset_valid=dataset_valid, **kwargs
+        )
+        state = self._fit_state
+        if state is None:
             return
-        for net_name in _GAN_NETS:
-            module = getattr(self, net_name + "_")
-            if not all(torch.isfinite(p).all() for p in module.parameters()):
-                raise DivergenceError(
-                    f"{type(self).__name__} training diverged: the {net_name}'s weights became "
-                    f"NaN or infinite (epoch {len(self.history)}). GAN training is unstable at "
-                    f"gan_lr={self.gan_lr!r}; try a lower learning rate "
-                    f"(e.g. gan_lr={self.gan_lr / 10:g})."
-                )
+        batches = self.history[-1, "batches"]
+        for key, ref in state["first"].items():
+            values = [b[key] for b in batches if key in b]
+            if not values:
+                continue
+            mean = float(np.mean(values))
+            limit = _EXPLOSION_FACTOR * max(ref, 1.0)
+            if not mean <= limit:
+                self._diverged(key, f"averaged {mean:.4g} over epoch {len(self.history)}/"
+                               f"{self.max_epochs}, more than {_EXPLOSION_FACTOR:g} times "
+                               f"max(its first batch value {ref:.4g}, 1)")
 
     # ------------------------------------------------------------------ training step
     def _augment(self, x):
@@ -647,18 +659,31 @@ class BGADLMixin:
             return random_crop_flip(x)
         return self.augment(x)
 
+    def _diverged(self, key, detail):
+        """Raise DivergenceError for loss ``key``; ``loss_name`` and ``detail`` ride along so
+        that a wrapper (GenerativeAugmenter) can word the error for its own parameters."""
+        lr_hint = (f"try a lower learning rate (e.g. lr={self.lr / 10:g})" if key == "loss_C"
+                   else f"GAN training is unstable at gan_lr={self.gan_lr!r}; try a lower "
+                        f"learning rate (e.g. gan_lr={self.gan_lr / 10:g}) or a smaller "
+                        "kl_weight")
+        exc = DivergenceError(
+            f"{type(self).__name__} training diverged: the {_LOSS_LABELS[key]} {detail}. "
+            f"{lr_hint[0].upper()}{lr_hint[1:]}."
+        )
+        exc.loss_name, exc.detail = key, detail
+        raise exc
+
     def _check_finite(self, losses):
+        state = self._fit_state
         for key, value in losses.items():
-            if value is not None and not bool(torch.isfinite(value.detach())):
-                state = self._fit_state or {}
-                raise DivergenceError(
-                    f"{type(self).__name__} training diverged: the {_LOSS_LABELS[key]} is "
-                    f"{float(value.detach())} at epoch {len(self.history)}/{self.max_epochs}, batch "
-                    f"{len(self.history[-1, 'batches'])}/{state.get('n_batches', '?')}. GAN "
-                    f"training is unstable at gan_lr={self.gan_lr!r}; try a lower learning rate "
-                    f"(e.g. gan_lr={self.gan_lr / 10:g}; the 'lr' of GenerativeAugmenter) or a "
-                    "smaller kl_weight."
-                )
+            if value is None:
+                continue
+            value = float(value.detach())
+            if not np.isfinite(value):
+                self._diverged(key, f"is {value} at epoch {len(self.history)}/"
+                               f"{self.max_epochs}, batch {len(self.history[-1, 'batches'])}/"
+                               f"{state['n_batches']}")
+            state["first"].setdefault(key, value)
 
     def _onehot(self, y, dtype):
         return F.one_hot(y, len(self.classes_)).to(dtype)
