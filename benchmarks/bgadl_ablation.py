@@ -63,7 +63,6 @@ import torch
 
 from skal import BGADLMCDropoutClassifier, MCDropoutClassifier
 from skal.experiment import (
-    METHODS,
     ExperimentConfig,
     Method,
     load_run,
