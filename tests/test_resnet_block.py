@@ -1,4 +1,4 @@
-"""skal's own BasicBlock is a drop-in for torchvision's: same names, order, seeded weights, outputs."""
+"""skal's BasicBlock is a drop-in for torchvision's: same names, order, seeded weights, outputs."""
 
 import pytest
 import torch

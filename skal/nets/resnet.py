@@ -175,7 +175,8 @@ class ResNet18(_ResNet18Base):
     """
 
     def _block(self, in_planes, planes, stride):
-        return BasicBlock(in_planes, planes, stride, downsample=_shortcut(in_planes, planes, stride))
+        downsample = _shortcut(in_planes, planes, stride)  # built first, as before: same RNG draws
+        return BasicBlock(in_planes, planes, stride, downsample=downsample)
 
 
 class PreActResNet18(_ResNet18Base):
