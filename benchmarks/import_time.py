@@ -47,6 +47,7 @@ mods = sys.modules
 print(json.dumps({
     "cpu": cpu, "wall": wall,
     "torch_threads": mods["torch"].get_num_threads() if "torch" in mods else None,
+    "skal": getattr(mods.get("skal"), "__file__", None),
     "loaded": sorted(m for m in ("torch", "sklearn", "scipy.stats", "skorch", "imblearn",
                                  "torchvision", "matplotlib") if m in mods),
 }))
@@ -61,11 +62,12 @@ def child_env(src, threads):
     return env
 
 
-def run_once(python, statement, env):
+def run_once(python, statement, env, src):
     """One fresh interpreter: (statement CPU s, process CPU s, wall s, info dict)."""
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    # cwd=src: ``python -c`` puts the working directory first on sys.path, before PYTHONPATH
     proc = subprocess.run(
-        [python, "-c", CHILD, statement], env=env, capture_output=True, text=True, cwd=ROOT
+        [python, "-c", CHILD, statement], env=env, capture_output=True, text=True, cwd=src
     )
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     if proc.returncode != 0:
@@ -81,8 +83,11 @@ def measure(python, src, threads, repeats, statements=STATEMENTS):
     info = {}
     for _ in range(repeats):
         for label, statement in statements:  # interleaved: noise hits every statement alike
-            cpu, process_cpu, wall, info[label] = run_once(python, statement, env)
+            cpu, process_cpu, wall, info[label] = run_once(python, statement, env, src)
             runs[label].append((cpu, process_cpu, wall))
+    measured = info["import skal"]["skal"]
+    if not measured or not os.path.abspath(measured).startswith(os.path.join(src, "")):
+        raise SystemExit(f"the children imported skal from {measured}, not from {src}.")
     rows = []
     ref = statistics.median(c for c, _, _ in runs[statements[0][0]])
     for label, statement in statements:
@@ -164,24 +169,25 @@ def main(argv=None):
     skal_row = next(r for r in rows if r["label"] == "import skal")
     api_row = next(r for r in rows if r["label"] == "public API")
     floor_row = next(r for r in rows if r["label"] == "torch + skorch")
+    where = "this checkout" if src == ROOT else f"`{src}`"
     report = f"""# `import skal` CPU time
 
-Command: `{command.strip()}` ({start}; {args.repeats} fresh interpreters per statement,
-statements interleaved). Threads: `OMP_NUM_THREADS={args.threads}` (torch reports
-{rows[0]['torch_threads']}); {os.cpu_count()} CPUs, load average {load:.2f} at the start.
-Python {vers.get('python', platform.python_version())}, torch {vers.get('torch', '?')},
+Command: `{command.strip()}`, run {start} on {os.cpu_count()} CPUs (load average {load:.2f} at the
+start); {args.repeats} fresh interpreters per statement, statements interleaved; skal from {where}.
+Threads: `OMP_NUM_THREADS={args.threads}` (torch reports {rows[0]['torch_threads']} thread(s)).
+Python {vers.get('python', platform.python_version())}, torch {vers.get('torch', '?')}, \
 scikit-learn {vers.get('scikit-learn', '?')}, skorch {vers.get('skorch', '?')}.
 
 "CPU s" is the statement's own CPU time in the child (`time.process_time`), "process CPU s" the
-whole child's (`getrusage(RUSAGE_CHILDREN)`, interpreter start-up included).
+whole child's (`getrusage(RUSAGE_CHILDREN)`: interpreter start-up and shutdown included).
 
 {text}
 
-- `import skal`: {skal_row['cpu_median']:.2f} s, {skal_row['ratio']:.2f}x `import torch`
-  (public names are imported on first use).
+- `import skal`: {skal_row['cpu_median']:.2f} s, {skal_row['ratio']:.2f}x `import torch` (the
+  public names are imported on first use).
 - `from skal import ResNet18Classifier, bald, ActiveLearner`: {api_row['cpu_median']:.2f} s,
-  {api_row['ratio']:.2f}x `import torch`; its dependencies alone (`import torch, skorch`, which
-  loads scikit-learn and with it `scipy.stats`) take {floor_row['cpu_median']:.2f} s
+  {api_row['ratio']:.2f}x `import torch`. Its dependencies alone, `import torch, skorch` (skorch
+  loads scikit-learn, and scikit-learn `scipy.stats`), take {floor_row['cpu_median']:.2f} s
   ({floor_row['ratio']:.2f}x).
 """
     os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
