@@ -3,23 +3,40 @@
 Estimators are skorch ``NeuralNetClassifier`` subclasses that follow scikit-learn's rules; query
 strategies are modAL-style callables returning ``(indices, scores)``; :class:`ActiveLearner` has
 modAL's interface.
+
+The public names are imported on first use (PEP 562), so ``import skal`` costs next to nothing and
+``from skal import ResNet18Classifier`` loads torch, skorch and scikit-learn but not, say,
+imbalanced-learn, which only :class:`GenerativeAugmenter` needs. ``from skal import X`` works for
+every name in ``__all__``, and ``dir(skal)`` lists them; ``benchmarks/import_time.py`` measures it.
 """
 
-from .augment import GenerativeAugmenter
-from .bgadl import BGADLClassifier, BGADLMCDropoutClassifier
-from .classifier import MCDropoutClassifier, ResNet18Classifier
-from .learner import ActiveLearner
-from .query import (
-    bald,
-    entropy_sampling,
-    margin_sampling,
-    random_sampling,
-    uncertainty_sampling,
-    waal_uncertainty_diversity,
-)
-from .waal import WAALClassifier
+import importlib as _importlib
 
 __version__ = "0.1.0.dev0"
+
+# Public name -> the submodule that defines it.
+_LAZY = {
+    "GenerativeAugmenter": "augment",
+    "BGADLClassifier": "bgadl",
+    "BGADLMCDropoutClassifier": "bgadl",
+    "MCDropoutClassifier": "classifier",
+    "ResNet18Classifier": "classifier",
+    "ActiveLearner": "learner",
+    "bald": "query",
+    "entropy_sampling": "query",
+    "margin_sampling": "query",
+    "random_sampling": "query",
+    "uncertainty_sampling": "query",
+    "waal_uncertainty_diversity": "query",
+    "WAALClassifier": "waal",
+}
+
+# Submodules reachable as attributes after a bare ``import skal`` (as they were when this file
+# imported them eagerly).
+_SUBMODULES = frozenset({
+    "augment", "bgadl", "classifier", "datasets", "exceptions", "experiment", "learner", "losses", "nets",
+    "query", "waal",
+})
 
 __all__ = [
     "ActiveLearner",
@@ -37,3 +54,17 @@ __all__ = [
     "waal_uncertainty_diversity",
     "__version__",
 ]
+
+
+def __getattr__(name):
+    if name in _LAZY:
+        value = getattr(_importlib.import_module(f".{_LAZY[name]}", __name__), name)
+        globals()[name] = value  # later look-ups skip this function
+        return value
+    if name in _SUBMODULES:
+        return _importlib.import_module(f".{name}", __name__)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__():
+    return sorted(set(globals()) | set(__all__) | _SUBMODULES)
