@@ -19,6 +19,8 @@ TINY = [
     "--repeats", "1", "--pool-size", "200", "--test-size", "100", "--width", "2",
     "--epochs", "1", "--batch-size", "32", "--mc-samples", "4", "--quiet",
 ]
+# --mc-samples applies to BALD only: `skal run --method random` refuses it
+TINY_RANDOM = [a for a in TINY if a not in ("--mc-samples", "4")]
 
 
 def python_m_skal(*args, **kwargs):
@@ -75,7 +77,7 @@ def test_run_several_methods_and_compare(tmp_path, capsys):
 
 def test_rerun_with_other_settings_exits_2(tmp_path, capsys):
     out = str(tmp_path / "run")
-    args = ["run", *TINY, "--rounds", "0", "--method", "random", "--out", out]
+    args = ["run", *TINY_RANDOM, "--rounds", "0", "--method", "random", "--out", out]
     assert main(args) == 0
     assert main([*args, "--seed", "3"]) == 2
     assert "holds a run with a different configuration (seed: 0 -> 3)" in capsys.readouterr().err

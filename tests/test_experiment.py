@@ -102,7 +102,7 @@ def test_config_mismatch_raises(runs):
     [
         ({"method": "nope"}, r"Unknown method 'nope'\. Expected one of: .*'bald'.*'random'"),
         ({"dataset": "cifar"}, r"Unknown dataset 'cifar'\. Expected one of: 'digits', "),
-        ({"n_initial": 0}, r"'n_initial' parameter of ExperimentConfig must be an int >= 1"),
+        ({"n_initial": 0}, r"'n_initial' parameter of ExperimentConfig must be an int >= 2"),
         ({"n_rounds": -1}, r"'n_rounds' parameter .* must be an int >= 0\. Got -1"),
         ({"pool_size": 2.5}, r"'pool_size' parameter .* an int >= 1 or None\. Got 2\.5"),
         ({"lr": 0}, r"'lr' parameter .* must be a float > 0"),
