@@ -229,6 +229,9 @@ class ActiveLearner(MetaEstimatorMixin, BaseEstimator):
         **fit_kwargs
             Extra arguments for ``estimator.fit`` (e.g. ``X_unlabeled=`` for WAAL).
         """
+        check_consistent_length(X, y)
+        if getattr(self, "X_training_", None) is not None:
+            self._check_like_taught(X, np.asarray(y))  # before anything is compared or stored
         if "X_unlabeled" not in fit_kwargs:
             pool = self._remaining_pool(X)
             if pool is not None:
