@@ -89,6 +89,8 @@ def test_damaged_config_json_can_be_rewritten_from_the_state(run_copy):
         (lambda s: s["repeats"][0]["labeled"].append(199) or s["repeats"][0]["labels"].append(0),
          r"state\.json (is damaged|does not match)"),
         (lambda s: s["results"].append({"round": 5}), r"a result row lacks 'repeat' or 'round'"),
+        (lambda s: s["results"][0].update(repeat=3),
+         r"a result row belongs to repeat 3, but only 1 are recorded"),
     ],
 )
 def test_inconsistent_state_json_is_refused_naming_the_file(run_copy, edit, match):
@@ -248,6 +250,7 @@ def test_an_initial_set_of_one_class_names_n_initial(tmp_path):
     with pytest.raises(ConfigError, match=r"initial labelled set of repeat 1 \(2 random pool "
                                           r"samples\) holds only class .* raise n_initial"):
         run_experiment(config, tmp_path / "run", progress=False)
+    assert not (tmp_path / "run").exists()
 
 
 @pytest.mark.parametrize("kind", ["file", "empty", "below a file"])

@@ -130,15 +130,21 @@ def _initial_indices(config, n_pool, repeat):
     return rng.choice(n_pool, config.n_initial, replace=False).astype(np.int64)
 
 
+def _check_initial_sets(config, data):
+    """Every repeat's initial labelled set holds two classes at least (a classifier needs two)."""
+    for repeat in range(config.repeats):
+        y_pool = data.y_train[_pool_rows(config, data, repeat)]
+        classes = np.unique(y_pool[_initial_indices(config, len(y_pool), repeat)])
+        if len(classes) < 2:
+            raise ConfigError(
+                f"The initial labelled set of repeat {repeat + 1} ({config.n_initial} random "
+                f"pool samples) holds only class {classes[0]!r}, and a classifier needs two: "
+                "raise n_initial (--n-initial) or change the seed."
+            )
+
+
 def _new_repeat_state(config, pool_rows, repeat, y_pool):
     initial = _initial_indices(config, len(pool_rows), repeat)
-    classes = np.unique(y_pool[initial])
-    if len(classes) < 2:
-        raise ConfigError(
-            f"The initial labelled set of repeat {repeat + 1} ({config.n_initial} random pool "
-            f"samples) holds only class {classes[0]!r}, and a classifier needs two: raise "
-            "n_initial (--n-initial) or change the seed."
-        )
     return {
         "repeat": repeat,
         "rounds_done": 0,
@@ -379,6 +385,7 @@ def run_experiment(config, out_dir, progress=True):
     check_device(config.device, owner="ExperimentConfig")
     out_dir = os.fspath(out_dir)
     data = _load_data(config)  # checks the sizes against the data set: before any write
+    _check_initial_sets(config, data)
     check_out_dir(out_dir)
     with RunLock(out_dir):
         state = open_run(config, out_dir, torch.get_num_threads())

@@ -258,6 +258,9 @@ def check_state_layout(state, path, out_dir):
         if not isinstance(row, dict) or not _is_int(row.get("repeat")) \
                 or not _is_int(row.get("round")):
             raise _damaged(path, out_dir, f"a result row lacks 'repeat' or 'round': {row!r}")
+        if row["repeat"] >= len(state["repeats"]):
+            raise _damaged(path, out_dir, f"a result row belongs to repeat {row['repeat']}, "
+                                          f"but only {len(state['repeats'])} are recorded")
 
 
 def check_repeat_state(record, y_pool, config, rows, path, out_dir):
