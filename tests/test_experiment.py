@@ -378,3 +378,27 @@ def test_real_exploding_training_is_detected(tmp_path):
                                  "n_rounds": 0})
     with pytest.raises(DivergenceError, match=r"ResNet18Classifier.*lr=1000"):
         run_experiment(config, tmp_path / "run", progress=False)
+
+
+def test_a_diverged_augmenter_is_not_blamed_on_the_classifier_lr(tmp_path):
+    from skal import augment
+    from skal.exceptions import DivergenceError
+
+    class GanDiverges(_Exploding):
+        def fit(self, X, y):
+            raise augment.ConvergenceError(
+                "GenerativeAugmenter training diverged: the encoder loss L_E is nan at epoch 1/3, "
+                "batch 2/2. GAN training is unstable at lr=0.0002; try a lower learning rate")
+
+    register_method("test-gan", Method(METHODS["random"].query_strategy,
+                                       make_estimator=lambda c, s, k: GanDiverges(0)),
+                    overwrite=True)
+    try:
+        with pytest.raises(DivergenceError, match=r"the encoder loss L_E is nan at epoch 1/3, "
+                                                  r"batch 2/2\. The VAE-ACGAN .* diverged, not "
+                                                  r"the classifier") as info:
+            run_experiment(ExperimentConfig(**{**TINY, "method": "test-gan", "repeats": 1}),
+                           tmp_path / "run", progress=False)
+    finally:
+        METHODS.pop("test-gan")
+    assert "--lr" not in str(info.value)

@@ -203,14 +203,14 @@ class _Repeat:
         config = dataclasses.replace(config, max_epochs=epochs)
         return self.method.make_estimator(config, seed, self.data.classes), epochs
 
-    def _diverged(self, rnd, detail):
+    def _diverged(self, rnd, detail, advice=None):
         lr = self.config.lr
+        advice = advice or (f"Lower the learning rate lr={lr:g} (--lr), e.g. to {lr / 10:g}")
         return DivergenceError(
             f"Training diverged in round {rnd} of repeat {self.index + 1} of method "
-            f"{self.config.method!r} ({self.config.estimator}): {detail.rstrip('.')}. Lower the "
-            f"learning rate lr={lr:g} (--lr), e.g. to {lr / 10:g}. The {self.rounds_saved} "
-            f"finished round(s) of this repeat are saved in {self.out_dir}; another lr needs "
-            "another output folder."
+            f"{self.config.method!r} ({self.config.estimator}): {detail.rstrip('.')}. "
+            f"{advice}. The {self.rounds_saved} finished round(s) of this repeat are saved in "
+            f"{self.out_dir}; other settings need another output folder."
         )
 
     def fit(self, model, rnd):
@@ -220,8 +220,14 @@ class _Repeat:
             kwargs["X_unlabeled"] = self.X_pool[self._remaining()]
         try:
             model.fit(self.X_pool[self.labeled], self.y_pool[self.labeled], **kwargs)
-        except (FloatingPointError, _AugmenterDiverged) as exc:  # DivergenceError is one
+        except FloatingPointError as exc:  # DivergenceError is one
             raise self._diverged(rnd, str(exc)) from exc
+        except _AugmenterDiverged as exc:  # the VAE-ACGAN's own training (not the classifier's)
+            raise self._diverged(rnd, str(exc).split(". ")[0], advice=(
+                "The VAE-ACGAN (GenerativeAugmenter, at its default lr) diverged, not the classifier; its "
+                "settings are not skal run options: try another seed or batch size, or run "
+                "the method with a GenerativeAugmenter of a lower lr (skal.experiment."
+                "register_method)")) from exc
         net = _trained_net(model)
         found = diverged_epoch(train_losses(net), len(self.data.classes))
         if found is not None:
