@@ -17,7 +17,7 @@ change between runs. With ``warm_start=True`` the model carries over between rou
 only; after a resume it restarts from scratch, so the rest of that run differs from an
 uninterrupted one.
 
-The package has four parts: :mod:`~skal.experiment.config` (the configuration, no torch),
+The package has five parts: :mod:`~skal.experiment.config` (the configuration, no torch),
 :mod:`~skal.experiment.methods` (the registry), :mod:`~skal.experiment.runner` (the loop),
 :mod:`~skal.experiment.storage` (files, lock, checkpoint checks) and
 :mod:`~skal.experiment.plots`. Methods live in :data:`METHODS`; add one with

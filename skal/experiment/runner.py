@@ -27,9 +27,9 @@ import torch
 from sklearn.model_selection import train_test_split
 from tqdm.auto import tqdm
 
+from .. import augment
 from .._divergence import diverged_epoch, train_losses
 from .._validation import check_device
-from .. import augment
 from ..datasets import load_dataset
 from ..exceptions import ConfigError, DivergenceError
 from .config import ExperimentConfig, derive_seed
@@ -224,8 +224,9 @@ class _Repeat:
             raise self._diverged(rnd, str(exc)) from exc
         except _AugmenterDiverged as exc:  # the VAE-ACGAN's own training (not the classifier's)
             raise self._diverged(rnd, str(exc).split(". ")[0], advice=(
-                "The VAE-ACGAN (GenerativeAugmenter, at its default lr) diverged, not the classifier; its "
-                "settings are not skal run options: try another seed or batch size, or run "
+                "The VAE-ACGAN (GenerativeAugmenter, at its default lr) diverged, not the "
+                "classifier; its settings are not skal run options: try another seed or batch "
+                "size, or run "
                 "the method with a GenerativeAugmenter of a lower lr (skal.experiment."
                 "register_method)")) from exc
         net = _trained_net(model)
