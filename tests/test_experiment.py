@@ -402,3 +402,15 @@ def test_a_diverged_augmenter_is_not_blamed_on_the_classifier_lr(tmp_path):
     finally:
         METHODS.pop("test-gan")
     assert "--lr" not in str(info.value)
+
+
+def test_an_augmenter_naming_the_classifier_gets_the_lr_advice():
+    from skal.experiment.runner import _augmenter_advice
+
+    classifier = FloatingPointError(
+        "GenerativeAugmenter training diverged: the auxiliary classifier loss L_C is nan. The "
+        "auxiliary classifier is the ResNet18Classifier given as classifier=, ...")
+    assert _augmenter_advice(classifier) is None  # -> "Lower the learning rate lr=... (--lr)"
+    assert _augmenter_advice(FloatingPointError("WAALClassifier: loss is nan")) is None
+    gan = FloatingPointError("GenerativeAugmenter training diverged: the encoder loss is nan.")
+    assert "not the classifier" in _augmenter_advice(gan)

@@ -160,6 +160,22 @@ def _new_repeat_state(config, pool_rows, repeat, y_pool):
 
 
 # ---------------------------------------------------------------------------- one repeat
+def _augmenter_advice(exc):
+    """What to say when the VAE-ACGAN itself diverged (None: the classifier did, lower --lr).
+
+    The augmenter names itself first in its messages, and the classifier when that is the part
+    that diverged (``classifier=``, or the learner's "the classifier ... diverged").
+    """
+    text = str(exc)
+    if not text.startswith("GenerativeAugmenter") or "classifier=" in text:
+        return None
+    return ("The VAE-ACGAN (GenerativeAugmenter, at its default lr) diverged, not the "
+            "classifier; its settings are not skal run options: try another seed or batch "
+            "size, or run the method with a GenerativeAugmenter of a lower lr "
+            "(skal.experiment.register_method)")
+
+
+
 def _trained_net(model):
     """The net with a skorch history: the model, or an ActiveLearner's estimator."""
     for net in (model, getattr(model, "estimator", None)):
@@ -205,6 +221,8 @@ class _Repeat:
 
     def _diverged(self, rnd, detail, advice=None):
         lr = self.config.lr
+        if advice is not None:  # keep the augmenter's account, not its lr hint
+            detail = detail.split(". ")[0]
         advice = advice or (f"Lower the learning rate lr={lr:g} (--lr), e.g. to {lr / 10:g}")
         return DivergenceError(
             f"Training diverged in round {rnd} of repeat {self.index + 1} of method "
@@ -220,15 +238,8 @@ class _Repeat:
             kwargs["X_unlabeled"] = self.X_pool[self._remaining()]
         try:
             model.fit(self.X_pool[self.labeled], self.y_pool[self.labeled], **kwargs)
-        except FloatingPointError as exc:  # DivergenceError is one
-            raise self._diverged(rnd, str(exc)) from exc
-        except _AugmenterDiverged as exc:  # the VAE-ACGAN's own training (not the classifier's)
-            raise self._diverged(rnd, str(exc).split(". ")[0], advice=(
-                "The VAE-ACGAN (GenerativeAugmenter, at its default lr) diverged, not the "
-                "classifier; its settings are not skal run options: try another seed or batch "
-                "size, or run "
-                "the method with a GenerativeAugmenter of a lower lr (skal.experiment."
-                "register_method)")) from exc
+        except (FloatingPointError, _AugmenterDiverged) as exc:  # DivergenceError is one
+            raise self._diverged(rnd, str(exc), advice=_augmenter_advice(exc)) from exc
         net = _trained_net(model)
         found = diverged_epoch(train_losses(net), len(self.data.classes))
         if found is not None:
