@@ -17,6 +17,7 @@ from .query import (
     waal_uncertainty_diversity,
 )
 from .waal import WAALClassifier
+from .batch_query import badge, batch_bald, coreset, power_bald, stochastic_batch, typiclust
 
 __version__ = "0.1.0.dev0"
 
@@ -32,5 +33,11 @@ __all__ = [
     "random_sampling",
     "uncertainty_sampling",
     "waal_uncertainty_diversity",
+    "batch_bald",
+    "stochastic_batch",
+    "power_bald",
+    "badge",
+    "coreset",
+    "typiclust",
     "__version__",
 ]
