@@ -53,6 +53,7 @@ from .query import (
     waal_uncertainty_diversity,
 )
 from .waal import WAALClassifier
+from .batch_query import badge, batch_bald, coreset, power_bald, typiclust
 
 __all__ = [
     "ExperimentConfig",
@@ -192,6 +193,12 @@ def make_random_gen(config, random_state, classes):
     )
 
 
+def make_resnet18_learner(config, random_state, classes):
+    """:func:`make_resnet18` in a :class:`skal.ActiveLearner`, for strategies that need the
+    labelled set (``"coreset"``, ``"typiclust"`` read the learner's ``X_training_``)."""
+    return ActiveLearner(make_resnet18(config, random_state, classes))
+
+
 def _no_query_kwargs(config):
     return {}
 
@@ -239,6 +246,11 @@ METHODS = {
     "waal": Method(waal_uncertainty_diversity, make_estimator=make_waal, pass_unlabeled=True),
     "bgadl": Method(bald, make_estimator=make_bgadl, query_kwargs=_bald_kwargs),
     "random_gen": Method(random_sampling, make_estimator=make_random_gen),
+    "batch_bald": Method(batch_bald, query_kwargs=_bald_kwargs),
+    "power_bald": Method(power_bald, query_kwargs=_bald_kwargs),
+    "badge": Method(badge),
+    "coreset": Method(coreset, make_estimator=make_resnet18_learner),
+    "typiclust": Method(typiclust, make_estimator=make_resnet18_learner),
 }
 
 

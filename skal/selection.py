@@ -172,12 +172,11 @@ def _joint_entropies(samples, weights, log_scale, exact, out, block_elements):
         b = chunk.shape[1]
         joint = (weights.T @ chunk.reshape(T, b * C)) / T  # (M, b * C)
         joint = joint.reshape(M, b, C)  # (M, b, C): P(c, y_i) (scaled when sampled)
-        nats = xlogy(joint, joint)  # (M, b, C)
+        nats = xlogy(joint, joint).sum(axis=2)  # (M, b)
         if exact:
-            out[start:start + b] = -nats.sum(axis=(0, 2))
-        else:
-            nats /= q[:, None, None]
-            out[start:start + b] = offset - nats.sum(axis=(0, 2)) / M
+            out[start:start + b] = -nats.sum(axis=0)
+        else:  # sum_y P(y | c_m) log P(c_m, y) = sum_y P(c_m, y) log P(c_m, y) / P(c_m)
+            out[start:start + b] = offset - (nats / q[:, None]).sum(axis=0) / M
     return out
 
 

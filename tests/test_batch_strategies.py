@@ -306,3 +306,20 @@ def test_exports():
         assert getattr(skal, name) is getattr(skal.query, name)
         assert name in skal.__all__ and name in skal.query.__all__
     assert typiclust_select is skal.selection.typiclust_select
+
+
+# ---------------------------------------------------------------------------- the CLI
+def test_skal_run_with_every_batch_method(tmp_path, capsys):
+    from skal.cli import main
+    from skal.experiment import METHODS, load_run
+
+    names = ["batch_bald", "power_bald", "badge", "coreset", "typiclust"]
+    assert set(names) <= set(METHODS)
+    tiny = ["--dataset", "digits", "--n-initial", "20", "--query-size", "10", "--rounds", "1",
+            "--repeats", "1", "--pool-size", "120", "--test-size", "60", "--width", "2",
+            "--epochs", "1", "--batch-size", "32", "--mc-samples", "4", "--quiet"]
+    assert main(["run", *tiny, "--methods", ",".join(names), "--out", str(tmp_path)]) == 0
+    for name in names:
+        result = load_run(tmp_path / name)
+        assert [row["n_labeled"] for row in result.rows] == [20, 30]
+        assert len(set(result.labeled[0].tolist())) == 30  # 10 new, distinct pool indices
