@@ -420,9 +420,10 @@ def badge_select(proba, embedding, n_instances, *, random_state=None):
     """BADGE: k-means++ seeding on last-layer gradient embeddings, computed factorised.
 
     The embedding of sample i is the gradient of the cross-entropy with its predicted label with
-    respect to the last layer's weights, ``g_i = (p_i - e_yhat_i) (x) z_i`` (sign dropped). The first
-    point has the largest ``||g_i||`` (Ash et al.'s code); each next one is drawn with probability
-    proportional to ``D(i)^2``, its squared distance to the nearest chosen point (k-means++).
+    respect to the last layer's weights, ``g_i = (p_i - e_yhat_i) (x) z_i`` (sign dropped). The
+    first point has the largest ``||g_i||`` (Ash et al.'s code); each next one is drawn with
+    probability proportional to ``D(i)^2``, its squared distance to the nearest chosen point
+    (k-means++; scikit-activeml 1.0 also keeps the origin as a centre, Ash et al. do not).
     Distances use :func:`gradient_sq_distances`, so nothing of size ``n x C x d`` exists.
 
     Parameters
