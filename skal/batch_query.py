@@ -38,6 +38,8 @@ from .query import (
     margin,
 )
 from .selection import (
+    _check_int,
+    _log_weights,
     badge_select,
     batchbald_select,
     kcenter_greedy,
@@ -200,6 +202,7 @@ def batch_bald(learner, X_pool, n_instances=1, *, n_samples=20, n_configurations
     (4,)
     """
     n_instances = check_n_instances(n_instances, _n_rows(X_pool))
+    _check_int("batch_bald", "n_configurations", n_configurations, 1)  # before the MC passes
     rng = _generator(random_state)
     candidates, samples = _mc_samples("batch_bald", learner, X_pool, n_samples, subsample, rng,
                                       random_state is not None, n_instances)
@@ -294,8 +297,14 @@ def stochastic_batch(learner, X_pool, n_instances=1, *, utility="bald", mode="po
     >>> bool((a == b).all())
     True
     """
-    owner = "stochastic_batch"
+    return _stochastic("stochastic_batch", learner, X_pool, n_instances, utility, mode,
+                       temperature, n_samples, subsample, random_state)
+
+
+def _stochastic(owner, learner, X_pool, n_instances, utility, mode, temperature, n_samples,
+                subsample, random_state):
     n_instances = check_n_instances(n_instances, _n_rows(X_pool))
+    _log_weights(np.zeros(1), mode, temperature, owner)  # check mode and temperature first
     rng = _generator(random_state)
     candidates, scores = _utility_scores(owner, utility, mode, learner, X_pool, n_samples,
                                          subsample, rng, random_state is not None, n_instances)
@@ -344,9 +353,8 @@ def power_bald(learner, X_pool, n_instances=1, *, temperature=1.0, n_samples=20,
     >>> len(set(idx.tolist()))
     10
     """
-    return stochastic_batch(learner, X_pool, n_instances, utility="bald", mode="power",
-                            temperature=temperature, n_samples=n_samples, subsample=subsample,
-                            random_state=random_state)
+    return _stochastic("power_bald", learner, X_pool, n_instances, "bald", "power", temperature,
+                       n_samples, subsample, random_state)
 
 
 def badge(learner, X_pool, n_instances=1, *, embedding=None, random_state=None):
@@ -516,8 +524,6 @@ def typiclust(learner, X_pool, n_instances=1, *, X_labeled=None, embedding=None,
     10
     """
     from sklearn.cluster import KMeans, MiniBatchKMeans
-
-    from .selection import _check_int
 
     owner = "typiclust"
     n_pool = _n_rows(X_pool)

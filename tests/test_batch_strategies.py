@@ -147,7 +147,7 @@ def test_bad_arguments():
     logreg = LogisticRegression().fit(PROBA, np.arange(N) % 2)
     with pytest.raises(TypeError, match="batch_bald needs an estimator with a sample_proba"):
         batch_bald(logreg, PROBA, 2)
-    with pytest.raises(TypeError, match="stochastic_batch needs an estimator with a sample_proba"):
+    with pytest.raises(TypeError, match="power_bald needs an estimator with a sample_proba"):
         power_bald(logreg, PROBA, 2)
     with pytest.raises(ValueError, match="'subsample' parameter of batch_bald must be an int"):
         batch_bald(Fixed(), POOL, 2, subsample=0)
@@ -155,8 +155,12 @@ def test_bad_arguments():
         stochastic_batch(Fixed(), POOL, 2, utility="variance")
     with pytest.raises(ValueError, match=r"must return one score per pool sample, shape \(40,\)"):
         stochastic_batch(Fixed(), POOL, 2, utility=lambda est, X: np.ones(3))
-    with pytest.raises(ValueError, match="'mode' parameter of stochastic_select must be one of"):
+    with pytest.raises(ValueError, match="'mode' parameter of stochastic_batch must be one of"):
         stochastic_batch(Fixed(), POOL, 2, utility="entropy", mode="top")
+    with pytest.raises(ValueError, match="'temperature' parameter of power_bald must be a finite"):
+        power_bald(Fixed(), POOL, 2, temperature=-1.0)
+    with pytest.raises(ValueError, match="'n_configurations' parameter of batch_bald"):
+        batch_bald(Fixed(), POOL, 2, n_configurations=0)
     with pytest.raises(ValueError, match="'embedding' parameter of badge must be None, 'input'"):
         badge(Fixed(), POOL, 2, embedding="penultimate")
     with pytest.raises(ValueError, match="The embedding given to coreset returned 3 rows for 40"):
