@@ -98,6 +98,16 @@ def test_batchbald_long_batches_do_not_underflow():
     assert np.all(np.isfinite(gains)) and len(set(idx.tolist())) == 350
 
 
+def test_batchbald_memory_is_chunked():
+    # 4th pick: 1000 configurations x 2000 points x 10 classes = 160 MB if not chunked
+    samples = _dirichlet(5, (10, 2000, 10))
+    tracemalloc.start()
+    batchbald_select(samples, 4, n_configurations=1000, block_elements=2**16)
+    _, peak = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    assert peak < 12e6, f"peak {peak / 1e6:.1f} MB"  # the samples (1.6 MB) and a few blocks
+
+
 def test_batchbald_matches_batchbald_redux():
     torch = pytest.importorskip("torch")
     redux = pytest.importorskip(
