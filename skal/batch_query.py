@@ -22,13 +22,16 @@ The labelled set (core-set's initial centres, TypiClust's covered clusters) come
 """
 
 import inspect
+import numbers
 
 import numpy as np
 from sklearn.exceptions import NotFittedError
+from sklearn.utils import _safe_indexing
 from sklearn.utils.validation import check_is_fitted
 
 from ._validation import check_n_instances
 from .query import (
+    _as_pool,
     _final_estimator,
     _generator,
     _n_rows,
@@ -57,28 +60,42 @@ def _seed(rng):
     return int(rng.integers(2**31 - 1))
 
 
+def _check_count(owner, name, value, optional=False):
+    if optional and value is None:
+        return None
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Integral) or (
+        value < 1
+    ):
+        expected = "None or an int >= 1" if optional else "an int >= 1"
+        raise ValueError(
+            f"The '{name}' parameter of {owner} must be {expected}. Got {value!r} instead."
+        )
+    return int(value)
+
+
 def _mc_samples(owner, learner, X_pool, n_samples, subsample, rng, seeded, n_instances):
     """``(candidates, samples)``: MC-dropout probabilities of the (sub-sampled) pool."""
+    n_samples = _check_count(owner, "n_samples", n_samples)
+    subsample = _check_count(owner, "subsample", subsample, optional=True)
     est, X = _final_estimator(learner, X_pool)
     if not hasattr(est, "sample_proba"):
         raise TypeError(
             f"{owner} needs an estimator with a sample_proba(X, n_samples) method (MC dropout), "
             f"such as skal.ResNet18Classifier; got {type(est).__name__}."
         )
+    n_dropout = getattr(est, "_n_dropout_layers", None)
+    if hasattr(est, "module_") and callable(n_dropout) and n_dropout() == 0:
+        raise ValueError(
+            f"{owner} needs stochastic passes, but the module of {type(est).__name__} has no "
+            "dropout layer with p > 0: every MC-dropout pass would give the same probabilities "
+            "and every mutual information would be 0. Use a module with dropout (e.g. "
+            "ResNet18Classifier(dropout=0.5)) or a strategy that needs none, such as badge."
+        )
     n_pool = _n_rows(X_pool)
     candidates = np.arange(n_pool)
-    if subsample is not None:
-        if isinstance(subsample, bool) or not isinstance(subsample, (int, np.integer)) or (
-            subsample < 1
-        ):
-            raise ValueError(
-                f"The 'subsample' parameter of {owner} must be an int >= 1 or None. Got "
-                f"{subsample!r} instead."
-            )
-        if subsample < n_pool:
-            candidates = np.sort(rng.choice(n_pool, max(int(subsample), n_instances),
-                                            replace=False))
-            X = X[candidates]
+    if subsample is not None and subsample < n_pool:
+        candidates = np.sort(rng.choice(n_pool, max(subsample, n_instances), replace=False))
+        X = _safe_indexing(X, candidates)
     samples = est.sample_proba(X, n_samples=n_samples,
                                random_state=_seed(rng) if seeded else None)
     return candidates, np.asarray(samples)
@@ -143,7 +160,10 @@ def _labeled_rows(learner, X_labeled):
 
 def _labeled_features(owner, learner, X_labeled, embedding):
     X_lab = _labeled_rows(learner, X_labeled)
-    if X_lab is None or _n_rows(X_lab) == 0:
+    if X_lab is None:
+        return None
+    X_lab = _as_pool(X_lab)
+    if len(X_lab) == 0:
         return None
     est, X_lab = _final_estimator(learner, X_lab)
     return _features(owner, est, X_lab, embedding)[0]
@@ -201,9 +221,10 @@ def batch_bald(learner, X_pool, n_instances=1, *, n_samples=20, n_configurations
     >>> idx.shape
     (4,)
     """
-    n_instances = check_n_instances(n_instances, _n_rows(X_pool))
+    rng = _generator(random_state, "batch_bald")
+    X_pool = _as_pool(X_pool)
+    n_instances = check_n_instances(n_instances, len(X_pool))
     _check_int("batch_bald", "n_configurations", n_configurations, 1)  # before the MC passes
-    rng = _generator(random_state)
     candidates, samples = _mc_samples("batch_bald", learner, X_pool, n_samples, subsample, rng,
                                       random_state is not None, n_instances)
     idx, gains = batchbald_select(samples, n_instances, n_configurations=n_configurations,
@@ -303,9 +324,10 @@ def stochastic_batch(learner, X_pool, n_instances=1, *, utility="bald", mode="po
 
 def _stochastic(owner, learner, X_pool, n_instances, utility, mode, temperature, n_samples,
                 subsample, random_state):
-    n_instances = check_n_instances(n_instances, _n_rows(X_pool))
+    rng = _generator(random_state, owner)
+    X_pool = _as_pool(X_pool)
+    n_instances = check_n_instances(n_instances, len(X_pool))
     _log_weights(np.zeros(1), mode, temperature, owner)  # check mode and temperature first
-    rng = _generator(random_state)
     candidates, scores = _utility_scores(owner, utility, mode, learner, X_pool, n_samples,
                                          subsample, rng, random_state is not None, n_instances)
     idx = stochastic_select(scores, n_instances, mode=mode, temperature=temperature,
@@ -404,10 +426,12 @@ def badge(learner, X_pool, n_instances=1, *, embedding=None, random_state=None):
     >>> idx.shape, bool(d2[0] >= d2[1:].max())
     ((10,), True)
     """
-    n_instances = check_n_instances(n_instances, _n_rows(X_pool))
+    rng = _generator(random_state, "badge")
+    X_pool = _as_pool(X_pool)
+    n_instances = check_n_instances(n_instances, len(X_pool))
     est, X = _final_estimator(learner, X_pool)
     Z, proba = _features("badge", est, X, embedding, need_proba=True)
-    return badge_select(proba, Z, n_instances, random_state=random_state)
+    return badge_select(proba, Z, n_instances, random_state=rng)
 
 
 def coreset(learner, X_pool, n_instances=1, *, X_labeled=None, embedding=None,
@@ -460,11 +484,13 @@ def coreset(learner, X_pool, n_instances=1, *, X_labeled=None, embedding=None,
     ((10,), True)
     """
     owner = "coreset"
-    n_instances = check_n_instances(n_instances, _n_rows(X_pool))
+    rng = _generator(random_state, owner)
+    X_pool = _as_pool(X_pool)
+    n_instances = check_n_instances(n_instances, len(X_pool))
     est, X = _final_estimator(learner, X_pool)
     Z = _features(owner, est, X, embedding)[0]
     Z_lab = _labeled_features(owner, learner, X_labeled, embedding)
-    return kcenter_greedy(Z, n_instances, labeled=Z_lab, random_state=random_state)
+    return kcenter_greedy(Z, n_instances, labeled=Z_lab, random_state=rng)
 
 
 def typiclust(learner, X_pool, n_instances=1, *, X_labeled=None, embedding=None,
@@ -526,8 +552,9 @@ def typiclust(learner, X_pool, n_instances=1, *, X_labeled=None, embedding=None,
     from sklearn.cluster import KMeans, MiniBatchKMeans
 
     owner = "typiclust"
-    n_pool = _n_rows(X_pool)
-    n_instances = check_n_instances(n_instances, n_pool)
+    rng = _generator(random_state, owner)
+    X_pool = _as_pool(X_pool)
+    n_instances = check_n_instances(n_instances, len(X_pool))
     max_clusters = _check_int(owner, "max_clusters", max_clusters, 1)
     est, X = _final_estimator(learner, X_pool)
     Z = _features(owner, est, X, embedding)[0]
@@ -540,7 +567,7 @@ def typiclust(learner, X_pool, n_instances=1, *, X_labeled=None, embedding=None,
         )
     features = Z if not n_lab else np.concatenate([Z_lab.astype(Z.dtype), Z])  # (n_lab + n, d)
     n_clusters = min(n_lab + n_instances, max_clusters, len(features))
-    seed = _seed(_generator(random_state))
+    seed = _seed(rng)
     if n_clusters <= 50:
         km = KMeans(n_clusters=n_clusters, n_init=10, random_state=seed)
     else:

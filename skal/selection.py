@@ -45,11 +45,11 @@ BLOCK_ELEMENTS = 2**22
 _MODES = ("power", "softmax", "softrank")
 
 
-def _rng(random_state):
+def _rng(random_state, owner):
     # imported here: skal.query imports this module's users, not the other way round
     from .query import _generator
 
-    return _generator(random_state)
+    return _generator(random_state, owner)
 
 
 def _check_int(owner, name, value, low):
@@ -238,7 +238,7 @@ def batchbald_select(samples, n_instances, *, n_configurations=1000, random_stat
     n_instances = _check_k(n_instances, n)
     n_configurations = _check_int(owner, "n_configurations", n_configurations, 1)
     block_elements = _check_int(owner, "block_elements", block_elements, 1)
-    rng = _rng(random_state)
+    rng = _rng(random_state, owner)
     conditional = -xlogy(samples, samples).sum(axis=2).mean(axis=0)  # (n,) E_w H[y_i | w]
     chosen = np.zeros(n, dtype=bool)
     indices, gains = [], []
@@ -371,7 +371,7 @@ def stochastic_select(scores, n_instances, *, mode="power", temperature=1.0, ran
     scores = np.asarray(scores, dtype=np.float64)
     log_p = _log_weights(scores, mode, temperature, "stochastic_select")
     n_instances = _check_k(n_instances, len(scores))
-    gumbel = _rng(random_state).gumbel(size=len(scores))  # (n,)
+    gumbel = _rng(random_state, "stochastic_select").gumbel(size=len(scores))  # (n,)
     keys = np.where(np.isneginf(log_p), -np.inf, log_p + gumbel)
     order = np.lexsort((-gumbel, -keys))  # primary: perturbed log-weight; -inf ones by noise
     return order[:n_instances].astype(np.int64)
@@ -473,7 +473,7 @@ def badge_select(proba, embedding, n_instances, *, random_state=None):
         )
     n = len(z)
     n_instances = _check_k(n_instances, n)
-    rng = _rng(random_state)
+    rng = _rng(random_state, owner)
     a = proba.astype(np.float64)  # (n, C)
     a[np.arange(n), proba.argmax(axis=1)] -= 1.0  # p - onehot(argmax p)
     a_sq, z_sq = np.einsum("ij,ij->i", a, a), _row_sq_norms(z)
@@ -595,7 +595,7 @@ def kcenter_greedy(features, n_instances, *, labeled=None, random_state=None,
     x_sq = _row_sq_norms(X, block_elements)
     indices, picked = [], []
     if labeled is None or len(labeled) == 0:
-        first = int(_rng(random_state).integers(n))
+        first = int(_rng(random_state, owner).integers(n))
         indices.append(first)
         picked.append(np.nan)
         d2 = _sq_distances_to(X, x_sq, first)

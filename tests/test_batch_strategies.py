@@ -149,7 +149,7 @@ def test_bad_arguments():
         batch_bald(logreg, PROBA, 2)
     with pytest.raises(TypeError, match="power_bald needs an estimator with a sample_proba"):
         power_bald(logreg, PROBA, 2)
-    with pytest.raises(ValueError, match="'subsample' parameter of batch_bald must be an int"):
+    with pytest.raises(ValueError, match="'subsample' parameter of batch_bald must be None or an int >= 1"):
         batch_bald(Fixed(), POOL, 2, subsample=0)
     with pytest.raises(ValueError, match="'utility' parameter of stochastic_batch must be one of"):
         stochastic_batch(Fixed(), POOL, 2, utility="variance")
@@ -226,7 +226,7 @@ def test_embed_needs_a_linear_layer_and_a_fitted_model():
         def forward(self, x):
             return self.conv(x).mean(dim=(2, 3))
 
-    X = np.random.default_rng(0).random((12, 1, 4, 4)).astype(np.float32)
+    X = np.random.default_rng(0).random((12, 1, 6, 6)).astype(np.float32)
     clf = MCDropoutClassifier(Pooled(), max_epochs=1, random_state=0).fit(X, np.arange(12) % 2)
     with pytest.raises(TypeError, match="MCDropoutClassifier.embed returns the input of the "
                                         "module's last nn.Linear layer, but Pooled has no"):
@@ -327,3 +327,25 @@ def test_skal_run_with_every_batch_method(tmp_path, capsys):
         result = load_run(tmp_path / name)
         assert [row["n_labeled"] for row in result.rows] == [20, 30]
         assert len(set(result.labeled[0].tolist())) == 30  # 10 new, distinct pool indices
+
+
+@pytest.mark.parametrize("strategy", [batch_bald, power_bald, stochastic_batch, badge, coreset,
+                                      typiclust])
+def test_random_state_checked_and_list_pools(strategy):
+    with pytest.raises(ValueError, match=rf"The 'random_state' parameter of {strategy.__name__} "
+                                         "must be None, an int >= 0"):
+        strategy(Fixed(), POOL, 2, random_state=-1)
+    as_list = POOL.tolist()
+    np.testing.assert_array_equal(strategy(Fixed(), as_list, 3, random_state=0)[0],
+                                  strategy(Fixed(), POOL, 3, random_state=0)[0])
+
+
+def test_mc_strategies_refuse_a_module_without_dropout(digits_small):
+    X, y = digits_small
+    clf = ResNet18Classifier(width=2, dropout=0.0, max_epochs=1, random_state=0).fit(X[:40],
+                                                                                    y[:40])
+    for strategy in (batch_bald, power_bald):
+        with pytest.raises(ValueError, match=f"{strategy.__name__} needs stochastic passes"):
+            strategy(clf, X[40:80], 2, n_samples=2)
+    with pytest.raises(ValueError, match="'n_samples' parameter of batch_bald must be an int"):
+        batch_bald(Fixed(), POOL, 2, n_samples=0)
