@@ -6,6 +6,7 @@ modAL's interface.
 """
 
 from .augment import GenerativeAugmenter
+from .bgadl import BGADLClassifier, BGADLMCDropoutClassifier
 from .classifier import MCDropoutClassifier, ResNet18Classifier
 from .learner import ActiveLearner
 from .query import (
@@ -23,6 +24,8 @@ __version__ = "0.1.0.dev0"
 
 __all__ = [
     "ActiveLearner",
+    "BGADLClassifier",
+    "BGADLMCDropoutClassifier",
     "GenerativeAugmenter",
     "MCDropoutClassifier",
     "ResNet18Classifier",

@@ -26,6 +26,7 @@ Methods live in :data:`METHODS`; add one with :func:`register_method` (see :clas
 
 import csv
 import dataclasses
+import inspect
 import json
 import os
 import sys
@@ -40,10 +41,9 @@ from skorch.callbacks import LRScheduler
 from torch.optim.lr_scheduler import CosineAnnealingLR
 from tqdm.auto import tqdm
 
-from .augment import GenerativeAugmenter
+from .bgadl import BGADLClassifier
 from .classifier import ResNet18Classifier
 from .datasets import DATASETS, load_dataset
-from .learner import ActiveLearner
 from .query import (
     bald,
     entropy_sampling,
@@ -95,6 +95,27 @@ _LR_SCHEDULES = ("constant", "cosine")
 
 
 # ---------------------------------------------------------------------------- methods
+def _resnet18_params(config, random_state, classes):
+    """The ResNet18Classifier parameters every ResNet18 method shares."""
+    callbacks = None
+    if config.lr_schedule == "cosine":
+        scheduler = LRScheduler(CosineAnnealingLR, T_max=config.max_epochs)
+        callbacks = [("lr_scheduler", scheduler)]
+    return dict(
+        preact=config.preact,
+        dropout=config.dropout,
+        width=config.width,
+        lr=config.lr,
+        max_epochs=config.max_epochs,
+        batch_size=config.batch_size,
+        random_state=random_state,
+        device=config.device,
+        warm_start=config.warm_start,
+        classes=classes,
+        callbacks=callbacks,
+    )
+
+
 def make_resnet18(config, random_state, classes):
     """The default estimator of every method: a :class:`skal.ResNet18Classifier`.
 
@@ -111,23 +132,7 @@ def make_resnet18(config, random_state, classes):
     -------
     estimator : ResNet18Classifier
     """
-    callbacks = None
-    if config.lr_schedule == "cosine":
-        scheduler = LRScheduler(CosineAnnealingLR, T_max=config.max_epochs)
-        callbacks = [("lr_scheduler", scheduler)]
-    return ResNet18Classifier(
-        preact=config.preact,
-        dropout=config.dropout,
-        width=config.width,
-        lr=config.lr,
-        max_epochs=config.max_epochs,
-        batch_size=config.batch_size,
-        random_state=random_state,
-        device=config.device,
-        warm_start=config.warm_start,
-        classes=classes,
-        callbacks=callbacks,
-    )
+    return ResNet18Classifier(**_resnet18_params(config, random_state, classes))
 
 
 def make_waal(config, random_state, classes):
@@ -151,32 +156,27 @@ def make_waal(config, random_state, classes):
     )
 
 
-def _augmenter(config, random_state):
-    """The VAE-ACGAN of the generative methods: as many epochs as the classifier gets."""
-    return GenerativeAugmenter(
-        max_epochs=config.max_epochs,
-        batch_size=config.batch_size,
-        device=config.device,
-        random_state=random_state,
-    )
+def make_bgadl(config, random_state, classes, **bgadl_params):
+    """The model of the ``"bgadl"`` method: a :class:`skal.BGADLClassifier`, queried with BALD.
 
+    The ResNet18 of :func:`make_resnet18` trained jointly with a VAE-ACGAN (its auxiliary
+    classifier), from scratch every round, on the labelled images plus their reconstructions
+    G(E(x), y) and class-conditional samples G(z, y) made in every mini-batch, for the round's
+    ``max_epochs``, as in the authors' code. Generated images are never labels.
 
-def make_bgadl(config, random_state, classes):
-    """The model of the ``"bgadl"`` method: BGADL's joint scheme, queried with BALD.
+    Parameters
+    ----------
+    config, random_state, classes
+        As :func:`make_resnet18`.
+    **bgadl_params
+        BGADL parameters of :class:`skal.bgadl.BGADLMixin` (e.g. ``gen_weight=0.3``); bind them
+        with ``functools.partial`` to register a variant as a method.
 
-    An :class:`skal.ActiveLearner` with ``joint=True``: every round the ResNet18 of
-    :func:`make_resnet18` is trained from scratch as the auxiliary classifier of a fresh
-    :class:`skal.GenerativeAugmenter` (VAE-ACGAN), on the labelled images plus their
-    reconstructions G(E(x), y) and class-conditional samples G(z, y) made in every mini-batch,
-    for ``max_epochs`` epochs, as in the authors' code. Generated images are never labels.
-    The classifier's outputs are the classes present in the labelled set.
+    Returns
+    -------
+    estimator : BGADLClassifier
     """
-    return ActiveLearner(
-        make_resnet18(config, random_state, classes),
-        query_strategy=bald,
-        augmenter=_augmenter(config, random_state),
-        joint=True,
-    )
+    return BGADLClassifier(**_resnet18_params(config, random_state, classes), **bgadl_params)
 
 
 def make_random_gen(config, random_state, classes):
@@ -185,12 +185,7 @@ def make_random_gen(config, random_state, classes):
     Queried with random sampling instead of BALD (the paper's "BDA on randomly chosen labels"
     control arm), so that it differs from ``"bgadl"`` in the acquisition only.
     """
-    return ActiveLearner(
-        make_resnet18(config, random_state, classes),
-        query_strategy=random_sampling,
-        augmenter=_augmenter(config, random_state),
-        joint=True,
-    )
+    return make_bgadl(config, random_state, classes)
 
 
 def make_resnet18_learner(config, random_state, classes):
@@ -218,8 +213,10 @@ class Method:
         as in :mod:`skal.query`.
     make_estimator : callable, default=make_resnet18
         ``make_estimator(config, random_state, classes)`` returns an unfitted model with ``fit``
-        and ``score`` (an estimator, or a :class:`skal.ActiveLearner` with an augmenter for
-        BGADL), which ``query_strategy`` accepts. ``config.max_epochs`` is already the round's
+        and ``score`` (an estimator such as :class:`skal.BGADLClassifier`, or a
+        :class:`skal.ActiveLearner`), which ``query_strategy`` accepts. If its ``fit`` takes
+        ``new_rows``, the runner passes the number of rows labelled in the last round (all of
+        them in round 0): the labelled set is in acquisition order. ``config.max_epochs`` is already the round's
         number of epochs (see :meth:`ExperimentConfig.epochs_for`).
     query_kwargs : callable, default=no extra arguments
         ``query_kwargs(config) -> dict`` of extra arguments for ``query_strategy``.
@@ -236,7 +233,8 @@ class Method:
 #: Query methods by name. Other modules add theirs with :func:`register_method`, e.g.
 #: ``register_method("waal", Method(waal_uncertainty_diversity, make_estimator=_make_waal,
 #: pass_unlabeled=True))``. ``"bgadl"`` is BALD with BGADL's joint VAE-ACGAN training
-#: (:func:`make_bgadl`), ``"random_gen"`` the same training with random sampling.
+#: (:func:`make_bgadl`, a :class:`skal.BGADLClassifier`), ``"random_gen"`` the same training
+#: with random sampling.
 METHODS = {
     "random": Method(random_sampling),
     "uncertainty": Method(uncertainty_sampling),
@@ -612,10 +610,12 @@ class _Repeat:
         config = dataclasses.replace(config, max_epochs=epochs)
         return self.method.make_estimator(config, seed, self.data.classes), epochs
 
-    def fit(self, model):
+    def fit(self, model, rnd):
         kwargs = {}
         if self.method.pass_unlabeled:
             kwargs["X_unlabeled"] = self.X_pool[self._remaining()]
+        if _takes(model.fit, "new_rows"):  # e.g. BGADL's rec_source="new"
+            kwargs["new_rows"] = self.config.query_size if rnd > 0 else len(self.labeled)
         model.fit(self.X_pool[self.labeled], self.y_pool[self.labeled], **kwargs)
 
     def query(self, model, rnd):
@@ -638,7 +638,7 @@ class _Repeat:
     def run_round(self, model, rnd, epochs):
         """Fit, score and (except in the last round) query and label; returns the result row."""
         start = time.perf_counter()
-        self.fit(model)
+        self.fit(model, rnd)
         fit_seconds = time.perf_counter() - start
         accuracy = float(model.score(self.data.X_test, self.data.y_test))
         row = {
@@ -658,6 +658,13 @@ class _Repeat:
             self.labeled = np.concatenate([self.labeled, self.query(model, rnd)])
             row["query_seconds"] = round(time.perf_counter() - start, 3)
         return row
+
+
+def _takes(fn, name):
+    try:
+        return name in inspect.signature(fn).parameters
+    except (TypeError, ValueError):
+        return False
 
 
 def _epochs_trained(model):

@@ -180,6 +180,9 @@ class ActiveLearner(MetaEstimatorMixin, BaseEstimator):
             pool = self._remaining_pool(X)
             if pool is not None:
                 fit_kwargs["X_unlabeled"] = pool
+        if not only_new and "new_rows" not in fit_kwargs and _accepts(self.estimator.fit,
+                                                                      "new_rows"):
+            fit_kwargs["new_rows"] = len(y)  # e.g. BGADLClassifier(rec_source="new")
         self._last_pool = None
         if only_new:
             self._fit_estimator(X, y, new=(X, y), **fit_kwargs)
@@ -222,10 +225,20 @@ class ActiveLearner(MetaEstimatorMixin, BaseEstimator):
         if kwargs:
             raise TypeError("With joint=True the estimator is trained by augmenter.fit(X, y), "
                             f"which takes no fit arguments; got {sorted(kwargs)}.")
+        warnings.warn(
+            "ActiveLearner(joint=True) is deprecated: pass skal.BGADLClassifier(...) (or "
+            "skal.BGADLMCDropoutClassifier) as the estimator instead, which trains jointly with "
+            "its VAE-ACGAN in its own skorch fit loop (callbacks and history included).",
+            DeprecationWarning,
+            stacklevel=4,
+        )
         self.augmenter_ = clone(self.augmenter).set_params(classifier=clone(self.estimator))
         self.augmenter_.fit(X, y)
-        # fit the estimator in place (it stays the object that get_params and clone see)
-        vars(self.estimator).update(vars(self.augmenter_.classifier_))
+        # fit the estimator in place: it takes the fitted state (not the parameters) of the
+        # BGADL classifier the augmenter trained
+        fitted = self.augmenter_.classifier_
+        params = fitted.get_params(deep=False)
+        vars(self.estimator).update({k: v for k, v in vars(fitted).items() if k not in params})
         self.augmenter_.classifier_ = self.estimator
 
     def _augment(self, X, y, new):

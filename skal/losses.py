@@ -199,6 +199,43 @@ def auxiliary_classifier_loss(c_real_logits, c_fake_logits, c_rec_logits, y):
     )
 
 
+def masked_cross_entropy(logits, y, keep=None):
+    """Cross-entropy averaged over the batch, counting only the rows in ``keep``.
+
+    ``sum_i keep_i * CE(logits_i, y_i) / n``: dropped rows contribute 0 and the divisor stays the
+    batch size n, so filtering generated samples lowers their total weight instead of raising the
+    weight of the ones kept. With ``keep=None`` it is ``F.cross_entropy(logits, y)``, so
+    ``CE(C(x), y) + masked_cross_entropy(C(x_fake), y) + masked_cross_entropy(C(x_rec), y)`` is
+    :func:`auxiliary_classifier_loss`. BGADL's classifier loss weighs the two generated terms
+    (``BGADLMixin``'s ``gen_weight``) and may drop generated samples that the classifier or the
+    discriminator is not confident about (``gen_filter``).
+
+    Parameters
+    ----------
+    logits : torch.Tensor of shape (n, n_classes)
+    y : torch.Tensor of shape (n,)
+        Class indices (int64).
+    keep : torch.Tensor of shape (n,) or None, default=None
+        Boolean (or 0/1 float) mask of the rows that count.
+
+    Returns
+    -------
+    torch.Tensor
+        Scalar (0 when no row is kept).
+
+    Examples
+    --------
+    >>> import torch
+    >>> logits, y = torch.zeros(4, 2), torch.tensor([0, 1, 0, 1])
+    >>> masked_cross_entropy(logits, y, keep=torch.tensor([True, True, False, False]))
+    tensor(0.3466)
+    """
+    if keep is None:
+        return F.cross_entropy(logits, y)
+    per_row = F.cross_entropy(logits, y, reduction="none")  # (n,)
+    return (per_row * keep.to(per_row.dtype)).sum() / max(len(per_row), 1)
+
+
 # ---------------------------------------------------------------------------------------------
 # WAAL: Wasserstein adversarial active learning (Shui et al. 2020, AISTATS; WAAL.md sections 2-3).
 # Equation numbers are those of C. Shui's PhD thesis, chapter 3 (the paper). Notation: L, U, B the
