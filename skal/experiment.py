@@ -191,6 +191,8 @@ def make_random_gen(config, random_state, classes):
 def make_resnet18_learner(config, random_state, classes):
     """:func:`make_resnet18` in a :class:`skal.ActiveLearner`, for strategies that need the
     labelled set (``"coreset"``, ``"typiclust"`` read the learner's ``X_training_``)."""
+    from .learner import ActiveLearner
+
     return ActiveLearner(make_resnet18(config, random_state, classes))
 
 
