@@ -29,13 +29,19 @@ _LAZY = {
     "uncertainty_sampling": "query",
     "waal_uncertainty_diversity": "query",
     "WAALClassifier": "waal",
+    "badge": "batch_query",
+    "batch_bald": "batch_query",
+    "coreset": "batch_query",
+    "power_bald": "batch_query",
+    "stochastic_batch": "batch_query",
+    "typiclust": "batch_query",
 }
 
 # Submodules reachable as attributes after a bare ``import skal`` (as they were when this file
 # imported them eagerly).
 _SUBMODULES = frozenset({
-    "augment", "bgadl", "classifier", "datasets", "exceptions", "experiment", "learner", "losses", "nets",
-    "query", "waal",
+    "augment", "batch_query", "bgadl", "classifier", "datasets", "exceptions", "experiment", "learner", "losses", "nets",
+    "query", "selection", "waal",
 })
 
 __all__ = [
@@ -52,6 +58,12 @@ __all__ = [
     "random_sampling",
     "uncertainty_sampling",
     "waal_uncertainty_diversity",
+    "batch_bald",
+    "stochastic_batch",
+    "power_bald",
+    "badge",
+    "coreset",
+    "typiclust",
     "__version__",
 ]
 

@@ -48,7 +48,7 @@ def test_version(capsys):
     "argv, match",
     [
         (["run", "--method", "nope", "--out", "x"],
-         "skal run: error: unknown method 'nope'; expected one of: bald, "),
+         "skal run: error: unknown method 'nope'; expected one of: badge, bald, "),
         (["run", "--methods", "bald,nope", "--out", "x"], "unknown method 'nope'"),
         (["run", "--dataset", "cifar", "--out", "x"],
          "skal: error: Unknown dataset 'cifar'. Expected one of: 'digits', 'fashion_mnist'."),

@@ -21,6 +21,7 @@ from ..query import (
     uncertainty_sampling,
     waal_uncertainty_diversity,
 )
+from ..batch_query import badge, batch_bald, coreset, power_bald, typiclust
 from ..waal import WAALClassifier
 
 __all__ = [
@@ -29,6 +30,7 @@ __all__ = [
     "make_bgadl",
     "make_random_gen",
     "make_resnet18",
+    "make_resnet18_learner",
     "make_waal",
     "register_method",
 ]
@@ -72,6 +74,14 @@ def make_resnet18(config, random_state, classes):
     estimator : ResNet18Classifier
     """
     return ResNet18Classifier(**_resnet18_params(config, random_state, classes))
+
+
+def make_resnet18_learner(config, random_state, classes):
+    """:func:`make_resnet18` in a :class:`skal.ActiveLearner`, for strategies that need the
+    labelled set (``"coreset"`` and ``"typiclust"`` read the learner's ``X_training_``)."""
+    from ..learner import ActiveLearner
+
+    return ActiveLearner(make_resnet18(config, random_state, classes))
 
 
 def make_waal(config, random_state, classes):
@@ -164,8 +174,8 @@ def _describe_waal(config):
 _BALD_ONLY = ("n_mc_samples", "subsample")
 _RESNET18_ONLY = ("width", "preact")
 _REASONS = {
-    "n_mc_samples": "does not draw MC-dropout samples (only bald and bgadl do)",
-    "subsample": "scores the whole pool (only bald and bgadl subsample it)",
+    "n_mc_samples": "does not draw MC-dropout samples (only bald, bgadl, batch_bald and power_bald do)",
+    "subsample": "scores the whole pool (only bald, bgadl, batch_bald and power_bald subsample it)",
     "width": "trains a WAALClassifier, whose feature extractor follows the images",
     "preact": "trains a WAALClassifier, whose feature extractor follows the images",
     "lr_schedule": "keeps its own learning-rate schedule",
@@ -244,6 +254,11 @@ METHODS = {
                          ignores=("warm_start",) + _BALD_ONLY, describe=_describe_joint,
                          reasons={"warm_start": "retrains its classifier and VAE-ACGAN from "
                                                 "scratch every round"}),
+    "batch_bald": Method(batch_bald, query_kwargs=_bald_kwargs),
+    "power_bald": Method(power_bald, query_kwargs=_bald_kwargs),
+    "badge": Method(badge, ignores=_BALD_ONLY),
+    "coreset": Method(coreset, make_estimator=make_resnet18_learner, ignores=_BALD_ONLY),
+    "typiclust": Method(typiclust, make_estimator=make_resnet18_learner, ignores=_BALD_ONLY),
 }
 
 
