@@ -2,7 +2,8 @@
 
 The paper (Tran et al., ICML 2019) claims that BGADL, BALD acquisition plus a VAE-ACGAN trained
 jointly with the classifier, learns more efficiently than active learning alone and than data
-augmentation alone. Its numbers could not be retrieved (papers/BGADL.md section 6), so this
+augmentation alone. Its numbers could not be retrieved (docs/bgadl.md, 'Reported results and what
+skal measures instead'), so this
 script measures the claim itself: at equal label budgets it compares
 
 * ``bgadl``: BALD + the joint scheme (:func:`skal.experiment.make_bgadl`, a
@@ -383,7 +384,8 @@ def write_markdown(args, summary):
         "",
         f"Scaling vs the full-size protocol (`--full`): **{summary['scaling']}**.",
         "",
-        "No accuracy of the paper is known here (papers/BGADL.md section 6): the question is the",
+        "No accuracy of the paper is known here (docs/bgadl.md, 'Reported results and what",
+        "skal measures instead'): the question is the",
         "paper's claim, BGADL >= BALD without augmentation and >= random + augmentation at equal",
         "label budgets. The two generative arms train the classifier jointly as the ACGAN",
         "auxiliary classifier on real + reconstructed + generated images (the authors' scheme);",

@@ -1,7 +1,8 @@
 """MC-dropout classifiers: skorch ``NeuralNetClassifier`` subclasses that obey scikit-learn.
 
 skorch alone does not validate input, returns column indices from ``predict`` and fails on float64
-or int32 data (ECOSYSTEM.md 2.1). The classes here add the scikit-learn contract on top of skorch:
+or int32 data (docs/ecosystem.md, 'skorch's classifier: what it does not check'). The classes here
+add the scikit-learn contract on top of skorch:
 validation with clear errors, any label type through ``classes_``, ``n_features_in_``, image layouts,
 ``random_state`` and :meth:`MCDropoutClassifier.sample_proba` for MC dropout.
 """

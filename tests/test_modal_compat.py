@@ -8,7 +8,8 @@ separate environment made by ``scripts/setup_modal.sh``::
 
 Anywhere modAL is not installed (the main .venv), the whole module is skipped.
 
-What matters for a drop-in (ECOSYSTEM.md 1.1): modAL's ``BaseLearner.query`` unpacks the strategy's
+What matters for a drop-in (docs/ecosystem.md, 'modAL's query-strategy convention'): modAL's
+``BaseLearner.query`` unpacks the strategy's
 result as ``(indices, metrics)`` inside a bare ``try``; a strategy that returns something else is
 silently called a second time, and with ``n_instances=2`` an index-only strategy is mis-read. So
 every test counts the strategy's calls and checks the indices, not only that nothing raised.

@@ -4,9 +4,10 @@ Every network is sized from the image shape ``(C, H, W)``, so the same classes s
 (1, 28, 28), CIFAR/SVHN (3, 32, 32) and tiny test images (1, 8, 8). Images live in [0, 1].
 
 The generator and discriminator follow the infoGAN-style ACGAN used by the BGADL code
-(BGADL.md section 3). The encoder replaces the authors' one-scalar bottleneck with sigmoid heads
+(docs/bgadl.md, 'Networks'). The encoder replaces the authors' one-scalar bottleneck with sigmoid
+heads
 by a real Gaussian latent: a conv stack, an FC layer and two *linear* heads for the mean and
-the log-variance (BGADL.md section 3, "Recommended encoder"; section 7, item 5).
+the log-variance (docs/bgadl.md, 'Departures from the authors' code', item 1).
 
 References
 ----------
@@ -259,7 +260,8 @@ class AuxiliaryClassifier(nn.Module):
     """Small conv net, the ACGAN auxiliary classifier used when no external classifier is given.
 
     [Conv 3x3 (padding 1)-ReLU-MaxPool 2] x 2 with 32 and 64 channels -> FC 128-ReLU -> Dropout
-    -> FC n_classes. In BGADL the auxiliary classifier *is* the active learner (BGADL.md section 2),
+    -> FC n_classes. In BGADL the auxiliary classifier *is* the active learner (docs/bgadl.md,
+    'The authors' code'),
     so the dropout before the last layer also serves MC-dropout BALD; ``features`` and ``head``
     split the network there, so T stochastic passes can reuse one feature computation.
 
@@ -313,7 +315,7 @@ def init_normal_(module, std=0.02, generator=None):
     """Initialise a network in place as the BGADL/ACGAN code does, and return it.
 
     Conv2d, ConvTranspose2d and Linear weights ~ N(0, std), their biases = 0; BatchNorm weights
-    ~ N(1, std), their biases = 0 (BGADL.md section 3, "Initialisation"). Other layers are left
+    ~ N(1, std), their biases = 0 (docs/bgadl.md, 'Networks'). Other layers are left
     as they are.
 
     Parameters
