@@ -40,8 +40,8 @@ _LAZY = {
 # Submodules reachable as attributes after a bare ``import skal`` (as they were when this file
 # imported them eagerly).
 _SUBMODULES = frozenset({
-    "augment", "batch_query", "bgadl", "classifier", "datasets", "exceptions", "experiment", "learner", "losses", "nets",
-    "query", "selection", "waal",
+    "augment", "batch_query", "bgadl", "callbacks", "classifier", "datasets", "exceptions",
+    "experiment", "learner", "losses", "nets", "query", "selection", "waal",
 })
 
 __all__ = [

@@ -6,6 +6,7 @@ was given, in scikit-learn's wording where scikit-learn has one.
 """
 
 import contextlib
+import inspect
 import numbers
 
 import numpy as np
@@ -19,6 +20,7 @@ except ImportError:  # pragma: no cover
     _check_feature_names = None
 
 __all__ = [
+    "accepts",
     "as_float_images",
     "check_image_shape",
     "validate_images",
@@ -32,6 +34,14 @@ __all__ = [
 
 def _name(estimator):
     return type(estimator).__name__
+
+
+def accepts(fn, name):
+    """Whether the callable ``fn`` takes an argument called ``name`` (False if unknowable)."""
+    try:
+        return name in inspect.signature(fn).parameters
+    except (TypeError, ValueError):
+        return False
 
 
 def check_image_shape(image_shape, param_name="image_shape"):

@@ -13,7 +13,6 @@ import inspect
 import math
 import numbers
 import warnings
-from types import MappingProxyType
 
 import numpy as np
 import torch
@@ -33,19 +32,11 @@ from ._validation import (
     validate_images,
     validate_labels,
 )
+from ._skorch_compat import SkorchParamsMixin
 from .exceptions import DivergenceError
 from .nets.resnet import PreActResNet18, ResNet18
 
 __all__ = ["MCDropoutClassifier", "ResNet18Classifier", "DivergenceCheck"]
-
-# Attributes skorch's __init__ sets; scikit-learn's rule is that __init__ stores parameters only,
-# so skal moves them to class-level defaults (read-only where mutable) and sets them in fit.
-_SKORCH_INIT_STATE = {
-    "history_": None,
-    "initialized_": False,
-    "virtual_params_": MappingProxyType({}),
-}
-
 
 def _dropout_modules(module):
     return [m for m in module.modules() if isinstance(m, nn.modules.dropout._DropoutNd)]
@@ -169,7 +160,7 @@ def _dropout_free_features(module, dropouts, x_probe, device):
     return not fired
 
 
-class MCDropoutClassifier(NeuralNetClassifier):
+class MCDropoutClassifier(SkorchParamsMixin, NeuralNetClassifier):
     """A skorch classifier with scikit-learn validation and Monte-Carlo dropout sampling.
 
     Parameters
@@ -275,35 +266,9 @@ class MCDropoutClassifier(NeuralNetClassifier):
         )
         self.image_shape = image_shape
         self.random_state = random_state
-        for attr in _SKORCH_INIT_STATE:
-            vars(self).pop(attr, None)
-
-    # class-level defaults for the state skorch expects to exist before fit
-    history_ = None
-    initialized_ = False
-    virtual_params_ = _SKORCH_INIT_STATE["virtual_params_"]
+        self._drop_init_state()  # scikit-learn's rule: __init__ stores parameters only
 
     _flat_ok = True
-
-    def __setattr__(self, name, value):
-        # Parameters such as ``module`` may be torch module *instances*; skorch would try to
-        # register them as fitted components (its first-init test relies on ``initialized_``,
-        # which skal keeps at class level), so parameters are plain attributes here.
-        if not name.endswith("_") and not name.startswith("_") and "__" not in name:
-            object.__setattr__(self, name, value)
-        else:
-            super().__setattr__(name, value)
-
-    # subclasses that build their own network set this: ``module`` is then not a parameter
-    # (clone must not pass it back to a constructor that does not take it)
-    _fixed_module = False
-
-    def _get_param_names(self):
-        # skorch lists every attribute not ending in "_", private bookkeeping included
-        return [
-            name for name in super()._get_param_names()
-            if not name.startswith("_") and not (self._fixed_module and name == "module")
-        ]
 
     def initialize_module(self):
         """Build the module; a module *class* gets data-derived arguments it accepts.
@@ -571,16 +536,8 @@ class MCDropoutClassifier(NeuralNetClassifier):
         skal.exceptions.DivergenceError
             If training diverges (see :class:`DivergenceCheck`).
         """
-        self._check_params()
         reset = not (self.warm_start and self.initialized_)
-        X = self._validate_X(X, reset=reset)
-        y = self._encode(X, y, reset=reset)
-        with self._fit_context(self._fit_seed(continued=not reset)):
-            if reset:
-                self.initialize()
-            if not len(self.history):  # a fresh network (also one built by initialize())
-                self._check_module_io(X)
-            return super().partial_fit(X, y, **fit_params)
+        return self._fit(X, y, reset=reset, classes=None, partial=False, fit_params=fit_params)
 
     def partial_fit(self, X, y, classes=None, **fit_params):
         """Continue training on ``(X, y)`` without re-initialising the network.
@@ -596,18 +553,45 @@ class MCDropoutClassifier(NeuralNetClassifier):
         -------
         self
         """
+        return self._fit(X, y, reset=not self.initialized_, classes=classes, partial=True,
+                         fit_params=fit_params)
+
+    def _fit(self, X, y, *, reset, classes, partial, fit_params, **data):
+        """``fit`` and ``partial_fit``: check, validate, (re)initialise, train.
+
+        Subclasses change what they need through three hooks: :meth:`_prepare_fit_data` (validate
+        and encode the input), :meth:`_check_module_io` (a forward pass on one sample before
+        training) and :meth:`_train` (skorch's fit loop); ``data`` are the extra arguments of
+        their ``fit`` (e.g. WAAL's ``X_unlabeled``).
+        """
         self._check_params()
+        X, y, context = self._prepare_fit_data(X, y, reset=reset, classes=classes,
+                                               partial=partial, **data)
+        with self._fit_context(self._fit_seed(continued=not reset)):
+            if reset:
+                self.initialize()
+            if not len(self.history):  # a fresh network (also one built by initialize())
+                self._check_module_io(X)
+            return self._train(X, y, fit_params, **context)
+
+    def _prepare_fit_data(self, X, y, *, reset, classes, partial):
+        """Validate ``X`` and encode ``y``; return ``(X, y, context)`` for :meth:`_train`.
+
+        ``fit`` (re)learns the input shape and the classes when it re-initialises; ``partial_fit``
+        learns them on its first call only (``classes`` gives every class then).
+        """
+        if not partial:
+            X = self._validate_X(X, reset=reset)
+            return X, self._encode(X, y, reset=reset), {}
         seen = hasattr(self, "input_shape_")  # data seen, or described by image_shape
         X = self._validate_X(X, reset=not seen)
         if not hasattr(self, "label_encoder_") and classes is not None:
             self.label_encoder_ = LabelEncoder().fit(np.asarray(classes))
-        y = self._encode(X, y, reset=not hasattr(self, "label_encoder_"))
-        with self._fit_context(self._fit_seed(continued=self.initialized_)):
-            if not self.initialized_:
-                self.initialize()
-            if not len(self.history):  # a fresh network (also one built by initialize())
-                self._check_module_io(X)
-            return super().partial_fit(X, y, **fit_params)
+        return X, self._encode(X, y, reset=not hasattr(self, "label_encoder_")), {}
+
+    def _train(self, X, y, fit_params):
+        """skorch's fit loop (its ``partial_fit``) on validated, encoded data."""
+        return super().partial_fit(X, y, **fit_params)
 
     def initialize(self):
         """Initialise the network, optimizer and callbacks.

@@ -1,6 +1,7 @@
 """The papers' losses and scores as pure tensor functions. Each function cites its equation."""
 
 import numbers
+import warnings
 
 import torch
 from torch.nn import functional as F
@@ -403,8 +404,13 @@ def gradient_penalty(critic, z_a, z_b, generator=None, include_endpoints=False):
     return ((grad_norm - 1.0) ** 2).mean()
 
 
+#: Old names of the uncertainty bounds (before 0.1): "paper" is "linf_l1", "code" is "l2_l1".
+UNCERTAINTY_ALIASES = {"paper": "linf_l1", "code": "l2_l1"}
+
+
 def _check_waal_query_args(log_proba, mixture, kind, owner):
-    """Validate the arguments shared by :func:`waal_uncertainty` and :func:`waal_query_score`."""
+    """Validate the arguments shared by :func:`waal_uncertainty` and :func:`waal_query_score`;
+    return ``kind`` under its current name."""
     if log_proba.dim() != 2:
         raise ValueError(
             f"The 'log_proba' parameter of {owner} must be a 2-D tensor (n_samples, n_classes). "
@@ -414,21 +420,30 @@ def _check_waal_query_args(log_proba, mixture, kind, owner):
         raise ValueError(
             f"The 'mixture' parameter of {owner} must be in [0, 1]. Got {mixture!r} instead."
         )
-    if kind not in ("paper", "code"):
-        raise ValueError(
-            f"The 'kind' parameter of {owner} must be 'paper' or 'code'. Got {kind!r} instead."
+    if kind in UNCERTAINTY_ALIASES:
+        warnings.warn(
+            f"kind={kind!r} of {owner} is deprecated: use kind={UNCERTAINTY_ALIASES[kind]!r} "
+            "(the same bound) instead.",
+            DeprecationWarning,
+            stacklevel=3,
         )
+        kind = UNCERTAINTY_ALIASES[kind]
+    if kind not in ("linf_l1", "l2_l1"):
+        raise ValueError(
+            f"The 'kind' parameter of {owner} must be 'linf_l1' or 'l2_l1'. Got {kind!r} instead."
+        )
+    return kind
 
 
-def waal_uncertainty(log_proba, mixture=0.5, kind="paper"):
+def waal_uncertainty(log_proba, mixture=0.5, kind="linf_l1"):
     """Upper bound on the unknown loss -log h(x, y?) of an unlabelled sample (Eqs. 3.10-3.11).
 
-    ``kind="paper"``: the convex combination of the single-worst bound (Eq. 3.10) and the l1 bound
-    (Eq. 3.11),
+    ``kind="linf_l1"`` (the paper): the convex combination of the single-worst bound (Eq. 3.10)
+    and the l1 bound (Eq. 3.11),
 
         mixture * max_y (-log p_y) + (1 - mixture) * sum_y (-log p_y).
 
-    ``kind="code"``: the authors' released code, which mixes the l2 and l1 norms instead,
+    ``kind="l2_l1"`` (the authors' released code), which mixes the l2 and l1 norms instead,
 
         mixture * ||log p||_2 + (1 - mixture) * ||log p||_1.
 
@@ -441,8 +456,9 @@ def waal_uncertainty(log_proba, mixture=0.5, kind="paper"):
         Log-probabilities, e.g. ``log_softmax(logits, dim=1)`` (finite, unlike ``log(softmax)``).
     mixture : float, default=0.5
         Weight in [0, 1] of the first part (the paper's "mixture coefficient").
-    kind : {"paper", "code"}, default="paper"
-        Which pair of bounds to mix.
+    kind : {"linf_l1", "l2_l1"}, default="linf_l1"
+        Which pair of norms to mix. The old names ``"paper"`` and ``"code"`` still work, with a
+        ``DeprecationWarning``.
 
     Returns
     -------
@@ -460,9 +476,9 @@ def waal_uncertainty(log_proba, mixture=0.5, kind="paper"):
     >>> waal_uncertainty(uniform)  # 0.5 * log 4 + 0.5 * 4 log 4
     tensor([3.4657])
     """
-    _check_waal_query_args(log_proba, mixture, kind, "waal_uncertainty")
+    kind = _check_waal_query_args(log_proba, mixture, kind, "waal_uncertainty")
     neg_log_proba = -log_proba  # (n, K), >= 0
-    if kind == "paper":
+    if kind == "linf_l1":
         first = neg_log_proba.max(dim=1).values  # (n,) single-worst, Eq. 3.10
     else:
         first = neg_log_proba.norm(2, dim=1)  # (n,) l2
@@ -470,7 +486,7 @@ def waal_uncertainty(log_proba, mixture=0.5, kind="paper"):
     return mixture * first + (1.0 - mixture) * l1
 
 
-def waal_query_score(log_proba, critic_score, selection=5.0, mixture=0.5, kind="paper"):
+def waal_query_score(log_proba, critic_score, selection=5.0, mixture=0.5, kind="linf_l1"):
     """WAAL query score uncertainty - selection * g(x); the *smallest* scores are queried (Eq. 3.9).
 
     The query step minimises the loss the batch would add, the bound of :func:`waal_uncertainty`,
@@ -489,7 +505,7 @@ def waal_query_score(log_proba, critic_score, selection=5.0, mixture=0.5, kind="
         SVHN, 10 for CIFAR-10; the authors' code uses 10 everywhere).
     mixture : float, default=0.5
         See :func:`waal_uncertainty`.
-    kind : {"paper", "code"}, default="paper"
+    kind : {"linf_l1", "l2_l1"}, default="linf_l1"
         See :func:`waal_uncertainty`.
 
     Returns
@@ -509,7 +525,7 @@ def waal_query_score(log_proba, critic_score, selection=5.0, mixture=0.5, kind="
     >>> waal_query_score(log_proba, torch.tensor([0.1, 0.9]), selection=1.0).argsort()
     tensor([1, 0])
     """
-    _check_waal_query_args(log_proba, mixture, kind, "waal_query_score")
+    kind = _check_waal_query_args(log_proba, mixture, kind, "waal_query_score")
     if critic_score.shape != log_proba.shape[:1]:
         raise ValueError(
             "The 'critic_score' parameter of waal_query_score must have shape (n_samples,) = "

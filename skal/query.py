@@ -23,6 +23,7 @@ random permutation otherwise, so a query is always reproducible.
 """
 
 import numbers
+import warnings
 
 import numpy as np
 from scipy.special import xlogy
@@ -313,7 +314,8 @@ def bald(learner, X_pool, n_instances=1, *, n_samples=20, subsample=None, random
 
 
 def waal_uncertainty_diversity(
-    learner, X_pool, n_instances=1, *, selection=None, mixture=None, kind=None, random_state=None
+    learner, X_pool, n_instances=1, *, selection=None, mixture=None, uncertainty=None,
+    random_state=None, kind=None,
 ):
     """WAAL's query (Shui et al. 2020): the pool samples with the *smallest* ``U(x) - selection g(x)``.
 
@@ -327,17 +329,20 @@ def waal_uncertainty_diversity(
     ----------
     learner : learner, estimator or Pipeline
         Its (final) estimator must be a fitted :class:`skal.WAALClassifier` (or anything with a
-        ``waal_score(X, selection=, mixture=, kind=)`` method).
+        ``waal_score(X, selection=, mixture=, uncertainty=)`` method).
     X_pool : array-like
     n_instances : int, default=1
     selection : float or None, default=None
         Weight of the critic's diversity score; None uses the estimator's ``selection`` (5).
     mixture : float or None, default=None
         Mixture coefficient of the uncertainty bound; None uses the estimator's (0.5).
-    kind : {"paper", "code"} or None, default=None
-        l_inf + l1 (paper) or l2 + l1 (authors' code); None uses the estimator's.
+    uncertainty : {"linf_l1", "l2_l1"} or None, default=None
+        l_inf + l1 (the paper) or l2 + l1 (the authors' code); None uses the estimator's.
     random_state : None, int, RandomState or Generator, default=None
         Tie-breaking (position order when None).
+    kind : {"paper", "code"} or None, default=None
+        Deprecated alias of ``uncertainty`` (``"paper"`` is ``"linf_l1"``, ``"code"`` is
+        ``"l2_l1"``).
 
     Returns
     -------
@@ -361,7 +366,17 @@ def waal_uncertainty_diversity(
             "waal_uncertainty_diversity needs a fitted skal.WAALClassifier (an estimator with "
             f"a waal_score method); got {type(est).__name__}."
         )
-    scores = np.asarray(est.waal_score(X, selection=selection, mixture=mixture, kind=kind))
+    if kind is not None:
+        from .losses import UNCERTAINTY_ALIASES
+
+        warnings.warn(
+            "The 'kind' parameter of waal_uncertainty_diversity is deprecated: use uncertainty="
+            f"{UNCERTAINTY_ALIASES.get(kind, kind)!r} (kind={kind!r}) instead.",
+            DeprecationWarning, stacklevel=2,
+        )
+        uncertainty = UNCERTAINTY_ALIASES.get(kind, kind)
+    waal_kwargs = {} if uncertainty is None else {"uncertainty": uncertainty}
+    scores = np.asarray(est.waal_score(X, selection=selection, mixture=mixture, **waal_kwargs))
     idx = select_top(-scores.astype(np.float64), n_instances, random_state)
     return idx, scores[idx]
 

@@ -7,9 +7,14 @@ while ``g`` (a sigmoid MLP with a gradient penalty) maximises that estimate. The
 :func:`skal.query.waal_uncertainty_diversity` then ranks the pool by ``U(x) - selection * g(x)``
 (an upper bound on the unknown loss minus the critic's diversity score) and takes the *smallest*.
 
-The paper's settings are the defaults; the authors' released code differs in several places and
-its choices are available as options (see the :class:`WAALClassifier` docstring and
-``docs/waal.md``, 'Departures from the authors' code').
+The paper's settings are the defaults; :meth:`WAALClassifier.authors_code` gives every choice of
+the authors' released code at once (:data:`AUTHORS_CODE`; ``docs/waal.md``, 'Departures from the
+authors' code').
+
+The pieces live where they belong: the networks and the choice of feature extractor in
+:mod:`skal.nets.waal`, the losses and scores in :mod:`skal.losses`, the learning-rate schedule in
+:class:`skal.callbacks.MilestoneLR`, the labelled / unlabelled split in ``skal._semi_supervised``;
+this module wires them into skorch's hooks.
 
 References
 ----------
@@ -17,9 +22,6 @@ References
    for Query and Training", AISTATS 2020, arXiv:1911.09162 (thesis chapter 3, Alg. 2).
 """
 
-import copy
-import inspect
-import numbers
 import warnings
 
 import numpy as np
@@ -27,25 +29,53 @@ import torch
 from skorch.callbacks import PassthroughScoring
 from skorch.utils import TeeGenerator, to_tensor
 from sklearn.preprocessing import LabelEncoder
-from sklearn.utils import check_consistent_length, column_or_1d
 from torch import nn
 from torch.nn import functional as F
 
-from ._validation import resolve_seed, validate_images, validate_labels
+from ._modes import _EvalMode
+from ._params import Choice, Float, Hidden, Int, Satisfies, check_params, deprecated_value
+from ._semi_supervised import marker_collision, split_labeled, unlabeled_mask
+from ._skorch_compat import dataset_arrays
+from ._validation import accepts, validate_images, validate_labels
+from .callbacks import MilestoneLR
 from .classifier import MCDropoutClassifier, batch_bounds
 from .exceptions import DivergenceError
-from .losses import gradient_penalty, waal_adversarial_loss, waal_bias_coefficient, waal_query_score
-from .nets.resnet import ResNet18
-from .nets.waal import (
-    LeNetFeatures,
-    VGG16BNFeatures,
+from .losses import (
+    UNCERTAINTY_ALIASES,
+    gradient_penalty,
+    waal_adversarial_loss,
+    waal_bias_coefficient,
+    waal_query_score,
+)
+from .nets.waal import (  # noqa: F401  (MLPFeatures, ResNet18Features: their old import path)
+    NAMED_FEATURES,
+    MLPFeatures,
+    ResNet18Features,
     WAALCritic,
     WAALHead,
     WAALNet,
     infer_out_features,
+    make_features,
 )
 
-__all__ = ["WAALClassifier"]
+__all__ = ["AUTHORS_CODE", "WAALClassifier"]
+
+#: The choices of the authors' released code (``cjshui/WAAL``) where it departs from the paper;
+#: :meth:`WAALClassifier.authors_code` applies them (docs/waal.md, 'Departures from the authors'
+#: code', items 1-9). The code's generator-side penalty is a no-op there and is left out; skal
+#: never augments (item 10) and always reuses the detached features in the critic step (item 11).
+AUTHORS_CODE = {
+    "coef": "ratio",  # L / U on the labelled critic term, mu itself as the weight (item 1)
+    "mu": 2e-3,  # item 2
+    "gp_weight": -2.0,  # the code's sign of the gradient penalty (item 3, a bug)
+    "gp_endpoints": True,  # penalise z_u and z_l too (item 5)
+    "labeled_sampling": "cyclic",  # perm % L (item 6)
+    "lr_milestones": None,  # constant learning rate (item 7)
+    "selection": 10.0,  # item 8
+    "uncertainty": "l2_l1",  # item 9
+}
+
+_COEF_ALIASES = {"paper": "bias_bound", "code": "ratio"}  # the names before 0.1
 
 
 def softmax(logits):
@@ -53,33 +83,28 @@ def softmax(logits):
     return torch.softmax(logits, dim=-1)
 
 
-class MLPFeatures(nn.Module):
-    """``flatten -> Linear -> ReLU``: the fallback feature extractor for flat or tiny inputs."""
-
-    def __init__(self, in_features, out_features=128):
-        super().__init__()
-        self.linear = nn.Linear(in_features, out_features)
-        self.out_features = out_features
-
-    def forward(self, x):
-        return F.relu(self.linear(x.flatten(1)))  # (n, out_features)
+def _is_module_class(value):
+    return isinstance(value, type) and issubclass(value, nn.Module)
 
 
-class ResNet18Features(nn.Module):
-    """The trunk of :class:`skal.nets.ResNet18` (``ResNet18.features``) as a feature extractor."""
-
-    def __init__(self, in_channels=1, width=64):
-        super().__init__()
-        net = ResNet18(in_channels=in_channels, n_classes=1, width=width, dropout=0.0)
-        net.dropout, net.linear = nn.Identity(), nn.Identity()  # WAAL brings its own head
-        self.net = net
-        self.out_features = net.out_features
-
-    def forward(self, x):
-        return self.net.features(x)  # (n, 8 * width)
+def _milestones_ok(milestones):
+    return all(Float(0, 1, closed="right").is_satisfied_by(m) for m in milestones)
 
 
-_NAMED_FEATURES = ("lenet", "vgg16bn", "resnet18", "mlp")
+class _WAALSchedule(MilestoneLR):
+    """WAAL's schedule: ``lr_milestones`` and ``lr_decay`` of the net, for both optimizers.
+
+    The two parameters are read from the net when training starts, so ``set_params`` on them
+    takes effect at the next ``fit`` or ``partial_fit``.
+    """
+
+    def __init__(self):
+        super().__init__(milestones=None, decay=None,
+                         optimizers=("optimizer", "critic_optimizer"))
+
+    def on_train_begin(self, net, X=None, y=None, **kwargs):
+        self.milestones, self.decay = net.lr_milestones, net.lr_decay
+        super().on_train_begin(net, X=X, y=y, **kwargs)
 
 
 class _PairedBatches:
@@ -134,23 +159,6 @@ class _PairedBatches:
             yield self.X_l[lab], self.y_l[lab], self.X_u[rows % n_u]
 
 
-def _dataset_arrays(dataset):
-    """(X, y) of skorch's training dataset (a skorch Dataset, or a Subset of one from a split)."""
-    indices = None
-    if isinstance(dataset, torch.utils.data.Subset):
-        indices = np.asarray(dataset.indices)
-        dataset = dataset.dataset
-    X, y = getattr(dataset, "X", None), getattr(dataset, "y", None)
-    if not isinstance(X, np.ndarray) or not isinstance(y, np.ndarray):
-        raise TypeError(
-            "WAALClassifier trains from numpy arrays; got a training dataset of type "
-            f"{type(dataset).__name__} (a custom 'dataset' or 'train_split' is not supported)."
-        )
-    if indices is not None:
-        X, y = X[indices], y[indices]
-    return torch.from_numpy(np.ascontiguousarray(X)), torch.from_numpy(np.ascontiguousarray(y))
-
-
 class WAALClassifier(MCDropoutClassifier):
     """Wasserstein Adversarial Active Learning (WAAL): a classifier trained on labelled and
     unlabelled data, with a critic that scores how unlike the labelled set a sample looks.
@@ -183,54 +191,46 @@ class WAALClassifier(MCDropoutClassifier):
     every step: a non-finite loss raises :class:`skal.exceptions.DivergenceError` (a
     ``FloatingPointError``) instead of producing NaN scores, and the default ``divergence``
     callback (:class:`skal.classifier.DivergenceCheck`) also stops a loss that explodes while
-    staying finite, or weights that become non-finite.
+    staying finite, or weights that become non-finite. The learning-rate schedule is the default
+    callback ``lr_schedule`` (:class:`skal.callbacks.MilestoneLR` on both optimizers).
 
-    Paper versus the authors' released code (``cjshui/WAAL``; docs/waal.md, 'Departures from the
-    authors' code' and 'Known bugs in the authors' code'); skal
-    follows the paper by default:
+    **Paper or authors' code.** The defaults are the paper's (the Fashion-MNIST / SVHN settings);
+    ``WAALClassifier.authors_code(**overrides)`` builds one with every choice of the authors'
+    released code (``cjshui/WAAL``, :data:`AUTHORS_CODE`), each documented with its reason in
+    docs/waal.md ('Departures from the authors' code', 'Known bugs in the authors' code'):
 
-    - **coefficient of the labelled critic term**: paper ``C0`` (default ``coef="paper"``); code
-      ``L / U`` with the weight ``mu`` itself (``coef="code"``); or any float.
-    - **mu**: paper ``1e-2`` (default); code ``alpha = 2e-3`` (``mu=2e-3``).
-    - **gradient-penalty sign**: the code minimises ``-W - 2*GP`` in the critic step, which drives
-      the critic's gradient norm *away* from 1 (a bug); skal adds ``+ gp_weight * GP`` (standard
-      WGAN-GP, the paper's stated intent). ``gp_weight=-2, gp_endpoints=True`` reproduces the code.
-      The paper gives no weight; the default 2 is the code's, relative to W.
-    - **generator-side GP**: the code adds ``alpha*5*GP`` to the feature extractor's loss, but
-      computes it on ``no_grad`` features with the critic frozen, so it carries no gradient (a
-      no-op); skal leaves it out.
-    - **GP points**: interpolates only (WGAN-GP, default); the code also penalises both endpoints
-      (``gp_endpoints=True``).
-    - **labelled half of a batch**: drawn with replacement (paper, default); cycled ``perm % L``
-      (code, ``labeled_sampling="cyclic"``).
-    - **LR schedule**: the paper decays the lr x0.1 at 50 % and again at 75 % of ``max_epochs``,
-      for both optimizers (default ``lr_milestones=(0.5, 0.75)``); the code keeps it constant
-      (``lr_milestones=None``).
-    - **selection coefficient** (query): paper 5 for Fashion-MNIST/SVHN, 10 for CIFAR-10 (default
-      5); code 10 everywhere (``selection=10``).
-    - **uncertainty bound** (query): paper ``mixture * l_inf + (1 - mixture) * l1`` of ``-log p``
-      (``kind="paper"``); code ``l2 + l1`` (``kind="code"``). Computed from ``log_softmax`` (finite)
-      rather than the code's ``log(softmax)``, which can give ``inf``.
-    - **augmentation**: none (the paper); the code adds random crops and flips for SVHN/CIFAR-10.
-      skal never augments.
-    - **momentum**: 0.5 (paper and code for Fashion-MNIST/SVHN; 0.3 for CIFAR-10).
-    - **early stopping**: the paper uses it but does not say on what; skal trains ``max_epochs``
-      unless a skorch ``EarlyStopping`` callback (with ``train_split``) is given.
-    - **critic update**: with features detached from step 1 rather than recomputed after the
-      feature extractor's step (the code's six forwards per step become two); this changes only
-      BatchNorm running statistics and dropout masks.
+    ===================  =======================================  ==============================
+    parameter            paper (default)                          authors' code
+    ===================  =======================================  ==============================
+    ``coef``             ``"bias_bound"``: C0 of Eq. 3.8, weight   ``"ratio"``: L / U, weight mu
+                         mu'
+    ``mu``               1e-2                                     2e-3
+    ``gp_weight``        2 (+ GP: WGAN-GP)                        -2 (the code's sign, a bug)
+    ``gp_endpoints``     False (interpolates only)                True (also z_u and z_l)
+    ``labeled_sampling`` ``"replacement"``                        ``"cyclic"`` (perm % L)
+    ``lr_milestones``    (0.5, 0.75): x0.1 at 50 % and 75 %        None (constant)
+    ``selection``        5 (10 for CIFAR-10)                      10
+    ``uncertainty``      ``"linf_l1"``: l_inf + l1 of -log p      ``"l2_l1"``: l2 + l1
+    ===================  =======================================  ==============================
+
+    In both, the uncertainty comes from ``log_softmax`` (finite, unlike the code's
+    ``log(softmax)``), the code's generator-side penalty (a no-op there) is left out, nothing is
+    augmented (the paper's choice; the code augments SVHN and CIFAR-10), momentum is 0.5 (0.3 for
+    CIFAR-10), and training runs ``max_epochs`` unless a skorch ``EarlyStopping`` callback (with
+    ``train_split``) is given.
 
     Parameters
     ----------
     features : None, str, torch module class or instance, default=None
-        The feature extractor. ``None`` picks from the image shape: :class:`~skal.nets.
-        VGG16BNFeatures` for 3-channel images of at least 32x32, :class:`~skal.nets.LeNetFeatures`
-        for other images of at least 16x16 (e.g. 1x28x28), and a one-layer MLP (``"mlp"``,
-        flatten -> Linear(d, 128) -> ReLU) for flat or smaller inputs. Strings: ``"lenet"``,
-        ``"vgg16bn"``, ``"resnet18"`` (the trunk of :class:`skal.nets.ResNet18`, 512-d), ``"mlp"``.
-        A class is instantiated with ``in_channels`` and ``image_shape`` if it takes them; an
-        instance is deep-copied at every fit (each fit starts from its weights). The feature size is
-        read from ``out_features`` or measured.
+        The feature extractor (see :func:`skal.nets.waal.make_features`). ``None`` picks from the
+        image shape: :class:`~skal.nets.VGG16BNFeatures` for 3-channel images of at least 32x32,
+        :class:`~skal.nets.LeNetFeatures` for other images of at least 16x16 (e.g. 1x28x28), and
+        a one-layer MLP (``"mlp"``, flatten -> Linear(d, 128) -> ReLU) for flat or smaller inputs.
+        Strings: ``"lenet"``, ``"vgg16bn"``, ``"resnet18"`` (the trunk of
+        :class:`skal.nets.ResNet18`, 512-d), ``"mlp"``. A class is instantiated with
+        ``in_channels`` and ``image_shape`` if it takes them; an instance is deep-copied at every
+        fit (each fit starts from its weights). The feature size is read from ``out_features`` or
+        measured.
     hidden : int, default=50
         Hidden width of the classifier head (and of the critic unless ``critic__hidden``).
     dropout : float, default=0.5
@@ -241,10 +241,18 @@ class WAALClassifier(MCDropoutClassifier):
         Weight of the critic's diversity score at query time.
     mixture : float, default=0.5
         Mixture coefficient of the query's uncertainty bound.
-    kind : {"paper", "code"}, default="paper"
-        Uncertainty bound at query time: l_inf + l1 (paper) or l2 + l1 (code).
-    coef : {"paper", "code"} or float, default="paper"
-        Weight of the labelled critic term (C0, L / U, or the given number).
+    uncertainty : {"linf_l1", "l2_l1"}, default="linf_l1"
+        Uncertainty bound at query time (:func:`skal.losses.waal_uncertainty`): ``mixture`` times
+        the l_inf norm (the single worst class, Eq. 3.10) plus ``1 - mixture`` times the l1 norm
+        (Eq. 3.11) of ``-log p`` (the paper), or l2 instead of l_inf (the authors' code).
+    coef : {"bias_bound", "ratio"} or float, default="bias_bound"
+        Weight of the labelled critic term: ``"bias_bound"`` is C0 of Eq. 3.8 (the paper), with
+        mu' as the weight of the whole term; ``"ratio"`` is L / U with mu itself as the weight
+        (the authors' code); a float is used as given (with mu').
+    kind : {"paper", "code"}, default="deprecated"
+        Deprecated alias of ``uncertainty`` (``"paper"`` is ``"linf_l1"``, ``"code"`` is
+        ``"l2_l1"``); it overrides ``uncertainty`` when given. ``coef="paper"`` /
+        ``coef="code"`` are deprecated aliases too.
     query_size : int or None, default=None
         B in C0: how many samples the next round queries. ``None`` uses ``min(L, U)`` (a query
         that doubles the labelled set, as in the first round of the paper's SVHN and CIFAR-10
@@ -317,9 +325,33 @@ class WAALClassifier(MCDropoutClassifier):
     >>> clf = WAALClassifier(max_epochs=1, batch_size=8, random_state=0).fit(X, y)
     >>> clf.predict_proba(X[:2]).shape, clf.critic_score(X[:2]).shape
     ((2, 2), (2,))
+    >>> WAALClassifier.authors_code(max_epochs=1).get_params()["gp_weight"]
+    -2.0
     """
 
     _fixed_module = True
+
+    _waal_constraints: dict = {
+        "features": [None, Choice(*NAMED_FEATURES), nn.Module,
+                     Satisfies(_is_module_class, "a torch module class")],
+        "hidden": [Int(1)],
+        "dropout": [Float(0, 1, closed="left")],
+        "mu": [Float(0, None, closed="left")],
+        "selection": [Float()],
+        "mixture": [Float(0, 1)],
+        "uncertainty": [Choice("linf_l1", "l2_l1")],
+        "kind": [Choice("paper", "code"), Hidden(Choice("deprecated"))],
+        "coef": [Choice("bias_bound", "ratio", deprecated=tuple(_COEF_ALIASES)), Float()],
+        "query_size": [None, Int(1)],
+        "gp_weight": [Float()],
+        "labeled_sampling": [Choice("replacement", "cyclic")],
+        "epoch_over": [Choice("unlabeled", "labeled")],
+        "lr_milestones": [None, Satisfies(_milestones_ok, "a sequence of floats in (0, 1]")],
+        "lr_decay": [Float(0, None, closed="neither")],
+        "momentum": [Float(0, None, closed="left")],
+        "max_epochs": [Int(1)],
+        "batch_size": [Int(1)],
+    }
 
     def __init__(
         self,
@@ -330,8 +362,9 @@ class WAALClassifier(MCDropoutClassifier):
         mu=1e-2,
         selection=5.0,
         mixture=0.5,
-        kind="paper",
-        coef="paper",
+        uncertainty="linf_l1",
+        coef="bias_bound",
+        kind="deprecated",
         query_size=None,
         gp_weight=2.0,
         gp_endpoints=False,
@@ -367,8 +400,9 @@ class WAALClassifier(MCDropoutClassifier):
         self.mu = mu
         self.selection = selection
         self.mixture = mixture
-        self.kind = kind
+        self.uncertainty = uncertainty
         self.coef = coef
+        self.kind = kind
         self.query_size = query_size
         self.gp_weight = gp_weight
         self.gp_endpoints = gp_endpoints
@@ -379,17 +413,27 @@ class WAALClassifier(MCDropoutClassifier):
         self.momentum = momentum
         self.unlabeled_marker = unlabeled_marker
 
-    _train_data = None  # (X_u,) as a tensor, only while fitting
-    _epochs_done = 0  # epochs run by the current fit (drives the lr schedule)
+    @classmethod
+    def authors_code(cls, **overrides):
+        """A WAALClassifier with every choice of the authors' released code (``cjshui/WAAL``).
 
-    def set_params(self, **params):
-        super().set_params(**params)
-        # skorch applies optimizer__* / critic_optimizer__* to a fitted net's optimizers without
-        # storing them; keep them as parameters so get_params and clone see them.
-        for key, value in params.items():
-            if "optimizer__" in key:
-                vars(self)[key] = value
-        return self
+        The parameters of :data:`AUTHORS_CODE` (``coef="ratio"``, ``mu=2e-3``,
+        ``gp_weight=-2``, ``gp_endpoints=True``, ``labeled_sampling="cyclic"``,
+        ``lr_milestones=None``, ``selection=10``, ``uncertainty="l2_l1"``), then ``overrides``.
+
+        Parameters
+        ----------
+        **overrides
+            Any constructor parameter (e.g. ``max_epochs``, ``random_state``).
+
+        Returns
+        -------
+        WAALClassifier
+            Unfitted.
+        """
+        return cls(**{**AUTHORS_CODE, **overrides})
+
+    _train_data = None  # (X_u,) as a tensor, only while fitting
 
     @property
     def _default_callbacks(self):
@@ -398,107 +442,29 @@ class WAALClassifier(MCDropoutClassifier):
             (name, PassthroughScoring(name=name, lower_is_better=None, on_train=True))
             for name in ("ce_loss", "critic_loss", "wasserstein", "gradient_penalty")
         ]
+        extra.append(("lr_schedule", _WAALSchedule()))
         return callbacks[:-1] + extra + callbacks[-1:]  # print_log stays last
 
     # ------------------------------------------------------------------ parameters
     def _check_params(self):
         super()._check_params()  # lr, max_epochs, batch_size, device, train_split
+        check_params(self, self._waal_constraints)
         name = type(self).__name__
-
-        def bad(param, expected):
-            raise ValueError(
-                f"The '{param}' parameter of {name} must be {expected}. "
-                f"Got {getattr(self, param)!r} instead."
+        if self.kind != "deprecated":
+            warnings.warn(
+                f"The 'kind' parameter of {name} is deprecated: use uncertainty="
+                f"{UNCERTAINTY_ALIASES[self.kind]!r} (kind={self.kind!r}) instead.",
+                DeprecationWarning, stacklevel=4,
             )
+        deprecated_value(self.coef, _COEF_ALIASES, "coef", name, stacklevel=4)
 
-        def real(value):
-            return isinstance(value, numbers.Real) and not isinstance(value, bool) and np.isfinite(
-                value
-            )
+    def _uncertainty_kind(self):
+        return self.uncertainty if self.kind == "deprecated" else UNCERTAINTY_ALIASES[self.kind]
 
-        def pos_int(value):
-            return isinstance(value, numbers.Integral) and not isinstance(value, bool) and value > 0
-
-        if not (real(self.mu) and self.mu >= 0):
-            bad("mu", "a float >= 0")
-        if not real(self.selection):
-            bad("selection", "a finite float")
-        if not (real(self.mixture) and 0 <= self.mixture <= 1):
-            bad("mixture", "a float in [0, 1]")
-        if self.kind not in ("paper", "code"):
-            bad("kind", "'paper' or 'code'")
-        if not (self.coef in ("paper", "code") or (real(self.coef) and not isinstance(
-                self.coef, str))):
-            bad("coef", "'paper', 'code' or a finite float")
-        if not (self.query_size is None or pos_int(self.query_size)):
-            bad("query_size", "None or an int >= 1")
-        if not real(self.gp_weight):
-            bad("gp_weight", "a finite float")
-        if self.labeled_sampling not in ("replacement", "cyclic"):
-            bad("labeled_sampling", "'replacement' or 'cyclic'")
-        if self.epoch_over not in ("unlabeled", "labeled"):
-            bad("epoch_over", "'unlabeled' or 'labeled'")
-        milestones = () if self.lr_milestones is None else self.lr_milestones
-        try:
-            ok = all(real(m) and 0 < m <= 1 for m in milestones)
-        except TypeError:
-            ok = False
-        if not ok:
-            bad("lr_milestones", "None or a sequence of floats in (0, 1]")
-        if not (real(self.lr_decay) and self.lr_decay > 0):
-            bad("lr_decay", "a float > 0")
-        if not (real(self.momentum) and self.momentum >= 0):
-            bad("momentum", "a float >= 0")
-        if not pos_int(self.hidden):
-            bad("hidden", "an int >= 1")
-        if not (real(self.dropout) and 0 <= self.dropout < 1):
-            bad("dropout", "a float in [0, 1)")
-        if not pos_int(self.max_epochs):
-            bad("max_epochs", "an int >= 1")
-        if not pos_int(self.batch_size):
-            bad("batch_size", "an int >= 1")
-        if isinstance(self.features, str) and self.features not in _NAMED_FEATURES:
-            bad("features", f"None, one of {_NAMED_FEATURES}, a torch module class or instance")
-        if not (self.features is None or isinstance(self.features, (str, nn.Module)) or (
-                isinstance(self.features, type) and issubclass(self.features, nn.Module))):
-            bad("features", f"None, one of {_NAMED_FEATURES}, a torch module class or instance")
+    def _divergence_hint(self):
+        return f"Lower lr (now {self.lr!r}) or mu (now {self.mu!r})"
 
     # ------------------------------------------------------------------ networks
-    def _feature_extractor(self, shape):
-        spec = self.features
-        is_image = len(shape) == 3
-        if spec is None:
-            if not is_image:
-                spec = "mlp"
-            elif shape[0] == 3 and min(shape[1:]) >= 32:
-                spec = "vgg16bn"
-            elif min(shape[1:]) >= 16:
-                spec = "lenet"
-            else:
-                spec = "mlp"
-        if isinstance(spec, nn.Module):
-            return copy.deepcopy(spec)
-        if isinstance(spec, str):
-            if spec == "mlp":
-                return MLPFeatures(int(np.prod(shape)))
-            if not is_image:
-                raise ValueError(
-                    f"features={spec!r} needs images: the input has per-sample shape {shape}. "
-                    "Pass (n, C, H, W) images or set image_shape=(C, H, W)."
-                )
-            if spec == "lenet":
-                return LeNetFeatures(shape[0], image_shape=shape, dropout=self.dropout)
-            if spec == "vgg16bn":
-                return VGG16BNFeatures(shape[0], image_shape=shape)
-            return ResNet18Features(shape[0])
-        kwargs = {}
-        accepted = inspect.signature(spec).parameters
-        if is_image and "in_channels" in accepted:
-            kwargs["in_channels"] = shape[0]
-        if "image_shape" in accepted:
-            kwargs["image_shape"] = shape
-        return spec(**kwargs)
-
     def initialize_module(self):
         """Build ``module_`` (feature extractor + head) and ``critic_`` from the fitted data."""
         if self.get_params_for("module"):
@@ -512,7 +478,7 @@ class WAALClassifier(MCDropoutClassifier):
                 "WAALClassifier sizes its networks from the data: call fit(X, y) instead of "
                 "initialize()."
             )
-        features = self._feature_extractor(tuple(shape))
+        features = make_features(self.features, tuple(shape), dropout=self.dropout)
         try:
             n_features = infer_out_features(features, tuple(shape))
         except RuntimeError as exc:  # the probe on one zero image of the input's shape failed
@@ -528,7 +494,7 @@ class WAALClassifier(MCDropoutClassifier):
         self.critic_ = WAALCritic(n_features, **critic_kwargs)
         return self
 
-    def _check_features_io(self, X):
+    def _check_module_io(self, X):
         """One forward pass of the feature extractor on one sample: it must take the input and
         return flat features of the size the head was built for (torch's errors otherwise come
         from deep inside the first training step)."""
@@ -536,18 +502,14 @@ class WAALClassifier(MCDropoutClassifier):
         name, features_name = type(self).__name__, type(features).__name__
         x = torch.as_tensor(X[:1], device=self.device)  # (1,) + input_shape_
         n_features = self.module_.head.in_features
-        was_training = features.training
-        features.eval()
         try:
-            with torch.no_grad(), torch.random.fork_rng(devices=[]):
+            with _EvalMode(features), torch.no_grad(), torch.random.fork_rng(devices=[]):
                 z = features(x)
         except RuntimeError as exc:
             raise ValueError(
                 f"The 'features' module of {name} ({features_name}) cannot take the input: a "
                 f"forward pass on one sample of shape {tuple(x.shape)} failed with: {exc}"
             ) from None
-        finally:
-            features.train(was_training)
         if not isinstance(z, torch.Tensor) or tuple(z.shape) != (1, n_features):
             shape = tuple(z.shape) if isinstance(z, torch.Tensor) else type(z).__name__
             raise ValueError(
@@ -558,11 +520,7 @@ class WAALClassifier(MCDropoutClassifier):
             )
 
     def _optimizer_kwargs(self, kwargs):
-        try:
-            accepted = inspect.signature(self.optimizer).parameters
-        except (TypeError, ValueError):
-            accepted = {}
-        if "momentum" in accepted and "momentum" not in kwargs:
+        if accepts(self.optimizer, "momentum") and "momentum" not in kwargs:
             kwargs["momentum"] = self.momentum
         return kwargs
 
@@ -576,99 +534,6 @@ class WAALClassifier(MCDropoutClassifier):
         )
         self.critic_optimizer_ = self.optimizer(*args, **self._optimizer_kwargs(kwargs))
         return self
-
-    # ------------------------------------------------------------------ data
-    def _unlabeled_mask(self, y):
-        marker = self.unlabeled_marker
-        if marker is None:
-            return np.zeros(len(y), dtype=bool)
-        if isinstance(marker, float) and np.isnan(marker):
-            if y.dtype.kind == "f":
-                return np.isnan(y)
-            return np.array([isinstance(v, float) and np.isnan(v) for v in y], dtype=bool)
-        if y.dtype.kind in "biuf" and not isinstance(marker, (numbers.Number, np.number)):
-            return np.zeros(len(y), dtype=bool)
-        if y.dtype.kind in "US" and not isinstance(marker, (str, bytes)):
-            return np.zeros(len(y), dtype=bool)
-        mask = y == marker
-        if not isinstance(mask, np.ndarray) or mask.shape != y.shape:
-            mask = np.array([v == marker for v in y], dtype=bool)
-        return mask.astype(bool)
-
-    def _marker_collision(self, where):
-        return ValueError(
-            f"The unlabeled marker {self.unlabeled_marker!r} {where}. If "
-            f"{self.unlabeled_marker!r} is a real class, set unlabeled_marker to a value that is "
-            "not a class (or None, and pass the unlabelled rows as X_unlabeled=)."
-        )
-
-    def _split(self, X, y, X_unlabeled, reset):
-        """Validate and split the input into labelled (X_l, y_l) and unlabelled X_u."""
-        X = self._validate_X(X, reset=reset)
-        if y is None:
-            raise ValueError(
-                f"{type(self).__name__} requires y to be passed, but the target y is None."
-            )
-        y = np.asarray(y.detach().cpu().numpy() if isinstance(y, torch.Tensor) else y)
-        if y.ndim == 2 and y.shape[1] == 1:
-            y = column_or_1d(y, warn=True)
-        check_consistent_length(X, y)
-        mask = self._unlabeled_mask(y) if y.ndim == 1 else np.zeros(len(y), dtype=bool)
-        classes = self.classes if reset else getattr(self, "classes_", None)
-        if classes is not None and self.unlabeled_marker is not None and np.any(
-                self._unlabeled_mask(np.asarray(classes))):
-            raise self._marker_collision("is one of the classes")
-        if X_unlabeled is not None and len(X_unlabeled) == 0:  # e.g. an exhausted pool
-            X_unlabeled = None
-            if mask.any():
-                raise self._marker_collision(
-                    "appears in y although X_unlabeled was given, so it would be read as "
-                    "'unlabelled' rather than as a class"
-                )
-        if X_unlabeled is not None:
-            if mask.any():
-                raise self._marker_collision(
-                    "appears in y although X_unlabeled was given, so it would be read as "
-                    "'unlabelled' rather than as a class"
-                )
-            try:
-                X_u = self._validate_X_unlabeled(X_unlabeled)
-            except ValueError as exc:
-                raise ValueError(
-                    f"X_unlabeled must have the same per-sample shape as X "
-                    f"{tuple(self.input_shape_)}: {exc}"
-                ) from None
-        else:
-            X_u = X[mask]
-        if mask.all():
-            raise ValueError(
-                f"y has no labelled sample: all {len(y)} entries are the unlabeled marker "
-                f"{self.unlabeled_marker!r}. WAAL needs labelled samples of at least 2 classes."
-            )
-        return X[~mask], y[~mask], X_u
-
-    def _validate_X_unlabeled(self, X_unlabeled):
-        return validate_images(
-            self, X_unlabeled, reset=False, image_shape=self.image_shape, flat_ok=self._flat_ok,
-            input_name="X_unlabeled",
-        )
-
-    def _set_adversarial_weights(self, n_labeled, n_unlabeled):
-        self.n_labeled_, self.n_unlabeled_ = int(n_labeled), int(n_unlabeled)
-        if n_unlabeled == 0:
-            self.coef_, self.adv_weight_ = 0.0, 0.0
-            return
-        share = n_unlabeled / (n_labeled + n_unlabeled)  # gamma / (1 + gamma)
-        if self.coef == "code":
-            self.coef_, self.adv_weight_ = n_labeled / n_unlabeled, float(self.mu)
-            return
-        if self.coef == "paper":
-            n_query = min(n_labeled, n_unlabeled) if self.query_size is None else self.query_size
-            n_query = min(int(n_query), n_unlabeled)
-            self.coef_ = float(waal_bias_coefficient(n_labeled, n_unlabeled, n_query))
-        else:
-            self.coef_ = float(self.coef)
-        self.adv_weight_ = float(self.mu) * share
 
     # ------------------------------------------------------------------ fitting
     def fit(self, X, y, X_unlabeled=None, **fit_params):
@@ -688,8 +553,9 @@ class WAALClassifier(MCDropoutClassifier):
         -------
         self
         """
-        return self._fit(X, y, X_unlabeled, reset=not (self.warm_start and self.initialized_),
-                         classes=None, fit_params=fit_params)
+        reset = not (self.warm_start and self.initialized_)
+        return self._fit(X, y, reset=reset, classes=None, partial=False, fit_params=fit_params,
+                         X_unlabeled=X_unlabeled)
 
     def partial_fit(self, X, y, classes=None, X_unlabeled=None, **fit_params):
         """Continue training (``max_epochs`` more epochs) without re-initialising the networks.
@@ -702,15 +568,21 @@ class WAALClassifier(MCDropoutClassifier):
         -------
         self
         """
-        return self._fit(X, y, X_unlabeled, reset=not self.initialized_, classes=classes,
-                         fit_params=fit_params)
+        return self._fit(X, y, reset=not self.initialized_, classes=classes, partial=True,
+                         fit_params=fit_params, X_unlabeled=X_unlabeled)
 
-    def _fit(self, X, y, X_unlabeled, reset, classes, fit_params):
-        self._check_params()
-        X_l, y_l, X_u = self._split(X, y, X_unlabeled, reset)
+    def _prepare_fit_data(self, X, y, *, reset, classes, partial, X_unlabeled=None):
+        """Split the input into labelled ``(X_l, y_l)`` and unlabelled ``X_u`` (the context)."""
+        marker = self.unlabeled_marker
+        X_l, y_l, X_u = split_labeled(
+            self, X, y, X_unlabeled, marker=marker,
+            classes=self.classes if reset else getattr(self, "classes_", None),
+            validate_X=lambda X: self._validate_X(X, reset=reset),
+            validate_X_unlabeled=self._validate_X_unlabeled,
+        )
         if reset and classes is not None:
-            if np.any(self._unlabeled_mask(np.asarray(classes))):
-                raise self._marker_collision("is one of the classes")
+            if np.any(unlabeled_mask(np.asarray(classes), marker)):
+                raise marker_collision(marker, "is one of the classes")
             self.label_encoder_ = LabelEncoder().fit(np.asarray(classes))
             y_l = self._encode(X_l, y_l, reset=False)
         else:
@@ -718,26 +590,46 @@ class WAALClassifier(MCDropoutClassifier):
             y_l = self._encode(X_l, y_l, reset=reset)
         if len(X_u) == 0:
             warnings.warn(
-                f"{type(self).__name__} got no unlabelled data (no y == "
-                f"{self.unlabeled_marker!r} rows and no X_unlabeled): it is trained as a plain "
-                "classifier, without the adversarial term, and its critic stays untrained.",
+                f"{type(self).__name__} got no unlabelled data (no y == {marker!r} rows and no "
+                "X_unlabeled): it is trained as a plain classifier, without the adversarial "
+                "term, and its critic stays untrained.",
                 UserWarning,
-                stacklevel=3,
+                stacklevel=4,
             )
-        seed = resolve_seed(self.random_state, owner=type(self).__name__)
-        if not reset and self.history_ is not None:
-            seed = (seed + len(self.history_)) % (2**31 - 1)
-        with self._fit_context(seed):
-            if reset:
-                self.initialize()
-                self._check_features_io(X_l)
-            self._set_adversarial_weights(len(X_l), len(X_u))
-            self._train_data = (torch.from_numpy(np.ascontiguousarray(X_u)),)
-            try:
-                super(MCDropoutClassifier, self).partial_fit(X_l, y_l, **fit_params)
-            finally:
-                self._train_data = None
-        return self
+        return X_l, y_l, {"X_unlabeled": X_u}
+
+    def _validate_X_unlabeled(self, X_unlabeled):
+        return validate_images(
+            self, X_unlabeled, reset=False, image_shape=self.image_shape, flat_ok=self._flat_ok,
+            input_name="X_unlabeled",
+        )
+
+    def _set_adversarial_weights(self, n_labeled, n_unlabeled):
+        self.n_labeled_, self.n_unlabeled_ = int(n_labeled), int(n_unlabeled)
+        if n_unlabeled == 0:
+            self.coef_, self.adv_weight_ = 0.0, 0.0
+            return
+        share = n_unlabeled / (n_labeled + n_unlabeled)  # gamma / (1 + gamma)
+        coef = _COEF_ALIASES.get(self.coef, self.coef) if isinstance(self.coef, str) else self.coef
+        if coef == "ratio":
+            self.coef_, self.adv_weight_ = n_labeled / n_unlabeled, float(self.mu)
+            return
+        if coef == "bias_bound":
+            n_query = min(n_labeled, n_unlabeled) if self.query_size is None else self.query_size
+            n_query = min(int(n_query), n_unlabeled)
+            self.coef_ = float(waal_bias_coefficient(n_labeled, n_unlabeled, n_query))
+        else:
+            self.coef_ = float(coef)
+        self.adv_weight_ = float(self.mu) * share
+
+    def _train(self, X, y, fit_params, X_unlabeled):
+        """skorch's fit loop, with the unlabelled rows at hand for :meth:`get_iterator`."""
+        self._set_adversarial_weights(len(X), len(X_unlabeled))
+        self._train_data = (torch.from_numpy(np.ascontiguousarray(X_unlabeled)),)
+        try:
+            return super()._train(X, y, fit_params)
+        finally:
+            self._train_data = None
 
     def get_iterator(self, dataset, training=False):
         """Training batches come from WAAL's paired sampler (see ``_PairedBatches``).
@@ -751,7 +643,8 @@ class WAALClassifier(MCDropoutClassifier):
         """
         if not training or self._train_data is None:
             return super().get_iterator(dataset, training=training)
-        X_l, y_l = _dataset_arrays(dataset)
+        X_l, y_l, _ = dataset_arrays(dataset, type(self).__name__)
+        X_l, y_l = (torch.from_numpy(np.ascontiguousarray(a)) for a in (X_l, y_l))
         (X_u,) = self._train_data
         params = self.get_params_for("iterator_train")
         batch_size = params.get("batch_size", self.batch_size)
@@ -760,33 +653,7 @@ class WAALClassifier(MCDropoutClassifier):
         return _PairedBatches(X_l, y_l, X_u, batch_size, self.labeled_sampling, self.epoch_over,
                               shuffle=bool(params.get("shuffle", True)))
 
-    # ------------------------------------------------------------------ lr schedule
-    def on_train_begin(self, net, X=None, y=None, **kwargs):
-        super().on_train_begin(net, X=X, y=y, **kwargs)
-        self._epochs_done = 0
-        for opt in (self.optimizer_, self.critic_optimizer_):
-            for group in opt.param_groups:
-                # a fresh optimizer, or an lr changed since the schedule last set it
-                if group.get("scheduled_lr") != group["lr"]:
-                    group["initial_lr"] = group["lr"]
-
-    def on_epoch_begin(self, net, dataset_train=None, dataset_valid=None, **kwargs):
-        super().on_epoch_begin(
-            net, dataset_train=dataset_train, dataset_valid=dataset_valid, **kwargs
-        )
-        epoch = self._epochs_done
-        milestones = [int(np.ceil(m * self.max_epochs - 1e-9)) for m in self.lr_milestones or ()]
-        factor = float(self.lr_decay) ** sum(epoch >= m for m in milestones)
-        for opt in (self.optimizer_, self.critic_optimizer_):
-            for group in opt.param_groups:
-                group["lr"] = group["scheduled_lr"] = group["initial_lr"] * factor
-        self.history.record("lr", self.optimizer_.param_groups[0]["lr"])
-        self._epochs_done = epoch + 1
-
     # ------------------------------------------------------------------ training step
-    def _divergence_hint(self):
-        return f"Lower lr (now {self.lr!r}) or mu (now {self.mu!r})"
-
     def _check_finite(self, value, what):
         if not torch.isfinite(value).all():
             epoch = len(self.history) if self.history_ is not None else 0
@@ -863,15 +730,8 @@ class WAALClassifier(MCDropoutClassifier):
 
     def _eval_forward(self, X, fn):
         """Run ``fn(xb)`` per batch with every network in eval mode and no gradients."""
-        modes = [(m, m.training) for m in (self.module_, self.critic_)]
-        for m, _ in modes:
-            m.eval()
-        try:
-            with torch.no_grad():
-                out = [fn(xb).cpu() for xb in self._pool_batches(X)]
-        finally:
-            for m, mode in modes:
-                m.train(mode)
+        with _EvalMode(self.module_, self.critic_), torch.no_grad():
+            out = [fn(xb).cpu() for xb in self._pool_batches(X)]
         return torch.cat(out).numpy() if out else np.empty(0, dtype=np.float32)
 
     def _check_scores(self, scores, what):
@@ -899,7 +759,7 @@ class WAALClassifier(MCDropoutClassifier):
         scores = self._eval_forward(X, lambda xb: critic(features(xb)))
         return self._check_scores(scores, "critic score g(x)")
 
-    def waal_score(self, X, *, selection=None, mixture=None, kind=None):
+    def waal_score(self, X, *, selection=None, mixture=None, uncertainty=None, kind=None):
         """WAAL's query score ``U(x) - selection * g(x)`` per row; **smaller is better**.
 
         One forward pass: the features of each batch are computed once and fed to both the head
@@ -908,30 +768,33 @@ class WAALClassifier(MCDropoutClassifier):
         Parameters
         ----------
         X : array-like
-        selection, mixture, kind : default=None
-            Override the estimator's ``selection``, ``mixture`` and ``kind``.
+        selection, mixture, uncertainty : default=None
+            Override the estimator's ``selection``, ``mixture`` and ``uncertainty``.
+        kind : {"paper", "code"} or None, default=None
+            Deprecated alias of ``uncertainty``.
 
         Returns
         -------
         scores : ndarray of float32, shape (n,)
         """
         X = self._check_fitted_X(X)
-        if selection is not None and not (
-            isinstance(selection, numbers.Real) and not isinstance(selection, bool)
-            and np.isfinite(selection)
-        ):
-            raise ValueError(
-                "The 'selection' parameter of waal_score must be None or a finite float. "
-                f"Got {selection!r} instead."
+        check_params(self, {"selection": [None, Float()]}, {"selection": selection},
+                     caller_name="waal_score")
+        if kind is not None:
+            warnings.warn(
+                "The 'kind' parameter of waal_score is deprecated: use uncertainty="
+                f"{UNCERTAINTY_ALIASES.get(kind, kind)!r} (kind={kind!r}) instead.",
+                DeprecationWarning, stacklevel=2,
             )
+            uncertainty = UNCERTAINTY_ALIASES.get(kind, kind)
         selection = self.selection if selection is None else selection
         mixture = self.mixture if mixture is None else mixture
-        kind = self.kind if kind is None else kind
+        uncertainty = self._uncertainty_kind() if uncertainty is None else uncertainty
         features, head, critic = self.module_.features, self.module_.head, self.critic_
 
         def score(xb):
             z = features(xb)  # (b, d), shared by head and critic
             log_proba = F.log_softmax(head(z), dim=1)  # (b, K)
-            return waal_query_score(log_proba, critic(z), selection, mixture, kind)
+            return waal_query_score(log_proba, critic(z), selection, mixture, uncertainty)
 
         return self._check_scores(self._eval_forward(X, score), "WAAL query score")

@@ -299,5 +299,5 @@ def test_waal_features_with_wrong_shapes(waal_images, features, match):
 def test_waal_score_bad_selection(waal_images):
     clf = WAALClassifier(max_epochs=1, batch_size=8, random_state=0).fit(*waal_images)
     with pytest.raises(ValueError, match=r"The 'selection' parameter of waal_score must be None "
-                       r"or a finite float\. Got 'a' instead"):
+                       r"or a float in the range \(-inf, inf\)\. Got 'a' instead"):
         clf.waal_score(waal_images[0], selection="a")

@@ -502,3 +502,16 @@ def test_validation_callbacks_need_a_train_split(digits_small, callback, monitor
                        r"validation split \(train_split=None\).*ValidSplit.*monitor='train_loss'"):
         clf.fit(X[:40], y[:40])
     assert not hasattr(clf, "module_") or not clf.history  # refused before any training
+
+
+def test_optimizer_params_set_after_fit_are_kept_by_clone(digits_small):
+    # skorch applies optimizer__* of a fitted net to its optimizer without storing them;
+    # skal keeps them as parameters (it used to, for WAAL only)
+    from sklearn.base import clone
+
+    X, y = digits_small
+    clf = ResNet18Classifier(width=2, max_epochs=1, random_state=0).fit(X[:40], y[:40])
+    clf.set_params(optimizer__weight_decay=0.1)
+    assert clf.optimizer_.param_groups[0]["weight_decay"] == 0.1
+    assert clf.get_params()["optimizer__weight_decay"] == 0.1
+    assert clone(clf).get_params()["optimizer__weight_decay"] == 0.1

@@ -130,7 +130,7 @@ def test_adversarial_weights_paper_and_code(images):
     gamma, alpha = U / L, 6 / L
     assert clf.coef_ == pytest.approx((gamma - alpha) / (gamma**2 * (1 + alpha)))
     assert clf.adv_weight_ == pytest.approx(1e-2 * U / (L + U))  # mu' = mu gamma / (1 + gamma)
-    code = WAALClassifier(coef="code", mu=2e-3, max_epochs=1, batch_size=8).fit(X, y)
+    code = WAALClassifier(coef="ratio", mu=2e-3, max_epochs=1, batch_size=8).fit(X, y)
     assert code.coef_ == pytest.approx(L / U) and code.adv_weight_ == pytest.approx(2e-3)
     fixed = WAALClassifier(coef=0.3, max_epochs=1, batch_size=8).fit(X, y)
     assert fixed.coef_ == 0.3
@@ -282,11 +282,12 @@ def test_feature_extractor_choices_small_images(features, expected):
 
 
 def test_feature_extractor_from_shape_class_and_instance(images):
-    clf = WAALClassifier()
-    assert isinstance(clf._feature_extractor((3, 32, 32)), VGG16BNFeatures)
-    assert isinstance(clf._feature_extractor((1, 28, 28)), LeNetFeatures)
-    assert isinstance(clf._feature_extractor((3, 28, 28)), LeNetFeatures)
-    assert isinstance(clf._feature_extractor((64,)), MLPFeatures)
+    from skal.nets.waal import make_features
+
+    assert isinstance(make_features(None, (3, 32, 32)), VGG16BNFeatures)
+    assert isinstance(make_features(None, (1, 28, 28)), LeNetFeatures)
+    assert isinstance(make_features(None, (3, 28, 28)), LeNetFeatures)
+    assert isinstance(make_features(None, (64,)), MLPFeatures)
     X, y = images
     by_class = WAALClassifier(features=LeNetFeatures, **TINY).fit(X, y)
     assert by_class.module_.features.out_features == 320
@@ -331,6 +332,7 @@ def test_X_unlabeled_with_another_shape_raises(images):
 
 @pytest.mark.parametrize("param, value, match", [
     ("kind", "l2", "'kind' parameter"),
+    ("uncertainty", "paper", "'uncertainty' parameter"),
     ("coef", "auto", "'coef' parameter"),
     ("mixture", 1.5, "'mixture' parameter"),
     ("labeled_sampling", "random", "'labeled_sampling' parameter"),
@@ -399,9 +401,10 @@ def test_strategy_scores_match_the_formula(fitted, images):
         z = net.features(torch.as_tensor(X))
         log_proba = torch.log_softmax(net.head(z), dim=1)
         g = critic(z)
-    for kw in ({}, {"selection": 0.0}, {"selection": 100.0, "kind": "code", "mixture": 0.2}):
+    for kw in ({}, {"selection": 0.0},
+               {"selection": 100.0, "uncertainty": "l2_l1", "mixture": 0.2}):
         expected = waal_query_score(log_proba, g, kw.get("selection", 5.0),
-                                    kw.get("mixture", 0.5), kw.get("kind", "paper")).numpy()
+                                    kw.get("mixture", 0.5), kw.get("uncertainty", "linf_l1")).numpy()
         np.testing.assert_allclose(fitted.waal_score(X, **kw), expected, rtol=1e-5)
         idx, scores = waal_uncertainty_diversity(fitted, X, 4, **kw)
         np.testing.assert_array_equal(idx, np.argsort(expected, kind="stable")[:4])
@@ -602,3 +605,79 @@ def test_waal_validation_callback_needs_a_train_split(images):
 
     with pytest.raises(ValueError, match="monitors 'valid_loss', but WAALClassifier has no"):
         WAALClassifier(callbacks=[EarlyStopping()], **TINY).fit(*images)
+
+
+# ------------------------------------------------------------------ issue 15: the house
+def test_lr_schedule_is_a_callback_and_leaves_param_groups_alone(images):
+    from skal.callbacks import MilestoneLR
+
+    X, y = images
+    clf = WAALClassifier(**{**TINY, "max_epochs": 4}).fit(X, y)
+    schedule = dict(clf.callbacks_)["lr_schedule"]
+    assert isinstance(schedule, MilestoneLR)
+    assert schedule.optimizers == ("optimizer", "critic_optimizer")
+    for opt in (clf.optimizer_, clf.critic_optimizer_):
+        assert not {"initial_lr", "scheduled_lr"} & set(opt.param_groups[0])
+    # the net's lr_milestones / lr_decay drive it, also when set after a fit
+    clf.set_params(lr_milestones=(0.25,), lr_decay=0.5).partial_fit(X, y)
+    np.testing.assert_allclose(clf.history[-4:, "lr"], [1e-2, 5e-3, 5e-3, 5e-3])
+    off = WAALClassifier(callbacks__lr_schedule=None, **{**TINY, "max_epochs": 4}).fit(X, y)
+    assert off.optimizer_.param_groups[0]["lr"] == 1e-2 and "lr" not in off.history[-1]
+
+
+def test_authors_code_preset(images):
+    from skal.waal import AUTHORS_CODE
+
+    X, y = images
+    clf = WAALClassifier.authors_code(selection=7.0, **TINY)
+    params = clf.get_params()
+    assert {k: params[k] for k in AUTHORS_CODE} == {**AUTHORS_CODE, "selection": 7.0}
+    assert AUTHORS_CODE == {
+        "coef": "ratio", "mu": 2e-3, "gp_weight": -2.0, "gp_endpoints": True,
+        "labeled_sampling": "cyclic", "lr_milestones": None, "selection": 10.0,
+        "uncertainty": "l2_l1",
+    }
+    clf.fit(X, y)
+    assert clf.coef_ == pytest.approx(24 / 24) and clf.adv_weight_ == pytest.approx(2e-3)
+    np.testing.assert_allclose(clf.history[:, "lr"], [1e-2, 1e-2])  # constant
+    explicit = WAALClassifier(**{**AUTHORS_CODE, "selection": 7.0}, **TINY).fit(X, y)
+    np.testing.assert_array_equal(explicit.waal_score(X), clf.waal_score(X))
+    assert type(clone(clf)) is WAALClassifier
+
+
+def test_old_option_names_warn_and_mean_the_same(images, fitted):
+    X, y = images
+    with pytest.warns(DeprecationWarning, match="'kind' parameter of WAALClassifier is "
+                      "deprecated: use uncertainty='l2_l1'"):
+        old = WAALClassifier(kind="code", **TINY).fit(X, y)
+    np.testing.assert_array_equal(old.waal_score(X), fitted.waal_score(X, uncertainty="l2_l1"))
+    with pytest.warns(DeprecationWarning, match="The value 'code' of the 'coef' parameter"):
+        old = WAALClassifier(coef="code", **TINY).fit(X, y)
+    assert old.coef_ == WAALClassifier(coef="ratio", **TINY).fit(X, y).coef_ == 1.0
+    with pytest.warns(DeprecationWarning, match="'paper' of the 'coef' parameter"):
+        assert WAALClassifier(coef="paper", **TINY).fit(X, y).coef_ == fitted.coef_
+    with pytest.warns(DeprecationWarning, match="'kind' parameter of waal_score"):
+        np.testing.assert_array_equal(fitted.waal_score(X, kind="code"),
+                                      fitted.waal_score(X, uncertainty="l2_l1"))
+    with pytest.warns(DeprecationWarning, match="'kind' parameter of waal_uncertainty_diversity"):
+        idx, _ = waal_uncertainty_diversity(fitted, X, 4, kind="code")
+    np.testing.assert_array_equal(idx, waal_uncertainty_diversity(fitted, X, 4,
+                                                                  uncertainty="l2_l1")[0])
+
+
+def test_waal_trains_through_the_base_classifier_hooks(images, monkeypatch):
+    # WAAL's fit goes through MCDropoutClassifier._fit / _train, not around them
+    from skal.classifier import MCDropoutClassifier
+
+    X, y = images
+    calls = []
+    original = MCDropoutClassifier._train
+
+    def spy(self, X, y, fit_params, **context):
+        calls.append((type(self).__name__, len(X)))
+        return original(self, X, y, fit_params, **context)
+
+    monkeypatch.setattr(MCDropoutClassifier, "_train", spy)
+    clf = WAALClassifier(**{**TINY, "max_epochs": 1}).fit(X, y)
+    clf.partial_fit(X, y)
+    assert calls == [("WAALClassifier", 24)] * 2

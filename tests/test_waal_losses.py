@@ -174,8 +174,8 @@ def test_authors_gp_sign_pushes_gradient_norm_away_from_one():
 def test_uncertainty_uniform_prediction(n_classes):
     log_k = math.log(n_classes)
     log_proba = torch.full((3, n_classes), -log_k)
-    paper = waal_uncertainty(log_proba, mixture=0.5, kind="paper")
-    code = waal_uncertainty(log_proba, mixture=0.5, kind="code")
+    paper = waal_uncertainty(log_proba, mixture=0.5, kind="linf_l1")
+    code = waal_uncertainty(log_proba, mixture=0.5, kind="l2_l1")
     assert paper.shape == code.shape == (3,)
     max_part, l2_part, l1_part = log_k, math.sqrt(n_classes) * log_k, n_classes * log_k
     torch.testing.assert_close(paper, torch.full((3,), 0.5 * max_part + 0.5 * l1_part))
@@ -188,14 +188,14 @@ def test_uncertainty_uniform_prediction(n_classes):
 def test_uncertainty_ten_classes_matches_brief_scale():
     # docs/waal.md, 'Query rule': the code's bound is 15.15 at the uniform output for K = 10
     log_proba = torch.full((1, 10), -math.log(10))
-    assert waal_uncertainty(log_proba, kind="code").item() == pytest.approx(15.15, abs=5e-3)
+    assert waal_uncertainty(log_proba, kind="l2_l1").item() == pytest.approx(15.15, abs=5e-3)
 
 
 def test_uncertainty_hand_computed_probabilities():
     proba = torch.tensor([[0.5, 0.25, 0.25], [0.8, 0.1, 0.1]])
     neg_log = -proba.log()
-    paper = waal_uncertainty(proba.log(), mixture=0.25, kind="paper")
-    code = waal_uncertainty(proba.log(), mixture=0.25, kind="code")
+    paper = waal_uncertainty(proba.log(), mixture=0.25, kind="linf_l1")
+    code = waal_uncertainty(proba.log(), mixture=0.25, kind="l2_l1")
     # row 0: -log p = (log 2, log 4, log 4): max = log 4, l1 = 5 log 2, l2 = sqrt(1 + 4 + 4) log 2
     log2 = math.log(2)
     assert paper[0].item() == pytest.approx(0.25 * 2 * log2 + 0.75 * 5 * log2, rel=1e-6)
@@ -212,7 +212,7 @@ def test_uncertainty_hand_computed_probabilities():
 def test_uncertainty_is_smallest_at_uniform():
     logits = torch.tensor([[0.0, 0.0, 0.0], [1.0, 0.0, 0.0], [5.0, 0.0, -5.0]])
     log_proba = torch.log_softmax(logits, dim=1)
-    for kind in ("paper", "code"):
+    for kind in ("linf_l1", "l2_l1"):
         scores = waal_uncertainty(log_proba, kind=kind)
         assert scores.argmin().item() == 0
         assert bool((scores[1:] > scores[0]).all())
@@ -238,8 +238,8 @@ def test_query_score_trades_uncertainty_against_diversity():
     high = waal_query_score(log_proba, critic_score, selection=2.0 * gap)
     assert low.argmin().item() == 0
     assert high.argmin().item() == 1
-    code = waal_query_score(log_proba, critic_score, selection=3.0, mixture=0.3, kind="code")
-    torch.testing.assert_close(code, waal_uncertainty(log_proba, 0.3, "code") - 3.0 * critic_score)
+    code = waal_query_score(log_proba, critic_score, selection=3.0, mixture=0.3, kind="l2_l1")
+    torch.testing.assert_close(code, waal_uncertainty(log_proba, 0.3, "l2_l1") - 3.0 * critic_score)
 
 
 @pytest.mark.parametrize("function", [waal_uncertainty, waal_query_score])
@@ -248,13 +248,25 @@ def test_query_functions_validate_arguments(function):
     args = (torch.zeros(2, 3),)
     if function is waal_query_score:
         args += (torch.zeros(2),)
-    with pytest.raises(ValueError, match=f"The 'kind' parameter of {name} must be 'paper' or"):
+    with pytest.raises(ValueError, match=f"The 'kind' parameter of {name} must be 'linf_l1' or"):
         function(*args, kind="l2")
     with pytest.raises(ValueError, match=f"The 'mixture' parameter of {name} must be in"):
         function(*args, mixture=1.5)
     bad_args = (torch.zeros(3),) + args[1:]
     with pytest.raises(ValueError, match=f"The 'log_proba' parameter of {name} must be a 2-D"):
         function(*bad_args)
+
+
+@pytest.mark.parametrize("old, new", [("paper", "linf_l1"), ("code", "l2_l1")])
+def test_old_kind_names_still_work_with_a_deprecation_warning(old, new):
+    log_proba = torch.log_softmax(torch.tensor([[2.0, 0.0, -1.0], [0.0, 0.0, 0.0]]), dim=1)
+    critic_score = torch.tensor([0.3, 0.7])
+    with pytest.warns(DeprecationWarning, match=f"kind='{old}' of waal_uncertainty is deprecated"):
+        torch.testing.assert_close(waal_uncertainty(log_proba, kind=old),
+                                   waal_uncertainty(log_proba, kind=new))
+    with pytest.warns(DeprecationWarning, match=f"use kind='{new}'"):
+        torch.testing.assert_close(waal_query_score(log_proba, critic_score, kind=old),
+                                   waal_query_score(log_proba, critic_score, kind=new))
 
 
 def test_query_score_rejects_wrong_critic_shape():

@@ -13,6 +13,8 @@ from skal.nets.vae_acgan import (
 )
 from skal.nets.waal import (
     LeNetFeatures,
+    MLPFeatures,
+    ResNet18Features,
     VGG16BNFeatures,
     WAALCritic,
     WAALHead,
@@ -27,8 +29,10 @@ __all__ = [
     "Encoder",
     "Generator",
     "LeNetFeatures",
+    "MLPFeatures",
     "PreActResNet18",
     "ResNet18",
+    "ResNet18Features",
     "VGG16BNFeatures",
     "WAALCritic",
     "WAALHead",

@@ -15,17 +15,26 @@ References
    for Query and Training", AISTATS 2020, arXiv:1911.09162.
 """
 
+import copy
+import inspect
+
+import numpy as np
 import torch
 from torch import nn
 from torch.nn import functional as F
 
+from .resnet import ResNet18
+
 __all__ = [
     "LeNetFeatures",
+    "MLPFeatures",
+    "ResNet18Features",
     "VGG16BNFeatures",
     "WAALHead",
     "WAALCritic",
     "WAALNet",
     "infer_out_features",
+    "make_features",
 ]
 
 # VGG16 layer configuration: an int is a 3x3 conv with that many output channels, "M" a 2x2
@@ -324,3 +333,107 @@ class WAALNet(nn.Module):
     def forward(self, x):
         """Map images ``(n, C, H, W)`` to logits ``(n, n_classes)``."""
         return self.head(self.features(x))
+
+
+class MLPFeatures(nn.Module):
+    """``flatten -> Linear -> ReLU``: the fallback feature extractor for flat or tiny inputs.
+
+    Examples
+    --------
+    >>> import torch
+    >>> MLPFeatures(64)(torch.zeros(2, 1, 8, 8)).shape
+    torch.Size([2, 128])
+    """
+
+    def __init__(self, in_features, out_features=128):
+        super().__init__()
+        self.linear = nn.Linear(in_features, out_features)
+        self.out_features = out_features
+
+    def forward(self, x):
+        """Map inputs ``(n, ...)`` to features ``(n, out_features)``."""
+        return F.relu(self.linear(x.flatten(1)))  # (n, out_features)
+
+
+class ResNet18Features(nn.Module):
+    """The trunk of :class:`skal.nets.ResNet18` (``ResNet18.features``) as a feature extractor.
+
+    Examples
+    --------
+    >>> import torch
+    >>> ResNet18Features(1, width=4).eval()(torch.zeros(2, 1, 8, 8)).shape
+    torch.Size([2, 32])
+    """
+
+    def __init__(self, in_channels=1, width=64):
+        super().__init__()
+        net = ResNet18(in_channels=in_channels, n_classes=1, width=width, dropout=0.0)
+        net.dropout, net.linear = nn.Identity(), nn.Identity()  # WAAL brings its own head
+        self.net = net
+        self.out_features = net.out_features
+
+    def forward(self, x):
+        """Map images ``(n, C, H, W)`` to features ``(n, 8 * width)``."""
+        return self.net.features(x)  # (n, 8 * width)
+
+
+#: The feature extractors :func:`make_features` knows by name.
+NAMED_FEATURES = ("lenet", "vgg16bn", "resnet18", "mlp")
+
+
+def make_features(spec, shape, dropout=0.5):
+    """Build a feature extractor for inputs of per-sample shape ``shape``.
+
+    Parameters
+    ----------
+    spec : None, str, torch module class or instance
+        ``None`` picks from the shape: :class:`VGG16BNFeatures` for 3-channel images of at least
+        32x32, :class:`LeNetFeatures` for other images of at least 16x16, :class:`MLPFeatures`
+        otherwise. A name from :data:`NAMED_FEATURES`; a class (instantiated with
+        ``in_channels`` and ``image_shape`` if it takes them); an instance (deep-copied).
+    shape : tuple
+        ``(C, H, W)`` for images, ``(d,)`` for flat rows.
+    dropout : float, default=0.5
+        LeNet's Dropout2d.
+
+    Returns
+    -------
+    features : torch.nn.Module
+
+    Examples
+    --------
+    >>> type(make_features(None, (1, 28, 28))).__name__, type(make_features(None, (64,))).__name__
+    ('LeNetFeatures', 'MLPFeatures')
+    """
+    is_image = len(shape) == 3
+    if spec is None:
+        if not is_image:
+            spec = "mlp"
+        elif shape[0] == 3 and min(shape[1:]) >= 32:
+            spec = "vgg16bn"
+        elif min(shape[1:]) >= 16:
+            spec = "lenet"
+        else:
+            spec = "mlp"
+    if isinstance(spec, nn.Module):
+        return copy.deepcopy(spec)
+    if isinstance(spec, str):
+        if spec == "mlp":
+            return MLPFeatures(int(np.prod(shape)))
+        if not is_image:
+            raise ValueError(
+                f"features={spec!r} needs images: the input has per-sample shape {shape}. "
+                "Pass (n, C, H, W) images or set image_shape=(C, H, W)."
+            )
+        if spec == "lenet":
+            return LeNetFeatures(shape[0], image_shape=shape, dropout=dropout)
+        if spec == "vgg16bn":
+            return VGG16BNFeatures(shape[0], image_shape=shape)
+        return ResNet18Features(shape[0])
+    kwargs = {}
+    accepted = inspect.signature(spec).parameters
+    if is_image and "in_channels" in accepted:
+        kwargs["in_channels"] = shape[0]
+    if "image_shape" in accepted:
+        kwargs["image_shape"] = shape
+    return spec(**kwargs)

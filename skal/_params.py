@@ -1,0 +1,191 @@
+"""Parameter validation for skal's estimators: scikit-learn's declarative constraints, in one file.
+
+An estimator declares ``_parameter_constraints`` (a dict ``name -> list of constraints``, as in
+scikit-learn) and calls :func:`check_params` at ``fit``; a bad value raises scikit-learn's
+``InvalidParameterError`` (a ``ValueError`` and a ``TypeError``) with scikit-learn's message,
+"The 'x' parameter of Y must be ... Got ... instead.".
+
+The machinery is scikit-learn's ``sklearn.utils._param_validation``, which is private. Everything
+skal takes from it is imported here and nowhere else, and ``tests/test_params.py`` pins what skal
+relies on, so a scikit-learn release that changes it breaks this one file, loudly. What skal adds:
+
+* :class:`Int` and :class:`Float`: scikit-learn's ``Interval`` without ``bool`` (``True`` is an
+  ``int`` to Python, never a learning rate or an epoch count to skal) and, for floats, without NaN
+  and infinities;
+* :class:`Choice`: ``StrOptions`` whose message lists the options in the order given;
+* :class:`Satisfies`: a predicate with its own description, for the few parameters whose valid
+  values no built-in constraint describes (a torch optimizer class, a skorch split, ...).
+"""
+
+import math
+import warnings
+from numbers import Integral, Real
+
+import numpy as np
+from sklearn.utils._param_validation import (
+    Hidden,
+    Interval,
+    InvalidParameterError,
+    Options,
+    StrOptions,
+    validate_parameter_constraints,
+)
+
+__all__ = [
+    "Choice",
+    "Float",
+    "Hidden",
+    "Int",
+    "InvalidParameterError",
+    "Satisfies",
+    "check_params",
+    "deprecated_value",
+    "merge_constraints",
+]
+
+
+def _not_bool(value):
+    return not isinstance(value, (bool, np.bool_))
+
+
+class Int(Interval):
+    """An int (not a bool) in ``[left, right]``; ``right=None`` is unbounded.
+
+    Examples
+    --------
+    >>> str(Int(1))
+    'an int in the range [1, inf)'
+    >>> Int(1).is_satisfied_by(True)
+    False
+    """
+
+    def __init__(self, left, right=None, *, closed=None):
+        if closed is None:
+            closed = "left" if right is None else "both"
+        super().__init__(Integral, left, right, closed=closed)
+
+    def is_satisfied_by(self, val):
+        return _not_bool(val) and super().is_satisfied_by(val)
+
+
+class Float(Interval):
+    """A finite real number (not a bool) in an interval; a ``None`` bound is unbounded (open).
+
+    Examples
+    --------
+    >>> str(Float(0, None, closed="neither"))
+    'a float in the range (0.0, inf)'
+    >>> Float(0, None, closed="neither").is_satisfied_by(float("inf"))
+    False
+    """
+
+    def __init__(self, left=None, right=None, *, closed="both"):
+        if left is None and closed in ("left", "both"):
+            closed = "neither" if closed == "left" else "right"
+        if right is None and closed in ("right", "both"):
+            closed = "neither" if closed == "right" else "left"
+        super().__init__(Real, left, right, closed=closed)
+
+    def is_satisfied_by(self, val):
+        return (_not_bool(val) and isinstance(val, Real) and math.isfinite(val)
+                and super().is_satisfied_by(val))
+
+
+class Choice(StrOptions):
+    """One of some strings; the message lists them in the given order (``deprecated`` last).
+
+    Examples
+    --------
+    >>> str(Choice("linf_l1", "l2_l1", deprecated=("paper",)))
+    "a str among {'linf_l1', 'l2_l1', 'paper' (deprecated)}"
+    """
+
+    def __init__(self, *options, deprecated=()):
+        self.order = tuple(options) + tuple(o for o in deprecated if o not in options)
+        super().__init__(set(self.order), deprecated=set(deprecated))
+
+    def __str__(self):
+        return f"a str among {{{', '.join(self._mark_if_deprecated(o) for o in self.order)}}}"
+
+
+class Satisfies(Options):
+    """Any value for which ``predicate(value)`` is true, described as ``description``.
+
+    Examples
+    --------
+    >>> str(Satisfies(callable, "a callable such as skorch.dataset.ValidSplit(5)"))
+    'a callable such as skorch.dataset.ValidSplit(5)'
+    """
+
+    def __init__(self, predicate, description):
+        super().__init__(object, set())
+        self.predicate, self.description = predicate, description
+
+    def is_satisfied_by(self, val):
+        try:
+            return bool(self.predicate(val))
+        except (TypeError, ValueError):
+            return False
+
+    def __str__(self):
+        return self.description
+
+
+def merge_constraints(*dicts):
+    """One constraints dict from several (later ones win): a subclass extends its parent's."""
+    merged = {}
+    for constraints in dicts:
+        merged.update(constraints)
+    return merged
+
+
+def check_params(owner, constraints=None, params=None, caller_name=None):
+    """Validate parameters against scikit-learn style constraints.
+
+    Parameters
+    ----------
+    owner : object
+        The estimator; its ``_parameter_constraints`` are used unless ``constraints`` is given,
+        and its attributes are the values unless ``params`` is given.
+    constraints : dict or None
+        ``name -> list of constraints`` (scikit-learn's format: ``None``, a type, ``"boolean"``,
+        ``callable``, :class:`Int`, :class:`Float`, :class:`Choice`, :class:`Satisfies`, ...).
+    params : dict or None
+        ``name -> value``; by default ``getattr(owner, name)`` for every constrained name.
+    caller_name : str or None
+        The name in the message; by default the owner's class name.
+
+    Raises
+    ------
+    InvalidParameterError
+        A ``ValueError`` (and ``TypeError``) naming the first invalid parameter.
+    """
+    if constraints is None:
+        constraints = owner._parameter_constraints
+    if params is None:
+        params = {name: getattr(owner, name) for name in constraints}
+    validate_parameter_constraints(
+        constraints, params, caller_name or type(owner).__name__
+    )
+
+
+def deprecated_value(value, aliases, param, owner, stacklevel=3):
+    """The new name of a renamed option value, with a ``DeprecationWarning``; others unchanged.
+
+    Examples
+    --------
+    >>> import warnings
+    >>> with warnings.catch_warnings():
+    ...     warnings.simplefilter("ignore")
+    ...     deprecated_value("code", {"code": "ratio"}, "coef", "WAALClassifier")
+    'ratio'
+    """
+    if isinstance(value, str) and value in aliases:
+        warnings.warn(
+            f"The value {value!r} of the {param!r} parameter of {owner} is deprecated: use "
+            f"{aliases[value]!r} (the same thing) instead.",
+            DeprecationWarning,
+            stacklevel=stacklevel,
+        )
+        return aliases[value]
+    return value

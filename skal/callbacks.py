@@ -1,0 +1,96 @@
+"""skorch callbacks of skal: a learning-rate schedule at fractions of the training length.
+
+(:class:`skal.classifier.DivergenceCheck`, the divergence callback every skal classifier has, lives
+with the classifiers.)
+"""
+
+import math
+
+from skorch.callbacks import Callback
+
+__all__ = ["MilestoneLR"]
+
+
+class MilestoneLR(Callback):
+    """Multiply learning rates by ``decay`` at fractions of ``max_epochs`` (a step schedule).
+
+    At the start of epoch ``e`` (0-based) of a ``fit`` / ``partial_fit`` call, the learning rate of
+    every parameter group of the named optimizers is set to ``base * decay ** k``, where ``k`` is
+    the number of milestones ``m`` with ``e >= ceil(m * max_epochs)``. ``base`` is the group's
+    learning rate when training starts; a ``partial_fit`` restarts the schedule from the same
+    ``base`` unless the learning rate was changed (e.g. by ``set_params``) since the schedule last
+    set it. All its state lives in this callback (the optimizers' ``param_groups`` hold only the
+    learning rate itself).
+
+    It is WAAL's schedule (x0.1 at 50 % and at 75 % of the epochs, for both optimizers; see
+    :class:`skal.WAALClassifier`'s ``lr_milestones``), usable with any skorch net. Unlike
+    ``skorch.callbacks.LRScheduler(MultiStepLR)``, the milestones follow ``max_epochs`` and one
+    callback schedules several optimizers.
+
+    Parameters
+    ----------
+    milestones : sequence of float in (0, 1] or None, default=(0.5, 0.75)
+        Fractions of ``max_epochs``; ``None`` or ``()`` keeps the learning rate constant.
+    decay : float, default=0.1
+        The factor applied at each milestone.
+    optimizers : sequence of str, default=("optimizer",)
+        skorch names of the optimizers to schedule (``"optimizer"`` is ``net.optimizer_``,
+        ``"critic_optimizer"`` is ``net.critic_optimizer_``).
+    event_name : str or None, default="lr"
+        ``history`` key recording, every epoch, the learning rate of the first parameter group
+        of the first optimizer; ``None`` records nothing.
+
+    Attributes
+    ----------
+    base_lrs_ : dict of str to list of float
+        The learning rate each parameter group started from.
+    epoch_ : int
+        Epochs run since training started (the ``e`` above, for the next epoch).
+
+    Examples
+    --------
+    >>> [MilestoneLR.factor(e, 8, (0.5, 0.75), 0.1) for e in range(8)]
+    [1.0, 1.0, 1.0, 1.0, 0.1, 0.1, 0.010000000000000002, 0.010000000000000002]
+    """
+
+    def __init__(self, milestones=(0.5, 0.75), decay=0.1, optimizers=("optimizer",),
+                 event_name="lr"):
+        self.milestones = milestones
+        self.decay = decay
+        self.optimizers = optimizers
+        self.event_name = event_name
+
+    @staticmethod
+    def factor(epoch, max_epochs, milestones, decay):
+        """``decay ** k`` with k the number of milestones epoch ``epoch`` (0-based) has reached."""
+        # 1e-9: 0.5 * 4 must give epoch 2, not 3 after rounding up a float just above 2
+        starts = [math.ceil(m * max_epochs - 1e-9) for m in milestones or ()]
+        return float(decay) ** sum(epoch >= start for start in starts)
+
+    def initialize(self):
+        self.base_lrs_, self._scheduled = {}, {}
+        self.epoch_ = 0
+        return self
+
+    def _groups(self, net):
+        return {name: getattr(net, name + "_").param_groups for name in self.optimizers}
+
+    def on_train_begin(self, net, X=None, y=None, **kwargs):
+        if not hasattr(self, "base_lrs_"):
+            self.initialize()
+        self.epoch_ = 0
+        for name, groups in self._groups(net).items():
+            lrs = [group["lr"] for group in groups]
+            # a fresh optimizer, or a learning rate changed since the schedule last set it
+            if self._scheduled.get(name) != lrs:
+                self.base_lrs_[name] = lrs
+
+    def on_epoch_begin(self, net, **kwargs):
+        factor = self.factor(self.epoch_, net.max_epochs, self.milestones, self.decay)
+        for name, groups in self._groups(net).items():
+            for group, base in zip(groups, self.base_lrs_[name]):
+                group["lr"] = base * factor
+            self._scheduled[name] = [group["lr"] for group in groups]
+        if self.event_name is not None and self.optimizers:
+            net.history.record(self.event_name, self._scheduled[self.optimizers[0]][0])
+        self.epoch_ += 1
