@@ -12,6 +12,8 @@ import numpy as np
 import torch
 from torch import nn
 
+from ._modes import _EvalMode
+
 
 def penultimate_pass(module, X, *, batch_size, device, nonlinearity, return_proba, owner):
     """``(features, proba)`` of ``X`` (``proba`` None unless asked), batch by batch.
@@ -48,10 +50,8 @@ def penultimate_pass(module, X, *, batch_size, device, nonlinearity, return_prob
 
     handles = [m.register_forward_pre_hook(hook) for m in linears]
     features, probas = [], []
-    was_training = module.training
-    module.eval()
     try:
-        with torch.no_grad():
+        with _EvalMode(module), torch.no_grad():
             for start in range(0, len(X), batch_size):
                 xb = torch.as_tensor(X[start:start + batch_size], device=device)
                 captured.clear()
@@ -71,7 +71,6 @@ def penultimate_pass(module, X, *, batch_size, device, nonlinearity, return_prob
     finally:
         for h in handles:
             h.remove()
-        module.train(was_training)
     if not features:  # empty X
         return np.empty((0, 0), np.float32), (np.empty((0, 0), np.float32) if return_proba
                                               else None)

@@ -1,4 +1,5 @@
-"""Context managers that set torch modules' modes for one part of a training step."""
+"""Context managers that set torch modules' modes for a block (one part of a training step, a
+forward pass outside training) and restore them afterwards: the one place skal switches modes."""
 
 import torch
 
@@ -20,6 +21,20 @@ class _EvalMode:
         for m, mode in zip(self.modules, self.modes):
             m.train(mode)
         return False
+
+
+class _MCDropoutMode(_EvalMode):
+    """Context manager: ``module`` in eval mode except its dropout layers (Monte-Carlo dropout);
+    the previous mode is restored on exit."""
+
+    def __init__(self, module, dropouts):
+        super().__init__(module)
+        self.dropouts = dropouts
+
+    def __enter__(self):
+        super().__enter__()
+        for m in self.dropouts:
+            m.train()
 
 
 class _Frozen:

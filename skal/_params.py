@@ -39,8 +39,8 @@ __all__ = [
     "InvalidParameterError",
     "Satisfies",
     "check_params",
+    "class_constraints",
     "deprecated_value",
-    "merge_constraints",
 ]
 
 
@@ -131,11 +131,15 @@ class Satisfies(Options):
         return self.description
 
 
-def merge_constraints(*dicts):
-    """One constraints dict from several (later ones win): a subclass extends its parent's."""
+def class_constraints(cls):
+    """The ``_parameter_constraints`` of ``cls`` and of every class it derives from, merged.
+
+    Each class declares the constraints of the parameters it adds (or changes); a subclass's entry
+    replaces its parent's, as an overridden method would.
+    """
     merged = {}
-    for constraints in dicts:
-        merged.update(constraints)
+    for klass in reversed(cls.__mro__):
+        merged.update(vars(klass).get("_parameter_constraints", {}))
     return merged
 
 
@@ -145,13 +149,14 @@ def check_params(owner, constraints=None, params=None, caller_name=None):
     Parameters
     ----------
     owner : object
-        The estimator; its ``_parameter_constraints`` are used unless ``constraints`` is given,
-        and its attributes are the values unless ``params`` is given.
+        The estimator (or the object whose method takes the arguments).
     constraints : dict or None
         ``name -> list of constraints`` (scikit-learn's format: ``None``, a type, ``"boolean"``,
-        ``callable``, :class:`Int`, :class:`Float`, :class:`Choice`, :class:`Satisfies`, ...).
+        ``callable``, :class:`Int`, :class:`Float`, :class:`Choice`, :class:`Satisfies`, ...). By
+        default :func:`class_constraints` of the owner's class.
     params : dict or None
-        ``name -> value``; by default ``getattr(owner, name)`` for every constrained name.
+        ``name -> value``; by default ``owner.get_params(deep=False)``. Only the names that have
+        constraints are checked (as in scikit-learn).
     caller_name : str or None
         The name in the message; by default the owner's class name.
 
@@ -161,12 +166,10 @@ def check_params(owner, constraints=None, params=None, caller_name=None):
         A ``ValueError`` (and ``TypeError``) naming the first invalid parameter.
     """
     if constraints is None:
-        constraints = owner._parameter_constraints
+        constraints = class_constraints(type(owner))
     if params is None:
-        params = {name: getattr(owner, name) for name in constraints}
-    validate_parameter_constraints(
-        constraints, params, caller_name or type(owner).__name__
-    )
+        params = owner.get_params(deep=False)
+    validate_parameter_constraints(constraints, params, caller_name or type(owner).__name__)
 
 
 def deprecated_value(value, aliases, param, owner, stacklevel=3):

@@ -14,7 +14,16 @@ from types import MappingProxyType
 import numpy as np
 import torch
 
-__all__ = ["SkorchParamsMixin", "dataset_arrays", "keep_virtual_params"]
+__all__ = [
+    "SkorchParamsMixin",
+    "add_default_callbacks",
+    "dataset_arrays",
+    "full_length",
+    "keep_virtual_params",
+    "module_names",
+    "predict_nonlinearity",
+    "set_training",
+]
 
 #: What skorch's ``NeuralNet.__init__`` sets besides the parameters. scikit-learn's rule is that
 #: ``__init__`` stores parameters only, so :class:`SkorchParamsMixin` removes them there and keeps
@@ -109,3 +118,36 @@ def dataset_arrays(dataset, owner):
     if rows is not None:
         X, y = X[rows], y[rows]
     return X, y, rows
+
+
+def full_length(dataset):
+    """The number of rows of the data behind skorch's training dataset (before any split)."""
+    if isinstance(dataset, torch.utils.data.Subset):
+        return len(dataset.dataset)
+    return len(dataset)
+
+
+def add_default_callbacks(callbacks, extra):
+    """skorch's default callbacks (``net._default_callbacks``, a list of ``(name, callback)``)
+    with ``extra`` inserted before ``print_log``, which must stay last to print the epoch's
+    scores (skal's own default callbacks record some of them)."""
+    callbacks = list(callbacks)
+    names = [name for name, _ in callbacks]
+    at = names.index("print_log") if "print_log" in names else len(callbacks)
+    return callbacks[:at] + list(extra) + callbacks[at:]
+
+
+def set_training(net, training):
+    """Train or eval mode for every module the net registered (skorch's ``_set_training``)."""
+    net._set_training(training)
+
+
+def module_names(net):
+    """The names of the torch modules a net registered (``"module"``, ``"critic"``, ...)."""
+    return list(getattr(net, "_modules", ["module"]))
+
+
+def predict_nonlinearity(net):
+    """The callable ``predict_proba`` applies to the module's output (skorch resolves
+    ``predict_nonlinearity="auto"`` from the criterion)."""
+    return net._get_predict_nonlinearity()

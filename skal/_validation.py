@@ -14,6 +14,8 @@ import torch
 from sklearn.utils import check_array, check_consistent_length, column_or_1d
 from sklearn.utils.multiclass import check_classification_targets
 
+from ._shapes import check_image_shape
+
 try:  # private, but the only way to get scikit-learn's exact feature-name checks
     from sklearn.utils.validation import _check_feature_names
 except ImportError:  # pragma: no cover
@@ -42,22 +44,6 @@ def accepts(fn, name):
         return name in inspect.signature(fn).parameters
     except (TypeError, ValueError):
         return False
-
-
-def check_image_shape(image_shape, param_name="image_shape"):
-    """Validate an ``image_shape`` parameter: ``None`` or ``(C, H, W)``; one entry may be -1."""
-    if image_shape is None:
-        return None
-    try:
-        shape = tuple(int(s) for s in image_shape)
-    except (TypeError, ValueError):
-        shape = ()
-    if len(shape) != 3 or any(s == 0 or s < -1 for s in shape) or shape.count(-1) > 1:
-        raise ValueError(
-            f"The '{param_name}' parameter must be None or a tuple (C, H, W) of positive ints "
-            f"(one of them may be -1, as in numpy.reshape). Got {image_shape!r} instead."
-        )
-    return shape
 
 
 def _to_array(X, input_name):

@@ -17,6 +17,8 @@ without it the class derives from scikit-learn's ``BaseEstimator`` and keeps the
 ``fit_resample`` method.
 """
 
+from typing import ClassVar
+
 import numpy as np
 import torch
 from sklearn.base import BaseEstimator
@@ -24,8 +26,11 @@ from sklearn.preprocessing import LabelEncoder
 from sklearn.utils import check_consistent_length, column_or_1d
 from sklearn.utils.validation import check_is_fitted
 
+from ._params import Choice, Float, Int, check_params
+from ._skorch_compat import set_training
 from ._validation import check_device, resolve_seed, validate_images, validate_labels
 from .bgadl import (  # noqa: F401  (_RealDataStats: importable from here as before)
+    BETAS,
     BGADLMCDropoutClassifier,
     _check_unit_range,
     _RealDataStats,
@@ -51,20 +56,6 @@ _LOSS_LABELS = {
     "loss_D": "discriminator loss L_D",
     "loss_C": "auxiliary classifier loss L_C",
 }
-
-
-def _is_int(value, minimum):
-    return (
-        isinstance(value, (int, np.integer))
-        and not isinstance(value, (bool, np.bool_))
-        and value >= minimum
-    )
-
-
-def _is_real(value):
-    return isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(
-        value, (bool, np.bool_)
-    )
 
 
 class GenerativeAugmenter(_SamplerBase):
@@ -242,40 +233,22 @@ class GenerativeAugmenter(_SamplerBase):
         self.verbose = verbose
 
     # ------------------------------------------------------------------ validation
-    def _check_params(self):
-        def bad(name, expected):
-            value = getattr(self, name)
-            raise ValueError(
-                f"The '{name}' parameter of GenerativeAugmenter must be {expected}. "
-                f"Got {value!r} instead."
-            )
+    _parameter_constraints: ClassVar[dict] = {
+        "latent_dim": [Int(1)],
+        "max_epochs": [Int(1)],
+        "batch_size": [Int(2)],  # the networks use BatchNorm
+        "ratio": [Float(0, None, closed="left")],
+        "lr": [Float(0, None, closed="neither")],
+        "rec_weight": [Float(0, None, closed="left")],
+        "kl_weight": [Float(0, None, closed="left")],
+        "betas": [BETAS],
+        "kl_reduction": [Choice("mean", "sum")],
+        "rec_reduction": [Choice("sum", "mean")],
+    }
 
+    def _check_params(self):
         check_device(self.device, "GenerativeAugmenter")
-        if not _is_int(self.latent_dim, 1):
-            bad("latent_dim", "an int >= 1")
-        if not _is_int(self.max_epochs, 1):
-            bad("max_epochs", "an int >= 1")
-        if not _is_int(self.batch_size, 2):
-            bad("batch_size", "an int >= 2 (the networks use BatchNorm)")
-        if not (_is_real(self.ratio) and self.ratio >= 0):
-            bad("ratio", "a float >= 0")
-        if not (_is_real(self.lr) and self.lr > 0):
-            bad("lr", "a float > 0")
-        for name in ("rec_weight", "kl_weight"):
-            value = getattr(self, name)
-            if not (_is_real(value) and value >= 0):
-                bad(name, "a float >= 0")
-        betas = self.betas
-        if not (
-            isinstance(betas, (tuple, list))
-            and len(betas) == 2
-            and all(_is_real(b) and 0 <= b < 1 for b in betas)
-        ):
-            bad("betas", "a pair of floats in [0, 1)")
-        if self.kl_reduction not in ("mean", "sum"):
-            bad("kl_reduction", "'mean' or 'sum'")
-        if self.rec_reduction not in ("mean", "sum"):
-            bad("rec_reduction", "'sum' or 'mean'")
+        check_params(self)
         if self.classifier is not None:
             bgadl_counterpart(self.classifier)  # TypeError unless a skal MCDropoutClassifier
 
@@ -393,9 +366,7 @@ class GenerativeAugmenter(_SamplerBase):
             net.fit(X, y)
         except DivergenceError as exc:
             raise self._divergence(net, exc) from exc
-        net.module_.eval()
-        for name in ("encoder_", "generator_", "discriminator_"):
-            getattr(net, name).eval()
+        set_training(net, False)  # C, E, G and D in eval mode (as fit leaves them)
         self.label_encoder_ = LabelEncoder().fit(y)
         self.net_ = net
         self.history_ = [{k: row[k] for k in _HISTORY_KEYS if k in row} for row in net.history_]

@@ -18,10 +18,8 @@ way skorch builds extra modules (as :class:`skal.WAALClassifier` builds its crit
 is the imbalanced-learn sampler over the same networks and losses.
 """
 
-import inspect
-import numbers
 import warnings
-
+from typing import ClassVar
 import numpy as np
 import torch
 from skorch.callbacks import PassthroughScoring
@@ -33,7 +31,9 @@ from sklearn.utils.validation import check_is_fitted
 from torch.nn import functional as F
 
 from ._modes import _EvalMode, _Frozen, _RealDataStats
-from ._validation import resolve_seed
+from ._params import Choice, Float, Int, Satisfies
+from ._skorch_compat import add_default_callbacks, dataset_arrays, full_length, set_training
+from ._validation import accepts, resolve_seed
 from .classifier import MCDropoutClassifier, ResNet18Classifier
 from .exceptions import DivergenceError
 from .losses import discriminator_loss, encoder_loss, generator_loss, masked_cross_entropy
@@ -92,36 +92,16 @@ def _logits(output):
     return output[0] if isinstance(output, tuple) else output
 
 
-def _is_real(value):
-    return isinstance(value, numbers.Real) and not isinstance(value, bool) and np.isfinite(value)
+def _is_optimizer_class(value):
+    return isinstance(value, type) and issubclass(value, torch.optim.Optimizer)
 
 
-def _is_int(value, minimum):
-    return isinstance(value, numbers.Integral) and not isinstance(value, bool) and value >= minimum
-
-
-def _accepts(fn, name):
-    try:
-        return name in inspect.signature(fn).parameters
-    except (TypeError, ValueError):
-        return False
-
-
-def _dataset_arrays(dataset):
-    """(X, y, rows) of skorch's training dataset; ``rows`` are the indices a split kept."""
-    rows = None
-    if isinstance(dataset, torch.utils.data.Subset):
-        rows = np.asarray(dataset.indices)
-        dataset = dataset.dataset
-    X, y = getattr(dataset, "X", None), getattr(dataset, "y", None)
-    if not isinstance(X, np.ndarray) or not isinstance(y, np.ndarray):
-        raise TypeError(
-            "BGADL classifiers train from numpy arrays; got a training dataset of type "
-            f"{type(dataset).__name__} (a custom 'dataset' or 'train_split' is not supported)."
-        )
-    if rows is not None:
-        X, y = X[rows], y[rows]
-    return X, y, rows
+#: Adam's ``betas``: two floats in [0, 1).
+BETAS = Satisfies(
+    lambda b: isinstance(b, (tuple, list)) and len(b) == 2
+    and all(Float(0, 1, closed="left").is_satisfied_by(v) for v in b),
+    "a pair of floats in [0, 1)",
+)
 
 
 def warmup_weight(epoch, max_epochs, gen_weight, gen_warmup):
@@ -285,12 +265,11 @@ class BGADLMixin:
 
     @property
     def _default_callbacks(self):
-        callbacks = list(super()._default_callbacks)
         extra = [
             (name, PassthroughScoring(name=name, lower_is_better=None, on_train=True))
             for name in ("loss_E", "loss_G", "loss_D", "loss_C", "gen_kept")
         ]
-        return callbacks[:-1] + extra + callbacks[-1:]  # print_log stays last
+        return add_default_callbacks(super()._default_callbacks, extra)
 
     def __getstate__(self):
         state = super().__getstate__()
@@ -306,53 +285,35 @@ class BGADLMixin:
         return (f"Lower lr (now {self.lr!r}) for the classifier, or gan_lr (now "
                 f"{self.gan_lr!r}) for the VAE-ACGAN")
 
+    _parameter_constraints: ClassVar[dict] = {
+        "generative": ["boolean"],
+        "joint": ["boolean"],
+        "gan_warm_start": ["boolean"],
+        "latent_dim": [Int(1)],
+        "gan_width": [Int(1)],
+        "gan_hidden": [Int(1)],
+        "gan_lr": [Float(0, None, closed="neither")],
+        "gan_betas": [BETAS],
+        "gan_steps": [Float(0, None, closed="neither")],
+        "rec_weight": [Float(0, None, closed="left")],
+        "kl_weight": [Float(0, None, closed="left")],
+        "gen_weight": [Float(0, None, closed="left")],
+        "gen_warmup": [Float(0, 1)],
+        "gen_threshold": [Float(0, 1)],
+        "rec_reduction": [Choice("sum", "mean")],
+        "kl_reduction": [Choice("mean", "sum")],
+        "gen_filter": [None, Choice("classifier", "discriminator")],
+        "rec_source": [Choice("all", "new")],
+        "augment": [None, Choice("crop_flip"), callable],
+        "gan_optimizer": [Satisfies(_is_optimizer_class, "a torch optimizer class")],
+    }
+
     def _check_bgadl_params(self):
-        name = type(self).__name__
-
-        def bad(param, expected):
-            raise ValueError(
-                f"The '{param}' parameter of {name} must be {expected}. "
-                f"Got {getattr(self, param)!r} instead."
-            )
-
-        for param in ("generative", "joint", "gan_warm_start"):
-            if not isinstance(getattr(self, param), (bool, np.bool_)):
-                bad(param, "a bool")
-        for param in ("latent_dim", "gan_width", "gan_hidden"):
-            if not _is_int(getattr(self, param), 1):
-                bad(param, "an int >= 1")
-        if not (_is_real(self.gan_lr) and self.gan_lr > 0):
-            bad("gan_lr", "a float > 0")
-        betas = self.gan_betas
-        if not (isinstance(betas, (tuple, list)) and len(betas) == 2
-                and all(_is_real(b) and 0 <= b < 1 for b in betas)):
-            bad("gan_betas", "a pair of floats in [0, 1)")
-        if not (_is_real(self.gan_steps) and self.gan_steps > 0):
-            bad("gan_steps", "a float > 0")
-        for param in ("rec_weight", "kl_weight", "gen_weight"):
-            if not (_is_real(getattr(self, param)) and getattr(self, param) >= 0):
-                bad(param, "a float >= 0")
-        for param in ("gen_warmup", "gen_threshold"):
-            if not (_is_real(getattr(self, param)) and 0 <= getattr(self, param) <= 1):
-                bad(param, "a float in [0, 1]")
-        if self.rec_reduction not in ("sum", "mean"):
-            bad("rec_reduction", "'sum' or 'mean'")
-        if self.kl_reduction not in ("mean", "sum"):
-            bad("kl_reduction", "'mean' or 'sum'")
-        if self.gen_filter not in (None, "classifier", "discriminator"):
-            bad("gen_filter", "None, 'classifier' or 'discriminator'")
-        if self.rec_source not in ("all", "new"):
-            bad("rec_source", "'all' or 'new'")
-        if not (self.augment is None or self.augment == "crop_flip" or callable(self.augment)):
-            bad("augment", "None, 'crop_flip' or a callable")
-        if not (isinstance(self.gan_optimizer, type)
-                and issubclass(self.gan_optimizer, torch.optim.Optimizer)):
-            bad("gan_optimizer", "a torch optimizer class")
         if self.gan_warm_start and not self.joint:
             raise ValueError(
-                f"The 'gan_warm_start' parameter of {name} needs joint=True (the separate "
-                "VAE-ACGAN of joint=False is retrained every fit). Got gan_warm_start=True "
-                "with joint=False instead."
+                f"The 'gan_warm_start' parameter of {type(self).__name__} needs joint=True (the "
+                "separate VAE-ACGAN of joint=False is retrained every fit). Got "
+                "gan_warm_start=True with joint=False instead."
             )
 
     # ------------------------------------------------------------------ fitting
@@ -417,7 +378,7 @@ class BGADLMixin:
             mask[:] = True
             return mask
         owner = type(self).__name__
-        if _is_int(new_rows, 1) and new_rows <= n:
+        if Int(1, n).is_satisfied_by(new_rows):
             mask[n - int(new_rows):] = True
             return mask
         rows = np.asarray(new_rows)
@@ -481,7 +442,7 @@ class BGADLMixin:
             given = self.get_params_for(name)
             if "lr" not in given:
                 kwargs["lr"] = float(self.gan_lr)
-            if "betas" not in given and _accepts(self.gan_optimizer, "betas"):
+            if "betas" not in given and accepts(self.gan_optimizer, "betas"):
                 kwargs["betas"] = tuple(float(b) for b in self.gan_betas)
             setattr(self, name + "_", self.gan_optimizer(*args, **kwargs))
         return self
@@ -498,9 +459,9 @@ class BGADLMixin:
         return iterator
 
     def _prepare_fit_state(self, dataset, n_batches):
-        X, y, rows = _dataset_arrays(dataset)
+        X, y, rows = dataset_arrays(dataset, type(self).__name__)
         _check_unit_range(self, X)
-        mask = self._new_mask(len(dataset.dataset) if rows is not None else len(X))
+        mask = self._new_mask(full_length(dataset))
         mask = mask[rows] if rows is not None else mask
         if not mask.any():
             warnings.warn(
@@ -544,10 +505,10 @@ class BGADLMixin:
                             "gen_threshold", "rec_source", "augment", "gan_steps",
                             "gan_warm_start")},
         )
-        if _accepts(self.gan_optimizer, "betas"):
+        if accepts(self.gan_optimizer, "betas"):
             gan.set_params(optimizer__betas=tuple(float(b) for b in self.gan_betas))
         gan.fit(X, y)
-        gan._set_training(False)
+        set_training(gan, False)
         self.vae_acgan_ = gan
         src_X, src_y = X[mask], y[mask]
         X_gen = gan._sample_encoded(src_X, gan.label_encoder_.transform(src_y), seed + 3)
@@ -725,7 +686,7 @@ class BGADLMixin:
         """One BGADL step on a mini-batch: the VAE-ACGAN updates, then the classifier's."""
         if not self.generative:
             return self._plain_step(batch, **fit_params)
-        self._set_training(True)
+        set_training(self, True)
         x, y = (to_tensor(b, self.device) for b in unpack_data(batch))
         state = self._fit_state
         losses = {"loss_E": None, "loss_G": None, "loss_D": None}

@@ -11,9 +11,8 @@ import contextlib
 import copy
 import inspect
 import math
-import numbers
 import warnings
-
+from typing import ClassVar
 import numpy as np
 import torch
 from skorch import NeuralNetClassifier
@@ -24,6 +23,15 @@ from sklearn.utils.validation import check_is_fitted
 from torch import nn
 from torch.utils.data import DataLoader, RandomSampler, Sampler, SequentialSampler
 
+from ._modes import _EvalMode, _MCDropoutMode
+from ._params import Float, Int, Satisfies, check_params
+from ._skorch_compat import (
+    SkorchParamsMixin,
+    add_default_callbacks,
+    module_names,
+    predict_nonlinearity,
+    set_training,
+)
 from ._validation import (
     check_device,
     check_image_shape,
@@ -32,7 +40,6 @@ from ._validation import (
     validate_images,
     validate_labels,
 )
-from ._skorch_compat import SkorchParamsMixin
 from .exceptions import DivergenceError
 from .nets.resnet import PreActResNet18, ResNet18
 
@@ -46,12 +53,12 @@ def _has_batchnorm(module):
     return any(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in module.modules())
 
 
-def _is_real(value):
-    return isinstance(value, numbers.Real) and not isinstance(value, (bool, np.bool_))
+def _is_module_or_factory(value):
+    return isinstance(value, nn.Module) or callable(value)
 
 
-def _is_int(value):
-    return isinstance(value, numbers.Integral) and not isinstance(value, (bool, np.bool_))
+#: ``batch_size=-1``: the whole data set in one batch (skorch's convention).
+ONE_BATCH = Satisfies(Int(-1, 0, closed="left").is_satisfied_by, "-1 (one batch)")
 
 
 def batch_bounds(n, batch_size):
@@ -129,7 +136,7 @@ class DivergenceCheck(Callback):
                     f"{self.factor:g} times the reference {reference:.4g} (the first batch's "
                     f"loss or log(n_classes), whichever is larger)",
                 ))
-        for name in getattr(net, "_modules", ["module"]):
+        for name in module_names(net):
             module = getattr(net, name + "_", None)
             if not isinstance(module, nn.Module):
                 continue
@@ -346,35 +353,24 @@ class MCDropoutClassifier(SkorchParamsMixin, NeuralNetClassifier):
             f"Got {value!r} instead."
         )
 
+    # the parameters skal relies on, checked at fit before anything is built (see skal._params)
+    _parameter_constraints: ClassVar[dict] = {
+        "module": [Satisfies(_is_module_or_factory,
+                             "a torch.nn.Module instance or a class (or factory) that builds one")],
+        "max_epochs": [Int(1)],
+        "batch_size": [Int(1), ONE_BATCH],
+        "lr": [Float(0, None, closed="neither")],
+        "optimizer": [Satisfies(callable, "a torch optimizer class such as torch.optim.SGD")],
+        "criterion": [Satisfies(
+            callable, "a torch loss class or instance such as torch.nn.CrossEntropyLoss")],
+        "train_split": [None, Satisfies(callable,
+                                        "a callable such as skorch.dataset.ValidSplit(5)")],
+    }
+
     def _check_params(self):
-        """Check the parameters skal relies on (at fit, before anything is built)."""
-        if not self._fixed_module and not (
-            isinstance(self.module, nn.Module) or callable(self.module)
-        ):
-            self._bad_param(
-                "module", "a torch.nn.Module instance or a class (or factory) that builds one",
-                self.module,
-            )
-        if not (_is_int(self.max_epochs) and self.max_epochs >= 1):
-            self._bad_param("max_epochs", "an int >= 1", self.max_epochs)
-        if not (_is_int(self.batch_size) and (self.batch_size >= 1 or self.batch_size == -1)):
-            self._bad_param("batch_size", "an int >= 1 (or -1 for one batch)", self.batch_size)
-        if not (_is_real(self.lr) and math.isfinite(self.lr) and self.lr > 0):
-            self._bad_param("lr", "a finite float > 0", self.lr)
-        if not callable(self.optimizer):
-            self._bad_param(
-                "optimizer", "a torch optimizer class such as torch.optim.SGD", self.optimizer
-            )
-        if not callable(self.criterion):
-            self._bad_param(
-                "criterion", "a torch loss class or instance such as torch.nn.CrossEntropyLoss",
-                self.criterion,
-            )
-        if not (self.train_split is None or callable(self.train_split)):
-            self._bad_param(
-                "train_split", "None or a callable such as skorch.dataset.ValidSplit(5)",
-                self.train_split,
-            )
+        """Check the parameters (``_parameter_constraints`` of this class and its parents) and the
+        device, at fit, before anything is built."""
+        check_params(self)
         check_device(self.device, type(self).__name__)
 
     def _divergence_hint(self):
@@ -412,10 +408,8 @@ class MCDropoutClassifier(SkorchParamsMixin, NeuralNetClassifier):
                 "on a batch of one sample)", batch_size,
             )
         x = torch.as_tensor(X[:1], device=self.device)  # (1,) + input_shape_
-        was_training = module.training
-        module.eval()
         try:
-            with torch.no_grad(), torch.random.fork_rng(devices=[]):
+            with _EvalMode(module), torch.no_grad(), torch.random.fork_rng(devices=[]):
                 out = module(x)
         except RuntimeError as exc:
             raise ValueError(
@@ -424,8 +418,6 @@ class MCDropoutClassifier(SkorchParamsMixin, NeuralNetClassifier):
                 f"must take input of shape (n, {expected_in}) and return logits of shape "
                 f"(n, {n_classes})."
             ) from None
-        finally:
-            module.train(was_training)
         if isinstance(out, (tuple, list)) and len(out):  # skorch modules may return (logits, ...)
             out = out[0]
         shape = tuple(out.shape) if isinstance(out, torch.Tensor) else type(out).__name__
@@ -488,13 +480,13 @@ class MCDropoutClassifier(SkorchParamsMixin, NeuralNetClassifier):
     def on_train_end(self, net, X=None, y=None, **kwargs):
         """Leave every module in eval mode (skorch leaves it in train mode after training)."""
         super().on_train_end(net, X=X, y=y, **kwargs)
-        self._set_training(False)
+        set_training(self, False)
 
     @property
     def _default_callbacks(self):
-        callbacks = list(super()._default_callbacks)
         # after the scoring callbacks (it reads train_loss), before print_log
-        return callbacks[:-1] + [("divergence", DivergenceCheck())] + callbacks[-1:]
+        return add_default_callbacks(super()._default_callbacks,
+                                     [("divergence", DivergenceCheck())])
 
     # ------------------------------------------------------------------ fitting
     @contextlib.contextmanager
@@ -670,13 +662,8 @@ class MCDropoutClassifier(SkorchParamsMixin, NeuralNetClassifier):
             The layout of scikit-activeml's ``sample_proba``.
         """
         X = self._check_fitted_X(X)
-        if isinstance(n_samples, bool) or not isinstance(n_samples, (int, np.integer)) or (
-            n_samples < 1
-        ):
-            raise ValueError(
-                f"The 'n_samples' parameter of {type(self).__name__}.sample_proba must be an int "
-                f">= 1. Got {n_samples!r} instead."
-            )
+        check_params(self, {"n_samples": [Int(1)]}, {"n_samples": n_samples},
+                     caller_name=f"{type(self).__name__}.sample_proba")
         seed = resolve_seed(
             self.random_state if random_state is None else random_state,
             owner=f"{type(self).__name__}.sample_proba",
@@ -693,29 +680,22 @@ class MCDropoutClassifier(SkorchParamsMixin, NeuralNetClassifier):
         use_head = cache and callable(getattr(module, "features", None)) and callable(
             getattr(module, "head", None)
         )
-        nonlin = self._get_predict_nonlinearity()
+        nonlin = predict_nonlinearity(self)
         out = np.empty((n_samples, len(X), len(self.classes_)), dtype=np.float32)
-        was_training = module.training
-        module.eval()
-        for m in dropouts:
-            m.train()
-        try:
-            with torch.no_grad():
-                if use_head:
-                    use_head = _dropout_free_features(module, dropouts, X[:1], self.device)
-                with torch_rng(seed, self.device):
-                    for start in range(0, len(X), self.batch_size):
-                        xb = torch.as_tensor(X[start:start + self.batch_size], device=self.device)
-                        stop = start + len(xb)
-                        if use_head:
-                            z = module.features(xb)  # deterministic: computed once per batch
-                        for t in range(n_samples):
-                            logits = module.head(z) if use_head else module(xb)
-                            if isinstance(logits, tuple):
-                                logits = logits[0]
-                            out[t, start:stop] = nonlin(logits).cpu().numpy()
-        finally:
-            module.train(was_training)
+        with _MCDropoutMode(module, dropouts), torch.no_grad():
+            if use_head:
+                use_head = _dropout_free_features(module, dropouts, X[:1], self.device)
+            with torch_rng(seed, self.device):
+                for start in range(0, len(X), self.batch_size):
+                    xb = torch.as_tensor(X[start:start + self.batch_size], device=self.device)
+                    stop = start + len(xb)
+                    if use_head:
+                        z = module.features(xb)  # deterministic: computed once per batch
+                    for t in range(n_samples):
+                        logits = module.head(z) if use_head else module(xb)
+                        if isinstance(logits, tuple):
+                            logits = logits[0]
+                        out[t, start:stop] = nonlin(logits).cpu().numpy()
         return out
 
     def _n_dropout_layers(self):
@@ -760,7 +740,7 @@ class MCDropoutClassifier(SkorchParamsMixin, NeuralNetClassifier):
         X = self._check_fitted_X(X)
         features, proba = penultimate_pass(
             self.module_, X, batch_size=self.batch_size, device=self.device,
-            nonlinearity=self._get_predict_nonlinearity(), return_proba=return_proba,
+            nonlinearity=predict_nonlinearity(self), return_proba=return_proba,
             owner=type(self).__name__,
         )
         return (features, proba) if return_proba else features
@@ -836,19 +816,14 @@ class ResNet18Classifier(MCDropoutClassifier):
         self.dropout = dropout
         self.width = width
 
-    def _check_params(self):
-        super()._check_params()
-        if not isinstance(self.preact, (bool, np.bool_)):
-            self._bad_param("preact", "a bool", self.preact)
-        if not (_is_real(self.dropout) and 0 <= self.dropout < 1):
-            self._bad_param("dropout", "a float in [0, 1)", self.dropout)
-        if not (_is_int(self.width) and self.width >= 1):
-            self._bad_param("width", "an int >= 1", self.width)
-        if self.batch_size == 1:
-            self._bad_param(
-                "batch_size", "an int >= 2 (or -1): ResNet18 has BatchNorm layers, which cannot "
-                "train on a batch of one sample", self.batch_size,
-            )
+    _parameter_constraints: ClassVar[dict] = {
+        "preact": ["boolean"],
+        "dropout": [Float(0, 1, closed="left")],
+        "width": [Int(1)],
+        "batch_size": [Int(2), Satisfies(
+            ONE_BATCH.is_satisfied_by, "-1 (one batch): ResNet18 has BatchNorm layers, which "
+            "cannot train on a batch of one sample")],
+    }
 
     def initialize_module(self):
         """Build the ResNet from the fitted input shape and classes."""

@@ -23,7 +23,7 @@ References
 """
 
 import warnings
-
+from typing import ClassVar
 import numpy as np
 import torch
 from skorch.callbacks import PassthroughScoring
@@ -35,7 +35,7 @@ from torch.nn import functional as F
 from ._modes import _EvalMode
 from ._params import Choice, Float, Hidden, Int, Satisfies, check_params, deprecated_value
 from ._semi_supervised import marker_collision, split_labeled, unlabeled_mask
-from ._skorch_compat import dataset_arrays
+from ._skorch_compat import add_default_callbacks, dataset_arrays, set_training
 from ._validation import accepts, validate_images, validate_labels
 from .callbacks import MilestoneLR
 from .classifier import MCDropoutClassifier, batch_bounds
@@ -331,7 +331,7 @@ class WAALClassifier(MCDropoutClassifier):
 
     _fixed_module = True
 
-    _waal_constraints: dict = {
+    _parameter_constraints: ClassVar[dict] = {
         "features": [None, Choice(*NAMED_FEATURES), nn.Module,
                      Satisfies(_is_module_class, "a torch module class")],
         "hidden": [Int(1)],
@@ -437,18 +437,16 @@ class WAALClassifier(MCDropoutClassifier):
 
     @property
     def _default_callbacks(self):
-        callbacks = list(super()._default_callbacks)
         extra = [
             (name, PassthroughScoring(name=name, lower_is_better=None, on_train=True))
             for name in ("ce_loss", "critic_loss", "wasserstein", "gradient_penalty")
         ]
         extra.append(("lr_schedule", _WAALSchedule()))
-        return callbacks[:-1] + extra + callbacks[-1:]  # print_log stays last
+        return add_default_callbacks(super()._default_callbacks, extra)
 
     # ------------------------------------------------------------------ parameters
     def _check_params(self):
-        super()._check_params()  # lr, max_epochs, batch_size, device, train_split
-        check_params(self, self._waal_constraints)
+        super()._check_params()  # the constraints above and the parents', and the device
         name = type(self).__name__
         if self.kind != "deprecated":
             warnings.warn(
@@ -665,7 +663,7 @@ class WAALClassifier(MCDropoutClassifier):
     def train_step(self, batch, **fit_params):
         """One WAAL step (feature extractor + head, then critic) or, for a labelled-only batch,
         one plain cross-entropy step. Each optimizer is stepped on its own loss."""
-        self._set_training(True)
+        set_training(self, True)
         if len(batch) == 2:  # no unlabelled data: a plain classifier step
             X_l, y_l = (to_tensor(b, self.device) for b in batch)
             self.optimizer_.zero_grad()

@@ -28,19 +28,20 @@ def data(digits_small):
 
 
 # ------------------------------------------------------------------ parameters, at fit
+# scikit-learn's wording (skal._params wraps sklearn.utils._param_validation)
 @pytest.mark.parametrize("param, value, expected", [
-    ("max_epochs", 0, "an int >= 1"),  # used to return an untrained net as fitted
-    ("max_epochs", -1, "an int >= 1"),
-    ("max_epochs", 1.5, "an int >= 1"),
-    ("max_epochs", True, "an int >= 1"),
-    ("batch_size", 0, r"an int >= 1 \(or -1 for one batch\)"),
-    ("batch_size", -2, r"an int >= 1 \(or -1 for one batch\)"),
-    ("batch_size", 2.5, r"an int >= 1 \(or -1 for one batch\)"),
-    ("lr", 0, "a finite float > 0"),
-    ("lr", -0.1, "a finite float > 0"),
-    ("lr", float("nan"), "a finite float > 0"),
-    ("lr", float("inf"), "a finite float > 0"),
-    ("lr", "0.1", "a finite float > 0"),
+    ("max_epochs", 0, r"an int in the range \[1, inf\)"),  # used to return an untrained net
+    ("max_epochs", -1, r"an int in the range \[1, inf\)"),
+    ("max_epochs", 1.5, r"an int in the range \[1, inf\)"),
+    ("max_epochs", True, r"an int in the range \[1, inf\)"),
+    ("batch_size", 0, r"an int in the range \[1, inf\) or -1 \(one batch\)"),
+    ("batch_size", -2, r"an int in the range \[1, inf\) or -1 \(one batch\)"),
+    ("batch_size", 2.5, r"an int in the range \[1, inf\) or -1 \(one batch\)"),
+    ("lr", 0, r"a float in the range \(0.0, inf\)"),
+    ("lr", -0.1, r"a float in the range \(0.0, inf\)"),
+    ("lr", float("nan"), r"a float in the range \(0.0, inf\)"),
+    ("lr", float("inf"), r"a float in the range \(0.0, inf\)"),
+    ("lr", "0.1", r"a float in the range \(0.0, inf\)"),
     ("train_split", "yes", r"None or a callable such as skorch.dataset.ValidSplit\(5\)"),
 ])
 def test_mc_dropout_classifier_bad_parameter(data, param, value, expected):
@@ -52,14 +53,15 @@ def test_mc_dropout_classifier_bad_parameter(data, param, value, expected):
 
 
 @pytest.mark.parametrize("param, value, expected", [
-    ("dropout", 1.0, r"a float in \[0, 1\)"),
-    ("dropout", -0.1, r"a float in \[0, 1\)"),
-    ("dropout", "0.5", r"a float in \[0, 1\)"),
-    ("width", 0, "an int >= 1"),
-    ("width", 2.5, "an int >= 1"),
-    ("preact", "yes", "a bool"),
-    ("batch_size", 1, r"an int >= 2 \(or -1\): ResNet18 has BatchNorm layers"),
-    ("max_epochs", 0, "an int >= 1"),
+    ("dropout", 1.0, r"a float in the range \[0.0, 1.0\)"),
+    ("dropout", -0.1, r"a float in the range \[0.0, 1.0\)"),
+    ("dropout", "0.5", r"a float in the range \[0.0, 1.0\)"),
+    ("width", 0, r"an int in the range \[1, inf\)"),
+    ("width", 2.5, r"an int in the range \[1, inf\)"),
+    ("preact", "yes", r"an instance of 'bool' or an instance of 'numpy.bool_?'"),
+    ("batch_size", 1, r"an int in the range \[2, inf\) or -1 \(one batch\): ResNet18 has "
+                      "BatchNorm layers"),
+    ("max_epochs", 0, r"an int in the range \[1, inf\)"),
 ])
 def test_resnet18_classifier_bad_parameter(data, param, value, expected):
     with pytest.raises(ValueError, match=rf"The '{param}' parameter of ResNet18Classifier must "

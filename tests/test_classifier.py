@@ -174,7 +174,8 @@ def test_sampling_redoes_a_trunk_with_dropout(digits_small):
 
 def test_sample_proba_errors(tiny_resnet, digits_small):
     X, _ = digits_small
-    with pytest.raises(ValueError, match="'n_samples' parameter of ResNet18Classifier.sample_proba must be an int >= 1"):
+    with pytest.raises(ValueError, match=r"'n_samples' parameter of ResNet18Classifier.sample_proba must be an int in "
+                       r"the range \[1, inf\)"):
         tiny_resnet.sample_proba(X[:5], n_samples=0)
     with pytest.raises(NotFittedError):
         ResNet18Classifier(width=2).sample_proba(X[:5])

@@ -20,6 +20,8 @@ import math
 import torch
 from torch import nn
 
+from .._shapes import check_image_shape
+
 __all__ = [
     "Encoder",
     "Generator",
@@ -30,17 +32,6 @@ __all__ = [
 ]
 
 _MIN_SIDE = 4  # two stride-2 layers must leave at least a 1x1 map
-
-
-def _check_image_shape(image_shape):
-    """Return ``image_shape`` as a tuple of three ints, or raise a ValueError."""
-    shape = tuple(int(s) for s in image_shape)
-    if len(shape) != 3 or shape[0] < 1 or min(shape[1:]) < _MIN_SIDE:
-        raise ValueError(
-            "The 'image_shape' parameter must be (C, H, W) with C >= 1 and H, W >= "
-            f"{_MIN_SIDE}. Got {tuple(image_shape)!r} instead."
-        )
-    return shape
 
 
 def _halve(side):
@@ -75,7 +66,8 @@ class Encoder(nn.Module):
 
     def __init__(self, image_shape, latent_dim=100, width=64, hidden=1024):
         super().__init__()
-        channels, height, side = _check_image_shape(image_shape)
+        channels, height, side = check_image_shape(
+            image_shape, owner="Encoder", optional=False, min_side=_MIN_SIDE)
         self.image_shape = (channels, height, side)
         self.latent_dim = latent_dim
 
@@ -147,7 +139,8 @@ class Generator(nn.Module):
 
     def __init__(self, image_shape, n_classes, latent_dim=100, width=64, hidden=1024):
         super().__init__()
-        channels, height, side = _check_image_shape(image_shape)
+        channels, height, side = check_image_shape(
+            image_shape, owner="Generator", optional=False, min_side=_MIN_SIDE)
         self.image_shape = (channels, height, side)
         self.n_classes = n_classes
         self.latent_dim = latent_dim
@@ -221,7 +214,8 @@ class Discriminator(nn.Module):
 
     def __init__(self, image_shape, width=64, hidden=1024):
         super().__init__()
-        channels, height, side = _check_image_shape(image_shape)
+        channels, height, side = check_image_shape(
+            image_shape, owner="Discriminator", optional=False, min_side=_MIN_SIDE)
         self.image_shape = (channels, height, side)
 
         feature_height, feature_width = _halve(_halve(height)), _halve(_halve(side))
@@ -277,7 +271,8 @@ class AuxiliaryClassifier(nn.Module):
 
     def __init__(self, image_shape, n_classes, dropout=0.5):
         super().__init__()
-        channels, height, width = _check_image_shape(image_shape)
+        channels, height, width = check_image_shape(
+            image_shape, owner="AuxiliaryClassifier", optional=False, min_side=_MIN_SIDE)
         self.image_shape = (channels, height, width)
         self.n_classes = n_classes
 

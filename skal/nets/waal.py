@@ -23,6 +23,8 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from .._modes import _EvalMode
+from .._shapes import check_image_shape
 from .resnet import ResNet18
 
 __all__ = [
@@ -42,25 +44,6 @@ __all__ = [
 VGG16_CONFIG = (
     64, 64, "M", 128, 128, "M", 256, 256, 256, "M", 512, 512, 512, "M", 512, 512, 512, "M"
 )
-
-
-def _check_image_shape(image_shape, in_channels, owner):
-    """Return ``image_shape`` as a tuple of 3 ints whose first entry is ``in_channels``."""
-    try:
-        shape = tuple(int(s) for s in image_shape)
-    except TypeError:
-        shape = ()
-    if len(shape) != 3 or min(shape) < 1:
-        raise ValueError(
-            f"The 'image_shape' parameter of {owner} must be a tuple (C, H, W) of positive ints. "
-            f"Got {image_shape!r} instead."
-        )
-    if shape[0] != in_channels:
-        raise ValueError(
-            f"The 'image_shape' parameter of {owner} must start with in_channels={in_channels}. "
-            f"Got {image_shape!r} instead."
-        )
-    return shape
 
 
 class LeNetFeatures(nn.Module):
@@ -98,7 +81,8 @@ class LeNetFeatures(nn.Module):
         super().__init__()
         if image_shape is None:
             image_shape = (in_channels, 28, 28)
-        channels, height, width = _check_image_shape(image_shape, in_channels, "LeNetFeatures")
+        channels, height, width = check_image_shape(
+            image_shape, owner="LeNetFeatures", optional=False, in_channels=in_channels)
         # each 5x5 conv trims 4 pixels, each pool halves (rounding down)
         out_height = ((height - 4) // 2 - 4) // 2
         out_width = ((width - 4) // 2 - 4) // 2
@@ -152,7 +136,8 @@ class VGG16BNFeatures(nn.Module):
         super().__init__()
         if image_shape is None:
             image_shape = (in_channels, 32, 32)
-        channels, height, width = _check_image_shape(image_shape, in_channels, "VGG16BNFeatures")
+        channels, height, width = check_image_shape(
+            image_shape, owner="VGG16BNFeatures", optional=False, in_channels=in_channels)
         layers = []
         for item in VGG16_CONFIG:
             if item == "M":
@@ -278,13 +263,8 @@ def infer_out_features(features, image_shape=None):
         )
     parameter = next(features.parameters(), None)
     device = parameter.device if parameter is not None else None
-    was_training = features.training
-    features.eval()
-    try:
-        with torch.no_grad():
-            z = features(torch.zeros(1, *image_shape, device=device))  # (1, ...)
-    finally:
-        features.train(was_training)
+    with _EvalMode(features), torch.no_grad():
+        z = features(torch.zeros(1, *image_shape, device=device))  # (1, ...)
     return int(z[0].numel())
 
 

@@ -1,0 +1,115 @@
+"""skal._params: scikit-learn's parameter validation as skal uses it (pins its private API)."""
+
+import numpy as np
+import pytest
+
+from skal._params import (
+    Choice,
+    Float,
+    Hidden,
+    Int,
+    InvalidParameterError,
+    Satisfies,
+    check_params,
+    class_constraints,
+    deprecated_value,
+)
+from skal._shapes import check_image_shape
+
+
+class _Owner:
+    _parameter_constraints = {"a": [Int(1)], "b": [None, Choice("x", "y")]}
+
+    def __init__(self, a=1, b=None):
+        self.a, self.b = a, b
+
+    def get_params(self, deep=False):
+        return {"a": self.a, "b": self.b}
+
+
+class _Child(_Owner):
+    _parameter_constraints = {"a": [Float(0, None, closed="neither")], "c": [Int(0)]}
+
+
+def test_scikit_learns_message_and_error_type():
+    with pytest.raises(InvalidParameterError) as info:
+        check_params(_Owner(a=0))
+    assert str(info.value) == ("The 'a' parameter of _Owner must be an int in the range [1, inf). "
+                               "Got 0 instead.")
+    assert isinstance(info.value, ValueError) and isinstance(info.value, TypeError)
+    with pytest.raises(ValueError, match=r"The 'b' parameter of f must be None or a str among "
+                       r"\{'x', 'y'\}\. Got 'z' instead\."):
+        check_params(None, _Owner._parameter_constraints, {"b": "z"}, caller_name="f")
+
+
+def test_constraints_merge_along_the_mro_and_unknown_names_are_skipped():
+    assert list(class_constraints(_Child)) == ["a", "b", "c"]
+    assert isinstance(class_constraints(_Child)["a"][0], Float)  # the subclass's entry wins
+    check_params(_Child(a=0.5))  # "c" has a constraint but is no parameter: not checked
+    with pytest.raises(ValueError, match="'a' parameter of _Child must be a float"):
+        check_params(_Child(a=0))
+
+
+@pytest.mark.parametrize("value, ok", [(1, True), (np.int64(3), True), (True, False),
+                                       (np.bool_(True), False), (1.0, False), (0, False)])
+def test_int_excludes_bools(value, ok):
+    assert Int(1).is_satisfied_by(value) is ok
+
+
+@pytest.mark.parametrize("value, ok", [(0.5, True), (1, True), (np.float32(2), True),
+                                       (float("inf"), False), (float("nan"), False),
+                                       (True, False), ("1", False), (0.0, False)])
+def test_float_is_finite_and_no_bool(value, ok):
+    assert Float(0, None, closed="neither").is_satisfied_by(value) is ok
+
+
+def test_descriptions_are_scikit_learns():
+    assert str(Int(1)) == "an int in the range [1, inf)"
+    assert str(Int(0, 5)) == "an int in the range [0, 5]"
+    assert str(Float(0, 1, closed="left")) == "a float in the range [0.0, 1.0)"
+    assert str(Float()) == "a float in the range (-inf, inf)"
+    assert str(Choice("b", "a", deprecated=("c",))) == "a str among {'b', 'a', 'c' (deprecated)}"
+    assert str(Satisfies(callable, "a callable")) == "a callable"
+
+
+def test_hidden_and_special_constraints_of_scikit_learn():
+    constraints = {"p": ["boolean", Hidden(Choice("deprecated"))], "q": [callable, None]}
+    check_params(None, constraints, {"p": "deprecated", "q": len}, caller_name="f")
+    with pytest.raises(ValueError, match=r"'p' parameter of f must be an instance of 'bool' or "
+                       r"an instance of 'numpy.bool_?'\. Got 'x'"):  # hidden: not listed
+        check_params(None, constraints, {"p": "x"}, caller_name="f")
+
+
+def test_satisfies_treats_a_failing_predicate_as_invalid():
+    pair = Satisfies(lambda v: len(v) == 2, "a pair")
+    assert pair.is_satisfied_by((1, 2)) and not pair.is_satisfied_by(3)
+
+
+def test_deprecated_value():
+    with pytest.warns(DeprecationWarning, match="The value 'old' of the 'p' parameter of X is "
+                      "deprecated: use 'new'"):
+        assert deprecated_value("old", {"old": "new"}, "p", "X") == "new"
+    assert deprecated_value(0.3, {"old": "new"}, "p", "X") == 0.3
+
+
+# ------------------------------------------------------------------ one image-shape check
+@pytest.mark.parametrize("kwargs, shape, message", [
+    ({}, (1, 0, 8), r"must be None or a tuple \(C, H, W\) of positive ints \(one of them may be "
+                    r"-1"),
+    ({}, (-1, -1, 8), "must be None or a tuple"),
+    ({"optional": False, "owner": "Net"}, (1, -1, 8),
+     r"The 'image_shape' parameter of Net must be a tuple \(C, H, W\) of positive ints\. Got"),
+    ({"optional": False, "min_side": 4}, (1, 3, 8), "positive ints with H, W >= 4"),
+    ({"optional": False, "in_channels": 3}, (1, 8, 8), "must start with in_channels=3"),
+])
+def test_image_shape_check(kwargs, shape, message):
+    with pytest.raises(ValueError, match=message):
+        check_image_shape(shape, **kwargs)
+
+
+def test_image_shape_check_accepts():
+    assert check_image_shape(None) is None
+    assert check_image_shape([3, -1, 32]) == (3, -1, 32)
+    assert check_image_shape((1, 4, 4), optional=False, min_side=4) == (1, 4, 4)
+    with pytest.raises(ValueError):
+        check_image_shape(None, optional=False)
