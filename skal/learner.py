@@ -1,15 +1,18 @@
 """ActiveLearner: modAL's pool-based learner interface as a well-behaved scikit-learn estimator."""
 
+import copy
 import inspect
 import warnings
 import weakref
 
 import numpy as np
+import scipy.sparse as sp
 from sklearn.base import BaseEstimator, MetaEstimatorMixin, clone
-from sklearn.utils import _safe_indexing, check_consistent_length
+from sklearn.utils import _safe_indexing, check_consistent_length, get_tags
 from sklearn.utils.validation import check_is_fitted
 
 from ._divergence import diverged_epoch, train_losses
+from ._validation import accepts as _accepts
 from ._validation import as_float_images, resolve_seed
 from .exceptions import DivergenceError
 from .query import bald
@@ -18,9 +21,12 @@ __all__ = ["ActiveLearner"]
 
 
 def _stack(blocks):
-    """Concatenate row blocks (numpy arrays, lists, DataFrames, torch tensors) along axis 0."""
+    """Concatenate row blocks (numpy arrays, lists, DataFrames, torch tensors, sparse matrices)
+    along axis 0."""
     blocks = [b for b in blocks if b is not None]
     first = blocks[0]
+    if any(sp.issparse(b) for b in blocks):
+        return sp.vstack(blocks, format="csr")
     if hasattr(first, "detach") and hasattr(first, "cpu"):  # torch tensors
         import torch
 
@@ -30,6 +36,11 @@ def _stack(blocks):
 
         return pd.concat(blocks)
     return np.concatenate([np.asarray(b) for b in blocks])
+
+
+def _rows(X):
+    """Labelled rows as the learner keeps them: sparse input as CSR (which indexes by row)."""
+    return X.tocsr() if sp.issparse(X) else X
 
 
 def _n_rows(X):
@@ -49,20 +60,13 @@ def _weak(X):
         return None
 
 
-def _accepts(fit, name):
-    try:
-        params = inspect.signature(fit).parameters
-    except (TypeError, ValueError):
-        return False
-    return name in params
-
-
 class ActiveLearner(MetaEstimatorMixin, BaseEstimator):
     """Pool-based active learner with modAL's interface (``query`` / ``teach``).
 
     A drop-in for ``modAL.models.ActiveLearner`` that is also a proper scikit-learn estimator:
-    every constructor argument is stored as given (so ``clone``, ``get_params`` and pickling work)
-    and the labelled data seen so far accumulates in ``X_training_`` / ``y_training_``. It speaks
+    every constructor argument is stored as given (so ``clone``, ``get_params`` and pickling work),
+    the ``estimator`` parameter is never fitted (a clone of it is, as ``estimator_``), and the
+    labelled data seen so far accumulates in ``X_training_`` / ``y_training_``. It speaks
     modAL's learner protocol too (``_add_training_data``, ``_fit_to_known``, ``_fit_on_new``,
     ``transform_without_estimating``), so skal learners can form a modAL ``Committee`` (with
     ``vote_entropy_sampling``, ``max_disagreement_sampling``, ``rebag``, ...) or a
@@ -71,12 +75,27 @@ class ActiveLearner(MetaEstimatorMixin, BaseEstimator):
     ``y_training_``, which modAL strategies that read ``learner.X_training`` (ranked batch
     sampling, expected error reduction) do not see.
 
+    **Where modAL's contract differs from scikit-learn's** (and modAL wins, so that skal learners
+    work in modAL's committees and strategies):
+
+    * *Fitting at construction.* modAL's learners fit when ``X_training`` and ``y_training`` are
+      given to the constructor, so this one does too; with neither, ``__init__`` stores the
+      parameters and nothing else. (scikit-learn's ``check_do_not_raise_errors_in_init_or_set_params``
+      fails for that reason; see ``tests/test_learner.py``.)
+    * *Reading ``learner.estimator``.* modAL's ``Committee`` reads
+      ``learner.estimator.classes_`` and its MC-dropout strategies
+      ``learner.estimator.module_``, i.e. the *fitted* estimator. So the attribute
+      ``learner.estimator`` is ``estimator_`` once the learner is fitted (the parameter before);
+      the parameter itself, unfitted, is what ``get_params()["estimator"]``, ``set_params``
+      and ``clone`` see.
+
     Parameters
     ----------
     estimator : scikit-learn classifier
-        Refitted on all labelled data by every ``teach`` (skorch nets restart from scratch unless
-        ``warm_start=True``, as in both papers). With ``joint=True`` it receives the jointly
-        trained classifier's fitted state after every fit (see ``joint``).
+        Never fitted itself: :meth:`fit` fits a clone of it, ``estimator_``, which every
+        ``teach`` refits on all labelled data (skorch nets restart from scratch unless
+        ``warm_start=True``, as in both papers). With ``joint=True`` ``estimator_`` receives the
+        jointly trained classifier's fitted state after every fit (see ``joint``).
     query_strategy : callable, default=skal.bald
         ``strategy(learner, X_pool, n_instances, **kwargs) -> (indices, scores)``; strategies that
         return indices only are accepted too (and, unlike modAL, never called twice).
@@ -93,7 +112,7 @@ class ActiveLearner(MetaEstimatorMixin, BaseEstimator):
         ``augmenter`` with ``classifier=clone(estimator)`` and fits it on the labelled data, so
         the classifier trains together with the encoder, generator and discriminator on real,
         reconstructed G(E(x), y) and generated G(z, y) images made afresh in every mini-batch;
-        then ``estimator`` (the same object, fitted in place as without ``joint``) takes over
+        then ``estimator_`` (a clone of ``estimator``, the same object across teaches) takes over
         the fitted classifier's state and is ``augmenter_.classifier_``, so queries and
         predictions use the jointly trained network. Needs an augmenter with a ``classifier``
         parameter (:class:`skal.GenerativeAugmenter`) and a skal ``MCDropoutClassifier``. The
@@ -118,6 +137,10 @@ class ActiveLearner(MetaEstimatorMixin, BaseEstimator):
 
     Attributes
     ----------
+    estimator_ : estimator
+        The fitted clone of ``estimator`` (also ``learner.estimator`` once fitted, for modAL).
+    n_features_in_ : int
+        ``estimator_.n_features_in_`` (values per sample; ``C*H*W`` for skal's image classifiers).
     X_training_, y_training_ : ndarray
         All labelled data taught so far.
     X_generated_, y_generated_ : ndarray or None
@@ -134,8 +157,8 @@ class ActiveLearner(MetaEstimatorMixin, BaseEstimator):
     ...                         query_strategy=bald, X_training=X[:30], y_training=y[:30])
     >>> idx, X_query = learner.query(X[30:], n_instances=5)
     >>> learner.teach(X[30:][idx], y[30:][idx])
-    >>> learner.X_training_.shape
-    (35, 1, 8, 8)
+    >>> learner.X_training_.shape, learner.n_features_in_
+    ((35, 1, 8, 8), 64)
     """
 
     def __init__(
@@ -159,24 +182,66 @@ class ActiveLearner(MetaEstimatorMixin, BaseEstimator):
         self.joint = joint
         self.pass_pool = pass_pool
         self.random_state = random_state
-        self.fit_kwargs = fit_kwargs
+        self._fit_kwargs = fit_kwargs  # parameters too (get_params lists them), kept private
         if X_training is not None or y_training is not None:
-            # modAL's interface fits on construction; the arguments themselves stay untouched.
+            # modAL's contract: its learners fit on construction (the one exception to
+            # scikit-learn's "__init__ stores parameters only"); the arguments stay untouched
             self.fit(X_training, y_training)
 
     # ---------------------------------------------------------------- scikit-learn params
+    @property
+    def estimator(self):
+        """The fitted ``estimator_`` once fitted (what modAL reads), else the parameter."""
+        fitted = vars(self).get("estimator_")
+        return self._estimator if fitted is None else fitted
+
+    @estimator.setter
+    def estimator(self, value):
+        self._estimator = value
+
+    @property
+    def fit_kwargs(self):
+        """The extra ``fit`` arguments given to the constructor (``**fit_kwargs``)."""
+        return self._fit_kwargs
+
+    @property
+    def n_features_in_(self):
+        """Values per sample the fitted estimator takes (AttributeError before fit)."""
+        fitted = vars(self).get("estimator_")
+        if fitted is None:
+            raise AttributeError(f"This {type(self).__name__} is not fitted: no n_features_in_.")
+        return fitted.n_features_in_
+
     def get_params(self, deep=True):
-        params = super().get_params(deep=deep)
-        params.pop("fit_kwargs", None)
-        params.update(self.fit_kwargs)
+        """The parameters (the unfitted ``estimator`` and the fit arguments included)."""
+        params = super().get_params(deep=False)
+        params["estimator"] = self._estimator
+        if deep:
+            for key, value in list(params.items()):
+                if hasattr(value, "get_params") and not isinstance(value, type):
+                    params.update((f"{key}__{k}", v) for k, v in value.get_params().items())
+        params.update(self._fit_kwargs)
         return params
 
     def set_params(self, **params):
         own = set(inspect.signature(type(self).__init__).parameters) - {"self", "fit_kwargs"}
         for key in list(params):
             if key.split("__")[0] not in own:
-                self.fit_kwargs[key] = params.pop(key)
+                self._fit_kwargs[key] = params.pop(key)
         return super().set_params(**params)
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        try:
+            inner = get_tags(self._estimator)
+        except (AttributeError, TypeError, ValueError):  # not a scikit-learn estimator
+            return tags
+        # the learner takes what its estimator takes and predicts what it predicts; it is no
+        # classifier itself (modAL's learners are not: no classes_, no fit(X) without y ...)
+        tags.classifier_tags, tags.regressor_tags = inner.classifier_tags, inner.regressor_tags
+        tags.target_tags = copy.deepcopy(inner.target_tags)
+        tags.input_tags = copy.deepcopy(inner.input_tags)
+        return tags
 
     def __getstate__(self):
         # the weak reference to the last queried pool is neither picklable nor worth keeping
@@ -202,14 +267,21 @@ class ActiveLearner(MetaEstimatorMixin, BaseEstimator):
         -------
         self
         """
-        if X is None or y is None:
+        if y is None:
+            raise ValueError(
+                "ActiveLearner requires y to be passed, but the target y is None (X_training "
+                "and y_training must be given together, or neither)."
+            )
+        if X is None:
             raise ValueError("X_training and y_training must be given together (or neither).")
         check_consistent_length(X, y)
+        X = _rows(X)
         self.X_training_ = X
         self.y_training_ = np.asarray(y)
         self.X_generated_ = self.y_generated_ = None
         self._n_new = _n_rows(X)
         self._last_query = None
+        self.estimator_ = clone(self._estimator, safe=False)  # never fit the parameter itself
         return self._fit_to_known(bootstrap=bootstrap, **fit_kwargs)
 
     def teach(self, X, y, bootstrap=False, only_new=False, **fit_kwargs):
@@ -250,7 +322,7 @@ class ActiveLearner(MetaEstimatorMixin, BaseEstimator):
     def _add_training_data(self, X, y):
         """Record newly labelled samples without refitting (modAL's ``_add_training_data``)."""
         check_consistent_length(X, y)
-        y = np.asarray(y)
+        X, y = _rows(X), np.asarray(y)
         if getattr(self, "X_training_", None) is None:
             self.X_training_, self.y_training_ = X, y
             self.X_generated_ = self.y_generated_ = None
@@ -346,13 +418,15 @@ class ActiveLearner(MetaEstimatorMixin, BaseEstimator):
         return None
 
     def _fit_estimator(self, X, y, new=None, **fit_kwargs):
-        kwargs = {**self.fit_kwargs, **fit_kwargs}
+        kwargs = {**self._fit_kwargs, **fit_kwargs}
+        if vars(self).get("estimator_") is None:  # e.g. the first teach of an unfitted learner
+            self.estimator_ = clone(self._estimator, safe=False)
         if self.joint:
             self._fit_joint(X, y, kwargs)
             return
         if self.augmenter is not None:
             X, y = self._augment(X, y, new)
-        self.estimator.fit(X, y, **kwargs)
+        self.estimator_.fit(X, y, **kwargs)
 
     def _fit_joint(self, X, y, kwargs):
         """BGADL's joint scheme: train the estimator as the augmenter's auxiliary classifier."""
@@ -369,31 +443,31 @@ class ActiveLearner(MetaEstimatorMixin, BaseEstimator):
             DeprecationWarning,
             stacklevel=4,
         )
-        self.augmenter_ = clone(self.augmenter).set_params(classifier=clone(self.estimator))
+        self.augmenter_ = clone(self.augmenter).set_params(classifier=clone(self._estimator))
         try:
             self.augmenter_.fit(X, y)
         except (RuntimeError, FloatingPointError) as exc:
             if "diverged" not in str(exc) or not self._classifier_diverges_alone(X, y):
                 raise
-            lr = self.estimator.get_params().get("lr")
+            lr = self._estimator.get_params().get("lr")
             lower = f", e.g. to {lr / 10:g}" if isinstance(lr, (int, float)) else ""
             raise DivergenceError(
-                f"ActiveLearner(joint=True): the classifier {type(self.estimator).__name__} "
+                f"ActiveLearner(joint=True): the classifier {type(self._estimator).__name__} "
                 f"diverged, not the {type(self.augmenter).__name__} (its training reported: "
                 f"{str(exc).split('. ')[0]}; the classifier alone diverges within 3 epochs). "
                 f"Lower the classifier's learning rate (estimator lr={lr!r}{lower}: "
                 "set_params(estimator__lr=...)), not the augmenter's."
             ) from exc
-        # fit the estimator in place: it takes the fitted state (not the parameters) of the
-        # BGADL classifier the augmenter trained
+        # estimator_ (of the estimator's class) takes the fitted state, not the parameters, of
+        # the BGADL classifier the augmenter trained
         fitted = self.augmenter_.classifier_
         params = fitted.get_params(deep=False)
-        vars(self.estimator).update({k: v for k, v in vars(fitted).items() if k not in params})
-        self.augmenter_.classifier_ = self.estimator
+        vars(self.estimator_).update({k: v for k, v in vars(fitted).items() if k not in params})
+        self.augmenter_.classifier_ = self.estimator_
 
     def _classifier_diverges_alone(self, X, y):
         """After a joint training diverged: does the classifier diverge when trained alone?"""
-        probe = clone(self.estimator)
+        probe = clone(self._estimator)
         if "max_epochs" not in probe.get_params():
             return False
         probe.set_params(max_epochs=3)
@@ -469,7 +543,7 @@ class ActiveLearner(MetaEstimatorMixin, BaseEstimator):
 
     # ---------------------------------------------------------------- prediction
     def _check_fitted(self):
-        check_is_fitted(self.estimator)
+        check_is_fitted(self.estimator)  # estimator_ once fitted; the parameter raises before
 
     def predict(self, X):
         """Labels predicted by the estimator."""

@@ -59,8 +59,8 @@ def test_mc_dropout_classifier_bad_parameter(data, param, value, expected):
     ("width", 0, r"an int in the range \[1, inf\)"),
     ("width", 2.5, r"an int in the range \[1, inf\)"),
     ("preact", "yes", r"an instance of 'bool' or an instance of 'numpy.bool_?'"),
-    ("batch_size", 1, r"an int in the range \[2, inf\) or -1 \(one batch\): ResNet18 has "
-                      "BatchNorm layers"),
+    ("batch_size", 1, (r"an int in the range \[2, inf\) or -1 \(one batch\): ResNet18 has "
+                       "BatchNorm layers")),
     ("max_epochs", 0, r"an int in the range \[1, inf\)"),
 ])
 def test_resnet18_classifier_bad_parameter(data, param, value, expected):

@@ -399,9 +399,11 @@ def test_active_learner_with_a_bgadl_classifier(data, digits):
     learner = ActiveLearner(clf, query_strategy=bald, X_training=X, y_training=y)
     idx, X_query = learner.query(X_pool, n_instances=5, n_samples=3, random_state=0)
     learner.teach(X_query, y_pool[idx])
-    assert learner.estimator is clf and len(learner.y_training_) == N + 5
+    # a clone of clf is fitted (issue 15: the estimator parameter stays unfitted)
+    assert learner.estimator is learner.estimator_ and not hasattr(clf, "module_")
+    assert len(learner.y_training_) == N + 5
     assert learner.X_generated_ is None  # generated images are made per batch, never stored
-    assert clf.history_[-1, "batches"][0]["train_batch_size"] == 20
+    assert learner.estimator_.history_[-1, "batches"][0]["train_batch_size"] == 20
     assert learner.predict(X_pool[:3]).shape == (3,)
 
 

@@ -52,12 +52,15 @@ def test_joint_learner_trains_its_estimator_as_the_auxiliary_classifier(split):
     user_clf = _clf()
     learner = ActiveLearner(user_clf, query_strategy=bald, X_training=X0, y_training=y0,
                             augmenter=GenerativeAugmenter(**AUG), joint=True)
-    # the estimator is fitted in place, by the joint training: it is the auxiliary classifier
-    assert learner.estimator is user_clf is learner.augmenter_.classifier_
-    first_module = user_clf.module_
+    # a clone of the estimator (estimator_; the parameter stays unfitted, issue 15) is fitted
+    # by the joint training: it is the auxiliary classifier
+    fitted = learner.estimator_
+    assert learner.estimator is fitted is learner.augmenter_.classifier_
+    assert not hasattr(user_clf, "module_")
+    first_module = fitted.module_
     assert learner.augmenter_.auxiliary_classifier_ is first_module
-    assert len(user_clf.history_) == AUG["max_epochs"]  # trained by the augmenter's epochs
-    assert user_clf.width == 2 and user_clf.max_epochs == 1
+    assert len(fitted.history_) == AUG["max_epochs"]  # trained by the augmenter's epochs
+    assert fitted.width == 2 and fitted.max_epochs == 1
 
     labelled = _loop(learner, X_pool, y_pool)
     assert len(np.unique(labelled)) == 2 * N_QUERY
@@ -66,11 +69,11 @@ def test_joint_learner_trains_its_estimator_as_the_auxiliary_classifier(split):
     np.testing.assert_array_equal(learner.X_training_, np.concatenate([X0, X_pool[labelled]]))
     assert learner.X_generated_ is None and learner.y_generated_ is None
     np.testing.assert_array_equal(X_pool, pool_before)  # the pool is never touched
-    # every teach retrains jointly from scratch, into the same estimator object
-    assert learner.estimator is user_clf is learner.augmenter_.classifier_
-    assert user_clf.module_ is not first_module
-    assert learner.augmenter_.auxiliary_classifier_ is user_clf.module_
-    assert len(user_clf.history_) == AUG["max_epochs"]
+    # every teach retrains jointly from scratch, into the same estimator_ object
+    assert learner.estimator is fitted is learner.augmenter_.classifier_
+    assert fitted.module_ is not first_module
+    assert learner.augmenter_.auxiliary_classifier_ is fitted.module_
+    assert len(fitted.history_) == AUG["max_epochs"]
     # the jointly trained classifier answers predictions and MC-dropout queries
     assert learner.predict(X_test[:4]).shape == (4,)
     assert learner.sample_proba(X_test[:3], n_samples=4).shape == (4, 3, 10)
@@ -79,11 +82,11 @@ def test_joint_learner_trains_its_estimator_as_the_auxiliary_classifier(split):
     X_gen, y_gen = learner.augmenter_.sample(X_pool[labelled[:3]], y_pool[labelled[:3]])
     assert X_gen.shape == (3, 1, 8, 8)
 
-    module = user_clf.module_
+    module = fitted.module_
     fresh = clone(learner)  # refits on X_training, as the constructor does
     assert fresh.joint is True and len(fresh.y_training_) == N_INIT
-    assert fresh.estimator is not user_clf and fresh.estimator is fresh.augmenter_.classifier_
-    assert user_clf.module_ is module  # the clone did not touch the original
+    assert fresh.estimator is not fitted and fresh.estimator is fresh.augmenter_.classifier_
+    assert fitted.module_ is module  # the clone did not touch the original
     restored = pickle.loads(pickle.dumps(learner))
     np.testing.assert_array_equal(restored.predict(X_test[:10]), learner.predict(X_test[:10]))
 
@@ -94,14 +97,15 @@ def test_default_augmenter_path_trains_on_real_plus_generated(split):
     learner = ActiveLearner(clf, query_strategy=random_sampling, X_training=X0, y_training=y0,
                             augmenter=GenerativeAugmenter(**AUG))
     labelled = _loop(learner, X_pool, y_pool)
-    assert learner.estimator is clf  # fitted in place, not replaced
+    assert learner.estimator is learner.estimator_  # a fitted clone; clf stays unfitted
+    assert not hasattr(clf, "module_")
     assert not hasattr(learner.augmenter_, "classifier_")  # the augmenter has its own C
     np.testing.assert_array_equal(learner.y_training_, np.concatenate([y0, y_pool[labelled]]))
     # one generated sample per initial row and per newly labelled pick, labelled like them
     assert len(learner.X_generated_) == N_INIT + 2 * N_QUERY
     np.testing.assert_array_equal(learner.y_generated_, learner.y_training_)
     # the last fit saw the real rows plus all generated ones
-    seen = sum(b["train_batch_size"] for b in clf.history_[-1]["batches"])
+    seen = sum(b["train_batch_size"] for b in learner.estimator_.history_[-1]["batches"])
     assert seen == len(learner.y_training_) + len(learner.y_generated_)
 
 

@@ -6,6 +6,8 @@ import numpy as np
 import pytest
 from sklearn.base import clone
 from sklearn.exceptions import NotFittedError
+from sklearn.linear_model import LogisticRegression
+from sklearn.utils.estimator_checks import parametrize_with_checks
 
 from skal import ActiveLearner, ResNet18Classifier, bald, entropy_sampling, random_sampling
 
@@ -272,3 +274,56 @@ def test_joint_learner_still_blames_the_augmenter_when_it_diverged(digits_small)
                                                           random_state=0), joint=True)
     with pytest.raises(RuntimeError, match=r"GenerativeAugmenter training diverged.*lr=10\.0"):
         learner.fit(X[:64], y[:64])
+
+
+# ------------------------------------------------------------------ issue 15: scikit-learn's rules
+def test_the_estimator_parameter_is_never_fitted(digits_small):
+    X, y = digits_small
+    clf = _clf()
+    learner = ActiveLearner(clf, query_strategy=bald, X_training=X[:40], y_training=y[:40])
+    assert not hasattr(clf, "module_")  # a clone was fitted ...
+    assert learner.get_params()["estimator"] is clf  # ... the parameter is unchanged
+    assert learner.estimator is learner.estimator_  # modAL reads the fitted one here
+    assert learner.n_features_in_ == 64
+    fitted = learner.estimator_
+    learner.teach(X[40:45], y[40:45])
+    assert learner.estimator_ is fitted  # teach refits estimator_ (warm_start keeps working)
+    learner.fit(X[:40], y[:40])
+    assert learner.estimator_ is not fitted  # fit starts from a fresh clone
+    with pytest.raises(AttributeError):
+        ActiveLearner(_clf()).n_features_in_  # noqa: B018
+    assert not {k for k in vars(ActiveLearner(_clf(), note=1)) if not k.startswith("_")} - {
+        "estimator", "query_strategy", "X_training", "y_training", "augmenter", "joint",
+        "pass_pool", "random_state"}  # no fitting state in __init__ without data
+
+
+def test_sparse_rows_and_missing_y():
+    import scipy.sparse as sp
+    from sklearn.linear_model import LogisticRegression
+
+    rng = np.random.default_rng(0)
+    X = sp.random(30, 5, density=0.5, format="dia", random_state=0)
+    y = rng.integers(0, 2, 30)
+    learner = ActiveLearner(LogisticRegression(), query_strategy=random_sampling)
+    learner.fit(X, y)
+    learner.teach(sp.random(3, 5, density=0.5, format="coo", random_state=1), [0, 1, 0])
+    assert sp.issparse(learner.X_training_) and learner.X_training_.shape == (33, 5)
+    with pytest.raises(ValueError, match="requires y to be passed, but the target y is None"):
+        learner.fit(X, None)
+
+
+def _learner_expected_failed_checks(estimator):
+    return {
+        "check_do_not_raise_errors_in_init_or_set_params": (
+            "modAL's constructor contract: a learner given X_training and y_training fits on "
+            "construction, so a bad X_training raises in __init__ (documented in ActiveLearner)"
+        ),
+    }
+
+
+@parametrize_with_checks(
+    [ActiveLearner(LogisticRegression(), query_strategy=random_sampling)],
+    expected_failed_checks=_learner_expected_failed_checks,
+)
+def test_sklearn_compatible(estimator, check):
+    check(estimator)

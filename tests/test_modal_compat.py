@@ -347,3 +347,23 @@ def test_skal_learner_queries_dataframe_rows(digits):
     idx, X_query = learner.query(pool, n_instances=5)
     assert isinstance(X_query, pd.DataFrame) and X_query.shape == (5, 64)
     np.testing.assert_array_equal(X_query.to_numpy(), flat[idx])  # rows, not columns
+
+
+def test_modal_mc_dropout_bald_reads_the_fitted_estimator(digits):
+    """modAL's MC-dropout strategies read ``learner.estimator.module_`` (and ``.infer``): the
+    fitted ``estimator_`` of a skal learner, while ``get_params()["estimator"]`` stays unfitted."""
+    import torch
+    from modAL.dropout import mc_dropout_bald
+
+    X_train, y_train, X_pool, _ = digits
+    net = _net()
+    learner = skal.ActiveLearner(net, query_strategy=skal.bald, X_training=X_train,
+                                 y_training=y_train)
+    assert learner.estimator is learner.estimator_ and learner.get_params()["estimator"] is net
+    assert not hasattr(net, "module_")
+    modules = list(learner.estimator_.module_.modules())
+    dropout = [i for i, m in enumerate(modules) if isinstance(m, torch.nn.Dropout)]
+    idx, _ = mc_dropout_bald(learner, torch.as_tensor(X_pool), n_instances=3,
+                                  dropout_layer_indexes=dropout, num_cycles=5)
+    idx = np.asarray(idx)
+    assert len(np.unique(idx)) == 3 and idx.max() < len(X_pool)

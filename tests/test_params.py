@@ -1,5 +1,7 @@
 """skal._params: scikit-learn's parameter validation as skal uses it (pins its private API)."""
 
+from typing import ClassVar
+
 import numpy as np
 import pytest
 
@@ -18,7 +20,7 @@ from skal._shapes import check_image_shape
 
 
 class _Owner:
-    _parameter_constraints = {"a": [Int(1)], "b": [None, Choice("x", "y")]}
+    _parameter_constraints: ClassVar[dict] = {"a": [Int(1)], "b": [None, Choice("x", "y")]}
 
     def __init__(self, a=1, b=None):
         self.a, self.b = a, b
@@ -28,7 +30,7 @@ class _Owner:
 
 
 class _Child(_Owner):
-    _parameter_constraints = {"a": [Float(0, None, closed="neither")], "c": [Int(0)]}
+    _parameter_constraints: ClassVar[dict] = {"a": [Float(0, None, closed="neither")], "c": [Int(0)]}
 
 
 def test_scikit_learns_message_and_error_type():
@@ -94,8 +96,8 @@ def test_deprecated_value():
 
 # ------------------------------------------------------------------ one image-shape check
 @pytest.mark.parametrize("kwargs, shape, message", [
-    ({}, (1, 0, 8), r"must be None or a tuple \(C, H, W\) of positive ints \(one of them may be "
-                    r"-1"),
+    ({}, (1, 0, 8), (r"must be None or a tuple \(C, H, W\) of positive ints \(one of them may "
+                     r"be -1")),
     ({}, (-1, -1, 8), "must be None or a tuple"),
     ({"optional": False, "owner": "Net"}, (1, -1, 8),
      r"The 'image_shape' parameter of Net must be a tuple \(C, H, W\) of positive ints\. Got"),

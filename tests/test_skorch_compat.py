@@ -7,11 +7,11 @@ does what skal needs. A skorch release that changes an assumption fails here, by
 import numpy as np
 import pytest
 import torch
+from sklearn.base import clone
 from skorch import NeuralNetClassifier
 from skorch.callbacks import Callback
 from skorch.dataset import Dataset, ValidSplit
 from skorch.exceptions import SkorchAttributeError
-from sklearn.base import clone
 from torch import nn
 
 from skal import MCDropoutClassifier
