@@ -19,6 +19,7 @@ import numpy as np
 from scipy.special import xlogy
 from sklearn.pipeline import Pipeline
 
+from . import _topk
 from ._validation import check_n_instances
 
 __all__ = [
@@ -95,7 +96,9 @@ def select_top(scores, n_instances, random_state=None):
     scores : ndarray of shape (n,)
     n_instances : int
     random_state : None, int, RandomState or Generator
-        None breaks ties by position; anything else by a seeded random permutation.
+        None breaks ties by position; anything else by a seeded random order of the positions
+        (a keyed hash of each position, see :mod:`skal._topk`, so that a pool scored chunk by
+        chunk or on several processes gives the same selection).
 
     Returns
     -------
@@ -103,17 +106,7 @@ def select_top(scores, n_instances, random_state=None):
     """
     scores = np.asarray(scores, dtype=np.float64)
     n_instances = check_n_instances(n_instances, len(scores))
-    if np.isnan(scores).any():
-        raise ValueError(
-            "The query scores contain NaN: the model's predictions are not finite (did training "
-            "diverge?)."
-        )
-    if random_state is None:
-        tiebreak = np.arange(len(scores))
-    else:
-        tiebreak = _generator(random_state).permutation(len(scores))
-    order = np.lexsort((tiebreak, -scores))  # primary key: -score; ties: tiebreak
-    return order[:n_instances].astype(np.int64)
+    return _topk.select_top(scores, n_instances, _topk.tiebreak_seed(random_state))
 
 
 # ---------------------------------------------------------------------------- helpers
