@@ -18,6 +18,8 @@ from sklearn.preprocessing import LabelEncoder
 from sklearn.utils.validation import check_is_fitted
 from torch import nn
 
+from ._pool import Pool, as_pool, is_lazy_pool
+from ._precision import PrecisionMixin, as_float32, to_memory_format
 from ._validation import (
     check_image_shape,
     resolve_seed,
@@ -57,7 +59,7 @@ def _dropout_free_features(module, dropouts, x_probe, device):
     return not fired
 
 
-class MCDropoutClassifier(NeuralNetClassifier):
+class MCDropoutClassifier(PrecisionMixin, NeuralNetClassifier):
     """A skorch classifier with scikit-learn validation and Monte-Carlo dropout sampling.
 
     Parameters
@@ -84,6 +86,13 @@ class MCDropoutClassifier(NeuralNetClassifier):
     random_state : None, int, RandomState or Generator, default=None
         Seeds weight initialisation, shuffling and dropout in ``fit`` (reproducible on CPU) and the
         dropout masks of :meth:`sample_proba`.
+    mixed_precision : {None, "bf16", "fp16"}, default=None
+        Run forward passes (training and scoring) under ``torch.autocast`` in this dtype, on the
+        estimator's ``device`` (``"cuda"`` is where it pays off); outputs and losses stay float32,
+        fp16 training scales the loss (``torch.amp.GradScaler``). None: float32.
+    memory_format : {"contiguous", "channels_last"}, default="contiguous"
+        Memory format of the network's weights and 4-D inputs; ``"channels_last"`` speeds up
+        convolutions on GPUs (this is about memory strides, not the layout of ``X``).
     verbose : int, default=0
     **kwargs
         Any other skorch parameter (``callbacks``, ``device``, ``module__*``, ``optimizer__*``,
@@ -125,6 +134,8 @@ class MCDropoutClassifier(NeuralNetClassifier):
         train_split=None,
         image_shape=None,
         random_state=None,
+        mixed_precision=None,
+        memory_format="contiguous",
         verbose=0,
         **kwargs,
     ):
@@ -141,6 +152,8 @@ class MCDropoutClassifier(NeuralNetClassifier):
         )
         self.image_shape = image_shape
         self.random_state = random_state
+        self.mixed_precision = mixed_precision
+        self.memory_format = memory_format
         for attr in _SKORCH_INIT_STATE:
             vars(self).pop(attr, None)
 
@@ -311,13 +324,36 @@ class MCDropoutClassifier(NeuralNetClassifier):
         check_is_fitted(self, ["module_", "label_encoder_"])
         return self._validate_X(X, reset=False)
 
+    def _pool_chunks(self, X):
+        """``(start, rows)`` per chunk of a pool (memmap, Dataset, Pool), rows validated.
+
+        Chunks hold a whole number of batches, so the batches (and MC-dropout masks) are those of
+        the unchunked pool.
+        """
+        pool = as_pool(X)
+        batch = self.batch_size if self.batch_size and self.batch_size > 0 else pool.chunk_size
+        pool = Pool(pool, chunk_size=max(batch, pool.chunk_size // batch * batch))
+        if len(pool) == 0:  # the usual "0 sample(s)" error
+            self._check_fitted_X(pool.read(0, 0))
+        for start, rows in pool.chunks():
+            yield start, self._check_fitted_X(rows)
+
     def predict_proba(self, X):
         """Class probabilities from one deterministic pass (dropout off).
+
+        ``X`` may be a pool larger than memory (``np.memmap``, torch ``Dataset``,
+        :class:`skal._pool.Pool`): it is read and converted one chunk at a time.
 
         Returns
         -------
         proba : ndarray of shape (n, n_classes)
         """
+        if is_lazy_pool(X):
+            check_is_fitted(self, ["module_", "label_encoder_"])
+            return np.concatenate(
+                [super(MCDropoutClassifier, self).predict_proba(rows)
+                 for _, rows in self._pool_chunks(X)]
+            )
         if is_dataset(X):  # skorch's own scoring callbacks pass validated datasets
             return super().predict_proba(X)
         return super().predict_proba(self._check_fitted_X(X))
@@ -344,7 +380,9 @@ class MCDropoutClassifier(NeuralNetClassifier):
 
         Parameters
         ----------
-        X : array-like
+        X : array-like, np.memmap or torch Dataset
+            A memmap or Dataset is read one chunk at a time (the output still holds
+            ``n_samples * n * n_classes`` floats: :func:`skal.bald` calls this per chunk).
         n_samples : int, default=20
             Number of MC passes T.
         random_state : None, int, RandomState or Generator, default=None
@@ -357,7 +395,12 @@ class MCDropoutClassifier(NeuralNetClassifier):
         proba : ndarray of float32, shape (n_samples, n, n_classes)
             The layout of scikit-activeml's ``sample_proba``.
         """
-        X = self._check_fitted_X(X)
+        if is_lazy_pool(X):
+            check_is_fitted(self, ["module_", "label_encoder_"])
+            n_rows, chunks = len(X), self._pool_chunks(X)
+        else:
+            X = self._check_fitted_X(X)
+            n_rows, chunks = len(X), iter([(0, X)])
         if isinstance(n_samples, bool) or not isinstance(n_samples, (int, np.integer)) or (
             n_samples < 1
         ):
@@ -371,26 +414,30 @@ class MCDropoutClassifier(NeuralNetClassifier):
             getattr(module, "head", None)
         )
         nonlin = self._get_predict_nonlinearity()
-        out = np.empty((n_samples, len(X), len(self.classes_)), dtype=np.float32)
+        out = np.empty((n_samples, n_rows, len(self.classes_)), dtype=np.float32)
+        device = self._compute_device()
         was_training = module.training
         module.eval()
         for m in dropouts:
             m.train()
         try:
-            with torch.no_grad():
-                if use_head:
-                    use_head = _dropout_free_features(module, dropouts, X[:1], self.device)
-                with torch_rng(seed, self.device):
+            with torch.no_grad(), torch_rng(seed, device):
+                for offset, X in chunks:  # one chunk of the pool at a time
+                    if use_head and offset == 0:
+                        use_head = _dropout_free_features(module, dropouts, X[:1], device)
                     for start in range(0, len(X), self.batch_size):
-                        xb = torch.as_tensor(X[start:start + self.batch_size], device=self.device)
-                        stop = start + len(xb)
-                        if use_head:
-                            z = module.features(xb)  # deterministic: computed once per batch
-                        for t in range(n_samples):
-                            logits = module.head(z) if use_head else module(xb)
-                            if isinstance(logits, tuple):
-                                logits = logits[0]
-                            out[t, start:stop] = nonlin(logits).cpu().numpy()
+                        xb = torch.as_tensor(X[start:start + self.batch_size], device=device)
+                        xb = to_memory_format(xb, self.memory_format)
+                        stop = offset + start + len(xb)
+                        with self._autocast():
+                            if use_head:
+                                z = module.features(xb)  # deterministic: once per batch
+                            for t in range(n_samples):
+                                logits = module.head(z) if use_head else module(xb)
+                                if isinstance(logits, tuple):
+                                    logits = logits[0]
+                                proba = nonlin(as_float32(logits))
+                                out[t, offset + start:stop] = proba.float().cpu().numpy()
         finally:
             module.train(was_training)
         return out

@@ -41,6 +41,7 @@ __all__ = [
     "world_size",
     "shard_chunks",
     "broadcast_ints",
+    "broadcast_seeds",
     "broadcast_array",
     "all_gather_variable",
     "gather_scores",
@@ -152,6 +153,16 @@ def broadcast_ints(values):
     dist.broadcast(t, src=0)
     back = t.cpu().numpy().view(np.uint64)
     return [int(b) if v >= 0 else int(b.view(np.int64)) for b, v in zip(back, values)]
+
+
+def broadcast_seeds(*seeds):
+    """Rank 0's seeds (ints, uint64 or None) on every process, as a tuple."""
+    if not is_distributed():
+        return seeds
+    flat = broadcast_ints([v for s in seeds for v in ((0, 0) if s is None else (1, s))])
+    out = tuple(None if flag == 0 else value for flag, value in zip(flat[::2], flat[1::2]))
+    return tuple(np.uint64(v) if isinstance(s, np.uint64) and v is not None else v
+                 for s, v in zip(seeds, out))
 
 
 def broadcast_array(array):

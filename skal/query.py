@@ -12,15 +12,27 @@ Returning both in one call is what modAL 0.4.2 expects: a strategy that returns 
 called twice by modAL, and silently mis-read when ``n_instances == 2`` (ECOSYSTEM.md 1.1).
 
 Ties are broken by position (lowest index first) when ``random_state`` is None, and by a seeded
-random permutation otherwise, so a query is always reproducible.
+random order of the positions otherwise, so a query is always reproducible.
+
+**Pools larger than memory.** ``X_pool`` may be a numpy array, a ``np.memmap``, a torch
+``Dataset`` (e.g. a lazily loaded image folder) or a :class:`skal._pool.Pool`. Every strategy reads
+it one chunk at a time (``Pool(X, chunk_size=...)`` sets the size; by default 64 MiB of float32
+samples), scores the chunk and keeps only a running top k (:mod:`skal._topk`): peak memory is one
+chunk plus the k best, whatever the pool size; a memmap is never loaded as a whole. BALD turns
+each chunk's ``(T, chunk, n_classes)`` MC samples into scores before the next chunk is read.
+
+**Several processes.** Under ``torchrun`` / ``accelerate launch`` each process scores only its
+share of the chunks and all processes return the same indices as one process would
+(:mod:`skal.distributed`).
 """
 
 import numpy as np
 from scipy.special import xlogy
 from sklearn.pipeline import Pipeline
 
-from . import _topk
-from ._validation import check_n_instances
+from . import _topk, distributed
+from ._pool import as_pool
+from ._validation import check_n_instances, resolve_seed
 
 __all__ = [
     "least_confidence",
@@ -110,31 +122,57 @@ def select_top(scores, n_instances, random_state=None):
 
 
 # ---------------------------------------------------------------------------- helpers
-def _n_rows(X_pool):
-    try:
-        return len(X_pool)
-    except TypeError:
-        raise TypeError(
-            f"X_pool must be an array-like of samples; got {type(X_pool).__name__}."
-        ) from None
-
-
-def _final_estimator(learner_or_estimator, X_pool):
-    """The estimator that owns ``sample_proba`` and the pool transformed for it."""
+def _final_estimator(learner_or_estimator):
+    """The estimator that owns ``sample_proba`` and the transform a pool chunk needs for it."""
     est = learner_or_estimator
     if hasattr(est, "query_strategy") and hasattr(est, "estimator"):  # modAL or skal learner
         est = est.estimator
     if isinstance(est, Pipeline):
-        X_pool = est[:-1].transform(X_pool)
-        est = est[-1]
-    return est, X_pool
+        return est[-1], est[:-1].transform
+    return est, _identity
+
+
+def _identity(X):
+    return X
+
+
+def _chunk_seed(base, k):
+    """The MC-dropout seed of chunk ``k``: ``base`` for the first, derived ones for the others."""
+    if base is None or k == 0:
+        return base
+    return int(np.random.SeedSequence([base, k]).generate_state(1)[0]) % (2**31 - 1)
+
+
+def _scan(pool, score_chunk, n_instances, seed):
+    """The best ``n_instances`` of a pool, scored chunk by chunk: ``(positions, scores)``.
+
+    ``score_chunk(k, rows)`` gives the scores (higher = better) of chunk ``k``. Only this
+    process's chunks are scored (all of them outside a distributed run) and only the running top
+    k is kept; the processes' candidates are merged, so every process gets the same result, that
+    of one process over the whole pool. Memory: one chunk and k scores.
+    """
+    top = _topk.TopK(n_instances, seed)
+    for k in distributed.shard_chunks(pool.n_chunks):
+        start, stop = pool.chunk_bounds(k)
+        scores = np.asarray(score_chunk(k, pool.read(start, stop)), dtype=np.float64)
+        if scores.shape != (stop - start,):
+            raise ValueError(
+                f"The estimator returned scores of shape {scores.shape} for a chunk of "
+                f"{stop - start} pool samples; expected ({stop - start},)."
+            )
+        top.push(scores, np.arange(start, stop))
+    return distributed.merge_topk(top)
 
 
 def _query_with(utility, learner, X_pool, n_instances, random_state):
-    n_instances = check_n_instances(n_instances, _n_rows(X_pool))
-    scores = utility(np.asarray(learner.predict_proba(X_pool)))
-    idx = select_top(scores, n_instances, random_state)
-    return idx, scores[idx]
+    pool = as_pool(X_pool)
+    n_instances = check_n_instances(n_instances, len(pool))
+    (seed,) = distributed.broadcast_seeds(_topk.tiebreak_seed(random_state))
+
+    def score(k, rows):
+        return utility(np.asarray(learner.predict_proba(rows)))
+
+    return _scan(pool, score, n_instances, seed)
 
 
 # ---------------------------------------------------------------------------- strategies
@@ -147,9 +185,11 @@ def random_sampling(learner, X_pool, n_instances=1, *, random_state=None):
     scores : ndarray of shape (n_instances,)
         Zeros (random sampling has no utility).
     """
-    n_instances = check_n_instances(n_instances, _n_rows(X_pool))
-    idx = _generator(random_state).choice(_n_rows(X_pool), n_instances, replace=False)
-    return idx.astype(np.int64), np.zeros(n_instances)
+    n_pool = len(as_pool(X_pool))
+    n_instances = check_n_instances(n_instances, n_pool)
+    idx = _generator(random_state).choice(n_pool, n_instances, replace=False)
+    idx = distributed.broadcast_array(idx.astype(np.int64))  # rank 0's draw, on every process
+    return idx, np.zeros(n_instances)
 
 
 def uncertainty_sampling(learner, X_pool, n_instances=1, *, random_state=None):
@@ -219,24 +259,38 @@ def bald(learner, X_pool, n_instances=1, *, n_samples=20, subsample=None, random
     Preference Learning." 2011. Gal, Islam, Ghahramani. "Deep Bayesian Active Learning with Image
     Data." ICML 2017.
     """
-    n_pool = _n_rows(X_pool)
+    pool = as_pool(X_pool)
+    n_pool = len(pool)
     n_instances = check_n_instances(n_instances, n_pool)
-    est, X = _final_estimator(learner, X_pool)
+    est, transform = _final_estimator(learner)
     if not hasattr(est, "sample_proba"):
         raise TypeError(
             f"bald needs an estimator with a sample_proba(X, n_samples) method (MC dropout), "
             f"such as skal.ResNet18Classifier; got {type(est).__name__}."
         )
     rng = _generator(random_state)
-    candidates = np.arange(n_pool)
+    candidates = None
     if subsample is not None and subsample < n_pool:
         candidates = np.sort(rng.choice(n_pool, max(int(subsample), n_instances), replace=False))
-        X = X[candidates]
+        candidates = distributed.broadcast_array(candidates)
+        pool = pool.subset(candidates)
     mask_seed = None if random_state is None else int(rng.integers(2**31 - 1))
-    samples = est.sample_proba(X, n_samples=n_samples, random_state=mask_seed)
-    scores = bald_scores(samples)
-    best = select_top(scores, n_instances, None if random_state is None else rng)
-    return candidates[best], scores[best]
+    tie_seed = _topk.tiebreak_seed(None if random_state is None else rng)
+    if mask_seed is None and (pool.n_chunks > 1 or distributed.world_size() > 1):
+        # the estimator's own seed for the first chunk (what sample_proba would use), derived
+        # seeds for the others, the same on every process
+        mask_seed = resolve_seed(getattr(est, "random_state", None))
+    mask_seed, tie_seed = distributed.broadcast_seeds(mask_seed, tie_seed)
+
+    def score(k, rows):
+        # masks seeded per chunk: the same whichever process scores the chunk
+        samples = est.sample_proba(
+            transform(rows), n_samples=n_samples, random_state=_chunk_seed(mask_seed, k)
+        )  # (T, chunk, n_classes): one chunk at a time, never (T, n, n_classes)
+        return bald_scores(samples)
+
+    best, scores = _scan(pool, score, n_instances, tie_seed)
+    return (best if candidates is None else candidates[best]), scores
 
 
 def waal_uncertainty_diversity(
@@ -279,13 +333,19 @@ def waal_uncertainty_diversity(
     Shui, Zhou, Gagne, Wang. "Deep Active Learning: Unified and Principled Method for Query and
     Training." AISTATS 2020.
     """
-    n_instances = check_n_instances(n_instances, _n_rows(X_pool))
-    est, X = _final_estimator(learner, X_pool)
+    pool = as_pool(X_pool)
+    n_instances = check_n_instances(n_instances, len(pool))
+    est, transform = _final_estimator(learner)
     if not hasattr(est, "waal_score"):
         raise TypeError(
             "waal_uncertainty_diversity needs a fitted skal.WAALClassifier (an estimator with "
             f"a waal_score method); got {type(est).__name__}."
         )
-    scores = np.asarray(est.waal_score(X, selection=selection, mixture=mixture, kind=kind))
-    idx = select_top(-scores.astype(np.float64), n_instances, random_state)
-    return idx, scores[idx]
+    (seed,) = distributed.broadcast_seeds(_topk.tiebreak_seed(random_state))
+
+    def score(k, rows):  # the smallest WAAL scores are the best: rank by their negatives
+        waal = est.waal_score(transform(rows), selection=selection, mixture=mixture, kind=kind)
+        return -np.asarray(waal, dtype=np.float64)
+
+    idx, negated = _scan(pool, score, n_instances, seed)
+    return idx, -negated
