@@ -266,7 +266,7 @@ class MCDropoutClassifier(PrecisionMixin, NeuralNetClassifier):
         reset = not (self.warm_start and self.initialized_)
         X = self._validate_X(X, reset=reset)
         y = self._encode(X, y, reset=reset)
-        with torch_rng(self._fit_seed(continued=not reset), self.device):
+        with torch_rng(self._fit_seed(continued=not reset), self._compute_device()):
             if reset:
                 self.initialize()
             return super().partial_fit(X, y, **fit_params)
@@ -290,7 +290,7 @@ class MCDropoutClassifier(PrecisionMixin, NeuralNetClassifier):
         if not hasattr(self, "label_encoder_") and classes is not None:
             self.label_encoder_ = LabelEncoder().fit(np.asarray(classes))
         y = self._encode(X, y, reset=not hasattr(self, "label_encoder_"))
-        with torch_rng(self._fit_seed(continued=self.initialized_), self.device):
+        with torch_rng(self._fit_seed(continued=self.initialized_), self._compute_device()):
             if not self.initialized_:
                 self.initialize()
             return super().partial_fit(X, y, **fit_params)

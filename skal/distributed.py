@@ -27,8 +27,8 @@ import os
 import numpy as np
 import torch
 import torch.distributed as dist
+from skorch.callbacks import LRScheduler
 from skorch.hf import AccelerateMixin
-from skorch.utils import to_tensor
 
 from ._topk import TopK
 from .classifier import MCDropoutClassifier, ResNet18Classifier
@@ -255,10 +255,177 @@ def average_gradients(module):
             p.grad.div_(world)
 
 
-def broadcast_module(module):
-    """Give every process rank 0's parameters and buffers (e.g. BatchNorm statistics)."""
+def broadcast_module(module, parameters=True):
+    """Give every process rank 0's parameters (unless ``parameters=False``) and buffers (e.g.
+    BatchNorm's running statistics)."""
     if not is_distributed():
         return
+    tensors = (list(module.parameters()) if parameters else []) + list(module.buffers())
     with torch.no_grad():
-        for t in list(module.parameters()) + list(module.buffers()):
+        for t in tensors:
             dist.broadcast(t.data, src=0)
+
+
+# ---------------------------------------------------------------------------- estimators
+class _SkalAccelerateMixin(AccelerateMixin):
+    """skorch's ``AccelerateMixin`` with what skal's estimators and strategies need on top.
+
+    - Only *training* loaders are prepared (sharded across processes): prediction stays local to
+      the process, because the strategies shard the pool themselves and skorch's
+      ``gather_for_metrics`` would mix the processes' different chunks.
+    - The fit seed is rank 0's, so ``random_state=None`` still gives every process the same
+      initial weights and the same epoch order to shard.
+    - After training every module gets rank 0's *buffers*: gradient averaging keeps the
+      parameters in step, but BatchNorm's running statistics are each process's own, and every
+      process must score its shard with the same model.
+    """
+
+    def _compute_device(self):
+        return self.accelerator.device if self.device is None else self.device
+
+    def initialize(self):
+        """skal's initialisation (data description, checks), then Accelerate's ``prepare``."""
+        MCDropoutClassifier.initialize(self)
+        self._initialize_accelerator()
+        return self
+
+    def _fit_seed(self, continued):
+        (seed,) = broadcast_seeds(super()._fit_seed(continued))
+        return seed
+
+    def _initialize_accelerator(self):
+        """``accelerator.prepare`` the modules with trainable parameters, the optimizers and the
+        LR schedulers. skorch's version also prepares the criterion, which DDP refuses on more
+        than one process when it has no parameters (``nn.CrossEntropyLoss``)."""
+        if self._wrapped_with_accelerator:
+            return self
+        prepare = self.accelerator.prepare
+        for name in self._modules + self._criteria:
+            module = getattr(self, name + "_", None)
+            if isinstance(module, torch.nn.Module) and any(
+                    p.requires_grad for p in module.parameters()):
+                setattr(self, name + "_", prepare(module))
+        for name in self._optimizers:
+            optimizer = getattr(self, name + "_", None)
+            if isinstance(optimizer, torch.optim.Optimizer):
+                setattr(self, name + "_", prepare(optimizer))
+        for _, callback in self.callbacks_:
+            if isinstance(callback, LRScheduler):
+                callback.policy_ = prepare(callback.policy_)
+        self._wrapped_with_accelerator = True
+        return self
+
+    def get_iterator(self, dataset, training=False):
+        iterator = super(AccelerateMixin, self).get_iterator(dataset, training=training)
+        if training and isinstance(iterator, torch.utils.data.DataLoader):
+            iterator = self.accelerator.prepare(iterator)  # this process's share of each epoch
+        return iterator
+
+    def evaluation_step(self, batch, training=False):
+        return super(AccelerateMixin, self).evaluation_step(batch, training=training)
+
+    _accelerator_scales_losses = True  # False where skal's train_step scales them itself
+
+    def _validate_params(self):
+        super()._validate_params()
+        if self._accelerator_scales_losses and self.mixed_precision == "fp16" and (
+                self.accelerator.mixed_precision != "fp16"):
+            raise ValueError(
+                f"{type(self).__name__}(mixed_precision='fp16') trains under Accelerate, which "
+                "scales fp16 losses itself: pass accelerate.Accelerator(mixed_precision='fp16') "
+                "instead (bf16 needs no loss scaling)."
+            )
+
+    def on_train_end(self, net, X=None, y=None, **kwargs):
+        super().on_train_end(net, X=X, y=y, **kwargs)
+        for name in self._modules:
+            module = getattr(self, name + "_", None)
+            if isinstance(module, torch.nn.Module):
+                broadcast_module(module, parameters=False)
+
+
+class AcceleratedMCDropoutClassifier(_SkalAccelerateMixin, MCDropoutClassifier):
+    """:class:`skal.MCDropoutClassifier` trained data-parallel with Hugging Face Accelerate.
+
+    Parameters
+    ----------
+    accelerator : accelerate.Accelerator
+        E.g. ``Accelerator()`` under ``accelerate launch`` / ``torchrun`` (``cpu=True`` for CPU
+        processes, ``mixed_precision="bf16"`` for autocast in training). Leave ``device`` at None:
+        the accelerator places the network.
+    unwrap_after_train : bool, default=True
+        Unwrap the DDP module after training (needed for pickling and for skal's MC dropout).
+    **kwargs
+        Every :class:`skal.MCDropoutClassifier` parameter.
+
+    Notes
+    -----
+    ``batch_size`` is per process: each step trains on ``world_size * batch_size`` samples, and
+    an epoch takes ``1 / world_size`` of the steps. Gradients are averaged by DDP. Prediction
+    (``predict_proba``, ``sample_proba``) runs on the calling process only. Unlike the other
+    skal estimators, an accelerated one cannot be pickled while wrapped (a skorch limitation).
+    """
+
+
+class AcceleratedResNet18Classifier(_SkalAccelerateMixin, ResNet18Classifier):
+    """:class:`skal.ResNet18Classifier` trained data-parallel with Hugging Face Accelerate.
+
+    Parameters as :class:`AcceleratedMCDropoutClassifier` (``accelerator=``) plus every
+    :class:`skal.ResNet18Classifier` parameter.
+
+    Examples
+    --------
+    Run with ``torchrun --nproc_per_node 2 loop.py`` (or ``accelerate launch loop.py``)::
+
+        from accelerate import Accelerator
+        from skal import bald
+        from skal.distributed import AcceleratedResNet18Classifier
+
+        clf = AcceleratedResNet18Classifier(accelerator=Accelerator(), random_state=0)
+        clf.fit(X_labelled, y_labelled)  # data-parallel
+        idx, _ = bald(clf, X_pool_memmap, n_instances=100, random_state=0)  # same on all ranks
+    """
+
+
+class AcceleratedWAALClassifier(_SkalAccelerateMixin, WAALClassifier):
+    """:class:`skal.WAALClassifier` whose min-max training runs data-parallel.
+
+    WAAL's step calls the feature extractor, the head and the critic separately and steps two
+    optimizers on two losses, which DDP's one-forward-one-backward contract does not cover. So
+    the networks are not DDP-wrapped: they start from rank 0's weights, every process steps on
+    its own ``batch_size`` labelled and unlabelled rows of each global batch, and the gradients of
+    both players are all-reduced (averaged) after each backward pass, before each optimizer step
+    -- what DDP would do. Mixed precision comes from ``mixed_precision`` (the accelerator's
+    must be ``"no"``).
+
+    Parameters as :class:`AcceleratedMCDropoutClassifier` (``accelerator=``) plus every
+    :class:`skal.WAALClassifier` parameter.
+    """
+
+    _accelerator_scales_losses = False
+
+    def _initialize_accelerator(self):
+        for name in self._modules:
+            module = getattr(self, name + "_", None)
+            if isinstance(module, torch.nn.Module):
+                module.to(self._compute_device())
+                broadcast_module(module)
+        return self
+
+    def _validate_params(self):
+        super()._validate_params()
+        if self.accelerator.mixed_precision not in (None, "no"):
+            raise ValueError(
+                f"{type(self).__name__} does not use the accelerator's mixed precision "
+                f"({self.accelerator.mixed_precision!r}): pass mixed_precision='bf16' or 'fp16' "
+                "to the classifier and leave the Accelerator's at 'no'."
+            )
+
+    def get_iterator(self, dataset, training=False):
+        iterator = super().get_iterator(dataset, training=training)
+        if training and hasattr(iterator, "world_size"):  # WAAL's paired batches
+            iterator.rank, iterator.world_size = rank(), world_size()
+        return iterator
+
+    def _sync_gradients(self, module):
+        average_gradients(module)

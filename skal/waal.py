@@ -34,7 +34,7 @@ from torch.nn import functional as F
 
 from ._pool import as_pool, is_lazy_pool
 from ._precision import as_float32, to_memory_format
-from ._validation import resolve_seed, torch_rng, validate_images, validate_labels
+from ._validation import torch_rng, validate_images, validate_labels
 from .classifier import MCDropoutClassifier
 from .losses import gradient_penalty, waal_adversarial_loss, waal_bias_coefficient, waal_query_score
 from .nets.resnet import ResNet18
@@ -717,9 +717,7 @@ class WAALClassifier(MCDropoutClassifier):
                 UserWarning,
                 stacklevel=3,
             )
-        seed = resolve_seed(self.random_state)
-        if not reset and self.history_ is not None:
-            seed = (seed + len(self.history_)) % (2**31 - 1)
+        seed = self._fit_seed(continued=not reset)
         with torch_rng(seed, self._compute_device()):
             if reset:
                 self.initialize()
