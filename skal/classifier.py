@@ -424,7 +424,10 @@ class MCDropoutClassifier(PrecisionMixin, NeuralNetClassifier):
             with torch.no_grad(), torch_rng(seed, device):
                 for offset, X in chunks:  # one chunk of the pool at a time
                     if use_head and offset == 0:
-                        use_head = _dropout_free_features(module, dropouts, X[:1], device)
+                        probe = to_memory_format(torch.as_tensor(X[:1], device=device),
+                                                 self.memory_format)
+                        with self._autocast():
+                            use_head = _dropout_free_features(module, dropouts, probe, device)
                     for start in range(0, len(X), self.batch_size):
                         xb = torch.as_tensor(X[start:start + self.batch_size], device=device)
                         xb = to_memory_format(xb, self.memory_format)
