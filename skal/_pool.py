@@ -7,12 +7,20 @@ the chunk's pages are read), a ``Dataset`` is asked for the chunk's items one by
 as they are stored (dtype and layout); the estimators convert each chunk (uint8 -> [0, 1] float32,
 ``(n, H, W)`` -> ``(n, 1, H, W)``, ...) with their usual validation.
 
+A memmap that maps a whole file (``np.load(path, mmap_mode="r")``, ``np.memmap(path, ...)``) is
+read with ``os.pread`` from its file rather than through the mapping: pages touched through a
+mapping stay resident in the process and count in its RSS (up to the whole file), whereas pages
+read with ``pread`` stay in the kernel's page cache only, so the process's memory stays one chunk
+however large the pool. Other memmaps (views, copy-on-write) are sliced.
+
 The chunk grid (rows ``[k * chunk_size, (k + 1) * chunk_size)``) is also the unit that
 :mod:`skal.distributed` deals out to processes and that seeds MC-dropout masks, so a pool gives the
 same scores whether it is read by one process or by several.
 """
 
+import mmap
 import numbers
+import os
 
 import numpy as np
 import torch
@@ -75,6 +83,51 @@ def _stack(items, where, unpack):
     return np.stack(arrays)
 
 
+class _FileRows:
+    """Rows of a C-ordered ``np.memmap`` of a whole file, read with ``os.pread``."""
+
+    def __init__(self, memmap_):
+        self.path, self.offset = memmap_.filename, int(memmap_.offset)
+        self.dtype, self.row_shape = memmap_.dtype, tuple(memmap_.shape[1:])
+        self.n_rows = int(memmap_.shape[0])
+        self.row_bytes = int(np.prod(self.row_shape, dtype=np.int64)) * memmap_.dtype.itemsize
+
+    @classmethod
+    def of(cls, data):
+        """A reader for ``data`` if it is a whole-file, C-ordered, shared memmap; else None."""
+        ok = (
+            hasattr(os, "preadv") and isinstance(data, np.memmap) and data.ndim >= 1
+            and isinstance(data.base, mmap.mmap) and data.flags.c_contiguous
+            and getattr(data, "mode", "c") in ("r", "r+", "w+") and data.filename is not None
+        )
+        return cls(data) if ok else None
+
+    def _pread_into(self, fd, out, first):
+        view, pos = memoryview(out).cast("B"), self.offset + first * self.row_bytes
+        while len(view):  # large reads may come back in parts
+            got = os.preadv(fd, [view], pos)
+            if got <= 0:
+                raise OSError(f"{self.path} ended before row {first + len(out)}.")
+            view, pos = view[got:], pos + got
+
+    def read(self, where):
+        """Rows ``where`` (a slice with step 1, or an int array) as a new in-memory array."""
+        if isinstance(where, slice):
+            start, stop = max(where.start, 0), min(where.stop, self.n_rows)
+            rows = [(0, start, max(stop - start, 0))]
+        else:
+            rows = [(j, int(i), 1) for j, i in enumerate(where)]  # one read per row
+        out = np.empty((sum(n for _, _, n in rows),) + self.row_shape, dtype=self.dtype)
+        fd = os.open(self.path, os.O_RDONLY)
+        try:
+            for j, first, count in rows:
+                if count:
+                    self._pread_into(fd, out[j:j + count], first)
+        finally:
+            os.close(fd)
+        return out
+
+
 class Pool:
     """A chunked, read-only view of a pool of samples.
 
@@ -116,6 +169,7 @@ class Pool:
                 f"Dataset); got {type(data).__name__}, which has no len()."
             ) from None
         self.data = data
+        self._file = _FileRows.of(data)
         if indices is not None:
             indices = np.asarray(indices)
             if indices.ndim != 1 or (indices.size and indices.dtype.kind not in "iu"):
@@ -186,7 +240,13 @@ class Pool:
 
     def _read(self, where):
         data = self.data
-        if isinstance(data, np.ndarray):  # np.memmap included: reads only these rows
+        if self._file is not None:  # a whole-file memmap: read from the file, not the mapping
+            if isinstance(where, np.ndarray):
+                where = where.astype(np.int64)
+                if where.size and (where.min() < 0 or where.max() >= len(data)):
+                    raise IndexError(f"pool positions must lie in [0, {len(data)}).")
+            return self._file.read(where)
+        if isinstance(data, np.ndarray):  # other memmaps: slicing reads only these rows
             return np.asarray(data[where])
         if isinstance(data, torch.Tensor):
             if isinstance(where, np.ndarray):

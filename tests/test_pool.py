@@ -1,5 +1,7 @@
 """The chunked pool view and the streaming top-k selector."""
 
+import os
+
 import numpy as np
 import pytest
 import torch
@@ -188,3 +190,47 @@ def test_topk_errors():
         top.push(np.array([0.1, np.nan]), np.arange(2))
     with pytest.raises(ValueError, match="same length; got 2 and 3"):
         top.push(np.zeros(2), np.arange(3))
+
+
+def _mapped_rss_kib(path):
+    """Resident KiB of this process's mappings of ``path`` (Linux /proc/self/smaps)."""
+    total, inside = 0, False
+    with open("/proc/self/smaps") as f:
+        for line in f:
+            if line[:1] in "0123456789abcdef" and "-" in line.split()[0]:
+                inside = line.rstrip().endswith(str(path))
+            elif inside and line.startswith("Rss:"):
+                total += int(line.split()[1])
+    return total
+
+
+@pytest.mark.skipif(not os.path.exists("/proc/self/smaps"), reason="Linux /proc needed")
+def test_memmap_chunks_do_not_stay_resident(tmp_path):
+    """Rows of a whole-file memmap are read from the file, so its pages never count in the
+    process's RSS (slicing the mapping leaves every page read resident: the file's size)."""
+    path = tmp_path / "big.npy"
+    X = np.lib.format.open_memmap(path, mode="w+", dtype=np.uint8, shape=(4096, 1, 32, 32))
+    X[:] = np.arange(4096, dtype=np.int64).reshape(-1, 1, 1, 1) % 251
+    del X
+    memmap = np.load(path, mmap_mode="r")
+    pool = Pool(memmap, chunk_size=512)
+    total = 0
+    for start, rows in pool.chunks():
+        total += int(rows[:, 0, 0, 0].astype(np.int64).sum())
+        assert rows.flags.writeable
+    assert total == int((np.arange(4096) % 251).sum())
+    np.testing.assert_array_equal(pool.take([4095, 7])[:, 0, 0, 0], [4095 % 251, 7])
+    np.testing.assert_array_equal(Pool(memmap, indices=[9, 3]).read(0, 2)[:, 0, 0, 0], [9, 3])
+    assert _mapped_rss_kib(path) < 64  # 4 MiB read, none of it resident in this process
+    np.asarray(memmap[:4096]).sum()  # what reading through the mapping does
+    assert _mapped_rss_kib(path) > 3000
+
+
+def test_memmap_views_and_copy_on_write_are_sliced(tmp_path):
+    path = tmp_path / "a.npy"
+    np.save(path, np.arange(20).reshape(10, 2))
+    view = np.load(path, mmap_mode="r")[2:8]
+    np.testing.assert_array_equal(Pool(view).read(0, 2), [[4, 5], [6, 7]])
+    cow = np.load(path, mmap_mode="c")
+    cow[0] = -1  # private to this process: must be seen
+    np.testing.assert_array_equal(Pool(cow).read(0, 1), [[-1, -1]])
