@@ -27,10 +27,13 @@ import torch
 
 __all__ = ["Pool", "as_pool", "is_lazy_pool", "DEFAULT_CHUNK_BYTES"]
 
-#: Default chunk: this many bytes of float32 samples (21,399 images of 1x28x28), and at least
-#: ``_MIN_DEFAULT_CHUNK`` rows (large images would otherwise give tiny chunks).
+#: Default chunk: at most this many bytes of float32 samples, at least ``_MIN_DEFAULT_CHUNK`` rows
+#: (large images would otherwise give tiny chunks) and at most ``_MAX_DEFAULT_CHUNK`` rows (2,048
+#: images of 1x28x28 are 6.4 MiB): chunks are also the unit dealt out to processes, so a pool of
+#: 10K images still makes 5 of them.
 DEFAULT_CHUNK_BYTES = 64 * 2**20
 _MIN_DEFAULT_CHUNK = 256
+_MAX_DEFAULT_CHUNK = 2048
 
 
 def _is_skorch_dataset(X):
@@ -136,8 +139,8 @@ class Pool:
     data : array-like, np.memmap, torch.Tensor, torch Dataset or Pool
         The samples. A ``Dataset`` may return ``(x, y)`` items (x is used).
     chunk_size : int or None, default=None
-        Rows per chunk. None: as many as fit in 64 MiB of float32 (at least 256), or the chunk
-        size of a given ``Pool``.
+        Rows per chunk. None: 2,048, or fewer if they would take more than 64 MiB as float32 (at
+        least 256), or the chunk size of a given ``Pool``.
     indices : array-like of int or None, default=None
         Restrict the view to these rows of ``data`` (in this order).
 
@@ -220,7 +223,7 @@ class Pool:
         if self._chunk_size is not None:
             return self._chunk_size
         per_row = 4 * max(int(np.prod(self.sample_shape)), 1)  # float32 bytes per sample
-        return max(_MIN_DEFAULT_CHUNK, DEFAULT_CHUNK_BYTES // per_row)
+        return min(_MAX_DEFAULT_CHUNK, max(_MIN_DEFAULT_CHUNK, DEFAULT_CHUNK_BYTES // per_row))
 
     @property
     def n_chunks(self):

@@ -118,7 +118,7 @@ class TopK:
 
 
 def select_top(scores, n_instances, seed=None):
-    """The positions of the ``n_instances`` best ``scores`` (validated by the caller), best first."""
+    """Positions of the ``n_instances`` best ``scores`` (validated by the caller), best first."""
     top = TopK(n_instances, seed)
     top.push(scores, np.arange(len(scores)))
     return top.result()[0]

@@ -39,6 +39,7 @@ __all__ = [
     "is_distributed",
     "rank",
     "world_size",
+    "barrier",
     "shard_chunks",
     "broadcast_ints",
     "broadcast_seeds",
@@ -113,6 +114,12 @@ def _device():
     return torch.device("cpu")
 
 
+def barrier():
+    """Wait until every process gets here (a no-op for one process)."""
+    if is_distributed():
+        dist.barrier()
+
+
 # ---------------------------------------------------------------------------- sharding
 def shard_chunks(n_chunks, mode="strided", *, rank_=None, world_size_=None):
     """The chunks of a pool that this process scores.
@@ -138,7 +145,9 @@ def shard_chunks(n_chunks, mode="strided", *, rank_=None, world_size_=None):
         per, extra = divmod(n_chunks, w)
         start = r * per + min(r, extra)
         return range(start, start + per + (r < extra))
-    raise ValueError(f"The 'mode' parameter must be 'strided' or 'contiguous'. Got {mode!r} instead.")
+    raise ValueError(
+        f"The 'mode' parameter must be 'strided' or 'contiguous'. Got {mode!r} instead."
+    )
 
 
 # ---------------------------------------------------------------------------- collectives

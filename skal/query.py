@@ -16,10 +16,11 @@ random order of the positions otherwise, so a query is always reproducible.
 
 **Pools larger than memory.** ``X_pool`` may be a numpy array, a ``np.memmap``, a torch
 ``Dataset`` (e.g. a lazily loaded image folder) or a :class:`skal._pool.Pool`. Every strategy reads
-it one chunk at a time (``Pool(X, chunk_size=...)`` sets the size; by default 64 MiB of float32
-samples), scores the chunk and keeps only a running top k (:mod:`skal._topk`): peak memory is one
-chunk plus the k best, whatever the pool size; a memmap is never loaded as a whole. BALD turns
-each chunk's ``(T, chunk, n_classes)`` MC samples into scores before the next chunk is read.
+it one chunk at a time (``Pool(X, chunk_size=...)`` sets the size; by default 2,048 samples, fewer
+if they exceed 64 MiB as float32), scores the chunk and keeps only a running top k
+(:mod:`skal._topk`): peak memory is one chunk plus the k best, whatever the pool size; a memmap is
+never loaded as a whole. BALD turns each chunk's ``(T, chunk, n_classes)`` MC samples into scores
+before the next chunk is read.
 
 **Several processes.** Under ``torchrun`` / ``accelerate launch`` each process scores only its
 share of the chunks and all processes return the same indices as one process would

@@ -13,7 +13,7 @@ import pytest
 import torch
 from sklearn.base import clone
 
-from skal import ResNet18Classifier, WAALClassifier, bald, uncertainty_sampling
+from skal import ResNet18Classifier, WAALClassifier, bald
 from skal import distributed
 from skal._pool import Pool
 from skal._topk import TopK

@@ -59,8 +59,9 @@ def test_dataset_pool_reads_only_the_chunk(memmap_pool):
 
 def test_subset_and_default_chunk_size(memmap_pool):
     pool = Pool(memmap_pool)
-    assert pool.chunk_size >= 256  # 64 MiB of float32, at least 256 rows
-    assert Pool(np.zeros((3, 1, 28, 28))).chunk_size == 64 * 2**20 // (4 * 784)
+    assert pool.chunk_size == 2048  # small images: 2,048 rows
+    assert Pool(np.zeros((3, 3, 96, 96))).chunk_size == 64 * 2**20 // (4 * 3 * 96 * 96)  # 64 MiB
+    assert Pool(np.zeros((3, 3, 512, 512))).chunk_size == 256  # at least 256 rows
     sub = Pool(memmap_pool, chunk_size=3).subset([40, 2, 9, 11])
     assert len(sub) == 4 and sub.chunk_size == 3
     np.testing.assert_array_equal(np.concatenate([r for _, r in sub.chunks()])[:, 0, 0, 0],
