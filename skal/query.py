@@ -6,10 +6,17 @@ Every strategy has modAL 0.4.2's calling convention::
         -> (indices, scores)
 
 ``learner_or_estimator`` may be a modAL learner, a :class:`skal.ActiveLearner`, a fitted estimator
-or a fitted :class:`~sklearn.pipeline.Pipeline`. ``indices`` are unique int64 positions in
-``X_pool``, best first; ``scores`` are the utilities of those samples (higher = more informative).
-Returning both in one call is what modAL 0.4.2 expects: a strategy that returns indices only is
-called twice by modAL, and silently mis-read when ``n_instances == 2`` (ECOSYSTEM.md 1.1).
+or a fitted :class:`~sklearn.pipeline.Pipeline`; ``X_pool`` any array-like of samples (lists are
+converted with ``np.asarray`` once). ``indices`` are unique int64 positions in ``X_pool``, best
+first. Returning both in one call is what modAL 0.4.2 expects: a strategy that returns indices
+only is called twice by modAL, and silently mis-read when ``n_instances == 2``.
+
+**One score convention.** ``scores`` are utilities: higher = more informative, for every strategy
+here, and the chosen samples are those with the highest scores. Where the natural quantity is
+smaller-is-better, skal negates it: :func:`margin_sampling` returns *minus* the margin, whereas
+modAL's ``margin_sampling`` returns the margin itself and takes the smallest. The one exception is
+:func:`waal_uncertainty_diversity`, which returns the WAAL paper's scores ``U(x) - selection g(x)``
+unchanged: for it, **smaller is better** and the smallest come first.
 
 Ties are broken by position (lowest index first) when ``random_state`` is None, and by a seeded
 random order of the positions otherwise, so a query is always reproducible.
@@ -26,6 +33,8 @@ before the next chunk is read.
 share of the chunks and all processes return the same indices as one process would
 (:mod:`skal.distributed`).
 """
+
+import numbers
 
 import numpy as np
 from scipy.special import xlogy
@@ -95,10 +104,20 @@ def bald_scores(samples):
     return entropy(mean) - expected_entropy
 
 
-def _generator(random_state):
+def _generator(random_state, owner="select_top"):
+    """A numpy Generator from a ``random_state``; a clear error, naming ``owner``, for others."""
     if isinstance(random_state, np.random.RandomState):
         return np.random.default_rng(random_state.randint(2**31 - 1))
-    return np.random.default_rng(random_state)
+    if random_state is None or isinstance(random_state, np.random.Generator) or (
+        isinstance(random_state, numbers.Integral)
+        and not isinstance(random_state, (bool, np.bool_))
+        and random_state >= 0
+    ):
+        return np.random.default_rng(random_state)
+    raise ValueError(
+        f"The 'random_state' parameter of {owner} must be None, an int >= 0, a RandomState or a "
+        f"Generator. Got {random_state!r} instead."
+    )
 
 
 def select_top(scores, n_instances, random_state=None):
@@ -119,10 +138,19 @@ def select_top(scores, n_instances, random_state=None):
     """
     scores = np.asarray(scores, dtype=np.float64)
     n_instances = check_n_instances(n_instances, len(scores))
+    _generator(random_state)  # validates random_state
     return _topk.select_top(scores, n_instances, _topk.tiebreak_seed(random_state))
 
 
 # ---------------------------------------------------------------------------- helpers
+def _as_pool(X_pool):
+    """The pool as the strategies read it: a chunked :class:`~skal._pool.Pool` view (lists and
+    tuples become arrays, once; memmaps and Datasets are read one chunk at a time)."""
+    if isinstance(X_pool, (list, tuple)):
+        X_pool = np.asarray(X_pool)
+    return as_pool(X_pool)
+
+
 def _final_estimator(learner_or_estimator):
     """The estimator that owns ``sample_proba`` and the transform a pool chunk needs for it."""
     est = learner_or_estimator
@@ -165,8 +193,9 @@ def _scan(pool, score_chunk, n_instances, seed):
     return distributed.merge_topk(top)
 
 
-def _query_with(utility, learner, X_pool, n_instances, random_state):
-    pool = as_pool(X_pool)
+def _query_with(utility, learner, X_pool, n_instances, random_state, owner):
+    _generator(random_state, owner)
+    pool = _as_pool(X_pool)
     n_instances = check_n_instances(n_instances, len(pool))
     (seed,) = distributed.broadcast_seeds(_topk.tiebreak_seed(random_state))
 
@@ -186,10 +215,11 @@ def random_sampling(learner, X_pool, n_instances=1, *, random_state=None):
     scores : ndarray of shape (n_instances,)
         Zeros (random sampling has no utility).
     """
-    n_pool = len(as_pool(X_pool))
+    rng = _generator(random_state, "random_sampling")
+    n_pool = len(_as_pool(X_pool))
     n_instances = check_n_instances(n_instances, n_pool)
-    idx = _generator(random_state).choice(n_pool, n_instances, replace=False)
-    idx = distributed.broadcast_array(idx.astype(np.int64))  # rank 0's draw, on every process
+    idx = rng.choice(n_pool, n_instances, replace=False).astype(np.int64)
+    idx = distributed.broadcast_array(idx)  # rank 0's draw, on every process
     return idx, np.zeros(n_instances)
 
 
@@ -200,8 +230,11 @@ def uncertainty_sampling(learner, X_pool, n_instances=1, *, random_state=None):
     -------
     indices : ndarray of int64, shape (n_instances,)
     scores : ndarray of shape (n_instances,)
+        ``1 - max_k p_k`` (higher = more informative).
     """
-    return _query_with(least_confidence, learner, X_pool, n_instances, random_state)
+    return _query_with(
+        least_confidence, learner, X_pool, n_instances, random_state, "uncertainty_sampling"
+    )
 
 
 def margin_sampling(learner, X_pool, n_instances=1, *, random_state=None):
@@ -211,9 +244,13 @@ def margin_sampling(learner, X_pool, n_instances=1, *, random_state=None):
     -------
     indices : ndarray of int64, shape (n_instances,)
     scores : ndarray of shape (n_instances,)
-        Minus the margin, as in modAL (higher = more informative).
+        *Minus* the margin ``p_(1) - p_(2)`` (values in [-1, 0]), so that, as for every skal
+        strategy, higher = more informative. modAL's ``margin_sampling`` reports the margin
+        itself (+margin, smaller = more informative); the chosen samples are the same.
     """
-    return _query_with(lambda p: -margin(p), learner, X_pool, n_instances, random_state)
+    return _query_with(
+        lambda p: -margin(p), learner, X_pool, n_instances, random_state, "margin_sampling"
+    )
 
 
 def entropy_sampling(learner, X_pool, n_instances=1, *, random_state=None):
@@ -223,8 +260,9 @@ def entropy_sampling(learner, X_pool, n_instances=1, *, random_state=None):
     -------
     indices : ndarray of int64, shape (n_instances,)
     scores : ndarray of shape (n_instances,)
+        Entropy in nats (higher = more informative).
     """
-    return _query_with(entropy, learner, X_pool, n_instances, random_state)
+    return _query_with(entropy, learner, X_pool, n_instances, random_state, "entropy_sampling")
 
 
 def bald(learner, X_pool, n_instances=1, *, n_samples=20, subsample=None, random_state=None):
@@ -242,9 +280,9 @@ def bald(learner, X_pool, n_instances=1, *, n_samples=20, subsample=None, random
     n_instances : int, default=1
     n_samples : int, default=20
         MC passes T.
-    subsample : int or None, default=None
+    subsample : int >= 1 or None, default=None
         Score only a random subset of this many pool samples (Gal et al. 2017 use 2000); the
-        returned indices still index ``X_pool``.
+        returned indices still index ``X_pool``. At least ``n_instances`` samples are scored.
     random_state : None, int, RandomState or Generator, default=None
         Seeds the subset, the dropout masks and tie-breaking.
 
@@ -252,7 +290,13 @@ def bald(learner, X_pool, n_instances=1, *, n_samples=20, subsample=None, random
     -------
     indices : ndarray of int64, shape (n_instances,)
     scores : ndarray of shape (n_instances,)
-        BALD mutual information (nats).
+        BALD mutual information (nats; higher = more informative).
+
+    Raises
+    ------
+    ValueError
+        If the estimator's module has no dropout layer with p > 0: its passes would all be the
+        same and every score 0.
 
     References
     ----------
@@ -260,7 +304,17 @@ def bald(learner, X_pool, n_instances=1, *, n_samples=20, subsample=None, random
     Preference Learning." 2011. Gal, Islam, Ghahramani. "Deep Bayesian Active Learning with Image
     Data." ICML 2017.
     """
-    pool = as_pool(X_pool)
+    rng = _generator(random_state, "bald")
+    for name, value in (("n_samples", n_samples), ("subsample", subsample)):
+        if value is None and name == "subsample":
+            continue
+        if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Integral) or (
+                value < 1):
+            expected = "an int >= 1" if name == "n_samples" else "None or an int >= 1"
+            raise ValueError(
+                f"The '{name}' parameter of bald must be {expected}. Got {value!r} instead."
+            )
+    pool = _as_pool(X_pool)
     n_pool = len(pool)
     n_instances = check_n_instances(n_instances, n_pool)
     est, transform = _final_estimator(learner)
@@ -269,7 +323,15 @@ def bald(learner, X_pool, n_instances=1, *, n_samples=20, subsample=None, random
             f"bald needs an estimator with a sample_proba(X, n_samples) method (MC dropout), "
             f"such as skal.ResNet18Classifier; got {type(est).__name__}."
         )
-    rng = _generator(random_state)
+    n_dropout = getattr(est, "_n_dropout_layers", None)
+    if hasattr(est, "module_") and callable(n_dropout) and n_dropout() == 0:
+        raise ValueError(
+            f"BALD needs stochastic passes, but the module of {type(est).__name__} has no "
+            "dropout layer with p > 0: every MC-dropout pass would give the same probabilities "
+            "and every BALD score would be 0. Use a module with dropout (e.g. "
+            "ResNet18Classifier(dropout=0.5)) or a strategy that needs none, such as "
+            "entropy_sampling."
+        )
     candidates = None
     if subsample is not None and subsample < n_pool:
         candidates = np.sort(rng.choice(n_pool, max(int(subsample), n_instances), replace=False))
@@ -334,7 +396,8 @@ def waal_uncertainty_diversity(
     Shui, Zhou, Gagne, Wang. "Deep Active Learning: Unified and Principled Method for Query and
     Training." AISTATS 2020.
     """
-    pool = as_pool(X_pool)
+    _generator(random_state, "waal_uncertainty_diversity")
+    pool = _as_pool(X_pool)
     n_instances = check_n_instances(n_instances, len(pool))
     est, transform = _final_estimator(learner)
     if not hasattr(est, "waal_score"):
