@@ -4,8 +4,9 @@ For each pool size n (default 10K, 100K and 1M synthetic 1x28x28 uint8 images, e
 own ``.npy`` file and opened with ``np.load(mmap_mode="r")``), a *fresh* Python process loads a
 fitted ``ResNet18Classifier(width=W)`` and runs ``skal.bald(clf, memmap, n_instances=100,
 n_samples=20, random_state=0)`` once. It reports the wall and CPU time of the query and its peak
-resident memory (``resource.getrusage(RUSAGE_SELF).ru_maxrss``, which also counts torch, the
-model and the interpreter: the *increase* over the RSS just before the query is skal's own).
+resident memory: the process's high-water mark (Linux ``VmHWM``; ``ru_maxrss`` is recorded too,
+but Linux carries it over from the parent process), which also counts torch, the model and the
+interpreter: the *increase* over the RSS just before the query is the query's own.
 With ``--processes 1 2`` the same query also runs under ``torchrun --nproc_per_node 2`` (gloo,
 one process per CPU core), and the ratio of the two wall times is reported. A cost model then
 scales the measured per-image cost to a 10M-image pool on 1, 8 and 64 GPUs, from the FLOPs of
@@ -57,6 +58,20 @@ GPUS_PER_NODE = 8
 def _ru_maxrss_mib():
     kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     return kib / 2**20 if sys.platform == "darwin" else kib / 2**10  # macOS: bytes; Linux: KiB
+
+
+def _vm_hwm_mib():
+    """This process image's peak RSS (Linux ``VmHWM``): unlike ``ru_maxrss``, which Linux
+    carries over from the parent when a child is forked and exec'd (so a child of a process that
+    holds 1.2 GB reports at least 1.2 GB), it starts afresh at exec. None elsewhere."""
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 2**10
+    except (OSError, ValueError, IndexError):
+        pass
+    return None
 
 
 def _rss_mib():
@@ -169,7 +184,7 @@ def worker(args):
     with open(args.model, "rb") as f:
         clf = pickle.load(f)
     pool = np.load(args.pool, mmap_mode="r")
-    rss_before, maxrss_before = _rss_mib(), _ru_maxrss_mib()
+    rss_before, maxrss_before, hwm_before = _rss_mib(), _ru_maxrss_mib(), _vm_hwm_mib()
     distributed.barrier()
     t0, c0 = time.perf_counter(), time.process_time()
     idx, scores = bald(clf, pool, n_instances=TOP_K, n_samples=args.n_samples, random_state=0)
@@ -179,7 +194,8 @@ def worker(args):
     result = {
         "rank": rank, "world_size": world, "n": len(pool), "wall_s": wall, "cpu_s": cpu,
         "wall_all_s": total_wall, "rss_before_mib": rss_before,
-        "maxrss_before_mib": maxrss_before, "peak_rss_mib": _ru_maxrss_mib(),
+        "maxrss_before_mib": maxrss_before, "ru_maxrss_mib": _ru_maxrss_mib(),
+        "hwm_before_mib": hwm_before, "peak_rss_mib": _vm_hwm_mib() or _ru_maxrss_mib(),
         "threads": torch.get_num_threads(), "top_indices": idx[:10].tolist(),
         "top_scores": scores[:10].tolist(),
     }
@@ -217,6 +233,7 @@ def summarize(runs):
             "n": run["n"], "processes": run["processes"], "wall_s": wall, "cpu_s": cpu,
             "wall_per_image_ms": 1e3 * wall / run["n"], "cpu_per_image_ms": 1e3 * cpu / run["n"],
             "peak_rss_mib": max(r["peak_rss_mib"] for r in ranks),
+            "ru_maxrss_mib": max(r.get("ru_maxrss_mib", r["peak_rss_mib"]) for r in ranks),
             "rss_before_mib": max(r["rss_before_mib"] or 0 for r in ranks),
             "rss_increase_mib": max(r["peak_rss_mib"] - (r["rss_before_mib"] or 0)
                                     for r in ranks),
@@ -233,15 +250,18 @@ def summarize(runs):
 
 
 def linear_fit(rows):
-    """Least-squares ``wall = a + b n`` over the one-process rows (needs 2 sizes)."""
-    pts = sorted((r["n"], r["wall_s"]) for r in rows if r["processes"] == 1)
+    """How time grows with n (one-process rows, 2 sizes or more): the slope of log(time) against
+    log(n) (1 = linear) for wall and CPU time, and the spread of the CPU time per image."""
+    pts = sorted((r["n"], r["wall_s"], r["cpu_s"]) for r in rows if r["processes"] == 1)
     if len(pts) < 2:
         return None
-    n, t = np.array(pts, dtype=float).T
-    b, a = np.polyfit(n, t, 1)
-    pred = a + b * n
-    return {"intercept_s": a, "seconds_per_image": b, "n_sizes": len(pts),
-            "max_relative_residual": float(np.max(np.abs(pred - t) / t))}
+    n, wall, cpu = np.array(pts, dtype=float).T
+    per_image = cpu / n
+    return {"n_sizes": len(pts),
+            "loglog_slope_wall": float(np.polyfit(np.log(n), np.log(wall), 1)[0]),
+            "loglog_slope_cpu": float(np.polyfit(np.log(n), np.log(cpu), 1)[0]),
+            "cpu_ms_per_image_min": 1e3 * float(per_image.min()),
+            "cpu_ms_per_image_max": 1e3 * float(per_image.max())}
 
 
 def cost_model(rows, args, flops_w, flops_64):
@@ -331,9 +351,13 @@ def write_report(out, state):
             f"{speed} | {work} |")
     lines += [
         "",
-        "Peak RSS is the process's `ru_maxrss` (largest over the processes), which counts the "
-        "interpreter, torch and the model (the RSS before the query); the increase is the "
-        "query's own working set: one chunk, its MC samples and scores, never the pool. Wall "
+        "Peak RSS is the high-water mark of each measuring process (Linux `VmHWM`, largest over "
+        "the processes), which counts the interpreter, torch and the model (the RSS before the "
+        "query); the increase is the query's own working set: one chunk, its MC samples and "
+        "scores, never the pool. `resource.getrusage(RUSAGE_SELF).ru_maxrss` is in the JSON too "
+        "(`ru_maxrss_mib`), but Linux carries it over from the parent at fork + exec, so a "
+        "worker started by this script (which holds torch and the FLOP counter) or by torchrun "
+        "reports at least its parent's RSS. Wall "
         "speed-up = 1-process wall / 2-process wall; CPU vs 1 process = total CPU seconds of the "
         "processes / those of one process (1.00 = sharding adds no work).", "",
     ]
@@ -347,10 +371,10 @@ def write_report(out, state):
     if state.get("fit"):
         fit = state["fit"]
         lines.append(
-            f"Time against n (1 process): wall = {fit['intercept_s']:.1f} s + "
-            f"{fit['seconds_per_image'] * 1e3:.3f} ms x n over {fit['n_sizes']} sizes, largest "
-            f"relative residual {fit['max_relative_residual']:.1%}"
-            + (" (two points: an exact fit)." if fit["n_sizes"] == 2 else "."))
+            f"Time against n (1 process, {fit['n_sizes']} sizes): slope of log(time) against "
+            f"log(n) {fit['loglog_slope_cpu']:.3f} for CPU time and "
+            f"{fit['loglog_slope_wall']:.3f} for wall time (1 = linear); CPU time per image "
+            f"{fit['cpu_ms_per_image_min']:.3f}-{fit['cpu_ms_per_image_max']:.3f} ms across sizes.")
     cm = state.get("cost_model")
     if cm:
         lines += [
