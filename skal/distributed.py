@@ -337,6 +337,12 @@ class _SkalAccelerateMixin(AccelerateMixin):
 
     def _validate_params(self):
         super()._validate_params()
+        if self.unwrap_after_train is not True:
+            raise ValueError(
+                f"The 'unwrap_after_train' parameter of {type(self).__name__} must be True: skal "
+                "scores with the unwrapped network (MC dropout samples its head, and each process "
+                f"scores its own chunks). Got {self.unwrap_after_train!r} instead."
+            )
         if self._accelerator_scales_losses and self.mixed_precision == "fp16" and (
                 self.accelerator.mixed_precision != "fp16"):
             raise ValueError(
@@ -362,8 +368,9 @@ class AcceleratedMCDropoutClassifier(_SkalAccelerateMixin, MCDropoutClassifier):
         E.g. ``Accelerator()`` under ``accelerate launch`` / ``torchrun`` (``cpu=True`` for CPU
         processes, ``mixed_precision="bf16"`` for autocast in training). Leave ``device`` at None:
         the accelerator places the network.
-    unwrap_after_train : bool, default=True
-        Unwrap the DDP module after training (needed for pickling and for skal's MC dropout).
+    unwrap_after_train : True
+        Unwrap the DDP module after training: skal's scoring needs the plain network (MC
+        dropout samples its head; each process scores its own chunks), so it must stay True.
     **kwargs
         Every :class:`skal.MCDropoutClassifier` parameter.
 

@@ -138,6 +138,11 @@ def test_accelerated_mixed_precision_errors(accelerator, digits):
         distributed.AcceleratedResNet18Classifier(
             accelerator=accelerator, width=2, max_epochs=1, mixed_precision="fp16"
         ).fit(X[:32], y[:32])
+    with pytest.raises(ValueError, match=r"The 'unwrap_after_train' parameter of "
+                                         r"AcceleratedResNet18Classifier must be True"):
+        distributed.AcceleratedResNet18Classifier(
+            accelerator=accelerator, width=2, max_epochs=1, unwrap_after_train=False
+        ).fit(X[:32], y[:32])
     # Accelerate's state is one per process, so a stand-in for an Accelerator(mixed_precision=bf16)
     bf16 = SimpleNamespace(mixed_precision="bf16", device_placement=True,
                            device=torch.device("cpu"), print=print)
