@@ -144,14 +144,35 @@ def select_top(scores, n_instances, random_state=None):
 
 # ---------------------------------------------------------------------------- helpers
 def _as_pool(X_pool):
-    """The pool as the strategies read it: a chunked :class:`~skal._pool.Pool` view (lists and
-    tuples become arrays, once; memmaps and Datasets are read one chunk at a time)."""
+    """The pool as the strategies index it: lists and tuples become arrays, once."""
     if isinstance(X_pool, (list, tuple)):
         X_pool = np.asarray(X_pool)
-    return as_pool(X_pool)
+    try:
+        len(X_pool)
+    except TypeError:
+        raise TypeError(
+            f"X_pool must be an array-like of samples; got {type(X_pool).__name__}."
+        ) from None
+    return X_pool
 
 
-def _final_estimator(learner_or_estimator):
+def _n_rows(X_pool):
+    return len(_as_pool(X_pool))
+
+
+def _pool_view(X_pool):
+    """The pool as a chunked :class:`~skal._pool.Pool` view (memmaps and Datasets are read one
+    chunk at a time)."""
+    return as_pool(_as_pool(X_pool))
+
+
+def _final_estimator(learner_or_estimator, X_pool):
+    """The estimator that owns ``sample_proba`` and the (whole) pool transformed for it."""
+    est, transform = _estimator_and_transform(learner_or_estimator)
+    return est, transform(X_pool)
+
+
+def _estimator_and_transform(learner_or_estimator):
     """The estimator that owns ``sample_proba`` and the transform a pool chunk needs for it."""
     est = learner_or_estimator
     if hasattr(est, "query_strategy") and hasattr(est, "estimator"):  # modAL or skal learner
@@ -195,7 +216,7 @@ def _scan(pool, score_chunk, n_instances, seed):
 
 def _query_with(utility, learner, X_pool, n_instances, random_state, owner):
     _generator(random_state, owner)
-    pool = _as_pool(X_pool)
+    pool = _pool_view(X_pool)
     n_instances = check_n_instances(n_instances, len(pool))
     (seed,) = distributed.broadcast_seeds(_topk.tiebreak_seed(random_state))
 
@@ -216,7 +237,7 @@ def random_sampling(learner, X_pool, n_instances=1, *, random_state=None):
         Zeros (random sampling has no utility).
     """
     rng = _generator(random_state, "random_sampling")
-    n_pool = len(_as_pool(X_pool))
+    n_pool = _n_rows(X_pool)
     n_instances = check_n_instances(n_instances, n_pool)
     idx = rng.choice(n_pool, n_instances, replace=False).astype(np.int64)
     idx = distributed.broadcast_array(idx)  # rank 0's draw, on every process
@@ -314,10 +335,10 @@ def bald(learner, X_pool, n_instances=1, *, n_samples=20, subsample=None, random
             raise ValueError(
                 f"The '{name}' parameter of bald must be {expected}. Got {value!r} instead."
             )
-    pool = _as_pool(X_pool)
+    pool = _pool_view(X_pool)
     n_pool = len(pool)
     n_instances = check_n_instances(n_instances, n_pool)
-    est, transform = _final_estimator(learner)
+    est, transform = _estimator_and_transform(learner)
     if not hasattr(est, "sample_proba"):
         raise TypeError(
             f"bald needs an estimator with a sample_proba(X, n_samples) method (MC dropout), "
@@ -397,9 +418,9 @@ def waal_uncertainty_diversity(
     Training." AISTATS 2020.
     """
     _generator(random_state, "waal_uncertainty_diversity")
-    pool = _as_pool(X_pool)
+    pool = _pool_view(X_pool)
     n_instances = check_n_instances(n_instances, len(pool))
-    est, transform = _final_estimator(learner)
+    est, transform = _estimator_and_transform(learner)
     if not hasattr(est, "waal_score"):
         raise TypeError(
             "waal_uncertainty_diversity needs a fitted skal.WAALClassifier (an estimator with "
@@ -413,3 +434,17 @@ def waal_uncertainty_diversity(
 
     idx, negated = _scan(pool, score, n_instances, seed)
     return idx, -negated
+
+
+# ---------------------------------------------------------------------------- batch-aware strategies
+# (defined in skal.batch_query on skal.selection's pure selectors; re-exported here)
+from .batch_query import (  # noqa: E402
+    badge,
+    batch_bald,
+    coreset,
+    power_bald,
+    stochastic_batch,
+    typiclust,
+)
+
+__all__ += ["batch_bald", "stochastic_batch", "power_bald", "badge", "coreset", "typiclust"]
