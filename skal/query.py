@@ -437,14 +437,17 @@ def waal_uncertainty_diversity(
 
 
 # ---------------------------------------------------------------------------- batch-aware strategies
-# (defined in skal.batch_query on skal.selection's pure selectors; re-exported here)
-from .batch_query import (  # noqa: E402
-    badge,
-    batch_bald,
-    coreset,
-    power_bald,
-    stochastic_batch,
-    typiclust,
-)
+# Defined in skal.batch_query (on skal.selection's pure selectors) and re-exported here on first
+# use: skal.batch_query imports this module's helpers, so an import at this point would be
+# circular whenever skal.batch_query is imported first.
+_BATCH_STRATEGIES = ("batch_bald", "stochastic_batch", "power_bald", "badge", "coreset",
+                     "typiclust")
+__all__ += list(_BATCH_STRATEGIES)
 
-__all__ += ["batch_bald", "stochastic_batch", "power_bald", "badge", "coreset", "typiclust"]
+
+def __getattr__(name):
+    if name in _BATCH_STRATEGIES:
+        from . import batch_query
+
+        return getattr(batch_query, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
