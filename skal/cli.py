@@ -11,6 +11,7 @@ import sys
 
 from . import __version__
 from .experiment import CURVE_PNG, METHODS, ExperimentConfig, compare_runs, run_experiment
+from .labeling.cli import add_label_parser
 
 __all__ = ["main"]
 
@@ -116,6 +117,7 @@ def _build_parser():
     commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
     _add_run_parser(commands)
     _add_compare_parser(commands)
+    add_label_parser(commands)
     return parser
 
 
