@@ -12,7 +12,7 @@ __all__ = ["add_label_parser"]
 
 # Defaults repeated from skal.labeling.project.DEFAULT_CONFIG, which imports numpy; a test checks
 # that the two agree.
-_DEFAULTS = {"batch_size": 20, "strategy": "bald", "model": "auto", "width": 16, "epochs": 10,
+_DEFAULTS = {"batch_size": 20, "strategy": "bald", "model": "auto", "width": 16, "epochs": 10, "min_steps": 100,
              "train_batch_size": 32, "lr": 1e-3, "mc_samples": 20, "holdout": 0.2, "seed": 0,
              "device": "cpu"}
 
@@ -97,6 +97,9 @@ def add_label_parser(commands):
                       help="ResNet18 channels of the first stage")
     init.add_argument("--epochs", type=_positive_int, default=_DEFAULTS["epochs"],
                       help="training epochs per round")
+    init.add_argument("--min-steps", type=int, default=_DEFAULTS["min_steps"],
+                      help="at least this many gradient steps per round (more epochs when there "
+                           "are few labels)")
     init.add_argument("--train-batch-size", type=_positive_int,
                       default=_DEFAULTS["train_batch_size"])
     init.add_argument("--lr", type=float, default=_DEFAULTS["lr"])
@@ -149,7 +152,7 @@ def _init(args):
     from .project import Project
 
     settings = {k: getattr(args, k) for k in (
-        "batch_size", "strategy", "model", "width", "epochs", "train_batch_size", "lr",
+        "batch_size", "strategy", "model", "width", "epochs", "min_steps", "train_batch_size", "lr",
         "mc_samples", "subsample", "holdout", "seed", "device")}
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")

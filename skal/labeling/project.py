@@ -26,7 +26,8 @@ DEFAULT_CONFIG = {
     "strategy": "bald",       # a query strategy of skal.query, by name
     "model": "auto",          # "resnet18", "waal", or "auto" (WAAL for waal_* strategies)
     "width": 16,              # ResNet18 channels of the first stage
-    "epochs": 10,             # training epochs per round
+    "epochs": 10,             # training epochs per round (at least)
+    "min_steps": 100,         # ... and at least this many gradient steps (more epochs when few)
     "train_batch_size": 32,
     "lr": 1e-3,
     "mc_samples": 20,         # MC-dropout passes for BALD
@@ -114,6 +115,9 @@ def _check_config(config):
         value = config[key]
         if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
             raise ValueError(f"The '{key}' parameter must be an int >= 1. Got {value!r} instead.")
+    steps = config["min_steps"]
+    if isinstance(steps, bool) or not isinstance(steps, (int, np.integer)) or steps < 0:
+        raise ValueError(f"The 'min_steps' parameter must be an int >= 0. Got {steps!r} instead.")
     if config["subsample"] is not None and (
         isinstance(config["subsample"], bool) or int(config["subsample"]) < 1
     ):
@@ -525,8 +529,13 @@ class Project:
         y_train = np.asarray([r["label"] for r in train])
         X_pool = X_all[[rows[int(i)] for i in pool]]
         seed = (int(config["seed"]) + round_id) % (2**31 - 1)
-        estimator = build_estimator(config, model, self.classes, seed, report)
-        report("training", 0, config["epochs"])
+        # an epoch is a pass over the labels (over the pool for WAAL); few labels -> more epochs
+        per_epoch = -(-(len(pool) if model == "waal" else len(train))
+                      // int(config["train_batch_size"]))
+        epochs = max(int(config["epochs"]), -(-int(config["min_steps"]) // per_epoch))
+        estimator = build_estimator(dict(config, epochs=epochs), model, self.classes, seed,
+                                    report)
+        report("training", 0, epochs)
         if model == "waal":
             estimator.fit(X_train, y_train, X_unlabeled=X_pool)
         else:
@@ -642,7 +651,7 @@ class Project:
 
 
 def _round_params(config):
-    keys = ("width", "epochs", "train_batch_size", "lr", "mc_samples", "subsample", "holdout",
+    keys = ("width", "epochs", "min_steps", "train_batch_size", "lr", "mc_samples", "subsample", "holdout",
             "seed", "device", "batch_size")
     return {k: config[k] for k in keys}
 
