@@ -117,6 +117,14 @@ def _check_image_size(image_size, func_name):
     return size
 
 
+def _check_on_error(on_error, func_name):
+    if on_error not in ("raise", "skip"):
+        raise ValueError(
+            f"The 'on_error' parameter of {func_name} must be 'raise' or 'skip'. Got "
+            f"{on_error!r} instead."
+        )
+
+
 def _open_header(path):
     """(size (H, W), is_gray) from the file header, without decoding the pixels."""
     from PIL import Image
@@ -150,7 +158,8 @@ def _report(errors, what):
     return f"{len(errors)} of the {what} could not be read as images:\n{listed}"
 
 
-def read_images(paths, image_size=None, color=None, on_error="raise"):
+def read_images(paths, image_size=None, color=None, on_error="raise", *,
+                _func="read_images"):
     """Decode image files into one uint8 array ``(n, C, H, W)``.
 
     Every file is checked before any pixel is decoded, and all the files that cannot be read are
@@ -173,14 +182,10 @@ def read_images(paths, image_size=None, color=None, on_error="raise"):
     kept : ndarray of int64, shape (n_read,)
         Positions in ``paths`` of the images in ``X`` (all of them unless ``on_error="skip"``).
     """
-    func = "read_images"
+    func = _func
     size = _check_image_size(image_size, func)
     channels = _check_color(color, func)
-    if on_error not in ("raise", "skip"):
-        raise ValueError(
-            f"The 'on_error' parameter of {func} must be 'raise' or 'skip'. Got {on_error!r} "
-            "instead."
-        )
+    _check_on_error(on_error, func)
     paths = [os.fspath(p) for p in paths]
     headers, errors = {}, []
     for i, path in enumerate(paths):
@@ -264,6 +269,10 @@ def load_image_folder(path, image_size=None, color=None, on_error="raise"):
     >>> X.shape  # doctest: +SKIP
     (120, 3, 64, 64)
     """
+    func = "load_image_folder"
+    _check_image_size(image_size, func)  # parameters first, then the disk
+    _check_color(color, func)
+    _check_on_error(on_error, func)
     paths, labels = scan_image_folder(path)
     if not paths:
         raise ValueError(
@@ -277,7 +286,8 @@ def load_image_folder(path, image_size=None, color=None, on_error="raise"):
             "class sub-folders. Put every image in a class sub-folder, or only loose images for "
             "unlabelled data (a partially labelled folder is what 'skal label init' takes)."
         )
-    X, kept = read_images(paths, image_size=image_size, color=color, on_error=on_error)
+    X, kept = read_images(paths, image_size=image_size, color=color, on_error=on_error,
+                          _func=func)
     paths = [paths[i] for i in kept]
     y = None if n_loose else np.asarray([labels[i] for i in kept], dtype=str)
     return X, y, paths
@@ -345,24 +355,25 @@ def load_array(path, channels="auto", mmap=True):
     if not os.path.isfile(path):
         raise FileNotFoundError(f"The array file {path!r} does not exist.")
     suffix = os.path.splitext(path)[1].lower()
+    if suffix not in (".npy", ".npz"):
+        raise ValueError(f"{path} is not a .npy or .npz file (its name ends in {suffix!r}).")
     try:
         if suffix == ".npy":
             X, y = np.load(path, mmap_mode="r" if mmap else None, allow_pickle=False), None
-        elif suffix == ".npz":
+        else:
             with np.load(path, allow_pickle=False) as archive:
                 x_key = next((k for k in _X_KEYS if k in archive.files), None)
-                if x_key is None:
-                    raise ValueError(
-                        f"{path} holds the arrays {archive.files}, none of them named like "
-                        f"images (one of {list(_X_KEYS)})."
-                    )
                 y_key = next((k for k in _Y_KEYS if k in archive.files), None)
-                X = archive[x_key]
+                X = archive[x_key] if x_key is not None else None
                 y = archive[y_key] if y_key is not None else None
-        else:
-            raise ValueError(f"{path} is not a .npy or .npz file (its name ends in {suffix!r}).")
-    except (OSError, EOFError) as exc:
+                files = archive.files
+    except (OSError, EOFError, ValueError) as exc:  # numpy: bad header, truncated, not a zip
         raise ValueError(f"{path} could not be read as a numpy file: {exc}") from exc
+    if X is None:
+        raise ValueError(
+            f"{path} holds the arrays {files}, none of them named like images (one of "
+            f"{list(_X_KEYS)})."
+        )
     X = _channels_first(X, channels, path)
     if y is not None and (y.ndim != 1 or len(y) != len(X)):
         raise ValueError(
@@ -433,21 +444,19 @@ def _item_array(item, position):
     if _is_pil(item):
         array = np.asarray(item)
         return array[None] if array.ndim == 2 else array.transpose(2, 0, 1)  # HWC -> CHW
-    if hasattr(item, "detach") and hasattr(item, "cpu"):  # a torch tensor: already (C, H, W)
-        array = item.detach().cpu().numpy()
-        return array[None] if array.ndim == 2 else array
-    array = np.asarray(item)
-    if array.ndim == 2:
+    tensor = hasattr(item, "detach") and hasattr(item, "cpu")
+    array = item.detach().cpu().numpy() if tensor else np.asarray(item)
+    if array.dtype.kind in "biuf" and array.ndim == 2:  # (H, W) -> (1, H, W)
         return array[None]
-    if array.ndim == 3 and array.shape[0] not in (1, 3, 4) and array.shape[2] in (1, 3, 4):
-        return array.transpose(2, 0, 1)  # (H, W, C) -> (C, H, W)
-    if array.ndim != 3 or array.dtype.kind not in "biuf":
-        raise ValueError(
-            f"Item {position} is not an image: got {type(item).__name__} of shape "
-            f"{getattr(array, 'shape', None)}; expected a PIL image, a (C, H, W) tensor or an "
-            "(H, W) / (C, H, W) / (H, W, C) array."
-        )
-    return array
+    if array.dtype.kind in "biuf" and array.ndim == 3:
+        if not tensor and array.shape[0] not in (1, 3, 4) and array.shape[2] in (1, 3, 4):
+            return array.transpose(2, 0, 1)  # (H, W, C) -> (C, H, W)
+        return array  # tensors are (C, H, W), as torchvision makes them
+    raise ValueError(
+        f"Item {position} is not an image: got {type(item).__name__} of shape "
+        f"{getattr(array, 'shape', None)}; expected a PIL image, a (C, H, W) tensor or an "
+        "(H, W) / (C, H, W) / (H, W, C) array."
+    )
 
 
 def as_image_array(X, input_name="X", return_labels=False):
@@ -484,9 +493,12 @@ def as_image_array(X, input_name="X", return_labels=False):
     if len(X) == 0:
         raise ValueError(f"{input_name} is an empty {type(X).__name__}: it holds no image.")
     items = [X[i] for i in range(len(X))]
-    pairs = bool(items) and all(isinstance(it, tuple) and len(it) == 2 for it in items)
+    pairs = all(isinstance(it, (tuple, list)) and len(it) == 2 for it in items)
     labels = [it[1] for it in items] if pairs else None
-    images = [it[0] for it in items] if pairs else items
+    if pairs or all(isinstance(it, (tuple, list)) and len(it) == 1 for it in items):
+        images = [it[0] for it in items]  # (image, label) pairs or 1-tuples (TensorDataset)
+    else:
+        images = items
     if images and all(_is_pil(im) for im in images):
         if any(im.mode not in _GRAY_MODES for im in images):
             images = [im.convert("RGB") if im.mode != "RGB" else im for im in images]
