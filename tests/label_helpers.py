@@ -5,6 +5,7 @@ import re
 import subprocess
 import sys
 import time
+import urllib.parse
 
 import numpy as np
 
@@ -64,9 +65,8 @@ class ServeProcess:
             found = re.search(r"at (http://\S+)", line)
             if found:
                 self.url = found.group(1)
-            token = re.search(r"cookie\): (\S+)", line)
-            if token:
-                self.token = token.group(1)
+                token = re.search(r"\?token=(\S+)", self.url)
+                self.token = token and urllib.parse.unquote(token.group(1))
             if "Ctrl+C" in line:
                 break
         if self.url is None:

@@ -189,9 +189,9 @@ def _serve(args):
     except OSError as exc:
         raise ValueError(f"could not listen on {args.host}:{args.port}: {exc}") from None
     print(f"skal label: serving {project.path} at {url}", flush=True)
-    if token:
-        print(f"skal label: the token (shown once; send it as the X-Skal-Token header or open "
-              f"the URL above, which sets a cookie): {token}", flush=True)
+    if token:  # printed this once, inside the URL, and nowhere else
+        print("skal label: a token is required on this address; the URL above carries it (it "
+              "sets a cookie), or send it as the X-Skal-Token header", flush=True)
     print("skal label: press Ctrl+C to stop", flush=True)
     try:
         server.run(sockets=[sock])
