@@ -191,3 +191,43 @@ def test_label_two_batches_by_keyboard_in_chromium(tmp_path, browser):
     assert db.execute("PRAGMA integrity_check").fetchone() == ("ok",)
     db.close()
     assert time.monotonic() - start < 90
+
+
+def test_markup_in_names_shows_as_text_in_chromium(tmp_path, browser):
+    from selenium.webdriver.common.by import By
+
+    from skal.labeling import Project
+    from skal.labeling.app import start_server
+
+    images = tmp_path / "png"
+    write_digit_pngs(images, 3, size=8)
+    evil_file = "<img src=x onerror=alert(1)>.png"
+    os.replace(images / sorted(os.listdir(images))[0], images / evil_file)
+    names = ["<script>", "<img src=x onerror=alert(1)>", "a & b"]
+    project = Project.init(tmp_path / "p", images, names, batch_size=3, width=2, epochs=1,
+                           min_steps=0)
+    try:
+        with start_server(project) as running:
+            browser.get(running.url)
+            _wait(lambda: len(_cells(browser)) == 3, 15, "the batch")
+            buttons = browser.execute_script(
+                "return Array.from(document.querySelectorAll('.class-button .class-name'))"
+                ".map(b => b.textContent);")
+            assert buttons == names
+            assert {c["path"] for c in _cells(browser)} >= {evil_file}
+            counts = browser.execute_script(
+                "return Array.from(document.querySelectorAll('#counts td:first-child'))"
+                ".map(td => td.textContent);")
+            assert counts == names
+            assert browser.execute_script(
+                "return document.querySelectorAll('img[src=\"x\"], #grid script, "
+                "#classes img, #counts img').length;") == 0
+            assert len(browser.find_elements(By.TAG_NAME, "script")) == 1  # app.js only
+            # label the selected image by clicking the class named <script>
+            browser.find_element(By.CSS_SELECTOR, ".class-button[data-key='1']").click()
+            _wait(lambda: _body(browser, "answered") == "1" and browser.execute_script(
+                "return pending === 0;"), 10, "the answer")
+            browser.switch_to.active_element  # raises UnexpectedAlertPresent if alert() ran
+        assert [r["label"] for r in project.store.answers()] == ["<script>"]
+    finally:
+        project.close()
