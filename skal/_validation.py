@@ -65,12 +65,58 @@ def as_float_images(X):
     return X.astype(np.float32) / 255.0 if X.dtype == np.uint8 else X.astype(np.float32)
 
 
+_CHANNEL_COUNTS = (1, 3, 4)  # grey, RGB, RGBA: the channel axes a channels-last array can have
+
+
+def _shape_matches(expected, dims):
+    return len(expected) == len(dims) and all(e in (-1, d) for e, d in zip(expected, dims))
+
+
+def _channels_first(X, expected, estimator, input_name):
+    """A 4-D array in channels-first ``(n, C, H, W)`` or channels-last ``(n, H, W, C)`` layout,
+    returned as ``(n, C, H, W)``.
+
+    With an ``expected`` per-sample shape ``(C, H, W)`` (``image_shape``, or the shape seen in
+    ``fit``) the layout that matches it is used, channels-first when both do. Without one, the
+    array is channels-last when its last axis is 1, 3 or 4 (grey, RGB, RGBA: PIL's and OpenCV's
+    layout) and its second axis is not, channels-first when the second axis is, and an error when
+    both are: the layout is never guessed.
+    """
+    dims = X.shape[1:]
+    last_as_first = (dims[2], dims[0], dims[1])  # (H, W, C) read as (C, H, W)
+    if expected is not None and len(expected) == 3:
+        if _shape_matches(expected, dims) or not _shape_matches(expected, last_as_first):
+            return X  # channels-first, or a mismatch that the caller reports
+        channels_last = True
+    else:
+        first_like, last_like = dims[0] in _CHANNEL_COUNTS, dims[2] in _CHANNEL_COUNTS
+        if first_like and last_like:
+            raise ValueError(
+                f"{input_name} has shape {X.shape}: both its second and its last axis could hold "
+                f"the colour channels, so it may be channels-first (n, C, H, W) or channels-last "
+                f"(n, H, W, C). Pass image_shape=(C, H, W) to {_name(estimator)} to say which, or "
+                f"transpose {input_name} to (n, C, H, W)."
+            )
+        channels_last = last_like
+    if not channels_last:
+        return X
+    return np.ascontiguousarray(X.transpose(0, 3, 1, 2))  # (n, H, W, C) -> (n, C, H, W)
+
+
 def validate_images(estimator, X, *, reset, image_shape=None, flat_ok=True, input_name="X"):
     """Validate images and bring them to the layout the estimator's network takes.
 
-    Accepted layouts: ``(n, C, H, W)``; ``(n, H, W)`` (one channel); flat ``(n, C*H*W)`` when
+    Accepted layouts: ``(n, C, H, W)``; channels-last ``(n, H, W, C)`` (PIL, OpenCV) when the
+    layout is unambiguous (see below); ``(n, H, W)`` (one channel); flat ``(n, C*H*W)`` when
     ``image_shape`` is given (reshaped to it), or, when ``flat_ok``, passed on flat to the network.
     uint8 images are scaled to [0, 1]; every other dtype is cast to float32.
+
+    A 4-D array is read as channels-last when its per-sample shape matches ``image_shape`` (or,
+    after ``fit``, the fitted shape) only as ``(H, W, C)``; without either, when its last axis is
+    1, 3 or 4 and its second axis is not. An array whose second and last axes both are 1, 3 or 4
+    (e.g. ``(n, 3, 4, 4)``) needs ``image_shape``: it raises a ``ValueError`` rather than being
+    guessed. A shape that matches both ways (e.g. ``(n, 3, 3, 3)`` with ``image_shape=(3, 3, 3)``)
+    is channels-first.
 
     Parameters
     ----------
@@ -110,9 +156,12 @@ def validate_images(estimator, X, *, reset, image_shape=None, flat_ok=True, inpu
     n_features = int(np.prod(X.shape[1:]))
     if X.ndim == 3:  # (n, H, W) -> (n, 1, H, W)
         X = X[:, None]
+    shape = check_image_shape(image_shape)
+    if X.ndim == 4:
+        expected = shape if reset else getattr(estimator, "input_shape_", shape)
+        X = _channels_first(X, expected, estimator, input_name)
     if not reset:
         _check_fitted_layout(estimator, X, n_features, input_name)
-    shape = check_image_shape(image_shape)
     if X.ndim == 2 and shape is not None:
         try:
             X = X.reshape((len(X),) + shape)  # (n, C*H*W) -> (n, C, H, W)
@@ -203,10 +252,11 @@ def check_n_instances(n_instances, n_pool):
     return int(n_instances)
 
 
-def resolve_seed(random_state):
+def resolve_seed(random_state, owner=None):
     """Turn a ``random_state`` (None, int, RandomState or Generator) into an int seed.
 
     ``None`` draws fresh OS entropy, so results differ from call to call, as in scikit-learn.
+    ``owner`` (an estimator's or a function's name) is named in the error for anything else.
     """
     if random_state is None:
         return int(np.random.default_rng().integers(2**31 - 1))
@@ -218,8 +268,9 @@ def resolve_seed(random_state):
         return int(random_state.randint(2**31 - 1))
     if isinstance(random_state, np.random.Generator):
         return int(random_state.integers(2**31 - 1))
+    of = f" of {owner}" if owner else ""
     raise ValueError(
-        "The 'random_state' parameter must be None, an int, a numpy RandomState or a numpy "
+        f"The 'random_state' parameter{of} must be None, an int, a numpy RandomState or a numpy "
         f"Generator. Got {random_state!r} instead."
     )
 

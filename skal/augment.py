@@ -25,7 +25,8 @@ from sklearn.utils import check_consistent_length, column_or_1d
 from sklearn.utils.validation import check_is_fitted
 from torch.nn import functional as F
 
-from ._validation import resolve_seed, torch_rng, validate_images, validate_labels
+from ._validation import check_device, resolve_seed, torch_rng, validate_images, validate_labels
+from .exceptions import DivergenceError
 from .losses import (
     auxiliary_classifier_loss,
     discriminator_loss,
@@ -56,10 +57,15 @@ _LOSS_LABELS = {
     "loss_C": "auxiliary classifier loss L_C",
 }
 _RANGE_TOL = 1e-4  # float images may overshoot [0, 1] by rounding (e.g. after a MinMaxScaler)
+# An epoch whose mean loss exceeds this many times max(the loss's first batch value, 1) has
+# diverged. On 300 digits (8 epochs) healthy runs (lr 2e-4 and 2e-3) never exceeded their first
+# batch's losses; at lr=2e-2 L_E's first epoch mean reached 75 and recovered; at lr >= 0.2 the
+# losses became infinite within two batches.
+_EXPLOSION_FACTOR = 100.0
 
-
-class ConvergenceError(RuntimeError):
-    """Raised when VAE-ACGAN training diverges (a loss or a weight becomes NaN or infinite)."""
+#: The error GenerativeAugmenter raised before skal had one for every estimator; an alias of
+#: :class:`skal.exceptions.DivergenceError`, kept so that ``except ConvergenceError`` still works.
+ConvergenceError = DivergenceError
 
 
 def _is_int(value, minimum):
@@ -225,9 +231,11 @@ class GenerativeAugmenter(_SamplerBase):
 
     Raises
     ------
-    ConvergenceError
-        From ``fit`` when training diverges (a loss or weight is NaN or infinite); the message
-        names the loss, epoch and batch. It is a ``RuntimeError``.
+    skal.exceptions.DivergenceError
+        From ``fit`` when training diverges (a loss or weight becomes NaN or infinite, or an
+        epoch's mean loss exceeds 100 times the larger of its first batch value and 1); the
+        message names the loss, the epoch and the learning rate to lower. ``ConvergenceError``
+        (this module) is the same class; it is a ``RuntimeError`` and a ``FloatingPointError``.
 
     Notes
     -----
@@ -266,7 +274,8 @@ class GenerativeAugmenter(_SamplerBase):
       the authors' sigmoid + BCE, numerically stable).
     * Batches are shuffled every epoch (the authors use a fixed order).
     * The networks are sized from the image shape, so 8x8, 28x28 and 32x32 images all work.
-    * Divergence is detected: a NaN or infinite loss stops training with ``ConvergenceError``.
+    * Divergence is detected: a NaN, infinite or exploding loss stops training with
+      :class:`~skal.exceptions.DivergenceError`.
     * The auxiliary classifier's BatchNorm layers normalise generated and reconstructed batches
       with the running statistics of real images, and only real batches update them (the
       authors' LeNet has no BatchNorm). Running statistics of generated images ruined C on real
@@ -349,6 +358,7 @@ class GenerativeAugmenter(_SamplerBase):
                 f"Got {value!r} instead."
             )
 
+        check_device(self.device, "GenerativeAugmenter")
         if not _is_int(self.latent_dim, 1):
             bad("latent_dim", "an int >= 1")
         if not _is_int(self.max_epochs, 1):
@@ -440,10 +450,10 @@ class GenerativeAugmenter(_SamplerBase):
 
         Raises
         ------
-        ConvergenceError
-            If a loss or a weight becomes NaN or infinite during training.
+        skal.exceptions.DivergenceError
+            If a loss or a weight becomes NaN or infinite, or a loss explodes, during training.
         """
-        self._fit(X, y, resolve_seed(self.random_state))
+        self._fit(X, y, resolve_seed(self.random_state, owner="GenerativeAugmenter"))
         return self
 
     def _fit(self, X, y, seed):
@@ -511,6 +521,7 @@ class GenerativeAugmenter(_SamplerBase):
             X_t = torch.as_tensor(X, device=device)
             y_t = torch.as_tensor(y_idx, device=device)
             history = []
+            first = None  # each loss's first batch value: the reference for explosions
             for epoch in range(1, self.max_epochs + 1):
                 start = time.time()
                 batches = list(torch.randperm(n, generator=init_gen).split(batch_size))
@@ -522,8 +533,11 @@ class GenerativeAugmenter(_SamplerBase):
                     losses = self._train_step(nets, optimizers, X_t[idx], y_t[idx], noise_gen)
                     values = torch.stack([loss.detach() for loss in losses]).cpu().double()
                     self._check_finite(values, epoch, b, len(batches))
+                    first = values.clone() if first is None else first
                     totals += values
                 means = (totals / len(batches)).tolist()
+                self._check_explosion(means, first.tolist(), epoch)
+                self._check_weights(nets, epoch)
                 record = {"epoch": epoch, **dict(zip(_LOSS_NAMES, means))}
                 record["dur"] = time.time() - start
                 history.append(record)
@@ -540,15 +554,7 @@ class GenerativeAugmenter(_SamplerBase):
                         flush=True,
                     )
 
-        for name, net in zip(("encoder", "generator", "discriminator", "auxiliary classifier"),
-                             nets):
-            if not all(torch.isfinite(p).all() for p in net.parameters()):
-                raise ConvergenceError(
-                    f"GenerativeAugmenter training diverged: the {name}'s weights became NaN or "
-                    f"infinite after the last update (epoch {self.max_epochs}). GAN training is "
-                    f"unstable at lr={self.lr!r}; try a lower learning rate "
-                    f"(e.g. lr={self.lr / 10:g})."
-                )
+        for net in nets:
             net.eval()
 
         self.encoder_, self.generator_, self.discriminator_ = encoder, generator, discriminator
@@ -606,18 +612,48 @@ class GenerativeAugmenter(_SamplerBase):
         optimizers["C"].step()
         return loss_e, loss_g, loss_d, loss_c
 
+    def _lower_lr_hint(self, name):
+        """Which learning rate to lower for a diverging loss (joint mode: C is the classifier's)."""
+        if name == "loss_C" and self.classifier is not None:
+            clf = type(self.classifier).__name__
+            lr = self.classifier.lr
+            return (f"The auxiliary classifier is the {clf} given as classifier=, trained with "
+                    f"its own optimizer: lower its lr (now {lr!r}, e.g. {clf}(lr={lr / 10:g})).")
+        return (f"GAN training is unstable at lr={self.lr!r}; try a lower learning rate "
+                f"(e.g. lr={self.lr / 10:g}) or a smaller kl_weight.")
+
     def _check_finite(self, values, epoch, batch, n_batches):
         finite = torch.isfinite(values)
         if bool(finite.all()):
             return
         name = _LOSS_NAMES[int((~finite).nonzero()[0])]
         value = float(values[_LOSS_NAMES.index(name)])
-        raise ConvergenceError(
+        raise DivergenceError(
             f"GenerativeAugmenter training diverged: the {_LOSS_LABELS[name]} is {value} at "
-            f"epoch {epoch}/{self.max_epochs}, batch {batch}/{n_batches}. GAN training is "
-            f"unstable at lr={self.lr!r}; try a lower learning rate (e.g. lr={self.lr / 10:g}) "
-            "or a smaller kl_weight."
+            f"epoch {epoch}/{self.max_epochs}, batch {batch}/{n_batches}. "
+            + self._lower_lr_hint(name)
         )
+
+    def _check_explosion(self, means, first, epoch):
+        for name, mean, ref in zip(_LOSS_NAMES, means, first):
+            limit = _EXPLOSION_FACTOR * max(ref, 1.0)
+            if mean > limit:
+                raise DivergenceError(
+                    f"GenerativeAugmenter training diverged: the {_LOSS_LABELS[name]} averaged "
+                    f"{mean:.4g} over epoch {epoch}/{self.max_epochs}, more than "
+                    f"{_EXPLOSION_FACTOR:g} times max(its first batch value {ref:.4g}, 1). "
+                    + self._lower_lr_hint(name)
+                )
+
+    def _check_weights(self, nets, epoch):
+        names = ("encoder", "generator", "discriminator", "auxiliary classifier")
+        for name, net in zip(names, nets):
+            if not all(bool(torch.isfinite(p).all()) for p in net.parameters()):
+                raise DivergenceError(
+                    f"GenerativeAugmenter training diverged: the {name}'s weights became NaN or "
+                    f"infinite (epoch {epoch}/{self.max_epochs}). "
+                    + self._lower_lr_hint("loss_C" if name.startswith("aux") else "loss_G")
+                )
 
     # ------------------------------------------------------------------ generation
     def _noise_generator(self, random_state):
@@ -630,7 +666,7 @@ class GenerativeAugmenter(_SamplerBase):
 
     def _finite_images(self, out):
         if not np.isfinite(out).all():  # pragma: no cover - fit checks the weights
-            raise ConvergenceError(
+            raise DivergenceError(
                 "GenerativeAugmenter produced NaN or infinite images; refit it with a lower lr."
             )
         return out

@@ -6,18 +6,28 @@ Every strategy has modAL 0.4.2's calling convention::
         -> (indices, scores)
 
 ``learner_or_estimator`` may be a modAL learner, a :class:`skal.ActiveLearner`, a fitted estimator
-or a fitted :class:`~sklearn.pipeline.Pipeline`. ``indices`` are unique int64 positions in
-``X_pool``, best first; ``scores`` are the utilities of those samples (higher = more informative).
-Returning both in one call is what modAL 0.4.2 expects: a strategy that returns indices only is
-called twice by modAL, and silently mis-read when ``n_instances == 2`` (ECOSYSTEM.md 1.1).
+or a fitted :class:`~sklearn.pipeline.Pipeline`; ``X_pool`` any array-like of samples (lists are
+converted with ``np.asarray`` once). ``indices`` are unique int64 positions in ``X_pool``, best
+first. Returning both in one call is what modAL 0.4.2 expects: a strategy that returns indices
+only is called twice by modAL, and silently mis-read when ``n_instances == 2``.
+
+**One score convention.** ``scores`` are utilities: higher = more informative, for every strategy
+here, and the chosen samples are those with the highest scores. Where the natural quantity is
+smaller-is-better, skal negates it: :func:`margin_sampling` returns *minus* the margin, whereas
+modAL's ``margin_sampling`` returns the margin itself and takes the smallest. The one exception is
+:func:`waal_uncertainty_diversity`, which returns the WAAL paper's scores ``U(x) - selection g(x)``
+unchanged: for it, **smaller is better** and the smallest come first.
 
 Ties are broken by position (lowest index first) when ``random_state`` is None, and by a seeded
 random permutation otherwise, so a query is always reproducible.
 """
 
+import numbers
+
 import numpy as np
 from scipy.special import xlogy
 from sklearn.pipeline import Pipeline
+from sklearn.utils import _safe_indexing
 
 from ._validation import check_n_instances
 
@@ -81,10 +91,20 @@ def bald_scores(samples):
     return entropy(mean) - expected_entropy
 
 
-def _generator(random_state):
+def _generator(random_state, owner="select_top"):
+    """A numpy Generator from a ``random_state``; a clear error, naming ``owner``, for others."""
     if isinstance(random_state, np.random.RandomState):
         return np.random.default_rng(random_state.randint(2**31 - 1))
-    return np.random.default_rng(random_state)
+    if random_state is None or isinstance(random_state, np.random.Generator) or (
+        isinstance(random_state, numbers.Integral)
+        and not isinstance(random_state, (bool, np.bool_))
+        and random_state >= 0
+    ):
+        return np.random.default_rng(random_state)
+    raise ValueError(
+        f"The 'random_state' parameter of {owner} must be None, an int >= 0, a RandomState or a "
+        f"Generator. Got {random_state!r} instead."
+    )
 
 
 def select_top(scores, n_instances, random_state=None):
@@ -108,22 +128,31 @@ def select_top(scores, n_instances, random_state=None):
             "The query scores contain NaN: the model's predictions are not finite (did training "
             "diverge?)."
         )
+    rng = _generator(random_state)  # validates random_state
     if random_state is None:
         tiebreak = np.arange(len(scores))
     else:
-        tiebreak = _generator(random_state).permutation(len(scores))
+        tiebreak = rng.permutation(len(scores))
     order = np.lexsort((tiebreak, -scores))  # primary key: -score; ties: tiebreak
     return order[:n_instances].astype(np.int64)
 
 
 # ---------------------------------------------------------------------------- helpers
-def _n_rows(X_pool):
+def _as_pool(X_pool):
+    """The pool as the strategies index it: lists and tuples become arrays, once."""
+    if isinstance(X_pool, (list, tuple)):
+        X_pool = np.asarray(X_pool)
     try:
-        return len(X_pool)
+        len(X_pool)
     except TypeError:
         raise TypeError(
             f"X_pool must be an array-like of samples; got {type(X_pool).__name__}."
         ) from None
+    return X_pool
+
+
+def _n_rows(X_pool):
+    return len(_as_pool(X_pool))
 
 
 def _final_estimator(learner_or_estimator, X_pool):
@@ -137,8 +166,10 @@ def _final_estimator(learner_or_estimator, X_pool):
     return est, X_pool
 
 
-def _query_with(utility, learner, X_pool, n_instances, random_state):
-    n_instances = check_n_instances(n_instances, _n_rows(X_pool))
+def _query_with(utility, learner, X_pool, n_instances, random_state, owner):
+    _generator(random_state, owner)
+    X_pool = _as_pool(X_pool)
+    n_instances = check_n_instances(n_instances, len(X_pool))
     scores = utility(np.asarray(learner.predict_proba(X_pool)))
     idx = select_top(scores, n_instances, random_state)
     return idx, scores[idx]
@@ -154,8 +185,10 @@ def random_sampling(learner, X_pool, n_instances=1, *, random_state=None):
     scores : ndarray of shape (n_instances,)
         Zeros (random sampling has no utility).
     """
-    n_instances = check_n_instances(n_instances, _n_rows(X_pool))
-    idx = _generator(random_state).choice(_n_rows(X_pool), n_instances, replace=False)
+    rng = _generator(random_state, "random_sampling")
+    n_pool = _n_rows(X_pool)
+    n_instances = check_n_instances(n_instances, n_pool)
+    idx = rng.choice(n_pool, n_instances, replace=False)
     return idx.astype(np.int64), np.zeros(n_instances)
 
 
@@ -166,8 +199,11 @@ def uncertainty_sampling(learner, X_pool, n_instances=1, *, random_state=None):
     -------
     indices : ndarray of int64, shape (n_instances,)
     scores : ndarray of shape (n_instances,)
+        ``1 - max_k p_k`` (higher = more informative).
     """
-    return _query_with(least_confidence, learner, X_pool, n_instances, random_state)
+    return _query_with(
+        least_confidence, learner, X_pool, n_instances, random_state, "uncertainty_sampling"
+    )
 
 
 def margin_sampling(learner, X_pool, n_instances=1, *, random_state=None):
@@ -177,9 +213,13 @@ def margin_sampling(learner, X_pool, n_instances=1, *, random_state=None):
     -------
     indices : ndarray of int64, shape (n_instances,)
     scores : ndarray of shape (n_instances,)
-        Minus the margin, as in modAL (higher = more informative).
+        *Minus* the margin ``p_(1) - p_(2)`` (values in [-1, 0]), so that, as for every skal
+        strategy, higher = more informative. modAL's ``margin_sampling`` reports the margin
+        itself (+margin, smaller = more informative); the chosen samples are the same.
     """
-    return _query_with(lambda p: -margin(p), learner, X_pool, n_instances, random_state)
+    return _query_with(
+        lambda p: -margin(p), learner, X_pool, n_instances, random_state, "margin_sampling"
+    )
 
 
 def entropy_sampling(learner, X_pool, n_instances=1, *, random_state=None):
@@ -189,8 +229,9 @@ def entropy_sampling(learner, X_pool, n_instances=1, *, random_state=None):
     -------
     indices : ndarray of int64, shape (n_instances,)
     scores : ndarray of shape (n_instances,)
+        Entropy in nats (higher = more informative).
     """
-    return _query_with(entropy, learner, X_pool, n_instances, random_state)
+    return _query_with(entropy, learner, X_pool, n_instances, random_state, "entropy_sampling")
 
 
 def bald(learner, X_pool, n_instances=1, *, n_samples=20, subsample=None, random_state=None):
@@ -208,9 +249,9 @@ def bald(learner, X_pool, n_instances=1, *, n_samples=20, subsample=None, random
     n_instances : int, default=1
     n_samples : int, default=20
         MC passes T.
-    subsample : int or None, default=None
+    subsample : int >= 1 or None, default=None
         Score only a random subset of this many pool samples (Gal et al. 2017 use 2000); the
-        returned indices still index ``X_pool``.
+        returned indices still index ``X_pool``. At least ``n_instances`` samples are scored.
     random_state : None, int, RandomState or Generator, default=None
         Seeds the subset, the dropout masks and tie-breaking.
 
@@ -218,7 +259,13 @@ def bald(learner, X_pool, n_instances=1, *, n_samples=20, subsample=None, random
     -------
     indices : ndarray of int64, shape (n_instances,)
     scores : ndarray of shape (n_instances,)
-        BALD mutual information (nats).
+        BALD mutual information (nats; higher = more informative).
+
+    Raises
+    ------
+    ValueError
+        If the estimator's module has no dropout layer with p > 0: its passes would all be the
+        same and every score 0.
 
     References
     ----------
@@ -226,7 +273,18 @@ def bald(learner, X_pool, n_instances=1, *, n_samples=20, subsample=None, random
     Preference Learning." 2011. Gal, Islam, Ghahramani. "Deep Bayesian Active Learning with Image
     Data." ICML 2017.
     """
-    n_pool = _n_rows(X_pool)
+    rng = _generator(random_state, "bald")
+    for name, value in (("n_samples", n_samples), ("subsample", subsample)):
+        if value is None and name == "subsample":
+            continue
+        if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Integral) or (
+                value < 1):
+            expected = "an int >= 1" if name == "n_samples" else "None or an int >= 1"
+            raise ValueError(
+                f"The '{name}' parameter of bald must be {expected}. Got {value!r} instead."
+            )
+    X_pool = _as_pool(X_pool)
+    n_pool = len(X_pool)
     n_instances = check_n_instances(n_instances, n_pool)
     est, X = _final_estimator(learner, X_pool)
     if not hasattr(est, "sample_proba"):
@@ -234,11 +292,19 @@ def bald(learner, X_pool, n_instances=1, *, n_samples=20, subsample=None, random
             f"bald needs an estimator with a sample_proba(X, n_samples) method (MC dropout), "
             f"such as skal.ResNet18Classifier; got {type(est).__name__}."
         )
-    rng = _generator(random_state)
+    n_dropout = getattr(est, "_n_dropout_layers", None)
+    if hasattr(est, "module_") and callable(n_dropout) and n_dropout() == 0:
+        raise ValueError(
+            f"BALD needs stochastic passes, but the module of {type(est).__name__} has no "
+            "dropout layer with p > 0: every MC-dropout pass would give the same probabilities "
+            "and every BALD score would be 0. Use a module with dropout (e.g. "
+            "ResNet18Classifier(dropout=0.5)) or a strategy that needs none, such as "
+            "entropy_sampling."
+        )
     candidates = np.arange(n_pool)
     if subsample is not None and subsample < n_pool:
         candidates = np.sort(rng.choice(n_pool, max(int(subsample), n_instances), replace=False))
-        X = X[candidates]
+        X = _safe_indexing(X, candidates)
     mask_seed = None if random_state is None else int(rng.integers(2**31 - 1))
     samples = est.sample_proba(X, n_samples=n_samples, random_state=mask_seed)
     scores = bald_scores(samples)
@@ -286,7 +352,9 @@ def waal_uncertainty_diversity(
     Shui, Zhou, Gagne, Wang. "Deep Active Learning: Unified and Principled Method for Query and
     Training." AISTATS 2020.
     """
-    n_instances = check_n_instances(n_instances, _n_rows(X_pool))
+    _generator(random_state, "waal_uncertainty_diversity")
+    X_pool = _as_pool(X_pool)
+    n_instances = check_n_instances(n_instances, len(X_pool))
     est, X = _final_estimator(learner, X_pool)
     if not hasattr(est, "waal_score"):
         raise TypeError(

@@ -31,8 +31,9 @@ from sklearn.utils import check_consistent_length, column_or_1d
 from torch import nn
 from torch.nn import functional as F
 
-from ._validation import resolve_seed, torch_rng, validate_images, validate_labels
-from .classifier import MCDropoutClassifier
+from ._validation import resolve_seed, validate_images, validate_labels
+from .classifier import MCDropoutClassifier, batch_bounds
+from .exceptions import DivergenceError
 from .losses import gradient_penalty, waal_adversarial_loss, waal_bias_coefficient, waal_query_score
 from .nets.resnet import ResNet18
 from .nets.waal import (
@@ -93,29 +94,33 @@ class _PairedBatches:
     With ``epoch_over="labeled"`` an epoch is one shuffled pass over the labelled set (as for a
     labelled-only classifier, so both take the same number of steps), each batch paired with S
     unlabelled samples drawn uniformly with replacement. Without unlabelled data an epoch is one
-    shuffled pass over the labelled set. Randomness comes from torch's default generator, which
-    ``fit`` seeds.
+    shuffled pass over the labelled set. ``shuffle=False`` (``iterator_train__shuffle=False``)
+    makes the pass go in row order; the with-replacement draws stay random (they are the
+    algorithm's). A last batch of one row joins the batch before it (see
+    :func:`skal.classifier.batch_bounds`): BatchNorm cannot train on one sample. Randomness comes
+    from torch's default generator, which ``fit`` seeds.
     """
 
-    def __init__(self, X_l, y_l, X_u, batch_size, sampling, epoch_over="unlabeled"):
+    def __init__(self, X_l, y_l, X_u, batch_size, sampling, epoch_over="unlabeled", shuffle=True):
         self.X_l, self.y_l, self.X_u = X_l, y_l, X_u
         self.batch_size = int(batch_size)
         self.sampling = sampling
         self.epoch_over = epoch_over
+        self.shuffle = shuffle
 
     def _n_rows(self):
         n_l, n_u = len(self.X_l), len(self.X_u)
         return n_l if n_u == 0 or self.epoch_over == "labeled" else max(n_l, n_u)
 
     def __len__(self):
-        return -(-self._n_rows() // self.batch_size)
+        return len(batch_bounds(self._n_rows(), self.batch_size))
 
     def __iter__(self):
         n_l, n_u = len(self.X_l), len(self.X_u)
         n = self._n_rows()
-        perm = torch.randperm(n)
-        for start in range(0, n, self.batch_size):
-            rows = perm[start:start + self.batch_size]
+        perm = torch.randperm(n) if self.shuffle else torch.arange(n)
+        for start, stop in batch_bounds(n, self.batch_size):
+            rows = perm[start:stop]
             if n_u == 0:
                 yield self.X_l[rows], self.y_l[rows]
                 continue
@@ -175,7 +180,10 @@ class WAALClassifier(MCDropoutClassifier):
 
     Here ``mu' = mu * U / (L + U)`` and ``C0 = (gamma - alpha) / (gamma^2 (1 + alpha))`` with
     ``gamma = U / L`` and ``alpha = B / L`` (Eq. 3.8; B = ``query_size``). Losses are checked
-    every step: a non-finite loss raises ``FloatingPointError`` instead of producing NaN scores.
+    every step: a non-finite loss raises :class:`skal.exceptions.DivergenceError` (a
+    ``FloatingPointError``) instead of producing NaN scores, and the default ``divergence``
+    callback (:class:`skal.classifier.DivergenceCheck`) also stops a loss that explodes while
+    staying finite, or weights that become non-finite.
 
     Paper versus the authors' released code (``cjshui/WAAL``; WAAL.md sections 5 and 7); skal
     follows the paper by default:
@@ -393,6 +401,7 @@ class WAALClassifier(MCDropoutClassifier):
 
     # ------------------------------------------------------------------ parameters
     def _check_params(self):
+        super()._check_params()  # lr, max_epochs, batch_size, device, train_split
         name = type(self).__name__
 
         def bad(param, expected):
@@ -503,13 +512,49 @@ class WAALClassifier(MCDropoutClassifier):
                 "initialize()."
             )
         features = self._feature_extractor(tuple(shape))
-        n_features = infer_out_features(features, tuple(shape))
+        try:
+            n_features = infer_out_features(features, tuple(shape))
+        except RuntimeError as exc:  # the probe on one zero image of the input's shape failed
+            raise ValueError(
+                f"The 'features' module of {type(self).__name__} ({type(features).__name__}) "
+                f"cannot take the input: a forward pass on one sample of shape "
+                f"{(1,) + tuple(shape)} failed with: {exc}"
+            ) from None
         head = WAALHead(n_features, len(self.classes_), hidden=self.hidden, dropout=self.dropout)
         self.module_ = WAALNet(features, head)
         critic_kwargs = {"hidden": self.hidden, "dropout": self.dropout}
         critic_kwargs.update(self.get_params_for("critic"))
         self.critic_ = WAALCritic(n_features, **critic_kwargs)
         return self
+
+    def _check_features_io(self, X):
+        """One forward pass of the feature extractor on one sample: it must take the input and
+        return flat features of the size the head was built for (torch's errors otherwise come
+        from deep inside the first training step)."""
+        features = self.module_.features
+        name, features_name = type(self).__name__, type(features).__name__
+        x = torch.as_tensor(X[:1], device=self.device)  # (1,) + input_shape_
+        n_features = self.module_.head.in_features
+        was_training = features.training
+        features.eval()
+        try:
+            with torch.no_grad(), torch.random.fork_rng(devices=[]):
+                z = features(x)
+        except RuntimeError as exc:
+            raise ValueError(
+                f"The 'features' module of {name} ({features_name}) cannot take the input: a "
+                f"forward pass on one sample of shape {tuple(x.shape)} failed with: {exc}"
+            ) from None
+        finally:
+            features.train(was_training)
+        if not isinstance(z, torch.Tensor) or tuple(z.shape) != (1, n_features):
+            shape = tuple(z.shape) if isinstance(z, torch.Tensor) else type(z).__name__
+            raise ValueError(
+                f"The 'features' module of {name} ({features_name}) returns {shape} for one "
+                f"sample of shape {tuple(x.shape)}; expected flat features of shape "
+                f"(1, {n_features}) ({n_features} from its out_features or a probe). End it with "
+                "nn.Flatten(), or set out_features to the feature size."
+            )
 
     def _optimizer_kwargs(self, kwargs):
         try:
@@ -678,12 +723,13 @@ class WAALClassifier(MCDropoutClassifier):
                 UserWarning,
                 stacklevel=3,
             )
-        seed = resolve_seed(self.random_state)
+        seed = resolve_seed(self.random_state, owner=type(self).__name__)
         if not reset and self.history_ is not None:
             seed = (seed + len(self.history_)) % (2**31 - 1)
-        with torch_rng(seed, self.device):
+        with self._fit_context(seed):
             if reset:
                 self.initialize()
+                self._check_features_io(X_l)
             self._set_adversarial_weights(len(X_l), len(X_u))
             self._train_data = (torch.from_numpy(np.ascontiguousarray(X_u)),)
             try:
@@ -699,16 +745,19 @@ class WAALClassifier(MCDropoutClassifier):
         unlabelled set with labelled samples drawn alongside: one iterable that yields
         ``(x_l, y_l, x_u)`` batches slots into skorch's fit loop, so callbacks, history and
         ``train_split`` keep working (the labelled rows a split holds out are used for
-        validation only). Of the ``iterator_train__*`` parameters only ``batch_size`` applies.
+        validation only). Of the ``iterator_train__*`` parameters only ``batch_size`` and
+        ``shuffle`` apply.
         """
         if not training or self._train_data is None:
             return super().get_iterator(dataset, training=training)
         X_l, y_l = _dataset_arrays(dataset)
         (X_u,) = self._train_data
-        batch_size = self.get_params_for("iterator_train").get("batch_size", self.batch_size)
+        params = self.get_params_for("iterator_train")
+        batch_size = params.get("batch_size", self.batch_size)
         if batch_size == -1:
             batch_size = max(len(X_l), len(X_u))
-        return _PairedBatches(X_l, y_l, X_u, batch_size, self.labeled_sampling, self.epoch_over)
+        return _PairedBatches(X_l, y_l, X_u, batch_size, self.labeled_sampling, self.epoch_over,
+                              shuffle=bool(params.get("shuffle", True)))
 
     # ------------------------------------------------------------------ lr schedule
     def on_train_begin(self, net, X=None, y=None, **kwargs):
@@ -734,12 +783,15 @@ class WAALClassifier(MCDropoutClassifier):
         self._epochs_done = epoch + 1
 
     # ------------------------------------------------------------------ training step
+    def _divergence_hint(self):
+        return f"Lower lr (now {self.lr!r}) or mu (now {self.mu!r})"
+
     def _check_finite(self, value, what):
         if not torch.isfinite(value).all():
             epoch = len(self.history) if self.history_ is not None else 0
-            raise FloatingPointError(
-                f"WAAL training diverged: the {what} is {value.item()} (epoch {epoch}). Lower lr "
-                "or mu, or check the input for extreme values."
+            raise DivergenceError(
+                f"{type(self).__name__} training diverged: the {what} is {value.item()} (epoch "
+                f"{epoch}). {self._divergence_hint()}, or check the input for extreme values."
             )
 
     def train_step(self, batch, **fit_params):
@@ -824,9 +876,9 @@ class WAALClassifier(MCDropoutClassifier):
     def _check_scores(self, scores, what):
         if not np.all(np.isfinite(scores)):
             bad = int(np.sum(~np.isfinite(scores)))
-            raise FloatingPointError(
-                f"The {what} is not finite for {bad} of {len(scores)} samples: training "
-                "diverged (refit with a lower lr or mu)."
+            raise DivergenceError(
+                f"The {what} of {type(self).__name__} is not finite for {bad} of {len(scores)} "
+                "samples: training diverged (refit with a lower lr or mu)."
             )
         return scores
 
@@ -863,6 +915,14 @@ class WAALClassifier(MCDropoutClassifier):
         scores : ndarray of float32, shape (n,)
         """
         X = self._check_fitted_X(X)
+        if selection is not None and not (
+            isinstance(selection, numbers.Real) and not isinstance(selection, bool)
+            and np.isfinite(selection)
+        ):
+            raise ValueError(
+                "The 'selection' parameter of waal_score must be None or a finite float. "
+                f"Got {selection!r} instead."
+            )
         selection = self.selection if selection is None else selection
         mixture = self.mixture if mixture is None else mixture
         kind = self.kind if kind is None else kind

@@ -5,7 +5,7 @@ import pickle
 import numpy as np
 import pytest
 import torch
-from skorch.callbacks import Checkpoint, EarlyStopping, ProgressBar
+from skorch.callbacks import Callback, Checkpoint, EarlyStopping, ProgressBar
 from skorch.dataset import ValidSplit
 from sklearn.base import clone
 from sklearn.exceptions import NotFittedError
@@ -174,7 +174,7 @@ def test_sampling_redoes_a_trunk_with_dropout(digits_small):
 
 def test_sample_proba_errors(tiny_resnet, digits_small):
     X, _ = digits_small
-    with pytest.raises(ValueError, match="'n_samples' parameter must be an int >= 1"):
+    with pytest.raises(ValueError, match="'n_samples' parameter of ResNet18Classifier.sample_proba must be an int >= 1"):
         tiny_resnet.sample_proba(X[:5], n_samples=0)
     with pytest.raises(NotFittedError):
         ResNet18Classifier(width=2).sample_proba(X[:5])
@@ -307,3 +307,198 @@ def test_initialize_before_data_needs_classes_and_image_shape(digits_small):
     clf.partial_fit(X[:30], y[:30])  # y lacks some classes: fine, they were declared
     clf.partial_fit(X[30:60], y[30:60])
     assert len(clf.history) == 2 and clf.predict_proba(X[:4]).shape == (4, 10)
+
+
+# ------------------------------------------------------------------ training order (issue 10, 1-3)
+def _flat_mlp(in_features, n_classes):
+    return nn.Sequential(
+        nn.Flatten(), nn.Linear(in_features, 32), nn.ReLU(), nn.Dropout(0.2),
+        nn.Linear(32, n_classes),
+    )
+
+
+def test_training_shuffles_label_sorted_data(digits):
+    # An active-learning labelled set arrives in acquisition order; here the extreme case, sorted
+    # by label. Without shuffling every epoch ends on the 9s and the net forgets the rest
+    # (measured: 0.18-0.34 test accuracy over seeds 0-2, 3-5 epochs; shuffled 0.89-0.94).
+    X, y = digits
+    order = np.argsort(y[:600], kind="stable")
+    X_sorted, y_sorted = X[:600][order], y[:600][order]
+    kw = dict(optimizer=torch.optim.Adam, lr=1e-2, batch_size=32, max_epochs=3, random_state=0)
+    default = MCDropoutClassifier(_flat_mlp, **kw).fit(X_sorted, y_sorted)
+    fixed = MCDropoutClassifier(_flat_mlp, iterator_train__shuffle=False, **kw)
+    fixed.fit(X_sorted, y_sorted)
+    acc_default = default.score(X[1000:1400], y[1000:1400])
+    acc_fixed = fixed.score(X[1000:1400], y[1000:1400])
+    assert acc_default > 0.8 and acc_fixed < 0.5, (acc_default, acc_fixed)
+
+
+class _RecordOrder(Callback):
+    """Records the first feature of every training row, per epoch, in the order seen."""
+
+    def on_train_begin(self, net, **kwargs):
+        self.epochs = []
+
+    def on_epoch_begin(self, net, **kwargs):
+        self.epochs.append([])
+
+    def on_batch_begin(self, net, batch=None, training=None, **kwargs):
+        if training:
+            self.epochs[-1].append(np.asarray(batch[0][:, 0]).tolist())
+
+
+def _indexed_rows(n):
+    X = np.random.default_rng(0).random((n, 4)).astype(np.float32)
+    X[:, 0] = np.arange(n)  # row i holds i: the order of training rows can be read back
+    return X, np.arange(n) % 2
+
+
+def _mlp_order(X, y, **kw):
+    record = _RecordOrder()
+    clf = MCDropoutClassifier(_mlp, max_epochs=3, batch_size=8, callbacks=[record], **kw)
+    clf.fit(X, y)
+    return clf, [sum(epoch, []) for epoch in record.epochs], record.epochs
+
+
+def test_shuffling_is_seeded_and_fresh_every_epoch():
+    X, y = _indexed_rows(40)
+    clf, orders, _ = _mlp_order(X, y, random_state=0)
+    for order in orders:
+        assert sorted(order) == list(range(40))  # every sample, once per epoch
+    assert orders[0] != list(range(40))  # shuffled ...
+    assert orders[0] != orders[1] != orders[2]  # ... afresh every epoch
+    again, orders_again, _ = _mlp_order(X, y, random_state=0)
+    assert orders_again == orders  # seeded by random_state: the same fit twice ...
+    for p, q in zip(clf.module_.parameters(), again.module_.parameters()):
+        assert torch.equal(p, q)  # ... gives the same weights
+    _, orders_other, _ = _mlp_order(X, y, random_state=1)
+    assert orders_other != orders
+    _, orders_fixed, _ = _mlp_order(X, y, random_state=0, iterator_train__shuffle=False)
+    assert orders_fixed == [list(range(40))] * 3  # iterator_train__shuffle=False: given order
+
+
+@pytest.mark.parametrize("shape", [(1, 8, 8), (1, 28, 28), (3, 32, 32)])
+@pytest.mark.parametrize("n", [2, 3, 65, 129])
+def test_any_labelled_set_size_trains(shape, n):
+    # 65 and 129 rows in batches of 64 used to leave a last batch of one sample, on which
+    # BatchNorm raises "Expected more than 1 value per channel when training"
+    rng = np.random.default_rng(0)
+    X = rng.random((n,) + shape, dtype=np.float32)
+    y = np.arange(n) % 2
+    record = _RecordOrder()
+    clf = ResNet18Classifier(width=2, max_epochs=2, batch_size=64, random_state=0,
+                             callbacks=[record]).fit(X, y)
+    for epoch in record.epochs:
+        assert min(len(batch) for batch in epoch) >= 2
+        assert sum(len(batch) for batch in epoch) == n  # every sample is seen, every epoch
+    assert clf.predict(X[:2]).shape == (2,)
+
+
+def test_a_last_batch_of_one_joins_the_one_before():
+    from skal.classifier import batch_bounds
+
+    assert batch_bounds(65, 64) == [(0, 65)]
+    assert batch_bounds(129, 64) == [(0, 64), (64, 129)]
+    assert batch_bounds(130, 64) == [(0, 64), (64, 128), (128, 130)]
+    assert batch_bounds(1, 64) == [(0, 1)]
+    X, y = _indexed_rows(17)
+    _, orders, batches = _mlp_order(X, y, random_state=0, iterator_train__shuffle=False)
+    assert [len(b) for b in batches[0]] == [8, 9]  # 17 = 8 + 9, not 8 + 8 + 1
+    assert orders[0] == list(range(17))  # none dropped, even in a fixed order
+
+
+def test_module_is_in_eval_mode_after_fit(digits_small):
+    # modAL's mc_dropout_bald and users call module_(x) directly; in train mode BatchNorm would
+    # normalise with the batch's statistics and overwrite its running statistics
+    X, y = digits_small
+    clf = ResNet18Classifier(width=4, max_epochs=1, random_state=0).fit(X[:100], y[:100])
+    for fitted in (clf, clf.partial_fit(X[:100], y[:100])):
+        assert not any(m.training for m in fitted.module_.modules())
+        buffers = {k: v.clone() for k, v in fitted.module_.state_dict().items()}
+        with torch.no_grad():
+            proba = torch.softmax(fitted.module_(torch.as_tensor(X[100:140])), dim=1).numpy()
+        for key, value in fitted.module_.state_dict().items():
+            assert torch.equal(value, buffers[key]), key  # running statistics untouched
+        np.testing.assert_allclose(proba, fitted.predict_proba(X[100:140]), atol=1e-6)
+
+
+def test_global_torch_rng_is_left_untouched(tiny_resnet, digits_small):
+    X, y = digits_small
+    state = torch.get_rng_state()
+    tiny_resnet.predict_proba(X[:50])
+    tiny_resnet.predict(X[:50])
+    tiny_resnet.score(X[:50], y[:50])
+    tiny_resnet.sample_proba(X[:50], n_samples=3, random_state=0)
+    assert torch.equal(torch.get_rng_state(), state)
+    clf = ResNet18Classifier(width=2, max_epochs=1, random_state=0).fit(X[:40], y[:40])
+    clf.partial_fit(X[:40], y[:40])
+    assert torch.equal(torch.get_rng_state(), state)
+
+
+# ------------------------------------------------------------------ channels-last images (5)
+def test_channels_last_images_are_accepted(digits_small):
+    X, y = digits_small
+    X, y = X[:80], y[:80]
+    kw = dict(width=2, max_epochs=1, random_state=0)
+    ref = ResNet18Classifier(**kw).fit(X, y)
+    last = ResNet18Classifier(**kw).fit(X.transpose(0, 2, 3, 1), y)  # (n, 8, 8, 1)
+    assert last.input_shape_ == (1, 8, 8)
+    np.testing.assert_allclose(last.predict_proba(X), ref.predict_proba(X), atol=1e-6)
+    # fitted channels-first, predicted channels-last (and back): the same predictions
+    np.testing.assert_allclose(
+        ref.predict_proba(X.transpose(0, 2, 3, 1)), ref.predict_proba(X), atol=1e-6
+    )
+
+
+def test_channels_last_rgb_uint8():
+    # the layout of PIL / OpenCV images: (n, H, W, 3) uint8; once read as 32 channels of 32x3
+    rng = np.random.default_rng(0)
+    X_last = rng.integers(0, 256, (20, 32, 32, 3), dtype=np.uint8)
+    X_first = np.ascontiguousarray(X_last.transpose(0, 3, 1, 2))
+    y = np.arange(20) % 2
+    kw = dict(width=2, max_epochs=1, random_state=0)
+    last = ResNet18Classifier(**kw).fit(X_last, y)
+    first = ResNet18Classifier(**kw).fit(X_first, y)
+    assert last.input_shape_ == (3, 32, 32) and last.module_.conv1.in_channels == 3
+    np.testing.assert_allclose(last.predict_proba(X_first), first.predict_proba(X_first),
+                               atol=1e-6)
+    np.testing.assert_allclose(first.predict_proba(X_last), first.predict_proba(X_first),
+                               atol=1e-6)
+
+
+@pytest.mark.parametrize("shape", [(6, 3, 3, 3), (6, 3, 4, 4), (6, 1, 8, 1)])
+def test_ambiguous_image_layout_raises(shape):
+    X = np.zeros(shape, dtype=np.float32)
+    with pytest.raises(ValueError, match=r"could hold the colour channels.*Pass image_shape"):
+        ResNet18Classifier(width=2, max_epochs=1).fit(X, np.arange(6) % 2)
+
+
+def test_image_shape_settles_an_ambiguous_layout():
+    rng = np.random.default_rng(0)
+    X = rng.random((6, 3, 4, 4), dtype=np.float32)
+    y = np.arange(6) % 2
+    clf = ResNet18Classifier(width=2, max_epochs=1, image_shape=(3, 4, 4), random_state=0)
+    assert clf.fit(X, y).input_shape_ == (3, 4, 4)
+    as_last = ResNet18Classifier(width=2, max_epochs=1, image_shape=(4, 3, 4), random_state=0)
+    assert as_last.fit(X, y).input_shape_ == (4, 3, 4)  # (n, 3, 4, 4) read as (n, H, W, C)
+    # after fit, the fitted shape decides: (n, 4, 4, 3) is the channels-last (3, 4, 4)
+    np.testing.assert_allclose(
+        clf.predict_proba(X.transpose(0, 2, 3, 1)), clf.predict_proba(X), atol=1e-6
+    )
+    with pytest.raises(ValueError, match=r"X has 4 channel\(s\), but ResNet18Classifier"):
+        clf.predict(np.zeros((2, 4, 3, 4), dtype=np.float32))  # matches neither way
+
+
+# ------------------------------------------------------------------ callbacks without validation
+@pytest.mark.parametrize("callback, monitor", [
+    (EarlyStopping(), "valid_loss"),
+    (Checkpoint(), "valid_loss_best"),
+    (EarlyStopping(monitor="valid_acc"), "valid_acc"),
+])
+def test_validation_callbacks_need_a_train_split(digits_small, callback, monitor):
+    X, y = digits_small
+    clf = ResNet18Classifier(width=2, max_epochs=2, callbacks=[callback])
+    with pytest.raises(ValueError, match=rf"monitors '{monitor}', but ResNet18Classifier has no "
+                       r"validation split \(train_split=None\).*ValidSplit.*monitor='train_loss'"):
+        clf.fit(X[:40], y[:40])
+    assert not hasattr(clf, "module_") or not clf.history  # refused before any training

@@ -165,3 +165,118 @@ def test_bald_on_a_real_net_subsample_and_reproducible(digits_small, tiny_resnet
     assert np.all(sa[:-1] >= sa[1:])  # best first
     c, _ = bald(tiny_resnet, pool, n_instances=5, n_samples=8, subsample=50, random_state=0)
     assert len(np.unique(c)) == 5 and c.max() < len(pool)
+
+
+# ------------------------------------------------------------------ one score convention (18)
+@pytest.mark.parametrize(
+    "strategy, utility",
+    [
+        (uncertainty_sampling, least_confidence),
+        (margin_sampling, lambda p: -margin(p)),
+        (entropy_sampling, entropy),
+    ],
+)
+def test_scores_are_utilities_higher_is_more_informative(strategy, utility):
+    idx, scores = strategy(FixedProba(PROBA), POOL, n_instances=5)
+    np.testing.assert_allclose(scores, utility(PROBA)[idx], atol=1e-12)
+    assert np.all(scores[:-1] >= scores[1:])  # best first = highest first
+    assert scores[0] == utility(PROBA).max()
+
+
+def test_margin_sampling_returns_minus_the_margin():
+    # modAL's margin_sampling reports +margin (smallest first); skal negates it so that, as for
+    # every skal strategy, higher = more informative. The chosen rows are the same.
+    idx, scores = margin_sampling(FixedProba(PROBA), POOL, n_instances=5)
+    assert idx.tolist() == [2, 3, 1, 4, 0]
+    np.testing.assert_allclose(scores, [-0.0, -0.0, -0.05, -0.5, -0.85], atol=1e-12)
+    assert np.all(scores <= 0)
+
+
+# ------------------------------------------------------------------ bad input to strategies
+ALL_STRATEGIES = [random_sampling, uncertainty_sampling, margin_sampling, entropy_sampling, bald]
+
+
+@pytest.mark.parametrize("strategy", ALL_STRATEGIES)
+@pytest.mark.parametrize("random_state", ["x", 1.5, -1, [0]])
+def test_bad_random_state(strategy, random_state):
+    est = FixedProba(PROBA, np.stack([PROBA, PROBA]))
+    with pytest.raises(ValueError, match=rf"The 'random_state' parameter of {strategy.__name__} "
+                       r"must be None, an int >= 0, a RandomState or a Generator\. Got "):
+        strategy(est, POOL, n_instances=1, random_state=random_state)
+
+
+def test_bad_random_state_in_select_top():
+    with pytest.raises(ValueError, match="'random_state' parameter of select_top must be None"):
+        select_top(np.zeros(3), 1, random_state="x")
+
+
+@pytest.mark.parametrize("subsample", [0, -1, 2.5, True, "10"])
+def test_bald_bad_subsample(subsample):
+    est = FixedProba(PROBA, np.stack([PROBA, PROBA]))
+    with pytest.raises(ValueError, match=r"The 'subsample' parameter of bald must be None or an "
+                       rf"int >= 1\. Got {subsample!r} instead"):
+        bald(est, POOL, n_instances=1, subsample=subsample)
+
+
+@pytest.mark.parametrize("n_samples", [0, -3, 2.0, None])
+def test_bald_bad_n_samples(n_samples):
+    est = FixedProba(PROBA, np.stack([PROBA, PROBA]))
+    with pytest.raises(ValueError, match=r"The 'n_samples' parameter of bald must be an int >= 1"):
+        bald(est, POOL, n_instances=1, n_samples=n_samples)
+
+
+@pytest.mark.parametrize("strategy", ALL_STRATEGIES)
+def test_list_pool_is_an_array_like_like_any_other(strategy):
+    est = FixedProba(PROBA, np.stack([PROBA, PROBA * 0.5 + 0.5 / 3]))
+    as_list = POOL.tolist()
+    a = strategy(est, POOL, n_instances=2, random_state=0)
+    b = strategy(est, as_list, n_instances=2, random_state=0)
+    np.testing.assert_array_equal(a[0], b[0])
+    np.testing.assert_allclose(a[1], b[1])
+
+
+def test_bald_subsample_on_a_list_pool(tiny_resnet, digits_small):
+    X, _ = digits_small
+    pool = X[100:160]
+    a = bald(tiny_resnet, pool, n_instances=3, n_samples=4, subsample=20, random_state=0)
+    b = bald(tiny_resnet, list(pool), n_instances=3, n_samples=4, subsample=20, random_state=0)
+    np.testing.assert_array_equal(a[0], b[0])
+
+
+def test_bald_without_dropout_raises(digits_small):
+    X, y = digits_small
+    clf = ResNet18Classifier(width=2, dropout=0.0, max_epochs=1, random_state=0)
+    clf.fit(X[:40], y[:40])
+    with pytest.raises(ValueError, match=r"BALD needs stochastic passes, but the module of "
+                       r"ResNet18Classifier has no dropout layer with p > 0"):
+        bald(clf, X[40:60], n_instances=2)
+    with pytest.warns(UserWarning, match=r"no dropout layer with p > 0, so the 3 passes of "
+                      r"sample_proba are identical"):
+        samples = clf.sample_proba(X[40:45], n_samples=3)
+    np.testing.assert_array_equal(samples[0], samples[2])
+
+
+def test_strategies_leave_the_global_torch_rng_untouched(tiny_resnet, digits_small):
+    import torch
+
+    X, _ = digits_small
+    state = torch.get_rng_state()
+    for strategy in (uncertainty_sampling, margin_sampling, entropy_sampling):
+        strategy(tiny_resnet, X[100:150], n_instances=2)
+    bald(tiny_resnet, X[100:150], n_instances=2, n_samples=3, random_state=0)
+    assert torch.equal(torch.get_rng_state(), state)
+
+
+def test_docstrings_state_the_score_convention():
+    from skal import waal_uncertainty_diversity
+
+    for strategy in (uncertainty_sampling, margin_sampling, entropy_sampling, bald):
+        returns = strategy.__doc__.split("Returns")[1]
+        assert "higher = more informative" in returns, strategy.__name__
+    assert "as in modAL" not in margin_sampling.__doc__  # modAL reports +margin
+    assert "smaller is better" in waal_uncertainty_diversity.__doc__.split("Returns")[1]
+    import skal.query
+
+    assert "smaller is better" in skal.query.__doc__ and "higher = more informative" in (
+        skal.query.__doc__
+    )
