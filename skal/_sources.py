@@ -13,6 +13,7 @@ import numpy as np
 __all__ = [
     "IMAGE_EXTENSIONS",
     "as_image_array",
+    "images_and_labels",
     "is_image_source",
     "load_array",
     "load_image_folder",
@@ -424,12 +425,26 @@ def _is_dataset(obj):
 
     return isinstance(obj, torch.utils.data.Dataset) and not isinstance(
         obj, torch.utils.data.IterableDataset
-    ) and hasattr(obj, "__len__")
+    ) and hasattr(obj, "__len__") and not _is_skorch_dataset(obj)
+
+
+def _is_skorch_dataset(obj):
+    """skorch's own datasets (and subsets of them), which skorch passes to predict internally:
+    they hold validated arrays and are not the user's images."""
+    import torch.utils.data
+
+    try:
+        from skorch.dataset import Dataset as SkorchDataset
+    except ImportError:  # pragma: no cover
+        return False
+    while isinstance(obj, torch.utils.data.Subset):
+        obj = obj.dataset
+    return isinstance(obj, SkorchDataset)
 
 
 def is_image_source(X):
-    """Whether ``X`` is a torch map-style ``Dataset`` or a non-empty list / tuple of PIL images,
-    the inputs that :func:`as_image_array` converts."""
+    """Whether ``X`` is a torch map-style ``Dataset`` (not one of skorch's internal ones) or a
+    non-empty list / tuple of PIL images: the inputs that :func:`as_image_array` converts."""
     if isinstance(X, (list, tuple)):
         return len(X) > 0 and _is_pil(X[0])
     import sys
@@ -531,3 +546,12 @@ def as_image_array(X, input_name="X", return_labels=False):
         labels = np.asarray([v.item() if hasattr(v, "item") and np.ndim(v) == 0 else v
                              for v in labels])
     return out, labels
+
+
+def images_and_labels(X, y=None, input_name="X"):
+    """``(X, y)`` for ``fit``: a ``Dataset`` or PIL list becomes an array (see
+    :func:`as_image_array`), and a ``Dataset``'s own labels are used when ``y`` is None."""
+    if not is_image_source(X):
+        return X, y
+    X, labels = as_image_array(X, input_name, return_labels=True)
+    return X, labels if y is None else y

@@ -18,12 +18,14 @@ import numpy as np
 import torch
 from skorch import NeuralNetClassifier
 from skorch.callbacks import Callback
-from skorch.utils import is_dataset
+from skorch.dataset import unpack_data
+from skorch.utils import is_dataset, to_tensor
 from sklearn.preprocessing import LabelEncoder
 from sklearn.utils.validation import check_is_fitted
 from torch import nn
 from torch.utils.data import DataLoader, RandomSampler, Sampler, SequentialSampler
 
+from ._sources import images_and_labels, is_image_source
 from ._validation import (
     check_device,
     check_image_shape,
@@ -192,6 +194,12 @@ class MCDropoutClassifier(NeuralNetClassifier):
     image_shape : tuple (C, H, W) or None, default=None
         Shape to reshape flat ``(n, C*H*W)`` input to; one entry may be -1. Without it, flat input
         goes to the module as it is and 3-D / 4-D input is taken as images.
+    transform : callable or None, default=None
+        Training-time augmentation, e.g. ``torchvision.transforms.v2.Compose([v2.RandomCrop(28,
+        padding=2), v2.RandomHorizontalFlip()])``: called on every training sample, a float
+        tensor ``(C, H, W)`` in [0, 1] for uint8 input, with fresh random parameters each time
+        (drawn from the seeded ``random_state`` stream). Never applied when scoring
+        (``predict_proba``, ``sample_proba``, validation batches). It must keep the shape.
     random_state : None, int, RandomState or Generator, default=None
         Seeds weight initialisation, shuffling and dropout in ``fit`` (reproducible on CPU) and the
         dropout masks of :meth:`sample_proba`.
@@ -257,6 +265,7 @@ class MCDropoutClassifier(NeuralNetClassifier):
         batch_size=128,
         train_split=None,
         image_shape=None,
+        transform=None,
         random_state=None,
         verbose=0,
         **kwargs,
@@ -273,6 +282,7 @@ class MCDropoutClassifier(NeuralNetClassifier):
             **kwargs,
         )
         self.image_shape = image_shape
+        self.transform = transform
         self.random_state = random_state
         for attr in _SKORCH_INIT_STATE:
             vars(self).pop(attr, None)
@@ -409,6 +419,11 @@ class MCDropoutClassifier(NeuralNetClassifier):
                 "train_split", "None or a callable such as skorch.dataset.ValidSplit(5)",
                 self.train_split,
             )
+        if not (self.transform is None or callable(self.transform)):
+            self._bad_param(
+                "transform", "None or a callable such as a torchvision.transforms.v2 transform",
+                self.transform,
+            )
         check_device(self.device, type(self).__name__)
 
     def _divergence_hint(self):
@@ -507,6 +522,26 @@ class MCDropoutClassifier(NeuralNetClassifier):
             sampler = SequentialSampler(dataset)
         return iterator(dataset, batch_sampler=_FoldedBatchSampler(sampler, batch_size), **kwargs)
 
+    def _augment(self, X):
+        """``transform`` applied to each sample of a training batch ``(B, C, H, W)``."""
+        if self.transform is None:
+            return X
+        out = torch.stack([torch.as_tensor(self.transform(x)) for x in X])  # (B, C, H, W)
+        if out.shape != X.shape:
+            raise ValueError(
+                f"The 'transform' parameter of {type(self).__name__} changed the shape of a "
+                f"training batch from {tuple(X.shape)} to {tuple(out.shape)}; it must keep the "
+                "shape (scoring sees the images untransformed). Resize the data instead."
+            )
+        return out.to(dtype=X.dtype, device=X.device)
+
+    def train_step_single(self, batch, **fit_params):
+        """skorch's training step on a batch whose images went through ``transform``."""
+        if self.transform is not None:
+            Xi, yi = unpack_data(batch)
+            batch = (self._augment(to_tensor(Xi, self.device)), yi)
+        return super().train_step_single(batch, **fit_params)
+
     def train_step(self, batch, **fit_params):
         try:
             return super().train_step(batch, **fit_params)
@@ -545,14 +580,17 @@ class MCDropoutClassifier(NeuralNetClassifier):
         finally:
             vars(self).pop("_fitting", None)
 
-    def fit(self, X, y, **fit_params):
+    def fit(self, X, y=None, **fit_params):
         """Initialise (unless ``warm_start``) and train the network on ``(X, y)``.
 
         Parameters
         ----------
-        X : array-like of shape (n, C, H, W), (n, H, W) or (n, n_features)
-        y : array-like of shape (n,)
-            Class labels of any type scikit-learn accepts.
+        X : array-like of shape (n, C, H, W), (n, H, W) or (n, n_features), torch Dataset or list
+            of PIL images
+            A ``Dataset`` yields images or ``(image, label)`` pairs (e.g. torchvision's
+            ``ImageFolder``); all images must have one size.
+        y : array-like of shape (n,), or None
+            Class labels of any type scikit-learn accepts; None takes a ``Dataset``'s labels.
         **fit_params
             Passed on to skorch (and from there to the module's ``forward``).
 
@@ -571,6 +609,7 @@ class MCDropoutClassifier(NeuralNetClassifier):
             If training diverges (see :class:`DivergenceCheck`).
         """
         self._check_params()
+        X, y = images_and_labels(X, y)
         reset = not (self.warm_start and self.initialized_)
         X = self._validate_X(X, reset=reset)
         y = self._encode(X, y, reset=reset)
@@ -581,7 +620,7 @@ class MCDropoutClassifier(NeuralNetClassifier):
                 self._check_module_io(X)
             return super().partial_fit(X, y, **fit_params)
 
-    def partial_fit(self, X, y, classes=None, **fit_params):
+    def partial_fit(self, X, y=None, classes=None, **fit_params):
         """Continue training on ``(X, y)`` without re-initialising the network.
 
         Parameters
@@ -596,6 +635,7 @@ class MCDropoutClassifier(NeuralNetClassifier):
         self
         """
         self._check_params()
+        X, y = images_and_labels(X, y)
         seen = hasattr(self, "input_shape_")  # data seen, or described by image_shape
         X = self._validate_X(X, reset=not seen)
         if not hasattr(self, "label_encoder_") and classes is not None:
@@ -645,8 +685,8 @@ class MCDropoutClassifier(NeuralNetClassifier):
         -------
         proba : ndarray of shape (n, n_classes)
         """
-        if is_dataset(X):  # skorch's own scoring callbacks pass validated datasets
-            return super().predict_proba(X)
+        if is_dataset(X) and not is_image_source(X):  # skorch's own scoring callbacks pass
+            return super().predict_proba(X)  # validated datasets
         return super().predict_proba(self._check_fitted_X(X))
 
     def predict(self, X):
@@ -656,7 +696,7 @@ class MCDropoutClassifier(NeuralNetClassifier):
         -------
         y_pred : ndarray of shape (n,)
         """
-        if is_dataset(X):
+        if is_dataset(X) and not is_image_source(X):
             # internal scoring (e.g. skorch's valid_acc) compares with the encoded targets
             return super().predict_proba(X).argmax(axis=1)
         proba = self.predict_proba(X)

@@ -29,6 +29,7 @@ from scipy.special import xlogy
 from sklearn.pipeline import Pipeline
 from sklearn.utils import _safe_indexing
 
+from ._sources import as_image_array, is_image_source
 from ._validation import check_n_instances
 
 __all__ = [
@@ -139,7 +140,10 @@ def select_top(scores, n_instances, random_state=None):
 
 # ---------------------------------------------------------------------------- helpers
 def _as_pool(X_pool):
-    """The pool as the strategies index it: lists and tuples become arrays, once."""
+    """The pool as the strategies index it: lists, tuples, torch Datasets and PIL lists become
+    arrays, once."""
+    if is_image_source(X_pool):
+        return as_image_array(X_pool, "X_pool")
     if isinstance(X_pool, (list, tuple)):
         X_pool = np.asarray(X_pool)
     try:

@@ -31,6 +31,7 @@ from sklearn.utils import check_consistent_length, column_or_1d
 from torch import nn
 from torch.nn import functional as F
 
+from ._sources import images_and_labels
 from ._validation import resolve_seed, validate_images, validate_labels
 from .classifier import MCDropoutClassifier, batch_bounds
 from .exceptions import DivergenceError
@@ -670,15 +671,17 @@ class WAALClassifier(MCDropoutClassifier):
         self.adv_weight_ = float(self.mu) * share
 
     # ------------------------------------------------------------------ fitting
-    def fit(self, X, y, X_unlabeled=None, **fit_params):
+    def fit(self, X, y=None, X_unlabeled=None, **fit_params):
         """Train from scratch (unless ``warm_start``) on labelled and unlabelled data.
 
         Parameters
         ----------
-        X : array-like of shape (n, C, H, W), (n, H, W) or (n, n_features)
-        y : array-like of shape (n,)
-            Labels; rows equal to ``unlabeled_marker`` (-1) are unlabelled.
-        X_unlabeled : array-like or None, default=None
+        X : array-like of shape (n, C, H, W), (n, H, W) or (n, n_features), torch Dataset or list
+            of PIL images
+        y : array-like of shape (n,), or None
+            Labels; rows equal to ``unlabeled_marker`` (-1) are unlabelled. None takes a
+            ``Dataset``'s labels.
+        X_unlabeled : array-like, Dataset, list of PIL images or None, default=None
             Unlabelled samples (same per-sample shape as X). Then y must not contain the marker.
         **fit_params
             Passed on to skorch.
@@ -690,7 +693,7 @@ class WAALClassifier(MCDropoutClassifier):
         return self._fit(X, y, X_unlabeled, reset=not (self.warm_start and self.initialized_),
                          classes=None, fit_params=fit_params)
 
-    def partial_fit(self, X, y, classes=None, X_unlabeled=None, **fit_params):
+    def partial_fit(self, X, y=None, classes=None, X_unlabeled=None, **fit_params):
         """Continue training (``max_epochs`` more epochs) without re-initialising the networks.
 
         The lr schedule runs again over these epochs, starting from the learning rates the
@@ -706,6 +709,7 @@ class WAALClassifier(MCDropoutClassifier):
 
     def _fit(self, X, y, X_unlabeled, reset, classes, fit_params):
         self._check_params()
+        X, y = images_and_labels(X, y)
         X_l, y_l, X_u = self._split(X, y, X_unlabeled, reset)
         if reset and classes is not None:
             if np.any(self._unlabeled_mask(np.asarray(classes))):
@@ -800,6 +804,7 @@ class WAALClassifier(MCDropoutClassifier):
         self._set_training(True)
         if len(batch) == 2:  # no unlabelled data: a plain classifier step
             X_l, y_l = (to_tensor(b, self.device) for b in batch)
+            X_l = self._augment(X_l)
             self.optimizer_.zero_grad()
             logits = self.infer(X_l, **fit_params)
             loss = self.get_loss(logits, y_l, X=X_l, training=True)
@@ -812,6 +817,7 @@ class WAALClassifier(MCDropoutClassifier):
             return {"loss": loss.detach(), "y_pred": logits.detach()}
 
         X_l, y_l, X_u = (to_tensor(b, self.device) for b in batch)
+        X_l, X_u = self._augment(X_l), self._augment(X_u)  # both, or the critic sees the transform
         features, head, critic = self.module_.features, self.module_.head, self.critic_
         weight, coef = self.adv_weight_, self.coef_
 
