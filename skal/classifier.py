@@ -194,12 +194,14 @@ class MCDropoutClassifier(NeuralNetClassifier):
     image_shape : tuple (C, H, W) or None, default=None
         Shape to reshape flat ``(n, C*H*W)`` input to; one entry may be -1. Without it, flat input
         goes to the module as it is and 3-D / 4-D input is taken as images.
-    transform : callable or None, default=None
+    train_transform : callable or None, default=None
         Training-time augmentation, e.g. ``torchvision.transforms.v2.Compose([v2.RandomCrop(28,
         padding=2), v2.RandomHorizontalFlip()])``: called on every training sample, a float
         tensor ``(C, H, W)`` in [0, 1] for uint8 input, with fresh random parameters each time
         (drawn from the seeded ``random_state`` stream). Never applied when scoring
-        (``predict_proba``, ``sample_proba``, validation batches). It must keep the shape.
+        (``predict_proba``, ``sample_proba``, validation batches). It must keep the shape. (Not
+        called ``transform``: scikit-learn takes an estimator with that attribute for a
+        transformer.)
     random_state : None, int, RandomState or Generator, default=None
         Seeds weight initialisation, shuffling and dropout in ``fit`` (reproducible on CPU) and the
         dropout masks of :meth:`sample_proba`.
@@ -265,7 +267,7 @@ class MCDropoutClassifier(NeuralNetClassifier):
         batch_size=128,
         train_split=None,
         image_shape=None,
-        transform=None,
+        train_transform=None,
         random_state=None,
         verbose=0,
         **kwargs,
@@ -282,7 +284,7 @@ class MCDropoutClassifier(NeuralNetClassifier):
             **kwargs,
         )
         self.image_shape = image_shape
-        self.transform = transform
+        self.train_transform = train_transform
         self.random_state = random_state
         for attr in _SKORCH_INIT_STATE:
             vars(self).pop(attr, None)
@@ -419,10 +421,11 @@ class MCDropoutClassifier(NeuralNetClassifier):
                 "train_split", "None or a callable such as skorch.dataset.ValidSplit(5)",
                 self.train_split,
             )
-        if not (self.transform is None or callable(self.transform)):
+        if not (self.train_transform is None or callable(self.train_transform)):
             self._bad_param(
-                "transform", "None or a callable such as a torchvision.transforms.v2 transform",
-                self.transform,
+                "train_transform",
+                "None or a callable such as a torchvision.transforms.v2 transform",
+                self.train_transform,
             )
         check_device(self.device, type(self).__name__)
 
@@ -523,21 +526,21 @@ class MCDropoutClassifier(NeuralNetClassifier):
         return iterator(dataset, batch_sampler=_FoldedBatchSampler(sampler, batch_size), **kwargs)
 
     def _augment(self, X):
-        """``transform`` applied to each sample of a training batch ``(B, C, H, W)``."""
-        if self.transform is None:
+        """``train_transform`` applied to each sample of a training batch ``(B, C, H, W)``."""
+        if self.train_transform is None:
             return X
-        out = torch.stack([torch.as_tensor(self.transform(x)) for x in X])  # (B, C, H, W)
+        out = torch.stack([torch.as_tensor(self.train_transform(x)) for x in X])  # (B, C, H, W)
         if out.shape != X.shape:
             raise ValueError(
-                f"The 'transform' parameter of {type(self).__name__} changed the shape of a "
-                f"training batch from {tuple(X.shape)} to {tuple(out.shape)}; it must keep the "
+                f"The 'train_transform' parameter of {type(self).__name__} changed the shape of "
+                f"a training batch from {tuple(X.shape)} to {tuple(out.shape)}; it must keep the "
                 "shape (scoring sees the images untransformed). Resize the data instead."
             )
         return out.to(dtype=X.dtype, device=X.device)
 
     def train_step_single(self, batch, **fit_params):
-        """skorch's training step on a batch whose images went through ``transform``."""
-        if self.transform is not None:
+        """skorch's training step on a batch whose images went through ``train_transform``."""
+        if self.train_transform is not None:
             Xi, yi = unpack_data(batch)
             batch = (self._augment(to_tensor(Xi, self.device)), yi)
         return super().train_step_single(batch, **fit_params)

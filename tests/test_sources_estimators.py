@@ -1,5 +1,6 @@
-"""torch Datasets and PIL lists in the estimators and strategies; transform= (training-time
-augmentation only)."""
+"""torch Datasets and PIL lists in the estimators and strategies; train_transform= (training-time
+augmentation only; not `transform`, which would make scikit-learn take the estimators for
+transformers)."""
 
 import numpy as np
 import pytest
@@ -95,7 +96,7 @@ class _Counting:
 def test_transform_runs_on_training_samples_only(digits_small):
     X, y = digits_small
     counting = _Counting()
-    clf = ResNet18Classifier(width=2, max_epochs=3, batch_size=16, transform=counting,
+    clf = ResNet18Classifier(width=2, max_epochs=3, batch_size=16, train_transform=counting,
                              train_split=ValidSplit(4), random_state=0)
     clf.fit(X[:40], y[:40])
     assert counting.n == 3 * 30  # 3 epochs of the 30 training samples; the 10 validation: never
@@ -104,7 +105,7 @@ def test_transform_runs_on_training_samples_only(digits_small):
     clf.sample_proba(X[:20], n_samples=3)
     clf.predict(X[:20])
     assert counting.n == seen
-    assert isinstance(clone(clf).transform, _Counting)  # a parameter: clone copies it
+    assert isinstance(clone(clf).train_transform, _Counting)  # a parameter: clone copies it
 
 
 def test_transform_is_seeded_changes_training_and_leaves_the_global_rng(digits_small):
@@ -112,7 +113,7 @@ def test_transform_is_seeded_changes_training_and_leaves_the_global_rng(digits_s
     crop = v2.Compose([v2.RandomCrop(8, padding=2), v2.RandomHorizontalFlip()])
 
     def fit(transform):
-        return ResNet18Classifier(width=2, max_epochs=2, transform=transform,
+        return ResNet18Classifier(width=2, max_epochs=2, train_transform=transform,
                                   random_state=0).fit(X[:60], y[:60]).predict_proba(X[60:70])
 
     state = torch.get_rng_state()
@@ -126,17 +127,25 @@ def test_transform_in_waal_sees_labelled_and_unlabelled_batches():
     rng = np.random.default_rng(0)
     X = rng.random((16, 1, 28, 28), dtype=np.float32)
     counting = _Counting()
-    WAALClassifier(max_epochs=1, batch_size=8, transform=counting, random_state=0).fit(
+    WAALClassifier(max_epochs=1, batch_size=8, train_transform=counting, random_state=0).fit(
         X[:8], [0, 1] * 4, X_unlabeled=X[8:])
     assert counting.n == 16  # one epoch over the 8 unlabelled: 8 labelled + 8 unlabelled
 
 
+def test_the_parameter_does_not_make_a_transformer():
+    from sklearn.base import is_classifier
+
+    clf = ResNet18Classifier(train_transform=v2.RandomHorizontalFlip())
+    assert is_classifier(clf) and not hasattr(clf, "transform")
+    assert clf.__sklearn_tags__().transformer_tags is None
+
+
 def test_transform_errors(digits_small):
     X, y = digits_small
-    with pytest.raises(ValueError, match="The 'transform' parameter of ResNet18Classifier must "
-                                         "be None or a callable.*Got 'flip' instead."):
-        ResNet18Classifier(width=2, max_epochs=1, transform="flip").fit(X[:20], y[:20])
+    with pytest.raises(ValueError, match="The 'train_transform' parameter of ResNet18Classifier "
+                                         "must be None or a callable.*Got 'flip' instead."):
+        ResNet18Classifier(width=2, max_epochs=1, train_transform="flip").fit(X[:20], y[:20])
     with pytest.raises(ValueError, match=r"changed the shape of a training batch from "
                                          r"\(20, 1, 8, 8\) to \(20, 1, 6, 6\); it must keep"):
         ResNet18Classifier(width=2, max_epochs=1, batch_size=32,
-                           transform=v2.RandomCrop(6)).fit(X[:20], y[:20])
+                           train_transform=v2.RandomCrop(6)).fit(X[:20], y[:20])
