@@ -63,7 +63,12 @@ def _add_run_parser(commands):
                     "same --out to resume after an interruption.",
     )
     defaults = ExperimentConfig()
-    run.add_argument("--dataset", default=defaults.dataset, help="digits or fashion_mnist")
+    run.add_argument("--dataset", default=defaults.dataset,
+                     help="digits, fashion_mnist, or the path of an image folder (one sub-folder "
+                          "per class) or .npz file (X, y)")
+    run.add_argument("--test", metavar="PATH",
+                     help="test set for a --dataset path (default: hold out a quarter)")
+    run.add_argument("--image-size", type=_positive, help="resize an image folder's images")
     run.add_argument("--method", default=defaults.method,
                      help=f"query method: {', '.join(sorted(METHODS))}")
     run.add_argument("--methods", help="several methods, comma-separated; each runs in OUT/METHOD")
@@ -137,7 +142,7 @@ def _methods(args):
 
 def _config(args, method):
     return ExperimentConfig(
-        dataset=args.dataset, method=method, n_initial=args.n_initial,
+        dataset=args.dataset, test=args.test, image_size=args.image_size, method=method, n_initial=args.n_initial,
         query_size=args.query_size, n_rounds=args.rounds, repeats=args.repeats, seed=args.seed,
         pool_size=args.pool_size, test_size=args.test_size, width=args.width,
         preact=args.preact, max_epochs=args.epochs, min_steps=args.min_steps,

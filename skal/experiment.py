@@ -42,7 +42,7 @@ from tqdm.auto import tqdm
 
 from .augment import GenerativeAugmenter
 from .classifier import ResNet18Classifier
-from .datasets import DATASETS, load_dataset
+from .datasets import DATASETS, load_dataset, load_images
 from .learner import ActiveLearner
 from .query import (
     bald,
@@ -289,7 +289,14 @@ class ExperimentConfig:
     Parameters
     ----------
     dataset : str, default="fashion_mnist"
-        One of :data:`skal.datasets.DATASETS`.
+        One of :data:`skal.datasets.DATASETS`, or the path of an image folder (one sub-folder per
+        class) or of a ``.npz`` file with images and labels: the simulated oracle reads its
+        labels.
+    test : str or None, default=None
+        For a ``dataset`` path: an image folder or ``.npz`` file to test on. None holds out a
+        stratified quarter of the data (``test_size`` samples when given).
+    image_size : int or None, default=None
+        For an image folder: resize the images to ``image_size`` x ``image_size``.
     method : str, default="bald"
         One of :data:`METHODS`.
     n_initial : int, default=100
@@ -332,6 +339,8 @@ class ExperimentConfig:
     """
 
     dataset: str = "fashion_mnist"
+    test: str | None = None
+    image_size: int | None = None
     method: str = "bald"
     n_initial: int = 100
     query_size: int = 100
@@ -354,8 +363,20 @@ class ExperimentConfig:
     device: str = "cpu"
 
     def __post_init__(self):
-        if self.dataset not in DATASETS:
-            raise _unknown_name("dataset", self.dataset, DATASETS)
+        if self.dataset not in DATASETS and not _is_data_path(self.dataset):
+            raise ValueError(
+                f"Unknown dataset {self.dataset!r}. Expected one of: "
+                f"{', '.join(repr(d) for d in DATASETS)}, or the path of an image folder or of a "
+                ".npz file."
+            )
+        if self.test is not None and not (_is_data_path(self.dataset) and _is_data_path(
+                self.test)):
+            raise ValueError(
+                f"The 'test' parameter of ExperimentConfig must be the path of an image folder "
+                f"or .npz file, with a dataset path too. Got test={self.test!r} with "
+                f"dataset={self.dataset!r} instead."
+            )
+        _check_int("image_size", self.image_size, 1, optional=True)
         if self.method not in METHODS:
             raise _unknown_name("method", self.method, sorted(METHODS))
         for name in ("n_initial", "query_size", "repeats", "width", "max_epochs", "batch_size",
@@ -437,12 +458,39 @@ class _Data:
     classes: np.ndarray
 
 
+def _is_data_path(path):
+    """An image folder or an .npy / .npz file (named datasets aside)."""
+    return isinstance(path, str) and (
+        os.path.isdir(path) or (os.path.isfile(path) and path.lower().endswith((".npy", ".npz"))))
+
+
+def _load_path(path, config):
+    """Images and labels of an image folder or .npz file; labels are required."""
+    X, y = load_images(path, image_size=config.image_size)
+    if y is None:
+        raise ValueError(
+            f"{path} has no labels, and a simulated oracle needs them: put the images in one "
+            "sub-folder per class, or store them as y= in the .npz file. To label images "
+            "yourself, use 'skal label init'."
+        )
+    return X, y
+
+
 def _load_data(config):
     """The train split (pool candidates) and the test set, the same for every repeat."""
-    X_train, y_train = load_dataset(config.dataset, "train")
     test_seed = derive_seed(config.seed, _TEST)
-    if config.dataset in _HOLDOUT_FRACTION:
-        n_test = config.test_size or round(_HOLDOUT_FRACTION[config.dataset] * len(y_train))
+    if _is_data_path(config.dataset):
+        X_train, y_train = _load_path(config.dataset, config)
+    else:
+        X_train, y_train = load_dataset(config.dataset, "train")
+    if config.test is not None:
+        candidates = np.arange(len(y_train))
+        X_test, y_test = _load_path(config.test, config)
+        test = _stratified_subset(y_test, config.test_size, test_seed)
+        X_test, y_test = X_test[test], y_test[test]
+    elif config.dataset in _HOLDOUT_FRACTION or _is_data_path(config.dataset):
+        fraction = _HOLDOUT_FRACTION.get(config.dataset, 0.25)
+        n_test = config.test_size or round(fraction * len(y_train))
         test = _stratified_subset(y_train, n_test, test_seed)
         candidates = np.setdiff1d(np.arange(len(y_train)), test)
         X_test, y_test = X_train[test], y_train[test]
