@@ -10,9 +10,10 @@ import pytest
 pytest.importorskip("starlette", reason="the web page needs the 'label' extra")
 pytest.importorskip("uvicorn", reason="the web page needs the 'label' extra")
 
-from label_helpers import DIGIT_CLASSES, ServeProcess, true_label, write_digit_pngs  # noqa: E402
-from skal.labeling import Project  # noqa: E402
-from skal.labeling.app import class_keys, start_server  # noqa: E402
+from label_helpers import DIGIT_CLASSES, ServeProcess, true_label, write_digit_pngs
+
+from skal.labeling import Project
+from skal.labeling.app import class_keys, start_server
 
 TINY = dict(batch_size=5, width=2, epochs=1, min_steps=0, mc_samples=2, holdout=0.0)
 

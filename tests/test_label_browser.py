@@ -13,8 +13,8 @@ import sqlite3
 import time
 
 import pytest
-
 from label_helpers import DIGIT_CLASSES, ServeProcess, true_label, write_digit_pngs
+
 from skal.cli import main
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"

@@ -7,9 +7,9 @@ import warnings
 
 import numpy as np
 import pytest
+from label_helpers import DIGIT_CLASSES, true_label, write_digit_pngs
 from PIL import Image
 
-from label_helpers import DIGIT_CLASSES, true_label, write_digit_pngs
 from skal.cli import main
 from skal.labeling import DEFAULT_CONFIG, Project, available_strategies
 from skal.labeling import cli as label_cli

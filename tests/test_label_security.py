@@ -18,9 +18,10 @@ from PIL import Image
 pytest.importorskip("starlette", reason="the web page needs the 'label' extra")
 pytest.importorskip("uvicorn", reason="the web page needs the 'label' extra")
 
-from label_helpers import DIGIT_CLASSES, ServeProcess, write_digit_pngs  # noqa: E402
-from skal.labeling import Project  # noqa: E402
-from skal.labeling.app import start_server  # noqa: E402
+from label_helpers import DIGIT_CLASSES, ServeProcess, write_digit_pngs
+
+from skal.labeling import Project
+from skal.labeling.app import start_server
 
 TINY = dict(batch_size=4, width=2, epochs=1, min_steps=0, mc_samples=2, holdout=0.0)
 SECRET = b"TOP-SECRET-CONTENT"

@@ -10,8 +10,8 @@ import textwrap
 import time
 
 import pytest
-
 from label_helpers import DIGIT_CLASSES, subprocess_env, write_digit_pngs
+
 from skal.labeling import Project
 from skal.labeling.store import LabelStore
 

@@ -6,8 +6,8 @@ import os
 
 import numpy as np
 import pytest
-
 from label_helpers import write_digit_pngs
+
 from skal.cli import main
 from skal.experiment import ExperimentConfig
 

@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 import torch
 from PIL import Image
-from skorch.dataset import ValidSplit
 from sklearn.base import clone
+from skorch.dataset import ValidSplit
 
 from skal import (
     ResNet18Classifier,
@@ -19,7 +19,7 @@ from skal import (
 )
 
 torchvision = pytest.importorskip("torchvision")
-from torchvision.transforms import v2  # noqa: E402
+from torchvision.transforms import v2
 
 
 @pytest.fixture(scope="module")
