@@ -93,10 +93,12 @@ _WRITER = textwrap.dedent("""
     LabelStore = store_module.LabelStore
     import os, time
     db, annotator, n, go = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[5]
+    pause = float(sys.argv[6])
     store = LabelStore(db)
+    print("ready", flush=True)
     deadline = time.monotonic() + 30
     while not os.path.exists(go) and time.monotonic() < deadline:  # start together
-        time.sleep(0.005)
+        time.sleep(0.002)
     ids = [r["id"] for r in store.images()]
     classes = store.classes()
     for i in range(n):
@@ -104,26 +106,30 @@ _WRITER = textwrap.dedent("""
         label = classes[i % len(classes)]
         answer = store.add_answer(image_id, "label", label, annotator=annotator, source="test")
         print(answer, image_id, label, flush=True)  # printed only once committed
+        time.sleep(pause)
 """)
 
 
-def _writer(tmp_path, project, annotator, n, go=None):
-    """A writer process; it starts writing once the file ``go`` exists (now, when None)."""
+def _writer(tmp_path, project, annotator, n, go=None, pause=0.0):
+    """A writer process; it starts writing once the file ``go`` exists (now, when None) and
+    waits ``pause`` seconds after each answer."""
     go = go or project.path  # exists
     script = tmp_path / "writer.py"
     script.write_text(_WRITER)
     import skal.labeling.store as store_module
 
     return subprocess.Popen([sys.executable, str(script), _db(project), annotator, str(n),
-                             store_module.__file__, str(go)],
+                             store_module.__file__, str(go), str(pause)],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                             env=subprocess_env())
 
 
 def test_two_processes_writing_at_once_lose_nothing(tmp_path, project):
     go = tmp_path / "go"
-    procs = [_writer(tmp_path, project, name, 100, go) for name in ("alice", "bob")]
-    time.sleep(0.5)
+    # a short pause after each answer lets the other writer in: the two runs overlap for sure
+    procs = [_writer(tmp_path, project, name, 100, go, pause=0.002) for name in ("alice", "bob")]
+    for p in procs:  # both connected and waiting
+        assert p.stdout.readline() == "ready\n"
     go.write_text("")
     outputs = [p.communicate(timeout=120) for p in procs]
     for p, (out, err) in zip(procs, outputs):
@@ -143,6 +149,7 @@ def test_two_processes_writing_at_once_lose_nothing(tmp_path, project):
 def test_kill_9_while_writing_answers_loses_no_acknowledged_answer(tmp_path, project):
     n_before = len(project.store.answers())
     proc = _writer(tmp_path, project, "victim", 100_000)
+    assert proc.stdout.readline() == "ready\n"
     acked = []
     deadline = time.monotonic() + 60
     while len(acked) < 100 and time.monotonic() < deadline:
