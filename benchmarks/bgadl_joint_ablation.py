@@ -29,7 +29,7 @@ import time
 import numpy as np
 import torch
 
-import skal.augment
+import skal.bgadl
 from skal import GenerativeAugmenter, ResNet18Classifier
 from skal.datasets import load_fashion_mnist
 
@@ -56,9 +56,9 @@ class _BatchStatsForGenerated:
 
 VARIANTS = {  # name: (rec_reduction, BatchNorm context for generated batches)
     "code": ("mean", _BatchStatsForGenerated),
-    "bn": ("mean", skal.augment._RealDataStats),
+    "bn": ("mean", skal.bgadl._RealDataStats),
     "rec": ("sum", _BatchStatsForGenerated),
-    "skal": ("sum", skal.augment._RealDataStats),
+    "skal": ("sum", skal.bgadl._RealDataStats),
 }
 
 
@@ -135,7 +135,7 @@ def main(argv=None):
     y_gen = np.repeat(np.arange(10), 100)
     for name in args.variants.split(","):
         rec_reduction, context = VARIANTS[name]
-        skal.augment._RealDataStats = context  # the step looks the context up at call time
+        skal.bgadl._RealDataStats = context  # the step looks the context up at call time
         aug = GenerativeAugmenter(
             max_epochs=args.epochs, batch_size=args.batch_size, rec_reduction=rec_reduction,
             classifier=ResNet18Classifier(width=args.width, random_state=args.seed),

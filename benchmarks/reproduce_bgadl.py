@@ -2,12 +2,13 @@
 
 The paper (Tran et al., ICML 2019) claims that BGADL, BALD acquisition plus a VAE-ACGAN trained
 jointly with the classifier, learns more efficiently than active learning alone and than data
-augmentation alone. Its numbers could not be retrieved (papers/BGADL.md section 6), so this
+augmentation alone. Its numbers could not be retrieved (docs/bgadl.md, 'Reported results and what
+skal measures instead'), so this
 script measures the claim itself: at equal label budgets it compares
 
-* ``bgadl``: BALD + the joint scheme (:func:`skal.experiment.make_bgadl`: every round the
-  ResNet18 is trained from scratch as the ACGAN auxiliary classifier, on real, reconstructed
-  G(E(x), y) and generated G(z, y) images);
+* ``bgadl``: BALD + the joint scheme (:func:`skal.experiment.make_bgadl`, a
+  :class:`skal.BGADLClassifier`: every round the ResNet18 is trained from scratch as the ACGAN
+  auxiliary classifier, on real, reconstructed G(E(x), y) and generated G(z, y) images);
 * ``bald``: BALD without augmentation (same ResNet18, labelled images only);
 * ``random``: random sampling without augmentation;
 * ``random_gen``: random sampling + the same joint generative training as ``bgadl`` (the
@@ -199,9 +200,9 @@ def _pool_images(args, arm, seed, indices):
 
 
 def _final_model(args, arm, seed):
-    """The run's last-round learner (its X_training_ is the labelled set in acquisition order)."""
+    """The run's last-round model (a BGADLClassifier), or one refitted on its final labels."""
     model = _FINAL_MODELS.get((arm, seed))
-    if model is not None and hasattr(model, "augmenter_"):
+    if model is not None and hasattr(model, "generator_"):
         return model, "final-round model of the run"
     # finished in an earlier process: refit the arm's model on the final labelled set
     result = load_run(run_dir(args, arm, seed))
@@ -221,16 +222,15 @@ def analyse_generated(args, arm, seed, n_per_class=100):
     if len(result.rows) < args.rounds + 1:
         return None
     model, source = _final_model(args, arm, seed)
-    augmenter = model.augmenter_
     judge, judge_source = _judge(args, seed)
-    own = augmenter.classifier_
-    classes = augmenter.classes_
+    classes = model.classes_
     rng_seed = derive_seed(seed, 97)
     y_gen = np.repeat(classes, n_per_class)
-    X_gen = augmenter.generate(y_gen, random_state=rng_seed)
-    X_last = model.X_training_[-args.query_size:]  # the last acquired batch x*
-    y_last = model.y_training_[-args.query_size:]
-    X_rec, _ = augmenter.sample(X_last, y_last, random_state=rng_seed)
+    X_gen = model.generate(y_gen, random_state=rng_seed)
+    last = result.labeled[0][-args.query_size:]  # the last acquired batch x*
+    X_last = _pool_images(args, arm, seed, last)
+    y_last = result.labels[0][-args.query_size:]
+    X_rec, _ = model.sample(X_last, y_last, random_state=rng_seed)
     pred_gen = judge.predict(X_gen)
     per_class = {str(c): float(np.mean(pred_gen[y_gen == c] == c)) for c in classes}
     metrics = {
@@ -246,7 +246,7 @@ def analyse_generated(args, arm, seed, n_per_class=100):
         "judge_acc_generated_per_class": per_class,
         "judge_acc_reconstructed": float(judge.score(X_rec, y_last)),
         "judge_acc_real_acquired": float(judge.score(X_last, y_last)),
-        "own_acc_generated": float(own.score(X_gen, y_gen)),
+        "own_acc_generated": float(model.score(X_gen, y_gen)),
     }
     os.makedirs(os.path.dirname(path), exist_ok=True)
     grid_png = os.path.join(args.out, "generated", f"{arm}_seed{seed}.png")
@@ -384,7 +384,8 @@ def write_markdown(args, summary):
         "",
         f"Scaling vs the full-size protocol (`--full`): **{summary['scaling']}**.",
         "",
-        "No accuracy of the paper is known here (papers/BGADL.md section 6): the question is the",
+        "No accuracy of the paper is known here (docs/bgadl.md, 'Reported results and what",
+        "skal measures instead'): the question is the",
         "paper's claim, BGADL >= BALD without augmentation and >= random + augmentation at equal",
         "label budgets. The two generative arms train the classifier jointly as the ACGAN",
         "auxiliary classifier on real + reconstructed + generated images (the authors' scheme);",

@@ -16,7 +16,8 @@ the paper's arms train every round for the full number of epochs. The ``*_es`` a
 the rule of ``benchmarks/waal_epoch_curves.py`` (which replays many rules on per-epoch curves at
 1K labels) that puts the random baseline nearest to the paper's 1K-label number.
 
-Two arms the paper does not have (WAAL.md §5 item 13). WAAL's epochs run over the unlabelled
+Two arms the paper does not have (docs/waal.md, 'Training length'). WAAL's epochs run over the
+unlabelled
 pool, so at 1K labels it trains 38 times longer than the paper's baselines (80 x ceil(39K / 64)
 = 48,800 SGD steps against 80 x ceil(1K / 64) = 1,280). ``random_steps`` is random sampling
 with the labelled-only LeNet trained for at least WAAL's first-round step count (WAAL's later
@@ -399,7 +400,8 @@ def write_report(args, speed=None):
         f"{args.epochs * -(-(args.pool_size - SIZES[0]) // 64)} at 1K labels, "
         f"{args.epochs * -(-(args.pool_size - SIZES[args.rounds]) // 64)} at the end; baselines "
         f"{args.baseline_epochs} x ceil(L / 64) = {args.baseline_epochs * -(-SIZES[0] // 64)} to "
-        f"{args.baseline_epochs * -(-SIZES[args.rounds] // 64)} (WAAL.md 5.13: WAAL's epochs run "
+        f"{args.baseline_epochs * -(-SIZES[args.rounds] // 64)} (docs/waal.md, 'Training length': "
+        "WAAL's epochs run "
         "over the unlabelled pool, so it takes many more steps than a labelled-only baseline).",
         "",
         "Test accuracy (%), mean ± std over repeats (n = repeats finished); paper: mean ± std "
@@ -443,7 +445,8 @@ def write_report(args, speed=None):
         "## At equal training length (not in the paper)",
         "",
         "Two arms the paper does not have separate WAAL's objective and query from its longer "
-        "training (WAAL.md 5.13): \"random, WAAL's steps\" is the random baseline trained for "
+        "training (docs/waal.md, 'Training length'): \"random, WAAL's steps\" is the random "
+        "baseline trained for "
         f"at least {waal_steps(args, SIZES[0])} steps per round (WAAL's first-round count; "
         f"{args.baseline_epochs}+ epochs, e.g. "
         f"{-(-waal_steps(args, SIZES[0]) // -(-SIZES[0] // 64))} at 1K labels); \"WAAL, "

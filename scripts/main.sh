@@ -7,8 +7,11 @@
 #   bash scripts/main.sh                  # CPU protocol (ResNet18 width 16, pool 5000, test 2000)
 #   bash scripts/main.sh --gpu-protocol   # full-width ResNet18 on a GPU (also: SKAL_FULL=1)
 #   bash scripts/main.sh --rounds 8 ...   # any other argument goes on to `skal run` and wins
-# Environment: SKAL_OUT (output folder, default runs/main or runs/main-gpu), SKAL_FULL=1.
-# A different setting needs a different output folder (skal refuses to mix two configurations).
+# Environment: SKAL_OUT (output folder, default runs/main or runs/main-gpu), SKAL_FULL=1,
+# OMP_NUM_THREADS (torch threads; default: the number of cores).
+# A different setting needs a different output folder (skal refuses to mix two configurations);
+# more --rounds extend a finished run. CPU results depend on the torch thread count, which skal
+# records: resume with the same OMP_NUM_THREADS (skal refuses another one).
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
@@ -36,7 +39,8 @@ else
          --min-steps 80 --batch-size 64 --subsample 2000 --device cpu)
 fi
 
-echo "[main] $protocol protocol: skal run ${common[*]} ${sizes[*]} ${extra[*]} --out $out"
+export OMP_NUM_THREADS="${OMP_NUM_THREADS:-$(nproc)}"
+echo "[main] $protocol protocol, OMP_NUM_THREADS=$OMP_NUM_THREADS: skal run ${common[*]} ${sizes[*]} ${extra[*]} --out $out"
 start=$SECONDS
 .venv/bin/skal run "${common[@]}" "${sizes[@]}" "${extra[@]}" --out "$out"
 .venv/bin/skal compare "$out/bald" "$out/random" --out "$out/learning_curve.png"

@@ -22,6 +22,11 @@ if ! "$VENV/bin/python" -c "import skal, skorch, imblearn, pytest, starlette, uv
    || [ setup.cfg -nt "$VENV/.skal-installed" ]; then
   echo "[setup] installing skal and its test dependencies"
   "$VENV/bin/pip" install -q -e ".[test]"
+  # test-only references of tests/test_batch_selection.py (setup.cfg's `reference` extra), with
+  # --no-deps because their own pins clash with skal's; the tests skip if this fails
+  "$VENV/bin/pip" install -q --no-deps "batchbald-redux==2.0.5" "toma>=1.1,<2" "baal==2.1.0" \
+    "structlog>=22" "torchmetrics>=1.7" "lightning-utilities>=0.15" "scikit-activeml==1.0.1" \
+    "makefun>=1.15" || echo "[setup] warning: reference packages not installed; their tests skip"
   touch "$VENV/.skal-installed"
 fi
 

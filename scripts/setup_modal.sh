@@ -2,7 +2,8 @@
 # Create .venv-modal: a second environment in which the real modAL (modAL-python 0.4.2.1) runs next to skal.
 #
 # Why a second environment: modAL 0.4.2.1 pins skorch==0.9.0 and calls check_X_y(force_all_finite=...),
-# which scikit-learn >= 1.8 removed (ECOSYSTEM.md 1.0), while the main .venv has scikit-learn 1.9.
+# which scikit-learn >= 1.8 removed (docs/ecosystem.md, 'modAL's packaging'), while the main .venv
+# has scikit-learn 1.9.
 # .venv-modal therefore gets its own scikit-learn 1.7.x (plus numpy, scipy, pandas) and modAL installed
 # with --no-deps. To avoid a second multi-GB torch install it borrows torch, skorch and the rest from the
 # main venv through a .pth file that APPENDS the main venv's site-packages and the repo root to sys.path:

@@ -3,25 +3,51 @@
 Estimators are skorch ``NeuralNetClassifier`` subclasses that follow scikit-learn's rules; query
 strategies are modAL-style callables returning ``(indices, scores)``; :class:`ActiveLearner` has
 modAL's interface.
+
+The public names are imported on first use (PEP 562), so ``import skal`` costs next to nothing and
+``from skal import ResNet18Classifier`` loads torch, skorch and scikit-learn but not, say,
+imbalanced-learn, which only :class:`GenerativeAugmenter` needs. ``from skal import X`` works for
+every name in ``__all__``, and ``dir(skal)`` lists them; ``benchmarks/import_time.py`` measures it.
 """
 
-from .augment import GenerativeAugmenter
-from .classifier import MCDropoutClassifier, ResNet18Classifier
-from .learner import ActiveLearner
-from .query import (
-    bald,
-    entropy_sampling,
-    margin_sampling,
-    random_sampling,
-    uncertainty_sampling,
-    waal_uncertainty_diversity,
-)
-from .waal import WAALClassifier
+import importlib as _importlib
 
 __version__ = "0.1.0.dev0"
 
+# Public name -> the submodule that defines it.
+_LAZY = {
+    "GenerativeAugmenter": "augment",
+    "BGADLClassifier": "bgadl",
+    "BGADLMCDropoutClassifier": "bgadl",
+    "MCDropoutClassifier": "classifier",
+    "ResNet18Classifier": "classifier",
+    "ActiveLearner": "learner",
+    "bald": "query",
+    "entropy_sampling": "query",
+    "margin_sampling": "query",
+    "random_sampling": "query",
+    "uncertainty_sampling": "query",
+    "waal_uncertainty_diversity": "query",
+    "WAALClassifier": "waal",
+    "badge": "batch_query",
+    "batch_bald": "batch_query",
+    "coreset": "batch_query",
+    "power_bald": "batch_query",
+    "stochastic_batch": "batch_query",
+    "typiclust": "batch_query",
+}
+
+# Submodules reachable as attributes after a bare ``import skal`` (as they were when this file
+# imported them eagerly).
+_SUBMODULES = frozenset({
+    "augment", "batch_query", "bgadl", "classifier", "datasets", "exceptions", "experiment", "learner", "losses", "nets",
+    "query", "selection", "waal",
+})
+
 __all__ = [
     "ActiveLearner",
+    "BGADLClassifier",
+    "BGADLMCDropoutClassifier",
     "GenerativeAugmenter",
     "MCDropoutClassifier",
     "ResNet18Classifier",
@@ -32,5 +58,25 @@ __all__ = [
     "random_sampling",
     "uncertainty_sampling",
     "waal_uncertainty_diversity",
+    "batch_bald",
+    "stochastic_batch",
+    "power_bald",
+    "badge",
+    "coreset",
+    "typiclust",
     "__version__",
 ]
+
+
+def __getattr__(name):
+    if name in _LAZY:
+        value = getattr(_importlib.import_module(f".{_LAZY[name]}", __name__), name)
+        globals()[name] = value  # later look-ups skip this function
+        return value
+    if name in _SUBMODULES:
+        return _importlib.import_module(f".{name}", __name__)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__():
+    return sorted(set(globals()) | set(__all__) | _SUBMODULES)

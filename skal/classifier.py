@@ -1,7 +1,8 @@
 """MC-dropout classifiers: skorch ``NeuralNetClassifier`` subclasses that obey scikit-learn.
 
 skorch alone does not validate input, returns column indices from ``predict`` and fails on float64
-or int32 data (ECOSYSTEM.md 2.1). The classes here add the scikit-learn contract on top of skorch:
+or int32 data (docs/ecosystem.md, 'skorch's classifier: what it does not check'). The classes here
+add the scikit-learn contract on top of skorch:
 validation with clear errors, any label type through ``classes_``, ``n_features_in_``, image layouts,
 ``random_state`` and :meth:`MCDropoutClassifier.sample_proba` for MC dropout.
 """
@@ -787,6 +788,41 @@ class MCDropoutClassifier(NeuralNetClassifier):
         tags.classifier_tags.poor_score = True  # tiny nets, few epochs in the common checks
         tags.input_tags.allow_nan = False
         return tags
+
+    # ------------------------------------------------------------------ features
+    def embed(self, X, *, return_proba=False):
+        """Penultimate features: the input of the network's last ``nn.Linear`` (eval mode).
+
+        One forward pass per batch, dropout off; with ``return_proba=True`` the probabilities of
+        the same pass come too (what BADGE needs). For :class:`ResNet18Classifier` the features
+        are ``module_.features(x)``; for an MLP, its last hidden activation. The feature-space
+        strategies (:func:`skal.badge`, :func:`skal.coreset`, :func:`skal.typiclust`) use it.
+
+        Parameters
+        ----------
+        X : array-like
+        return_proba : bool, default=False
+
+        Returns
+        -------
+        features : ndarray of float32, shape (n, d)
+        proba : ndarray of float32, shape (n, n_classes)
+            Only with ``return_proba=True``; equal to :meth:`predict_proba`.
+
+        Raises
+        ------
+        TypeError
+            If the module has no ``nn.Linear`` layer.
+        """
+        from ._embedding import penultimate_pass
+
+        X = self._check_fitted_X(X)
+        features, proba = penultimate_pass(
+            self.module_, X, batch_size=self.batch_size, device=self.device,
+            nonlinearity=self._get_predict_nonlinearity(), return_proba=return_proba,
+            owner=type(self).__name__,
+        )
+        return (features, proba) if return_proba else features
 
 
 class ResNet18Classifier(MCDropoutClassifier):

@@ -1,8 +1,17 @@
 """The ``skal`` command: run simulated active-learning experiments and compare them.
 
-``skal run`` runs one experiment per method (see :func:`skal.experiment.run_experiment`) and
-resumes it when run again with the same output folder; ``skal compare`` overlays the learning
-curves of finished runs. Wrong input ends with a one-line message on stderr and exit status 2.
+``skal run`` runs one experiment per method (see :func:`skal.experiment.run_experiment`),
+resumes it when run again with the same output folder and extends it when run with more rounds
+or repeats; ``skal compare`` overlays the learning curves of finished runs. The options of
+``skal run`` are the fields of :class:`skal.experiment.ExperimentConfig`.
+
+Exit status: 0 on success; 2 with a one-line message for a usage or configuration error
+(:class:`skal.exceptions.ConfigError`, an unknown device), before anything is written; 1 with a
+one-line message when training diverges (the finished rounds are kept); 130 when interrupted.
+Any other error keeps its traceback.
+
+Nothing heavy is imported to parse the command line: torch, skorch, scikit-learn and matplotlib
+are loaded only when a command runs, so ``skal --help`` is fast.
 """
 
 import argparse
@@ -10,12 +19,14 @@ import os
 import sys
 
 from . import __version__
-from .experiment import CURVE_PNG, METHODS, ExperimentConfig, compare_runs, run_experiment
+from .exceptions import ConfigError, DeviceError, DivergenceError
+from .experiment.config import BUILTIN_METHODS, flag_of, option_fields
 from .labeling.cli import add_label_parser
 
 __all__ = ["main"]
 
 _USAGE_ERROR = 2
+_FAILED = 1
 
 
 class _UsageError(Exception):
@@ -43,64 +54,92 @@ def _int_at_least(low):
     return parse
 
 
-def _positive_float(text):
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
-    if not value > 0:
-        raise argparse.ArgumentTypeError(f"expected a number > 0, got {text}")
-    return value
+def _float_above(low):
+    def parse(text):
+        try:
+            value = float(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+        if low is not None and not value > low:
+            raise argparse.ArgumentTypeError(f"expected a number > {low:g}, got {text}")
+        return value
+
+    parse.__name__ = "number"
+    return parse
 
 
-_positive = _int_at_least(1)
+_RUN_EPILOG = """\
+methods:
+{methods}
+
+Options that a method does not use (e.g. --width for waal, --mc-samples for random) are refused;
+with --methods, each method gets the options it uses.
+
+Resuming and extending: run the same command with the same --out to resume after an
+interruption; more --rounds or --repeats extend a finished run; --device may differ between
+runs (each result row records it). Another value of any other option is refused (use another
+--out). One run at a time per folder: a second one is refused while the first lives.
+
+Determinism: on the CPU the results depend on the torch thread count (OMP_NUM_THREADS, default:
+the number of cores). It is recorded with the run, and a resume with another count is refused:
+set OMP_NUM_THREADS to the recorded count.
+
+Exit status: 0 done; 1 training diverged (finished rounds kept); 2 usage or configuration error
+(nothing written); 130 interrupted (run again to resume).
+"""
+
+
+def _shown_default(f):
+    if f.metadata["shown"] is not None:
+        return f.metadata["shown"]
+    if f.metadata["kind"] == "bool":
+        return "off"
+    return f.default
+
+
+def _add_config_option(parser, f):
+    meta = f.metadata
+    kwargs = {"dest": f.name, "default": argparse.SUPPRESS}  # absent unless given
+    text = f"{meta['help']} (default: {_shown_default(f)})"
+    if f.name == "dataset":
+        from .datasets import DATASETS  # numpy only
+
+        text = f"{meta['help']}: {', '.join(DATASETS)} (default: {f.default})"
+    if f.name == "method":
+        text = f"query method, see below (default: {f.default})"
+    if meta["kind"] == "bool":
+        kwargs["action"] = "store_true"
+    elif meta["kind"] == "int":
+        kwargs.update(type=_int_at_least(meta["low"]), metavar="N")
+    elif meta["kind"] == "float":
+        kwargs.update(type=_float_above(meta["low"]), metavar="X")
+    elif meta["kind"] == "choice":
+        kwargs["choices"] = meta["choices"]
+    else:
+        kwargs["metavar"] = f.name.upper()
+    parser.add_argument(flag_of(f.name), help=text, **kwargs)
 
 
 def _add_run_parser(commands):
+    width = max(map(len, BUILTIN_METHODS))
+    methods = "\n".join(f"  {name:<{width}}  {line}" for name, line in BUILTIN_METHODS.items())
     run = commands.add_parser(
-        "run", help="run (or resume) an active-learning experiment",
-        description="Run a simulated-oracle active-learning experiment; run it again with the "
-                    "same --out to resume after an interruption.",
+        "run", help="run (or resume, or extend) an active-learning experiment",
+        description="Run a simulated-oracle active-learning experiment: train, score on the\n"
+                    "test set and query, round after round, with the data set's labels as "
+                    "oracle.",
+        epilog=_RUN_EPILOG.format(methods=methods),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    defaults = ExperimentConfig()
-    run.add_argument("--dataset", default=defaults.dataset,
-                     help="digits, fashion_mnist, or the path of an image folder (one sub-folder "
-                          "per class) or .npz file (X, y)")
-    run.add_argument("--test", metavar="PATH",
-                     help="test set for a --dataset path (default: hold out a quarter)")
-    run.add_argument("--image-size", type=_positive, help="resize an image folder's images")
-    run.add_argument("--method", default=defaults.method,
-                     help=f"query method: {', '.join(sorted(METHODS))}")
-    run.add_argument("--methods", help="several methods, comma-separated; each runs in OUT/METHOD")
-    run.add_argument("--n-initial", type=_positive, default=defaults.n_initial)
-    run.add_argument("--query-size", type=_positive, default=defaults.query_size)
-    run.add_argument("--rounds", type=_int_at_least(0), default=defaults.n_rounds,
-                     help="acquisition rounds (the run records rounds 0..ROUNDS)")
-    run.add_argument("--repeats", type=_positive, default=defaults.repeats)
-    run.add_argument("--seed", type=_int_at_least(0), default=defaults.seed)
-    run.add_argument("--pool-size", type=_positive, help="subsample the train split (default: all)")
-    run.add_argument("--test-size", type=_positive, help="subsample the test split (default: all)")
-    run.add_argument("--width", type=_positive, default=defaults.width,
-                     help="ResNet18 channels of the first stage (64: the standard ResNet18)")
-    run.add_argument("--preact", action="store_true", help="pre-activation ResNet18")
-    run.add_argument("--epochs", type=_positive, default=defaults.max_epochs,
-                     help="training epochs per round")
-    run.add_argument("--min-steps", type=_int_at_least(0), default=defaults.min_steps,
-                     help="at least this many gradient steps per round (more epochs for small "
-                          "labelled sets)")
-    run.add_argument("--batch-size", type=_positive, default=defaults.batch_size)
-    run.add_argument("--lr", type=_positive_float, default=defaults.lr)
-    run.add_argument("--lr-schedule", choices=("constant", "cosine"),
-                     default=defaults.lr_schedule, help="learning rate schedule within a round")
-    run.add_argument("--mc-samples", type=_positive, default=defaults.n_mc_samples,
-                     help="MC-dropout passes for BALD")
-    run.add_argument("--subsample", type=_positive,
-                     help="BALD scores a random subset of this many pool samples per query")
-    run.add_argument("--warm-start", action="store_true",
-                     help="continue training between rounds instead of restarting")
-    run.add_argument("--device", default=defaults.device, help="cpu, cuda, cuda:1, ...")
-    run.add_argument("--out", required=True, help="output folder (resumed if it exists)")
-    run.add_argument("--quiet", action="store_true", help="no progress bars or per-round lines")
+    for f in option_fields():
+        _add_config_option(run, f)
+    run.add_argument("--methods", metavar="M1,M2",
+                     help="several methods, comma-separated; each runs in OUT/METHOD, and "
+                          "OUT/learning_curve.png overlays them (default: --method only)")
+    run.add_argument("--out", required=True,
+                     help="output folder (created; resumed or extended if it holds this run)")
+    run.add_argument("--quiet", action="store_true",
+                     help="no progress bars or per-round lines (default: off)")
     run.set_defaults(handler=_run)
 
 
@@ -111,8 +150,9 @@ def _add_compare_parser(commands):
                     "folder made by 'skal run --methods' adds all its runs.",
     )
     compare.add_argument("dirs", nargs="+", metavar="DIR", help="run folders")
-    compare.add_argument("--out", default="compare.png", help="PNG to write")
-    compare.add_argument("--title", help="plot title")
+    compare.add_argument("--out", default="compare.png",
+                         help="PNG to write (default: compare.png)")
+    compare.add_argument("--title", help="plot title (default: the data set and sizes)")
     compare.set_defaults(handler=_compare)
 
 
@@ -126,36 +166,50 @@ def _build_parser():
     return parser
 
 
-def _methods(args):
-    names = args.methods.split(",") if args.methods else [args.method]
+def _methods(args, registry):
+    names = args.methods.split(",") if args.methods else [getattr(args, "method", "bald")]
     names = [n.strip() for n in names if n.strip()]
     if not names:
         raise _UsageError("skal run: error: --methods names no method")
-    unknown = [n for n in names if n not in METHODS]
+    unknown = [n for n in names if n not in registry]
     if unknown:
         raise _UsageError(
             f"skal run: error: unknown method {unknown[0]!r}; expected one of: "
-            f"{', '.join(sorted(METHODS))}"
+            f"{', '.join(sorted(registry))}"
         )
     return names
 
 
-def _config(args, method):
-    return ExperimentConfig(
-        dataset=args.dataset, test=args.test, image_size=args.image_size, method=method, n_initial=args.n_initial,
-        query_size=args.query_size, n_rounds=args.rounds, repeats=args.repeats, seed=args.seed,
-        pool_size=args.pool_size, test_size=args.test_size, width=args.width,
-        preact=args.preact, max_epochs=args.epochs, min_steps=args.min_steps,
-        batch_size=args.batch_size, lr=args.lr, lr_schedule=args.lr_schedule,
-        n_mc_samples=args.mc_samples, subsample=args.subsample, warm_start=args.warm_start,
-        device=args.device,
-    )
+def _configs(args, names, registry):
+    """One configuration per method, each with the given options that the method uses."""
+    from .experiment import ExperimentConfig
+
+    given = {f.name: getattr(args, f.name) for f in option_fields()
+             if hasattr(args, f.name) and f.name != "method"}
+    for name in given:
+        if all(name in registry[m].ignores for m in names):
+            method = registry[names[0]]
+            which = f"method {names[0]!r}" if len(names) == 1 else f"any of {', '.join(names)}"
+            raise _UsageError(
+                f"skal run: error: {flag_of(name)} does not apply to {which}: {names[0]} "
+                f"{method.ignore_reason(name)}"
+            )
+    return [
+        ExperimentConfig(method=m, **{k: v for k, v in given.items()
+                                      if k not in registry[m].ignores})
+        for m in names
+    ]
 
 
 def _run(args):
-    names = _methods(args)
+    from ._validation import check_device
+    from .experiment import CURVE_PNG, METHODS, compare_runs, run_experiment
+
+    names = _methods(args, METHODS)
     several = args.methods is not None
-    configs = [_config(args, name) for name in names]  # validate all before running any
+    configs = _configs(args, names, METHODS)  # validate all before running any
+    for config in configs:
+        check_device(config.device, owner="--device")
     out_dirs = [os.path.join(args.out, name) if several else args.out for name in names]
     for config, out_dir in zip(configs, out_dirs):
         result = run_experiment(config, out_dir, progress=not args.quiet)
@@ -169,6 +223,8 @@ def _run(args):
 
 
 def _compare(args):
+    from .experiment import compare_runs
+
     results = compare_runs(args.dirs, args.out, title=args.title)
     print(f"compared {len(results)} runs: {args.out}")
 
@@ -184,7 +240,8 @@ def main(argv=None):
     Returns
     -------
     status : int
-        0 on success, 2 on a usage or configuration error, 130 when interrupted.
+        0 on success, 2 on a usage or configuration error, 1 when training diverged, 130 when
+        interrupted.
     """
     try:
         args = _build_parser().parse_args(argv)
@@ -192,9 +249,12 @@ def main(argv=None):
     except _UsageError as exc:
         print(exc, file=sys.stderr)
         return _USAGE_ERROR
-    except (ValueError, FileNotFoundError) as exc:
+    except (ConfigError, DeviceError) as exc:
         print(f"skal: error: {exc}", file=sys.stderr)
         return _USAGE_ERROR
+    except DivergenceError as exc:
+        print(f"skal: error: {exc}", file=sys.stderr)
+        return _FAILED
     except KeyboardInterrupt:
         print("skal: interrupted; run the same command again to resume.", file=sys.stderr)
         return 130

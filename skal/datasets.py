@@ -146,15 +146,24 @@ def _check_split(split, func_name):
 
 
 def _candidate_dirs(data_home):
-    """Directories searched for the Fashion-MNIST files, in order."""
+    """Directories searched for the Fashion-MNIST files, in order.
+
+    An explicit ``data_home`` is the only place searched (it and its torchvision layout): a folder
+    the caller named must not be silently replaced by ``$SKAL_DATA`` or the system copy.
+    """
+    if data_home is not None:
+        bases = [data_home]
+    else:
+        bases = [os.environ.get("SKAL_DATA") or None]
     dirs = []
-    for base in (data_home, os.environ.get("SKAL_DATA") or None):
+    for base in bases:
         if base is None:
             continue
         base = os.path.expanduser(os.fspath(base))
         dirs.append(base)
         dirs.append(os.path.join(base, _TORCHVISION_SUBDIR))
-    dirs.append(_SYSTEM_FASHION_MNIST_DIR)
+    if data_home is None:
+        dirs.append(_SYSTEM_FASHION_MNIST_DIR)
     return dirs
 
 
@@ -170,13 +179,14 @@ def _find_file(directory, stem):
 def load_fashion_mnist(split="train", data_home=None):
     """Load Fashion-MNIST from IDX files already on disk.
 
-    Nothing is downloaded and nothing is cached. The directories searched, in
-    order, are: ``data_home`` and its torchvision layout
-    ``data_home/FashionMNIST/raw`` (if ``data_home`` is given), then
-    ``$SKAL_DATA`` and ``$SKAL_DATA/FashionMNIST/raw`` (if the variable is
-    set), then ``/usr/share/datasets/fashion-mnist``, where Debian's
-    ``dataset-fashion-mnist`` package installs the files. The first directory
-    holding both the image and the label file of the split is used. Each
+    Nothing is downloaded and nothing is cached. If ``data_home`` is given,
+    only ``data_home`` and its torchvision layout ``data_home/FashionMNIST/raw``
+    are searched, and missing files are an error: a folder you name is never
+    silently replaced by another copy. Otherwise the directories searched, in
+    order, are ``$SKAL_DATA`` and ``$SKAL_DATA/FashionMNIST/raw`` (if the
+    variable is set), then ``/usr/share/datasets/fashion-mnist``, where
+    Debian's ``dataset-fashion-mnist`` package installs the files. The first
+    directory holding both the image and the label file of the split is used. Each
     file may be gzip-compressed (``train-images-idx3-ubyte.gz``) or not
     (``train-images-idx3-ubyte``).
 
@@ -186,7 +196,8 @@ def load_fashion_mnist(split="train", data_home=None):
         Which part to load: the 60000 training images or the 10000 test
         images.
     data_home : str or path-like, default=None
-        A folder to search first.
+        The folder holding the files (directly or in ``FashionMNIST/raw``).
+        When given, nothing else is searched.
 
     Returns
     -------
@@ -201,8 +212,9 @@ def load_fashion_mnist(split="train", data_home=None):
         If ``split`` is not valid, a file is not a valid IDX file, the images
         are not 28x28 uint8, or the image and label counts differ.
     FileNotFoundError
-        If no searched directory holds the files; the message lists the
-        directories and how to install the data.
+        If no searched directory holds the files; the message names the
+        files expected, lists the directories searched and, without
+        ``data_home``, how to install the data.
 
     Examples
     --------
@@ -212,6 +224,11 @@ def load_fashion_mnist(split="train", data_home=None):
     ((10000, 1, 28, 28), (10000,))
     """
     _check_split(split, "load_fashion_mnist")
+    if data_home is not None and not isinstance(data_home, (str, os.PathLike)):
+        raise TypeError(
+            "The 'data_home' parameter of load_fashion_mnist must be a str, a path-like "
+            f"object or None. Got {data_home!r} instead."
+        )
     images_stem, labels_stem = _FASHION_MNIST_FILES[split]
 
     searched = _candidate_dirs(data_home)
@@ -221,11 +238,20 @@ def load_fashion_mnist(split="train", data_home=None):
         if images_path is not None and labels_path is not None:
             break
     else:
+        expected = f"{images_stem}[.gz] and {labels_stem}[.gz]"
         listing = "\n".join(f"  - {d}" for d in searched)
+        if data_home is not None:
+            home = os.path.expanduser(os.fspath(data_home))
+            missing = "" if os.path.isdir(home) else " (the folder does not exist)"
+            raise FileNotFoundError(
+                f"Fashion-MNIST {split!r} files ({expected}) were not found in "
+                f"data_home={home!r}{missing}. Searched:\n{listing}\n"
+                "Put the files there, or pass data_home=None to search "
+                f"$SKAL_DATA and {_SYSTEM_FASHION_MNIST_DIR}."
+            )
         raise FileNotFoundError(
-            f"Fashion-MNIST {split!r} files ({images_stem}[.gz] and "
-            f"{labels_stem}[.gz]) were not found in any of these "
-            f"directories:\n{listing}\n{_INSTALL_HINT}"
+            f"Fashion-MNIST {split!r} files ({expected}) were not found in any "
+            f"of these directories:\n{listing}\n{_INSTALL_HINT}"
         )
 
     images = _read_idx(images_path)

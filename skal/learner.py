@@ -2,27 +2,51 @@
 
 import inspect
 import warnings
+import weakref
 
 import numpy as np
 from sklearn.base import BaseEstimator, MetaEstimatorMixin, clone
-from sklearn.utils import check_consistent_length
+from sklearn.utils import _safe_indexing, check_consistent_length
 from sklearn.utils.validation import check_is_fitted
 
-from ._validation import as_float_images
+from ._divergence import diverged_epoch, train_losses
+from ._validation import as_float_images, resolve_seed
+from .exceptions import DivergenceError
 from .query import bald
 
 __all__ = ["ActiveLearner"]
 
 
 def _stack(blocks):
-    """Concatenate row blocks (numpy arrays, lists, torch tensors) along the first axis."""
+    """Concatenate row blocks (numpy arrays, lists, DataFrames, torch tensors) along axis 0."""
     blocks = [b for b in blocks if b is not None]
     first = blocks[0]
     if hasattr(first, "detach") and hasattr(first, "cpu"):  # torch tensors
         import torch
 
         return torch.cat([torch.as_tensor(b) for b in blocks])
+    if hasattr(first, "iloc"):  # pandas
+        import pandas as pd
+
+        return pd.concat(blocks)
     return np.concatenate([np.asarray(b) for b in blocks])
+
+
+def _n_rows(X):
+    return X.shape[0] if hasattr(X, "shape") else len(X)
+
+
+def _sample_shape(X):
+    """The shape of one sample: ``(1, 8, 8)`` for images, ``(64,)`` for flat rows."""
+    return tuple(X.shape[1:]) if hasattr(X, "shape") else tuple(np.shape(X)[1:])
+
+
+def _weak(X):
+    """A weak reference to the pool (None for lists, which cannot have one)."""
+    try:
+        return weakref.ref(X)
+    except TypeError:
+        return None
 
 
 def _accepts(fit, name):
@@ -38,7 +62,14 @@ class ActiveLearner(MetaEstimatorMixin, BaseEstimator):
 
     A drop-in for ``modAL.models.ActiveLearner`` that is also a proper scikit-learn estimator:
     every constructor argument is stored as given (so ``clone``, ``get_params`` and pickling work)
-    and the labelled data seen so far accumulates in ``X_training_`` / ``y_training_``.
+    and the labelled data seen so far accumulates in ``X_training_`` / ``y_training_``. It speaks
+    modAL's learner protocol too (``_add_training_data``, ``_fit_to_known``, ``_fit_on_new``,
+    ``transform_without_estimating``), so skal learners can form a modAL ``Committee`` (with
+    ``vote_entropy_sampling``, ``max_disagreement_sampling``, ``rebag``, ...) or a
+    ``CommitteeRegressor``. One difference: ``X_training`` / ``y_training`` stay the
+    constructor's arguments (scikit-learn's rule); the labelled data is ``X_training_`` /
+    ``y_training_``, which modAL strategies that read ``learner.X_training`` (ranked batch
+    sampling, expected error reduction) do not see.
 
     Parameters
     ----------
@@ -72,7 +103,16 @@ class ActiveLearner(MetaEstimatorMixin, BaseEstimator):
         stays None).
     pass_pool : bool, default=True
         If the estimator's ``fit`` takes ``X_unlabeled`` (e.g. :class:`skal.WAALClassifier`),
-        ``teach`` hands it the last queried pool minus the rows just labelled.
+        ``teach`` hands it the last queried pool minus the rows just labelled. The learner keeps
+        only a weak reference to that pool, never the pool itself (so a pickled learner does
+        not grow with the pool and no memory is held): the pool must still exist when ``teach``
+        runs, as it does in ``idx, X_q = learner.query(X_pool); learner.teach(X_q, y)``. Pools
+        that cannot be referenced weakly (lists) or no longer exist get a warning: pass
+        ``X_unlabeled=`` to ``teach`` then.
+    random_state : None, int, RandomState or Generator, default=None
+        Seeds the bootstrap resampling of ``fit`` / ``teach(bootstrap=True)`` and of a modAL
+        ``Committee``'s ``rebag``. An int gives the same resample every time: give each member
+        of a committee its own seed (or None, for fresh randomness).
     **fit_kwargs
         Passed to ``estimator.fit`` on every fit.
 
@@ -108,6 +148,7 @@ class ActiveLearner(MetaEstimatorMixin, BaseEstimator):
         augmenter=None,
         joint=False,
         pass_pool=True,
+        random_state=None,
         **fit_kwargs,
     ):
         self.estimator = estimator
@@ -117,6 +158,7 @@ class ActiveLearner(MetaEstimatorMixin, BaseEstimator):
         self.augmenter = augmenter
         self.joint = joint
         self.pass_pool = pass_pool
+        self.random_state = random_state
         self.fit_kwargs = fit_kwargs
         if X_training is not None or y_training is not None:
             # modAL's interface fits on construction; the arguments themselves stay untouched.
@@ -136,9 +178,25 @@ class ActiveLearner(MetaEstimatorMixin, BaseEstimator):
                 self.fit_kwargs[key] = params.pop(key)
         return super().set_params(**params)
 
+    def __getstate__(self):
+        # the weak reference to the last queried pool is neither picklable nor worth keeping
+        state = dict(super().__getstate__())
+        state.pop("_last_query", None)
+        return state
+
     # ---------------------------------------------------------------- fitting
-    def fit(self, X, y, **fit_kwargs):
+    def fit(self, X, y, bootstrap=False, **fit_kwargs):
         """Forget previous labels and fit the estimator on ``(X, y)``.
+
+        Parameters
+        ----------
+        X : array-like
+        y : array-like of shape (n,)
+        bootstrap : bool, default=False
+            Fit on a bootstrap resample of ``(X, y)`` (modAL's option, for committees by
+            bagging), drawn from ``random_state``.
+        **fit_kwargs
+            Extra arguments for ``estimator.fit``.
 
         Returns
         -------
@@ -150,54 +208,136 @@ class ActiveLearner(MetaEstimatorMixin, BaseEstimator):
         self.X_training_ = X
         self.y_training_ = np.asarray(y)
         self.X_generated_ = self.y_generated_ = None
-        self._last_pool = None
-        self._fit_estimator(X, y, **fit_kwargs)
-        return self
+        self._n_new = _n_rows(X)
+        self._last_query = None
+        return self._fit_to_known(bootstrap=bootstrap, **fit_kwargs)
 
-    def teach(self, X, y, only_new=False, **fit_kwargs):
+    def teach(self, X, y, bootstrap=False, only_new=False, **fit_kwargs):
         """Add newly labelled samples and refit.
 
         Parameters
         ----------
         X : array-like
-            The newly labelled samples (usually ``X_pool[idx]`` from :meth:`query`).
+            The newly labelled samples (usually ``X_pool[idx]`` from :meth:`query`), with the
+            per-sample shape of the samples taught so far.
         y : array-like of shape (n,)
-            Their labels, from the oracle.
+            Their labels, from the oracle (the shape of the labels taught so far).
+        bootstrap : bool, default=False
+            Fit on a bootstrap resample of the labelled data (modAL's option).
         only_new : bool, default=False
             Fit on the new samples only (modAL's option); they are still recorded.
         **fit_kwargs
             Extra arguments for ``estimator.fit`` (e.g. ``X_unlabeled=`` for WAAL).
         """
         check_consistent_length(X, y)
-        y = np.asarray(y)
-        if not hasattr(self, "X_training_") or self.X_training_ is None:
-            self.X_training_, self.y_training_ = X, y
-            self.X_generated_ = self.y_generated_ = None
-        else:
-            self.X_training_ = _stack([self.X_training_, X])
-            self.y_training_ = np.concatenate([self.y_training_, y])
+        if getattr(self, "X_training_", None) is not None:
+            self._check_like_taught(X, np.asarray(y))  # before anything is compared or stored
         if "X_unlabeled" not in fit_kwargs:
             pool = self._remaining_pool(X)
             if pool is not None:
                 fit_kwargs["X_unlabeled"] = pool
-        self._last_pool = None
+        if not only_new and "new_rows" not in fit_kwargs and _accepts(self.estimator.fit,
+                                                                      "new_rows"):
+            fit_kwargs["new_rows"] = len(y)  # e.g. BGADLClassifier(rec_source="new")
+        self._last_query = None
+        self._add_training_data(X, y)
         if only_new:
-            self._fit_estimator(X, y, new=(X, y), **fit_kwargs)
+            self._fit_on_new(X, y, bootstrap=bootstrap, **fit_kwargs)
         else:
-            self._fit_estimator(self.X_training_, self.y_training_, new=(X, y), **fit_kwargs)
+            self._fit_to_known(bootstrap=bootstrap, **fit_kwargs)
+
+    # modAL's private protocol: a modAL Committee / CommitteeRegressor calls these on its learners
+    def _add_training_data(self, X, y):
+        """Record newly labelled samples without refitting (modAL's ``_add_training_data``)."""
+        check_consistent_length(X, y)
+        y = np.asarray(y)
+        if getattr(self, "X_training_", None) is None:
+            self.X_training_, self.y_training_ = X, y
+            self.X_generated_ = self.y_generated_ = None
+        else:
+            self._check_like_taught(X, y)
+            self.X_training_ = _stack([self.X_training_, X])
+            self.y_training_ = np.concatenate([self.y_training_, y])
+        self._n_new = _n_rows(X)
+
+    def _check_like_taught(self, X, y):
+        have, given = _sample_shape(self.X_training_), _sample_shape(X)
+        if have != given:
+            raise ValueError(
+                f"teach() was given samples of shape {given} (X has shape {np.shape(X)}), but "
+                f"the labelled set's samples have shape {have}: every labelled sample must have "
+                "the same layout (reshape X to it)."
+            )
+        if y.shape[1:] != self.y_training_.shape[1:]:
+            raise ValueError(
+                f"teach() was given y of shape {y.shape}, but the labels taught so far have "
+                f"shape {self.y_training_.shape}: pass y as "
+                + ("a 1-d array of shape (n_samples,)." if self.y_training_.ndim == 1
+                   else f"an array of shape (n_samples, {', '.join(map(str, have))}).")
+            )
+
+    def _fit_to_known(self, bootstrap=False, **fit_kwargs):
+        """Refit on all labelled data (modAL's ``_fit_to_known``; ``rebag`` bootstraps it)."""
+        X, y = self.X_training_, self.y_training_
+        n = _n_rows(X)
+        n_new = min(getattr(self, "_n_new", n), n)
+        new = (_safe_indexing(X, np.arange(n - n_new, n)), y[n - n_new:])
+        if bootstrap:
+            X, y = self._bootstrap(X, y)
+        self._fit_estimator(X, y, new=new, **fit_kwargs)
+        return self
+
+    def _fit_on_new(self, X, y, bootstrap=False, **fit_kwargs):
+        """Fit on ``(X, y)`` only (modAL's ``_fit_on_new``)."""
+        y = np.asarray(y)
+        new = (X, y)
+        if bootstrap:
+            X, y = self._bootstrap(X, y)
+        self._fit_estimator(X, y, new=new, **fit_kwargs)
+        return self
+
+    def _bootstrap(self, X, y):
+        rng = np.random.default_rng(resolve_seed(self.random_state))
+        idx = rng.choice(_n_rows(X), _n_rows(X), replace=True)
+        return _safe_indexing(X, idx), y[idx]
+
+    def transform_without_estimating(self, X):
+        """``X`` as the final estimator sees it: through a Pipeline's transformers, if any.
+
+        What modAL's learners offer for strategies and committees with ``on_transformed=True``.
+        """
+        from sklearn.pipeline import Pipeline
+
+        if isinstance(self.estimator, Pipeline):
+            return self.estimator[:-1].transform(X)
+        return X
 
     def _remaining_pool(self, X_new):
-        """The last queried pool without the rows just taught, if the estimator wants it."""
-        pool = getattr(self, "_last_pool", None)
-        if pool is None or not self.pass_pool or not _accepts(self.estimator.fit, "X_unlabeled"):
+        """The last queried pool without the rows just taught, if the estimator wants it.
+
+        The learner keeps only a weak reference to that pool (and its query's indices), so it
+        never holds a pool in memory or in a pickle; the caller's pool must still exist.
+        """
+        last = getattr(self, "_last_query", None)
+        if last is None or not self.pass_pool or not _accepts(self.estimator.fit, "X_unlabeled"):
             return None
-        X_pool, idx = pool
-        if len(idx) == len(X_new) and np.array_equal(
-            np.asarray(X_pool[idx]), np.asarray(X_new)
+        ref, idx = last
+        X_pool = ref() if ref is not None else None
+        if X_pool is None:
+            warnings.warn(
+                "teach() cannot hand the rest of the pool to the estimator as X_unlabeled: "
+                "ActiveLearner keeps only a weak reference to the pool of the last query() (so "
+                "that it never holds a copy), and that pool no longer exists or is a list. Keep "
+                "the pool alive until teach(), or pass X_unlabeled= explicitly.",
+                UserWarning,
+            )
+            return None
+        if len(idx) == _n_rows(X_new) and np.array_equal(
+            np.asarray(_safe_indexing(X_pool, idx)), np.asarray(X_new)
         ):
-            keep = np.ones(len(X_pool), dtype=bool)
+            keep = np.ones(_n_rows(X_pool), dtype=bool)
             keep[idx] = False
-            return X_pool[keep]
+            return _safe_indexing(X_pool, np.flatnonzero(keep))
         warnings.warn(
             "teach() was not given the rows of the last query, so the remaining pool is unknown; "
             "pass X_unlabeled= explicitly.",
@@ -222,11 +362,49 @@ class ActiveLearner(MetaEstimatorMixin, BaseEstimator):
         if kwargs:
             raise TypeError("With joint=True the estimator is trained by augmenter.fit(X, y), "
                             f"which takes no fit arguments; got {sorted(kwargs)}.")
+        warnings.warn(
+            "ActiveLearner(joint=True) is deprecated: pass skal.BGADLClassifier(...) (or "
+            "skal.BGADLMCDropoutClassifier) as the estimator instead, which trains jointly with "
+            "its VAE-ACGAN in its own skorch fit loop (callbacks and history included).",
+            DeprecationWarning,
+            stacklevel=4,
+        )
         self.augmenter_ = clone(self.augmenter).set_params(classifier=clone(self.estimator))
-        self.augmenter_.fit(X, y)
-        # fit the estimator in place (it stays the object that get_params and clone see)
-        vars(self.estimator).update(vars(self.augmenter_.classifier_))
+        try:
+            self.augmenter_.fit(X, y)
+        except (RuntimeError, FloatingPointError) as exc:
+            if "diverged" not in str(exc) or not self._classifier_diverges_alone(X, y):
+                raise
+            lr = self.estimator.get_params().get("lr")
+            lower = f", e.g. to {lr / 10:g}" if isinstance(lr, (int, float)) else ""
+            raise DivergenceError(
+                f"ActiveLearner(joint=True): the classifier {type(self.estimator).__name__} "
+                f"diverged, not the {type(self.augmenter).__name__} (its training reported: "
+                f"{str(exc).split('. ')[0]}; the classifier alone diverges within 3 epochs). "
+                f"Lower the classifier's learning rate (estimator lr={lr!r}{lower}: "
+                "set_params(estimator__lr=...)), not the augmenter's."
+            ) from exc
+        # fit the estimator in place: it takes the fitted state (not the parameters) of the
+        # BGADL classifier the augmenter trained
+        fitted = self.augmenter_.classifier_
+        params = fitted.get_params(deep=False)
+        vars(self.estimator).update({k: v for k, v in vars(fitted).items() if k not in params})
         self.augmenter_.classifier_ = self.estimator
+
+    def _classifier_diverges_alone(self, X, y):
+        """After a joint training diverged: does the classifier diverge when trained alone?"""
+        probe = clone(self.estimator)
+        if "max_epochs" not in probe.get_params():
+            return False
+        probe.set_params(max_epochs=3)
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                probe.fit(X, y)
+        except FloatingPointError:  # DivergenceError and torch's NaN checks
+            return True
+        n_classes = len(getattr(probe, "classes_", ())) or len(np.unique(y))
+        return diverged_epoch(train_losses(probe), n_classes) is not None
 
     def _augment(self, X, y, new):
         """BGADL step: refit the augmenter and train on real plus generated samples."""
@@ -257,6 +435,7 @@ class ActiveLearner(MetaEstimatorMixin, BaseEstimator):
         Parameters
         ----------
         X_pool : array-like
+            Samples as rows: an array, a torch tensor, a DataFrame (rows by position) or a list.
         n_instances : int, default=1
         return_metrics : bool, default=False
             Also return the strategy's scores for the chosen samples (modAL 0.4.2).
@@ -266,7 +445,7 @@ class ActiveLearner(MetaEstimatorMixin, BaseEstimator):
         Returns
         -------
         indices : ndarray of int64
-        X_query : the rows ``X_pool[indices]``
+        X_query : the rows ``X_pool[indices]`` (of the same type as ``X_pool``)
         scores : ndarray, only with ``return_metrics=True``
         """
         self._check_fitted()
@@ -282,10 +461,11 @@ class ActiveLearner(MetaEstimatorMixin, BaseEstimator):
         else:  # an index-only strategy
             idx, scores = result, None
         idx = np.asarray(idx, dtype=np.int64).reshape(-1)
-        self._last_pool = (X_pool, idx)
+        self._last_query = (_weak(X_pool), idx)  # no pool kept: see pass_pool
+        X_query = _safe_indexing(X_pool, idx)  # rows, also of a DataFrame or a list
         if return_metrics:
-            return idx, X_pool[idx], scores
-        return idx, X_pool[idx]
+            return idx, X_query, scores
+        return idx, X_query
 
     # ---------------------------------------------------------------- prediction
     def _check_fitted(self):

@@ -7,7 +7,7 @@ from torch.nn import functional as F
 
 
 # ---------------------------------------------------------------------------------------------
-# BGADL: the VAE-ACGAN losses (Tran et al. 2019, VAE-ACGAN; BGADL.md section 2).
+# BGADL: the VAE-ACGAN losses (Tran et al. 2019, VAE-ACGAN; docs/bgadl.md, 'Losses').
 # Notation: E encoder, G generator (= VAE decoder), D discriminator, C auxiliary classifier;
 # x real images, y their labels, x_rec = G(reparameterize(E(x)), y) the reconstructions (the
 # paper's x'), x_fake = G(z, y) with z ~ N(0, I) the class-conditional samples.
@@ -24,7 +24,7 @@ def vae_kl(mu, log_var, reduction="sum"):
     """KL(N(mu, sigma^2) || N(0, I)) of a diagonal Gaussian encoder, averaged over the batch.
 
     KL = 0.5 * sum_j (mu_j^2 + sigma_j^2 - log sigma_j^2 - 1), with log sigma^2 = ``log_var``
-    (Tran et al. 2019, VAE-ACGAN; BGADL.md section 2, "KL term").
+    (Tran et al. 2019, VAE-ACGAN; docs/bgadl.md, 'Losses', item 1).
 
     Parameters
     ----------
@@ -53,7 +53,7 @@ def vae_kl(mu, log_var, reduction="sum"):
 def vae_reconstruction(x_rec, x, reduction="mean"):
     """Squared reconstruction error of x_rec against x.
 
-    Tran et al. 2019, VAE-ACGAN; BGADL.md section 2 (``nn.MSELoss`` in the authors' code).
+    Tran et al. 2019, VAE-ACGAN; docs/bgadl.md, 'Losses' (``nn.MSELoss`` in the authors' code).
 
     Parameters
     ----------
@@ -83,7 +83,7 @@ def vae_reconstruction(x_rec, x, reduction="mean"):
 def encoder_loss(x_rec, x, mu, log_var, kl_reduction="sum", kl_weight=1.0):
     """Encoder loss L_E = MSE(x_rec, x) + kl_weight * KL(q(z | x) || N(0, I)).
 
-    Tran et al. 2019, VAE-ACGAN; BGADL.md section 2, "E step". Only the encoder is updated with
+    Tran et al. 2019, VAE-ACGAN; docs/bgadl.md, 'Losses', item 1. Only the encoder is updated with
     this loss in the authors' scheme.
 
     Parameters
@@ -115,7 +115,7 @@ def generator_loss(d_fake_logits, c_fake_logits, y, x_rec, x, rec_weight=0.75,
                    rec_reduction="mean"):
     """Generator loss L_G = BCE(D(x_fake), 1) + CE(C(x_fake), y) + rec_weight * rec(x_rec, x).
 
-    Tran et al. 2019, VAE-ACGAN; BGADL.md section 2, "G step": fool D, make C recognise the
+    Tran et al. 2019, VAE-ACGAN; docs/bgadl.md, 'Losses', item 2: fool D, make C recognise the
     intended class, and reconstruct the real images (weight 0.75 in the authors' code). There is no
     adversarial or classification term on ``x_rec``.
 
@@ -150,7 +150,7 @@ def generator_loss(d_fake_logits, c_fake_logits, y, x_rec, x, rec_weight=0.75,
 def discriminator_loss(d_real_logits, d_fake_logits, d_rec_logits):
     """Discriminator loss L_D = BCE(D(x), 1) + BCE(D(x_fake), 0) + BCE(D(x_rec), 0).
 
-    Tran et al. 2019, VAE-ACGAN; BGADL.md section 2, "D step": both generated samples and
+    Tran et al. 2019, VAE-ACGAN; docs/bgadl.md, 'Losses', item 3: both generated samples and
     reconstructions count as fake. Pass logits of *detached* ``x_fake`` and ``x_rec`` so that no
     gradient reaches G or E (the authors' code does not detach; the gradients are wasted).
 
@@ -174,7 +174,7 @@ def discriminator_loss(d_real_logits, d_fake_logits, d_rec_logits):
 def auxiliary_classifier_loss(c_real_logits, c_fake_logits, c_rec_logits, y):
     """Classifier loss L_C = CE(C(x), y) + CE(C(x_fake), y) + CE(C(x_rec), y).
 
-    Tran et al. 2019, VAE-ACGAN; BGADL.md section 2, "C step": the classifier (the learner, which
+    Tran et al. 2019, VAE-ACGAN; docs/bgadl.md, 'Losses', item 3: the classifier (the learner, which
     doubles as the ACGAN auxiliary classifier) trains on real, generated and reconstructed images,
     all with the real batch's labels and weight 1. The caller must compute ``c_fake_logits`` and
     ``c_rec_logits`` on *detached* generated and reconstructed images, so that this loss updates C
@@ -199,8 +199,46 @@ def auxiliary_classifier_loss(c_real_logits, c_fake_logits, c_rec_logits, y):
     )
 
 
+def masked_cross_entropy(logits, y, keep=None):
+    """Cross-entropy averaged over the batch, counting only the rows in ``keep``.
+
+    ``sum_i keep_i * CE(logits_i, y_i) / n``: dropped rows contribute 0 and the divisor stays the
+    batch size n, so filtering generated samples lowers their total weight instead of raising the
+    weight of the ones kept. With ``keep=None`` it is ``F.cross_entropy(logits, y)``, so
+    ``CE(C(x), y) + masked_cross_entropy(C(x_fake), y) + masked_cross_entropy(C(x_rec), y)`` is
+    :func:`auxiliary_classifier_loss`. BGADL's classifier loss weighs the two generated terms
+    (``BGADLMixin``'s ``gen_weight``) and may drop generated samples that the classifier or the
+    discriminator is not confident about (``gen_filter``).
+
+    Parameters
+    ----------
+    logits : torch.Tensor of shape (n, n_classes)
+    y : torch.Tensor of shape (n,)
+        Class indices (int64).
+    keep : torch.Tensor of shape (n,) or None, default=None
+        Boolean (or 0/1 float) mask of the rows that count.
+
+    Returns
+    -------
+    torch.Tensor
+        Scalar (0 when no row is kept).
+
+    Examples
+    --------
+    >>> import torch
+    >>> logits, y = torch.zeros(4, 2), torch.tensor([0, 1, 0, 1])
+    >>> masked_cross_entropy(logits, y, keep=torch.tensor([True, True, False, False]))
+    tensor(0.3466)
+    """
+    if keep is None:
+        return F.cross_entropy(logits, y)
+    per_row = F.cross_entropy(logits, y, reduction="none")  # (n,)
+    return (per_row * keep.to(per_row.dtype)).sum() / max(len(per_row), 1)
+
+
 # ---------------------------------------------------------------------------------------------
-# WAAL: Wasserstein adversarial active learning (Shui et al. 2020, AISTATS; WAAL.md sections 2-3).
+# WAAL: Wasserstein adversarial active learning (Shui et al. 2020, AISTATS; docs/waal.md,
+# 'Training step' and 'Query rule').
 # Equation numbers are those of C. Shui's PhD thesis, chapter 3 (the paper). Notation: L, U, B the
 # numbers of labelled, unlabelled and queried samples; z = f(x) the features; g the critic with
 # g(z) in [0, 1], g -> 1 meaning "looks unlabelled"; h the classifier.
@@ -303,7 +341,7 @@ def gradient_penalty(critic, z_a, z_b, generator=None, include_endpoints=False):
     The penalty is returned as a positive number: the *caller* adds ``+ weight * penalty`` to the
     critic's loss ``-W`` (the loss it minimises), the standard WGAN-GP sign. The authors' released
     code minimises ``-W - weight * penalty`` instead, which drives the critic's gradient norm *away*
-    from 1 (WAAL.md section 5, item 5); to copy that, subtract it.
+    from 1 (docs/waal.md, 'Known bugs in the authors' code', item 1); to copy that, subtract it.
 
     The gradient is taken with ``create_graph=True``, so the penalty can be backpropagated into the
     critic's parameters. It also flows into ``z_a`` and ``z_b`` when they require grad: pass

@@ -368,3 +368,17 @@ def waal_uncertainty_diversity(
     scores = np.asarray(est.waal_score(X, selection=selection, mixture=mixture, kind=kind))
     idx = select_top(-scores.astype(np.float64), n_instances, random_state)
     return idx, scores[idx]
+
+
+# ---------------------------------------------------------------------------- batch-aware strategies
+# (defined in skal.batch_query on skal.selection's pure selectors; re-exported here)
+from .batch_query import (  # noqa: E402
+    badge,
+    batch_bald,
+    coreset,
+    power_bald,
+    stochastic_batch,
+    typiclust,
+)
+
+__all__ += ["batch_bald", "stochastic_batch", "power_bald", "badge", "coreset", "typiclust"]

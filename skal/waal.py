@@ -9,7 +9,7 @@ while ``g`` (a sigmoid MLP with a gradient penalty) maximises that estimate. The
 
 The paper's settings are the defaults; the authors' released code differs in several places and
 its choices are available as options (see the :class:`WAALClassifier` docstring and
-``papers/WAAL.md`` sections 5 and 7).
+``docs/waal.md``, 'Departures from the authors' code').
 
 References
 ----------
@@ -186,7 +186,8 @@ class WAALClassifier(MCDropoutClassifier):
     callback (:class:`skal.classifier.DivergenceCheck`) also stops a loss that explodes while
     staying finite, or weights that become non-finite.
 
-    Paper versus the authors' released code (``cjshui/WAAL``; WAAL.md sections 5 and 7); skal
+    Paper versus the authors' released code (``cjshui/WAAL``; docs/waal.md, 'Departures from the
+    authors' code' and 'Known bugs in the authors' code'); skal
     follows the paper by default:
 
     - **coefficient of the labelled critic term**: paper ``C0`` (default ``coef="paper"``); code

@@ -16,6 +16,7 @@ from sklearn.base import clone
 
 import skal
 import skal.augment
+import skal.bgadl
 from skal import ActiveLearner, GenerativeAugmenter, ResNet18Classifier, bald
 from skal.augment import ConvergenceError
 from skal.datasets import load_digits_images
@@ -170,7 +171,8 @@ def test_classifier_must_be_a_skal_classifier(data):
 @pytest.mark.parametrize("loss_name", ["encoder_loss", "discriminator_loss"])
 def test_divergence_is_detected(monkeypatch, data, loss_name):
     X, y = data
-    real_loss = getattr(skal.augment, loss_name)
+    # the losses are called from skal.bgadl, whose skorch train_step trains the augmenter's net
+    real_loss = getattr(skal.bgadl, loss_name)
     calls = []
 
     def diverging(*args, **kwargs):
@@ -178,7 +180,7 @@ def test_divergence_is_detected(monkeypatch, data, loss_name):
         loss = real_loss(*args, **kwargs)
         return loss * float("nan") if len(calls) >= 4 else loss  # epoch 2, batch 2 of 2
 
-    monkeypatch.setattr(skal.augment, loss_name, diverging)
+    monkeypatch.setattr(skal.bgadl, loss_name, diverging)
     aug = GenerativeAugmenter(**{**TINY, "max_epochs": 3}, random_state=0)
     label = {"encoder_loss": "L_E", "discriminator_loss": "L_D"}[loss_name]
     with pytest.raises(ConvergenceError, match=rf"{label} is nan at epoch 2/3, batch 2/2.*lr"):

@@ -212,24 +212,69 @@ def test_wrong_image_shape(tmp_path):
 
 
 def test_missing_files(tmp_path, monkeypatch):
-    home, env = tmp_path / "home", tmp_path / "env"
-    home.mkdir()
+    env = tmp_path / "env"
     # Only the labels: an incomplete directory is skipped.
-    write(home / "train-labels-idx1-ubyte.gz", idx_bytes(np.zeros(2)), True)
+    env.mkdir()
+    write(env / "train-labels-idx1-ubyte.gz", idx_bytes(np.zeros(2)), True)
     monkeypatch.setenv("SKAL_DATA", str(env))
     with pytest.raises(FileNotFoundError) as excinfo:
-        load_fashion_mnist(data_home=home)
+        load_fashion_mnist()
     msg = str(excinfo.value)
-    for d in (
-        home,
-        home / "FashionMNIST" / "raw",
-        env,
-        env / "FashionMNIST" / "raw",
-        tmp_path / "no-system-dir",
-    ):
+    for d in (env, env / "FashionMNIST" / "raw", tmp_path / "no-system-dir"):
         assert f"- {d}\n" in msg + "\n"
+    assert "train-images-idx3-ubyte[.gz] and train-labels-idx1-ubyte[.gz]" in msg
     assert "apt-get install dataset-fashion-mnist" in msg
     assert "data_home=" in msg and "SKAL_DATA" in msg
+
+
+@pytest.mark.parametrize("exists", [False, True])
+@pytest.mark.parametrize("split", ["train", "test"])
+def test_explicit_data_home_never_falls_back(tmp_path, monkeypatch, exists, split):
+    # Complete copies in $SKAL_DATA and the system folder must not replace the one named.
+    write_split(tmp_path / "env", split)
+    write_split(tmp_path / "system", split)
+    monkeypatch.setenv("SKAL_DATA", str(tmp_path / "env"))
+    monkeypatch.setattr(datasets, "_SYSTEM_FASHION_MNIST_DIR", str(tmp_path / "system"))
+    home = tmp_path / "nonexistent"
+    if exists:
+        home.mkdir()
+        # Only the labels: an incomplete data_home is still an error.
+        write(home / (STEMS[split][1] + ".gz"), idx_bytes(np.zeros(2)), True)
+    images_stem, labels_stem = STEMS[split]
+    msg = (
+        f"Fashion-MNIST {split!r} files ({images_stem}[.gz] and {labels_stem}[.gz]) "
+        f"were not found in data_home={str(home)!r}"
+        + ("" if exists else " (the folder does not exist)")
+        + f". Searched:\n  - {home}\n  - {home / 'FashionMNIST' / 'raw'}\n"
+    )
+    with pytest.raises(FileNotFoundError, match=re.escape(msg)) as excinfo:
+        load_fashion_mnist(split, data_home=home)
+    assert str(tmp_path / "env") not in str(excinfo.value).split("Searched:")[1].split("Put")[0]
+    with pytest.raises(FileNotFoundError, match=re.escape(msg)):
+        load_dataset("fashion_mnist", split, data_home=str(home))
+
+
+def test_data_home_literal_nonexistent(monkeypatch):
+    # The exact call of the bug report, with the real system copy (if any) in reach.
+    monkeypatch.setattr(datasets, "_SYSTEM_FASHION_MNIST_DIR", SYSTEM_DIR)
+    with pytest.raises(FileNotFoundError, match=r"data_home='/nonexistent' \(the folder"):
+        load_fashion_mnist(data_home="/nonexistent")
+
+
+def test_data_home_expands_user(tmp_path, monkeypatch):
+    monkeypatch.setenv("HOME", str(tmp_path))
+    X_ref, y_ref = write_split(tmp_path / "fm", "test", n=3)
+    check_loaded(*load_fashion_mnist("test", data_home="~/fm"), X_ref, y_ref)
+
+
+@pytest.mark.parametrize("bad", [3, ["/tmp"], b"/tmp"])
+def test_bad_data_home_type(bad):
+    msg = (
+        "The 'data_home' parameter of load_fashion_mnist must be a str, a path-like "
+        f"object or None. Got {bad!r} instead."
+    )
+    with pytest.raises(TypeError, match=re.escape(msg)):
+        load_fashion_mnist(data_home=bad)
 
 
 def test_missing_files_default_dirs(tmp_path):

@@ -102,7 +102,7 @@ def test_config_mismatch_raises(runs):
     [
         ({"method": "nope"}, r"Unknown method 'nope'\. Expected one of: .*'bald'.*'random'"),
         ({"dataset": "cifar"}, r"Unknown dataset 'cifar'\. Expected one of: 'digits', "),
-        ({"n_initial": 0}, r"'n_initial' parameter of ExperimentConfig must be an int >= 1"),
+        ({"n_initial": 0}, r"'n_initial' parameter of ExperimentConfig must be an int >= 2"),
         ({"n_rounds": -1}, r"'n_rounds' parameter .* must be an int >= 0\. Got -1"),
         ({"pool_size": 2.5}, r"'pool_size' parameter .* an int >= 1 or None\. Got 2\.5"),
         ({"lr": 0}, r"'lr' parameter .* must be a float > 0"),
@@ -217,3 +217,200 @@ def test_rows_record_the_epochs_actually_trained(tmp_path):
     plain = run_experiment(ExperimentConfig(**{**TINY, "method": "random", "repeats": 1,
                                                "n_rounds": 0}), tmp_path / "plain", progress=False)
     assert plain.rows[0]["epochs_trained"] == TINY["max_epochs"]
+
+
+# ------------------------------------------------------------------ methods and their options
+def test_waal_sizes_min_steps_from_its_unlabelled_epochs():
+    """A WAAL epoch is a pass over the unlabelled pool: epochs must not fall as labels grow."""
+    config = ExperimentConfig(**{**TINY, "method": "waal", "max_epochs": 5, "min_steps": 300})
+    pool = 600
+    epochs = [config.epochs_for(n, pool - n) for n in (40, 60, 80)]
+    assert epochs == [17, 18, 18]  # ceil(300 / ceil(U / 32)) with U = 560, 540, 520
+    assert all(e * -(-(pool - n) // 32) >= 300 for e, n in zip(epochs, (40, 60, 80)))
+    # the ResNet18 methods still count labelled batches
+    assert ExperimentConfig(**{**TINY, "min_steps": 300}).epochs_for(40, 560) == 150
+
+
+def test_waal_uses_its_lr_and_stores_what_it_does_not_use():
+    from skal.experiment import make_waal
+
+    config = ExperimentConfig(**{**TINY, "method": "waal"})
+    assert config.lr == 0.01  # the paper's SGD lr, not Adam's 1e-3
+    assert (config.width, config.preact, config.lr_schedule, config.n_mc_samples) == (None,) * 4
+    saved = config.to_dict()
+    assert saved["width"] is None and saved["estimator"].startswith("WAALClassifier(lr=0.01")
+    assert ExperimentConfig.from_dict(saved) == config
+    tuned = ExperimentConfig(**{**TINY, "method": "waal", "lr": 0.05})
+    assert make_waal(tuned, 0, np.arange(10)).lr == 0.05
+    assert ExperimentConfig(**TINY).lr == 1e-3
+    assert ExperimentConfig(**{**TINY, "method": "random"}).n_mc_samples is None
+
+
+def test_titles_name_the_estimator_used():
+    from skal.experiment.plots import run_title
+
+    assert "WAALClassifier" in run_title(ExperimentConfig(**{**TINY, "method": "waal"}))
+    assert "ResNet18" not in run_title(ExperimentConfig(**{**TINY, "method": "waal"}))
+    assert "ResNet18Classifier(width=2)" in run_title(ExperimentConfig(**TINY))
+    assert "BGADLResNet18Classifier" in run_title(ExperimentConfig(**{**TINY, "method": "bgadl"}))
+
+
+def test_builtin_methods_are_all_described_for_the_help():
+    from skal.experiment.config import BUILTIN_METHODS
+    from skal.experiment.methods import METHODS as registry
+
+    assert set(BUILTIN_METHODS) <= set(registry)
+    assert {"random", "uncertainty", "margin", "entropy", "bald", "waal", "bgadl",
+            "random_gen"} == set(BUILTIN_METHODS)
+
+
+@pytest.mark.parametrize(
+    "params, match",
+    [
+        ({"dropout": 1.0}, r"'dropout' parameter of ExperimentConfig must be a float in \[0, 1\)"),
+        ({"lr": float("nan")}, r"'lr' parameter .* must be a float > 0 or None\. Got nan"),
+        ({"preact": "yes"}, r"'preact' parameter .* must be a bool\. Got 'yes'"),
+        ({"device": ""}, r"'device' parameter .* must be a non-empty str"),
+        ({"n_initial": 1}, r"'n_initial' parameter of ExperimentConfig must be an int >= 2\. "
+                           r"Got 1"),
+        ({"method": 3}, r"Unknown method 3\. Expected one of"),
+    ],
+)
+def test_more_invalid_configs_raise_config_errors(params, match):
+    from skal.exceptions import ConfigError
+
+    with pytest.raises(ConfigError, match=match):
+        ExperimentConfig(**{**TINY, **params})
+
+
+def test_unknown_saved_field_is_a_config_error():
+    from skal.exceptions import ConfigError
+
+    with pytest.raises(ConfigError, match=r"Unknown ExperimentConfig fields: \['colour'\]"):
+        ExperimentConfig.from_dict({**ExperimentConfig(**TINY).to_dict(), "colour": 1})
+
+
+def test_device_is_checked_before_anything_is_written(tmp_path):
+    import torch
+
+    from skal.exceptions import DeviceError
+
+    if torch.cuda.is_available():
+        pytest.skip("this machine has a GPU")
+    config = ExperimentConfig(**{**TINY, "device": "cuda"})
+    with pytest.raises(DeviceError, match=r"asked for device='cuda', but torch sees no CUDA"):
+        run_experiment(config, tmp_path / "run", progress=False)
+    assert not (tmp_path / "run").exists()
+
+
+# ------------------------------------------------------------------ divergence
+class _Exploding:
+    """Stands in for a net whose training exploded (or went NaN) in its last epoch."""
+
+    def __init__(self, loss):
+        self.loss = loss
+
+    def fit(self, X, y):
+        self.history_ = [{"train_loss": 2.3}, {"train_loss": self.loss}]
+        return self
+
+    def score(self, X, y):
+        return 0.1
+
+
+def _method_diverging_in_round(rnd, loss=1e7):
+    """ResNet18 until round ``rnd``, then a training whose loss explodes."""
+    from skal.experiment import make_resnet18
+
+    calls = []
+
+    def make(config, seed, classes):
+        calls.append(1)
+        if len(calls) > rnd:
+            return _Exploding(loss)
+        return make_resnet18(config, seed, classes)
+
+    return Method(METHODS["random"].query_strategy, make_estimator=make)
+
+
+@pytest.mark.parametrize("loss", [1e7, float("nan"), float("inf")])
+def test_diverged_training_stops_the_run_and_keeps_finished_rounds(tmp_path, loss):
+    from skal.exceptions import DivergenceError
+
+    register_method("test-diverges", _method_diverging_in_round(1, loss), overwrite=True)
+    try:
+        config = ExperimentConfig(**{**TINY, "method": "test-diverges", "repeats": 1})
+        with pytest.raises(DivergenceError, match=r"Training diverged in round 1 of repeat 1 of "
+                                                  r"method 'test-diverges' .*training loss of "
+                                                  r"_Exploding is .* at epoch 2 .*Lower the "
+                                                  r"learning rate lr=0\.001 \(--lr\), e\.g\. to "
+                                                  r"0\.0001\. The 1 finished round"):
+            run_experiment(config, tmp_path / "run", progress=False)
+    finally:
+        METHODS.pop("test-diverges")
+    assert [row["round"] for row in read_jsonl(tmp_path / "run" / "results.jsonl")] == [0]
+
+
+def test_a_floating_point_error_in_fit_becomes_a_divergence_error(tmp_path):
+    from skal.exceptions import DivergenceError
+
+    class RaisesNaN(_Exploding):
+        def fit(self, X, y):
+            raise FloatingPointError("WAALClassifier: the critic loss is nan at epoch 3.")
+
+    register_method("test-nan", Method(METHODS["random"].query_strategy,
+                                       make_estimator=lambda c, s, k: RaisesNaN(0)),
+                    overwrite=True)
+    try:
+        with pytest.raises(DivergenceError, match=r"round 0 of repeat 1 .*the critic loss is nan "
+                                                  r"at epoch 3\. Lower the learning rate") as info:
+            run_experiment(ExperimentConfig(**{**TINY, "method": "test-nan", "repeats": 1}),
+                           tmp_path / "run", progress=False)
+    finally:
+        METHODS.pop("test-nan")
+    assert isinstance(info.value.__cause__, FloatingPointError)
+
+
+def test_real_exploding_training_is_detected(tmp_path):
+    from skal.exceptions import DivergenceError
+
+    config = ExperimentConfig(**{**TINY, "lr": 1e3, "max_epochs": 3, "repeats": 1,
+                                 "n_rounds": 0})
+    with pytest.raises(DivergenceError, match=r"ResNet18Classifier.*lr=1000"):
+        run_experiment(config, tmp_path / "run", progress=False)
+
+
+def test_a_diverged_augmenter_is_not_blamed_on_the_classifier_lr(tmp_path):
+    from skal import augment
+    from skal.exceptions import DivergenceError
+
+    class GanDiverges(_Exploding):
+        def fit(self, X, y):
+            raise augment.ConvergenceError(
+                "GenerativeAugmenter training diverged: the encoder loss L_E is nan at epoch 1/3, "
+                "batch 2/2. GAN training is unstable at lr=0.0002; try a lower learning rate")
+
+    register_method("test-gan", Method(METHODS["random"].query_strategy,
+                                       make_estimator=lambda c, s, k: GanDiverges(0)),
+                    overwrite=True)
+    try:
+        with pytest.raises(DivergenceError, match=r"the encoder loss L_E is nan at epoch 1/3, "
+                                                  r"batch 2/2\. The VAE-ACGAN .* diverged, not "
+                                                  r"the classifier") as info:
+            run_experiment(ExperimentConfig(**{**TINY, "method": "test-gan", "repeats": 1}),
+                           tmp_path / "run", progress=False)
+    finally:
+        METHODS.pop("test-gan")
+    assert "--lr" not in str(info.value)
+
+
+def test_an_augmenter_naming_the_classifier_gets_the_lr_advice():
+    from skal.experiment.runner import _augmenter_advice
+
+    classifier = FloatingPointError(
+        "GenerativeAugmenter training diverged: the auxiliary classifier loss L_C is nan. The "
+        "auxiliary classifier is the ResNet18Classifier given as classifier=, ...")
+    assert _augmenter_advice(classifier) is None  # -> "Lower the learning rate lr=... (--lr)"
+    assert _augmenter_advice(FloatingPointError("WAALClassifier: loss is nan")) is None
+    gan = FloatingPointError("GenerativeAugmenter training diverged: the encoder loss is nan.")
+    assert "not the classifier" in _augmenter_advice(gan)

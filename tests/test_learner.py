@@ -113,3 +113,162 @@ def test_pool_is_handed_to_estimators_that_take_unlabelled_data(digits_small):
     with pytest.warns(UserWarning, match="remaining pool is unknown"):
         learner.teach(X[:2], y[:2])
     assert seen["pool"] is None
+
+
+# ------------------------------------------------------------------ no pool kept after query
+def test_pickled_learner_does_not_grow_after_a_query(digits_small):
+    X, y = digits_small
+    learner = ActiveLearner(_clf(), query_strategy=random_sampling, X_training=X[:40],
+                            y_training=y[:40])
+    before = len(pickle.dumps(learner))
+    pool = X[40:400]
+    learner.query(pool, n_instances=5, random_state=0)
+    assert len(pickle.dumps(learner)) == before  # 360 images would add ~180 KB
+    restored = pickle.loads(pickle.dumps(learner))
+    np.testing.assert_array_equal(restored.predict(X[:5]), learner.predict(X[:5]))
+
+
+def test_learner_holds_no_reference_to_the_pool(digits_small):
+    import gc
+    import weakref
+
+    X, y = digits_small
+    learner = ActiveLearner(_clf(), query_strategy=random_sampling, X_training=X[:40],
+                            y_training=y[:40])
+    pool = X[40:200].copy()
+    alive = weakref.ref(pool)
+    learner.query(pool, n_instances=3, random_state=0)
+    del pool
+    gc.collect()
+    assert alive() is None
+
+
+def test_a_pool_gone_before_teach_gets_a_warning(digits_small):
+    X, y = digits_small
+
+    class TakesPool(ResNet18Classifier):
+        def fit(self, X, y, X_unlabeled=None, **kw):
+            return super().fit(X, y, **kw)
+
+    learner = ActiveLearner(TakesPool(width=2, max_epochs=1, random_state=0),
+                            query_strategy=random_sampling, X_training=X[:30], y_training=y[:30])
+    idx, X_q = learner.query(X[30:60].copy(), n_instances=2, random_state=0)  # a temporary
+    with pytest.warns(UserWarning, match=r"keeps only a weak reference to the pool of the last "
+                                         r"query\(\).*pass X_unlabeled= explicitly"):
+        learner.teach(X_q, y[30:60][idx])
+    learner.query(list(X[30:60]), n_instances=2, random_state=0)  # lists have no weak refs
+    with pytest.warns(UserWarning, match=r"no longer exists or is a list"):
+        learner.teach(X[:2], y[:2])
+
+
+# ------------------------------------------------------------------ pools and rows of any kind
+def test_query_accepts_a_list_pool(digits_small):
+    X, y = digits_small
+    learner = ActiveLearner(_clf(), query_strategy=entropy_sampling, X_training=X[:40],
+                            y_training=y[:40])
+    pool = list(X[40:80])
+    idx, X_q = learner.query(pool, n_instances=3)
+    assert isinstance(X_q, list) and len(X_q) == 3
+    for i, row in zip(idx, X_q):
+        np.testing.assert_array_equal(row, pool[i])
+
+
+def test_query_on_a_dataframe_returns_rows(digits_small):
+    pd = pytest.importorskip("pandas")
+    X, y = digits_small
+    flat = X.reshape(len(X), -1)  # (n, 64)
+    learner = ActiveLearner(_clf(image_shape=(1, 8, 8)), query_strategy=entropy_sampling,
+                            X_training=flat[:40], y_training=y[:40])
+    pool = pd.DataFrame(flat[40:100], index=np.arange(1000, 1060))
+    idx, X_q = learner.query(pool, n_instances=4)
+    assert X_q.shape == (4, 64)
+    np.testing.assert_array_equal(X_q.to_numpy(), flat[40:100][idx])
+
+
+@pytest.mark.parametrize(
+    "make_X, make_y, match",
+    [
+        (lambda X: X.reshape(len(X), -1), lambda y: y,
+         r"teach\(\) was given samples of shape \(64,\) \(X has shape \(3, 64\)\), but the "
+         r"labelled set's samples have shape \(1, 8, 8\)"),
+        (lambda X: X[:, :, :4, :4], lambda y: y,
+         r"samples of shape \(1, 4, 4\) .* have shape \(1, 8, 8\)"),
+        (lambda X: X, lambda y: y.reshape(-1, 1),
+         r"teach\(\) was given y of shape \(3, 1\), but the labels taught so far have shape "
+         r"\(30,\): pass y as a 1-d array of shape \(n_samples,\)"),
+    ],
+)
+def test_teach_with_other_shapes_says_what_differs(digits_small, make_X, make_y, match):
+    X, y = digits_small
+    learner = ActiveLearner(_clf(), query_strategy=random_sampling, X_training=X[:30],
+                            y_training=y[:30])
+    with pytest.raises(ValueError, match=match):
+        learner.teach(make_X(X[30:33]), make_y(y[30:33]))
+    assert learner.X_training_.shape == (30, 1, 8, 8)  # nothing was added
+
+
+# ------------------------------------------------------------------ modAL's learner protocol
+class _Recorder:
+    """A fast estimator that records what it was fitted on."""
+
+    def fit(self, X, y):
+        self.X_, self.y_ = np.asarray(X), np.asarray(y)
+        self.classes_ = np.unique(y)
+        return self
+
+    def predict(self, X):
+        return np.full(len(X), self.classes_[0])
+
+
+def test_bootstrap_is_seeded_by_random_state(digits_small):
+    X, y = digits_small
+    fits = []
+    for _ in range(2):
+        learner = ActiveLearner(_Recorder(), query_strategy=random_sampling, random_state=3)
+        learner.fit(X[:50], y[:50], bootstrap=True)
+        fits.append(learner.estimator.y_)
+    np.testing.assert_array_equal(*fits)
+    rows = {tuple(r.ravel()) for r in learner.estimator.X_}
+    assert len(rows) < 50  # drawn with replacement
+    assert learner.X_training_.shape == (50, 1, 8, 8)  # the labels themselves are all kept
+
+
+def test_modal_protocol_methods(digits_small):
+    X, y = digits_small
+    learner = ActiveLearner(_Recorder(), query_strategy=random_sampling)
+    learner._add_training_data(X[:20], y[:20])
+    learner._fit_to_known()
+    assert len(learner.estimator.y_) == 20
+    learner._add_training_data(X[20:25], y[20:25])
+    learner._fit_on_new(X[20:25], y[20:25])
+    assert len(learner.estimator.y_) == 5 and len(learner.y_training_) == 25
+    learner._fit_to_known(bootstrap=True)
+    assert len(learner.estimator.y_) == 25
+    assert learner.transform_without_estimating(X[:3]) is not None
+
+
+# ------------------------------------------------------------------ BGADL divergence
+def test_joint_learner_blames_the_classifier_that_diverged(digits_small):
+    from skal import GenerativeAugmenter
+    from skal.exceptions import DivergenceError
+
+    X, y = digits_small
+    learner = ActiveLearner(ResNet18Classifier(width=2, lr=1e3, random_state=0),
+                            augmenter=GenerativeAugmenter(max_epochs=1, batch_size=32,
+                                                          random_state=0), joint=True)
+    with pytest.raises(DivergenceError, match=r"the classifier ResNet18Classifier diverged, not "
+                                              r"the GenerativeAugmenter .*Lower the classifier's "
+                                              r"learning rate \(estimator lr=1000\.0, e\.g\. to "
+                                              r"100"):
+        learner.fit(X[:64], y[:64])
+
+
+def test_joint_learner_still_blames_the_augmenter_when_it_diverged(digits_small):
+    from skal import GenerativeAugmenter
+
+    X, y = digits_small
+    learner = ActiveLearner(ResNet18Classifier(width=2, random_state=0),
+                            augmenter=GenerativeAugmenter(lr=10.0, max_epochs=1, batch_size=32,
+                                                          random_state=0), joint=True)
+    with pytest.raises(RuntimeError, match=r"GenerativeAugmenter training diverged.*lr=10\.0"):
+        learner.fit(X[:64], y[:64])

@@ -8,7 +8,8 @@ separate environment made by ``scripts/setup_modal.sh``::
 
 Anywhere modAL is not installed (the main .venv), the whole module is skipped.
 
-What matters for a drop-in (ECOSYSTEM.md 1.1): modAL's ``BaseLearner.query`` unpacks the strategy's
+What matters for a drop-in (docs/ecosystem.md, 'modAL's query-strategy convention'): modAL's
+``BaseLearner.query`` unpacks the strategy's
 result as ``(indices, metrics)`` inside a bare ``try``; a strategy that returns something else is
 silently called a second time, and with ``n_instances=2`` an index-only strategy is mis-read. So
 every test counts the strategy's calls and checks the indices, not only that nothing raised.
@@ -245,3 +246,104 @@ def test_deep_active_learner_with_resnet(digits):
     idx = _check_query(learner, counted, X_pool, 2)
     learner.teach(X_pool[idx], y_pool[idx])
     assert learner.predict(X_pool[:3]).shape == (3,)
+
+
+# --------------------------------------------------------------------------- committees
+def _skal_learners(digits, n=2):
+    X_train, y_train, _, _ = digits
+    return [
+        skal.ActiveLearner(_net().set_params(random_state=seed),
+                           query_strategy=skal.bald, X_training=X_train, y_training=y_train,
+                           random_state=seed)
+        for seed in range(n)
+    ]
+
+
+@pytest.mark.parametrize("strategy_name", ["vote_entropy_sampling", "max_disagreement_sampling",
+                                           "consensus_entropy_sampling"])
+def test_committee_of_skal_learners(strategy_name, digits):
+    """modAL's Committee drives skal learners through their private learner protocol."""
+    import modAL.disagreement as disagreement
+    from modAL.models import Committee
+
+    _, _, X_pool, y_pool = digits
+    learners = _skal_learners(digits)
+    committee = Committee(learner_list=learners,
+                          query_strategy=getattr(disagreement, strategy_name))
+    np.testing.assert_array_equal(committee.classes_, np.arange(10))
+    idx, X_query = committee.query(X_pool, n_instances=3)
+    idx = np.asarray(idx)
+    assert len(np.unique(idx)) == 3 and idx.max() < len(X_pool)
+    np.testing.assert_array_equal(X_query, X_pool[idx])
+    committee.teach(X_pool[idx], y_pool[idx])
+    for learner in learners:
+        assert learner.X_training_.shape == (N_TRAIN + 3, 1, 8, 8)
+        np.testing.assert_array_equal(learner.y_training_[N_TRAIN:], y_pool[idx])
+        assert _n_trained_on(learner.estimator) == N_TRAIN + 3
+    assert committee.predict(X_pool[:4]).shape == (4,)
+    assert committee.vote_proba(X_pool[:4]).shape == (4, 2, 10)
+    assert 0 <= committee.score(X_pool, y_pool) <= 1
+
+
+def test_committee_rebag_and_teach_only_new(digits):
+    from modAL.models import Committee
+
+    _, _, X_pool, y_pool = digits
+    learners = _skal_learners(digits)
+    committee = Committee(learner_list=learners)
+    committee.rebag()  # every learner refits on a bootstrap of its own labels
+    for learner in learners:
+        assert _n_trained_on(learner.estimator) == N_TRAIN
+        assert learner.X_training_.shape[0] == N_TRAIN  # labels unchanged
+    committee.teach(X_pool[:4], y_pool[:4], only_new=True)
+    for learner in learners:
+        assert _n_trained_on(learner.estimator) == 4
+        assert learner.X_training_.shape[0] == N_TRAIN + 4
+    committee.teach(X_pool[4:8], y_pool[4:8], bootstrap=True)
+    assert all(_n_trained_on(lr.estimator) == N_TRAIN + 8 for lr in learners)
+
+
+def test_skal_strategy_on_a_committee(digits):
+    """skal's strategies score a Committee through its consensus predict_proba."""
+    from modAL.models import Committee
+
+    _, _, X_pool, _ = digits
+    committee = Committee(learner_list=_skal_learners(digits), query_strategy=skal.entropy_sampling)
+    idx, _, scores = committee.query(X_pool, n_instances=4, return_metrics=True)
+    proba = committee.predict_proba(X_pool)
+    expected = -np.sum(proba * np.log(np.clip(proba, 1e-300, None)), axis=1)
+    np.testing.assert_allclose(scores, np.sort(expected)[::-1][:4], rtol=1e-5, atol=1e-6)
+
+
+def test_committee_regressor_of_skal_learners():
+    from modAL.disagreement import max_std_sampling
+    from modAL.models import CommitteeRegressor
+    from sklearn.neighbors import KNeighborsRegressor
+
+    rng = np.random.default_rng(0)
+    X = rng.random((80, 1))
+    y = np.abs(X[:, 0] - 0.5) + 0.05 * rng.standard_normal(80)
+    learners = [
+        skal.ActiveLearner(KNeighborsRegressor(n_neighbors=k), query_strategy=max_std_sampling,
+                           X_training=X[i::4][:10], y_training=y[i::4][:10].reshape(-1, 1))
+        for i, k in enumerate((2, 3))
+    ]
+    committee = CommitteeRegressor(learner_list=learners, query_strategy=max_std_sampling)
+    idx, X_query = committee.query(X[40:], n_instances=2)
+    assert X_query.shape == (2, 1)
+    committee.teach(X_query, y[40:][idx].reshape(-1, 1))  # modAL's examples use column y
+    assert all(lr.y_training_.shape == (12, 1) for lr in learners)
+    mean, std = committee.predict(X[:5], return_std=True)
+    assert mean.shape == std.shape == (5,)
+
+
+def test_skal_learner_queries_dataframe_rows(digits):
+    pd = pytest.importorskip("pandas")
+    X_train, y_train, X_pool, _ = digits
+    flat = X_pool.reshape(len(X_pool), -1)  # (n, 64)
+    learner = skal.ActiveLearner(_net(image_shape=(1, 8, 8)), query_strategy=skal.entropy_sampling,
+                                 X_training=X_train.reshape(len(X_train), -1), y_training=y_train)
+    pool = pd.DataFrame(flat, index=np.arange(500, 500 + len(flat)))
+    idx, X_query = learner.query(pool, n_instances=5)
+    assert isinstance(X_query, pd.DataFrame) and X_query.shape == (5, 64)
+    np.testing.assert_array_equal(X_query.to_numpy(), flat[idx])  # rows, not columns

@@ -186,7 +186,7 @@ def test_uncertainty_uniform_prediction(n_classes):
 
 
 def test_uncertainty_ten_classes_matches_brief_scale():
-    # WAAL.md section 3: the code's bound is 15.15 at the uniform output for K = 10
+    # docs/waal.md, 'Query rule': the code's bound is 15.15 at the uniform output for K = 10
     log_proba = torch.full((1, 10), -math.log(10))
     assert waal_uncertainty(log_proba, kind="code").item() == pytest.approx(15.15, abs=5e-3)
 

@@ -6,7 +6,10 @@ here; torch, the web framework and the project code are imported by the handlers
 """
 
 import argparse
+import functools
 import sys
+
+from ..exceptions import ConfigError
 
 __all__ = ["add_label_parser"]
 
@@ -140,12 +143,28 @@ def add_label_parser(commands):
     return label
 
 
+def _user_errors(handler):
+    """Report the user's mistakes (a missing folder, too few labels, ...) as ``skal`` reports
+    configuration errors: one line on stderr and exit status 2."""
+    @functools.wraps(handler)
+    def wrapped(args):
+        try:
+            return handler(args)
+        except ConfigError:
+            raise
+        except (ValueError, FileNotFoundError, FileExistsError, KeyError) as exc:
+            message = exc.args[0] if isinstance(exc, KeyError) and exc.args else exc
+            raise ConfigError(str(message)) from None
+    return wrapped
+
+
 def _open(path):
     from .project import Project
 
     return Project(path)
 
 
+@_user_errors
 def _init(args):
     import warnings
 
@@ -174,6 +193,7 @@ def _init(args):
         print(f"next: skal label serve {args.project}")
 
 
+@_user_errors
 def _serve(args):
     try:
         from .app import make_server
@@ -200,6 +220,7 @@ def _serve(args):
         project.close()
 
 
+@_user_errors
 def _train(args):
     project = _open(args.project)
     with project:
@@ -214,6 +235,7 @@ def _train(args):
               f"{len(project.next_batch())} images; model {result['checkpoint']}")
 
 
+@_user_errors
 def _export(args):
     import os
 

@@ -1,5 +1,6 @@
 """Plain ``torch.nn`` modules used by skal's estimators (no scikit-learn here)."""
 
+from skal.nets.lenet import BGADLLeNet
 from skal.nets.resnet import PreActResNet18, ResNet18
 
 from skal.nets.vae_acgan import (
@@ -21,6 +22,7 @@ from skal.nets.waal import (
 
 __all__ = [
     "AuxiliaryClassifier",
+    "BGADLLeNet",
     "Discriminator",
     "Encoder",
     "Generator",

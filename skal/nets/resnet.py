@@ -7,13 +7,18 @@ input size: 8x8 digits, 28x28 Fashion-MNIST, 32x32 CIFAR.
 
 MC dropout: all stochasticity lives in :meth:`head`, so ``features(x)`` can be computed once and the
 head sampled T times (see :meth:`skal.MCDropoutClassifier.sample_proba`).
+
+skal has its own :class:`BasicBlock` rather than importing torchvision's: importing
+``torchvision.models`` pulls in ``torch._dynamo``, sympy and triton and used to be a third of the
+CPU time of ``import skal``. The block has torchvision's layers, names and construction order, so
+state dicts load both ways and a seeded net gets bit-identical initial weights
+(``tests/test_resnet_block.py``).
 """
 
 from torch import nn
 from torch.nn import functional as F
-from torchvision.models.resnet import BasicBlock
 
-__all__ = ["ResNet18", "PreActResNet18", "PreActBlock"]
+__all__ = ["BasicBlock", "ResNet18", "PreActResNet18", "PreActBlock"]
 
 
 def _shortcut(in_planes, planes, stride):
@@ -24,6 +29,46 @@ def _shortcut(in_planes, planes, stride):
         nn.Conv2d(in_planes, planes, kernel_size=1, stride=stride, bias=False),
         nn.BatchNorm2d(planes),
     )
+
+
+class BasicBlock(nn.Module):
+    """Post-activation basic block (He et al. 2016), a drop-in for torchvision's ``BasicBlock``.
+
+    ``conv3x3 -> BN -> ReLU -> conv3x3 -> BN``, plus the shortcut, then ReLU. The submodules are
+    created and registered in torchvision's order and under its names (``conv1``, ``bn1``,
+    ``relu``, ``conv2``, ``bn2``, ``downsample``), so parameter names, their order and the draws
+    from the RNG at construction are the same.
+
+    Parameters
+    ----------
+    inplanes : int
+        Input channels.
+    planes : int
+        Output channels of both convolutions.
+    stride : int, default=1
+        Stride of the first convolution.
+    downsample : nn.Module or None, default=None
+        Applied to the input for the shortcut when the shape changes (identity if None).
+    """
+
+    expansion = 1
+
+    def __init__(self, inplanes, planes, stride=1, downsample=None):
+        super().__init__()
+        self.conv1 = nn.Conv2d(inplanes, planes, 3, stride=stride, padding=1, bias=False)
+        self.bn1 = nn.BatchNorm2d(planes)
+        self.relu = nn.ReLU(inplace=True)
+        self.conv2 = nn.Conv2d(planes, planes, 3, stride=1, padding=1, bias=False)
+        self.bn2 = nn.BatchNorm2d(planes)
+        self.downsample = downsample
+        self.stride = stride
+
+    def forward(self, x):
+        identity = x if self.downsample is None else self.downsample(x)
+        out = self.relu(self.bn1(self.conv1(x)))
+        out = self.bn2(self.conv2(out))
+        out += identity
+        return self.relu(out)
 
 
 class PreActBlock(nn.Module):
@@ -107,7 +152,7 @@ class _ResNet18Base(nn.Module):
 
 
 class ResNet18(_ResNet18Base):
-    """CIFAR-style ResNet18 built from torchvision's :class:`~torchvision.models.resnet.BasicBlock`.
+    """CIFAR-style ResNet18 built from :class:`BasicBlock` (torchvision's block, reimplemented).
 
     Parameters
     ----------
@@ -130,7 +175,8 @@ class ResNet18(_ResNet18Base):
     """
 
     def _block(self, in_planes, planes, stride):
-        return BasicBlock(in_planes, planes, stride, downsample=_shortcut(in_planes, planes, stride))
+        downsample = _shortcut(in_planes, planes, stride)  # built first, as before: same RNG draws
+        return BasicBlock(in_planes, planes, stride, downsample=downsample)
 
 
 class PreActResNet18(_ResNet18Base):

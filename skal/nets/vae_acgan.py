@@ -4,9 +4,10 @@ Every network is sized from the image shape ``(C, H, W)``, so the same classes s
 (1, 28, 28), CIFAR/SVHN (3, 32, 32) and tiny test images (1, 8, 8). Images live in [0, 1].
 
 The generator and discriminator follow the infoGAN-style ACGAN used by the BGADL code
-(BGADL.md section 3). The encoder replaces the authors' one-scalar bottleneck with sigmoid heads
+(docs/bgadl.md, 'Networks'). The encoder replaces the authors' one-scalar bottleneck with sigmoid
+heads
 by a real Gaussian latent: a conv stack, an FC layer and two *linear* heads for the mean and
-the log-variance (BGADL.md section 3, "Recommended encoder"; section 7, item 5).
+the log-variance (docs/bgadl.md, 'Departures from the authors' code', item 1).
 
 References
 ----------
@@ -51,9 +52,10 @@ class Encoder(nn.Module):
     """Gaussian encoder q(z | x): image -> (mu, log_var).
 
     Conv(4x4, stride 2, padding 1)-BN-ReLU blocks halve the image until its smaller side is at
-    most 4 (28 -> 14 -> 7 -> 3, 32 -> 16 -> 8 -> 4, 8 -> 4); channels are 64, 128, 256, ...
-    (capped at 512). Then FC 1024-BN-ReLU and two linear heads. The heads have no activation,
-    so ``mu`` and ``log_var`` range over all reals.
+    most 4 (28 -> 14 -> 7 -> 3, 32 -> 16 -> 8 -> 4, 8 -> 4); channels are ``width``, 2 *
+    ``width``, 4 * ``width``, ... (capped at 8 * ``width``: 64, 128, 256, ..., 512 by default).
+    Then FC ``hidden``-BN-ReLU and two linear heads. The heads have no activation, so ``mu`` and
+    ``log_var`` range over all reals.
 
     Parameters
     ----------
@@ -61,36 +63,40 @@ class Encoder(nn.Module):
         ``(C, H, W)`` of the input images, with ``H, W >= 4``.
     latent_dim : int, default=100
         Dimension of z.
+    width : int, default=64
+        Channels of the first conv block.
+    hidden : int, default=1024
+        Units of the fully connected layer.
 
     Notes
     -----
     The 1024-unit layer uses BatchNorm1d, so in training mode a batch needs at least two images.
     """
 
-    def __init__(self, image_shape, latent_dim=100):
+    def __init__(self, image_shape, latent_dim=100, width=64, hidden=1024):
         super().__init__()
-        channels, height, width = _check_image_shape(image_shape)
-        self.image_shape = (channels, height, width)
+        channels, height, side = _check_image_shape(image_shape)
+        self.image_shape = (channels, height, side)
         self.latent_dim = latent_dim
 
         blocks = []
-        in_channels, out_channels = channels, 64
-        while min(height, width) > 4:
+        in_channels, out_channels = channels, width
+        while min(height, side) > 4:
             blocks += [
                 nn.Conv2d(in_channels, out_channels, 4, 2, 1),
                 nn.BatchNorm2d(out_channels),
                 nn.ReLU(),
             ]
-            height, width = _halve(height), _halve(width)
-            in_channels, out_channels = out_channels, min(2 * out_channels, 512)
+            height, side = _halve(height), _halve(side)
+            in_channels, out_channels = out_channels, min(2 * out_channels, 8 * width)
         self.conv = nn.Sequential(*blocks)
         self.fc = nn.Sequential(
-            nn.Linear(in_channels * height * width, 1024),
-            nn.BatchNorm1d(1024),
+            nn.Linear(in_channels * height * side, hidden),
+            nn.BatchNorm1d(hidden),
             nn.ReLU(),
         )
-        self.mu = nn.Linear(1024, latent_dim)
-        self.log_var = nn.Linear(1024, latent_dim)
+        self.mu = nn.Linear(hidden, latent_dim)
+        self.log_var = nn.Linear(hidden, latent_dim)
 
     def forward(self, x):
         """Encode images.
@@ -114,7 +120,9 @@ class Generator(nn.Module):
     """Class-conditional generator p(x | z, y), also the VAE decoder.
 
     concat[z, one_hot(y)] -> FC 1024-BN-ReLU -> FC 128*h0*w0-BN-ReLU
-    -> ConvT(128, 64, 4, 2, 1)-BN-ReLU -> ConvT(64, C, 4, 2, 1) -> Sigmoid, with ``h0 = ceil(H / 4)`` and ``w0 = ceil(W / 4)``.
+    -> ConvT(128, 64, 4, 2, 1)-BN-ReLU -> ConvT(64, C, 4, 2, 1) -> Sigmoid, with ``h0 = ceil(H / 4)``
+    and ``w0 = ceil(W / 4)`` (the sizes of the default ``width=64, hidden=1024``: 1024 is
+    ``hidden``, 128 and 64 are ``2 * width`` and ``width``).
     The two transposed convolutions double the side twice, to ``4 * h0 >= H``; when ``H`` or ``W``
     is not a multiple of 4 the surplus (at most 3 pixels) is center-cropped away, so the output is
     always exactly ``(C, H, W)``.
@@ -127,34 +135,40 @@ class Generator(nn.Module):
         Number of classes, the length of the one-hot label.
     latent_dim : int, default=100
         Dimension of z.
+    width : int, default=64
+        Channels of the last hidden feature map (the first one has ``2 * width``).
+    hidden : int, default=1024
+        Units of the first fully connected layer.
 
     Notes
     -----
     The FC layers use BatchNorm1d, so in training mode a batch needs at least two samples.
     """
 
-    def __init__(self, image_shape, n_classes, latent_dim=100):
+    def __init__(self, image_shape, n_classes, latent_dim=100, width=64, hidden=1024):
         super().__init__()
-        channels, height, width = _check_image_shape(image_shape)
-        self.image_shape = (channels, height, width)
+        channels, height, side = _check_image_shape(image_shape)
+        self.image_shape = (channels, height, side)
         self.n_classes = n_classes
         self.latent_dim = latent_dim
-        self.start_size = (math.ceil(height / 4), math.ceil(width / 4))
+        self.start_size = (math.ceil(height / 4), math.ceil(side / 4))
+        self.start_channels = 2 * width
 
         start_height, start_width = self.start_size
+        start = self.start_channels * start_height * start_width
         self.fc = nn.Sequential(
-            nn.Linear(latent_dim + n_classes, 1024),
-            nn.BatchNorm1d(1024),
+            nn.Linear(latent_dim + n_classes, hidden),
+            nn.BatchNorm1d(hidden),
             nn.ReLU(),
-            nn.Linear(1024, 128 * start_height * start_width),
-            nn.BatchNorm1d(128 * start_height * start_width),
+            nn.Linear(hidden, start),
+            nn.BatchNorm1d(start),
             nn.ReLU(),
         )
         self.deconv = nn.Sequential(
-            nn.ConvTranspose2d(128, 64, 4, 2, 1),
-            nn.BatchNorm2d(64),
+            nn.ConvTranspose2d(2 * width, width, 4, 2, 1),
+            nn.BatchNorm2d(width),
             nn.ReLU(),
-            nn.ConvTranspose2d(64, channels, 4, 2, 1),
+            nn.ConvTranspose2d(width, channels, 4, 2, 1),
             nn.Sigmoid(),
         )
 
@@ -174,8 +188,8 @@ class Generator(nn.Module):
             Images with values in [0, 1].
         """
         h = torch.cat([z, y_onehot.to(z.dtype)], dim=1)  # (n, latent_dim + n_classes)
-        h = self.fc(h)  # (n, 128 * h0 * w0)
-        h = h.view(-1, 128, *self.start_size)  # (n, 128, h0, w0)
+        h = self.fc(h)  # (n, 2 * width * h0 * w0)
+        h = h.view(-1, self.start_channels, *self.start_size)  # (n, 2 * width, h0, w0)
         x = self.deconv(h)  # (n, C, 4 * h0, 4 * w0)
         _, height, width = self.image_shape
         top = (x.shape[2] - height) // 2
@@ -195,30 +209,34 @@ class Discriminator(nn.Module):
     ----------
     image_shape : tuple of int
         ``(C, H, W)`` of the input images, with ``H, W >= 4``.
+    width : int, default=64
+        Channels of the first conv layer (the second has ``2 * width``).
+    hidden : int, default=1024
+        Units of the fully connected hidden layer.
 
     Notes
     -----
     The FC layer uses BatchNorm1d, so in training mode a batch needs at least two images.
     """
 
-    def __init__(self, image_shape):
+    def __init__(self, image_shape, width=64, hidden=1024):
         super().__init__()
-        channels, height, width = _check_image_shape(image_shape)
-        self.image_shape = (channels, height, width)
+        channels, height, side = _check_image_shape(image_shape)
+        self.image_shape = (channels, height, side)
 
-        feature_height, feature_width = _halve(_halve(height)), _halve(_halve(width))
+        feature_height, feature_width = _halve(_halve(height)), _halve(_halve(side))
         self.conv = nn.Sequential(
-            nn.Conv2d(channels, 64, 4, 2, 1),
+            nn.Conv2d(channels, width, 4, 2, 1),
             nn.LeakyReLU(0.2),
-            nn.Conv2d(64, 128, 4, 2, 1),
-            nn.BatchNorm2d(128),
+            nn.Conv2d(width, 2 * width, 4, 2, 1),
+            nn.BatchNorm2d(2 * width),
             nn.LeakyReLU(0.2),
         )
         self.fc = nn.Sequential(
-            nn.Linear(128 * feature_height * feature_width, 1024),
-            nn.BatchNorm1d(1024),
+            nn.Linear(2 * width * feature_height * feature_width, hidden),
+            nn.BatchNorm1d(hidden),
             nn.LeakyReLU(0.2),
-            nn.Linear(1024, 1),
+            nn.Linear(hidden, 1),
         )
 
     def forward(self, x):
@@ -233,8 +251,8 @@ class Discriminator(nn.Module):
         torch.Tensor of shape (n,)
             Logits of "x is real" (apply a sigmoid for probabilities).
         """
-        h = self.conv(x)  # (n, 128, H // 4, W // 4)
-        h = h.flatten(1)  # (n, 128 * (H // 4) * (W // 4))
+        h = self.conv(x)  # (n, 2 * width, H // 4, W // 4)
+        h = h.flatten(1)  # (n, 2 * width * (H // 4) * (W // 4))
         return self.fc(h).squeeze(1)  # (n, 1) -> (n,)
 
 
@@ -242,7 +260,8 @@ class AuxiliaryClassifier(nn.Module):
     """Small conv net, the ACGAN auxiliary classifier used when no external classifier is given.
 
     [Conv 3x3 (padding 1)-ReLU-MaxPool 2] x 2 with 32 and 64 channels -> FC 128-ReLU -> Dropout
-    -> FC n_classes. In BGADL the auxiliary classifier *is* the active learner (BGADL.md section 2),
+    -> FC n_classes. In BGADL the auxiliary classifier *is* the active learner (docs/bgadl.md,
+    'The authors' code'),
     so the dropout before the last layer also serves MC-dropout BALD; ``features`` and ``head``
     split the network there, so T stochastic passes can reuse one feature computation.
 
@@ -296,7 +315,7 @@ def init_normal_(module, std=0.02, generator=None):
     """Initialise a network in place as the BGADL/ACGAN code does, and return it.
 
     Conv2d, ConvTranspose2d and Linear weights ~ N(0, std), their biases = 0; BatchNorm weights
-    ~ N(1, std), their biases = 0 (BGADL.md section 3, "Initialisation"). Other layers are left
+    ~ N(1, std), their biases = 0 (docs/bgadl.md, 'Networks'). Other layers are left
     as they are.
 
     Parameters

@@ -1,0 +1,387 @@
+"""Why do BGADL's generated samples hurt, and what makes BGADL pay for itself? An ablation.
+
+Every arm is one :class:`skal.BGADLClassifier` setting (a documented parameter, no code edit) or a
+baseline, run as an active-learning experiment with :func:`skal.experiment.run_experiment` on the
+scaled Fashion-MNIST protocol of ``reproduce_bgadl.py`` (pool 4000, test 2000, 200 initial + 200
+per round for 3 rounds, ResNet18 width 8, 15 epochs but at least 800 steps per round, batch 32),
+3 repeats. Repeat k uses master seed SEED + k for every arm, so the arms of a repeat share the
+pool, the initial labels and the test subsample.
+
+Arms (``--arms`` takes a comma-separated subset; ``--list`` prints them):
+
+* baselines: ``bald``, ``random`` (no augmentation), ``random_gen`` (random + the default joint
+  VAE-ACGAN), ``bgadl`` (BALD + the default joint VAE-ACGAN, generated-term weight 1);
+* the weight of the generated terms: ``w0``, ``w0.1``, ``w0.3`` (``bgadl`` is 1) and
+  ``warmup`` (weight 1 reached after half the epochs);
+* confidence filters: ``filter_clf`` (classifier's p(y) >= 0.8), ``filter_disc`` (D's
+  p(real) >= 0.5);
+* ``new``: x' from the newly acquired batch only (the authors' code: all labelled images);
+* ``separate``: the non-joint path (VAE-ACGAN trained first, on its own; classifier on real + x');
+* ``warm_gan``: E/G/D warm-started across rounds (classifier retrained from scratch);
+* ``gan2``: two VAE-ACGAN updates per classifier step;
+* ``crop_flip`` (BALD + random crop and flip, no generative samples) and ``bgadl_crop_flip``;
+* cheaper VAE-ACGANs: ``small_gan`` (E/G/D width 32, FC 256), ``small_gan_half`` (the same,
+  updated every other step);
+* the authors' own setting: ``lenet_bald`` and ``lenet_bgadl``, their LeNet (plus dropout, see
+  :class:`skal.nets.BGADLLeNet`) on 28x28, 100 initial + 100 per round to the same final budget,
+  50 epochs, batch 100, BALD on a random 2000-image pool subset.
+
+Each (arm, repeat) is its own run folder ``OUT/runs/<arm>/seed<k>`` (``run_experiment``
+checkpoints every round, so rerunning the command skips finished rounds and resumes; an
+``arm.json`` beside it refuses a folder made by a different arm definition). ``warm_gan`` keeps
+its model in memory between rounds: after an interruption its next round starts the VAE-ACGAN
+from scratch. The report (``results.md``, ``results.csv``, ``learning_curves.png``) is rewritten
+after every finished (arm, repeat) and by ``--report-only``: accuracy per label budget (mean ± std
+over the repeats finished), the mean cost of a round (fit + query seconds) and its ratio to the
+``bald`` round of the same protocol.
+
+Full run (CPU, one thread per process; about 14 CPU-hours, see docs/bgadl_ablation.md)::
+
+    OMP_NUM_THREADS=1 python benchmarks/bgadl_ablation.py
+
+Several processes can share the work by arm, e.g. ``--arms bald,random,bgadl`` in one and
+``--arms w0.1,w0.3`` in another (each writes only its own run folders; run ``--report-only`` at the
+end). Tiny end-to-end check (about a minute)::
+
+    python benchmarks/bgadl_ablation.py --out /tmp/abl --pool-size 300 --test-size 200 \\
+        --n-initial 20 --query-size 20 --rounds 1 --width 2 --epochs 1 --min-steps 0 \\
+        --batch-size 16 --mc-samples 3 --repeats 1 --authors-epochs 1 --gan-width 8 \\
+        --gan-hidden 32 --latent-dim 8
+"""
+
+import argparse
+import csv
+import dataclasses
+import functools
+import json
+import os
+import sys
+import time
+
+import numpy as np
+import torch
+
+from skal import BGADLMCDropoutClassifier, MCDropoutClassifier
+from skal.experiment import (
+    ExperimentConfig,
+    Method,
+    load_run,
+    make_bgadl,
+    plot_learning_curves,
+    register_method,
+    run_experiment,
+)
+from skal.nets import BGADLLeNet
+from skal.query import bald, random_sampling
+
+
+@dataclasses.dataclass(frozen=True)
+class Arm:
+    """One arm: a query strategy, a model and the protocol it runs on."""
+
+    label: str
+    query: str = "bald"  # "bald" or "random"
+    params: dict = dataclasses.field(default_factory=dict)  # BGADLClassifier parameters
+    model: str = "bgadl"  # "bgadl" (BGADLClassifier), "lenet" (BGADLMCDropoutClassifier)
+    protocol: str = "scaled"  # "scaled" or "authors"
+
+
+PLAIN = {"generative": False}  # the classifier alone (no VAE-ACGAN)
+SMALL = {"gan_width": 32, "gan_hidden": 256}
+ARMS = {
+    "bald": Arm("BALD, no augmentation", params=PLAIN),
+    "random": Arm("random, no augmentation", query="random", params=PLAIN),
+    "random_gen": Arm("random + joint VAE-ACGAN", query="random"),
+    "bgadl": Arm("BGADL (BALD + joint VAE-ACGAN, weight 1)"),
+    "w0": Arm("BGADL, generated-term weight 0", params={"gen_weight": 0.0}),
+    "w0.1": Arm("BGADL, weight 0.1", params={"gen_weight": 0.1}),
+    "w0.3": Arm("BGADL, weight 0.3", params={"gen_weight": 0.3}),
+    "warmup": Arm("BGADL, weight warm-up 0 -> 1 over half the epochs",
+                  params={"gen_warmup": 0.5}),
+    "filter_clf": Arm("BGADL, generated kept if classifier p(y) >= 0.8",
+                      params={"gen_filter": "classifier", "gen_threshold": 0.8}),
+    "filter_disc": Arm("BGADL, generated kept if D p(real) >= 0.5",
+                       params={"gen_filter": "discriminator", "gen_threshold": 0.5}),
+    "new": Arm("BGADL, x' from the new batch only", params={"rec_source": "new"}),
+    "separate": Arm("BGADL non-joint (VAE-ACGAN first, classifier on real + x')",
+                    params={"joint": False}),
+    "warm_gan": Arm("BGADL, E/G/D warm-started across rounds", params={"gan_warm_start": True}),
+    "gan2": Arm("BGADL, 2 VAE-ACGAN steps per classifier step", params={"gan_steps": 2.0}),
+    "crop_flip": Arm("BALD + crop/flip, no generative samples",
+                     params={**PLAIN, "augment": "crop_flip"}),
+    "bgadl_crop_flip": Arm("BGADL + crop/flip", params={"augment": "crop_flip"}),
+    "small_gan": Arm("BGADL, small E/G/D (width 32, FC 256)", params=SMALL),
+    "small_gan_half": Arm("BGADL, small E/G/D, updated every other step",
+                          params={**SMALL, "gan_steps": 0.5}),
+    "lenet_bald": Arm("authors' setting: LeNet, BALD", params=PLAIN, model="lenet",
+                      protocol="authors"),
+    "lenet_bgadl": Arm("authors' setting: LeNet, BGADL", model="lenet", protocol="authors"),
+}
+BASELINE = {"scaled": "bald", "authors": "lenet_bald"}
+SCALED = dict(pool_size=4000, test_size=2000, n_initial=200, query_size=200, rounds=3, width=8,
+              epochs=15, min_steps=800, batch_size=32, mc_samples=20)
+
+# warm_gan: the previous round's model of each run (by master seed), reused by the next round
+_WARM_MODELS = {}
+
+
+# ---------------------------------------------------------------------------- models
+def _gan_overrides(args):
+    """VAE-ACGAN sizes from the command line (the tiny check); empty for the real run."""
+    out = {}
+    for name in ("gan_width", "gan_hidden", "latent_dim"):
+        if getattr(args, name) is not None:
+            out[name] = getattr(args, name)
+    return out
+
+
+def _make_lenet(config, random_state, classes, **params):
+    """The authors' LeNet (+ dropout), as a BGADL classifier or, with generative=False, alone."""
+    common = dict(optimizer=torch.optim.Adam, lr=config.lr, max_epochs=config.max_epochs,
+                  batch_size=config.batch_size, random_state=random_state,
+                  device=config.device, classes=classes)
+    if params.get("generative", True) is False:
+        return MCDropoutClassifier(BGADLLeNet, **common)
+    return BGADLMCDropoutClassifier(BGADLLeNet, **common, **params)
+
+
+def _make_warm(config, random_state, classes, **params):
+    """warm_gan: reuse this run's model of the previous round (E/G/D continue training)."""
+    model = _WARM_MODELS.get(config.seed)
+    if model is None:
+        model = make_bgadl(config, random_state, classes, **params)
+        _WARM_MODELS[config.seed] = model
+    else:  # the round's epochs and seed, as for a fresh model
+        model.set_params(max_epochs=config.max_epochs, random_state=random_state)
+    return model
+
+
+def _bald_kwargs(config):
+    return {"n_samples": config.n_mc_samples, "subsample": config.subsample}
+
+
+def method_name(arm):
+    return f"ablation_{arm}"
+
+
+def register_arms(args):
+    for name, arm in ARMS.items():
+        params = {**arm.params}
+        if params.get("generative", True):
+            params.update(_gan_overrides(args))
+        if arm.model == "lenet":
+            make = functools.partial(_make_lenet, **params)
+        elif params.get("gan_warm_start"):
+            make = functools.partial(_make_warm, **params)
+        else:
+            make = functools.partial(make_bgadl, **params)
+        if arm.query == "bald":
+            method = Method(bald, make_estimator=make, query_kwargs=_bald_kwargs)
+        else:
+            method = Method(random_sampling, make_estimator=make)
+        register_method(method_name(name), method, overwrite=True)
+
+
+# ---------------------------------------------------------------------------- protocol
+def authors_sizes(args):
+    """The authors' schedule: steps of half the scaled query size to the same final budget."""
+    step = max(1, args.query_size // 2)
+    final = args.n_initial + args.rounds * args.query_size
+    return step, max(0, (final - step) // step)
+
+
+def config_for(args, name, seed):
+    arm = ARMS[name]
+    common = dict(dataset="fashion_mnist", method=method_name(name), repeats=1, seed=seed,
+                  pool_size=args.pool_size, test_size=args.test_size, width=args.width,
+                  n_mc_samples=args.mc_samples, device=args.device)
+    if arm.protocol == "authors":
+        step, rounds = authors_sizes(args)
+        return ExperimentConfig(n_initial=step, query_size=step, n_rounds=rounds,
+                                max_epochs=args.authors_epochs, min_steps=0,
+                                batch_size=args.authors_batch_size,
+                                subsample=min(2000, args.pool_size), **common)
+    return ExperimentConfig(n_initial=args.n_initial, query_size=args.query_size,
+                            n_rounds=args.rounds, max_epochs=args.epochs,
+                            min_steps=args.min_steps, batch_size=args.batch_size, **common)
+
+
+def run_dir(args, name, seed):
+    return os.path.join(args.out, "runs", name, f"seed{seed}")
+
+
+def _arm_record(args, name):
+    arm = ARMS[name]
+    params = {**arm.params}
+    if params.get("generative", True):
+        params.update(_gan_overrides(args))
+    return {"arm": name, "label": arm.label, "query": arm.query, "model": arm.model,
+            "protocol": arm.protocol, "params": params}
+
+
+def check_arm_file(args, name, seed):
+    """Write arm.json in the run folder, or refuse a folder made by another arm definition."""
+    folder = run_dir(args, name, seed)
+    os.makedirs(folder, exist_ok=True)
+    path = os.path.join(folder, "arm.json")
+    record = _arm_record(args, name)
+    if os.path.exists(path):
+        with open(path) as f:
+            saved = json.load(f)
+        if saved != record:
+            raise ValueError(f"{folder} was made by another definition of arm {name!r} "
+                             f"({saved} != {record}); use another --out or delete the folder.")
+        return
+    with open(path, "w") as f:
+        json.dump(record, f, indent=2)
+
+
+# ---------------------------------------------------------------------------- report
+def collect(args, names):
+    """{arm: [result rows]} of every finished round found on disk."""
+    out = {}
+    for name in names:
+        rows = []
+        for k in range(args.repeats):
+            try:
+                rows.extend(load_run(run_dir(args, name, args.seed + k)).rows)
+            except FileNotFoundError:
+                continue
+        out[name] = rows
+    return out
+
+
+def summarise(rows):
+    """Per budget: accuracy mean/std/n; and the mean round cost (fit + query seconds)."""
+    by_size = {}
+    for row in rows:
+        by_size.setdefault(int(row["n_labeled"]), []).append(100 * row["accuracy"])
+    acc = {n: (float(np.mean(a)), float(np.std(a)), len(a)) for n, a in sorted(by_size.items())}
+    cost = [row["fit_seconds"] + row["query_seconds"] for row in rows]
+    return acc, (float(np.mean(cost)) if cost else None)
+
+
+def write_report(args, names):
+    data = collect(args, names)
+    summaries = {name: summarise(rows) for name, rows in data.items()}
+    budgets = sorted({n for acc, _ in summaries.values() for n in acc})
+    command = "python " + " ".join([os.path.relpath(sys.argv[0])] + sys.argv[1:])
+    csv_rows = []
+    for name in names:
+        acc, cost = summaries[name]
+        base_acc, base_cost = summaries.get(BASELINE[ARMS[name].protocol], ({}, None))
+        ratio = cost / base_cost if cost is not None and base_cost else None
+        for n, (mean, std, count) in acc.items():
+            base = base_acc.get(n)
+            csv_rows.append({
+                "arm": name, "label": ARMS[name].label, "protocol": ARMS[name].protocol,
+                "n_labeled": n, "accuracy_mean": round(mean, 2), "accuracy_std": round(std, 2),
+                "repeats": count,
+                "delta_vs_bald": round(mean - base[0], 2) if base else "",
+                "round_seconds": round(cost, 1), "cost_ratio_vs_bald":
+                    round(ratio, 2) if ratio is not None else "",
+            })
+    os.makedirs(args.out, exist_ok=True)
+    with open(os.path.join(args.out, "results.csv"), "w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=list(csv_rows[0]) if csv_rows else ["arm"])
+        writer.writeheader()
+        writer.writerows(csv_rows)
+
+    step, rounds = authors_sizes(args)
+    lines = [
+        "# BGADL ablation on Fashion-MNIST: which choice makes the generated samples help?", "",
+        f"Command: `{command}`", "",
+        f"Scaled protocol: pool {args.pool_size}, test {args.test_size}, {args.n_initial} "
+        f"initial + {args.query_size} per round for {args.rounds} rounds, ResNet18 width "
+        f"{args.width}, {args.epochs} epochs but at least {args.min_steps} steps per round, "
+        f"batch {args.batch_size}, BALD with T={args.mc_samples}. Authors' setting: LeNet, "
+        f"{step} initial + {step} per round for {rounds} rounds, {args.authors_epochs} epochs, "
+        f"batch {args.authors_batch_size}, BALD on a random {min(2000, args.pool_size)}-image "
+        f"pool subset. Up to {args.repeats} repeats (seeds {args.seed}..."
+        f"{args.seed + args.repeats - 1}); {args.device}, {torch.get_num_threads()} torch "
+        "thread(s).", "",
+        "Test accuracy (%), mean ± std over the repeats finished (n); Δ: mean minus the BALD arm "
+        "of the same protocol at that budget (min over budgets); cost: mean seconds per round "
+        "(fit + query) and its ratio to the BALD round.", "",
+        "| arm | " + " | ".join(str(n) for n in budgets) + " | min Δ | s/round | × BALD |",
+        "|---|" + "---|" * (len(budgets) + 3),
+    ]
+    for name in names:
+        acc, cost = summaries[name]
+        if not acc:
+            continue
+        base_acc, base_cost = summaries.get(BASELINE[ARMS[name].protocol], ({}, None))
+        cells, deltas = [], []
+        for n in budgets:
+            if n not in acc:
+                cells.append("")
+                continue
+            mean, std, count = acc[n]
+            cells.append(f"{mean:.1f} ± {std:.1f} ({count})")
+            if n in base_acc:
+                deltas.append(mean - base_acc[n][0])
+        delta = f"{min(deltas):+.1f}" if deltas and name != BASELINE[ARMS[name].protocol] else ""
+        ratio = f"{cost / base_cost:.1f}" if base_cost else ""
+        lines.append(f"| `{name}` {ARMS[name].label} | " + " | ".join(cells)
+                     + f" | {delta} | {cost:.1f} | {ratio} |")
+    with open(os.path.join(args.out, "results.md"), "w") as f:
+        f.write("\n".join(lines) + "\n")
+    curves = {name: rows for name, rows in data.items() if rows}
+    if curves:
+        plot_learning_curves(curves, os.path.join(args.out, "learning_curves.png"),
+                             title=f"BGADL ablation, Fashion-MNIST pool {args.pool_size}")
+
+
+# ---------------------------------------------------------------------------- main
+def parse_args(argv=None):
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    for name, value in SCALED.items():
+        p.add_argument("--" + name.replace("_", "-"), type=int, default=value,
+                       help=f"scaled protocol (default {value})")
+    p.add_argument("--authors-epochs", type=int, default=50)
+    p.add_argument("--authors-batch-size", type=int, default=100)
+    for name in ("gan_width", "gan_hidden", "latent_dim"):
+        p.add_argument("--" + name.replace("_", "-"), type=int, default=None,
+                       help="override the VAE-ACGAN size of every generative arm (tiny checks)")
+    p.add_argument("--repeats", type=int, default=3)
+    p.add_argument("--seed", type=int, default=0, help="repeat k uses seed SEED + k")
+    p.add_argument("--arms", default=",".join(ARMS))
+    p.add_argument("--device", default="cpu")
+    p.add_argument("--threads", type=int, default=1, help="torch CPU threads")
+    p.add_argument("--report-only", action="store_true")
+    p.add_argument("--list", action="store_true", help="print the arms and exit")
+    p.add_argument("--out", default=os.path.join(os.path.dirname(os.path.abspath(__file__)),
+                                                 "results", "bgadl_ablation"))
+    args = p.parse_args(argv)
+    args.arms = [a.strip() for a in args.arms.split(",") if a.strip()]
+    unknown = [a for a in args.arms if a not in ARMS]
+    if unknown:
+        p.error(f"unknown arms {unknown}; choose from {list(ARMS)}")
+    return args
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    if args.list:
+        for name, arm in ARMS.items():
+            print(f"{name:16s} {arm.label}  {arm.params or ''}")
+        return
+    torch.set_num_threads(args.threads)
+    register_arms(args)
+    if args.report_only:
+        write_report(args, list(ARMS))
+        return
+    for k in range(args.repeats):
+        seed = args.seed + k
+        for name in args.arms:
+            check_arm_file(args, name, seed)
+            start = time.perf_counter()
+            run_experiment(config_for(args, name, seed), run_dir(args, name, seed))
+            print(f"{name} seed {seed} done in {time.perf_counter() - start:.0f} s", flush=True)
+            _WARM_MODELS.pop(seed, None)
+            write_report(args, list(ARMS))
+
+
+if __name__ == "__main__":
+    main()

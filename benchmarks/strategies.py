@@ -1,0 +1,410 @@
+"""Batch-aware query strategies on Fashion-MNIST: learning curves, AUC, query time and memory.
+
+Every strategy of skal (BatchBALD, PowerBALD, BADGE, core-set, TypiClust) against random, entropy,
+margin and BALD, with the ResNet18 of :func:`skal.experiment.make_resnet18` retrained from scratch
+every round. Three measurements:
+
+1. **Accuracy** per round and the normalised area under the learning curve (AUC, the trapezoid
+   area over the label budget divided by its width: the mean accuracy along the curve, the
+   statistic CDALBench reports). One :func:`skal.experiment.run_experiment` folder per
+   (strategy, repeat) under ``OUT/runs/<strategy>/seed<k>``, checkpointed after every round: the
+   same command resumes where it stopped. Repeat k of every strategy uses master seed SEED + k,
+   so the strategies share pool, initial labels and test subsample per repeat.
+2. **Query time** as a ratio to one ``predict_proba`` pass over the same pool: on repeat 0's pool
+   a model is trained on the initial labels, then ``predict_proba`` and every strategy (one batch
+   of ``query_size``) are timed on the unlabelled rest, median of ``--timing-repeats``.
+3. **Peak memory** of ``badge`` and ``coreset`` at 10K and 40K pools, each in a fresh subprocess:
+   the kernel's peak resident set (``VmHWM``, reset just before the query through
+   ``/proc/self/clear_refs``) minus the resident set before it (torch and numpy together), and
+   tracemalloc's peak (numpy and Python allocations only), next to the size the materialised
+   ``(n, C * d)`` gradient embedding alone would take (what scikit-activeml 1.0 builds).
+
+The CDALBench numbers (Fashion-MNIST, ResNet18, 1K initial + 1K per round, AUC over 50 runs) are
+quoted in the report for reference; the scaled protocol here is far smaller, so only the
+ordering can be compared.
+
+Scaled protocol (the default; CPU): pool 4000, test 2000, 200 initial + 200 per round for 4
+rounds (1000 labels), ResNet18 width 8, 15 epochs but at least 800 steps per round, batch 32,
+T = 20 MC samples, 3 repeats::
+
+    OMP_NUM_THREADS=1 python benchmarks/strategies.py --jobs 2
+
+Full-size (GPU): all 60K training images as pool, the 10K test set, 1K + 1K per round to 6K
+labels, width 64, 50 epochs, batch 100::
+
+    python benchmarks/strategies.py --full --out benchmarks/results/strategies_full
+
+A tiny check that everything runs (about a minute)::
+
+    OMP_NUM_THREADS=1 python benchmarks/strategies.py --tiny --out /tmp/strategies_tiny
+"""
+
+import argparse
+import concurrent.futures
+import dataclasses
+import gc
+import json
+import os
+import subprocess
+import sys
+import time
+import tracemalloc
+
+import numpy as np
+import torch
+
+from _report import write_summary  # benchmarks/ is on sys.path when run as a script
+
+from skal.experiment import (
+    METHODS,
+    ExperimentConfig,
+    _initial_indices,
+    _load_data,
+    _pool_rows,
+    load_run,
+    make_resnet18,
+    plot_learning_curves,
+    run_experiment,
+)
+
+ARMS = ("random", "entropy", "margin", "bald", "batch_bald", "power_bald", "badge", "coreset",
+        "typiclust")
+# CDALBench, Fashion-MNIST with ResNet18, 1K initial + 1K per round, AUC over 50 runs
+CDALBENCH = {"bald": 0.854, "margin": 0.851, "badge": 0.851, "entropy": 0.847, "typiclust": 0.846,
+             "coreset": 0.840, "random": 0.837}
+MC_ARMS = ("bald", "batch_bald", "power_bald")  # strategies that take n_samples / subsample
+LABELLED_ARMS = ("coreset", "typiclust")  # strategies that take X_labeled
+
+SCALED = dict(pool_size=4000, test_size=2000, n_initial=200, query_size=200, rounds=4, width=8,
+              epochs=15, min_steps=800, batch_size=32, mc_samples=20, repeats=3, device="cpu",
+              memory_pools=(10_000, 40_000), memory_width=16, timing_repeats=3)
+FULL = dict(pool_size=None, test_size=None, n_initial=1000, query_size=1000, rounds=5, width=64,
+            epochs=50, min_steps=0, batch_size=100, mc_samples=20, repeats=3, device="cuda",
+            memory_pools=(10_000, 40_000), memory_width=64, timing_repeats=3)
+TINY = dict(pool_size=300, test_size=200, n_initial=40, query_size=20, rounds=2, width=2,
+            epochs=1, min_steps=0, batch_size=32, mc_samples=4, repeats=1, device="cpu",
+            memory_pools=(1000, 2000), memory_width=2, timing_repeats=1)
+
+
+# ---------------------------------------------------------------------------- runs
+def config_for(args, arm, seed):
+    return ExperimentConfig(
+        dataset="fashion_mnist", method=arm, n_initial=args.n_initial,
+        query_size=args.query_size, n_rounds=args.rounds, repeats=1, seed=seed,
+        pool_size=args.pool_size, test_size=args.test_size, width=args.width,
+        max_epochs=args.epochs, min_steps=args.min_steps, batch_size=args.batch_size,
+        n_mc_samples=args.mc_samples, device=args.device,
+    )
+
+
+def run_dir(args, arm, seed):
+    return os.path.join(args.out, "runs", arm, f"seed{seed}")
+
+
+def _run_one(args, arm, seed):
+    torch.set_num_threads(args.threads)
+    start = time.perf_counter()
+    run_experiment(config_for(args, arm, seed), run_dir(args, arm, seed), progress=False)
+    return arm, seed, time.perf_counter() - start
+
+
+def run_all(args):
+    jobs = [(arm, args.seed + k) for k in range(args.repeats) for arm in args.arms]
+    if args.jobs == 1:
+        done = (_run_one(args, arm, seed) for arm, seed in jobs)
+        for arm, seed, seconds in done:
+            print(f"[strategies] {arm} seed {seed}: {seconds:.0f} s", flush=True)
+        return
+    with concurrent.futures.ProcessPoolExecutor(args.jobs) as pool:
+        futures = [pool.submit(_run_one, args, arm, seed) for arm, seed in jobs]
+        for future in concurrent.futures.as_completed(futures):
+            arm, seed, seconds = future.result()
+            print(f"[strategies] {arm} seed {seed}: {seconds:.0f} s", flush=True)
+
+
+def auc(rows):
+    """Normalised area under the learning curve: trapezoid over labels / budget width."""
+    n = np.array([r["n_labeled"] for r in rows], dtype=float)
+    acc = np.array([r["accuracy"] for r in rows], dtype=float)
+    return float(np.trapezoid(acc, n) / (n[-1] - n[0])) if len(n) > 1 else float(acc[0])
+
+
+def collect(args):
+    """Finished runs: ``{arm: [rows of one repeat, ...]}``."""
+    out = {}
+    for arm in args.arms:
+        for k in range(args.repeats):
+            try:
+                rows = load_run(run_dir(args, arm, args.seed + k)).rows
+            except (FileNotFoundError, ValueError):
+                continue
+            if len(rows) == args.rounds + 1:
+                out.setdefault(arm, []).append(rows)
+    return out
+
+
+# ---------------------------------------------------------------------------- query time
+def _strategy_kwargs(args, arm, X_labeled):
+    if arm in MC_ARMS:
+        return {"n_samples": args.mc_samples}
+    if arm in LABELLED_ARMS:
+        return {"X_labeled": X_labeled}
+    return {}
+
+
+def measure_query_time(args):
+    """Seconds of one predict_proba pass and of each strategy on repeat 0's unlabelled pool."""
+    path = os.path.join(args.out, "timing.json")
+    if os.path.exists(path):
+        with open(path) as f:
+            return json.load(f)
+    torch.set_num_threads(args.threads)
+    config = config_for(args, "random", args.seed)
+    data = _load_data(config)
+    rows = _pool_rows(config, data, 0)
+    labelled = _initial_indices(config, len(rows), 0)
+    rest = np.setdiff1d(np.arange(len(rows)), labelled)
+    X_lab, y_lab = data.X_train[rows[labelled]], data.y_train[rows[labelled]]
+    X_pool = data.X_train[rows[rest]]
+    config = dataclasses.replace(config, max_epochs=config.epochs_for(len(labelled)))
+    model = make_resnet18(config, 0, np.unique(data.y_train)).fit(X_lab, y_lab)
+
+    def median_seconds(fn):
+        times = []
+        for _ in range(args.timing_repeats):
+            start = time.perf_counter()
+            fn()
+            times.append(time.perf_counter() - start)
+        return float(np.median(times))
+
+    out = {"pool": len(X_pool), "query_size": args.query_size,
+           "threads": torch.get_num_threads(),
+           "predict_proba_s": median_seconds(lambda: model.predict_proba(X_pool))}
+    for arm in args.arms:
+        strategy = METHODS[arm].query_strategy
+        kwargs = _strategy_kwargs(args, arm, X_lab)
+        seconds = median_seconds(lambda: strategy(model, X_pool, args.query_size,
+                                                  random_state=0, **kwargs))
+        out[arm] = {"seconds": seconds, "ratio": seconds / out["predict_proba_s"]}
+        print(f"[strategies] query time {arm}: {seconds:.2f} s "
+              f"({out[arm]['ratio']:.1f} x predict_proba)", flush=True)
+    os.makedirs(args.out, exist_ok=True)
+    with open(path, "w") as f:
+        json.dump(out, f, indent=2)
+    return out
+
+
+# ---------------------------------------------------------------------------- memory
+def _status_bytes(field):
+    """``VmRSS`` / ``VmHWM`` (the peak resident set) of this process, from /proc/self/status."""
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith(field + ":"):
+                return int(line.split()[1]) * 1024  # kB
+    raise OSError(f"/proc/self/status has no {field}")
+
+
+def _reset_peak_rss():
+    """Reset the kernel's peak resident set (Linux: writing 5 to clear_refs resets VmHWM)."""
+    with open("/proc/self/clear_refs", "w") as f:
+        f.write("5")
+
+
+def memory_worker(arm, n_pool, width, query_size, threads):
+    """Run in a fresh process: peak memory of one query of ``arm`` over ``n_pool`` images."""
+    from skal.datasets import load_fashion_mnist
+
+    torch.set_num_threads(threads)
+    X, y = load_fashion_mnist("train")
+    n_lab = 500
+    model = make_resnet18(ExperimentConfig(width=width, max_epochs=1, batch_size=64), 0,
+                          np.unique(y)).fit(X[:n_lab], y[:n_lab])
+    X_lab, X_pool = X[:n_lab], np.ascontiguousarray(X[n_lab:n_lab + n_pool])
+    del X, y
+    kwargs = {"X_labeled": X_lab} if arm == "coreset" else {}
+    strategy = METHODS[arm].query_strategy
+    gc.collect()
+    rss_before = _status_bytes("VmRSS")
+    _reset_peak_rss()  # so that loading the data and training do not count
+    tracemalloc.start()
+    start = time.perf_counter()
+    strategy(model, X_pool, query_size, random_state=0, **kwargs)
+    seconds = time.perf_counter() - start
+    _, traced_peak = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    peak = _status_bytes("VmHWM")
+    d = model.module_.out_features
+    n_classes = len(model.classes_)
+    return {
+        "arm": arm, "pool": n_pool, "width": width, "d": d, "classes": n_classes,
+        "seconds": seconds,
+        "rss_before_mb": rss_before / 2**20,
+        "peak_increase_mb": max(0, peak - rss_before) / 2**20,
+        "tracemalloc_peak_mb": traced_peak / 2**20,
+        "pool_float32_mb": X_pool.size * 4 / 2**20,
+        "materialised_embedding_mb": n_pool * n_classes * d * 8 / 2**20,
+    }
+
+
+def measure_memory(args):
+    path = os.path.join(args.out, "memory.json")
+    if os.path.exists(path):
+        with open(path) as f:
+            return json.load(f)
+    out = []
+    for arm in ("badge", "coreset"):
+        for n_pool in args.memory_pools:
+            cmd = [sys.executable, os.path.abspath(__file__), "--memory-worker", arm, str(n_pool),
+                   str(args.memory_width), str(args.query_size), str(args.threads)]
+            done = subprocess.run(cmd, capture_output=True, text=True, check=True)
+            out.append(json.loads(done.stdout.strip().splitlines()[-1]))
+            print(f"[strategies] memory {arm} {n_pool}: peak +{out[-1]['peak_increase_mb']:.0f} "
+                  f"MB", flush=True)
+    os.makedirs(args.out, exist_ok=True)
+    with open(path, "w") as f:
+        json.dump(out, f, indent=2)
+    return out
+
+
+# ---------------------------------------------------------------------------- report
+def write_report(args, timing, memory):
+    runs = collect(args)
+    sizes = [args.n_initial + args.query_size * r for r in range(args.rounds + 1)]
+    rows, table = [], []
+    for arm in args.arms:
+        repeats = runs.get(arm, [])
+        aucs = [auc(r) for r in repeats]
+        per_round = np.array([[row["accuracy"] for row in r] for r in repeats])  # (k, rounds+1)
+        for i, n in enumerate(sizes):
+            rows.append({"arm": arm, "n_labeled": n, "repeats": len(repeats),
+                         "accuracy_mean": round(float(per_round[:, i].mean()), 4)
+                         if len(repeats) else None,
+                         "accuracy_std": round(float(per_round[:, i].std()), 4)
+                         if len(repeats) else None})
+        table.append({
+            "arm": arm, "repeats": len(repeats),
+            "auc_mean": round(float(np.mean(aucs)), 4) if aucs else None,
+            "auc_std": round(float(np.std(aucs)), 4) if aucs else None,
+            "cdalbench_auc": CDALBENCH.get(arm),
+            "query_time_ratio": round(timing[arm]["ratio"], 2) if arm in timing else None,
+            "query_seconds_per_round": round(float(np.mean(
+                [row["query_seconds"] for r in repeats for row in r[:-1]])), 2)
+            if repeats else None,
+        })
+    command = "python " + " ".join([os.path.relpath(sys.argv[0])] + sys.argv[1:])
+    summary = {"command": command, "sizes": {k: getattr(args, k) for k in (
+        "pool_size", "test_size", "n_initial", "query_size", "rounds", "width", "epochs",
+        "min_steps", "batch_size", "mc_samples", "repeats", "device", "threads")},
+        "labels": sizes, "auc": table, "timing": timing, "memory": memory}
+    write_summary(args.out, summary, rows)
+    curves = {arm: [row for r in runs[arm] for row in r] for arm in runs}
+    if curves:
+        plot_learning_curves(curves, os.path.join(args.out, "strategies_fashion_mnist.png"),
+                             title=f"Fashion-MNIST, pool {args.pool_size or 'all'}, "
+                                   f"{args.n_initial} + {args.query_size}/round")
+    lines = [
+        "# Batch-aware query strategies on Fashion-MNIST (ResNet18)", "",
+        f"Command: `{command}`", "",
+        f"Pool {args.pool_size or 'all 60K'}, test {args.test_size or 'all 10K'}, "
+        f"{args.n_initial} initial + {args.query_size} per round for {args.rounds} rounds "
+        f"(labels {sizes}), ResNet18 width {args.width}, {args.epochs} epochs (at least "
+        f"{args.min_steps} steps) per round, batch {args.batch_size}, T = {args.mc_samples} MC "
+        f"samples, {args.device}, {args.threads} torch thread(s) per run.", "",
+        "AUC: trapezoid area under accuracy vs labels divided by the budget width, mean ± std "
+        "over repeats. CDALBench: 1K + 1K per round, full data, 50 runs (reference only). "
+        f"Query time: one batch of {args.query_size} on the unlabelled pool of repeat 0 "
+        f"({timing.get('pool')} images), as a multiple of one predict_proba pass "
+        f"({timing.get('predict_proba_s', float('nan')):.2f} s).", "",
+        "| strategy | repeats | AUC | CDALBench AUC | query time / predict_proba | "
+        "query s per round |",
+        "|---|---|---|---|---|---|",
+    ]
+    for t in table:
+        a = "-" if t["auc_mean"] is None else f"{t['auc_mean']:.4f} ± {t['auc_std']:.4f}"
+        lines.append(f"| {t['arm']} | {t['repeats']} | {a} | {t['cdalbench_auc'] or '-'} | "
+                     f"{t['query_time_ratio'] if t['query_time_ratio'] is not None else '-'} | "
+                     f"{t['query_seconds_per_round'] or '-'} |")
+    lines += ["", "Accuracy per round (mean ± std):", "",
+              "| labels | " + " | ".join(args.arms) + " |", "|---|" + "---|" * len(args.arms)]
+    for i, n in enumerate(sizes):
+        cells = []
+        for arm in args.arms:
+            r = rows[args.arms.index(arm) * len(sizes) + i]
+            cells.append("-" if r["accuracy_mean"] is None
+                         else f"{100 * r['accuracy_mean']:.2f} ± {100 * r['accuracy_std']:.2f}")
+        lines.append(f"| {n} | " + " | ".join(cells) + " |")
+    if memory:
+        lines += ["", "Peak memory of one query (fresh process per row): the peak resident set "
+                  "during the query (VmHWM, reset before it) minus the resident set just before "
+                  "it, torch included; tracemalloc: numpy "
+                  "and Python allocations only; the materialised (n, C*d) float64 embedding is "
+                  "what a non-factorised BADGE would hold on top.", "",
+                  "| strategy | pool | d | peak increase MB | tracemalloc peak MB | pool as "
+                  "float32 MB | materialised embedding MB | seconds |",
+                  "|---|---|---|---|---|---|---|---|"]
+        for m in memory:
+            lines.append(f"| {m['arm']} | {m['pool']} | {m['d']} | {m['peak_increase_mb']:.0f}"
+                         f" | {m['tracemalloc_peak_mb']:.0f} | {m['pool_float32_mb']:.0f} "
+                         f"| {m['materialised_embedding_mb']:.0f} | {m['seconds']:.1f} |")
+    with open(os.path.join(args.out, "results.md"), "w") as f:
+        f.write("\n".join(lines) + "\n")
+    print("\n".join(lines))
+
+
+# ---------------------------------------------------------------------------- main
+def _load_json(args, name, default):
+    path = os.path.join(args.out, name)
+    if not os.path.exists(path):
+        return default
+    with open(path) as f:
+        return json.load(f)
+
+
+def parse_args(argv=None):
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--out", default=os.path.join("benchmarks", "results", "strategies"))
+    p.add_argument("--full", action="store_true", help="full-size protocol (GPU)")
+    p.add_argument("--tiny", action="store_true", help="a minute-long check that it all runs")
+    p.add_argument("--arms", default=",".join(ARMS), help="comma-separated strategies")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--jobs", type=int, default=1, help="runs in parallel (processes)")
+    p.add_argument("--threads", type=int, default=1, help="torch threads per run")
+    p.add_argument("--skip-timing", action="store_true")
+    p.add_argument("--skip-memory", action="store_true")
+    p.add_argument("--report-only", action="store_true", help="rebuild the report from the runs")
+    for name, value in SCALED.items():
+        kind = (lambda s: tuple(int(v) for v in s.split(","))) if name == "memory_pools" else (
+            str if isinstance(value, str) else int)
+        p.add_argument("--" + name.replace("_", "-"), type=kind, default=None,
+                       help=f"default {value} (--full: {FULL[name]}, --tiny: {TINY[name]})")
+    args = p.parse_args(argv)
+    base = FULL if args.full else TINY if args.tiny else SCALED
+    for name, value in base.items():
+        if getattr(args, name) is None:
+            setattr(args, name, value)
+    args.arms = [a for a in args.arms.split(",") if a]
+    unknown = [a for a in args.arms if a not in METHODS]
+    if unknown:
+        p.error(f"unknown strategies {unknown}; known: {sorted(METHODS)}")
+    return args
+
+
+def main(argv=None):
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["--memory-worker"]:
+        arm, n_pool, width, query_size, threads = argv[1], *map(int, argv[2:6])
+        print(json.dumps(memory_worker(arm, n_pool, width, query_size, threads)))
+        return 0
+    args = parse_args(argv)
+    if args.report_only:  # whatever was measured before, nothing new
+        timing, memory = _load_json(args, "timing.json", {}), _load_json(args, "memory.json", [])
+    else:
+        run_all(args)
+        timing = {} if args.skip_timing else measure_query_time(args)
+        memory = [] if args.skip_memory else measure_memory(args)
+    write_report(args, timing, memory)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

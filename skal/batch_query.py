@@ -1,0 +1,580 @@
+"""Batch-aware query strategies in the modAL convention (BatchBALD, stochastic, BADGE, core-set,
+TypiClust).
+
+Each is a thin wrapper: it gets MC samples, probabilities or features from the estimator and hands
+them to a pure selector of :mod:`skal.selection`. The calling convention is
+:mod:`skal.query`'s::
+
+    strategy(learner_or_estimator, X_pool, n_instances=1, *, random_state=None, **kwargs)
+        -> (indices, scores)
+
+Feature-space strategies take ``embedding=``: ``None`` (default) uses the estimator's
+``embed(X)`` (every skal estimator has one: the input of the last Linear layer, see
+:meth:`skal.MCDropoutClassifier.embed`) when the estimator has it and is fitted, and otherwise
+the flattened input (exact for a linear model, and what TypiClust has at a cold start with an
+untrained model); ``"input"`` always uses the flattened input; a callable ``embedding(X) ->
+(n, d)`` supplies features of your own (e.g. a self-supervised encoder, as TypiClust's authors
+use).
+
+The labelled set (core-set's initial centres, TypiClust's covered clusters) comes from
+``X_labeled=`` or, when a learner is given, from its training data (``X_training_`` of
+:class:`skal.ActiveLearner`, ``X_training`` of modAL's learners).
+"""
+
+import inspect
+import numbers
+
+import numpy as np
+from sklearn.exceptions import NotFittedError
+from sklearn.utils import _safe_indexing
+from sklearn.utils.validation import check_is_fitted
+
+from ._validation import check_n_instances
+from .query import (
+    _as_pool,
+    _final_estimator,
+    _generator,
+    _n_rows,
+    bald_scores,
+    entropy,
+    least_confidence,
+    margin,
+)
+from .selection import (
+    _check_int,
+    _log_weights,
+    badge_select,
+    batchbald_select,
+    kcenter_greedy,
+    stochastic_select,
+    typiclust_select,
+)
+
+__all__ = ["batch_bald", "stochastic_batch", "power_bald", "badge", "coreset", "typiclust"]
+
+_UTILITIES = ("bald", "entropy", "least_confidence", "margin")
+
+
+# ---------------------------------------------------------------------------- helpers
+def _seed(rng):
+    return int(rng.integers(2**31 - 1))
+
+
+def _check_count(owner, name, value, optional=False):
+    if optional and value is None:
+        return None
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Integral) or (
+        value < 1
+    ):
+        expected = "None or an int >= 1" if optional else "an int >= 1"
+        raise ValueError(
+            f"The '{name}' parameter of {owner} must be {expected}. Got {value!r} instead."
+        )
+    return int(value)
+
+
+def _mc_samples(owner, learner, X_pool, n_samples, subsample, rng, seeded, n_instances):
+    """``(candidates, samples)``: MC-dropout probabilities of the (sub-sampled) pool."""
+    n_samples = _check_count(owner, "n_samples", n_samples)
+    subsample = _check_count(owner, "subsample", subsample, optional=True)
+    est, X = _final_estimator(learner, X_pool)
+    if not hasattr(est, "sample_proba"):
+        raise TypeError(
+            f"{owner} needs an estimator with a sample_proba(X, n_samples) method (MC dropout), "
+            f"such as skal.ResNet18Classifier; got {type(est).__name__}."
+        )
+    n_dropout = getattr(est, "_n_dropout_layers", None)
+    if hasattr(est, "module_") and callable(n_dropout) and n_dropout() == 0:
+        raise ValueError(
+            f"{owner} needs stochastic passes, but the module of {type(est).__name__} has no "
+            "dropout layer with p > 0: every MC-dropout pass would give the same probabilities "
+            "and every mutual information would be 0. Use a module with dropout (e.g. "
+            "ResNet18Classifier(dropout=0.5)) or a strategy that needs none, such as badge."
+        )
+    n_pool = _n_rows(X_pool)
+    candidates = np.arange(n_pool)
+    if subsample is not None and subsample < n_pool:
+        candidates = np.sort(rng.choice(n_pool, max(subsample, n_instances), replace=False))
+        X = _safe_indexing(X, candidates)
+    samples = est.sample_proba(X, n_samples=n_samples,
+                               random_state=_seed(rng) if seeded else None)
+    return candidates, np.asarray(samples)
+
+
+def _is_fitted(est):
+    try:
+        check_is_fitted(est)
+    except NotFittedError:
+        return False
+    except TypeError:  # not an estimator scikit-learn knows how to check: let it try
+        return True
+    return True
+
+
+def _flat(owner, X):
+    X = np.asarray(X)
+    if X.ndim < 2:
+        raise ValueError(
+            f"{owner} needs samples with features, of shape (n, ...); got shape {X.shape}."
+        )
+    return X.reshape(len(X), -1)  # (n, ...) -> (n, d)
+
+
+def _features(owner, est, X, embedding, need_proba=False):
+    """``(features, proba or None)`` of the already transformed ``X`` (see the module doc)."""
+    if embedding is None and hasattr(est, "embed") and _is_fitted(est):
+        if need_proba and "return_proba" in inspect.signature(est.embed).parameters:
+            Z, proba = est.embed(X, return_proba=True)  # one forward pass for both
+            return _flat(owner, Z), np.asarray(proba)
+        Z = _flat(owner, est.embed(X))
+    elif embedding is None or (isinstance(embedding, str) and embedding == "input"):
+        Z = _flat(owner, X)
+    elif callable(embedding):
+        Z = _flat(owner, embedding(X))
+        if len(Z) != len(X):
+            raise ValueError(
+                f"The embedding given to {owner} returned {len(Z)} rows for {len(X)} samples."
+            )
+    else:
+        raise ValueError(
+            f"The 'embedding' parameter of {owner} must be None, 'input' or a callable "
+            f"X -> (n, d) features. Got {embedding!r} instead."
+        )
+    if not need_proba:
+        return Z, None
+    if not hasattr(est, "predict_proba"):
+        raise TypeError(f"{owner} needs an estimator with predict_proba; got {type(est).__name__}.")
+    return Z, np.asarray(est.predict_proba(X))
+
+
+def _labeled_rows(learner, X_labeled):
+    """The labelled samples: ``X_labeled``, else the learner's training data, else None."""
+    if X_labeled is not None:
+        return X_labeled
+    for attr in ("X_training_", "X_training"):  # skal.ActiveLearner, then modAL's learners
+        X = getattr(learner, attr, None)
+        if X is not None:
+            return X
+    return None
+
+
+def _labeled_features(owner, learner, X_labeled, embedding):
+    X_lab = _labeled_rows(learner, X_labeled)
+    if X_lab is None:
+        return None
+    X_lab = _as_pool(X_lab)
+    if len(X_lab) == 0:
+        return None
+    est, X_lab = _final_estimator(learner, X_lab)
+    return _features(owner, est, X_lab, embedding)[0]
+
+
+# ---------------------------------------------------------------------------- strategies
+def batch_bald(learner, X_pool, n_instances=1, *, n_samples=20, n_configurations=1000,
+               subsample=None, random_state=None):
+    """BatchBALD: a batch that jointly maximises the mutual information with the weights.
+
+    Greedy maximisation of ``I[y_1, ..., y_b; w]`` over MC-dropout samples
+    (:func:`skal.selection.batchbald_select`): exact joint entropies while the batch's label
+    configurations number at most ``n_configurations``, sampled configurations beyond. Unlike
+    :func:`skal.bald`'s top-k, a point that duplicates one already in the batch adds little.
+
+    Parameters
+    ----------
+    learner : learner, estimator or Pipeline
+        Its (final) estimator must have ``sample_proba(X, n_samples=..., random_state=...)``.
+    X_pool : array-like
+    n_instances : int, default=1
+    n_samples : int, default=20
+        MC passes T.
+    n_configurations : int, default=1000
+        M: the exact/sampled switch and the number of sampled configurations.
+    subsample : int or None, default=None
+        Score only a random subset of this many pool samples; indices still index ``X_pool``.
+    random_state : None, int, RandomState or Generator, default=None
+        Seeds the subset, the dropout masks and the sampled configurations.
+
+    Returns
+    -------
+    indices : ndarray of int64, shape (n_instances,)
+        In the order chosen.
+    scores : ndarray of shape (n_instances,)
+        Each point's gain in joint mutual information (nats); the first is its BALD score.
+
+    Notes
+    -----
+    Time ``O(n_instances * n * T * M * C)``, memory ``O(T * n * C)`` (the MC samples) plus a
+    bounded block; see :func:`skal.selection.batchbald_select`.
+
+    References
+    ----------
+    Kirsch, van Amersfoort, Gal. "BatchBALD: Efficient and Diverse Batch Acquisition for Deep
+    Bayesian Active Learning." NeurIPS 2019.
+
+    Examples
+    --------
+    >>> from skal import ResNet18Classifier, batch_bald
+    >>> from skal.datasets import load_digits_images
+    >>> X, y = load_digits_images()
+    >>> clf = ResNet18Classifier(width=4, max_epochs=1, random_state=0).fit(X[:64], y[:64])
+    >>> idx, gains = batch_bald(clf, X[64:164], n_instances=4, n_samples=8, random_state=0)
+    >>> idx.shape
+    (4,)
+    """
+    rng = _generator(random_state, "batch_bald")
+    X_pool = _as_pool(X_pool)
+    n_instances = check_n_instances(n_instances, len(X_pool))
+    _check_int("batch_bald", "n_configurations", n_configurations, 1)  # before the MC passes
+    candidates, samples = _mc_samples("batch_bald", learner, X_pool, n_samples, subsample, rng,
+                                      random_state is not None, n_instances)
+    idx, gains = batchbald_select(samples, n_instances, n_configurations=n_configurations,
+                                  random_state=rng)
+    return candidates[idx], gains
+
+
+def _utility_scores(owner, utility, mode, learner, X_pool, n_samples, subsample, rng, seeded,
+                    n_instances):
+    if callable(utility):
+        est, X = _final_estimator(learner, X_pool)
+        scores = np.asarray(utility(est, X), dtype=np.float64)
+        if scores.shape != (_n_rows(X_pool),):
+            raise ValueError(
+                f"The utility given to {owner} must return one score per pool sample, shape "
+                f"({_n_rows(X_pool)},); got shape {scores.shape}."
+            )
+        return np.arange(len(scores)), scores
+    if utility not in _UTILITIES:
+        raise ValueError(
+            f"The 'utility' parameter of {owner} must be one of {_UTILITIES} or a callable "
+            f"(estimator, X) -> scores. Got {utility!r} instead."
+        )
+    if utility == "bald":
+        candidates, samples = _mc_samples(owner, learner, X_pool, n_samples, subsample, rng,
+                                          seeded, n_instances)
+        scores = bald_scores(samples)
+        if mode == "power":
+            scores = np.maximum(scores, 0.0)  # mutual information >= 0; rounding can go below
+        return candidates, scores
+    proba = np.asarray(learner.predict_proba(X_pool), dtype=np.float64)
+    if utility == "margin":
+        return np.arange(len(proba)), 1.0 - margin(proba)  # in [0, 1], so power works
+    fn = entropy if utility == "entropy" else least_confidence
+    return np.arange(len(proba)), fn(proba)
+
+
+def stochastic_batch(learner, X_pool, n_instances=1, *, utility="bald", mode="power",
+                     temperature=1.0, n_samples=20, subsample=None, random_state=None):
+    """Stochastic batch acquisition: sample the batch in proportion to a per-sample score.
+
+    Top-k of a per-sample score fills a batch with near-duplicates; drawing the batch without
+    replacement from ``p_i ~ s_i^(1/temperature)`` (power), ``exp(s_i / temperature)``
+    (softmax) or ``rank_i^(-1/temperature)`` (soft-rank) is as cheap as top-k and, in Kirsch et
+    al.'s experiments, as good as BatchBALD or BADGE. See
+    :func:`skal.selection.stochastic_select`.
+
+    Parameters
+    ----------
+    learner : learner, estimator or Pipeline
+    X_pool : array-like
+    n_instances : int, default=1
+    utility : {"bald", "entropy", "least_confidence", "margin"} or callable, default="bald"
+        The score. ``"bald"`` needs ``sample_proba``; the others use ``predict_proba``
+        (``"margin"`` scores ``1 - margin``); a callable is ``utility(estimator, X) -> (n,)``.
+    mode : {"power", "softmax", "softrank"}, default="power"
+        Power needs scores >= 0.
+    temperature : float > 0, default=1.0
+        1 is the paper's default; towards 0 approaches top-k, large values random sampling.
+    n_samples : int, default=20
+        MC passes for ``utility="bald"``.
+    subsample : int or None, default=None
+        With ``utility="bald"``: score only a random subset of the pool.
+    random_state : None, int, RandomState or Generator, default=None
+        The same value gives the same batch (None: a fresh random batch each call).
+
+    Returns
+    -------
+    indices : ndarray of int64, shape (n_instances,)
+        In the order drawn.
+    scores : ndarray of shape (n_instances,)
+        The utilities of the drawn samples.
+
+    Notes
+    -----
+    One scoring pass plus ``O(n log n)``; memory that of the scores.
+
+    References
+    ----------
+    Kirsch, Farquhar, Atighehchian, Jesson, Branchaud-Charron, Gal. "Stochastic Batch
+    Acquisition: A Simple Baseline for Deep Active Learning." TMLR 2023.
+
+    Examples
+    --------
+    >>> from skal import ResNet18Classifier, stochastic_batch
+    >>> from skal.datasets import load_digits_images
+    >>> X, y = load_digits_images()
+    >>> clf = ResNet18Classifier(width=4, max_epochs=1, random_state=0).fit(X[:64], y[:64])
+    >>> a, _ = stochastic_batch(clf, X[64:], 5, utility="entropy", mode="softrank", random_state=0)
+    >>> b, _ = stochastic_batch(clf, X[64:], 5, utility="entropy", mode="softrank", random_state=0)
+    >>> bool((a == b).all())
+    True
+    """
+    return _stochastic("stochastic_batch", learner, X_pool, n_instances, utility, mode,
+                       temperature, n_samples, subsample, random_state)
+
+
+def _stochastic(owner, learner, X_pool, n_instances, utility, mode, temperature, n_samples,
+                subsample, random_state):
+    rng = _generator(random_state, owner)
+    X_pool = _as_pool(X_pool)
+    n_instances = check_n_instances(n_instances, len(X_pool))
+    _log_weights(np.zeros(1), mode, temperature, owner)  # check mode and temperature first
+    candidates, scores = _utility_scores(owner, utility, mode, learner, X_pool, n_samples,
+                                         subsample, rng, random_state is not None, n_instances)
+    idx = stochastic_select(scores, n_instances, mode=mode, temperature=temperature,
+                            random_state=rng)
+    return candidates[idx], scores[idx]
+
+
+def power_bald(learner, X_pool, n_instances=1, *, temperature=1.0, n_samples=20,
+               subsample=None, random_state=None):
+    """PowerBALD: draw the batch with probability proportional to ``BALD^(1/temperature)``.
+
+    :func:`stochastic_batch` with ``utility="bald", mode="power"``, Kirsch et al.'s recommended
+    stochastic acquisition.
+
+    Parameters
+    ----------
+    learner : learner, estimator or Pipeline
+        Its (final) estimator must have ``sample_proba``.
+    X_pool : array-like
+    n_instances : int, default=1
+    temperature : float > 0, default=1.0
+    n_samples : int, default=20
+    subsample : int or None, default=None
+    random_state : None, int, RandomState or Generator, default=None
+        The same value gives the same batch.
+
+    Returns
+    -------
+    indices : ndarray of int64, shape (n_instances,)
+    scores : ndarray of shape (n_instances,)
+        BALD scores (nats) of the drawn samples.
+
+    References
+    ----------
+    Kirsch, Farquhar, Atighehchian, Jesson, Branchaud-Charron, Gal. "Stochastic Batch
+    Acquisition: A Simple Baseline for Deep Active Learning." TMLR 2023.
+
+    Examples
+    --------
+    >>> from skal import ResNet18Classifier, power_bald
+    >>> from skal.datasets import load_digits_images
+    >>> X, y = load_digits_images()
+    >>> clf = ResNet18Classifier(width=4, max_epochs=1, random_state=0).fit(X[:64], y[:64])
+    >>> idx, bald_of_idx = power_bald(clf, X[64:], n_instances=10, n_samples=8, random_state=0)
+    >>> len(set(idx.tolist()))
+    10
+    """
+    return _stochastic("power_bald", learner, X_pool, n_instances, "bald", "power", temperature,
+                       n_samples, subsample, random_state)
+
+
+def badge(learner, X_pool, n_instances=1, *, embedding=None, random_state=None):
+    """BADGE: k-means++ seeding on last-layer gradient embeddings (uncertain and diverse).
+
+    The gradient embedding ``g_i = (p_i - e_yhat_i) (x) z_i`` is long where the model is
+    uncertain and k-means++ spreads the batch over it. Probabilities and penultimate features
+    come from one pass (``embed(X, return_proba=True)``) and the distances are factorised
+    (:func:`skal.selection.badge_select`), so memory is ``O(n (C + d))``, not ``O(n C d)``.
+
+    Parameters
+    ----------
+    learner : learner, estimator or Pipeline
+        Fitted, with ``predict_proba`` (and ``embed`` for penultimate features).
+    X_pool : array-like
+    n_instances : int, default=1
+    embedding : None, "input" or callable, default=None
+        Where ``z`` comes from (see :mod:`skal.batch_query`). Without ``embed`` the input is
+        used, which is the exact gradient embedding of a linear softmax model.
+    random_state : None, int, RandomState or Generator, default=None
+        Seeds the k-means++ draws; the same value gives the same batch.
+
+    Returns
+    -------
+    indices : ndarray of int64, shape (n_instances,)
+        In the order chosen.
+    scores : ndarray of shape (n_instances,)
+        Squared gradient-embedding distance of each point to the nearest earlier pick (the first:
+        its squared gradient norm).
+
+    Notes
+    -----
+    One forward pass, then time ``O(n_instances * n * (C + d))`` and memory ``O(n (C + d))``.
+
+    References
+    ----------
+    Ash, Zhang, Krishnamurthy, Langford, Agarwal. "Deep Batch Active Learning by Diverse,
+    Uncertain Gradient Lower Bounds." ICLR 2020.
+
+    Examples
+    --------
+    >>> from skal import ResNet18Classifier, badge
+    >>> from skal.datasets import load_digits_images
+    >>> X, y = load_digits_images()
+    >>> clf = ResNet18Classifier(width=4, max_epochs=1, random_state=0).fit(X[:64], y[:64])
+    >>> idx, d2 = badge(clf, X[64:], n_instances=10, random_state=0)
+    >>> idx.shape, bool(d2[0] >= d2[1:].max())
+    ((10,), True)
+    """
+    rng = _generator(random_state, "badge")
+    X_pool = _as_pool(X_pool)
+    n_instances = check_n_instances(n_instances, len(X_pool))
+    est, X = _final_estimator(learner, X_pool)
+    Z, proba = _features("badge", est, X, embedding, need_proba=True)
+    return badge_select(proba, Z, n_instances, random_state=rng)
+
+
+def coreset(learner, X_pool, n_instances=1, *, X_labeled=None, embedding=None,
+            random_state=None):
+    """Core-set: k-center greedy on penultimate features, the labelled set as first centres.
+
+    Each pick is the pool point farthest from every labelled and already chosen point, so the
+    batch covers the pool (:func:`skal.selection.kcenter_greedy`). Distances are computed in
+    blocks: never an ``n x n`` or ``n x n_labeled`` matrix.
+
+    Parameters
+    ----------
+    learner : learner, estimator or Pipeline
+    X_pool : array-like
+    n_instances : int, default=1
+    X_labeled : array-like or None, default=None
+        The labelled samples (raw, like ``X_pool``). None takes the learner's training data
+        (``X_training_`` / ``X_training``); with a bare estimator and no ``X_labeled`` there are
+        no initial centres and the first pick is random.
+    embedding : None, "input" or callable, default=None
+        Where the features come from (see :mod:`skal.batch_query`).
+    random_state : None, int, RandomState or Generator, default=None
+        Seeds the first pick when there is no labelled set.
+
+    Returns
+    -------
+    indices : ndarray of int64, shape (n_instances,)
+        In the order chosen.
+    scores : ndarray of shape (n_instances,)
+        Distance of each pick to its nearest centre when chosen (``nan`` for a random first pick).
+
+    Notes
+    -----
+    Two forward passes (pool and labelled set), then time ``O((n_labeled + n_instances) n d)``
+    and memory ``O(n d)`` for the features plus ``O(n)``.
+
+    References
+    ----------
+    Sener, Savarese. "Active Learning for Convolutional Neural Networks: A Core-Set Approach."
+    ICLR 2018.
+
+    Examples
+    --------
+    >>> from skal import ResNet18Classifier, coreset
+    >>> from skal.datasets import load_digits_images
+    >>> X, y = load_digits_images()
+    >>> clf = ResNet18Classifier(width=4, max_epochs=1, random_state=0).fit(X[:64], y[:64])
+    >>> idx, radius = coreset(clf, X[64:], n_instances=10, X_labeled=X[:64])
+    >>> idx.shape, bool(radius[0] >= radius[-1])
+    ((10,), True)
+    """
+    owner = "coreset"
+    rng = _generator(random_state, owner)
+    X_pool = _as_pool(X_pool)
+    n_instances = check_n_instances(n_instances, len(X_pool))
+    est, X = _final_estimator(learner, X_pool)
+    Z = _features(owner, est, X, embedding)[0]
+    Z_lab = _labeled_features(owner, learner, X_labeled, embedding)
+    return kcenter_greedy(Z, n_instances, labeled=Z_lab, random_state=rng)
+
+
+def typiclust(learner, X_pool, n_instances=1, *, X_labeled=None, embedding=None,
+              n_neighbors=20, max_clusters=500, min_cluster_size=5, random_state=None):
+    """TypiClust: the most typical point of each of the largest uncovered clusters.
+
+    For the cold start (few labels): the labelled and pool features are clustered by k-means
+    into ``min(n_labeled + n_instances, max_clusters)`` clusters (scikit-learn's ``KMeans`` up to
+    50 clusters, ``MiniBatchKMeans`` beyond, as in the authors' code); clusters with the fewest
+    labelled points, largest first, each give their most typical unlabelled point, typicality
+    being the inverse mean distance to the ``n_neighbors`` nearest neighbours in the cluster
+    (:func:`skal.selection.typiclust_select`).
+
+    Parameters
+    ----------
+    learner : learner, estimator or Pipeline
+        Fitted or not: an unfitted model's features are the flattened input.
+    X_pool : array-like
+    n_instances : int, default=1
+    X_labeled : array-like or None, default=None
+        The labelled samples; None takes the learner's training data if any.
+    embedding : None, "input" or callable, default=None
+        Where the features come from (see :mod:`skal.batch_query`); the paper uses a
+        self-supervised encoder, which a callable can provide.
+    n_neighbors : int, default=20
+    max_clusters : int, default=500
+    min_cluster_size : int, default=5
+        Smaller clusters are skipped while larger ones are left.
+    random_state : None, int, RandomState or Generator, default=None
+        Seeds k-means; the same value gives the same batch.
+
+    Returns
+    -------
+    indices : ndarray of int64, shape (n_instances,)
+        In the order chosen.
+    scores : ndarray of shape (n_instances,)
+        Typicality of each pick within its cluster.
+
+    Notes
+    -----
+    k-means ``O(n_init * iterations * n * K * d)``, then ``O(sum of m^2 d)`` over the visited
+    clusters (block-wise, memory ``O(n d)`` for the features plus one block).
+
+    References
+    ----------
+    Hacohen, Dekel, Weinshall. "Active Learning on a Budget: Opposite Strategies Suit High and
+    Low Budgets." ICML 2022.
+
+    Examples
+    --------
+    >>> from sklearn.linear_model import LogisticRegression
+    >>> from skal import typiclust
+    >>> from skal.datasets import load_digits_images
+    >>> X, _ = load_digits_images()
+    >>> idx, typ = typiclust(LogisticRegression(), X, n_instances=10, random_state=0)  # cold start
+    >>> len(set(idx.tolist()))
+    10
+    """
+    from sklearn.cluster import KMeans, MiniBatchKMeans
+
+    owner = "typiclust"
+    rng = _generator(random_state, owner)
+    X_pool = _as_pool(X_pool)
+    n_instances = check_n_instances(n_instances, len(X_pool))
+    max_clusters = _check_int(owner, "max_clusters", max_clusters, 1)
+    est, X = _final_estimator(learner, X_pool)
+    Z = _features(owner, est, X, embedding)[0]
+    Z_lab = _labeled_features(owner, learner, X_labeled, embedding)
+    n_lab = 0 if Z_lab is None else len(Z_lab)
+    if n_lab and Z_lab.shape[1] != Z.shape[1]:
+        raise ValueError(
+            f"The labelled features given to {owner} have {Z_lab.shape[1]} columns but the pool "
+            f"features have {Z.shape[1]}: they must come from the same embedding."
+        )
+    features = Z if not n_lab else np.concatenate([Z_lab.astype(Z.dtype), Z])  # (n_lab + n, d)
+    n_clusters = min(n_lab + n_instances, max_clusters, len(features))
+    seed = _seed(rng)
+    if n_clusters <= 50:
+        km = KMeans(n_clusters=n_clusters, n_init=10, random_state=seed)
+    else:
+        km = MiniBatchKMeans(n_clusters=n_clusters, batch_size=5000, n_init=3, random_state=seed)
+    labels = km.fit_predict(features)
+    labeled = np.zeros(len(features), dtype=bool)
+    labeled[:n_lab] = True
+    idx, typ = typiclust_select(features, labels.astype(np.int64), n_instances, labeled=labeled,
+                                n_neighbors=n_neighbors, min_cluster_size=min_cluster_size)
+    return idx - n_lab, typ

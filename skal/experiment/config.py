@@ -1,0 +1,317 @@
+"""What defines an experiment: :class:`ExperimentConfig`, its fields and how each is checked.
+
+This module imports neither torch nor scikit-learn, so that ``skal --help`` can build its options
+from the fields (their ``metadata`` holds the command-line flag, the help text and the checks)
+without loading a network library. Which method uses which option is declared by the method
+(:class:`skal.experiment.Method`); the registry is imported only when a configuration is built.
+"""
+
+import dataclasses
+import math
+import numbers
+import os
+from dataclasses import dataclass, field
+
+from ..exceptions import ConfigError
+
+__all__ = ["BUILTIN_METHODS", "ExperimentConfig", "derive_seed", "option_fields"]
+
+#: One line per built-in method (for ``skal run --help``; the registry itself lives in
+#: :mod:`skal.experiment.methods`, which imports the estimators).
+BUILTIN_METHODS = {
+    "random": "random sampling with a ResNet18 (the baseline)",
+    "uncertainty": "least-confidence sampling, 1 - max_k p_k, with a ResNet18",
+    "margin": "smallest margin between the two most likely classes, with a ResNet18",
+    "entropy": "highest predictive entropy, with a ResNet18",
+    "bald": "BALD: mutual information of label and weights from MC-dropout passes (ResNet18)",
+    "waal": "WAAL: uncertainty + critic diversity, trained on the unlabelled pool too",
+    "bgadl": "BGADL: BALD with a ResNet18 trained jointly with a VAE-ACGAN (generated images)",
+    "random_gen": "random sampling with BGADL's joint VAE-ACGAN training (the paper's control)",
+}
+
+#: The learning rate of methods that declare none (Adam's, for the ResNet18 methods).
+DEFAULT_LR = 1e-3
+
+_LR_SCHEDULES = ("constant", "cosine")
+
+
+def _option(default, help, *, flag=None, kind="int", low=None, choices=None, shown=None):
+    """A configuration field with what the CLI and the validation need in its metadata.
+
+    ``kind`` is "int", "float", "bool", "str" or "choice"; ``low`` the smallest valid value
+    (for "float", values must be > low); a None default makes the field optional (None allowed).
+    ``shown`` is the default as ``--help`` prints it.
+    """
+    return field(default=default, metadata={
+        "help": help, "flag": flag, "kind": kind, "low": low, "choices": choices, "shown": shown,
+    })
+
+
+def option_fields():
+    """The fields of :class:`ExperimentConfig` in declaration order (each with CLI metadata)."""
+    return dataclasses.fields(ExperimentConfig)
+
+
+def flag_of(name):
+    """The command-line flag of configuration field ``name`` (``n_rounds`` -> ``--rounds``)."""
+    f = ExperimentConfig.__dataclass_fields__[name]
+    return f.metadata.get("flag") or "--" + name.replace("_", "-")
+
+
+def _fail(name, expected, value):
+    raise ConfigError(
+        f"The '{name}' parameter of ExperimentConfig must be {expected}. Got {value!r} instead."
+    )
+
+
+def _check_field(f, value):
+    """Check one field against its declared kind and range (None allowed for optional ones)."""
+    meta = f.metadata
+    kind, low = meta["kind"], meta["low"]
+    optional = f.default is None
+    if value is None and optional:
+        return
+    suffix = " or None" if optional else ""
+    if kind == "int":
+        if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < low:
+            _fail(f.name, f"an int >= {low}{suffix}", value)
+    elif kind == "float":
+        if (isinstance(value, bool) or not isinstance(value, numbers.Real)
+                or not math.isfinite(value) or (low is not None and not value > low)):
+            bound = "" if low is None else f" > {low}"
+            _fail(f.name, f"a float{bound}{suffix}", value)
+    elif kind == "bool":
+        if not isinstance(value, bool):
+            _fail(f.name, "a bool", value)
+    elif kind == "choice":
+        if value not in meta["choices"]:
+            _fail(f.name, f"one of {meta['choices']}", value)
+    elif kind == "str":
+        if not isinstance(value, str) or not value:
+            _fail(f.name, f"a non-empty str{suffix}", value)
+
+
+def is_data_path(path):
+    """Whether ``path`` names an image folder or an .npy / .npz file (a data set path)."""
+    return isinstance(path, str) and (
+        os.path.isdir(path) or (os.path.isfile(path) and path.lower().endswith((".npy", ".npz"))))
+
+
+def _lookup_method(name):
+    from .methods import METHODS  # imports the estimators: only when a config is built
+
+    if not isinstance(name, str) or name not in METHODS:
+        raise _unknown_name("method", name, sorted(METHODS))
+    return METHODS[name]
+
+
+def _unknown_name(kind, value, valid):
+    names = ", ".join(repr(v) for v in valid)
+    return ConfigError(f"Unknown {kind} {value!r}. Expected one of: {names}.")
+
+
+@dataclass(frozen=True)
+class ExperimentConfig:
+    """Everything that defines an active-learning experiment (and nothing that does not).
+
+    Fields that the method does not use (e.g. ``width`` for ``"waal"``, ``n_mc_samples`` for
+    ``"random"``, see :attr:`skal.experiment.Method.ignores`) are stored as None, whatever was
+    passed, so ``config.json`` shows what the run really used and one dict of settings can serve
+    several methods; the ``skal`` command refuses an option that none of its methods uses.
+    Invalid values raise :class:`skal.exceptions.ConfigError` (a ``ValueError``).
+
+    Parameters
+    ----------
+    dataset : str, default="fashion_mnist"
+        One of :data:`skal.datasets.DATASETS`, or the path of an image folder (one sub-folder per
+        class) or of a ``.npz`` file with images and labels: the simulated oracle reads its
+        labels.
+    test : str or None, default=None
+        For a ``dataset`` path: an image folder or ``.npz`` file to test on. None holds out a
+        stratified quarter of the data (``test_size`` samples when given).
+    image_size : int or None, default=None
+        For an image folder: resize the images to ``image_size`` x ``image_size``.
+    method : str, default="bald"
+        One of :data:`skal.experiment.METHODS`.
+    n_initial : int, default=100
+        Random labelled pool samples before the first round (at least 2: the first model needs
+        two classes).
+    query_size : int, default=100
+        Samples labelled per acquisition round.
+    n_rounds : int, default=5
+        Acquisition rounds; each repeat records ``n_rounds + 1`` results (round 0 is the initial
+        labelled set) and ends with ``n_initial + n_rounds * query_size`` labels. A finished run
+        can be extended by running it again with more rounds.
+    repeats : int, default=2
+        Independent repeats (different pool, initial set and seeds); can grow too.
+    seed : int, default=0
+        Master seed; every random draw derives from it.
+    pool_size : int or None, default=None
+        Stratified subsample of the train split used as pool (None: all of it); at least the
+        number of classes.
+    test_size : int or None, default=None
+        Stratified subsample of the test split (None: all of it); at least the number of
+        classes. For data sets without a test split (digits) this many train samples are held
+        out (None: a quarter).
+    width, preact : ResNet18Classifier parameters, defaults 16, False
+    dropout : float, default=0.5
+        Dropout before the classifier's last layer (of the head and critic for WAAL).
+    max_epochs : int, default=30
+        Training epochs per round.
+    min_steps : int, default=0
+        Train for at least this many gradient steps per round: the epochs are raised to
+        ``ceil(min_steps / steps_per_epoch)`` (see :meth:`epochs_for`), where an epoch is
+        ``ceil(n_labeled / batch_size)`` steps, or for WAAL ``ceil(n_unlabeled / batch_size)``
+        (a WAAL epoch is a pass over the unlabelled pool). With ``warm_start`` the epochs of
+        round 0 are used throughout.
+    batch_size : int, default=64
+    lr : float or None, default=None
+        Learning rate; None is the method's own: 1e-3 (Adam) for the ResNet18 methods, 0.01
+        (SGD, the paper's) for ``"waal"``.
+    lr_schedule : {"constant", "cosine"}, default="constant"
+        "cosine" anneals the learning rate to 0 over each round's epochs, which makes the
+        final model (the one scored and queried) less dependent on the last few batches.
+    n_mc_samples : int, default=20
+        MC-dropout passes for BALD.
+    subsample : int or None, default=None
+        Score only a random subset of this many pool samples per BALD query.
+    warm_start : bool, default=False
+        Continue training the previous round's model instead of training from scratch.
+    device : str, default="cpu"
+        Not part of the run's identity: a run started on a GPU can be resumed on the CPU and
+        back; every result row records the device it ran on.
+    """
+
+    dataset: str = _option("fashion_mnist", "data set: digits, fashion_mnist, or the path of an "
+                                            "image folder (one sub-folder per class) or .npz file "
+                                            "(X, y)", kind="str")
+    test: str | None = _option(None, "test set for a --dataset PATH: an image folder or .npz "
+                                     "file", kind="str", shown="a quarter of the data held out")
+    image_size: int | None = _option(None, "resize an image folder's images to N x N", low=1,
+                                     shown="as they are")
+    method: str = _option("bald", "query method (see the list below)", kind="str")
+    n_initial: int = _option(100, "random labelled samples before the first round", low=2)
+    query_size: int = _option(100, "samples labelled per acquisition round", low=1)
+    n_rounds: int = _option(5, "acquisition rounds (the run records rounds 0..ROUNDS); a "
+                               "finished run grows when run again with more", flag="--rounds",
+                            low=0)
+    repeats: int = _option(2, "independent repeats (other pool, initial labels and seeds); "
+                              "can grow too", low=1)
+    seed: int = _option(0, "master seed: every random draw derives from it", low=0)
+    pool_size: int | None = _option(None, "stratified subsample of the train split used as "
+                                          "pool", low=1, shown="all")
+    test_size: int | None = _option(None, "stratified subsample of the test split (digits: "
+                                          "train samples held out)", low=1,
+                                    shown="all; digits: a quarter")
+    width: int = _option(16, "ResNet18 channels of the first stage (64: the standard "
+                             "ResNet18)", low=1)
+    preact: bool = _option(False, "pre-activation ResNet18", kind="bool")
+    dropout: float = _option(0.5, "dropout before the last layer (WAAL: head and critic)",
+                             kind="float")
+    max_epochs: int = _option(30, "training epochs per round", flag="--epochs", low=1)
+    min_steps: int = _option(0, "train at least this many gradient steps per round (more "
+                                "epochs for small labelled sets; a WAAL epoch is a pass over "
+                                "the unlabelled pool)", low=0)
+    batch_size: int = _option(64, "mini-batch size", low=1)
+    lr: float | None = _option(None, "learning rate", kind="float", low=0,
+                               shown="the method's: 1e-3 (Adam), waal 0.01 (SGD)")
+    lr_schedule: str = _option("constant", "learning rate within a round", kind="choice",
+                               choices=_LR_SCHEDULES)
+    n_mc_samples: int = _option(20, "MC-dropout passes for BALD", flag="--mc-samples", low=1)
+    subsample: int | None = _option(None, "BALD scores a random subset of this many pool "
+                                          "samples per query", low=1, shown="the whole pool")
+    warm_start: bool = _option(False, "continue training between rounds instead of "
+                                      "restarting", kind="bool")
+    device: str = _option("cpu", "torch device: cpu, cuda, cuda:1, ... (a run may resume on "
+                                 "another one)", kind="str")
+
+    def __post_init__(self):
+        from .. import datasets  # light: numpy only
+
+        if self.dataset not in datasets.DATASETS and not is_data_path(self.dataset):
+            raise ConfigError(
+                f"Unknown dataset {self.dataset!r}. Expected one of: "
+                f"{', '.join(repr(d) for d in datasets.DATASETS)}, or the path of an image folder "
+                "or of a .npz file."
+            )
+        if self.test is not None and not (is_data_path(self.dataset) and is_data_path(self.test)):
+            raise ConfigError(
+                "The 'test' parameter of ExperimentConfig must be the path of an image folder or "
+                f".npz file, with a dataset path too. Got test={self.test!r} with "
+                f"dataset={self.dataset!r} instead."
+            )
+        method = self._method()
+        for f in option_fields():
+            value = getattr(self, f.name)
+            if f.name in method.ignores:
+                object.__setattr__(self, f.name, None)  # stored as "not used"
+                continue
+            if f.name == "lr" and value is None:
+                object.__setattr__(self, "lr", method.defaults.get("lr", DEFAULT_LR))
+            _check_field(f, getattr(self, f.name))
+        if not 0 <= self.dropout < 1:
+            _fail("dropout", "a float in [0, 1)", self.dropout)
+        if self.pool_size is not None and self.n_labeled_final > self.pool_size:
+            raise ConfigError(
+                f"The pool is too small: n_initial + n_rounds * query_size = "
+                f"{self.n_labeled_final} labels, but pool_size={self.pool_size}."
+            )
+
+    def _method(self):
+        return _lookup_method(self.method)
+
+    @property
+    def n_labeled_final(self):
+        """Labels at the end of each repeat."""
+        return self.n_initial + self.n_rounds * self.query_size
+
+    def epochs_for(self, n_labeled, n_unlabeled=0):
+        """Epochs of a round with ``n_labeled`` labels: ``max_epochs``, or more for min_steps.
+
+        Parameters
+        ----------
+        n_labeled : int
+        n_unlabeled : int, default=0
+            The unlabelled rest of the pool (what a WAAL epoch runs over).
+
+        Returns
+        -------
+        epochs : int
+        """
+        steps_per_epoch = self._method().steps_per_epoch(self, n_labeled, n_unlabeled)
+        return max(self.max_epochs, -(-self.min_steps // max(steps_per_epoch, 1)))
+
+    @property
+    def estimator(self):
+        """The estimator the method trains, in words (for titles and ``config.json``)."""
+        return self._method().describe(self)
+
+    def to_dict(self):
+        """The configuration as a JSON-serialisable dict (plus the derived ``"estimator"``)."""
+        return {**dataclasses.asdict(self), "estimator": self.estimator}
+
+    @classmethod
+    def from_dict(cls, params):
+        """Build a configuration from :meth:`to_dict`'s output (unknown keys raise)."""
+        params = {k: v for k, v in params.items() if k != "estimator"}  # derived, not a field
+        unknown = set(params) - {f.name for f in dataclasses.fields(cls)}
+        if unknown:
+            raise ConfigError(f"Unknown ExperimentConfig fields: {sorted(unknown)}.")
+        return cls(**params)
+
+    def identity(self):
+        """The fields that make two runs the same experiment.
+
+        Everything but ``device`` (a run may move between CPU and GPU), ``n_rounds`` and
+        ``repeats`` (a run may grow) and the derived ``estimator``.
+        """
+        return {k: v for k, v in self.to_dict().items()
+                if k not in ("device", "n_rounds", "repeats", "estimator")}
+
+
+def derive_seed(seed, *keys):
+    """An int seed in ``[0, 2**31 - 1)`` derived from ``seed`` and integer ``keys``."""
+    import numpy as np
+
+    state = np.random.SeedSequence([seed, *keys]).generate_state(1)[0]
+    return int(state) % (2**31 - 1)

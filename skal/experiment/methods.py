@@ -1,0 +1,285 @@
+"""The query methods of the experiment runner: how each one builds, trains and queries its model.
+
+A :class:`Method` also declares which :class:`~skal.experiment.ExperimentConfig` options it does
+not use (they are refused when set), its own defaults (WAAL's learning rate), how many gradient
+steps one of its epochs takes (for ``min_steps``) and how to name its estimator.
+"""
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+
+from skorch.callbacks import LRScheduler
+from torch.optim.lr_scheduler import CosineAnnealingLR
+
+from ..bgadl import BGADLClassifier
+from ..classifier import ResNet18Classifier
+from ..query import (
+    bald,
+    entropy_sampling,
+    margin_sampling,
+    random_sampling,
+    uncertainty_sampling,
+    waal_uncertainty_diversity,
+)
+from ..batch_query import badge, batch_bald, coreset, power_bald, typiclust
+from ..waal import WAALClassifier
+
+__all__ = [
+    "METHODS",
+    "Method",
+    "make_bgadl",
+    "make_random_gen",
+    "make_resnet18",
+    "make_resnet18_learner",
+    "make_waal",
+    "register_method",
+]
+
+
+def _resnet18_params(config, random_state, classes):
+    """The ResNet18Classifier parameters every ResNet18 method shares."""
+    callbacks = None
+    if config.lr_schedule == "cosine":
+        scheduler = LRScheduler(CosineAnnealingLR, T_max=config.max_epochs)
+        callbacks = [("lr_scheduler", scheduler)]
+    return dict(
+        preact=config.preact,
+        dropout=config.dropout,
+        width=config.width,
+        lr=config.lr,
+        max_epochs=config.max_epochs,
+        batch_size=config.batch_size,
+        random_state=random_state,
+        device=config.device,
+        warm_start=bool(config.warm_start),
+        classes=classes,
+        callbacks=callbacks,
+    )
+
+
+def make_resnet18(config, random_state, classes):
+    """The default estimator of every method: a :class:`skal.ResNet18Classifier`.
+
+    Parameters
+    ----------
+    config : ExperimentConfig
+        Its ``max_epochs`` is already this round's (see :meth:`ExperimentConfig.epochs_for`).
+    random_state : int
+        Seed of this round's (or, with ``warm_start``, this repeat's) model.
+    classes : ndarray
+        All classes of the data set, so the output layer never depends on the labelled set.
+
+    Returns
+    -------
+    estimator : ResNet18Classifier
+    """
+    return ResNet18Classifier(**_resnet18_params(config, random_state, classes))
+
+
+def make_resnet18_learner(config, random_state, classes):
+    """:func:`make_resnet18` in a :class:`skal.ActiveLearner`, for strategies that need the
+    labelled set (``"coreset"`` and ``"typiclust"`` read the learner's ``X_training_``)."""
+    from ..learner import ActiveLearner
+
+    return ActiveLearner(make_resnet18(config, random_state, classes))
+
+
+def make_waal(config, random_state, classes):
+    """The estimator of the ``"waal"`` method: a :class:`skal.WAALClassifier`.
+
+    The feature extractor follows the images (LeNet for Fashion-MNIST, VGG16-BN for 32x32 colour,
+    an MLP for 8x8 digits); the paper's optimiser (SGD, momentum 0.5, lr x0.1 at 50 % and 75 % of
+    the epochs) is kept, with ``config.lr`` (0.01 by default). ``width``, ``preact`` and
+    ``lr_schedule`` do not apply (the method refuses them). ``query_size`` is the B of the bias
+    coefficient C0. The runner passes the unlabelled rest of the pool to ``fit`` every round.
+    """
+    return WAALClassifier(
+        dropout=config.dropout,
+        lr=config.lr,
+        max_epochs=config.max_epochs,
+        batch_size=config.batch_size,
+        query_size=config.query_size,
+        random_state=random_state,
+        device=config.device,
+        warm_start=bool(config.warm_start),
+        classes=classes,
+    )
+
+
+def make_bgadl(config, random_state, classes, **bgadl_params):
+    """The model of the ``"bgadl"`` method: a :class:`skal.BGADLClassifier`, queried with BALD.
+
+    The ResNet18 of :func:`make_resnet18` trained jointly with a VAE-ACGAN (its auxiliary
+    classifier), from scratch every round, on the labelled images plus their reconstructions
+    G(E(x), y) and class-conditional samples G(z, y) made in every mini-batch, for the round's
+    ``max_epochs``, as in the authors' code. Generated images are never labels. It is a skorch
+    net, so ``lr_schedule`` applies to the classifier as in the other ResNet18 methods.
+
+    Parameters
+    ----------
+    config, random_state, classes
+        As :func:`make_resnet18`.
+    **bgadl_params
+        BGADL parameters of :class:`skal.bgadl.BGADLMixin` (e.g. ``gen_weight=0.3``); bind them
+        with ``functools.partial`` to register a variant as a method.
+
+    Returns
+    -------
+    estimator : BGADLClassifier
+    """
+    return BGADLClassifier(**_resnet18_params(config, random_state, classes), **bgadl_params)
+
+
+def make_random_gen(config, random_state, classes):
+    """The model of the ``"random_gen"`` method: the BGADL training of :func:`make_bgadl`.
+
+    Queried with random sampling instead of BALD (the paper's "BDA on randomly chosen labels"
+    control arm), so that it differs from ``"bgadl"`` in the acquisition only.
+    """
+    return make_bgadl(config, random_state, classes)
+
+
+def _no_query_kwargs(config):
+    return {}
+
+
+def _bald_kwargs(config):
+    return {"n_samples": config.n_mc_samples, "subsample": config.subsample}
+
+
+def labeled_steps(config, n_labeled, n_unlabeled):
+    """Gradient steps of one epoch over the labelled set: ``ceil(n_labeled / batch_size)``."""
+    return -(-n_labeled // config.batch_size)
+
+
+def unlabeled_steps(config, n_labeled, n_unlabeled):
+    """Steps of one WAAL epoch, a pass over the unlabelled pool (the labelled set without one)."""
+    return -(-(n_unlabeled or n_labeled) // config.batch_size)
+
+
+def describe_resnet18(config):
+    """``"ResNet18Classifier(width=16)"``: the estimator of the ResNet18 methods, in words."""
+    preact = ", preact=True" if config.preact else ""
+    return f"ResNet18Classifier(width={config.width}{preact})"
+
+
+def _describe_joint(config):
+    return f"BGADL{describe_resnet18(config)} (trained jointly with a VAE-ACGAN)"
+
+
+def _describe_waal(config):
+    return f"WAALClassifier(lr={config.lr:g}, features from the image shape)"
+
+
+_BALD_ONLY = ("n_mc_samples", "subsample")
+_RESNET18_ONLY = ("width", "preact")
+_REASONS = {
+    "n_mc_samples": "does not draw MC-dropout samples (only bald, bgadl, batch_bald and power_bald do)",
+    "subsample": "scores the whole pool (only bald, bgadl, batch_bald and power_bald subsample it)",
+    "width": "trains a WAALClassifier, whose feature extractor follows the images",
+    "preact": "trains a WAALClassifier, whose feature extractor follows the images",
+    "lr_schedule": "keeps its own learning-rate schedule",
+    "warm_start": "retrains its classifier with the VAE-ACGAN from scratch every round",
+}
+
+
+@dataclass(frozen=True)
+class Method:
+    """How the experiment runner trains and queries for one method.
+
+    Parameters
+    ----------
+    query_strategy : callable
+        ``strategy(model, X_pool, n_instances, *, random_state, **kwargs) -> (indices, scores)``,
+        as in :mod:`skal.query`.
+    make_estimator : callable, default=make_resnet18
+        ``make_estimator(config, random_state, classes)`` returns an unfitted model with ``fit``
+        and ``score`` (an estimator, or a :class:`skal.ActiveLearner` with an augmenter for
+        BGADL), which ``query_strategy`` accepts. ``config.max_epochs`` is already the round's
+        number of epochs (see :meth:`ExperimentConfig.epochs_for`).
+    query_kwargs : callable, default=no extra arguments
+        ``query_kwargs(config) -> dict`` of extra arguments for ``query_strategy``.
+    pass_unlabeled : bool, default=False
+        Call ``fit(X, y, X_unlabeled=X_rest)`` with the unlabelled rest of the pool (WAAL).
+    ignores : tuple of str, default=()
+        :class:`ExperimentConfig` fields the method does not use: they are stored as None, and
+        the ``skal`` command refuses them with :meth:`ignore_reason`.
+    defaults : mapping, default={}
+        The method's own defaults for fields left None (``{"lr": 0.01}`` for WAAL).
+    steps_per_epoch : callable, default=labeled_steps
+        ``steps_per_epoch(config, n_labeled, n_unlabeled) -> int``, for ``min_steps``.
+    describe : callable, default=describe_resnet18
+        ``describe(config) -> str`` names the estimator (plot titles, ``config.json``).
+    reasons : mapping, default={}
+        Why an ignored field does not apply (``{"width": "trains a ..."}``), for the message.
+    """
+
+    query_strategy: Callable
+    make_estimator: Callable = make_resnet18
+    query_kwargs: Callable = _no_query_kwargs
+    pass_unlabeled: bool = False
+    ignores: tuple = ()
+    defaults: Mapping = field(default_factory=dict)
+    steps_per_epoch: Callable = labeled_steps
+    describe: Callable = describe_resnet18
+    reasons: Mapping = field(default_factory=dict)
+
+    def ignore_reason(self, name):
+        """Why this method does not use config field ``name`` (for error messages)."""
+        return self.reasons.get(name) or _REASONS.get(name, "does not use it")
+
+
+#: Query methods by name. Other modules add theirs with :func:`register_method`, e.g.
+#: ``register_method("waal", Method(waal_uncertainty_diversity, make_estimator=_make_waal,
+#: pass_unlabeled=True))``. ``"bgadl"`` is BALD with BGADL's joint VAE-ACGAN training
+#: (:func:`make_bgadl`), ``"random_gen"`` the same training with random sampling.
+METHODS = {
+    "random": Method(random_sampling, ignores=_BALD_ONLY),
+    "uncertainty": Method(uncertainty_sampling, ignores=_BALD_ONLY),
+    "margin": Method(margin_sampling, ignores=_BALD_ONLY),
+    "entropy": Method(entropy_sampling, ignores=_BALD_ONLY),
+    "bald": Method(bald, query_kwargs=_bald_kwargs),
+    "waal": Method(
+        waal_uncertainty_diversity, make_estimator=make_waal, pass_unlabeled=True,
+        ignores=_RESNET18_ONLY + ("lr_schedule",) + _BALD_ONLY, defaults={"lr": 0.01},
+        steps_per_epoch=unlabeled_steps, describe=_describe_waal,
+        reasons={"lr_schedule": "decays its learning rate x0.1 at 50 % and 75 % of the epochs "
+                                "(the paper's schedule)"},
+    ),
+    "bgadl": Method(bald, make_estimator=make_bgadl, query_kwargs=_bald_kwargs,
+                    ignores=("warm_start",), describe=_describe_joint,
+                    reasons={"warm_start": "retrains its classifier and VAE-ACGAN from scratch "
+                                           "every round"}),
+    "random_gen": Method(random_sampling, make_estimator=make_random_gen,
+                         ignores=("warm_start",) + _BALD_ONLY, describe=_describe_joint,
+                         reasons={"warm_start": "retrains its classifier and VAE-ACGAN from "
+                                                "scratch every round"}),
+    "batch_bald": Method(batch_bald, query_kwargs=_bald_kwargs),
+    "power_bald": Method(power_bald, query_kwargs=_bald_kwargs),
+    "badge": Method(badge, ignores=_BALD_ONLY),
+    "coreset": Method(coreset, make_estimator=make_resnet18_learner, ignores=_BALD_ONLY),
+    "typiclust": Method(typiclust, make_estimator=make_resnet18_learner, ignores=_BALD_ONLY),
+}
+
+
+def register_method(name, method, *, overwrite=False):
+    """Make a query method available to :func:`run_experiment` and the ``skal`` command.
+
+    Parameters
+    ----------
+    name : str
+        The name used in :class:`ExperimentConfig` and on the command line.
+    method : Method
+    overwrite : bool, default=False
+        Replace an existing method of that name instead of raising.
+
+    Returns
+    -------
+    method : Method
+    """
+    if not isinstance(method, Method):
+        raise TypeError(f"method must be a skal.experiment.Method; got {type(method).__name__}.")
+    if name in METHODS and not overwrite:
+        raise ValueError(f"A method named {name!r} exists already; pass overwrite=True.")
+    METHODS[name] = method
+    return method
