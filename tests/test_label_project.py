@@ -227,3 +227,24 @@ def test_cli_init_train_export(tmp_path, images, capsys):
 def test_cli_defaults_match_the_project_defaults():
     for key, value in label_cli._DEFAULTS.items():
         assert DEFAULT_CONFIG[key] == value, key
+
+
+def test_batch_strategies_get_the_labelled_images(project, monkeypatch):
+    import functools
+
+    from skal import query
+
+    _label_batch(project)
+    seen = {}
+    original = query.coreset
+
+    @functools.wraps(original)
+    def spy(learner, X_pool, n_instances=1, **kwargs):
+        seen.update(n_pool=len(X_pool), X_labeled=kwargs.get("X_labeled"))
+        return original(learner, X_pool, n_instances, **kwargs)
+
+    monkeypatch.setattr(query, "coreset", spy)
+    result = project.train_and_query("coreset")
+    assert result["status"] == "done" and len(project.next_batch()) == 6
+    assert seen["n_pool"] == 44
+    assert seen["X_labeled"].shape == (result["n_train"], 1, 8, 8)

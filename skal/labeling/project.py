@@ -549,7 +549,9 @@ class Project:
         report("querying", 0, 1)
         func = getattr(query, config["strategy"])
         accepted = inspect.signature(func).parameters
-        extra = {"n_samples": config["mc_samples"], "subsample": config["subsample"]}
+        # what a strategy may take beyond the pool: MC passes, a subset, the labelled images
+        extra = {"n_samples": config["mc_samples"], "subsample": config["subsample"],
+                 "X_labeled": X_train}
         kwargs = {k: v for k, v in extra.items() if k in accepted}
         n = min(int(config["batch_size"]), len(pool))
         idx, scores = func(estimator, X_pool, n_instances=n, random_state=seed, **kwargs)
