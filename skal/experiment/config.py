@@ -182,9 +182,9 @@ class ExperimentConfig:
         back; every result row records the device it ran on.
     """
 
-    dataset: str = _option("fashion_mnist", "data set: digits, fashion_mnist, or the path of an "
-                                            "image folder (one sub-folder per class) or .npz file "
-                                            "(X, y)", kind="str")
+    dataset: str = _option("fashion_mnist", "the path of an image folder (one sub-folder per "
+                                            "class) or .npz file (X, y), or a data set by name",
+                           kind="str")
     test: str | None = _option(None, "test set for a --dataset PATH: an image folder or .npz "
                                      "file", kind="str", shown="a quarter of the data held out")
     image_size: int | None = _option(None, "resize an image folder's images to N x N", low=1,
