@@ -19,7 +19,8 @@ import numpy as np
 import torch
 from skorch import NeuralNetClassifier
 from skorch.callbacks import Callback
-from skorch.utils import is_dataset
+from skorch.dataset import unpack_data
+from skorch.utils import is_dataset, to_tensor
 from sklearn.preprocessing import LabelEncoder
 from sklearn.utils.validation import check_is_fitted
 from torch import nn
@@ -27,6 +28,7 @@ from torch.utils.data import DataLoader, RandomSampler, Sampler, SequentialSampl
 
 from ._pool import Pool, as_pool, is_lazy_pool
 from ._precision import PrecisionMixin, as_float32, to_memory_format
+from ._sources import images_and_labels, is_image_source
 from ._validation import (
     check_device,
     check_image_shape,
@@ -195,6 +197,14 @@ class MCDropoutClassifier(PrecisionMixin, NeuralNetClassifier):
     image_shape : tuple (C, H, W) or None, default=None
         Shape to reshape flat ``(n, C*H*W)`` input to; one entry may be -1. Without it, flat input
         goes to the module as it is and 3-D / 4-D input is taken as images.
+    train_transform : callable or None, default=None
+        Training-time augmentation, e.g. ``torchvision.transforms.v2.Compose([v2.RandomCrop(28,
+        padding=2), v2.RandomHorizontalFlip()])``: called on every training sample, a float
+        tensor ``(C, H, W)`` in [0, 1] for uint8 input, with fresh random parameters each time
+        (drawn from the seeded ``random_state`` stream). Never applied when scoring
+        (``predict_proba``, ``sample_proba``, validation batches). It must keep the shape. (Not
+        called ``transform``: scikit-learn takes an estimator with that attribute for a
+        transformer.)
     random_state : None, int, RandomState or Generator, default=None
         Seeds weight initialisation, shuffling and dropout in ``fit`` (reproducible on CPU) and the
         dropout masks of :meth:`sample_proba`.
@@ -267,6 +277,7 @@ class MCDropoutClassifier(PrecisionMixin, NeuralNetClassifier):
         batch_size=128,
         train_split=None,
         image_shape=None,
+        train_transform=None,
         random_state=None,
         mixed_precision=None,
         memory_format="contiguous",
@@ -285,6 +296,7 @@ class MCDropoutClassifier(PrecisionMixin, NeuralNetClassifier):
             **kwargs,
         )
         self.image_shape = image_shape
+        self.train_transform = train_transform
         self.random_state = random_state
         self.mixed_precision = mixed_precision
         self.memory_format = memory_format
@@ -423,6 +435,12 @@ class MCDropoutClassifier(PrecisionMixin, NeuralNetClassifier):
                 "train_split", "None or a callable such as skorch.dataset.ValidSplit(5)",
                 self.train_split,
             )
+        if not (self.train_transform is None or callable(self.train_transform)):
+            self._bad_param(
+                "train_transform",
+                "None or a callable such as a torchvision.transforms.v2 transform",
+                self.train_transform,
+            )
         check_device(self.device, type(self).__name__)
 
     def _divergence_hint(self):
@@ -522,6 +540,26 @@ class MCDropoutClassifier(PrecisionMixin, NeuralNetClassifier):
             sampler = SequentialSampler(dataset)
         return iterator(dataset, batch_sampler=_FoldedBatchSampler(sampler, batch_size), **kwargs)
 
+    def _augment(self, X):
+        """``train_transform`` applied to each sample of a training batch ``(B, C, H, W)``."""
+        if self.train_transform is None:
+            return X
+        out = torch.stack([torch.as_tensor(self.train_transform(x)) for x in X])  # (B, C, H, W)
+        if out.shape != X.shape:
+            raise ValueError(
+                f"The 'train_transform' parameter of {type(self).__name__} changed the shape of "
+                f"a training batch from {tuple(X.shape)} to {tuple(out.shape)}; it must keep the "
+                "shape (scoring sees the images untransformed). Resize the data instead."
+            )
+        return out.to(dtype=X.dtype, device=X.device)
+
+    def train_step_single(self, batch, **fit_params):
+        """skorch's training step on a batch whose images went through ``train_transform``."""
+        if self.train_transform is not None:
+            Xi, yi = unpack_data(batch)
+            batch = (self._augment(to_tensor(Xi, self.device)), yi)
+        return super().train_step_single(batch, **fit_params)
+
     def train_step(self, batch, **fit_params):
         try:
             return super().train_step(batch, **fit_params)
@@ -560,14 +598,17 @@ class MCDropoutClassifier(PrecisionMixin, NeuralNetClassifier):
         finally:
             vars(self).pop("_fitting", None)
 
-    def fit(self, X, y, **fit_params):
+    def fit(self, X, y=None, **fit_params):
         """Initialise (unless ``warm_start``) and train the network on ``(X, y)``.
 
         Parameters
         ----------
-        X : array-like of shape (n, C, H, W), (n, H, W) or (n, n_features)
-        y : array-like of shape (n,)
-            Class labels of any type scikit-learn accepts.
+        X : array-like of shape (n, C, H, W), (n, H, W) or (n, n_features), torch Dataset or list
+            of PIL images
+            A ``Dataset`` yields images or ``(image, label)`` pairs (e.g. torchvision's
+            ``ImageFolder``); all images must have one size.
+        y : array-like of shape (n,), or None
+            Class labels of any type scikit-learn accepts; None takes a ``Dataset``'s labels.
         **fit_params
             Passed on to skorch (and from there to the module's ``forward``).
 
@@ -586,6 +627,7 @@ class MCDropoutClassifier(PrecisionMixin, NeuralNetClassifier):
             If training diverges (see :class:`DivergenceCheck`).
         """
         self._check_params()
+        X, y = images_and_labels(X, y)
         reset = not (self.warm_start and self.initialized_)
         X = self._validate_X(X, reset=reset)
         y = self._encode(X, y, reset=reset)
@@ -596,7 +638,7 @@ class MCDropoutClassifier(PrecisionMixin, NeuralNetClassifier):
                 self._check_module_io(X)
             return super().partial_fit(X, y, **fit_params)
 
-    def partial_fit(self, X, y, classes=None, **fit_params):
+    def partial_fit(self, X, y=None, classes=None, **fit_params):
         """Continue training on ``(X, y)`` without re-initialising the network.
 
         Parameters
@@ -611,6 +653,7 @@ class MCDropoutClassifier(PrecisionMixin, NeuralNetClassifier):
         self
         """
         self._check_params()
+        X, y = images_and_labels(X, y)
         seen = hasattr(self, "input_shape_")  # data seen, or described by image_shape
         X = self._validate_X(X, reset=not seen)
         if not hasattr(self, "label_encoder_") and classes is not None:
@@ -677,14 +720,14 @@ class MCDropoutClassifier(PrecisionMixin, NeuralNetClassifier):
         -------
         proba : ndarray of shape (n, n_classes)
         """
-        if is_lazy_pool(X):
+        if is_lazy_pool(X):  # memmaps and user Datasets: one chunk at a time
             check_is_fitted(self, ["module_", "label_encoder_"])
             return np.concatenate(
                 [super(MCDropoutClassifier, self).predict_proba(rows)
                  for _, rows in self._pool_chunks(X)]
             )
-        if is_dataset(X):  # skorch's own scoring callbacks pass validated datasets
-            return super().predict_proba(X)
+        if is_dataset(X) and not is_image_source(X):  # skorch's own scoring callbacks pass
+            return super().predict_proba(X)  # validated datasets
         return super().predict_proba(self._check_fitted_X(X))
 
     def predict(self, X):
@@ -694,7 +737,7 @@ class MCDropoutClassifier(PrecisionMixin, NeuralNetClassifier):
         -------
         y_pred : ndarray of shape (n,)
         """
-        if is_dataset(X):
+        if is_dataset(X) and not is_image_source(X):
             # internal scoring (e.g. skorch's valid_acc) compares with the encoded targets
             return super().predict_proba(X).argmax(axis=1)
         proba = self.predict_proba(X)

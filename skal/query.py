@@ -42,6 +42,7 @@ from sklearn.pipeline import Pipeline
 
 from . import _topk, distributed
 from ._pool import as_pool
+from ._sources import as_image_array, is_image_source
 from ._validation import check_n_instances, resolve_seed
 
 __all__ = [
@@ -144,7 +145,10 @@ def select_top(scores, n_instances, random_state=None):
 
 # ---------------------------------------------------------------------------- helpers
 def _as_pool(X_pool):
-    """The pool as the strategies index it: lists and tuples become arrays, once."""
+    """The pool as the strategies index it: lists, tuples, torch Datasets and PIL lists become
+    arrays, once."""
+    if is_image_source(X_pool):
+        return as_image_array(X_pool, "X_pool")
     if isinstance(X_pool, (list, tuple)):
         X_pool = np.asarray(X_pool)
     try:
@@ -156,13 +160,21 @@ def _as_pool(X_pool):
     return X_pool
 
 
+def _is_dataset_pool(X_pool):
+    return is_image_source(X_pool) and not isinstance(X_pool, (list, tuple))
+
+
 def _n_rows(X_pool):
+    if _is_dataset_pool(X_pool):  # counted, not loaded
+        return len(X_pool)
     return len(_as_pool(X_pool))
 
 
 def _pool_view(X_pool):
-    """The pool as a chunked :class:`~skal._pool.Pool` view (memmaps and Datasets are read one
-    chunk at a time)."""
+    """The pool as a chunked :class:`~skal._pool.Pool` view (memmaps and torch Datasets are read
+    one chunk at a time; lists of PIL images are converted once)."""
+    if _is_dataset_pool(X_pool):
+        return as_pool(X_pool)
     return as_pool(_as_pool(X_pool))
 
 

@@ -34,6 +34,7 @@ from torch.nn import functional as F
 
 from ._pool import as_pool, is_lazy_pool
 from ._precision import as_float32, to_memory_format
+from ._sources import images_and_labels
 from ._validation import validate_images, validate_labels
 from .classifier import MCDropoutClassifier, batch_bounds
 from .exceptions import DivergenceError
@@ -717,15 +718,17 @@ class WAALClassifier(MCDropoutClassifier):
         self.adv_weight_ = float(self.mu) * share
 
     # ------------------------------------------------------------------ fitting
-    def fit(self, X, y, X_unlabeled=None, **fit_params):
+    def fit(self, X, y=None, X_unlabeled=None, **fit_params):
         """Train from scratch (unless ``warm_start``) on labelled and unlabelled data.
 
         Parameters
         ----------
-        X : array-like of shape (n, C, H, W), (n, H, W) or (n, n_features)
-        y : array-like of shape (n,)
-            Labels; rows equal to ``unlabeled_marker`` (-1) are unlabelled.
-        X_unlabeled : array-like, np.memmap, torch Dataset or None, default=None
+        X : array-like of shape (n, C, H, W), (n, H, W) or (n, n_features), torch Dataset or list
+            of PIL images
+        y : array-like of shape (n,), or None
+            Labels; rows equal to ``unlabeled_marker`` (-1) are unlabelled. None takes a
+            ``Dataset``'s labels.
+        X_unlabeled : array-like, memmap, torch Dataset, list of PIL images or None, default=None
             Unlabelled samples (same per-sample shape as X). Then y must not contain the marker.
             A memmap or Dataset (a pool larger than memory) is read batch by batch, never whole.
         **fit_params
@@ -738,7 +741,7 @@ class WAALClassifier(MCDropoutClassifier):
         return self._fit(X, y, X_unlabeled, reset=not (self.warm_start and self.initialized_),
                          classes=None, fit_params=fit_params)
 
-    def partial_fit(self, X, y, classes=None, X_unlabeled=None, **fit_params):
+    def partial_fit(self, X, y=None, classes=None, X_unlabeled=None, **fit_params):
         """Continue training (``max_epochs`` more epochs) without re-initialising the networks.
 
         The lr schedule runs again over these epochs, starting from the learning rates the
@@ -754,6 +757,7 @@ class WAALClassifier(MCDropoutClassifier):
 
     def _fit(self, X, y, X_unlabeled, reset, classes, fit_params):
         self._check_params()
+        X, y = images_and_labels(X, y)
         X_l, y_l, X_u = self._split(X, y, X_unlabeled, reset)
         if reset and classes is not None:
             if np.any(self._unlabeled_mask(np.asarray(classes))):
@@ -848,6 +852,7 @@ class WAALClassifier(MCDropoutClassifier):
         self._set_training(True)
         if len(batch) == 2:  # no unlabelled data: a plain classifier step
             X_l, y_l = (to_tensor(b, self._compute_device()) for b in batch)
+            X_l = self._augment(X_l)
             self.optimizer_.zero_grad()
             logits = self.infer(X_l, **fit_params)
             loss = self.get_loss(logits, y_l, X=X_l, training=True)
@@ -864,6 +869,7 @@ class WAALClassifier(MCDropoutClassifier):
 
         device = self._compute_device()
         X_l, y_l, X_u = (to_tensor(b, device) for b in batch)
+        X_l, X_u = self._augment(X_l), self._augment(X_u)  # both, or the critic sees the transform
         X_l, X_u = (to_memory_format(x, self.memory_format) for x in (X_l, X_u))
         features, head, critic = self.module_.features, self.module_.head, self.critic_
         scaler = self._grad_scaler()  # loss scaling for fp16 (a pass-through otherwise)
