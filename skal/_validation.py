@@ -15,6 +15,7 @@ from sklearn.utils import check_array, check_consistent_length, column_or_1d
 from sklearn.utils.multiclass import check_classification_targets
 
 from ._shapes import check_image_shape
+from ._sources import as_image_array, is_image_source
 
 try:  # private, but the only way to get scikit-learn's exact feature-name checks
     from sklearn.utils.validation import _check_feature_names
@@ -47,7 +48,10 @@ def accepts(fn, name):
 
 
 def _to_array(X, input_name):
-    """Turn tensors, DataFrames and lists into a numpy array (no copy when possible)."""
+    """Turn tensors, DataFrames, lists, torch Datasets and PIL lists into a numpy array (no copy
+    when possible)."""
+    if is_image_source(X):  # a torch Dataset or a list of PIL images (ragged: a clear error)
+        return as_image_array(X, input_name)
     if isinstance(X, torch.Tensor):
         return X.detach().cpu().numpy()
     if hasattr(X, "to_numpy") and not hasattr(X, "toarray"):

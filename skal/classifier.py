@@ -17,7 +17,8 @@ import numpy as np
 import torch
 from skorch import NeuralNetClassifier
 from skorch.callbacks import Callback
-from skorch.utils import is_dataset
+from skorch.dataset import unpack_data
+from skorch.utils import is_dataset, to_tensor
 from sklearn.preprocessing import LabelEncoder
 from sklearn.utils.validation import check_is_fitted
 from torch import nn
@@ -25,6 +26,8 @@ from torch.utils.data import DataLoader, RandomSampler, Sampler, SequentialSampl
 
 from ._modes import _EvalMode, _MCDropoutMode
 from ._params import Float, Int, Satisfies, check_params
+from ._pool import Pool, as_pool, is_lazy_pool
+from ._precision import PrecisionMixin, as_float32, to_memory_format
 from ._skorch_compat import (
     SkorchParamsMixin,
     add_default_callbacks,
@@ -32,6 +35,7 @@ from ._skorch_compat import (
     predict_nonlinearity,
     set_training,
 )
+from ._sources import images_and_labels, is_image_source
 from ._validation import (
     check_device,
     check_image_shape,
@@ -167,7 +171,7 @@ def _dropout_free_features(module, dropouts, x_probe, device):
     return not fired
 
 
-class MCDropoutClassifier(SkorchParamsMixin, NeuralNetClassifier):
+class MCDropoutClassifier(SkorchParamsMixin, PrecisionMixin, NeuralNetClassifier):
     """A skorch classifier with scikit-learn validation and Monte-Carlo dropout sampling.
 
     Parameters
@@ -191,9 +195,24 @@ class MCDropoutClassifier(SkorchParamsMixin, NeuralNetClassifier):
     image_shape : tuple (C, H, W) or None, default=None
         Shape to reshape flat ``(n, C*H*W)`` input to; one entry may be -1. Without it, flat input
         goes to the module as it is and 3-D / 4-D input is taken as images.
+    train_transform : callable or None, default=None
+        Training-time augmentation, e.g. ``torchvision.transforms.v2.Compose([v2.RandomCrop(28,
+        padding=2), v2.RandomHorizontalFlip()])``: called on every training sample, a float
+        tensor ``(C, H, W)`` in [0, 1] for uint8 input, with fresh random parameters each time
+        (drawn from the seeded ``random_state`` stream). Never applied when scoring
+        (``predict_proba``, ``sample_proba``, validation batches). It must keep the shape. (Not
+        called ``transform``: scikit-learn takes an estimator with that attribute for a
+        transformer.)
     random_state : None, int, RandomState or Generator, default=None
         Seeds weight initialisation, shuffling and dropout in ``fit`` (reproducible on CPU) and the
         dropout masks of :meth:`sample_proba`.
+    mixed_precision : {None, "bf16", "fp16"}, default=None
+        Run forward passes (training and scoring) under ``torch.autocast`` in this dtype, on the
+        estimator's ``device`` (``"cuda"`` is where it pays off); outputs and losses stay float32,
+        fp16 training scales the loss (``torch.amp.GradScaler``). None: float32.
+    memory_format : {"contiguous", "channels_last"}, default="contiguous"
+        Memory format of the network's weights and 4-D inputs; ``"channels_last"`` speeds up
+        convolutions on GPUs (this is about memory strides, not the layout of ``X``).
     verbose : int, default=0
     **kwargs
         Any other skorch parameter (``callbacks``, ``device``, ``module__*``, ``optimizer__*``,
@@ -256,7 +275,10 @@ class MCDropoutClassifier(SkorchParamsMixin, NeuralNetClassifier):
         batch_size=128,
         train_split=None,
         image_shape=None,
+        train_transform=None,
         random_state=None,
+        mixed_precision=None,
+        memory_format="contiguous",
         verbose=0,
         **kwargs,
     ):
@@ -272,7 +294,10 @@ class MCDropoutClassifier(SkorchParamsMixin, NeuralNetClassifier):
             **kwargs,
         )
         self.image_shape = image_shape
+        self.train_transform = train_transform
         self.random_state = random_state
+        self.mixed_precision = mixed_precision
+        self.memory_format = memory_format
         self._drop_init_state()  # scikit-learn's rule: __init__ stores parameters only
 
     _flat_ok = True
@@ -365,6 +390,8 @@ class MCDropoutClassifier(SkorchParamsMixin, NeuralNetClassifier):
             callable, "a torch loss class or instance such as torch.nn.CrossEntropyLoss")],
         "train_split": [None, Satisfies(callable,
                                         "a callable such as skorch.dataset.ValidSplit(5)")],
+        "train_transform": [None, Satisfies(
+            callable, "a callable such as a torchvision.transforms.v2 transform")],
     }
 
     def _check_params(self):
@@ -407,9 +434,11 @@ class MCDropoutClassifier(SkorchParamsMixin, NeuralNetClassifier):
                 "batch_size", "an int >= 2 for a module with BatchNorm layers (they cannot train "
                 "on a batch of one sample)", batch_size,
             )
-        x = torch.as_tensor(X[:1], device=self.device)  # (1,) + input_shape_
-        try:
-            with _EvalMode(module), torch.no_grad(), torch.random.fork_rng(devices=[]):
+        x = torch.as_tensor(X[:1], device=self._compute_device())  # (1,) + input_shape_
+        x = to_memory_format(x, self.memory_format)
+        try:  # as training will run it: same device, precision and memory format
+            with _EvalMode(module), torch.no_grad(), torch.random.fork_rng(devices=[]), \
+                    self._autocast():
                 out = module(x)
         except RuntimeError as exc:
             raise ValueError(
@@ -465,6 +494,26 @@ class MCDropoutClassifier(SkorchParamsMixin, NeuralNetClassifier):
             sampler = SequentialSampler(dataset)
         return iterator(dataset, batch_sampler=_FoldedBatchSampler(sampler, batch_size), **kwargs)
 
+    def _augment(self, X):
+        """``train_transform`` applied to each sample of a training batch ``(B, C, H, W)``."""
+        if self.train_transform is None:
+            return X
+        out = torch.stack([torch.as_tensor(self.train_transform(x)) for x in X])  # (B, C, H, W)
+        if out.shape != X.shape:
+            raise ValueError(
+                f"The 'train_transform' parameter of {type(self).__name__} changed the shape of "
+                f"a training batch from {tuple(X.shape)} to {tuple(out.shape)}; it must keep the "
+                "shape (scoring sees the images untransformed). Resize the data instead."
+            )
+        return out.to(dtype=X.dtype, device=X.device)
+
+    def train_step_single(self, batch, **fit_params):
+        """skorch's training step on a batch whose images went through ``train_transform``."""
+        if self.train_transform is not None:
+            Xi, yi = unpack_data(batch)
+            batch = (self._augment(to_tensor(Xi, self.device)), yi)
+        return super().train_step_single(batch, **fit_params)
+
     def train_step(self, batch, **fit_params):
         try:
             return super().train_step(batch, **fit_params)
@@ -498,19 +547,22 @@ class MCDropoutClassifier(SkorchParamsMixin, NeuralNetClassifier):
         """
         vars(self)["_fitting"] = True
         try:
-            with torch_rng(seed, self.device):
+            with torch_rng(seed, self._compute_device()):
                 yield
         finally:
             vars(self).pop("_fitting", None)
 
-    def fit(self, X, y, **fit_params):
+    def fit(self, X, y=None, **fit_params):
         """Initialise (unless ``warm_start``) and train the network on ``(X, y)``.
 
         Parameters
         ----------
-        X : array-like of shape (n, C, H, W), (n, H, W) or (n, n_features)
-        y : array-like of shape (n,)
-            Class labels of any type scikit-learn accepts.
+        X : array-like of shape (n, C, H, W), (n, H, W) or (n, n_features), torch Dataset or list
+            of PIL images
+            A ``Dataset`` yields images or ``(image, label)`` pairs (e.g. torchvision's
+            ``ImageFolder``); all images must have one size.
+        y : array-like of shape (n,), or None
+            Class labels of any type scikit-learn accepts; None takes a ``Dataset``'s labels.
         **fit_params
             Passed on to skorch (and from there to the module's ``forward``).
 
@@ -531,7 +583,7 @@ class MCDropoutClassifier(SkorchParamsMixin, NeuralNetClassifier):
         reset = not (self.warm_start and self.initialized_)
         return self._fit(X, y, reset=reset, classes=None, partial=False, fit_params=fit_params)
 
-    def partial_fit(self, X, y, classes=None, **fit_params):
+    def partial_fit(self, X, y=None, classes=None, **fit_params):
         """Continue training on ``(X, y)`` without re-initialising the network.
 
         Parameters
@@ -557,6 +609,7 @@ class MCDropoutClassifier(SkorchParamsMixin, NeuralNetClassifier):
         their ``fit`` (e.g. WAAL's ``X_unlabeled``).
         """
         self._check_params()
+        X, y = images_and_labels(X, y)
         X, y, context = self._prepare_fit_data(X, y, reset=reset, classes=classes,
                                                partial=partial, **data)
         with self._fit_context(self._fit_seed(continued=not reset)):
@@ -615,15 +668,38 @@ class MCDropoutClassifier(SkorchParamsMixin, NeuralNetClassifier):
         check_is_fitted(self, ["module_", "label_encoder_"])
         return self._validate_X(X, reset=False)
 
+    def _pool_chunks(self, X):
+        """``(start, rows)`` per chunk of a pool (memmap, Dataset, Pool), rows validated.
+
+        Chunks hold a whole number of batches, so the batches (and MC-dropout masks) are those of
+        the unchunked pool.
+        """
+        pool = as_pool(X)
+        batch = self.batch_size if self.batch_size and self.batch_size > 0 else pool.chunk_size
+        pool = Pool(pool, chunk_size=max(batch, pool.chunk_size // batch * batch))
+        if len(pool) == 0:  # the usual "0 sample(s)" error
+            self._check_fitted_X(pool.read(0, 0))
+        for start, rows in pool.chunks():
+            yield start, self._check_fitted_X(rows)
+
     def predict_proba(self, X):
         """Class probabilities from one deterministic pass (dropout off).
+
+        ``X`` may be a pool larger than memory (``np.memmap``, torch ``Dataset``,
+        :class:`skal._pool.Pool`): it is read and converted one chunk at a time.
 
         Returns
         -------
         proba : ndarray of shape (n, n_classes)
         """
-        if is_dataset(X):  # skorch's own scoring callbacks pass validated datasets
-            return super().predict_proba(X)
+        if is_lazy_pool(X):  # memmaps and user Datasets: one chunk at a time
+            check_is_fitted(self, ["module_", "label_encoder_"])
+            return np.concatenate(
+                [super(MCDropoutClassifier, self).predict_proba(rows)
+                 for _, rows in self._pool_chunks(X)]
+            )
+        if is_dataset(X) and not is_image_source(X):  # skorch's own scoring callbacks pass
+            return super().predict_proba(X)  # validated datasets
         return super().predict_proba(self._check_fitted_X(X))
 
     def predict(self, X):
@@ -633,7 +709,7 @@ class MCDropoutClassifier(SkorchParamsMixin, NeuralNetClassifier):
         -------
         y_pred : ndarray of shape (n,)
         """
-        if is_dataset(X):
+        if is_dataset(X) and not is_image_source(X):
             # internal scoring (e.g. skorch's valid_acc) compares with the encoded targets
             return super().predict_proba(X).argmax(axis=1)
         proba = self.predict_proba(X)
@@ -648,7 +724,9 @@ class MCDropoutClassifier(SkorchParamsMixin, NeuralNetClassifier):
 
         Parameters
         ----------
-        X : array-like
+        X : array-like, np.memmap or torch Dataset
+            A memmap or Dataset is read one chunk at a time (the output still holds
+            ``n_samples * n * n_classes`` floats: :func:`skal.bald` calls this per chunk).
         n_samples : int, default=20
             Number of MC passes T.
         random_state : None, int, RandomState or Generator, default=None
@@ -661,7 +739,12 @@ class MCDropoutClassifier(SkorchParamsMixin, NeuralNetClassifier):
         proba : ndarray of float32, shape (n_samples, n, n_classes)
             The layout of scikit-activeml's ``sample_proba``.
         """
-        X = self._check_fitted_X(X)
+        if is_lazy_pool(X):
+            check_is_fitted(self, ["module_", "label_encoder_"])
+            n_rows, chunks = len(X), self._pool_chunks(X)
+        else:
+            X = self._check_fitted_X(X)
+            n_rows, chunks = len(X), iter([(0, X)])
         check_params(self, {"n_samples": [Int(1)]}, {"n_samples": n_samples},
                      caller_name=f"{type(self).__name__}.sample_proba")
         seed = resolve_seed(
@@ -681,21 +764,28 @@ class MCDropoutClassifier(SkorchParamsMixin, NeuralNetClassifier):
             getattr(module, "head", None)
         )
         nonlin = predict_nonlinearity(self)
-        out = np.empty((n_samples, len(X), len(self.classes_)), dtype=np.float32)
-        with _MCDropoutMode(module, dropouts), torch.no_grad():
-            if use_head:
-                use_head = _dropout_free_features(module, dropouts, X[:1], self.device)
-            with torch_rng(seed, self.device):
+        out = np.empty((n_samples, n_rows, len(self.classes_)), dtype=np.float32)
+        device = self._compute_device()
+        with _MCDropoutMode(module, dropouts), torch.no_grad(), torch_rng(seed, device):
+            for offset, X in chunks:  # one chunk of the pool at a time
+                if use_head and offset == 0:
+                    probe = to_memory_format(torch.as_tensor(X[:1], device=device),
+                                             self.memory_format)
+                    with self._autocast():
+                        use_head = _dropout_free_features(module, dropouts, probe, device)
                 for start in range(0, len(X), self.batch_size):
-                    xb = torch.as_tensor(X[start:start + self.batch_size], device=self.device)
-                    stop = start + len(xb)
-                    if use_head:
-                        z = module.features(xb)  # deterministic: computed once per batch
-                    for t in range(n_samples):
-                        logits = module.head(z) if use_head else module(xb)
-                        if isinstance(logits, tuple):
-                            logits = logits[0]
-                        out[t, start:stop] = nonlin(logits).cpu().numpy()
+                    xb = torch.as_tensor(X[start:start + self.batch_size], device=device)
+                    xb = to_memory_format(xb, self.memory_format)
+                    stop = offset + start + len(xb)
+                    with self._autocast():
+                        if use_head:
+                            z = module.features(xb)  # deterministic: once per batch
+                        for t in range(n_samples):
+                            logits = module.head(z) if use_head else module(xb)
+                            if isinstance(logits, tuple):
+                                logits = logits[0]
+                            proba = nonlin(as_float32(logits))
+                            out[t, offset + start:stop] = proba.float().cpu().numpy()
         return out
 
     def _n_dropout_layers(self):
