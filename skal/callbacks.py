@@ -1,14 +1,78 @@
-"""skorch callbacks of skal: a learning-rate schedule at fractions of the training length.
-
-(:class:`skal.classifier.DivergenceCheck`, the divergence callback every skal classifier has, lives
-with the classifiers.)
-"""
+"""skorch callbacks of skal: divergence detection and a learning-rate schedule at fractions of the
+training length."""
 
 import math
 
+import torch
 from skorch.callbacks import Callback
+from torch import nn
 
-__all__ = ["MilestoneLR"]
+from ._skorch_compat import module_names
+from .exceptions import DivergenceError
+
+__all__ = ["DivergenceCheck", "MilestoneLR"]
+
+
+class DivergenceCheck(Callback):
+    """Stop training with :class:`skal.exceptions.DivergenceError` when it diverges.
+
+    Every skal classifier has one as its default callback ``divergence``. Training has diverged
+    when a training batch's loss is NaN or infinite, when an epoch's mean training loss exceeds
+    ``factor`` times the larger of the fit's first batch loss and ``log(n_classes)`` (the
+    cross-entropy of a uniform guess), or when a weight became NaN or infinite. The error names the
+    estimator and the parameter to lower. ``callbacks__divergence=None`` turns the check off.
+
+    Parameters
+    ----------
+    factor : float, default=100
+        How many times the reference loss an epoch's mean loss may reach. Measured on 300 digits
+        (6 epochs), the epoch means of healthy runs stayed below their first batch loss; a
+        ResNet18 with Adam at lr=10 reached 420 times it (epoch mean 1,215, chance accuracy),
+        at lr=1e3 3.5 million times.
+    """
+
+    def __init__(self, factor=100.0):
+        self.factor = factor
+
+    def on_train_begin(self, net, X=None, y=None, **kwargs):
+        self.first_loss_ = None
+
+    def on_batch_end(self, net, batch=None, training=None, loss=None, **kwargs):
+        if not training or loss is None:
+            return
+        value = float(loss.detach()) if isinstance(loss, torch.Tensor) else float(loss)
+        if not math.isfinite(value):
+            raise DivergenceError(_diverged(net, f"the loss of a training batch is {value}"))
+        if self.first_loss_ is None:
+            self.first_loss_ = value
+
+    def on_epoch_end(self, net, **kwargs):
+        row = net.history[-1]
+        loss = row.get("train_loss")
+        if loss is not None and self.first_loss_ is not None:
+            n_classes = len(getattr(net, "classes_", ())) or 2
+            reference = max(self.first_loss_, math.log(max(n_classes, 2)))
+            if not loss <= self.factor * reference:
+                raise DivergenceError(_diverged(
+                    net,
+                    f"the mean training loss of epoch {row['epoch']} is {loss:.4g}, more than "
+                    f"{self.factor:g} times the reference {reference:.4g} (the first batch's "
+                    f"loss or log(n_classes), whichever is larger)",
+                ))
+        for name in module_names(net):
+            module = getattr(net, name + "_", None)
+            if not isinstance(module, nn.Module):
+                continue
+            if not all(bool(torch.isfinite(p).all()) for p in module.parameters()):
+                raise DivergenceError(_diverged(
+                    net, f"the weights of {name}_ became NaN or infinite (epoch {row['epoch']})"
+                ))
+
+
+def _diverged(net, what):
+    hint = getattr(net, "_divergence_hint", None)
+    hint = hint() if callable(hint) else f"Lower lr (now {getattr(net, 'lr', None)!r})"
+    return f"{type(net).__name__} training diverged: {what}. {hint}, or check the input scale."
 
 
 class MilestoneLR(Callback):

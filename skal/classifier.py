@@ -5,37 +5,34 @@ or int32 data (docs/ecosystem.md, 'skorch's classifier: what it does not check')
 add the scikit-learn contract on top of skorch:
 validation with clear errors, any label type through ``classes_``, ``n_features_in_``, image layouts,
 ``random_state`` and :meth:`MCDropoutClassifier.sample_proba` for MC dropout.
+
+The pieces are mixins with one job each: ``skal._skorch_compat.SkorchParamsMixin`` (scikit-learn's
+parameter rules on a skorch net), ``skal._training.TrainingHooksMixin`` (batches, the step, modes,
+checks before training), ``skal._mc_dropout.MCDropoutSamplingMixin`` (``sample_proba``,
+``embed``) and ``skal._precision.PrecisionMixin`` (autocast, memory format); this module holds the
+parameters, the validation of the data and the fit / predict flow.
 """
 
 import contextlib
 import copy
 import inspect
-import math
-import warnings
 from typing import ClassVar
+
 import numpy as np
 import torch
-from skorch import NeuralNetClassifier
-from skorch.callbacks import Callback
-from skorch.dataset import unpack_data
-from skorch.utils import is_dataset, to_tensor
 from sklearn.preprocessing import LabelEncoder
 from sklearn.utils.validation import check_is_fitted
+from skorch import NeuralNetClassifier
+from skorch.utils import is_dataset
 from torch import nn
-from torch.utils.data import DataLoader, RandomSampler, Sampler, SequentialSampler
 
-from ._modes import _EvalMode, _MCDropoutMode
+from ._mc_dropout import MCDropoutSamplingMixin
 from ._params import Float, Int, Satisfies, check_params
 from ._pool import Pool, as_pool, is_lazy_pool
-from ._precision import PrecisionMixin, as_float32, to_memory_format
-from ._skorch_compat import (
-    SkorchParamsMixin,
-    add_default_callbacks,
-    module_names,
-    predict_nonlinearity,
-    set_training,
-)
+from ._precision import PrecisionMixin
+from ._skorch_compat import SkorchParamsMixin
 from ._sources import images_and_labels, is_image_source
+from ._training import TrainingHooksMixin, batch_bounds  # noqa: F401  (batch_bounds: old path)
 from ._validation import (
     check_device,
     check_image_shape,
@@ -44,17 +41,10 @@ from ._validation import (
     validate_images,
     validate_labels,
 )
-from .exceptions import DivergenceError
+from .callbacks import DivergenceCheck  # noqa: F401  (its old import path)
 from .nets.resnet import PreActResNet18, ResNet18
 
 __all__ = ["MCDropoutClassifier", "ResNet18Classifier", "DivergenceCheck"]
-
-def _dropout_modules(module):
-    return [m for m in module.modules() if isinstance(m, nn.modules.dropout._DropoutNd)]
-
-
-def _has_batchnorm(module):
-    return any(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in module.modules())
 
 
 def _is_module_or_factory(value):
@@ -65,113 +55,8 @@ def _is_module_or_factory(value):
 ONE_BATCH = Satisfies(Int(-1, 0, closed="left").is_satisfied_by, "-1 (one batch)")
 
 
-def batch_bounds(n, batch_size):
-    """``(start, stop)`` of the mini-batches over ``n`` rows, in order.
-
-    Batches of ``batch_size``, except that a last batch of a single row joins the batch before
-    it (a batch of ``batch_size + 1``): BatchNorm cannot train on one sample, and dropping the row
-    would lose it for good whenever the order is fixed.
-    """
-    bounds = [(start, min(start + batch_size, n)) for start in range(0, n, batch_size)]
-    if len(bounds) > 1 and bounds[-1][1] - bounds[-1][0] == 1:
-        bounds[-2:] = [(bounds[-2][0], n)]
-    return bounds
-
-
-class _FoldedBatchSampler(Sampler):
-    """Batches of ``batch_size`` indices from ``sampler``, folded as in :func:`batch_bounds`."""
-
-    def __init__(self, sampler, batch_size):
-        self.sampler = sampler
-        self.batch_size = int(batch_size)
-
-    def __iter__(self):
-        indices = list(self.sampler)  # one epoch's order (a fresh permutation when shuffling)
-        for start, stop in batch_bounds(len(indices), self.batch_size):
-            yield indices[start:stop]
-
-    def __len__(self):
-        return len(batch_bounds(len(self.sampler), self.batch_size))
-
-
-class DivergenceCheck(Callback):
-    """Stop training with :class:`skal.exceptions.DivergenceError` when it diverges.
-
-    Every skal classifier has one as its default callback ``divergence``. Training has diverged
-    when a training batch's loss is NaN or infinite, when an epoch's mean training loss exceeds
-    ``factor`` times the larger of the fit's first batch loss and ``log(n_classes)`` (the
-    cross-entropy of a uniform guess), or when a weight became NaN or infinite. The error names the
-    estimator and the parameter to lower. ``callbacks__divergence=None`` turns the check off.
-
-    Parameters
-    ----------
-    factor : float, default=100
-        How many times the reference loss an epoch's mean loss may reach. Measured on 300 digits
-        (6 epochs), the epoch means of healthy runs stayed below their first batch loss; a
-        ResNet18 with Adam at lr=10 reached 420 times it (epoch mean 1,215, chance accuracy),
-        at lr=1e3 3.5 million times.
-    """
-
-    def __init__(self, factor=100.0):
-        self.factor = factor
-
-    def on_train_begin(self, net, X=None, y=None, **kwargs):
-        self.first_loss_ = None
-
-    def on_batch_end(self, net, batch=None, training=None, loss=None, **kwargs):
-        if not training or loss is None:
-            return
-        value = float(loss.detach()) if isinstance(loss, torch.Tensor) else float(loss)
-        if not math.isfinite(value):
-            raise DivergenceError(_diverged(net, f"the loss of a training batch is {value}"))
-        if self.first_loss_ is None:
-            self.first_loss_ = value
-
-    def on_epoch_end(self, net, **kwargs):
-        row = net.history[-1]
-        loss = row.get("train_loss")
-        if loss is not None and self.first_loss_ is not None:
-            n_classes = len(getattr(net, "classes_", ())) or 2
-            reference = max(self.first_loss_, math.log(max(n_classes, 2)))
-            if not loss <= self.factor * reference:
-                raise DivergenceError(_diverged(
-                    net,
-                    f"the mean training loss of epoch {row['epoch']} is {loss:.4g}, more than "
-                    f"{self.factor:g} times the reference {reference:.4g} (the first batch's "
-                    f"loss or log(n_classes), whichever is larger)",
-                ))
-        for name in module_names(net):
-            module = getattr(net, name + "_", None)
-            if not isinstance(module, nn.Module):
-                continue
-            if not all(bool(torch.isfinite(p).all()) for p in module.parameters()):
-                raise DivergenceError(_diverged(
-                    net, f"the weights of {name}_ became NaN or infinite (epoch {row['epoch']})"
-                ))
-
-
-def _diverged(net, what):
-    hint = getattr(net, "_divergence_hint", None)
-    hint = hint() if callable(hint) else f"Lower lr (now {getattr(net, 'lr', None)!r})"
-    return f"{type(net).__name__} training diverged: {what}. {hint}, or check the input scale."
-
-
-def _dropout_free_features(module, dropouts, x_probe, device):
-    """Whether ``module.features`` runs no dropout layer (so features may be reused across MC
-    passes). Probed on one sample with forward hooks, on a forked RNG so no randomness is used up.
-    """
-    fired = []
-    hooks = [m.register_forward_hook(lambda *_: fired.append(1)) for m in dropouts]
-    try:
-        with torch.random.fork_rng(devices=[]):
-            module.features(torch.as_tensor(x_probe, device=device))
-    finally:
-        for h in hooks:
-            h.remove()
-    return not fired
-
-
-class MCDropoutClassifier(SkorchParamsMixin, PrecisionMixin, NeuralNetClassifier):
+class MCDropoutClassifier(SkorchParamsMixin, TrainingHooksMixin, MCDropoutSamplingMixin,
+                          PrecisionMixin, NeuralNetClassifier):
     """A skorch classifier with scikit-learn validation and Monte-Carlo dropout sampling.
 
     Parameters
@@ -371,13 +256,6 @@ class MCDropoutClassifier(SkorchParamsMixin, PrecisionMixin, NeuralNetClassifier
             seed = (seed + len(self.history_)) % (2**31 - 1)
         return seed
 
-    # ------------------------------------------------------------------ checks
-    def _bad_param(self, param, expected, value):
-        raise ValueError(
-            f"The '{param}' parameter of {type(self).__name__} must be {expected}. "
-            f"Got {value!r} instead."
-        )
-
     # the parameters skal relies on, checked at fit before anything is built (see skal._params)
     _parameter_constraints: ClassVar[dict] = {
         "module": [Satisfies(_is_module_or_factory,
@@ -399,143 +277,6 @@ class MCDropoutClassifier(SkorchParamsMixin, PrecisionMixin, NeuralNetClassifier
         device, at fit, before anything is built."""
         check_params(self)
         check_device(self.device, type(self).__name__)
-
-    def _divergence_hint(self):
-        return f"Lower lr (now {self.lr!r})"
-
-    def initialize_callbacks(self):
-        """Initialise the callbacks; refuse one that monitors a validation score that no
-        validation split will produce (skorch would fail with a ``KeyError`` after an epoch)."""
-        super().initialize_callbacks()
-        if self.train_split is not None:
-            return self
-        for name, callback in self.callbacks_:
-            monitor = getattr(callback, "monitor", None)
-            if isinstance(monitor, str) and monitor.startswith("valid_"):
-                raise ValueError(
-                    f"The callback {name!r} ({type(callback).__name__}) monitors {monitor!r}, but "
-                    f"{type(self).__name__} has no validation split (train_split=None), so there "
-                    "is no validation score. Pass train_split=skorch.dataset.ValidSplit(5) (or "
-                    f"another split), or let the callback monitor the training loss (e.g. "
-                    f"{type(callback).__name__}(monitor='train_loss'))."
-                )
-        return self
-
-    def _check_module_io(self, X):
-        """One forward pass on one sample: the module must take it and return ``(1, n_classes)``
-        logits. Turns torch's shape errors into one that names the module and both shapes."""
-        module, name = self.module_, type(self).__name__
-        n_classes = len(self.classes_)
-        module_name = type(module).__name__
-        expected_in = ", ".join(str(d) for d in self.input_shape_)
-        batch_size = self.get_params_for("iterator_train").get("batch_size", self.batch_size)
-        if batch_size == 1 and _has_batchnorm(module):
-            self._bad_param(
-                "batch_size", "an int >= 2 for a module with BatchNorm layers (they cannot train "
-                "on a batch of one sample)", batch_size,
-            )
-        x = torch.as_tensor(X[:1], device=self._compute_device())  # (1,) + input_shape_
-        x = to_memory_format(x, self.memory_format)
-        try:  # as training will run it: same device, precision and memory format
-            with _EvalMode(module), torch.no_grad(), torch.random.fork_rng(devices=[]), \
-                    self._autocast():
-                out = module(x)
-        except RuntimeError as exc:
-            raise ValueError(
-                f"The module of {name} ({module_name}) cannot take the training data: a forward "
-                f"pass on one sample of shape {tuple(x.shape)} failed with: {exc}. The module "
-                f"must take input of shape (n, {expected_in}) and return logits of shape "
-                f"(n, {n_classes})."
-            ) from None
-        if isinstance(out, (tuple, list)) and len(out):  # skorch modules may return (logits, ...)
-            out = out[0]
-        shape = tuple(out.shape) if isinstance(out, torch.Tensor) else type(out).__name__
-        if shape != (1, n_classes):
-            raise ValueError(
-                f"The module of {name} ({module_name}) returns output of shape {shape} for one "
-                f"sample of shape {tuple(x.shape)}; expected logits of shape (1, {n_classes}): "
-                f"one per class, and y has {n_classes} classes."
-            )
-
-    # ------------------------------------------------------------------ training loop hooks
-    def get_iterator(self, dataset, training=False):
-        """skorch's ``DataLoader``, with shuffled training batches and no batch of one.
-
-        Training batches come in a fresh random order every epoch (``iterator_train__shuffle``
-        defaults to True here; it is False in skorch) drawn from the seeded ``random_state``
-        stream, and a last batch of one sample joins the one before (see :func:`batch_bounds`).
-        Prediction batches use a private ``torch.Generator``, so that ``predict_proba`` does not
-        advance torch's global random state (a DataLoader draws a seed from it on every pass).
-        ``iterator_train__sampler`` / ``batch_sampler`` / ``drop_last`` hand batching back to
-        the user.
-        """
-        prefix, iterator = (
-            ("iterator_train", self.iterator_train) if training
-            else ("iterator_valid", self.iterator_valid)
-        )
-        if not (isinstance(iterator, type) and issubclass(iterator, DataLoader)):
-            return super().get_iterator(dataset, training=training)
-        kwargs = self.get_params_for(prefix)
-        batch_size = kwargs.pop("batch_size", self.batch_size)
-        if batch_size == -1:
-            batch_size = len(dataset)
-        if not training:
-            if not vars(self).get("_fitting"):  # in fit, the seeded stream of _fit_context
-                kwargs.setdefault("generator", torch.Generator())
-            return iterator(dataset, batch_size=batch_size, **kwargs)
-        if any(key in kwargs for key in ("sampler", "batch_sampler", "drop_last")):
-            kwargs.setdefault("shuffle", "sampler" not in kwargs and "batch_sampler" not in kwargs)
-            if "batch_sampler" not in kwargs:
-                kwargs["batch_size"] = batch_size
-            return iterator(dataset, **kwargs)
-        if kwargs.pop("shuffle", True):
-            sampler = RandomSampler(dataset, generator=kwargs.get("generator"))
-        else:
-            sampler = SequentialSampler(dataset)
-        return iterator(dataset, batch_sampler=_FoldedBatchSampler(sampler, batch_size), **kwargs)
-
-    def _augment(self, X):
-        """``train_transform`` applied to each sample of a training batch ``(B, C, H, W)``."""
-        if self.train_transform is None:
-            return X
-        out = torch.stack([torch.as_tensor(self.train_transform(x)) for x in X])  # (B, C, H, W)
-        if out.shape != X.shape:
-            raise ValueError(
-                f"The 'train_transform' parameter of {type(self).__name__} changed the shape of "
-                f"a training batch from {tuple(X.shape)} to {tuple(out.shape)}; it must keep the "
-                "shape (scoring sees the images untransformed). Resize the data instead."
-            )
-        return out.to(dtype=X.dtype, device=X.device)
-
-    def train_step_single(self, batch, **fit_params):
-        """skorch's training step on a batch whose images went through ``train_transform``."""
-        if self.train_transform is not None:
-            Xi, yi = unpack_data(batch)
-            batch = (self._augment(to_tensor(Xi, self.device)), yi)
-        return super().train_step_single(batch, **fit_params)
-
-    def train_step(self, batch, **fit_params):
-        try:
-            return super().train_step(batch, **fit_params)
-        except ValueError as exc:
-            if "Expected more than 1 value per channel" not in str(exc):
-                raise
-            raise ValueError(
-                f"{type(self).__name__} cannot train on a batch of one sample: its module has "
-                "BatchNorm layers, which need at least 2 samples per training batch. Use "
-                "batch_size >= 2 and at least 2 training samples."
-            ) from exc
-
-    def on_train_end(self, net, X=None, y=None, **kwargs):
-        """Leave every module in eval mode (skorch leaves it in train mode after training)."""
-        super().on_train_end(net, X=X, y=y, **kwargs)
-        set_training(self, False)
-
-    @property
-    def _default_callbacks(self):
-        # after the scoring callbacks (it reads train_loss), before print_log
-        return add_default_callbacks(super()._default_callbacks,
-                                     [("divergence", DivergenceCheck())])
 
     # ------------------------------------------------------------------ fitting
     @contextlib.contextmanager
@@ -715,125 +456,12 @@ class MCDropoutClassifier(SkorchParamsMixin, PrecisionMixin, NeuralNetClassifier
         proba = self.predict_proba(X)
         return self.classes_[proba.argmax(axis=1)]
 
-    def sample_proba(self, X, n_samples=20, *, random_state=None, cache=True):
-        """Monte-Carlo dropout: ``n_samples`` stochastic passes with only dropout active.
-
-        BatchNorm and every other layer stay in eval mode. When the module has ``features`` and
-        ``head`` and no dropout runs inside ``features``, the features are computed once per batch
-        and only the head is sampled: exact, and about ``n_samples`` times cheaper.
-
-        Parameters
-        ----------
-        X : array-like, np.memmap or torch Dataset
-            A memmap or Dataset is read one chunk at a time (the output still holds
-            ``n_samples * n * n_classes`` floats: :func:`skal.bald` calls this per chunk).
-        n_samples : int, default=20
-            Number of MC passes T.
-        random_state : None, int, RandomState or Generator, default=None
-            Seeds the dropout masks; ``None`` falls back to the estimator's ``random_state``.
-        cache : bool, default=True
-            Reuse the deterministic features across passes when the module allows it.
-
-        Returns
-        -------
-        proba : ndarray of float32, shape (n_samples, n, n_classes)
-            The layout of scikit-activeml's ``sample_proba``.
-        """
-        if is_lazy_pool(X):
-            check_is_fitted(self, ["module_", "label_encoder_"])
-            n_rows, chunks = len(X), self._pool_chunks(X)
-        else:
-            X = self._check_fitted_X(X)
-            n_rows, chunks = len(X), iter([(0, X)])
-        check_params(self, {"n_samples": [Int(1)]}, {"n_samples": n_samples},
-                     caller_name=f"{type(self).__name__}.sample_proba")
-        seed = resolve_seed(
-            self.random_state if random_state is None else random_state,
-            owner=f"{type(self).__name__}.sample_proba",
-        )
-        module = self.module_
-        dropouts = _dropout_modules(module)
-        if not self._n_dropout_layers():
-            warnings.warn(
-                f"The module of {type(self).__name__} has no dropout layer with p > 0, so the "
-                f"{n_samples} passes of sample_proba are identical (no MC-dropout uncertainty).",
-                UserWarning,
-                stacklevel=2,
-            )
-        use_head = cache and callable(getattr(module, "features", None)) and callable(
-            getattr(module, "head", None)
-        )
-        nonlin = predict_nonlinearity(self)
-        out = np.empty((n_samples, n_rows, len(self.classes_)), dtype=np.float32)
-        device = self._compute_device()
-        with _MCDropoutMode(module, dropouts), torch.no_grad(), torch_rng(seed, device):
-            for offset, X in chunks:  # one chunk of the pool at a time
-                if use_head and offset == 0:
-                    probe = to_memory_format(torch.as_tensor(X[:1], device=device),
-                                             self.memory_format)
-                    with self._autocast():
-                        use_head = _dropout_free_features(module, dropouts, probe, device)
-                for start in range(0, len(X), self.batch_size):
-                    xb = torch.as_tensor(X[start:start + self.batch_size], device=device)
-                    xb = to_memory_format(xb, self.memory_format)
-                    stop = offset + start + len(xb)
-                    with self._autocast():
-                        if use_head:
-                            z = module.features(xb)  # deterministic: once per batch
-                        for t in range(n_samples):
-                            logits = module.head(z) if use_head else module(xb)
-                            if isinstance(logits, tuple):
-                                logits = logits[0]
-                            proba = nonlin(as_float32(logits))
-                            out[t, offset + start:stop] = proba.float().cpu().numpy()
-        return out
-
-    def _n_dropout_layers(self):
-        """How many dropout layers with p > 0 the fitted module has (MC dropout samples them)."""
-        check_is_fitted(self, ["module_"])
-        return sum(1 for m in _dropout_modules(self.module_) if m.p > 0)
-
     # ------------------------------------------------------------------ scikit-learn
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
         tags.classifier_tags.poor_score = True  # tiny nets, few epochs in the common checks
         tags.input_tags.allow_nan = False
         return tags
-
-    # ------------------------------------------------------------------ features
-    def embed(self, X, *, return_proba=False):
-        """Penultimate features: the input of the network's last ``nn.Linear`` (eval mode).
-
-        One forward pass per batch, dropout off; with ``return_proba=True`` the probabilities of
-        the same pass come too (what BADGE needs). For :class:`ResNet18Classifier` the features
-        are ``module_.features(x)``; for an MLP, its last hidden activation. The feature-space
-        strategies (:func:`skal.badge`, :func:`skal.coreset`, :func:`skal.typiclust`) use it.
-
-        Parameters
-        ----------
-        X : array-like
-        return_proba : bool, default=False
-
-        Returns
-        -------
-        features : ndarray of float32, shape (n, d)
-        proba : ndarray of float32, shape (n, n_classes)
-            Only with ``return_proba=True``; equal to :meth:`predict_proba`.
-
-        Raises
-        ------
-        TypeError
-            If the module has no ``nn.Linear`` layer.
-        """
-        from ._embedding import penultimate_pass
-
-        X = self._check_fitted_X(X)
-        features, proba = penultimate_pass(
-            self.module_, X, batch_size=self.batch_size, device=self.device,
-            nonlinearity=predict_nonlinearity(self), return_proba=return_proba,
-            owner=type(self).__name__,
-        )
-        return (features, proba) if return_proba else features
 
 
 class ResNet18Classifier(MCDropoutClassifier):

@@ -13,8 +13,9 @@ authors' code').
 
 The pieces live where they belong: the networks and the choice of feature extractor in
 :mod:`skal.nets.waal`, the losses and scores in :mod:`skal.losses`, the learning-rate schedule in
-:class:`skal.callbacks.MilestoneLR`, the labelled / unlabelled split in ``skal._semi_supervised``;
-this module wires them into skorch's hooks.
+:class:`skal.callbacks.MilestoneLR`, the labelled / unlabelled split in ``skal._semi_supervised``,
+the training hooks (paired batches, Alg. 2's step) in ``skal._waal_training`` and the pool scores in
+``skal._waal_scoring``; this module holds the parameters, the presets and the networks' wiring.
 
 References
 ----------
@@ -24,32 +25,25 @@ References
 
 import warnings
 from typing import ClassVar
-import numpy as np
+
 import torch
 from skorch.callbacks import PassthroughScoring
-from skorch.utils import TeeGenerator, to_tensor
-from sklearn.preprocessing import LabelEncoder
-from sklearn.utils.validation import check_is_fitted
 from torch import nn
-from torch.nn import functional as F
 
 from ._modes import _EvalMode
-from ._params import Choice, Float, Hidden, Int, Satisfies, check_params, deprecated_value
-from ._pool import as_pool, is_lazy_pool
-from ._precision import as_float32, to_memory_format
-from ._semi_supervised import marker_collision, split_labeled, unlabeled_mask
-from ._skorch_compat import add_default_callbacks, dataset_arrays, set_training
-from ._validation import accepts, validate_images, validate_labels
-from .callbacks import MilestoneLR
-from .classifier import MCDropoutClassifier, batch_bounds
-from .exceptions import DivergenceError
-from .losses import (
-    UNCERTAINTY_ALIASES,
-    gradient_penalty,
-    waal_adversarial_loss,
-    waal_bias_coefficient,
-    waal_query_score,
+from ._params import Choice, Float, Hidden, Int, Satisfies, deprecated_value
+from ._skorch_compat import add_default_callbacks
+from ._validation import accepts
+from ._waal_scoring import WAALScoringMixin
+from ._waal_training import (  # noqa: F401  (_PairedBatches, _LazyRows: their old import path)
+    COEF_ALIASES,
+    WAALTrainingMixin,
+    _LazyRows,
+    _PairedBatches,
 )
+from .callbacks import MilestoneLR
+from .classifier import MCDropoutClassifier
+from .losses import UNCERTAINTY_ALIASES
 from .nets.waal import (  # noqa: F401  (MLPFeatures, ResNet18Features: their old import path)
     NAMED_FEATURES,
     MLPFeatures,
@@ -78,7 +72,6 @@ AUTHORS_CODE = {
     "uncertainty": "l2_l1",  # item 9
 }
 
-_COEF_ALIASES = {"paper": "bias_bound", "code": "ratio"}  # the names before 0.1
 
 
 def softmax(logits):
@@ -110,95 +103,7 @@ class _WAALSchedule(MilestoneLR):
         super().on_train_begin(net, X=X, y=y, **kwargs)
 
 
-class _PairedBatches:
-    """WAAL's mini-batches; each ``iter()`` is one epoch (skorch's fit loop iterates it per epoch).
-
-    With unlabelled data and ``epoch_over="unlabeled"`` (paper and code) an epoch is one shuffled
-    pass over the unlabelled set in batches of S, each paired with S labelled samples ("redundancy
-    trick"): drawn uniformly *with replacement* (``sampling="replacement"``, the paper) or cycled as
-    ``perm % L`` over the same shuffled range (``sampling="cyclic"``, the authors' loader
-    ``dataset_WA.py``). If the labelled set is the larger one, the epoch runs over it instead and
-    the unlabelled samples are cycled (as in the code, whose loader has length ``max(L, U)``).
-    With ``epoch_over="labeled"`` an epoch is one shuffled pass over the labelled set (as for a
-    labelled-only classifier, so both take the same number of steps), each batch paired with S
-    unlabelled samples drawn uniformly with replacement. Without unlabelled data an epoch is one
-    shuffled pass over the labelled set. ``shuffle=False`` (``iterator_train__shuffle=False``)
-    makes the pass go in row order; the with-replacement draws stay random (they are the
-    algorithm's). A last batch of one row joins the batch before it (see
-    :func:`skal.classifier.batch_bounds`): BatchNorm cannot train on one sample. Randomness comes
-    from torch's default generator, which ``fit`` seeds.
-
-    Data-parallel (``rank``, ``world_size`` > 1, set by
-    :class:`skal.distributed.AcceleratedWAALClassifier`): every process draws the same global
-    batches of ``world_size * batch_size`` rows (same seed) and takes every ``world_size``-th row
-    from ``rank`` on, so each process steps on ``batch_size`` rows of its own, as Accelerate's
-    sharded loaders do (a last global batch too small to give every process 2 rows joins the one
-    before). ``X_u`` may be a lazy pool (rows read per batch).
-    """
-
-    rank, world_size = 0, 1
-
-    def __init__(self, X_l, y_l, X_u, batch_size, sampling, epoch_over="unlabeled", shuffle=True):
-        self.X_l, self.y_l, self.X_u = X_l, y_l, X_u
-        self.batch_size = int(batch_size)
-        self.sampling = sampling
-        self.epoch_over = epoch_over
-        self.shuffle = shuffle
-
-    def _n_rows(self):
-        n_l, n_u = len(self.X_l), len(self.X_u)
-        return n_l if n_u == 0 or self.epoch_over == "labeled" else max(n_l, n_u)
-
-    def __len__(self):
-        return len(self._bounds(self._n_rows()))
-
-    def _bounds(self, n):
-        """Global batches: ``batch_bounds`` over ``world_size * batch_size`` rows."""
-        bounds = batch_bounds(n, self.batch_size * self.world_size)
-        if self.world_size > 1 and len(bounds) > 1 and (
-                bounds[-1][1] - bounds[-1][0] < 2 * self.world_size):
-            bounds[-2:] = [(bounds[-2][0], n)]
-        return bounds
-
-    def __iter__(self):
-        n_l, n_u = len(self.X_l), len(self.X_u)
-        n = self._n_rows()
-        perm = torch.randperm(n) if self.shuffle else torch.arange(n)
-
-        def mine(idx):  # this process's rows of a global batch
-            return idx[self.rank::self.world_size]
-
-        for start, stop in self._bounds(n):
-            rows = perm[start:stop]
-            if n_u == 0:
-                yield self.X_l[mine(rows)], self.y_l[mine(rows)]
-                continue
-            if self.epoch_over == "labeled":
-                unl = torch.randint(n_u, (len(rows),))
-                yield self.X_l[mine(rows)], self.y_l[mine(rows)], self.X_u[mine(unl)]
-                continue
-            if self.sampling == "cyclic":
-                lab = rows % n_l
-            else:
-                lab = torch.randint(n_l, (len(rows),))
-            yield self.X_l[mine(lab)], self.y_l[mine(lab)], self.X_u[mine(rows % n_u)]
-
-
-class _LazyRows:
-    """Rows of a lazy pool (memmap, Dataset) read and validated per batch, as a float32 tensor."""
-
-    def __init__(self, pool, validate):
-        self.pool, self.validate = pool, validate
-
-    def __len__(self):
-        return len(self.pool)
-
-    def __getitem__(self, rows):
-        rows = np.asarray(rows, dtype=np.int64)  # (b,) positions in the pool
-        return torch.from_numpy(np.ascontiguousarray(self.validate(self.pool.take(rows))))
-
-
-class WAALClassifier(MCDropoutClassifier):
+class WAALClassifier(WAALTrainingMixin, WAALScoringMixin, MCDropoutClassifier):
     """Wasserstein Adversarial Active Learning (WAAL): a classifier trained on labelled and
     unlabelled data, with a critic that scores how unlike the labelled set a sample looks.
 
@@ -382,7 +287,7 @@ class WAALClassifier(MCDropoutClassifier):
         "mixture": [Float(0, 1)],
         "uncertainty": [Choice("linf_l1", "l2_l1")],
         "kind": [Choice("paper", "code"), Hidden(Choice("deprecated"))],
-        "coef": [Choice("bias_bound", "ratio", deprecated=tuple(_COEF_ALIASES)), Float()],
+        "coef": [Choice("bias_bound", "ratio", deprecated=tuple(COEF_ALIASES)), Float()],
         "query_size": [None, Int(1)],
         "gp_weight": [Float()],
         "labeled_sampling": [Choice("replacement", "cyclic")],
@@ -495,7 +400,7 @@ class WAALClassifier(MCDropoutClassifier):
                 f"{UNCERTAINTY_ALIASES[self.kind]!r} (kind={self.kind!r}) instead.",
                 DeprecationWarning, stacklevel=4,
             )
-        deprecated_value(self.coef, _COEF_ALIASES, "coef", name, stacklevel=4)
+        deprecated_value(self.coef, COEF_ALIASES, "coef", name, stacklevel=4)
 
     def _uncertainty_kind(self):
         return self.uncertainty if self.kind == "deprecated" else UNCERTAINTY_ALIASES[self.kind]
@@ -612,274 +517,3 @@ class WAALClassifier(MCDropoutClassifier):
         """
         return self._fit(X, y, reset=not self.initialized_, classes=classes, partial=True,
                          fit_params=fit_params, X_unlabeled=X_unlabeled)
-
-    def _prepare_fit_data(self, X, y, *, reset, classes, partial, X_unlabeled=None):
-        """Split the input into labelled ``(X_l, y_l)`` and unlabelled ``X_u`` (the context)."""
-        marker = self.unlabeled_marker
-        X_l, y_l, X_u = split_labeled(
-            self, X, y, X_unlabeled, marker=marker,
-            classes=self.classes if reset else getattr(self, "classes_", None),
-            validate_X=lambda X: self._validate_X(X, reset=reset),
-            validate_X_unlabeled=self._unlabeled_rows,
-        )
-        if reset and classes is not None:
-            if np.any(unlabeled_mask(np.asarray(classes), marker)):
-                raise marker_collision(marker, "is one of the classes")
-            self.label_encoder_ = LabelEncoder().fit(np.asarray(classes))
-            y_l = self._encode(X_l, y_l, reset=False)
-        else:
-            y_l = validate_labels(self, X_l, y_l, min_classes=2 if reset else 1)
-            y_l = self._encode(X_l, y_l, reset=reset)
-        if len(X_u) == 0:
-            warnings.warn(
-                f"{type(self).__name__} got no unlabelled data (no y == {marker!r} rows and no "
-                "X_unlabeled): it is trained as a plain classifier, without the adversarial "
-                "term, and its critic stays untrained.",
-                UserWarning,
-                stacklevel=4,
-            )
-        return X_l, y_l, {"X_unlabeled": X_u}
-
-    def _unlabeled_rows(self, X_unlabeled):
-        """Validated unlabelled rows; a lazy pool (memmap, Dataset) is checked on one row and
-        read per batch."""
-        if is_lazy_pool(X_unlabeled):
-            pool = as_pool(X_unlabeled)
-            self._validate_X_unlabeled(pool.take([0]))
-            return _LazyRows(pool, self._validate_X_unlabeled)
-        return self._validate_X_unlabeled(X_unlabeled)
-
-    def _validate_X_unlabeled(self, X_unlabeled):
-        return validate_images(
-            self, X_unlabeled, reset=False, image_shape=self.image_shape, flat_ok=self._flat_ok,
-            input_name="X_unlabeled",
-        )
-
-    def _set_adversarial_weights(self, n_labeled, n_unlabeled):
-        self.n_labeled_, self.n_unlabeled_ = int(n_labeled), int(n_unlabeled)
-        if n_unlabeled == 0:
-            self.coef_, self.adv_weight_ = 0.0, 0.0
-            return
-        share = n_unlabeled / (n_labeled + n_unlabeled)  # gamma / (1 + gamma)
-        coef = _COEF_ALIASES.get(self.coef, self.coef) if isinstance(self.coef, str) else self.coef
-        if coef == "ratio":
-            self.coef_, self.adv_weight_ = n_labeled / n_unlabeled, float(self.mu)
-            return
-        if coef == "bias_bound":
-            n_query = min(n_labeled, n_unlabeled) if self.query_size is None else self.query_size
-            n_query = min(int(n_query), n_unlabeled)
-            self.coef_ = float(waal_bias_coefficient(n_labeled, n_unlabeled, n_query))
-        else:
-            self.coef_ = float(coef)
-        self.adv_weight_ = float(self.mu) * share
-
-    def _train(self, X, y, fit_params, X_unlabeled):
-        """skorch's fit loop, with the unlabelled rows at hand for :meth:`get_iterator`."""
-        self._set_adversarial_weights(len(X), len(X_unlabeled))
-        if not isinstance(X_unlabeled, _LazyRows):
-            X_unlabeled = torch.from_numpy(np.ascontiguousarray(X_unlabeled))
-        self._train_data = (X_unlabeled,)
-        try:
-            return super()._train(X, y, fit_params)
-        finally:
-            self._train_data = None
-
-    def get_iterator(self, dataset, training=False):
-        """Training batches come from WAAL's paired sampler (see ``_PairedBatches``).
-
-        skorch's DataLoader iterates the labelled data only, whereas a WAAL epoch runs over the
-        unlabelled set with labelled samples drawn alongside: one iterable that yields
-        ``(x_l, y_l, x_u)`` batches slots into skorch's fit loop, so callbacks, history and
-        ``train_split`` keep working (the labelled rows a split holds out are used for
-        validation only). Of the ``iterator_train__*`` parameters only ``batch_size`` and
-        ``shuffle`` apply.
-        """
-        if not training or self._train_data is None:
-            return super().get_iterator(dataset, training=training)
-        X_l, y_l, _ = dataset_arrays(dataset, type(self).__name__)
-        X_l, y_l = (torch.from_numpy(np.ascontiguousarray(a)) for a in (X_l, y_l))
-        (X_u,) = self._train_data
-        params = self.get_params_for("iterator_train")
-        batch_size = params.get("batch_size", self.batch_size)
-        if batch_size == -1:
-            batch_size = max(len(X_l), len(X_u))
-        return _PairedBatches(X_l, y_l, X_u, batch_size, self.labeled_sampling, self.epoch_over,
-                              shuffle=bool(params.get("shuffle", True)))
-
-    # ------------------------------------------------------------------ training step
-    def _check_finite(self, value, what):
-        if not torch.isfinite(value).all():
-            epoch = len(self.history) if self.history_ is not None else 0
-            raise DivergenceError(
-                f"{type(self).__name__} training diverged: the {what} is {value.item()} (epoch "
-                f"{epoch}). {self._divergence_hint()}, or check the input for extreme values."
-            )
-
-    def train_step(self, batch, **fit_params):
-        """One WAAL step (feature extractor + head, then critic) or, for a labelled-only batch,
-        one plain cross-entropy step. Each optimizer is stepped on its own loss."""
-        set_training(self, True)
-        if len(batch) == 2:  # no unlabelled data: a plain classifier step
-            X_l, y_l = (to_tensor(b, self._compute_device()) for b in batch)
-            X_l = self._augment(X_l)
-            self.optimizer_.zero_grad()
-            logits = self.infer(X_l, **fit_params)
-            loss = self.get_loss(logits, y_l, X=X_l, training=True)
-            self._check_finite(loss, "classification loss")
-            scaler = self._grad_scaler()
-            scaler.scale(loss).backward()
-            self._sync_gradients(self.module_)
-            self.notify("on_grad_computed", named_parameters=TeeGenerator(
-                self.module_.named_parameters()), batch=batch, training=True)
-            scaler.step(self.optimizer_)
-            scaler.update()
-            self.history.record_batch("ce_loss", loss.item())
-            return {"loss": loss.detach(), "y_pred": logits.detach()}
-
-        device = self._compute_device()
-        X_l, y_l, X_u = (to_tensor(b, device) for b in batch)
-        X_l, X_u = self._augment(X_l), self._augment(X_u)  # both, or the critic sees the transform
-        X_l, X_u = (to_memory_format(x, self.memory_format) for x in (X_l, X_u))
-        features, head, critic = self.module_.features, self.module_.head, self.critic_
-        scaler = self._grad_scaler()  # loss scaling for fp16 (a pass-through otherwise)
-        weight, coef = self.adv_weight_, self.coef_
-
-        # (1) feature extractor + head: CE + mu' * W, with the critic frozen
-        self.optimizer_.zero_grad()
-        critic.requires_grad_(False)
-        try:
-            with self._autocast():  # float32 outputs, losses in float32
-                z_l, z_u = features(X_l), features(X_u)  # (S, d) each, separate BN statistics
-                logits = head(z_l)  # (S, K)
-                g_u, g_l = critic(z_u), critic(z_l)
-            z_l, z_u, logits, g_u, g_l = as_float32((z_l, z_u, logits, g_u, g_l))
-            ce = self.get_loss(logits, y_l, X=X_l, training=True)
-            w_gen = waal_adversarial_loss(g_u, g_l, coef)
-            loss = ce + weight * w_gen
-        finally:
-            critic.requires_grad_(True)
-        self._check_finite(loss, "classifier's loss (cross-entropy + mu' * Wasserstein term)")
-        scaler.scale(loss).backward()
-        self._sync_gradients(self.module_)
-        self.notify("on_grad_computed", named_parameters=TeeGenerator(
-            self.module_.named_parameters()), batch=batch, training=True)
-        scaler.step(self.optimizer_)
-
-        # (2) critic: maximise mu' * W, minus the gradient penalty, on detached features (float32)
-        self.critic_optimizer_.zero_grad()
-        z_l, z_u = z_l.detach(), z_u.detach()
-        w_critic = waal_adversarial_loss(critic(z_u), critic(z_l), coef)
-        if self.gp_weight != 0:
-            gp = gradient_penalty(critic, z_u, z_l, include_endpoints=self.gp_endpoints)
-        else:
-            gp = torch.zeros((), device=z_u.device)
-        critic_loss = weight * (self.gp_weight * gp - w_critic)
-        self._check_finite(critic_loss, "critic's loss (Wasserstein estimate + gradient penalty)")
-        scaler.scale(critic_loss).backward()
-        self._sync_gradients(self.critic_)
-        scaler.step(self.critic_optimizer_)
-        scaler.update()
-
-        record = self.history.record_batch
-        record("ce_loss", ce.item())
-        record("critic_loss", critic_loss.item())
-        record("wasserstein", w_critic.item())
-        record("gradient_penalty", gp.item())
-        return {"loss": loss.detach(), "y_pred": logits.detach()}
-
-    def _sync_gradients(self, module):
-        """Called after each backward pass; data-parallel subclasses average the gradients."""
-
-    # ------------------------------------------------------------------ scoring
-    def _pool_batches(self, X):
-        batch_size = self.get_params_for("iterator_valid").get("batch_size", self.batch_size)
-        if batch_size == -1:
-            batch_size = max(len(X), 1)
-        for start in range(0, len(X), batch_size):
-            xb = torch.as_tensor(X[start:start + batch_size], device=self._compute_device())
-            yield to_memory_format(xb, self.memory_format)
-
-    def _scoring_chunks(self, X):
-        """``(start, validated rows)``: the whole array, or a lazy pool chunk by chunk."""
-        if is_lazy_pool(X):
-            check_is_fitted(self, ["module_", "label_encoder_"])
-            return self._pool_chunks(X)
-        return [(0, self._check_fitted_X(X))]
-
-    def _eval_forward(self, chunks, fn):
-        """Run ``fn(xb)`` per batch of every chunk, every network in eval mode, no gradients."""
-        out = []
-        with _EvalMode(self.module_, self.critic_), torch.no_grad():
-            for _, X in chunks:
-                for xb in self._pool_batches(X):
-                    with self._autocast():
-                        scores = fn(xb)
-                    out.append(scores.float().cpu())  # (b,): n floats in all
-        return torch.cat(out).numpy() if out else np.empty(0, dtype=np.float32)
-
-    def _check_scores(self, scores, what):
-        if not np.all(np.isfinite(scores)):
-            bad = int(np.sum(~np.isfinite(scores)))
-            raise DivergenceError(
-                f"The {what} of {type(self).__name__} is not finite for {bad} of {len(scores)} "
-                "samples: training diverged (refit with a lower lr or mu)."
-            )
-        return scores
-
-    def critic_score(self, X):
-        """The critic's output ``g(x)`` per row (eval mode): near 1 = "looks unlabelled".
-
-        Parameters
-        ----------
-        X : array-like, np.memmap or torch Dataset
-            A memmap or Dataset is read one chunk at a time; only the n scores are kept.
-
-        Returns
-        -------
-        scores : ndarray of float32, shape (n,)
-        """
-        chunks = self._scoring_chunks(X)
-        features, critic = self.module_.features, self.critic_
-        scores = self._eval_forward(chunks, lambda xb: critic(features(xb)))
-        return self._check_scores(scores, "critic score g(x)")
-
-    def waal_score(self, X, *, selection=None, mixture=None, uncertainty=None, kind=None):
-        """WAAL's query score ``U(x) - selection * g(x)`` per row; **smaller is better**.
-
-        One forward pass: the features of each batch are computed once and fed to both the head
-        (for ``U``, from ``log_softmax``) and the critic (eval mode).
-
-        Parameters
-        ----------
-        X : array-like, np.memmap or torch Dataset
-            A memmap or Dataset is read one chunk at a time; only the n scores are kept.
-        selection, mixture, uncertainty : default=None
-            Override the estimator's ``selection``, ``mixture`` and ``uncertainty``.
-        kind : {"paper", "code"} or None, default=None
-            Deprecated alias of ``uncertainty``.
-
-        Returns
-        -------
-        scores : ndarray of float32, shape (n,)
-        """
-        chunks = self._scoring_chunks(X)
-        check_params(self, {"selection": [None, Float()]}, {"selection": selection},
-                     caller_name="waal_score")
-        if kind is not None:
-            warnings.warn(
-                "The 'kind' parameter of waal_score is deprecated: use uncertainty="
-                f"{UNCERTAINTY_ALIASES.get(kind, kind)!r} (kind={kind!r}) instead.",
-                DeprecationWarning, stacklevel=2,
-            )
-            uncertainty = UNCERTAINTY_ALIASES.get(kind, kind)
-        selection = self.selection if selection is None else selection
-        mixture = self.mixture if mixture is None else mixture
-        uncertainty = self._uncertainty_kind() if uncertainty is None else uncertainty
-        features, head, critic = self.module_.features, self.module_.head, self.critic_
-
-        def score(xb):
-            z = features(xb)  # (b, d), shared by head and critic
-            log_proba = F.log_softmax(head(z).float(), dim=1)  # (b, K)
-            return waal_query_score(log_proba, critic(z).float(), selection, mixture, uncertainty)
-
-        return self._check_scores(self._eval_forward(chunks, score), "WAAL query score")
