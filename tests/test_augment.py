@@ -16,6 +16,7 @@ from sklearn.base import clone
 
 import skal
 import skal.augment
+import skal._bgadl_step  # the losses the BGADL step calls (patched below)
 import skal.bgadl
 from skal import ActiveLearner, GenerativeAugmenter, ResNet18Classifier, bald
 from skal.augment import ConvergenceError
@@ -172,7 +173,7 @@ def test_classifier_must_be_a_skal_classifier(data):
 def test_divergence_is_detected(monkeypatch, data, loss_name):
     X, y = data
     # the losses are called from skal.bgadl, whose skorch train_step trains the augmenter's net
-    real_loss = getattr(skal.bgadl, loss_name)
+    real_loss = getattr(skal._bgadl_step, loss_name)
     calls = []
 
     def diverging(*args, **kwargs):
@@ -180,7 +181,7 @@ def test_divergence_is_detected(monkeypatch, data, loss_name):
         loss = real_loss(*args, **kwargs)
         return loss * float("nan") if len(calls) >= 4 else loss  # epoch 2, batch 2 of 2
 
-    monkeypatch.setattr(skal.bgadl, loss_name, diverging)
+    monkeypatch.setattr(skal._bgadl_step, loss_name, diverging)
     aug = GenerativeAugmenter(**{**TINY, "max_epochs": 3}, random_state=0)
     label = {"encoder_loss": "L_E", "discriminator_loss": "L_D"}[loss_name]
     with pytest.raises(ConvergenceError, match=rf"{label} is nan at epoch 2/3, batch 2/2.*lr"):

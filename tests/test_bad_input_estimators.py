@@ -8,6 +8,7 @@ from skorch.callbacks import Callback
 from torch import nn
 
 import skal.augment
+import skal._bgadl_step  # the losses the BGADL step calls (patched below)
 import skal.bgadl
 from skal import GenerativeAugmenter, MCDropoutClassifier, ResNet18Classifier, WAALClassifier
 from skal.augment import ConvergenceError
@@ -228,14 +229,14 @@ def test_divergence_error_types():
 
 def test_augmenter_exploding_loss(data, monkeypatch):
     # the losses are called from skal.bgadl, whose skorch train_step trains the augmenter's net
-    original = skal.bgadl.encoder_loss
+    original = skal._bgadl_step.encoder_loss
     calls = []
 
     def exploding(*args, **kwargs):
         calls.append(1)
         return original(*args, **kwargs) * (1.0 if len(calls) == 1 else 1e6)
 
-    monkeypatch.setattr(skal.bgadl, "encoder_loss", exploding)
+    monkeypatch.setattr(skal._bgadl_step, "encoder_loss", exploding)
     aug = GenerativeAugmenter(latent_dim=4, max_epochs=2, batch_size=20, random_state=0)
     with pytest.raises(DivergenceError, match=r"GenerativeAugmenter training diverged: the encoder "
                        r"loss L_E averaged .* over epoch 1/2, more than 100 times .* lower "
@@ -247,7 +248,7 @@ def test_augmenter_diverging_joint_classifier_names_its_lr(data, monkeypatch):
     def nan_loss(logits, *args, **kwargs):  # the generated terms of L_C
         return logits.sum() * float("nan")
 
-    monkeypatch.setattr(skal.bgadl, "masked_cross_entropy", nan_loss)
+    monkeypatch.setattr(skal._bgadl_step, "masked_cross_entropy", nan_loss)
     aug = GenerativeAugmenter(latent_dim=4, max_epochs=1, batch_size=30, random_state=0,
                               classifier=ResNet18Classifier(width=2, lr=0.05))
     with pytest.raises(DivergenceError, match=r"auxiliary classifier loss L_C is nan .* the "

@@ -13,6 +13,7 @@ from skorch.callbacks import Checkpoint, EarlyStopping, LRScheduler
 from skorch.dataset import ValidSplit
 from sklearn.base import clone
 
+import skal._bgadl_step  # the losses the BGADL step calls (patched below)
 import skal.bgadl
 from skal import (
     ActiveLearner,
@@ -377,7 +378,7 @@ def test_images_outside_unit_range_are_refused(data):
 
 def test_divergence_names_loss_epoch_and_batch(data, monkeypatch):
     X, y, _, _ = data
-    real = skal.bgadl.generator_loss
+    real = skal._bgadl_step.generator_loss
     calls = []
 
     def diverging(*args, **kwargs):
@@ -385,7 +386,7 @@ def test_divergence_names_loss_epoch_and_batch(data, monkeypatch):
         loss = real(*args, **kwargs)
         return loss * float("nan") if len(calls) == 3 else loss
 
-    monkeypatch.setattr(skal.bgadl, "generator_loss", diverging)
+    monkeypatch.setattr(skal._bgadl_step, "generator_loss", diverging)
     with pytest.raises(DivergenceError, match=r"L_G is nan at epoch 2/2, batch 1/2.*gan_lr"):
         _bgadl(max_epochs=2).fit(X, y)
 
