@@ -1,55 +1,27 @@
-"""ActiveLearner: modAL's pool-based learner interface as a well-behaved scikit-learn estimator."""
+"""ActiveLearner: modAL's pool-based learner interface as a well-behaved scikit-learn estimator.
 
-import copy
-import inspect
+The learner's parameter rules (an ``estimator`` that is never fitted, yet read fitted by modAL)
+are ``skal._learner_params.LearnerParamsMixin``; the BGADL augmenter paths
+``skal._learner_augment.LearnerAugmentMixin``; this module holds the labelled data, modAL's learner
+protocol, the pool handed to ``fit(X_unlabeled=)``, querying and prediction.
+"""
+
 import warnings
 import weakref
 
 import numpy as np
-import scipy.sparse as sp
 from sklearn.base import BaseEstimator, MetaEstimatorMixin, clone
-from sklearn.utils import _safe_indexing, check_consistent_length, get_tags
+from sklearn.utils import _safe_indexing, check_consistent_length
 from sklearn.utils.validation import check_is_fitted
 
-from ._divergence import diverged_epoch, train_losses
+from ._learner_augment import LearnerAugmentMixin
+from ._learner_params import LearnerParamsMixin
+from ._rows import as_rows, n_rows, sample_shape, stack
 from ._validation import accepts as _accepts
-from ._validation import as_float_images, resolve_seed
-from .exceptions import DivergenceError
+from ._validation import resolve_seed
 from .query import bald
 
 __all__ = ["ActiveLearner"]
-
-
-def _stack(blocks):
-    """Concatenate row blocks (numpy arrays, lists, DataFrames, torch tensors, sparse matrices)
-    along axis 0."""
-    blocks = [b for b in blocks if b is not None]
-    first = blocks[0]
-    if any(sp.issparse(b) for b in blocks):
-        return sp.vstack(blocks, format="csr")
-    if hasattr(first, "detach") and hasattr(first, "cpu"):  # torch tensors
-        import torch
-
-        return torch.cat([torch.as_tensor(b) for b in blocks])
-    if hasattr(first, "iloc"):  # pandas
-        import pandas as pd
-
-        return pd.concat(blocks)
-    return np.concatenate([np.asarray(b) for b in blocks])
-
-
-def _rows(X):
-    """Labelled rows as the learner keeps them: sparse input as CSR (which indexes by row)."""
-    return X.tocsr() if sp.issparse(X) else X
-
-
-def _n_rows(X):
-    return X.shape[0] if hasattr(X, "shape") else len(X)
-
-
-def _sample_shape(X):
-    """The shape of one sample: ``(1, 8, 8)`` for images, ``(64,)`` for flat rows."""
-    return tuple(X.shape[1:]) if hasattr(X, "shape") else tuple(np.shape(X)[1:])
 
 
 def _weak(X):
@@ -60,7 +32,7 @@ def _weak(X):
         return None
 
 
-class ActiveLearner(MetaEstimatorMixin, BaseEstimator):
+class ActiveLearner(LearnerParamsMixin, LearnerAugmentMixin, MetaEstimatorMixin, BaseEstimator):
     """Pool-based active learner with modAL's interface (``query`` / ``teach``).
 
     A drop-in for ``modAL.models.ActiveLearner`` that is also a proper scikit-learn estimator:
@@ -188,61 +160,6 @@ class ActiveLearner(MetaEstimatorMixin, BaseEstimator):
             # scikit-learn's "__init__ stores parameters only"); the arguments stay untouched
             self.fit(X_training, y_training)
 
-    # ---------------------------------------------------------------- scikit-learn params
-    @property
-    def estimator(self):
-        """The fitted ``estimator_`` once fitted (what modAL reads), else the parameter."""
-        fitted = vars(self).get("estimator_")
-        return self._estimator if fitted is None else fitted
-
-    @estimator.setter
-    def estimator(self, value):
-        self._estimator = value
-
-    @property
-    def fit_kwargs(self):
-        """The extra ``fit`` arguments given to the constructor (``**fit_kwargs``)."""
-        return self._fit_kwargs
-
-    @property
-    def n_features_in_(self):
-        """Values per sample the fitted estimator takes (AttributeError before fit)."""
-        fitted = vars(self).get("estimator_")
-        if fitted is None:
-            raise AttributeError(f"This {type(self).__name__} is not fitted: no n_features_in_.")
-        return fitted.n_features_in_
-
-    def get_params(self, deep=True):
-        """The parameters (the unfitted ``estimator`` and the fit arguments included)."""
-        params = super().get_params(deep=False)
-        params["estimator"] = self._estimator
-        if deep:
-            for key, value in list(params.items()):
-                if hasattr(value, "get_params") and not isinstance(value, type):
-                    params.update((f"{key}__{k}", v) for k, v in value.get_params().items())
-        params.update(self._fit_kwargs)
-        return params
-
-    def set_params(self, **params):
-        own = set(inspect.signature(type(self).__init__).parameters) - {"self", "fit_kwargs"}
-        for key in list(params):
-            if key.split("__")[0] not in own:
-                self._fit_kwargs[key] = params.pop(key)
-        return super().set_params(**params)
-
-    def __sklearn_tags__(self):
-        tags = super().__sklearn_tags__()
-        try:
-            inner = get_tags(self._estimator)
-        except (AttributeError, TypeError, ValueError):  # not a scikit-learn estimator
-            return tags
-        # the learner takes what its estimator takes and predicts what it predicts; it is no
-        # classifier itself (modAL's learners are not: no classes_, no fit(X) without y ...)
-        tags.classifier_tags, tags.regressor_tags = inner.classifier_tags, inner.regressor_tags
-        tags.target_tags = copy.deepcopy(inner.target_tags)
-        tags.input_tags = copy.deepcopy(inner.input_tags)
-        return tags
-
     def __getstate__(self):
         # the weak reference to the last queried pool is neither picklable nor worth keeping
         state = dict(super().__getstate__())
@@ -275,11 +192,11 @@ class ActiveLearner(MetaEstimatorMixin, BaseEstimator):
         if X is None:
             raise ValueError("X_training and y_training must be given together (or neither).")
         check_consistent_length(X, y)
-        X = _rows(X)
+        X = as_rows(X)
         self.X_training_ = X
         self.y_training_ = np.asarray(y)
         self.X_generated_ = self.y_generated_ = None
-        self._n_new = _n_rows(X)
+        self._n_new = n_rows(X)
         self._last_query = None
         self.estimator_ = clone(self._estimator, safe=False)  # never fit the parameter itself
         return self._fit_to_known(bootstrap=bootstrap, **fit_kwargs)
@@ -322,18 +239,18 @@ class ActiveLearner(MetaEstimatorMixin, BaseEstimator):
     def _add_training_data(self, X, y):
         """Record newly labelled samples without refitting (modAL's ``_add_training_data``)."""
         check_consistent_length(X, y)
-        X, y = _rows(X), np.asarray(y)
+        X, y = as_rows(X), np.asarray(y)
         if getattr(self, "X_training_", None) is None:
             self.X_training_, self.y_training_ = X, y
             self.X_generated_ = self.y_generated_ = None
         else:
             self._check_like_taught(X, y)
-            self.X_training_ = _stack([self.X_training_, X])
+            self.X_training_ = stack([self.X_training_, X])
             self.y_training_ = np.concatenate([self.y_training_, y])
-        self._n_new = _n_rows(X)
+        self._n_new = n_rows(X)
 
     def _check_like_taught(self, X, y):
-        have, given = _sample_shape(self.X_training_), _sample_shape(X)
+        have, given = sample_shape(self.X_training_), sample_shape(X)
         if have != given:
             raise ValueError(
                 f"teach() was given samples of shape {given} (X has shape {np.shape(X)}), but "
@@ -351,7 +268,7 @@ class ActiveLearner(MetaEstimatorMixin, BaseEstimator):
     def _fit_to_known(self, bootstrap=False, **fit_kwargs):
         """Refit on all labelled data (modAL's ``_fit_to_known``; ``rebag`` bootstraps it)."""
         X, y = self.X_training_, self.y_training_
-        n = _n_rows(X)
+        n = n_rows(X)
         n_new = min(getattr(self, "_n_new", n), n)
         new = (_safe_indexing(X, np.arange(n - n_new, n)), y[n - n_new:])
         if bootstrap:
@@ -370,7 +287,7 @@ class ActiveLearner(MetaEstimatorMixin, BaseEstimator):
 
     def _bootstrap(self, X, y):
         rng = np.random.default_rng(resolve_seed(self.random_state))
-        idx = rng.choice(_n_rows(X), _n_rows(X), replace=True)
+        idx = rng.choice(n_rows(X), n_rows(X), replace=True)
         return _safe_indexing(X, idx), y[idx]
 
     def transform_without_estimating(self, X):
@@ -404,10 +321,10 @@ class ActiveLearner(MetaEstimatorMixin, BaseEstimator):
                 UserWarning,
             )
             return None
-        if len(idx) == _n_rows(X_new) and np.array_equal(
+        if len(idx) == n_rows(X_new) and np.array_equal(
             np.asarray(_safe_indexing(X_pool, idx)), np.asarray(X_new)
         ):
-            keep = np.ones(_n_rows(X_pool), dtype=bool)
+            keep = np.ones(n_rows(X_pool), dtype=bool)
             keep[idx] = False
             return _safe_indexing(X_pool, np.flatnonzero(keep))
         warnings.warn(
@@ -427,80 +344,6 @@ class ActiveLearner(MetaEstimatorMixin, BaseEstimator):
         if self.augmenter is not None:
             X, y = self._augment(X, y, new)
         self.estimator_.fit(X, y, **kwargs)
-
-    def _fit_joint(self, X, y, kwargs):
-        """BGADL's joint scheme: train the estimator as the augmenter's auxiliary classifier."""
-        if self.augmenter is None:
-            raise ValueError("ActiveLearner(joint=True) needs an augmenter, e.g. "
-                             "skal.GenerativeAugmenter(...).")
-        if kwargs:
-            raise TypeError("With joint=True the estimator is trained by augmenter.fit(X, y), "
-                            f"which takes no fit arguments; got {sorted(kwargs)}.")
-        warnings.warn(
-            "ActiveLearner(joint=True) is deprecated: pass skal.BGADLClassifier(...) (or "
-            "skal.BGADLMCDropoutClassifier) as the estimator instead, which trains jointly with "
-            "its VAE-ACGAN in its own skorch fit loop (callbacks and history included).",
-            DeprecationWarning,
-            stacklevel=4,
-        )
-        self.augmenter_ = clone(self.augmenter).set_params(classifier=clone(self._estimator))
-        try:
-            self.augmenter_.fit(X, y)
-        except (RuntimeError, FloatingPointError) as exc:
-            if "diverged" not in str(exc) or not self._classifier_diverges_alone(X, y):
-                raise
-            lr = self._estimator.get_params().get("lr")
-            lower = f", e.g. to {lr / 10:g}" if isinstance(lr, (int, float)) else ""
-            raise DivergenceError(
-                f"ActiveLearner(joint=True): the classifier {type(self._estimator).__name__} "
-                f"diverged, not the {type(self.augmenter).__name__} (its training reported: "
-                f"{str(exc).split('. ')[0]}; the classifier alone diverges within 3 epochs). "
-                f"Lower the classifier's learning rate (estimator lr={lr!r}{lower}: "
-                "set_params(estimator__lr=...)), not the augmenter's."
-            ) from exc
-        # estimator_ (of the estimator's class) takes the fitted state, not the parameters, of
-        # the BGADL classifier the augmenter trained
-        fitted = self.augmenter_.classifier_
-        params = fitted.get_params(deep=False)
-        vars(self.estimator_).update({k: v for k, v in vars(fitted).items() if k not in params})
-        self.augmenter_.classifier_ = self.estimator_
-
-    def _classifier_diverges_alone(self, X, y):
-        """After a joint training diverged: does the classifier diverge when trained alone?"""
-        probe = clone(self._estimator)
-        if "max_epochs" not in probe.get_params():
-            return False
-        probe.set_params(max_epochs=3)
-        try:
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")
-                probe.fit(X, y)
-        except FloatingPointError:  # DivergenceError and torch's NaN checks
-            return True
-        n_classes = len(getattr(probe, "classes_", ())) or len(np.unique(y))
-        return diverged_epoch(train_losses(probe), n_classes) is not None
-
-    def _augment(self, X, y, new):
-        """BGADL step: refit the augmenter and train on real plus generated samples."""
-        if not hasattr(self, "augmenter_"):
-            self.augmenter_ = clone(self.augmenter)
-        self.augmenter_.fit(self.X_training_, self.y_training_)
-        X_src, y_src = new if new is not None else (X, y)
-        X_gen, y_gen = self.augmenter_.sample(X_src, y_src)
-        X_gen = np.asarray(X_gen)
-        real_shape = tuple(np.shape(X)[1:])
-        if X_gen.shape[1:] != real_shape and np.prod(X_gen.shape[1:]) == np.prod(real_shape):
-            # e.g. flat rows (with image_shape=) or (n, H, W): keep the layout of the real rows
-            X_gen = X_gen.reshape((len(X_gen),) + real_shape)
-        if self.X_generated_ is None:
-            self.X_generated_, self.y_generated_ = X_gen, np.asarray(y_gen)
-        else:
-            self.X_generated_ = _stack([self.X_generated_, X_gen])
-            self.y_generated_ = np.concatenate([self.y_generated_, y_gen])
-        return (
-            _stack([as_float_images(X), as_float_images(self.X_generated_)]),
-            np.concatenate([y, self.y_generated_]),
-        )
 
     # ---------------------------------------------------------------- querying
     def query(self, X_pool, n_instances=1, *, return_metrics=False, **query_kwargs):
