@@ -16,7 +16,12 @@ from torch.nn import functional as F
 from ._modes import _EvalMode, _Frozen, _RealDataStats
 from ._skorch_compat import set_training
 from .exceptions import DivergenceError
-from .losses import discriminator_loss, encoder_loss, generator_loss, masked_cross_entropy
+from .losses import (
+    discriminator_loss,
+    encoder_loss,
+    generator_loss,
+    masked_cross_entropy,
+)
 from .nets.vae_acgan import reparameterize
 from .transforms import random_crop_flip
 

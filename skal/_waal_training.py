@@ -17,8 +17,8 @@ import warnings
 
 import numpy as np
 import torch
-from skorch.utils import TeeGenerator, to_tensor
 from sklearn.preprocessing import LabelEncoder
+from skorch.utils import TeeGenerator, to_tensor
 
 from ._pool import as_pool, is_lazy_pool
 from ._precision import as_float32, to_memory_format

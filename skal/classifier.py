@@ -41,7 +41,7 @@ from ._validation import (
     validate_images,
     validate_labels,
 )
-from .callbacks import DivergenceCheck  # noqa: F401  (its old import path)
+from .callbacks import DivergenceCheck
 from .nets.resnet import PreActResNet18, ResNet18
 
 __all__ = ["MCDropoutClassifier", "ResNet18Classifier", "DivergenceCheck"]

@@ -15,8 +15,8 @@ import torch
 from sklearn.base import clone
 
 import skal
-import skal.augment
 import skal._bgadl_step  # the losses the BGADL step calls (patched below)
+import skal.augment
 import skal.bgadl
 from skal import ActiveLearner, GenerativeAugmenter, ResNet18Classifier, bald
 from skal.augment import ConvergenceError
