@@ -367,14 +367,22 @@ def waal_uncertainty_diversity(
 
 
 # ---------------------------------------------------------------------------- batch-aware strategies
-# (defined in skal.batch_query on skal.selection's pure selectors; re-exported here)
-from .batch_query import (  # noqa: E402
-    badge,
-    batch_bald,
-    coreset,
-    power_bald,
-    stochastic_batch,
-    typiclust,
-)
+# Defined in skal.batch_query on skal.selection's pure selectors, re-exported here on first use
+# (PEP 562): skal.batch_query imports this module, so importing it back eagerly would make
+# ``import skal.batch_query`` in a fresh interpreter fail with a circular import.
+_BATCH_STRATEGIES = ("batch_bald", "stochastic_batch", "power_bald", "badge", "coreset", "typiclust")
+__all__ += list(_BATCH_STRATEGIES)
 
-__all__ += ["batch_bald", "stochastic_batch", "power_bald", "badge", "coreset", "typiclust"]
+
+def __getattr__(name):
+    if name in _BATCH_STRATEGIES:
+        from . import batch_query
+
+        value = getattr(batch_query, name)
+        globals()[name] = value  # later look-ups skip this function
+        return value
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__():
+    return sorted(set(globals()) | set(__all__))
