@@ -13,7 +13,9 @@ import inspect
 import math
 import numbers
 import warnings
+from collections.abc import Callable
 from types import MappingProxyType
+from typing import Any
 
 import numpy as np
 import torch
@@ -25,6 +27,7 @@ from sklearn.utils.validation import check_is_fitted
 from torch import nn
 from torch.utils.data import DataLoader, RandomSampler, Sampler, SequentialSampler
 
+from ._typing import ArrayLike, RandomStateLike
 from ._validation import (
     check_device,
     check_image_shape,
@@ -172,6 +175,10 @@ def _dropout_free_features(module, dropouts, x_probe, device):
 class MCDropoutClassifier(NeuralNetClassifier):
     """A skorch classifier with scikit-learn validation and Monte-Carlo dropout sampling.
 
+    Wraps any torch module that returns logits: ``fit`` validates the data and the parameters,
+    encodes labels of any type, seeds everything from ``random_state``, and
+    :meth:`sample_proba` draws MC-dropout probabilities for BALD-style strategies.
+
     Parameters
     ----------
     module : torch module class or instance
@@ -183,10 +190,15 @@ class MCDropoutClassifier(NeuralNetClassifier):
         ``head(z)`` methods and all its dropout sits in ``head``, :meth:`sample_proba` computes the
         features once and samples only the head.
     criterion : torch criterion, default=torch.nn.CrossEntropyLoss
+        The training loss, on logits (skorch's ``criterion``).
     optimizer : torch optimizer class, default=torch.optim.SGD
+        Built in ``fit`` on the module's parameters; ``optimizer__*`` parameters reach it.
     lr : float, default=0.01
+        Learning rate.
     max_epochs : int, default=10
+        Passes over the training data per ``fit``.
     batch_size : int, default=128
+        Samples per mini-batch (``-1``: one batch); training and prediction.
     train_split : callable or None, default=None
         No validation split by default: active-learning labelled sets are small. Pass
         ``skorch.dataset.ValidSplit(5)`` to hold some out (e.g. for ``EarlyStopping``).
@@ -197,9 +209,27 @@ class MCDropoutClassifier(NeuralNetClassifier):
         Seeds weight initialisation, shuffling and dropout in ``fit`` (reproducible on CPU) and the
         dropout masks of :meth:`sample_proba`.
     verbose : int, default=0
+        Verbosity of skorch's per-epoch log; 0 prints nothing.
     **kwargs
         Any other skorch parameter (``callbacks``, ``device``, ``module__*``, ``optimizer__*``,
         ``iterator_train__*``, ...).
+
+    Attributes
+    ----------
+    classes_ : ndarray of shape (n_classes,)
+        The labels seen in ``fit``; ``predict`` returns values from it.
+    n_features_in_ : int
+        Number of input values per sample (``C*H*W`` for images).
+    input_shape_ : tuple
+        Per-sample shape the module receives, e.g. ``(1, 28, 28)``.
+    module_ : torch.nn.Module
+        The trained network, in eval mode.
+
+    See Also
+    --------
+    ResNet18Classifier : The same with a ResNet18 built from the data.
+    skal.WAALClassifier : Trains on unlabelled data too (WAAL).
+    skal.BGADLMCDropoutClassifier : Trains jointly with a VAE-ACGAN (BGADL).
 
     Notes
     -----
@@ -223,17 +253,6 @@ class MCDropoutClassifier(NeuralNetClassifier):
     - **Global RNG.** ``fit``, ``predict_proba`` and :meth:`sample_proba` leave torch's global
       random state as they found it.
 
-    Attributes
-    ----------
-    classes_ : ndarray of shape (n_classes,)
-        The labels seen in ``fit``; ``predict`` returns values from it.
-    n_features_in_ : int
-        Number of input values per sample (``C*H*W`` for images).
-    input_shape_ : tuple
-        Per-sample shape the module receives, e.g. ``(1, 28, 28)``.
-    module_ : torch.nn.Module
-        The trained network, in eval mode.
-
     Examples
     --------
     >>> import numpy as np
@@ -249,19 +268,19 @@ class MCDropoutClassifier(NeuralNetClassifier):
 
     def __init__(
         self,
-        module,
+        module: type[nn.Module] | Callable[..., nn.Module] | nn.Module,
         *,
-        criterion=nn.CrossEntropyLoss,
-        optimizer=torch.optim.SGD,
-        lr=0.01,
-        max_epochs=10,
-        batch_size=128,
-        train_split=None,
-        image_shape=None,
-        random_state=None,
-        verbose=0,
-        **kwargs,
-    ):
+        criterion: Any = nn.CrossEntropyLoss,
+        optimizer: type[torch.optim.Optimizer] = torch.optim.SGD,
+        lr: float = 0.01,
+        max_epochs: int = 10,
+        batch_size: int = 128,
+        train_split: Callable[..., Any] | None = None,
+        image_shape: tuple[int, ...] | None = None,
+        random_state: RandomStateLike = None,
+        verbose: int = 0,
+        **kwargs: Any,
+    ) -> None:
         super().__init__(
             module,
             criterion=criterion,
@@ -305,11 +324,16 @@ class MCDropoutClassifier(NeuralNetClassifier):
             if not name.startswith("_") and not (self._fixed_module and name == "module")
         ]
 
-    def initialize_module(self):
+    def initialize_module(self) -> "MCDropoutClassifier":
         """Build the module; a module *class* gets data-derived arguments it accepts.
 
         ``n_classes``, ``in_features`` (values per sample), ``in_channels`` and ``image_shape``
         (for image input) are filled in from the training data unless set as ``module__*``.
+
+        Returns
+        -------
+        self : MCDropoutClassifier
+            This estimator, with ``module_`` set.
         """
         kwargs = self.get_params_for("module")
         if callable(self.module) and not isinstance(self.module, nn.Module):
@@ -415,9 +439,22 @@ class MCDropoutClassifier(NeuralNetClassifier):
     def _divergence_hint(self):
         return f"Lower lr (now {self.lr!r})"
 
-    def initialize_callbacks(self):
-        """Initialise the callbacks; refuse one that monitors a validation score that no
-        validation split will produce (skorch would fail with a ``KeyError`` after an epoch)."""
+    def initialize_callbacks(self) -> "MCDropoutClassifier":
+        """Initialise the callbacks; refuse one that monitors a missing validation score.
+
+        Without a ``train_split`` there is no validation score, and skorch would fail with a
+        ``KeyError`` after the first epoch; this fails before training, with what to change.
+
+        Returns
+        -------
+        self : MCDropoutClassifier
+            This estimator, with ``callbacks_`` set.
+
+        Raises
+        ------
+        ValueError
+            If a callback monitors ``valid_*`` while ``train_split`` is None.
+        """
         super().initialize_callbacks()
         if self.train_split is not None:
             return self
@@ -472,8 +509,8 @@ class MCDropoutClassifier(NeuralNetClassifier):
             )
 
     # ------------------------------------------------------------------ training loop hooks
-    def get_iterator(self, dataset, training=False):
-        """skorch's ``DataLoader``, with shuffled training batches and no batch of one.
+    def get_iterator(self, dataset: Any, training: bool = False) -> Any:
+        """Return skorch's ``DataLoader``, with shuffled training batches and no batch of one.
 
         Training batches come in a fresh random order every epoch (``iterator_train__shuffle``
         defaults to True here; it is False in skorch) drawn from the seeded ``random_state``
@@ -482,6 +519,18 @@ class MCDropoutClassifier(NeuralNetClassifier):
         advance torch's global random state (a DataLoader draws a seed from it on every pass).
         ``iterator_train__sampler`` / ``batch_sampler`` / ``drop_last`` hand batching back to
         the user.
+
+        Parameters
+        ----------
+        dataset : torch Dataset
+            The data to iterate over (skorch's ``Dataset`` of the validated input).
+        training : bool, default=False
+            Training batches (``iterator_train``) or prediction batches (``iterator_valid``).
+
+        Returns
+        -------
+        iterator : torch.utils.data.DataLoader
+            The batches.
         """
         prefix, iterator = (
             ("iterator_train", self.iterator_train) if training
@@ -508,7 +557,26 @@ class MCDropoutClassifier(NeuralNetClassifier):
             sampler = SequentialSampler(dataset)
         return iterator(dataset, batch_sampler=_FoldedBatchSampler(sampler, batch_size), **kwargs)
 
-    def train_step(self, batch, **fit_params):
+    def train_step(self, batch: Any, **fit_params: Any) -> dict[str, Any]:
+        """Run skorch's training step, with a clear error for a BatchNorm batch of one.
+
+        Parameters
+        ----------
+        batch : tuple of (X, y) tensors
+            One training mini-batch.
+        **fit_params
+            Passed on to skorch's ``train_step``.
+
+        Returns
+        -------
+        step : dict
+            The result of skorch's step: the ``loss`` and ``y_pred`` of the batch.
+
+        Raises
+        ------
+        ValueError
+            If the module has BatchNorm layers and the batch holds one sample.
+        """
         try:
             return super().train_step(batch, **fit_params)
         except ValueError as exc:
@@ -520,8 +588,20 @@ class MCDropoutClassifier(NeuralNetClassifier):
                 "batch_size >= 2 and at least 2 training samples."
             ) from exc
 
-    def on_train_end(self, net, X=None, y=None, **kwargs):
-        """Leave every module in eval mode (skorch leaves it in train mode after training)."""
+    def on_train_end(self, net: Any, X: Any = None, y: Any = None, **kwargs: Any) -> None:
+        """Leave every module in eval mode (skorch leaves it in train mode after training).
+
+        Parameters
+        ----------
+        net : MCDropoutClassifier
+            This estimator (skorch's callback protocol).
+        X : array-like, default=None
+            The training samples.
+        y : array-like, default=None
+            The training labels.
+        **kwargs
+            Other arguments of skorch's ``on_train_end``.
+        """
         super().on_train_end(net, X=X, y=y, **kwargs)
         self._set_training(False)
 
@@ -546,12 +626,14 @@ class MCDropoutClassifier(NeuralNetClassifier):
         finally:
             vars(self).pop("_fitting", None)
 
-    def fit(self, X, y, **fit_params):
+    def fit(self, X: ArrayLike, y: ArrayLike, **fit_params: Any) -> "MCDropoutClassifier":
         """Initialise (unless ``warm_start``) and train the network on ``(X, y)``.
 
         Parameters
         ----------
         X : array-like of shape (n, C, H, W), (n, H, W) or (n, n_features)
+            Training samples: images (uint8 is scaled to [0, 1]) or flat rows (reshaped to
+            ``image_shape`` when it is given).
         y : array-like of shape (n,)
             Class labels of any type scikit-learn accepts.
         **fit_params
@@ -559,7 +641,8 @@ class MCDropoutClassifier(NeuralNetClassifier):
 
         Returns
         -------
-        self
+        self : MCDropoutClassifier
+            This estimator, fitted.
 
         Raises
         ------
@@ -582,19 +665,26 @@ class MCDropoutClassifier(NeuralNetClassifier):
                 self._check_module_io(X)
             return super().partial_fit(X, y, **fit_params)
 
-    def partial_fit(self, X, y, classes=None, **fit_params):
+    def partial_fit(
+        self, X: ArrayLike, y: ArrayLike, classes: ArrayLike | None = None, **fit_params: Any
+    ) -> "MCDropoutClassifier":
         """Continue training on ``(X, y)`` without re-initialising the network.
 
         Parameters
         ----------
-        X : array-like
+        X : array-like of shape (n, C, H, W), (n, H, W) or (n, n_features)
+            Training samples, in the layout of the first fit.
         y : array-like of shape (n,)
+            Their labels, among ``classes_`` after the first call.
         classes : array-like of shape (n_classes,), default=None
             All classes, needed on the first call when ``y`` does not contain every class.
+        **fit_params
+            Passed on to skorch (and from there to the module's ``forward``).
 
         Returns
         -------
-        self
+        self : MCDropoutClassifier
+            This estimator, trained for ``max_epochs`` more epochs.
         """
         self._check_params()
         seen = hasattr(self, "input_shape_")  # data seen, or described by image_shape
@@ -609,12 +699,17 @@ class MCDropoutClassifier(NeuralNetClassifier):
                 self._check_module_io(X)
             return super().partial_fit(X, y, **fit_params)
 
-    def initialize(self):
+    def initialize(self) -> "MCDropoutClassifier":
         """Initialise the network, optimizer and callbacks.
 
         ``fit`` calls this after it has seen the data. Called before any data (as modAL's
         ``DeepActiveLearner`` does at construction), the network is built from the ``classes``
         and ``image_shape`` parameters.
+
+        Returns
+        -------
+        self : MCDropoutClassifier
+            This estimator, initialised (not trained).
         """
         self._check_params()
         if not hasattr(self, "input_shape_"):
@@ -639,23 +734,35 @@ class MCDropoutClassifier(NeuralNetClassifier):
         check_is_fitted(self, ["module_", "label_encoder_"])
         return self._validate_X(X, reset=False)
 
-    def predict_proba(self, X):
-        """Class probabilities from one deterministic pass (dropout off).
+    def predict_proba(self, X: ArrayLike) -> np.ndarray:
+        """Predict class probabilities from one deterministic pass (dropout off).
+
+        Parameters
+        ----------
+        X : array-like of shape (n, C, H, W), (n, H, W) or (n, n_features)
+            Samples, in the layout of the training data.
 
         Returns
         -------
         proba : ndarray of shape (n, n_classes)
+            Probabilities of the classes in ``classes_`` order.
         """
         if is_dataset(X):  # skorch's own scoring callbacks pass validated datasets
             return super().predict_proba(X)
         return super().predict_proba(self._check_fitted_X(X))
 
-    def predict(self, X):
-        """Predicted labels, drawn from ``classes_``.
+    def predict(self, X: ArrayLike) -> np.ndarray:
+        """Predict labels, the most probable of ``classes_``.
+
+        Parameters
+        ----------
+        X : array-like of shape (n, C, H, W), (n, H, W) or (n, n_features)
+            Samples, in the layout of the training data.
 
         Returns
         -------
         y_pred : ndarray of shape (n,)
+            Labels from ``classes_``.
         """
         if is_dataset(X):
             # internal scoring (e.g. skorch's valid_acc) compares with the encoded targets
@@ -663,7 +770,14 @@ class MCDropoutClassifier(NeuralNetClassifier):
         proba = self.predict_proba(X)
         return self.classes_[proba.argmax(axis=1)]
 
-    def sample_proba(self, X, n_samples=20, *, random_state=None, cache=True):
+    def sample_proba(
+        self,
+        X: ArrayLike,
+        n_samples: int = 20,
+        *,
+        random_state: RandomStateLike = None,
+        cache: bool = True,
+    ) -> np.ndarray:
         """Monte-Carlo dropout: ``n_samples`` stochastic passes with only dropout active.
 
         BatchNorm and every other layer stay in eval mode. When the module has ``features`` and
@@ -672,7 +786,8 @@ class MCDropoutClassifier(NeuralNetClassifier):
 
         Parameters
         ----------
-        X : array-like
+        X : array-like of shape (n, C, H, W), (n, H, W) or (n, n_features)
+            Samples, in the layout of the training data.
         n_samples : int, default=20
             Number of MC passes T.
         random_state : None, int, RandomState or Generator, default=None
@@ -747,7 +862,9 @@ class MCDropoutClassifier(NeuralNetClassifier):
         return tags
 
     # ------------------------------------------------------------------ features
-    def embed(self, X, *, return_proba=False):
+    def embed(
+        self, X: ArrayLike, *, return_proba: bool = False
+    ) -> np.ndarray | tuple[np.ndarray, np.ndarray]:
         """Penultimate features: the input of the network's last ``nn.Linear`` (eval mode).
 
         One forward pass per batch, dropout off; with ``return_proba=True`` the probabilities of
@@ -757,12 +874,15 @@ class MCDropoutClassifier(NeuralNetClassifier):
 
         Parameters
         ----------
-        X : array-like
+        X : array-like of shape (n, C, H, W), (n, H, W) or (n, n_features)
+            Samples, in the layout of the training data.
         return_proba : bool, default=False
+            Also return the class probabilities of the same pass.
 
         Returns
         -------
         features : ndarray of float32, shape (n, d)
+            The input of the last ``nn.Linear`` layer, per sample.
         proba : ndarray of float32, shape (n, n_classes)
             Only with ``return_proba=True``; equal to :meth:`predict_proba`.
 
@@ -799,12 +919,23 @@ class ResNet18Classifier(MCDropoutClassifier):
     image_shape : tuple (C, H, W) or None, default=None
         Needed for flat ``(n, C*H*W)`` input, e.g. behind a ``MinMaxScaler`` in a ``Pipeline``.
     optimizer : torch optimizer class, default=torch.optim.Adam
+        Built in ``fit`` on the network's parameters; ``optimizer__*`` parameters reach it.
     lr : float, default=1e-3
+        Learning rate.
     max_epochs : int, default=10
+        Passes over the training data per ``fit``.
     batch_size : int, default=64
+        Samples per mini-batch; at least 2 (BatchNorm).
     random_state : None, int, RandomState or Generator, default=None
+        Seeds weight initialisation, shuffling and dropout in ``fit`` and the dropout masks of
+        ``sample_proba``.
     **kwargs
         Other :class:`MCDropoutClassifier` / skorch parameters.
+
+    See Also
+    --------
+    MCDropoutClassifier : The same for any torch module.
+    skal.BGADLClassifier : A ResNet18 trained jointly with a VAE-ACGAN (BGADL).
 
     References
     ----------
@@ -826,18 +957,18 @@ class ResNet18Classifier(MCDropoutClassifier):
 
     def __init__(
         self,
-        preact=False,
-        dropout=0.5,
-        width=64,
+        preact: bool = False,
+        dropout: float = 0.5,
+        width: int = 64,
         *,
-        image_shape=None,
-        optimizer=torch.optim.Adam,
-        lr=1e-3,
-        max_epochs=10,
-        batch_size=64,
-        random_state=None,
-        **kwargs,
-    ):
+        image_shape: tuple[int, ...] | None = None,
+        optimizer: type[torch.optim.Optimizer] = torch.optim.Adam,
+        lr: float = 1e-3,
+        max_epochs: int = 10,
+        batch_size: int = 64,
+        random_state: RandomStateLike = None,
+        **kwargs: Any,
+    ) -> None:
         super().__init__(
             ResNet18,
             optimizer=optimizer,
@@ -866,8 +997,14 @@ class ResNet18Classifier(MCDropoutClassifier):
                 "train on a batch of one sample", self.batch_size,
             )
 
-    def initialize_module(self):
-        """Build the ResNet from the fitted input shape and classes."""
+    def initialize_module(self) -> "ResNet18Classifier":
+        """Build the ResNet from the fitted input shape and classes.
+
+        Returns
+        -------
+        self : ResNet18Classifier
+            This estimator, with ``module_`` set.
+        """
         self._require_data_description()
         net = PreActResNet18 if self.preact else ResNet18
         kwargs = self.get_params_for("module")
