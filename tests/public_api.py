@@ -47,8 +47,9 @@ def public_objects():
         yield path, None, None, obj
         if not inspect.isclass(obj):
             continue
+        fields = getattr(obj, "__dataclass_fields__", {})  # defaults of fields, not methods
         for attr in sorted(dir(obj)):
-            if attr.startswith("_"):
+            if attr.startswith("_") or attr in fields:
                 continue
             func = _member_function(obj, attr)
             if func is not None and _defined_in_skal(func):
