@@ -314,7 +314,7 @@ class GenerativeAugmenter(_SamplerBase):
         check_is_fitted(self, ["net_", "label_encoder_"])
 
     @property
-    def classes_(self):
+    def classes_(self) -> np.ndarray:
         try:
             return self.label_encoder_.classes_
         except AttributeError:
@@ -324,19 +324,19 @@ class GenerativeAugmenter(_SamplerBase):
 
     # the networks live in the fitted net
     @property
-    def encoder_(self):
+    def encoder_(self) -> torch.nn.Module:
         return self._net_attr("encoder_")
 
     @property
-    def generator_(self):
+    def generator_(self) -> torch.nn.Module:
         return self._net_attr("generator_")
 
     @property
-    def discriminator_(self):
+    def discriminator_(self) -> torch.nn.Module:
         return self._net_attr("discriminator_")
 
     @property
-    def auxiliary_classifier_(self):
+    def auxiliary_classifier_(self) -> torch.nn.Module:
         return self._net_attr("module_")
 
     def _net_attr(self, name):

@@ -369,7 +369,7 @@ class MCDropoutClassifier(NeuralNetClassifier):
         )
 
     @property
-    def classes_(self):
+    def classes_(self) -> np.ndarray:
         try:
             return self.label_encoder_.classes_
         except AttributeError:
