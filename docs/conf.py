@@ -31,6 +31,8 @@ templates_path = ["_templates"]
 # The method notes (waal.md, ...) are read by people on GitHub too, where the README and the code
 # cite them by path and section; MyST renders them unchanged.
 myst_heading_anchors = 3
+# docs/scaling.md is the README's "Scaling out" section and starts at level 2, as it does there
+suppress_warnings = ["myst.header"]
 
 # API reference: one page per public name (docs/generated/, rebuilt every time).
 autosummary_generate = True

@@ -18,7 +18,7 @@ if ! "$VENV/bin/python" -c "import torch, torchvision" 2>/dev/null; then
   "$VENV/bin/pip" install -q "torch==2.14.1" "torchvision==0.29.1" 2>/dev/null \
     || "$VENV/bin/pip" install -q torch torchvision
 fi
-if ! "$VENV/bin/python" -c "import skal, skorch, imblearn, pytest, numpydoc" 2>/dev/null \
+if ! "$VENV/bin/python" -c "import skal, skorch, imblearn, pytest, starlette, uvicorn, jinja2, selenium, numpydoc" 2>/dev/null \
    || [ setup.cfg -nt "$VENV/.skal-installed" ]; then
   echo "[setup] installing skal and its test dependencies"
   "$VENV/bin/pip" install -q -e ".[test]"
@@ -38,6 +38,17 @@ if [ ! -f "$FMNIST/train-images-idx3-ubyte.gz" ] && [ -z "${SKAL_DATA:-}" ]; the
       || echo "[setup] warning: could not install dataset-fashion-mnist; Fashion-MNIST tests will be skipped"
   else
     echo "[setup] note: Fashion-MNIST not found; as root run: apt-get install dataset-fashion-mnist"
+  fi
+fi
+# The labelling page's end-to-end test drives Debian's Chromium through chromium-driver (Selenium is
+# told where both are: nothing is downloaded). Without them that one test is skipped.
+if ! { command -v chromium && command -v chromedriver; } >/dev/null 2>&1; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+    echo "[setup] installing the Debian packages chromium and chromium-driver (browser test)"
+    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver) >/dev/null \
+      || echo "[setup] warning: could not install chromium; the browser test will be skipped"
+  else
+    echo "[setup] note: chromium not found; as root run: apt-get install chromium chromium-driver"
   fi
 fi
 echo "[setup] ready: $VENV ($("$VENV/bin/python" -c 'import torch, skorch, sklearn; print(f"torch {torch.__version__}, skorch {skorch.__version__}, scikit-learn {sklearn.__version__}")'))"

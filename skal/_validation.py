@@ -13,6 +13,8 @@ import torch
 from sklearn.utils import check_array, check_consistent_length, column_or_1d
 from sklearn.utils.multiclass import check_classification_targets
 
+from ._sources import as_image_array, is_image_source
+
 try:  # private, but the only way to get scikit-learn's exact feature-name checks
     from sklearn.utils.validation import _check_feature_names
 except ImportError:  # pragma: no cover
@@ -51,7 +53,10 @@ def check_image_shape(image_shape, param_name="image_shape"):
 
 
 def _to_array(X, input_name):
-    """Turn tensors, DataFrames and lists into a numpy array (no copy when possible)."""
+    """Turn tensors, DataFrames, lists, torch Datasets and PIL lists into a numpy array (no copy
+    when possible)."""
+    if is_image_source(X):  # a torch Dataset or a list of PIL images (ragged: a clear error)
+        return as_image_array(X, input_name)
     if isinstance(X, torch.Tensor):
         return X.detach().cpu().numpy()
     if hasattr(X, "to_numpy") and not hasattr(X, "toarray"):

@@ -21,12 +21,16 @@ import numpy as np
 import torch
 from skorch import NeuralNetClassifier
 from skorch.callbacks import Callback
-from skorch.utils import is_dataset
+from skorch.dataset import unpack_data
+from skorch.utils import is_dataset, to_tensor
 from sklearn.preprocessing import LabelEncoder
 from sklearn.utils.validation import check_is_fitted
 from torch import nn
 from torch.utils.data import DataLoader, RandomSampler, Sampler, SequentialSampler
 
+from ._pool import Pool, as_pool, is_lazy_pool
+from ._precision import PrecisionMixin, as_float32, to_memory_format
+from ._sources import images_and_labels, is_image_source
 from ._typing import ArrayLike, RandomStateLike
 from ._validation import (
     check_device,
@@ -172,7 +176,7 @@ def _dropout_free_features(module, dropouts, x_probe, device):
     return not fired
 
 
-class MCDropoutClassifier(NeuralNetClassifier):
+class MCDropoutClassifier(PrecisionMixin, NeuralNetClassifier):
     """A skorch classifier with scikit-learn validation and Monte-Carlo dropout sampling.
 
     Wraps any torch module that returns logits: ``fit`` validates the data and the parameters,
@@ -205,9 +209,24 @@ class MCDropoutClassifier(NeuralNetClassifier):
     image_shape : tuple (C, H, W) or None, default=None
         Shape to reshape flat ``(n, C*H*W)`` input to; one entry may be -1. Without it, flat input
         goes to the module as it is and 3-D / 4-D input is taken as images.
+    train_transform : callable or None, default=None
+        Training-time augmentation, e.g. ``torchvision.transforms.v2.Compose([v2.RandomCrop(28,
+        padding=2), v2.RandomHorizontalFlip()])``: called on every training sample, a float
+        tensor ``(C, H, W)`` in [0, 1] for uint8 input, with fresh random parameters each time
+        (drawn from the seeded ``random_state`` stream). Never applied when scoring
+        (``predict_proba``, ``sample_proba``, validation batches). It must keep the shape. It is
+        not called ``transform`` because scikit-learn takes an estimator with that attribute for a
+        transformer.
     random_state : None, int, RandomState or Generator, default=None
         Seeds weight initialisation, shuffling and dropout in ``fit`` (reproducible on CPU) and the
         dropout masks of :meth:`sample_proba`.
+    mixed_precision : {None, "bf16", "fp16"}, default=None
+        Run forward passes (training and scoring) under ``torch.autocast`` in this dtype, on the
+        estimator's ``device`` (``"cuda"`` is where it pays off); outputs and losses stay float32,
+        fp16 training scales the loss (``torch.amp.GradScaler``). None: float32.
+    memory_format : {"contiguous", "channels_last"}, default="contiguous"
+        Memory format of the network's weights and 4-D inputs; ``"channels_last"`` speeds up
+        convolutions on GPUs (this is about memory strides, not the layout of ``X``).
     verbose : int, default=0
         Verbosity of skorch's per-epoch log; 0 prints nothing.
     **kwargs
@@ -277,7 +296,10 @@ class MCDropoutClassifier(NeuralNetClassifier):
         batch_size: int = 128,
         train_split: Callable[..., Any] | None = None,
         image_shape: tuple[int, ...] | None = None,
+        train_transform: Callable[[Any], Any] | None = None,
         random_state: RandomStateLike = None,
+        mixed_precision: str | None = None,
+        memory_format: str = "contiguous",
         verbose: int = 0,
         **kwargs: Any,
     ) -> None:
@@ -293,7 +315,10 @@ class MCDropoutClassifier(NeuralNetClassifier):
             **kwargs,
         )
         self.image_shape = image_shape
+        self.train_transform = train_transform
         self.random_state = random_state
+        self.mixed_precision = mixed_precision
+        self.memory_format = memory_format
         for attr in _SKORCH_INIT_STATE:
             vars(self).pop(attr, None)
 
@@ -434,6 +459,12 @@ class MCDropoutClassifier(NeuralNetClassifier):
                 "train_split", "None or a callable such as skorch.dataset.ValidSplit(5)",
                 self.train_split,
             )
+        if not (self.train_transform is None or callable(self.train_transform)):
+            self._bad_param(
+                "train_transform",
+                "None or a callable such as a torchvision.transforms.v2 transform",
+                self.train_transform,
+            )
         check_device(self.device, type(self).__name__)
 
     def _divergence_hint(self):
@@ -483,11 +514,12 @@ class MCDropoutClassifier(NeuralNetClassifier):
                 "batch_size", "an int >= 2 for a module with BatchNorm layers (they cannot train "
                 "on a batch of one sample)", batch_size,
             )
-        x = torch.as_tensor(X[:1], device=self.device)  # (1,) + input_shape_
+        x = torch.as_tensor(X[:1], device=self._compute_device())  # (1,) + input_shape_
+        x = to_memory_format(x, self.memory_format)
         was_training = module.training
         module.eval()
-        try:
-            with torch.no_grad(), torch.random.fork_rng(devices=[]):
+        try:  # as training will run it: same device, precision and memory format
+            with torch.no_grad(), torch.random.fork_rng(devices=[]), self._autocast():
                 out = module(x)
         except RuntimeError as exc:
             raise ValueError(
@@ -557,6 +589,39 @@ class MCDropoutClassifier(NeuralNetClassifier):
             sampler = SequentialSampler(dataset)
         return iterator(dataset, batch_sampler=_FoldedBatchSampler(sampler, batch_size), **kwargs)
 
+    def _augment(self, X):
+        """``train_transform`` applied to each sample of a training batch ``(B, C, H, W)``."""
+        if self.train_transform is None:
+            return X
+        out = torch.stack([torch.as_tensor(self.train_transform(x)) for x in X])  # (B, C, H, W)
+        if out.shape != X.shape:
+            raise ValueError(
+                f"The 'train_transform' parameter of {type(self).__name__} changed the shape of "
+                f"a training batch from {tuple(X.shape)} to {tuple(out.shape)}; it must keep the "
+                "shape (scoring sees the images untransformed). Resize the data instead."
+            )
+        return out.to(dtype=X.dtype, device=X.device)
+
+    def train_step_single(self, batch: Any, **fit_params: Any) -> dict[str, Any]:
+        """Run skorch's training step on a batch whose images went through ``train_transform``.
+
+        Parameters
+        ----------
+        batch : tuple of (X, y) tensors
+            One training mini-batch.
+        **fit_params
+            Passed on to the module's ``forward``.
+
+        Returns
+        -------
+        step : dict
+            The result of skorch's step: the ``loss`` and ``y_pred`` of the batch.
+        """
+        if self.train_transform is not None:
+            Xi, yi = unpack_data(batch)
+            batch = (self._augment(to_tensor(Xi, self.device)), yi)
+        return super().train_step_single(batch, **fit_params)
+
     def train_step(self, batch: Any, **fit_params: Any) -> dict[str, Any]:
         """Run skorch's training step, with a clear error for a BatchNorm batch of one.
 
@@ -621,21 +686,23 @@ class MCDropoutClassifier(NeuralNetClassifier):
         """
         vars(self)["_fitting"] = True
         try:
-            with torch_rng(seed, self.device):
+            with torch_rng(seed, self._compute_device()):
                 yield
         finally:
             vars(self).pop("_fitting", None)
 
-    def fit(self, X: ArrayLike, y: ArrayLike, **fit_params: Any) -> "MCDropoutClassifier":
+    def fit(
+        self, X: ArrayLike, y: ArrayLike | None = None, **fit_params: Any
+    ) -> "MCDropoutClassifier":
         """Initialise (unless ``warm_start``) and train the network on ``(X, y)``.
 
         Parameters
         ----------
-        X : array-like of shape (n, C, H, W), (n, H, W) or (n, n_features)
-            Training samples: images (uint8 is scaled to [0, 1]) or flat rows (reshaped to
-            ``image_shape`` when it is given).
-        y : array-like of shape (n,)
-            Class labels of any type scikit-learn accepts.
+        X : array-like of shape (n, C, H, W), (n, H, W) or (n, n_features), Dataset or PIL list
+            Training samples; a torch ``Dataset`` or a list of PIL images works too. A ``Dataset`` yields images or ``(image, label)`` pairs (e.g. torchvision's
+            ``ImageFolder``); all images must have one size.
+        y : array-like of shape (n,), or None
+            Class labels of any type scikit-learn accepts; None takes a ``Dataset``'s labels.
         **fit_params
             Passed on to skorch (and from there to the module's ``forward``).
 
@@ -655,6 +722,7 @@ class MCDropoutClassifier(NeuralNetClassifier):
             If training diverges (see :class:`DivergenceCheck`).
         """
         self._check_params()
+        X, y = images_and_labels(X, y)
         reset = not (self.warm_start and self.initialized_)
         X = self._validate_X(X, reset=reset)
         y = self._encode(X, y, reset=reset)
@@ -666,16 +734,21 @@ class MCDropoutClassifier(NeuralNetClassifier):
             return super().partial_fit(X, y, **fit_params)
 
     def partial_fit(
-        self, X: ArrayLike, y: ArrayLike, classes: ArrayLike | None = None, **fit_params: Any
+        self,
+        X: ArrayLike,
+        y: ArrayLike | None = None,
+        classes: ArrayLike | None = None,
+        **fit_params: Any,
     ) -> "MCDropoutClassifier":
         """Continue training on ``(X, y)`` without re-initialising the network.
 
         Parameters
         ----------
-        X : array-like of shape (n, C, H, W), (n, H, W) or (n, n_features)
+        X : array-like of shape (n, C, H, W), (n, H, W) or (n, n_features), or a torch Dataset
             Training samples, in the layout of the first fit.
-        y : array-like of shape (n,)
-            Their labels, among ``classes_`` after the first call.
+        y : array-like of shape (n,), or None
+            Their labels, among ``classes_`` after the first call; None takes a ``Dataset``'s
+            labels.
         classes : array-like of shape (n_classes,), default=None
             All classes, needed on the first call when ``y`` does not contain every class.
         **fit_params
@@ -687,6 +760,7 @@ class MCDropoutClassifier(NeuralNetClassifier):
             This estimator, trained for ``max_epochs`` more epochs.
         """
         self._check_params()
+        X, y = images_and_labels(X, y)
         seen = hasattr(self, "input_shape_")  # data seen, or described by image_shape
         X = self._validate_X(X, reset=not seen)
         if not hasattr(self, "label_encoder_") and classes is not None:
@@ -734,12 +808,29 @@ class MCDropoutClassifier(NeuralNetClassifier):
         check_is_fitted(self, ["module_", "label_encoder_"])
         return self._validate_X(X, reset=False)
 
+    def _pool_chunks(self, X):
+        """``(start, rows)`` per chunk of a pool (memmap, Dataset, Pool), rows validated.
+
+        Chunks hold a whole number of batches, so the batches (and MC-dropout masks) are those of
+        the unchunked pool.
+        """
+        pool = as_pool(X)
+        batch = self.batch_size if self.batch_size and self.batch_size > 0 else pool.chunk_size
+        pool = Pool(pool, chunk_size=max(batch, pool.chunk_size // batch * batch))
+        if len(pool) == 0:  # the usual "0 sample(s)" error
+            self._check_fitted_X(pool.read(0, 0))
+        for start, rows in pool.chunks():
+            yield start, self._check_fitted_X(rows)
+
     def predict_proba(self, X: ArrayLike) -> np.ndarray:
         """Predict class probabilities from one deterministic pass (dropout off).
 
+        ``X`` may be a pool larger than memory (``np.memmap``, torch ``Dataset``,
+        :class:`skal._pool.Pool`): it is read and converted one chunk at a time.
+
         Parameters
         ----------
-        X : array-like of shape (n, C, H, W), (n, H, W) or (n, n_features)
+        X : array-like of shape (n, C, H, W), (n, H, W) or (n, n_features), memmap or Dataset
             Samples, in the layout of the training data.
 
         Returns
@@ -747,8 +838,14 @@ class MCDropoutClassifier(NeuralNetClassifier):
         proba : ndarray of shape (n, n_classes)
             Probabilities of the classes in ``classes_`` order.
         """
-        if is_dataset(X):  # skorch's own scoring callbacks pass validated datasets
-            return super().predict_proba(X)
+        if is_lazy_pool(X):  # memmaps and user Datasets: one chunk at a time
+            check_is_fitted(self, ["module_", "label_encoder_"])
+            return np.concatenate(
+                [super(MCDropoutClassifier, self).predict_proba(rows)
+                 for _, rows in self._pool_chunks(X)]
+            )
+        if is_dataset(X) and not is_image_source(X):  # skorch's own scoring callbacks pass
+            return super().predict_proba(X)  # validated datasets
         return super().predict_proba(self._check_fitted_X(X))
 
     def predict(self, X: ArrayLike) -> np.ndarray:
@@ -756,7 +853,7 @@ class MCDropoutClassifier(NeuralNetClassifier):
 
         Parameters
         ----------
-        X : array-like of shape (n, C, H, W), (n, H, W) or (n, n_features)
+        X : array-like of shape (n, C, H, W), (n, H, W) or (n, n_features), memmap or Dataset
             Samples, in the layout of the training data.
 
         Returns
@@ -764,7 +861,7 @@ class MCDropoutClassifier(NeuralNetClassifier):
         y_pred : ndarray of shape (n,)
             Labels from ``classes_``.
         """
-        if is_dataset(X):
+        if is_dataset(X) and not is_image_source(X):
             # internal scoring (e.g. skorch's valid_acc) compares with the encoded targets
             return super().predict_proba(X).argmax(axis=1)
         proba = self.predict_proba(X)
@@ -786,8 +883,9 @@ class MCDropoutClassifier(NeuralNetClassifier):
 
         Parameters
         ----------
-        X : array-like of shape (n, C, H, W), (n, H, W) or (n, n_features)
-            Samples, in the layout of the training data.
+        X : array-like, np.memmap or torch Dataset
+            A memmap or Dataset is read one chunk at a time (the output still holds
+            ``n_samples * n * n_classes`` floats: :func:`skal.bald` calls this per chunk).
         n_samples : int, default=20
             Number of MC passes T.
         random_state : None, int, RandomState or Generator, default=None
@@ -800,7 +898,12 @@ class MCDropoutClassifier(NeuralNetClassifier):
         proba : ndarray of float32, shape (n_samples, n, n_classes)
             The layout of scikit-activeml's ``sample_proba``.
         """
-        X = self._check_fitted_X(X)
+        if is_lazy_pool(X):
+            check_is_fitted(self, ["module_", "label_encoder_"])
+            n_rows, chunks = len(X), self._pool_chunks(X)
+        else:
+            X = self._check_fitted_X(X)
+            n_rows, chunks = len(X), iter([(0, X)])
         if isinstance(n_samples, bool) or not isinstance(n_samples, (int, np.integer)) or (
             n_samples < 1
         ):
@@ -825,26 +928,33 @@ class MCDropoutClassifier(NeuralNetClassifier):
             getattr(module, "head", None)
         )
         nonlin = self._get_predict_nonlinearity()
-        out = np.empty((n_samples, len(X), len(self.classes_)), dtype=np.float32)
+        out = np.empty((n_samples, n_rows, len(self.classes_)), dtype=np.float32)
+        device = self._compute_device()
         was_training = module.training
         module.eval()
         for m in dropouts:
             m.train()
         try:
-            with torch.no_grad():
-                if use_head:
-                    use_head = _dropout_free_features(module, dropouts, X[:1], self.device)
-                with torch_rng(seed, self.device):
+            with torch.no_grad(), torch_rng(seed, device):
+                for offset, X in chunks:  # one chunk of the pool at a time
+                    if use_head and offset == 0:
+                        probe = to_memory_format(torch.as_tensor(X[:1], device=device),
+                                                 self.memory_format)
+                        with self._autocast():
+                            use_head = _dropout_free_features(module, dropouts, probe, device)
                     for start in range(0, len(X), self.batch_size):
-                        xb = torch.as_tensor(X[start:start + self.batch_size], device=self.device)
-                        stop = start + len(xb)
-                        if use_head:
-                            z = module.features(xb)  # deterministic: computed once per batch
-                        for t in range(n_samples):
-                            logits = module.head(z) if use_head else module(xb)
-                            if isinstance(logits, tuple):
-                                logits = logits[0]
-                            out[t, start:stop] = nonlin(logits).cpu().numpy()
+                        xb = torch.as_tensor(X[start:start + self.batch_size], device=device)
+                        xb = to_memory_format(xb, self.memory_format)
+                        stop = offset + start + len(xb)
+                        with self._autocast():
+                            if use_head:
+                                z = module.features(xb)  # deterministic: once per batch
+                            for t in range(n_samples):
+                                logits = module.head(z) if use_head else module(xb)
+                                if isinstance(logits, tuple):
+                                    logits = logits[0]
+                                proba = nonlin(as_float32(logits))
+                                out[t, offset + start:stop] = proba.float().cpu().numpy()
         finally:
             module.train(was_training)
         return out

@@ -21,6 +21,7 @@ import sys
 from . import __version__
 from .exceptions import ConfigError, DeviceError, DivergenceError
 from .experiment.config import BUILTIN_METHODS, flag_of, option_fields
+from .labeling.cli import add_label_parser
 
 __all__ = ["main"]
 
@@ -161,6 +162,7 @@ def _build_parser():
     commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
     _add_run_parser(commands)
     _add_compare_parser(commands)
+    add_label_parser(commands)
     return parser
 
 

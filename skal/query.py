@@ -19,7 +19,19 @@ modAL's ``margin_sampling`` returns the margin itself and takes the smallest. Th
 unchanged: for it, **smaller is better** and the smallest come first.
 
 Ties are broken by position (lowest index first) when ``random_state`` is None, and by a seeded
-random permutation otherwise, so a query is always reproducible.
+random order of the positions otherwise, so a query is always reproducible.
+
+**Pools larger than memory.** ``X_pool`` may be a numpy array, a ``np.memmap``, a torch
+``Dataset`` (e.g. a lazily loaded image folder) or a :class:`skal._pool.Pool`. Every strategy reads
+it one chunk at a time (``Pool(X, chunk_size=...)`` sets the size; by default 2,048 samples, fewer
+if they exceed 64 MiB as float32), scores the chunk and keeps only a running top k
+(:mod:`skal._topk`): peak memory is one chunk plus the k best, whatever the pool size; a memmap is
+never loaded as a whole. BALD turns each chunk's ``(T, chunk, n_classes)`` MC samples into scores
+before the next chunk is read.
+
+**Several processes.** Under ``torchrun`` / ``accelerate launch`` each process scores only its
+share of the chunks and all processes return the same indices as one process would
+(:mod:`skal.distributed`).
 """
 
 import numbers
@@ -27,10 +39,12 @@ import numbers
 import numpy as np
 from scipy.special import xlogy
 from sklearn.pipeline import Pipeline
-from sklearn.utils import _safe_indexing
 
+from . import _topk, distributed
+from ._pool import as_pool
+from ._sources import as_image_array, is_image_source
 from ._typing import ArrayLike, Learner, QueryResult, RandomStateLike
-from ._validation import check_n_instances
+from ._validation import check_n_instances, resolve_seed
 
 __all__ = [
     "least_confidence",
@@ -185,7 +199,9 @@ def select_top(
     n_instances : int
         How many positions to return, from 1 to ``n``.
     random_state : None, int, RandomState or Generator, default=None
-        None breaks ties by position; anything else by a seeded random permutation.
+        None breaks ties by position; anything else by a seeded random order of the positions
+        (a keyed hash of each position, see :mod:`skal._topk`, so that a pool scored chunk by
+        chunk or on several processes gives the same selection).
 
     Returns
     -------
@@ -200,23 +216,16 @@ def select_top(
     """
     scores = np.asarray(scores, dtype=np.float64)
     n_instances = check_n_instances(n_instances, len(scores))
-    if np.isnan(scores).any():
-        raise ValueError(
-            "The query scores contain NaN: the model's predictions are not finite (did training "
-            "diverge?)."
-        )
-    rng = _generator(random_state)  # validates random_state
-    if random_state is None:
-        tiebreak = np.arange(len(scores))
-    else:
-        tiebreak = rng.permutation(len(scores))
-    order = np.lexsort((tiebreak, -scores))  # primary key: -score; ties: tiebreak
-    return order[:n_instances].astype(np.int64)
+    _generator(random_state)  # validates random_state
+    return _topk.select_top(scores, n_instances, _topk.tiebreak_seed(random_state))
 
 
 # ---------------------------------------------------------------------------- helpers
 def _as_pool(X_pool):
-    """The pool as the strategies index it: lists and tuples become arrays, once."""
+    """The pool as the strategies index it: lists, tuples, torch Datasets and PIL lists become
+    arrays, once."""
+    if is_image_source(X_pool):
+        return as_image_array(X_pool, "X_pool")
     if isinstance(X_pool, (list, tuple)):
         X_pool = np.asarray(X_pool)
     try:
@@ -228,28 +237,82 @@ def _as_pool(X_pool):
     return X_pool
 
 
+def _is_dataset_pool(X_pool):
+    return is_image_source(X_pool) and not isinstance(X_pool, (list, tuple))
+
+
 def _n_rows(X_pool):
+    if _is_dataset_pool(X_pool):  # counted, not loaded
+        return len(X_pool)
     return len(_as_pool(X_pool))
 
 
+def _pool_view(X_pool):
+    """The pool as a chunked :class:`~skal._pool.Pool` view (memmaps and torch Datasets are read
+    one chunk at a time; lists of PIL images are converted once)."""
+    if _is_dataset_pool(X_pool):
+        return as_pool(X_pool)
+    return as_pool(_as_pool(X_pool))
+
+
 def _final_estimator(learner_or_estimator, X_pool):
-    """The estimator that owns ``sample_proba`` and the pool transformed for it."""
+    """The estimator that owns ``sample_proba`` and the (whole) pool transformed for it."""
+    est, transform = _estimator_and_transform(learner_or_estimator)
+    return est, transform(X_pool)
+
+
+def _estimator_and_transform(learner_or_estimator):
+    """The estimator that owns ``sample_proba`` and the transform a pool chunk needs for it."""
     est = learner_or_estimator
     if hasattr(est, "query_strategy") and hasattr(est, "estimator"):  # modAL or skal learner
         est = est.estimator
     if isinstance(est, Pipeline):
-        X_pool = est[:-1].transform(X_pool)
-        est = est[-1]
-    return est, X_pool
+        return est[-1], est[:-1].transform
+    return est, _identity
+
+
+def _identity(X):
+    return X
+
+
+def _chunk_seed(base, k):
+    """The MC-dropout seed of chunk ``k``: ``base`` for the first, derived ones for the others."""
+    if base is None or k == 0:
+        return base
+    return int(np.random.SeedSequence([base, k]).generate_state(1)[0]) % (2**31 - 1)
+
+
+def _scan(pool, score_chunk, n_instances, seed):
+    """The best ``n_instances`` of a pool, scored chunk by chunk: ``(positions, scores)``.
+
+    ``score_chunk(k, rows)`` gives the scores (higher = better) of chunk ``k``. Only this
+    process's chunks are scored (all of them outside a distributed run) and only the running top
+    k is kept; the processes' candidates are merged, so every process gets the same result, that
+    of one process over the whole pool. Memory: one chunk and k scores.
+    """
+    top = _topk.TopK(n_instances, seed)
+    for k in distributed.shard_chunks(pool.n_chunks):
+        start, stop = pool.chunk_bounds(k)
+        scores = np.asarray(score_chunk(k, pool.read(start, stop)), dtype=np.float64)
+        if scores.shape != (stop - start,):
+            raise ValueError(
+                f"The estimator returned scores of shape {scores.shape} for a chunk of "
+                f"{stop - start} pool samples; expected ({stop - start},)."
+            )
+        top.push(scores, np.arange(start, stop))
+    return distributed.merge_topk(top)
 
 
 def _query_with(utility, learner, X_pool, n_instances, random_state, owner):
     _generator(random_state, owner)
-    X_pool = _as_pool(X_pool)
-    n_instances = check_n_instances(n_instances, len(X_pool))
-    scores = utility(np.asarray(learner.predict_proba(X_pool)))
-    idx = select_top(scores, n_instances, random_state)
-    return idx, scores[idx]
+    pool = _pool_view(X_pool)
+    n_instances = check_n_instances(n_instances, len(pool))
+    (seed,) = distributed.broadcast_seeds(_topk.tiebreak_seed(random_state))
+
+    def score(k, rows):
+        return utility(np.asarray(learner.predict_proba(rows)))
+
+    return _scan(pool, score, n_instances, seed)
 
 
 # ---------------------------------------------------------------------------- strategies
@@ -295,8 +358,9 @@ def random_sampling(
     rng = _generator(random_state, "random_sampling")
     n_pool = _n_rows(X_pool)
     n_instances = check_n_instances(n_instances, n_pool)
-    idx = rng.choice(n_pool, n_instances, replace=False)
-    return idx.astype(np.int64), np.zeros(n_instances)
+    idx = rng.choice(n_pool, n_instances, replace=False).astype(np.int64)
+    idx = distributed.broadcast_array(idx)  # rank 0's draw, on every process
+    return idx, np.zeros(n_instances)
 
 
 def uncertainty_sampling(
@@ -504,10 +568,10 @@ def bald(
             raise ValueError(
                 f"The '{name}' parameter of bald must be {expected}. Got {value!r} instead."
             )
-    X_pool = _as_pool(X_pool)
-    n_pool = len(X_pool)
+    pool = _pool_view(X_pool)
+    n_pool = len(pool)
     n_instances = check_n_instances(n_instances, n_pool)
-    est, X = _final_estimator(learner, X_pool)
+    est, transform = _estimator_and_transform(learner)
     if not hasattr(est, "sample_proba"):
         raise TypeError(
             f"bald needs an estimator with a sample_proba(X, n_samples) method (MC dropout), "
@@ -522,15 +586,28 @@ def bald(
             "ResNet18Classifier(dropout=0.5)) or a strategy that needs none, such as "
             "entropy_sampling."
         )
-    candidates = np.arange(n_pool)
+    candidates = None
     if subsample is not None and subsample < n_pool:
         candidates = np.sort(rng.choice(n_pool, max(int(subsample), n_instances), replace=False))
-        X = _safe_indexing(X, candidates)
+        candidates = distributed.broadcast_array(candidates)
+        pool = pool.subset(candidates)
     mask_seed = None if random_state is None else int(rng.integers(2**31 - 1))
-    samples = est.sample_proba(X, n_samples=n_samples, random_state=mask_seed)
-    scores = bald_scores(samples)
-    best = select_top(scores, n_instances, None if random_state is None else rng)
-    return candidates[best], scores[best]
+    tie_seed = _topk.tiebreak_seed(None if random_state is None else rng)
+    if mask_seed is None and (pool.n_chunks > 1 or distributed.world_size() > 1):
+        # the estimator's own seed for the first chunk (what sample_proba would use), derived
+        # seeds for the others, the same on every process
+        mask_seed = resolve_seed(getattr(est, "random_state", None))
+    mask_seed, tie_seed = distributed.broadcast_seeds(mask_seed, tie_seed)
+
+    def score(k, rows):
+        # masks seeded per chunk: the same whichever process scores the chunk
+        samples = est.sample_proba(
+            transform(rows), n_samples=n_samples, random_state=_chunk_seed(mask_seed, k)
+        )  # (T, chunk, n_classes): one chunk at a time, never (T, n, n_classes)
+        return bald_scores(samples)
+
+    best, scores = _scan(pool, score, n_instances, tie_seed)
+    return (best if candidates is None else candidates[best]), scores
 
 
 def waal_uncertainty_diversity(
@@ -594,24 +671,30 @@ def waal_uncertainty_diversity(
     ((5,), True)
     """
     _generator(random_state, "waal_uncertainty_diversity")
-    X_pool = _as_pool(X_pool)
-    n_instances = check_n_instances(n_instances, len(X_pool))
-    est, X = _final_estimator(learner, X_pool)
+    pool = _pool_view(X_pool)
+    n_instances = check_n_instances(n_instances, len(pool))
+    est, transform = _estimator_and_transform(learner)
     if not hasattr(est, "waal_score"):
         raise TypeError(
             "waal_uncertainty_diversity needs a fitted skal.WAALClassifier (an estimator with "
             f"a waal_score method); got {type(est).__name__}."
         )
-    scores = np.asarray(est.waal_score(X, selection=selection, mixture=mixture, kind=kind))
-    idx = select_top(-scores.astype(np.float64), n_instances, random_state)
-    return idx, scores[idx]
+    (seed,) = distributed.broadcast_seeds(_topk.tiebreak_seed(random_state))
+
+    def score(k, rows):  # the smallest WAAL scores are the best: rank by their negatives
+        waal = est.waal_score(transform(rows), selection=selection, mixture=mixture, kind=kind)
+        return -np.asarray(waal, dtype=np.float64)
+
+    idx, negated = _scan(pool, score, n_instances, seed)
+    return idx, -negated
 
 
 # ---------------------------------------------------------------------------- batch-aware strategies
-# Defined in skal.batch_query on skal.selection's pure selectors, re-exported here on first use
-# (PEP 562): skal.batch_query imports this module, so importing it back eagerly would make
-# ``import skal.batch_query`` in a fresh interpreter fail with a circular import.
-_BATCH_STRATEGIES = ("batch_bald", "stochastic_batch", "power_bald", "badge", "coreset", "typiclust")
+# Defined in skal.batch_query (on skal.selection's pure selectors) and re-exported here on first
+# use: skal.batch_query imports this module's helpers, so an import at this point would be
+# circular whenever skal.batch_query is imported first.
+_BATCH_STRATEGIES = ("batch_bald", "stochastic_batch", "power_bald", "badge", "coreset",
+                     "typiclust")
 __all__ += list(_BATCH_STRATEGIES)
 
 
@@ -619,11 +702,5 @@ def __getattr__(name):
     if name in _BATCH_STRATEGIES:
         from . import batch_query
 
-        value = getattr(batch_query, name)
-        globals()[name] = value  # later look-ups skip this function
-        return value
+        return getattr(batch_query, name)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-
-
-def __dir__():
-    return sorted(set(globals()) | set(__all__))

@@ -29,11 +29,15 @@ from skorch.callbacks import PassthroughScoring
 from skorch.utils import TeeGenerator, to_tensor
 from sklearn.preprocessing import LabelEncoder
 from sklearn.utils import check_consistent_length, column_or_1d
+from sklearn.utils.validation import check_is_fitted
 from torch import nn
 from torch.nn import functional as F
 
+from ._pool import as_pool, is_lazy_pool
+from ._precision import as_float32, to_memory_format
+from ._sources import images_and_labels
 from ._typing import ArrayLike, RandomStateLike
-from ._validation import resolve_seed, validate_images, validate_labels
+from ._validation import validate_images, validate_labels
 from .classifier import MCDropoutClassifier, batch_bounds
 from .exceptions import DivergenceError
 from .losses import gradient_penalty, waal_adversarial_loss, waal_bias_coefficient, waal_query_score
@@ -101,7 +105,16 @@ class _PairedBatches:
     algorithm's). A last batch of one row joins the batch before it (see
     :func:`skal.classifier.batch_bounds`): BatchNorm cannot train on one sample. Randomness comes
     from torch's default generator, which ``fit`` seeds.
+
+    Data-parallel (``rank``, ``world_size`` > 1, set by
+    :class:`skal.distributed.AcceleratedWAALClassifier`): every process draws the same global
+    batches of ``world_size * batch_size`` rows (same seed) and takes every ``world_size``-th row
+    from ``rank`` on, so each process steps on ``batch_size`` rows of its own, as Accelerate's
+    sharded loaders do (a last global batch too small to give every process 2 rows joins the one
+    before). ``X_u`` may be a lazy pool (rows read per batch).
     """
+
+    rank, world_size = 0, 1
 
     def __init__(self, X_l, y_l, X_u, batch_size, sampling, epoch_over="unlabeled", shuffle=True):
         self.X_l, self.y_l, self.X_u = X_l, y_l, X_u
@@ -115,25 +128,52 @@ class _PairedBatches:
         return n_l if n_u == 0 or self.epoch_over == "labeled" else max(n_l, n_u)
 
     def __len__(self):
-        return len(batch_bounds(self._n_rows(), self.batch_size))
+        return len(self._bounds(self._n_rows()))
+
+    def _bounds(self, n):
+        """Global batches: ``batch_bounds`` over ``world_size * batch_size`` rows."""
+        bounds = batch_bounds(n, self.batch_size * self.world_size)
+        if self.world_size > 1 and len(bounds) > 1 and (
+                bounds[-1][1] - bounds[-1][0] < 2 * self.world_size):
+            bounds[-2:] = [(bounds[-2][0], n)]
+        return bounds
 
     def __iter__(self):
         n_l, n_u = len(self.X_l), len(self.X_u)
         n = self._n_rows()
         perm = torch.randperm(n) if self.shuffle else torch.arange(n)
-        for start, stop in batch_bounds(n, self.batch_size):
+
+        def mine(idx):  # this process's rows of a global batch
+            return idx[self.rank::self.world_size]
+
+        for start, stop in self._bounds(n):
             rows = perm[start:stop]
             if n_u == 0:
-                yield self.X_l[rows], self.y_l[rows]
+                yield self.X_l[mine(rows)], self.y_l[mine(rows)]
                 continue
             if self.epoch_over == "labeled":
-                yield self.X_l[rows], self.y_l[rows], self.X_u[torch.randint(n_u, (len(rows),))]
+                unl = torch.randint(n_u, (len(rows),))
+                yield self.X_l[mine(rows)], self.y_l[mine(rows)], self.X_u[mine(unl)]
                 continue
             if self.sampling == "cyclic":
                 lab = rows % n_l
             else:
                 lab = torch.randint(n_l, (len(rows),))
-            yield self.X_l[lab], self.y_l[lab], self.X_u[rows % n_u]
+            yield self.X_l[mine(lab)], self.y_l[mine(lab)], self.X_u[mine(rows % n_u)]
+
+
+class _LazyRows:
+    """Rows of a lazy pool (memmap, Dataset) read and validated per batch, as a float32 tensor."""
+
+    def __init__(self, pool, validate):
+        self.pool, self.validate = pool, validate
+
+    def __len__(self):
+        return len(self.pool)
+
+    def __getitem__(self, rows):
+        rows = np.asarray(rows, dtype=np.int64)  # (b,) positions in the pool
+        return torch.from_numpy(np.ascontiguousarray(self.validate(self.pool.take(rows))))
 
 
 def _dataset_arrays(dataset):
@@ -293,7 +333,9 @@ class WAALClassifier(MCDropoutClassifier):
         reproducible on CPU.
     **kwargs
         Other skorch parameters, ``critic__*``, ``critic_optimizer__*``, ``optimizer__*``,
-        ``callbacks``, ``device``, ...
+        ``callbacks``, ``device``, ..., and :class:`skal.MCDropoutClassifier`'s
+        ``mixed_precision`` (bf16 / fp16 autocast of the forward passes, training and scoring) and
+        ``memory_format`` (``"channels_last"``).
 
     Attributes
     ----------
@@ -394,7 +436,7 @@ class WAALClassifier(MCDropoutClassifier):
         self.momentum = momentum
         self.unlabeled_marker = unlabeled_marker
 
-    _train_data = None  # (X_u,) as a tensor, only while fitting
+    _train_data = None  # (X_u,) as a tensor (or lazily read rows), only while fitting
     _epochs_done = 0  # epochs run by the current fit (drives the lr schedule)
 
     def set_params(self, **params: Any) -> "WAALClassifier":
@@ -567,7 +609,7 @@ class WAALClassifier(MCDropoutClassifier):
         from deep inside the first training step)."""
         features = self.module_.features
         name, features_name = type(self).__name__, type(features).__name__
-        x = torch.as_tensor(X[:1], device=self.device)  # (1,) + input_shape_
+        x = torch.as_tensor(X[:1], device=self._compute_device())  # (1,) + input_shape_
         n_features = self.module_.head.in_features
         was_training = features.training
         features.eval()
@@ -678,7 +720,12 @@ class WAALClassifier(MCDropoutClassifier):
                     "'unlabelled' rather than as a class"
                 )
             try:
-                X_u = self._validate_X_unlabeled(X_unlabeled)
+                if is_lazy_pool(X_unlabeled):  # check one row; the rest is read per batch
+                    pool = as_pool(X_unlabeled)
+                    self._validate_X_unlabeled(pool.take([0]))
+                    X_u = _LazyRows(pool, self._validate_X_unlabeled)
+                else:
+                    X_u = self._validate_X_unlabeled(X_unlabeled)
             except ValueError as exc:
                 raise ValueError(
                     f"X_unlabeled must have the same per-sample shape as X "
@@ -718,18 +765,25 @@ class WAALClassifier(MCDropoutClassifier):
 
     # ------------------------------------------------------------------ fitting
     def fit(
-        self, X: ArrayLike, y: ArrayLike, X_unlabeled: ArrayLike | None = None, **fit_params: Any
+        self,
+        X: ArrayLike,
+        y: ArrayLike | None = None,
+        X_unlabeled: ArrayLike | None = None,
+        **fit_params: Any,
     ) -> "WAALClassifier":
         """Train from scratch (unless ``warm_start``) on labelled and unlabelled data.
 
         Parameters
         ----------
-        X : array-like of shape (n, C, H, W), (n, H, W) or (n, n_features)
-            Training samples, labelled and (rows marked in ``y``) unlabelled.
-        y : array-like of shape (n,)
-            Labels; rows equal to ``unlabeled_marker`` (-1) are unlabelled.
-        X_unlabeled : array-like or None, default=None
+        X : array-like of shape (n, C, H, W), (n, H, W) or (n, n_features), Dataset or PIL list
+            Training samples, labelled and (rows marked in ``y``) unlabelled; a torch
+            ``Dataset`` or a list of PIL images works too.
+        y : array-like of shape (n,), or None
+            Labels; rows equal to ``unlabeled_marker`` (-1) are unlabelled. None takes a
+            ``Dataset``'s labels.
+        X_unlabeled : array-like, memmap, torch Dataset, list of PIL images or None, default=None
             Unlabelled samples (same per-sample shape as X). Then y must not contain the marker.
+            A memmap or Dataset (a pool larger than memory) is read batch by batch, never whole.
         **fit_params
             Passed on to skorch.
 
@@ -744,7 +798,7 @@ class WAALClassifier(MCDropoutClassifier):
     def partial_fit(
         self,
         X: ArrayLike,
-        y: ArrayLike,
+        y: ArrayLike | None = None,
         classes: ArrayLike | None = None,
         X_unlabeled: ArrayLike | None = None,
         **fit_params: Any,
@@ -756,13 +810,13 @@ class WAALClassifier(MCDropoutClassifier):
 
         Parameters
         ----------
-        X : array-like of shape (n, C, H, W), (n, H, W) or (n, n_features)
+        X : array-like of shape (n, C, H, W), (n, H, W) or (n, n_features), Dataset or PIL list
             Training samples, as in :meth:`fit`.
-        y : array-like of shape (n,)
+        y : array-like of shape (n,), or None
             Labels; rows equal to ``unlabeled_marker`` are unlabelled.
         classes : array-like of shape (n_classes,), default=None
             All classes, needed on the first call when ``y`` does not contain every class.
-        X_unlabeled : array-like or None, default=None
+        X_unlabeled : array-like, memmap, torch Dataset, list of PIL images or None, default=None
             Unlabelled samples, as in :meth:`fit`.
         **fit_params
             Passed on to skorch.
@@ -777,6 +831,7 @@ class WAALClassifier(MCDropoutClassifier):
 
     def _fit(self, X, y, X_unlabeled, reset, classes, fit_params):
         self._check_params()
+        X, y = images_and_labels(X, y)
         X_l, y_l, X_u = self._split(X, y, X_unlabeled, reset)
         if reset and classes is not None:
             if np.any(self._unlabeled_mask(np.asarray(classes))):
@@ -794,15 +849,15 @@ class WAALClassifier(MCDropoutClassifier):
                 UserWarning,
                 stacklevel=3,
             )
-        seed = resolve_seed(self.random_state, owner=type(self).__name__)
-        if not reset and self.history_ is not None:
-            seed = (seed + len(self.history_)) % (2**31 - 1)
+        seed = self._fit_seed(continued=not reset)
         with self._fit_context(seed):
             if reset:
                 self.initialize()
                 self._check_features_io(X_l)
             self._set_adversarial_weights(len(X_l), len(X_u))
-            self._train_data = (torch.from_numpy(np.ascontiguousarray(X_u)),)
+            if not isinstance(X_u, _LazyRows):
+                X_u = torch.from_numpy(np.ascontiguousarray(X_u))
+            self._train_data = (X_u,)
             try:
                 super(MCDropoutClassifier, self).partial_fit(X_l, y_l, **fit_params)
             finally:
@@ -931,40 +986,52 @@ class WAALClassifier(MCDropoutClassifier):
         """
         self._set_training(True)
         if len(batch) == 2:  # no unlabelled data: a plain classifier step
-            X_l, y_l = (to_tensor(b, self.device) for b in batch)
+            X_l, y_l = (to_tensor(b, self._compute_device()) for b in batch)
+            X_l = self._augment(X_l)
             self.optimizer_.zero_grad()
             logits = self.infer(X_l, **fit_params)
             loss = self.get_loss(logits, y_l, X=X_l, training=True)
             self._check_finite(loss, "classification loss")
-            loss.backward()
+            scaler = self._grad_scaler()
+            scaler.scale(loss).backward()
+            self._sync_gradients(self.module_)
             self.notify("on_grad_computed", named_parameters=TeeGenerator(
                 self.module_.named_parameters()), batch=batch, training=True)
-            self.optimizer_.step()
+            scaler.step(self.optimizer_)
+            scaler.update()
             self.history.record_batch("ce_loss", loss.item())
             return {"loss": loss.detach(), "y_pred": logits.detach()}
 
-        X_l, y_l, X_u = (to_tensor(b, self.device) for b in batch)
+        device = self._compute_device()
+        X_l, y_l, X_u = (to_tensor(b, device) for b in batch)
+        X_l, X_u = self._augment(X_l), self._augment(X_u)  # both, or the critic sees the transform
+        X_l, X_u = (to_memory_format(x, self.memory_format) for x in (X_l, X_u))
         features, head, critic = self.module_.features, self.module_.head, self.critic_
+        scaler = self._grad_scaler()  # loss scaling for fp16 (a pass-through otherwise)
         weight, coef = self.adv_weight_, self.coef_
 
         # (1) feature extractor + head: CE + mu' * W, with the critic frozen
         self.optimizer_.zero_grad()
         critic.requires_grad_(False)
         try:
-            z_l, z_u = features(X_l), features(X_u)  # (S, d) each, separate BatchNorm statistics
-            logits = head(z_l)  # (S, K)
+            with self._autocast():  # float32 outputs, losses in float32
+                z_l, z_u = features(X_l), features(X_u)  # (S, d) each, separate BN statistics
+                logits = head(z_l)  # (S, K)
+                g_u, g_l = critic(z_u), critic(z_l)
+            z_l, z_u, logits, g_u, g_l = as_float32((z_l, z_u, logits, g_u, g_l))
             ce = self.get_loss(logits, y_l, X=X_l, training=True)
-            w_gen = waal_adversarial_loss(critic(z_u), critic(z_l), coef)
+            w_gen = waal_adversarial_loss(g_u, g_l, coef)
             loss = ce + weight * w_gen
         finally:
             critic.requires_grad_(True)
         self._check_finite(loss, "classifier's loss (cross-entropy + mu' * Wasserstein term)")
-        loss.backward()
+        scaler.scale(loss).backward()
+        self._sync_gradients(self.module_)
         self.notify("on_grad_computed", named_parameters=TeeGenerator(
             self.module_.named_parameters()), batch=batch, training=True)
-        self.optimizer_.step()
+        scaler.step(self.optimizer_)
 
-        # (2) critic: maximise mu' * W, minus the gradient penalty, on detached features
+        # (2) critic: maximise mu' * W, minus the gradient penalty, on detached features (float32)
         self.critic_optimizer_.zero_grad()
         z_l, z_u = z_l.detach(), z_u.detach()
         w_critic = waal_adversarial_loss(critic(z_u), critic(z_l), coef)
@@ -974,8 +1041,10 @@ class WAALClassifier(MCDropoutClassifier):
             gp = torch.zeros((), device=z_u.device)
         critic_loss = weight * (self.gp_weight * gp - w_critic)
         self._check_finite(critic_loss, "critic's loss (Wasserstein estimate + gradient penalty)")
-        critic_loss.backward()
-        self.critic_optimizer_.step()
+        scaler.scale(critic_loss).backward()
+        self._sync_gradients(self.critic_)
+        scaler.step(self.critic_optimizer_)
+        scaler.update()
 
         record = self.history.record_batch
         record("ce_loss", ce.item())
@@ -984,22 +1053,38 @@ class WAALClassifier(MCDropoutClassifier):
         record("gradient_penalty", gp.item())
         return {"loss": loss.detach(), "y_pred": logits.detach()}
 
+    def _sync_gradients(self, module):
+        """Called after each backward pass; data-parallel subclasses average the gradients."""
+
     # ------------------------------------------------------------------ scoring
     def _pool_batches(self, X):
         batch_size = self.get_params_for("iterator_valid").get("batch_size", self.batch_size)
         if batch_size == -1:
             batch_size = max(len(X), 1)
         for start in range(0, len(X), batch_size):
-            yield torch.as_tensor(X[start:start + batch_size], device=self.device)
+            xb = torch.as_tensor(X[start:start + batch_size], device=self._compute_device())
+            yield to_memory_format(xb, self.memory_format)
 
-    def _eval_forward(self, X, fn):
-        """Run ``fn(xb)`` per batch with every network in eval mode and no gradients."""
+    def _scoring_chunks(self, X):
+        """``(start, validated rows)``: the whole array, or a lazy pool chunk by chunk."""
+        if is_lazy_pool(X):
+            check_is_fitted(self, ["module_", "label_encoder_"])
+            return self._pool_chunks(X)
+        return [(0, self._check_fitted_X(X))]
+
+    def _eval_forward(self, chunks, fn):
+        """Run ``fn(xb)`` per batch of every chunk, every network in eval mode, no gradients."""
         modes = [(m, m.training) for m in (self.module_, self.critic_)]
         for m, _ in modes:
             m.eval()
         try:
             with torch.no_grad():
-                out = [fn(xb).cpu() for xb in self._pool_batches(X)]
+                out = []
+                for _, X in chunks:
+                    for xb in self._pool_batches(X):
+                        with self._autocast():
+                            scores = fn(xb)
+                        out.append(scores.float().cpu())  # (b,): n floats in all
         finally:
             for m, mode in modes:
                 m.train(mode)
@@ -1019,17 +1104,18 @@ class WAALClassifier(MCDropoutClassifier):
 
         Parameters
         ----------
-        X : array-like of shape (n, C, H, W), (n, H, W) or (n, n_features)
-            Samples, in the layout of the training data.
+        X : array-like, np.memmap or torch Dataset
+            Samples, in the layout of the training data. A memmap or Dataset is read one chunk
+            at a time; only the n scores are kept.
 
         Returns
         -------
         scores : ndarray of float32, shape (n,)
             The critic's g(x), in [0, 1].
         """
-        X = self._check_fitted_X(X)
+        chunks = self._scoring_chunks(X)
         features, critic = self.module_.features, self.critic_
-        scores = self._eval_forward(X, lambda xb: critic(features(xb)))
+        scores = self._eval_forward(chunks, lambda xb: critic(features(xb)))
         return self._check_scores(scores, "critic score g(x)")
 
     def waal_score(
@@ -1047,8 +1133,9 @@ class WAALClassifier(MCDropoutClassifier):
 
         Parameters
         ----------
-        X : array-like of shape (n, C, H, W), (n, H, W) or (n, n_features)
-            Samples, in the layout of the training data.
+        X : array-like, np.memmap or torch Dataset
+            Samples, in the layout of the training data. A memmap or Dataset is read one chunk
+            at a time; only the n scores are kept.
         selection : float or None, default=None
             Weight of the critic's score; None uses the estimator's ``selection``.
         mixture : float or None, default=None
@@ -1061,7 +1148,7 @@ class WAALClassifier(MCDropoutClassifier):
         scores : ndarray of float32, shape (n,)
             ``U(x) - selection * g(x)``; the query takes the smallest.
         """
-        X = self._check_fitted_X(X)
+        chunks = self._scoring_chunks(X)
         if selection is not None and not (
             isinstance(selection, numbers.Real) and not isinstance(selection, bool)
             and np.isfinite(selection)
@@ -1077,7 +1164,7 @@ class WAALClassifier(MCDropoutClassifier):
 
         def score(xb):
             z = features(xb)  # (b, d), shared by head and critic
-            log_proba = F.log_softmax(head(z), dim=1)  # (b, K)
-            return waal_query_score(log_proba, critic(z), selection, mixture, kind)
+            log_proba = F.log_softmax(head(z).float(), dim=1)  # (b, K)
+            return waal_query_score(log_proba, critic(z).float(), selection, mixture, kind)
 
-        return self._check_scores(self._eval_forward(X, score), "WAAL query score")
+        return self._check_scores(self._eval_forward(chunks, score), "WAAL query score")

@@ -51,7 +51,8 @@ def test_version(capsys):
          "skal run: error: unknown method 'nope'; expected one of: badge, bald, "),
         (["run", "--methods", "bald,nope", "--out", "x"], "unknown method 'nope'"),
         (["run", "--dataset", "cifar", "--out", "x"],
-         "skal: error: Unknown dataset 'cifar'. Expected one of: 'digits', 'fashion_mnist'."),
+         "skal: error: Unknown dataset 'cifar'. Expected one of: 'digits', 'fashion_mnist', or "
+         "the path of an image folder or of a .npz file."),
         (["run", "--rounds", "-1", "--out", "x"],
          "skal run: error: argument --rounds: expected an integer >= 0, got -1"),
         (["run", "--query-size", "ten", "--out", "x"],

@@ -49,8 +49,9 @@ def test_the_api_reference_lists_every_public_name():
 
 
 def test_the_method_notes_are_in_the_site():
-    notes = {f[:-3] for f in os.listdir(DOCS) if f.endswith(".md")}
-    assert {"waal", "bgadl", "bgadl_ablation", "ecosystem"} <= notes
+    # (Sphinx itself fails the build below for a page that is in no toctree)
+    notes = {"waal", "bgadl", "bgadl_ablation", "ecosystem"}
+    assert notes <= {f[:-3] for f in os.listdir(DOCS) if f.endswith(".md")}
     toctree = open(os.path.join(DOCS, "methods.rst"), encoding="utf-8").read().split()
     assert notes <= set(toctree)
 

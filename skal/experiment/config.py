@@ -9,6 +9,7 @@ without loading a network library. Which method uses which option is declared by
 import dataclasses
 import math
 import numbers
+import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -92,6 +93,12 @@ def _check_field(f, value):
             _fail(f.name, f"a non-empty str{suffix}", value)
 
 
+def is_data_path(path):
+    """Whether ``path`` names an image folder or an .npy / .npz file (a data set path)."""
+    return isinstance(path, str) and (
+        os.path.isdir(path) or (os.path.isfile(path) and path.lower().endswith((".npy", ".npz"))))
+
+
 def _lookup_method(name):
     from .methods import METHODS  # imports the estimators: only when a config is built
 
@@ -118,7 +125,14 @@ class ExperimentConfig:
     Parameters
     ----------
     dataset : str, default="fashion_mnist"
-        One of :data:`skal.datasets.DATASETS`.
+        One of :data:`skal.datasets.DATASETS`, or the path of an image folder (one sub-folder per
+        class) or of a ``.npz`` file with images and labels: the simulated oracle reads its
+        labels.
+    test : str or None, default=None
+        For a ``dataset`` path: an image folder or ``.npz`` file to test on. None holds out a
+        stratified quarter of the data (``test_size`` samples when given).
+    image_size : int or None, default=None
+        For an image folder: resize the images to ``image_size`` x ``image_size``.
     method : str, default="bald"
         One of :data:`skal.experiment.METHODS`.
     n_initial : int, default=100
@@ -189,7 +203,13 @@ class ExperimentConfig:
     True
     """
 
-    dataset: str = _option("fashion_mnist", "data set", kind="str")
+    dataset: str = _option("fashion_mnist", "the path of an image folder (one sub-folder per "
+                                            "class) or .npz file (X, y), or a data set by name",
+                           kind="str")
+    test: str | None = _option(None, "test set for a --dataset PATH: an image folder or .npz "
+                                     "file", kind="str", shown="a quarter of the data held out")
+    image_size: int | None = _option(None, "resize an image folder's images to N x N", low=1,
+                                     shown="as they are")
     method: str = _option("bald", "query method (see the list below)", kind="str")
     n_initial: int = _option(100, "random labelled samples before the first round", low=2)
     query_size: int = _option(100, "samples labelled per acquisition round", low=1)
@@ -229,8 +249,18 @@ class ExperimentConfig:
     def __post_init__(self):
         from .. import datasets  # light: numpy only
 
-        if self.dataset not in datasets.DATASETS:
-            raise _unknown_name("dataset", self.dataset, datasets.DATASETS)
+        if self.dataset not in datasets.DATASETS and not is_data_path(self.dataset):
+            raise ConfigError(
+                f"Unknown dataset {self.dataset!r}. Expected one of: "
+                f"{', '.join(repr(d) for d in datasets.DATASETS)}, or the path of an image folder "
+                "or of a .npz file."
+            )
+        if self.test is not None and not (is_data_path(self.dataset) and is_data_path(self.test)):
+            raise ConfigError(
+                "The 'test' parameter of ExperimentConfig must be the path of an image folder or "
+                f".npz file, with a dataset path too. Got test={self.test!r} with "
+                f"dataset={self.dataset!r} instead."
+            )
         method = self._method()
         for f in option_fields():
             value = getattr(self, f.name)

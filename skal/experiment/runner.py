@@ -33,9 +33,9 @@ from tqdm.auto import tqdm
 from .. import augment
 from .._divergence import diverged_epoch, train_losses
 from .._validation import check_device
-from ..datasets import load_dataset
+from ..datasets import load_dataset, load_images
 from ..exceptions import ConfigError, DivergenceError
-from .config import ExperimentConfig, derive_seed
+from .config import ExperimentConfig, derive_seed, is_data_path
 from .methods import METHODS, Method
 from .plots import plot_learning_curves, run_title
 from .storage import (
@@ -94,15 +94,44 @@ def _check_size(name, value, n_classes, n_available, dataset):
         )
 
 
+def _load_path(path, config):
+    """Images and labels of an image folder or .npz file; labels are required."""
+    X, y = load_images(path, image_size=config.image_size)
+    if y is None:
+        raise ConfigError(
+            f"{path} has no labels, and a simulated oracle needs them: put the images in one "
+            "sub-folder per class, or store them as y= in the .npz file. To label images "
+            "yourself, use 'skal label init'."
+        )
+    return X, y
+
+
 def _load_data(config):
     """The train split (pool candidates) and the test set, the same for every repeat."""
-    X_train, y_train = load_dataset(config.dataset, "train")
+    path = is_data_path(config.dataset)
+    if path:
+        try:
+            X_train, y_train = _load_path(config.dataset, config)
+        except ValueError as exc:  # unreadable files, sizes that differ: the user's to fix
+            raise ConfigError(str(exc)) from None
+    else:
+        X_train, y_train = load_dataset(config.dataset, "train")
     classes = np.unique(y_train)
     test_seed = derive_seed(config.seed, _TEST)
-    if config.dataset in _HOLDOUT_FRACTION:
+    if config.test is not None:
+        candidates = np.arange(len(y_train))
+        try:
+            X_test, y_test = _load_path(config.test, config)
+        except ValueError as exc:
+            raise ConfigError(str(exc)) from None
+        _check_size("test_size", config.test_size, len(classes), len(y_test), config.test)
+        test = _stratified_subset(y_test, config.test_size, test_seed)
+        X_test, y_test = X_test[test], y_test[test]
+    elif config.dataset in _HOLDOUT_FRACTION or path:
         _check_size("test_size", config.test_size, len(classes), len(y_train) - len(classes),
                     config.dataset)
-        n_test = config.test_size or round(_HOLDOUT_FRACTION[config.dataset] * len(y_train))
+        fraction = _HOLDOUT_FRACTION.get(config.dataset, 0.25)
+        n_test = config.test_size or round(fraction * len(y_train))
         test = _stratified_subset(y_train, n_test, test_seed)
         candidates = np.setdiff1d(np.arange(len(y_train)), test)
         X_test, y_test = X_train[test], y_train[test]

@@ -1,0 +1,431 @@
+"""The labelling web page: a Starlette app served by uvicorn (``skal label serve``).
+
+Routes: ``GET /`` (the page), ``GET /api/state`` (batch, counts, job, learning curve),
+``POST /api/answers`` (label or skip), ``POST /api/undo``, ``POST /api/train``, ``GET /images/PATH``
+(only images registered in the project) and ``/static/`` (the page's script and style).
+
+Security: the server binds to 127.0.0.1 unless told otherwise, and then checks the ``Host`` header
+(a page elsewhere cannot reach it through DNS rebinding). On any other address a token is required
+(header ``X-Skal-Token``, cookie ``skal_token``, or ``?token=`` once, which sets the cookie):
+without it every route answers 401. POST bodies must be JSON (a cross-site form cannot send
+them without a CORS preflight, which this server never grants) and at most ``max_body`` bytes
+(413). The page's Content-Security-Policy allows only its own scripts, styles and images.
+"""
+
+import hmac
+import http.cookies
+import json
+import os
+import secrets
+import socket
+import threading
+import time
+import urllib.parse
+
+from starlette.applications import Starlette
+from starlette.middleware import Middleware
+from starlette.middleware.trustedhost import TrustedHostMiddleware
+from starlette.responses import (
+    FileResponse,
+    HTMLResponse,
+    JSONResponse,
+    PlainTextResponse,
+    RedirectResponse,
+)
+from starlette.routing import Mount, Route
+from starlette.staticfiles import StaticFiles
+
+from .project import Project, available_strategies, check_name
+from .service import TrainingService
+
+__all__ = ["create_app", "start_server", "make_server", "class_keys", "LOOPBACK_HOSTS"]
+
+_HERE = os.path.dirname(os.path.abspath(__file__))
+#: Addresses the server may bind to without a token.
+LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1")
+TOKEN_HEADER = "x-skal-token"
+TOKEN_COOKIE = "skal_token"
+DEFAULT_MAX_BODY = 64 * 1024
+_IMAGE_TYPES = {".png": "image/png", ".jpg": "image/jpeg", ".jpeg": "image/jpeg",
+                ".webp": "image/webp"}
+_CSP = ("default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; "
+        "connect-src 'self'; form-action 'none'; frame-ancestors 'none'; base-uri 'none'")
+
+
+def class_keys(classes):
+    """The key that labels each class: its own name when every class name is one distinct
+    character (``0``-``9`` for digits), else ``1``-``9``, ``0`` for the first ten classes."""
+    if all(len(c) == 1 and c != " " for c in classes) and len(set(classes)) == len(classes):
+        return list(classes)
+    return [str((i + 1) % 10) if i < 10 else None for i in range(len(classes))]
+
+
+# ---------------------------------------------------------------------------- middleware
+class _Guard:
+    """Pure ASGI middleware: the token check, the body size bound and the security headers."""
+
+    def __init__(self, app, token=None, max_body=DEFAULT_MAX_BODY):
+        self.app = app
+        self.token = token
+        self.max_body = max_body
+
+    def _has_token(self, scope):
+        headers = {k.decode("latin-1").lower(): v.decode("latin-1")
+                   for k, v in scope.get("headers", [])}
+        candidates = [headers.get(TOKEN_HEADER, "")]
+        cookie = http.cookies.SimpleCookie()
+        try:
+            cookie.load(headers.get("cookie", ""))
+        except http.cookies.CookieError:
+            pass
+        if TOKEN_COOKIE in cookie:
+            candidates.append(cookie[TOKEN_COOKIE].value)
+        return any(hmac.compare_digest(c.encode(), self.token.encode()) for c in candidates if c)
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+
+        async def send_with_headers(message):
+            if message["type"] == "http.response.start":
+                headers = list(message.get("headers", []))
+                headers += [(b"x-content-type-options", b"nosniff"),
+                            (b"referrer-policy", b"no-referrer"),
+                            (b"x-frame-options", b"DENY"),
+                            (b"content-security-policy", _CSP.encode()),
+                            (b"cache-control", b"no-store")]
+                message = dict(message, headers=headers)
+            await send(message)
+
+        if self.token is not None and not self._has_token(scope):
+            query = urllib.parse.parse_qs(scope.get("query_string", b"").decode("latin-1"))
+            given = query.get("token", [""])[0]
+            if scope["method"] == "GET" and given and hmac.compare_digest(
+                    given.encode(), self.token.encode()):
+                # the printed URL: set the cookie, then drop the token from the address bar
+                response = RedirectResponse(scope.get("path", "/") or "/", status_code=303)
+                response.set_cookie(TOKEN_COOKIE, self.token, httponly=True, samesite="strict")
+            else:
+                response = PlainTextResponse(
+                    "401 Unauthorized: this server needs its token (the URL printed when it "
+                    "started, or the X-Skal-Token header).", status_code=401)
+            await response(scope, receive, send_with_headers)
+            return
+
+        if scope["method"] in ("POST", "PUT", "PATCH", "DELETE"):
+            body, too_big = await self._read_body(scope, receive)
+            if too_big:
+                await PlainTextResponse(
+                    f"413 Request body larger than {self.max_body} bytes.", status_code=413
+                )(scope, receive, send_with_headers)
+                return
+            replayed = False
+
+            async def receive_body():
+                nonlocal replayed
+                if not replayed:
+                    replayed = True
+                    return {"type": "http.request", "body": body, "more_body": False}
+                return await receive()
+
+            await self.app(scope, receive_body, send_with_headers)
+            return
+        await self.app(scope, receive, send_with_headers)
+
+    async def _read_body(self, scope, receive):
+        """The whole request body, reading no more than ``max_body + 1`` bytes of it."""
+        for key, value in scope.get("headers", []):
+            if key.lower() == b"content-length":
+                try:
+                    if int(value) > self.max_body:
+                        return b"", True
+                except ValueError:
+                    return b"", True
+        chunks, size = [], 0
+        while True:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                break
+            chunk = message.get("body", b"")
+            size += len(chunk)
+            if size > self.max_body:
+                return b"", True
+            chunks.append(chunk)
+            if not message.get("more_body", False):
+                break
+        return b"".join(chunks), False
+
+
+# ---------------------------------------------------------------------------- handlers
+def _error(status, detail):
+    return JSONResponse({"detail": detail}, status_code=status)
+
+
+async def _json_body(request):
+    """The JSON object of a POST, or an error response (415 / 400)."""
+    ctype = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if ctype != "application/json":
+        return None, _error(415, "Send the request body as application/json.")
+    try:
+        data = json.loads(await request.body() or b"{}")
+    except (ValueError, UnicodeDecodeError):
+        return None, _error(400, "The request body is not valid JSON.")
+    if not isinstance(data, dict):
+        return None, _error(400, "The request body must be a JSON object.")
+    return data, None
+
+
+def _annotator(data):
+    name = data.get("annotator") or "web"
+    check_name(name, "annotator")
+    return name
+
+
+class _Handlers:
+    def __init__(self, project, service, templates):
+        self.project = project
+        self.service = service
+        self.templates = templates
+
+    def _state(self):
+        project = self.project
+        classes = project.classes
+        batch = project.next_batch()
+        latest = project.store.latest_done_round()
+        items = [{
+            "image_id": it.image_id, "path": it.path,
+            "url": "/images/" + urllib.parse.quote(it.path),
+            "position": it.position, "score": it.score, "guess": it.guess,
+            "confidence": it.confidence, "answer": it.answer, "label": it.label,
+        } for it in batch]
+        answered = sum(it["answer"] is not None for it in items)
+        config = project.config
+        return {
+            "classes": [{"name": c, "key": k} for c, k in zip(classes, class_keys(classes))],
+            "round": None if latest is None else {
+                "id": latest["id"], "strategy": latest["strategy"],
+                "accuracy": latest["accuracy"], "n_labeled": latest["n_labeled"]},
+            "batch": items,
+            "progress": {"answered": answered, "total": len(items)},
+            "counts": project.label_counts(),
+            "n_images": len(project.store.images()),
+            "n_labeled": sum(project.label_counts().values()),
+            "job": self.service.status(),
+            "curve": project.learning_curve(),
+            "strategies": available_strategies(),
+            "strategy": config["strategy"],
+        }
+
+    async def page(self, request):
+        project = self.project
+        classes = project.classes
+        html = self.templates.get_template("index.html").render(
+            project_name=os.path.basename(project.path),
+            classes=list(zip(classes, class_keys(classes))),
+            strategies=available_strategies(), strategy=project.config["strategy"],
+        )
+        return HTMLResponse(html)
+
+    async def state(self, request):
+        return JSONResponse(self._state())
+
+    async def answer(self, request):
+        data, err = await _json_body(request)
+        if err:
+            return err
+        image_id = data.get("image_id")
+        if isinstance(image_id, bool) or not isinstance(image_id, int):
+            return _error(422, f"'image_id' must be an integer; got {image_id!r}.")
+        try:
+            annotator = _annotator(data)
+        except ValueError as exc:
+            return _error(422, str(exc))
+        if self.project.store.image(image_id=image_id) is None:
+            return _error(404, f"There is no image with id {image_id} in this project.")
+        if data.get("skip"):
+            answer_id = self.project.skip(image_id, annotator=annotator, source="web")
+        else:
+            label = data.get("label")
+            if not isinstance(label, str) or label not in self.project.classes:
+                return _error(422, f"{label!r} is not one of the project's classes: "
+                                   f"{self.project.classes}.")
+            answer_id = self.project.label(image_id, label, annotator=annotator, source="web")
+        return JSONResponse({"answer_id": answer_id, "image_id": image_id})
+
+    async def undo(self, request):
+        data, err = await _json_body(request)
+        if err:
+            return err
+        try:
+            annotator = _annotator(data)
+        except ValueError as exc:
+            return _error(422, str(exc))
+        image_id = self.project.undo(annotator=annotator, source="web")
+        return JSONResponse({"image_id": image_id})
+
+    async def train(self, request):
+        data, err = await _json_body(request)
+        if err:
+            return err
+        strategy = data.get("strategy") or None
+        if strategy is not None and strategy not in available_strategies():
+            return _error(422, f"Unknown strategy {strategy!r}; expected one of "
+                               f"{available_strategies()}.")
+        try:
+            self.service.start(strategy)
+        except RuntimeError as exc:
+            return _error(409, str(exc))
+        except ValueError as exc:
+            return _error(422, str(exc))
+        return JSONResponse({"job": self.service.status()}, status_code=202)
+
+    async def job(self, request):
+        return JSONResponse(self.service.status())
+
+    async def image(self, request):
+        rel = request.path_params["path"]
+        full = self.project.image_path(path=rel)  # None unless registered and inside the folder
+        ext = os.path.splitext(rel)[1].lower()
+        if full is None or ext not in _IMAGE_TYPES:
+            return PlainTextResponse("404 Not Found", status_code=404)
+        return FileResponse(full, media_type=_IMAGE_TYPES[ext])
+
+
+def _templates():
+    import jinja2
+
+    return jinja2.Environment(
+        loader=jinja2.FileSystemLoader(os.path.join(_HERE, "templates")),
+        autoescape=True,  # every {{ }} is HTML-escaped: a class named <script> shows as text
+    )
+
+
+def create_app(project, *, token=None, allowed_hosts=None, max_body=DEFAULT_MAX_BODY,
+               service=None):
+    """Build the labelling web app of a project.
+
+    Parameters
+    ----------
+    project : Project or str
+        The project or its folder.
+    token : str or None, default=None
+        When given, every request must carry it (else 401).
+    allowed_hosts : list of str or None, default=None
+        Accepted ``Host`` header names; None accepts any (use it together with a token).
+    max_body : int, default=65536
+        Largest accepted request body in bytes (413 beyond).
+    service : TrainingService or None
+        Runs the rounds; one is made when None.
+
+    Returns
+    -------
+    app : starlette.applications.Starlette
+        With ``app.state.project`` and ``app.state.service``.
+    """
+    if not isinstance(project, Project):
+        project = Project(project)
+    service = service or TrainingService(project)
+    h = _Handlers(project, service, _templates())
+    routes = [
+        Route("/", h.page),
+        Route("/api/state", h.state),
+        Route("/api/job", h.job),
+        Route("/api/answers", h.answer, methods=["POST"]),
+        Route("/api/undo", h.undo, methods=["POST"]),
+        Route("/api/train", h.train, methods=["POST"]),
+        Route("/images/{path:path}", h.image),
+        Mount("/static", StaticFiles(directory=os.path.join(_HERE, "static")), name="static"),
+    ]
+    middleware = [Middleware(_Guard, token=token, max_body=max_body)]
+    if allowed_hosts is not None:
+        middleware.insert(0, Middleware(TrustedHostMiddleware, allowed_hosts=allowed_hosts))
+    app = Starlette(routes=routes, middleware=middleware)
+    app.state.project = project
+    app.state.service = service
+    return app
+
+
+# ---------------------------------------------------------------------------- serving
+def make_server(project, host="127.0.0.1", port=8000, *, token=None, require_token=False,
+                max_body=DEFAULT_MAX_BODY):
+    """A uvicorn server for a project, bound now (``port=0`` picks a free port).
+
+    A token is required on any address but 127.0.0.1 / localhost / ::1 (and there when
+    ``require_token``); one is generated when none is given.
+
+    Returns
+    -------
+    server : uvicorn.Server
+    sock : socket.socket
+        The bound socket; pass it as ``server.run(sockets=[sock])``.
+    url : str
+        The address of the page (with ``?token=...`` when a token is needed).
+    token : str or None
+    """
+    import uvicorn
+
+    if host not in LOOPBACK_HOSTS or require_token:
+        token = token or secrets.token_urlsafe(32)
+        allowed = None  # reached by other names; the token guards it
+    else:
+        token = token if token else None
+        allowed = ["127.0.0.1", "localhost", "::1", "[::1]"]
+    app = create_app(project, token=token, allowed_hosts=allowed, max_body=max_body)
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind((host, port))
+    sock.listen(128)
+    sock.set_inheritable(True)
+    bound_port = sock.getsockname()[1]
+    config = uvicorn.Config(app, log_level="warning", lifespan="off", timeout_keep_alive=5,
+                            limit_concurrency=64, h11_max_incomplete_event_size=16 * 1024)
+    server = uvicorn.Server(config)
+    shown = f"[{host}]" if ":" in host else host
+    url = f"http://{shown}:{bound_port}/"
+    if token:
+        url += "?token=" + urllib.parse.quote(token)
+    server.skal_app = app
+    return server, sock, url, token
+
+
+class _Running:
+    """A server running in a background thread (see :func:`start_server`)."""
+
+    def __init__(self, server, sock, url, token, thread):
+        self.server, self.sock, self.url, self.token, self.thread = (
+            server, sock, url, token, thread)
+        parsed = urllib.parse.urlsplit(url)
+        self.base = f"{parsed.scheme}://{parsed.netloc}"
+        self.app = server.skal_app
+        self.project = self.app.state.project
+        self.service = self.app.state.service
+
+    def stop(self, timeout=10):
+        self.server.should_exit = True
+        self.thread.join(timeout)
+        self.sock.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.stop()
+
+
+def start_server(project, host="127.0.0.1", port=0, *, timeout=10, **kwargs):
+    """Serve a project from a background thread (notebooks, tests); returns a handle with
+    ``url``, ``base``, ``token``, ``project``, ``service`` and ``stop()`` (also a context
+    manager). Waits at most ``timeout`` seconds for the server to start."""
+    server, sock, url, token = make_server(project, host, port, **kwargs)
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]},
+                              name="skal-label-server", daemon=True)
+    thread.start()
+    deadline = time.monotonic() + timeout
+    while not server.started:
+        if not thread.is_alive() or time.monotonic() > deadline:
+            server.should_exit = True
+            raise RuntimeError(f"The labelling server did not start within {timeout} s.")
+        time.sleep(0.02)
+    return _Running(server, sock, url, token, thread)

@@ -1,0 +1,253 @@
+"""``skal label init | serve | train | export``: the command line of a labelling project.
+
+:func:`add_label_parser` adds the ``label`` command to ``skal``'s parser. Only argparse is imported
+here; torch, the web framework and the project code are imported by the handlers, so that
+``skal --help`` stays fast.
+"""
+
+import argparse
+import functools
+import sys
+
+from ..exceptions import ConfigError
+
+__all__ = ["add_label_parser"]
+
+# Defaults repeated from skal.labeling.project.DEFAULT_CONFIG, which imports numpy; a test checks
+# that the two agree.
+_DEFAULTS = {"batch_size": 20, "strategy": "bald", "model": "auto", "width": 16, "epochs": 10, "min_steps": 100,
+             "train_batch_size": 32, "lr": 1e-3, "mc_samples": 20, "holdout": 0.2, "seed": 0,
+             "device": "cpu"}
+
+
+def _positive_int(text):
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 1, got {value}")
+    return value
+
+
+def _fraction(text):
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if not 0 <= value < 1:
+        raise argparse.ArgumentTypeError(f"expected a fraction in [0, 1), got {text}")
+    return value
+
+
+def _image_size(text):
+    parts = text.lower().split("x")
+    try:
+        size = [int(p) for p in parts]
+    except ValueError:
+        size = []
+    if len(size) not in (1, 2) or min(size) < 1:
+        raise argparse.ArgumentTypeError(f"expected N or HEIGHTxWIDTH (e.g. 64 or 48x64), got "
+                                         f"{text!r}")
+    return size[0] if len(size) == 1 else tuple(size)
+
+
+def _port(text):
+    try:
+        value = int(text)
+    except ValueError:
+        value = -1
+    if not 0 <= value <= 65535:
+        raise argparse.ArgumentTypeError(f"expected a port number in [0, 65535], got {text!r}")
+    return value
+
+
+def _classes(text):
+    names = [n.strip() for n in text.split(",")]
+    if not all(names):
+        raise argparse.ArgumentTypeError(f"expected comma-separated class names, got {text!r}")
+    return names
+
+
+def add_label_parser(commands):
+    """Add ``skal label`` (with ``init``, ``serve``, ``train`` and ``export``) to ``commands``,
+    the sub-parsers of ``skal``'s parser."""
+    label = commands.add_parser(
+        "label", help="label your own images, with a person as the oracle",
+        description="A labelling project: a folder of images, a web page to label the batches "
+                    "the model asks for, rounds of train + query, and an export of the labels.",
+    )
+    sub = label.add_subparsers(dest="label_command", required=True, parser_class=type(label))
+
+    init = sub.add_parser("init", help="create a project from a folder of images",
+                          description="Create PROJECT (a folder holding skal.db) from the images "
+                                      "in DIR: loose images are unlabelled, images in "
+                                      "sub-folders are labelled with the sub-folder's name.")
+    init.add_argument("project", metavar="PROJECT")
+    init.add_argument("--images", required=True, metavar="DIR", help="the image folder")
+    init.add_argument("--classes", type=_classes, metavar="A,B,...",
+                      help="class names (sub-folder names are added)")
+    init.add_argument("--image-size", type=_image_size, metavar="N|HxW",
+                      help="resize to this size for the model (needed when sizes differ)")
+    init.add_argument("--color", choices=("gray", "rgb"), help="default: gray if all are gray")
+    init.add_argument("--batch-size", type=_positive_int, default=_DEFAULTS["batch_size"],
+                      help="images per query batch")
+    init.add_argument("--strategy", default=_DEFAULTS["strategy"],
+                      help="query strategy of skal.query by name (bald, entropy_sampling, ...)")
+    init.add_argument("--model", choices=("auto", "resnet18", "waal"), default=_DEFAULTS["model"],
+                      help="auto: WAAL for waal_* strategies, else ResNet18 with MC dropout")
+    init.add_argument("--width", type=_positive_int, default=_DEFAULTS["width"],
+                      help="ResNet18 channels of the first stage")
+    init.add_argument("--epochs", type=_positive_int, default=_DEFAULTS["epochs"],
+                      help="training epochs per round")
+    init.add_argument("--min-steps", type=int, default=_DEFAULTS["min_steps"],
+                      help="at least this many gradient steps per round (more epochs when there "
+                           "are few labels)")
+    init.add_argument("--train-batch-size", type=_positive_int,
+                      default=_DEFAULTS["train_batch_size"])
+    init.add_argument("--lr", type=float, default=_DEFAULTS["lr"])
+    init.add_argument("--mc-samples", type=_positive_int, default=_DEFAULTS["mc_samples"],
+                      help="MC-dropout passes for BALD")
+    init.add_argument("--subsample", type=_positive_int,
+                      help="BALD scores a random subset of this many pool images")
+    init.add_argument("--holdout", type=_fraction, default=_DEFAULTS["holdout"],
+                      help="fraction of the labels held out for the learning curve")
+    init.add_argument("--seed", type=int, default=_DEFAULTS["seed"])
+    init.add_argument("--device", default=_DEFAULTS["device"], help="cpu, cuda, cuda:1, ...")
+    init.set_defaults(handler=_init)
+
+    serve = sub.add_parser("serve", help="serve the labelling page",
+                           description="Serve the labelling page of PROJECT. On any address but "
+                                       "127.0.0.1 a token is required; it is printed once.")
+    serve.add_argument("project", metavar="PROJECT")
+    serve.add_argument("--host", default="127.0.0.1",
+                       help="address to bind (default 127.0.0.1; others need the token)")
+    serve.add_argument("--port", type=_port, default=8000, help="0 picks a free port")
+    serve.add_argument("--require-token", action="store_true",
+                       help="require the token on 127.0.0.1 too")
+    serve.set_defaults(handler=_serve)
+
+    train = sub.add_parser("train", help="train and query the next batch, without the page")
+    train.add_argument("project", metavar="PROJECT")
+    train.add_argument("--strategy", help="default: the project's")
+    train.set_defaults(handler=_train)
+
+    export = sub.add_parser("export", help="write the labels out",
+                            description="Write the labels of PROJECT as a CSV file "
+                                        "(path,label,annotator,answered_at,sha256) or as an "
+                                        "ImageFolder (one sub-folder per class).")
+    export.add_argument("project", metavar="PROJECT")
+    export.add_argument("--format", choices=("csv", "imagefolder"), default="csv")
+    export.add_argument("--out", help="default: PROJECT/labels.csv or PROJECT/export/")
+    export.set_defaults(handler=_export)
+    return label
+
+
+def _user_errors(handler):
+    """Report the user's mistakes (a missing folder, too few labels, ...) as ``skal`` reports
+    configuration errors: one line on stderr and exit status 2."""
+    @functools.wraps(handler)
+    def wrapped(args):
+        try:
+            return handler(args)
+        except ConfigError:
+            raise
+        except (ValueError, FileNotFoundError, FileExistsError, KeyError) as exc:
+            message = exc.args[0] if isinstance(exc, KeyError) and exc.args else exc
+            raise ConfigError(str(message)) from None
+    return wrapped
+
+
+def _open(path):
+    from .project import Project
+
+    return Project(path)
+
+
+@_user_errors
+def _init(args):
+    import warnings
+
+    from .project import Project
+
+    settings = {k: getattr(args, k) for k in (
+        "batch_size", "strategy", "model", "width", "epochs", "min_steps", "train_batch_size", "lr",
+        "mc_samples", "subsample", "holdout", "seed", "device")}
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        try:
+            project = Project.init(args.project, args.images, args.classes,
+                                   image_size=args.image_size, color=args.color, **settings)
+        except FileExistsError as exc:
+            raise ValueError(str(exc)) from None
+    for w in caught:
+        print(f"skal label init: warning: {w.message}", file=sys.stderr)
+    with project:
+        n = len(project.store.images())
+        counts = project.label_counts()
+        config = project.config
+        h, w = config["image_size"]
+        print(f"project {project.path}: {n} images ({config['channels']}x{h}x{w} for the model), "
+              f"classes {', '.join(project.classes)}; {sum(counts.values())} labelled from "
+              f"sub-folders; first batch of {len(project.next_batch())} images ready.")
+        print(f"next: skal label serve {args.project}")
+
+
+@_user_errors
+def _serve(args):
+    try:
+        from .app import make_server
+    except ImportError as exc:
+        raise ValueError(
+            f"skal label serve needs the web extra ({exc.name} is missing): pip install "
+            "'skal[label]'"
+        ) from None
+    project = _open(args.project)
+    try:
+        server, sock, url, token = make_server(project, args.host, args.port,
+                                               require_token=args.require_token)
+    except OSError as exc:
+        raise ValueError(f"could not listen on {args.host}:{args.port}: {exc}") from None
+    print(f"skal label: serving {project.path} at {url}", flush=True)
+    if token:  # printed this once, inside the URL, and nowhere else
+        print("skal label: a token is required on this address; the URL above carries it (it "
+              "sets a cookie), or send it as the X-Skal-Token header", flush=True)
+    print("skal label: press Ctrl+C to stop", flush=True)
+    try:
+        server.run(sockets=[sock])
+    finally:
+        sock.close()
+        project.close()
+
+
+@_user_errors
+def _train(args):
+    project = _open(args.project)
+    with project:
+        def progress(phase, done, total):
+            if phase == "training" and done:
+                print(f"  epoch {done}/{total}", flush=True)
+        result = project.train_and_query(args.strategy, progress=progress)
+        acc = result["accuracy"]
+        acc_text = "n/a (nothing held out)" if acc is None else f"{acc:.4f}"
+        print(f"round {result['id']} ({result['strategy']}): trained on {result['n_train']} "
+              f"labels, held-out accuracy {acc_text} on {result['n_holdout']}; next batch of "
+              f"{len(project.next_batch())} images; model {result['checkpoint']}")
+
+
+@_user_errors
+def _export(args):
+    import os
+
+    project = _open(args.project)
+    with project:
+        out = args.out or os.path.join(project.path, "labels.csv" if args.format == "csv"
+                                       else "export")
+        try:
+            if args.format == "csv":
+                n = project.export_csv(out)
+            else:
+                n = project.export_imagefolder(out)
+        except FileExistsError as exc:
+            raise ValueError(str(exc)) from None
+        print(f"exported {n} labels to {out}")

@@ -1,0 +1,122 @@
+"""Background train + query jobs for the labelling page, and the estimator a project trains.
+
+One job at a time per server: :meth:`TrainingService.start` runs
+:meth:`~skal.labeling.Project.train_and_query` in a daemon thread, and :meth:`status` reports its
+phase and epoch to the page while the page goes on answering requests.
+"""
+
+import threading
+import time
+
+from skorch.callbacks import Callback
+
+__all__ = ["TrainingService", "build_estimator"]
+
+
+class _Progress(Callback):
+    """Reports the epoch to a function; the function is dropped when the net is pickled."""
+
+    def __init__(self, report=None):
+        self.report = report
+
+    def on_epoch_end(self, net, **kwargs):
+        if self.report is not None:
+            self.report("training", len(net.history), net.max_epochs)
+
+    def __getstate__(self):
+        state = dict(self.__dict__)
+        state["report"] = None
+        return state
+
+
+def build_estimator(config, model, classes, seed, report=None):
+    """The (unfitted) estimator of a round, from the project settings.
+
+    Parameters
+    ----------
+    config : dict
+        Project settings (``width``, ``epochs``, ``train_batch_size``, ``lr``, ``device``).
+    model : {"resnet18", "waal"}
+    classes : list of str
+        All the project's classes, so predictions cover classes not labelled yet.
+    seed : int
+    report : callable or None
+        ``report(phase, epoch, epochs)`` after every epoch.
+    """
+    common = dict(
+        max_epochs=int(config["epochs"]), batch_size=int(config["train_batch_size"]),
+        lr=float(config["lr"]), device=config["device"], random_state=seed,
+        classes=list(classes), callbacks=[("skal_progress", _Progress(report))],
+    )
+    if model == "waal":
+        from ..waal import WAALClassifier
+
+        return WAALClassifier(unlabeled_marker=None, query_size=int(config["batch_size"]),
+                              **common)
+    from ..classifier import ResNet18Classifier
+
+    return ResNet18Classifier(width=int(config["width"]), **common)
+
+
+class TrainingService:
+    """Runs train + query rounds of one project in the background, one at a time.
+
+    Parameters
+    ----------
+    project : skal.labeling.Project
+    """
+
+    def __init__(self, project):
+        self.project = project
+        self._lock = threading.Lock()
+        self._thread = None
+        self._state = {"state": "idle", "phase": None, "done": 0, "total": 0, "round": None,
+                       "error": None, "started_at": None, "finished_at": None,
+                       "strategy": None}
+
+    def status(self):
+        """A copy of the job state: ``state`` (idle, running, done, failed), ``phase``,
+        ``done`` / ``total`` (e.g. epochs), ``round``, ``error``, ``strategy``."""
+        with self._lock:
+            return dict(self._state)
+
+    def running(self):
+        with self._lock:
+            return self._thread is not None and self._thread.is_alive()
+
+    def start(self, strategy=None):
+        """Start a round in the background; raises ``RuntimeError`` if one is running and
+        ``ValueError`` for an unknown strategy or too few labels (checked before starting)."""
+        self.project.check_ready(strategy)
+        with self._lock:
+            if self._thread is not None and self._thread.is_alive():
+                raise RuntimeError("A round is already running; wait for it to finish.")
+            self._state.update(state="running", phase="starting", done=0, total=0, round=None,
+                               error=None, started_at=time.time(), finished_at=None,
+                               strategy=strategy or self.project.config["strategy"])
+            self._thread = threading.Thread(target=self._run, args=(strategy,),
+                                            name="skal-train", daemon=True)
+            self._thread.start()
+
+    def _report(self, phase, done, total):
+        with self._lock:
+            self._state.update(phase=phase, done=int(done), total=int(total))
+
+    def _run(self, strategy):
+        try:
+            result = self.project.train_and_query(strategy, progress=self._report)
+        except Exception as exc:  # shown on the page; the round is marked failed in the store
+            with self._lock:
+                self._state.update(state="failed", error=f"{type(exc).__name__}: {exc}",
+                                   finished_at=time.time())
+            return
+        with self._lock:
+            self._state.update(state="done", phase="done", round=result["id"],
+                               finished_at=time.time())
+
+    def wait(self, timeout=None):
+        """Wait for the running job (tests and scripts); returns its final status."""
+        thread = self._thread
+        if thread is not None:
+            thread.join(timeout)
+        return self.status()

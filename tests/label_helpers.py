@@ -1,0 +1,92 @@
+"""Shared helpers of the labelling tests: digit PNGs on disk and a `skal label serve` subprocess."""
+
+import os
+import re
+import subprocess
+import sys
+import time
+import urllib.parse
+
+import numpy as np
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+DIGIT_CLASSES = [str(d) for d in range(10)]
+
+
+def write_digit_pngs(folder, n, size=32, start=0):
+    """``n`` of scikit-learn's 8x8 digits as ``size`` x ``size`` gray PNGs named
+    ``d0007_3.png`` (index, true label); returns ``{file name: label}``."""
+    from PIL import Image
+    from sklearn.datasets import load_digits
+
+    X, y = load_digits(return_X_y=True)
+    os.makedirs(folder, exist_ok=True)
+    truth = {}
+    for i in range(start, start + n):
+        pixels = (X[i].reshape(8, 8) * (255 / 16)).astype(np.uint8)  # (64,) -> (8, 8)
+        image = Image.fromarray(pixels).resize((size, size), Image.Resampling.NEAREST)
+        name = f"d{i:04d}_{y[i]}.png"
+        image.save(os.path.join(folder, name))
+        truth[name] = str(y[i])
+    return truth
+
+
+def true_label(path):
+    """The digit in a file name made by :func:`write_digit_pngs`."""
+    return re.search(r"_(\d)\.png$", path).group(1)
+
+
+def subprocess_env():
+    env = dict(os.environ)
+    env["PYTHONPATH"] = REPO + os.pathsep + env.get("PYTHONPATH", "")
+    env.setdefault("OMP_NUM_THREADS", "1")
+    return env
+
+
+class ServeProcess:
+    """``python -m skal label serve PROJECT --port 0 ...`` in a subprocess; ``url`` is read from
+    its first line (bounded wait)."""
+
+    def __init__(self, project, *args, timeout=60):
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "skal", "label", "serve", os.fspath(project), "--port", "0",
+             *args],
+            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=subprocess_env(),
+        )
+        self.lines = []
+        self.url = None
+        self.token = None
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            line = self.proc.stdout.readline()
+            if not line:
+                break
+            self.lines.append(line)
+            found = re.search(r"at (http://\S+)", line)
+            if found:
+                self.url = found.group(1)
+                token = re.search(r"\?token=(\S+)", self.url)
+                self.token = token and urllib.parse.unquote(token.group(1))
+            if "Ctrl+C" in line:
+                break
+        if self.url is None:
+            self.stop()
+            raise RuntimeError("skal label serve did not start:\n" + "".join(self.lines))
+        self.base = re.match(r"http://[^/]+", self.url).group(0)
+
+    def stop(self):
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(10)
+        if self.proc.stdout:
+            self.proc.stdout.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.stop()
