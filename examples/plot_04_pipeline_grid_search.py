@@ -13,7 +13,6 @@ query strategies accept the fitted pipeline and send the pool through its transf
 # A scaler in front of a ResNet18
 # -------------------------------
 import matplotlib.pyplot as plt
-import numpy as np
 from sklearn.model_selection import GridSearchCV, StratifiedKFold
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import StandardScaler

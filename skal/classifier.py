@@ -699,7 +699,8 @@ class MCDropoutClassifier(PrecisionMixin, NeuralNetClassifier):
         Parameters
         ----------
         X : array-like of shape (n, C, H, W), (n, H, W) or (n, n_features), Dataset or PIL list
-            Training samples; a torch ``Dataset`` or a list of PIL images works too. A ``Dataset`` yields images or ``(image, label)`` pairs (e.g. torchvision's
+            Training samples; a torch ``Dataset`` or a list of PIL images works too. A
+            ``Dataset`` yields images or ``(image, label)`` pairs (e.g. torchvision's
             ``ImageFolder``); all images must have one size.
         y : array-like of shape (n,), or None
             Class labels of any type scikit-learn accepts; None takes a ``Dataset``'s labels.

@@ -197,12 +197,12 @@ class WAALClassifier(MCDropoutClassifier):
     """Wasserstein Adversarial Active Learning (WAAL): a classifier that also learns from the pool.
 
     Trained on labelled and unlabelled data, with a critic that scores how unlike the labelled set
-    a sample looks. Three networks: a feature extractor and a classifier head, together the skorch ``module_``
-    (a :class:`skal.nets.WAALNet`, so ``predict_proba`` and ``sample_proba`` work as for any skal
-    classifier), and a critic ``critic_`` (:class:`skal.nets.WAALCritic`, ``g(z)`` in [0, 1], 1 =
-    "looks unlabelled"), registered through skorch so ``critic__*`` parameters work, with its own
-    optimizer ``critic_optimizer_`` (``critic_optimizer__*`` parameters; by default the same
-    optimizer class and ``lr`` as the main one).
+    a sample looks. Three networks: a feature extractor and a classifier head, together the
+    skorch ``module_`` (a :class:`skal.nets.WAALNet`, so ``predict_proba`` and ``sample_proba``
+    work as for any skal classifier), and a critic ``critic_`` (:class:`skal.nets.WAALCritic`,
+    ``g(z)`` in [0, 1], 1 = "looks unlabelled"), registered through skorch so ``critic__*``
+    parameters work, with its own optimizer ``critic_optimizer_`` (``critic_optimizer__*``
+    parameters; by default the same optimizer class and ``lr`` as the main one).
 
     Unlabelled data is given as ``y == unlabeled_marker`` rows (scikit-learn's semi-supervised
     convention, -1) or as ``fit(X, y, X_unlabeled=...)``; :class:`skal.ActiveLearner` passes the

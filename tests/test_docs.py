@@ -11,7 +11,6 @@ import subprocess
 import sys
 
 import pytest
-
 from public_api import public_names
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))

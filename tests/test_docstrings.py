@@ -8,7 +8,6 @@ public estimator, method and function and ignores a few checks; this file applie
 import inspect
 
 import pytest
-
 from public_api import PUBLIC_MODULES, public_names, public_objects
 
 numpydoc_validate = pytest.importorskip(

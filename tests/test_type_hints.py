@@ -5,9 +5,9 @@ import inspect
 import os
 
 import pytest
+from public_api import public_objects
 
 import skal
-from public_api import public_objects
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 CALLABLES = [(path, obj) for path, _, _, obj in public_objects()
