@@ -21,6 +21,7 @@ is the imbalanced-learn sampler over the same networks and losses.
 import inspect
 import numbers
 import warnings
+from typing import Any
 
 import numpy as np
 import torch
@@ -33,6 +34,7 @@ from sklearn.utils.validation import check_is_fitted
 from torch.nn import functional as F
 
 from ._modes import _EvalMode, _Frozen, _RealDataStats
+from ._typing import ArrayLike, RandomStateLike
 from ._validation import resolve_seed
 from .classifier import MCDropoutClassifier, ResNet18Classifier
 from .exceptions import DivergenceError
@@ -222,6 +224,7 @@ class BGADLMixin:
         (:func:`skal.losses.masked_cross_entropy`); ``history_`` records the fraction kept as
         ``gen_kept``.
     gen_threshold : float in [0, 1], default=0.5
+        The probability ``gen_filter`` compares with.
     rec_source : {"all", "new"}, default="all"
         Which labelled images the classifier's generated terms come from: every labelled image
         (``"all"``, the authors' code: x' and G(z, y) of each real batch), or only the newly
@@ -238,6 +241,7 @@ class BGADLMixin:
     encoder_, generator_, discriminator_ : torch.nn.Module
         The VAE-ACGAN networks (``joint=True``).
     encoder_optimizer_, generator_optimizer_, discriminator_optimizer_ : torch optimizers
+        Their optimizers (``joint=True``).
     vae_acgan_ : BGADLMCDropoutClassifier
         The separately trained VAE-ACGAN (``joint=False``).
 
@@ -275,7 +279,7 @@ class BGADLMixin:
 
     _flat_ok = False
 
-    def __init__(self, *args, **kwargs):
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
         bgadl = {name: kwargs.pop(name, default) for name, default in BGADL_DEFAULTS.items()}
         super().__init__(*args, **kwargs)
         for name, value in bgadl.items():
@@ -369,7 +373,9 @@ class BGADLMixin:
             return resolve_seed(self.random_state, owner=type(self).__name__)
         return seed
 
-    def fit(self, X, y, new_rows=None, **fit_params):
+    def fit(
+        self, X: ArrayLike, y: ArrayLike, new_rows: Any = None, **fit_params: Any
+    ) -> "BGADLMixin":
         """Train the classifier (and, unless ``generative=False``, the VAE-ACGAN) on ``(X, y)``.
 
         Parameters
@@ -377,6 +383,7 @@ class BGADLMixin:
         X : array-like of shape (n, C, H, W) or (n, H, W)
             Images with values in [0, 1] (uint8 images are scaled).
         y : array-like of shape (n,)
+            Their labels.
         new_rows : None, int or array-like, default=None
             The newly acquired rows of X, for ``rec_source="new"``: their number k (the last k
             rows, as :class:`skal.ActiveLearner` and :func:`skal.experiment.run_experiment`
@@ -386,7 +393,8 @@ class BGADLMixin:
 
         Returns
         -------
-        self
+        self : BGADLMixin
+            This estimator, fitted.
         """
         self._new_rows = new_rows
         try:
@@ -395,12 +403,33 @@ class BGADLMixin:
             self._new_rows = None
             self._fit_state = None
 
-    def partial_fit(self, X, y, classes=None, new_rows=None, **fit_params):
-        """Continue training without re-initialising the networks; arguments as :meth:`fit`.
+    def partial_fit(
+        self,
+        X: ArrayLike,
+        y: ArrayLike,
+        classes: ArrayLike | None = None,
+        new_rows: Any = None,
+        **fit_params: Any,
+    ) -> "BGADLMixin":
+        """Continue training without re-initialising the networks.
+
+        Parameters
+        ----------
+        X : array-like of shape (n, C, H, W) or (n, H, W)
+            Images with values in [0, 1], of the shape of the first fit.
+        y : array-like of shape (n,)
+            Their labels.
+        classes : array-like of shape (n_classes,), default=None
+            All classes, needed on the first call when ``y`` does not contain every class.
+        new_rows : None, int or array-like, default=None
+            The newly acquired rows of X, as in :meth:`fit`.
+        **fit_params
+            Passed on to skorch.
 
         Returns
         -------
-        self
+        self : BGADLMixin
+            This estimator, trained for ``max_epochs`` more epochs.
         """
         self._new_rows = new_rows
         try:
@@ -438,9 +467,17 @@ class BGADLMixin:
         return (tuple(self.input_shape_), len(self.classes_), int(self.latent_dim),
                 int(self.gan_width), int(self.gan_hidden))
 
-    def initialize_module(self):
-        """Build the classifier ``module_`` and, in joint mode, ``encoder_``, ``generator_`` and
-        ``discriminator_`` (kept from the previous fit with ``gan_warm_start``)."""
+    def initialize_module(self) -> "BGADLMixin":
+        """Build the classifier ``module_`` and, in joint mode, the VAE-ACGAN networks.
+
+        ``encoder_``, ``generator_`` and ``discriminator_`` are kept from the previous fit with
+        ``gan_warm_start``.
+
+        Returns
+        -------
+        self : BGADLMixin
+            This estimator, with its modules set.
+        """
         super().initialize_module()
         self._gan_kept = False
         if not (self.generative and self.joint):
@@ -465,9 +502,23 @@ class BGADLMixin:
         self.gan_signature_ = signature
         return self
 
-    def initialize_optimizer(self, triggered_directly=None):
-        """``optimizer_`` for the classifier only, and one ``gan_optimizer`` per VAE-ACGAN net
-        (skorch's default would put every module's parameters in ``optimizer_``)."""
+    def initialize_optimizer(self, triggered_directly: Any = None) -> "BGADLMixin":
+        """Build ``optimizer_`` for the classifier only, and one optimizer per VAE-ACGAN net.
+
+        skorch's default would put every module's parameters in ``optimizer_``; here
+        ``encoder_optimizer_``, ``generator_optimizer_`` and ``discriminator_optimizer_`` are
+        ``gan_optimizer`` instances of their own.
+
+        Parameters
+        ----------
+        triggered_directly : None, default=None
+            Deprecated in skorch and unused; kept for skorch's signature.
+
+        Returns
+        -------
+        self : BGADLMixin
+            This estimator, with its optimizers set.
+        """
         args, kwargs = self.get_params_for_optimizer("optimizer", self.module_.named_parameters())
         self.optimizer_ = self.optimizer(*args, **kwargs)
         if not (self.generative and self.joint):
@@ -487,11 +538,26 @@ class BGADLMixin:
         return self
 
     # ------------------------------------------------------------------ data
-    def get_iterator(self, dataset, training=False):
-        """The parent's loader (shuffled training batches, a last batch of one joins the one
-        before); for the generative modes this also prepares the per-fit data: the training
-        rows (for extra VAE-ACGAN batches), the new rows (``rec_source="new"``) and, with
-        ``joint=False``, the separate VAE-ACGAN and its x'."""
+    def get_iterator(self, dataset: Any, training: bool = False) -> Any:
+        """Return the parent's loader; for training, also prepare the per-fit BGADL data.
+
+        The loader shuffles training batches and joins a last batch of one to the one before.
+        For the generative modes a training loader also prepares the training rows (for extra
+        VAE-ACGAN batches), the new rows (``rec_source="new"``) and, with ``joint=False``, the
+        separate VAE-ACGAN and its x'.
+
+        Parameters
+        ----------
+        dataset : torch Dataset
+            The data to iterate over.
+        training : bool, default=False
+            Training batches or prediction batches.
+
+        Returns
+        -------
+        iterator : torch.utils.data.DataLoader
+            The batches.
+        """
         iterator = super().get_iterator(dataset, training=training)
         if training and self.generative:
             self._prepare_fit_state(dataset, len(iterator))
@@ -554,7 +620,22 @@ class BGADLMixin:
         return {"X_gen": torch.from_numpy(X_gen), "y_gen": torch.from_numpy(src_y)}
 
     # ------------------------------------------------------------------ epochs
-    def on_epoch_begin(self, net, dataset_train=None, dataset_valid=None, **kwargs):
+    def on_epoch_begin(
+        self, net: Any, dataset_train: Any = None, dataset_valid: Any = None, **kwargs: Any
+    ) -> None:
+        """Set this epoch's weight of the generated terms (``gen_warmup``) and record it.
+
+        Parameters
+        ----------
+        net : BGADLMixin
+            This estimator (skorch's callback protocol).
+        dataset_train : torch Dataset, default=None
+            The training data.
+        dataset_valid : torch Dataset, default=None
+            The validation data, if any.
+        **kwargs
+            Other arguments of skorch's ``on_epoch_begin``.
+        """
         super().on_epoch_begin(
             net, dataset_train=dataset_train, dataset_valid=dataset_valid, **kwargs
         )
@@ -566,10 +647,31 @@ class BGADLMixin:
         state["epoch"] += 1
         self.history.record("gen_weight", weight)
 
-    def on_epoch_end(self, net, dataset_train=None, dataset_valid=None, **kwargs):
-        """Refuse an epoch whose mean VAE-ACGAN or classifier loss exploded: more than
-        ``_EXPLOSION_FACTOR`` times the larger of its first batch value and 1 (skal's
-        ``DivergenceCheck`` callback checks NaN batch losses and the weights of every module)."""
+    def on_epoch_end(
+        self, net: Any, dataset_train: Any = None, dataset_valid: Any = None, **kwargs: Any
+    ) -> None:
+        """Refuse an epoch whose mean VAE-ACGAN or classifier loss exploded.
+
+        Exploded means more than 100 times the larger of the loss's first batch value and 1
+        (skal's ``DivergenceCheck`` callback checks NaN batch losses and the weights of every
+        module).
+
+        Parameters
+        ----------
+        net : BGADLMixin
+            This estimator (skorch's callback protocol).
+        dataset_train : torch Dataset, default=None
+            The training data.
+        dataset_valid : torch Dataset, default=None
+            The validation data, if any.
+        **kwargs
+            Other arguments of skorch's ``on_epoch_end``.
+
+        Raises
+        ------
+        skal.exceptions.DivergenceError
+            If a loss exploded.
+        """
         super().on_epoch_end(
             net, dataset_train=dataset_train, dataset_valid=dataset_valid, **kwargs
         )
@@ -721,8 +823,21 @@ class BGADLMixin:
                 total += len(y)
         return loss, kept / max(total, 1)
 
-    def train_step(self, batch, **fit_params):
-        """One BGADL step on a mini-batch: the VAE-ACGAN updates, then the classifier's."""
+    def train_step(self, batch: Any, **fit_params: Any) -> dict[str, Any]:
+        """Run one BGADL step on a mini-batch: the VAE-ACGAN updates, then the classifier's.
+
+        Parameters
+        ----------
+        batch : tuple of (X, y) tensors
+            One training mini-batch.
+        **fit_params
+            Passed on to the module's ``forward``.
+
+        Returns
+        -------
+        step : dict
+            The classifier's ``loss`` (L_C) and ``y_pred`` of the batch, as skorch expects.
+        """
         if not self.generative:
             return self._plain_step(batch, **fit_params)
         self._set_training(True)
@@ -848,7 +963,9 @@ class BGADLMixin:
                 out[s] = self.generator_(z, self._onehot(yb, z.dtype)).cpu().numpy()
         return _finite_images(self, out)
 
-    def sample(self, X, y, *, random_state=None):
+    def sample(
+        self, X: ArrayLike, y: ArrayLike, *, random_state: RandomStateLike = None
+    ) -> tuple[np.ndarray, np.ndarray]:
         """Generate variations x' = G(E(x), y) of labelled images: the BGADL step.
 
         Parameters
@@ -878,7 +995,7 @@ class BGADLMixin:
         seed = resolve_seed(self.random_state if random_state is None else random_state)
         return self._sample_encoded(np.clip(X, 0.0, 1.0), y_idx, seed), y.copy()
 
-    def generate(self, y, *, random_state=None):
+    def generate(self, y: ArrayLike, *, random_state: RandomStateLike = None) -> np.ndarray:
         """Draw class-conditional images G(z, y), z ~ N(0, I).
 
         Parameters
@@ -891,6 +1008,7 @@ class BGADLMixin:
         Returns
         -------
         X_gen : ndarray of float32, shape (n, C, H, W)
+            Generated images with values in [0, 1], one per entry of ``y``.
         """
         self._check_generator_fitted()
         _, y_idx = self._encode_labels(y)
@@ -932,11 +1050,20 @@ class BGADLClassifier(BGADLMixin, ResNet18Classifier):
 
     Parameters
     ----------
-    preact, dropout, width, image_shape, optimizer, lr, max_epochs, batch_size, random_state
-        As :class:`skal.ResNet18Classifier`.
+    *args
+        ``preact``, ``dropout`` and ``width``, in that order, as in
+        :class:`skal.ResNet18Classifier`.
     **kwargs
-        The BGADL parameters of :class:`BGADLMixin` and any skorch parameter (``callbacks``,
-        ``train_split``, ``device``, ``encoder_optimizer__*``, ...).
+        The other :class:`skal.ResNet18Classifier` parameters (``image_shape``, ``optimizer``,
+        ``lr``, ``max_epochs``, ``batch_size``, ``random_state``), the BGADL parameters of
+        :class:`BGADLMixin` and any skorch parameter (``callbacks``, ``train_split``,
+        ``device``, ``encoder_optimizer__*``, ...).
+
+    See Also
+    --------
+    BGADLMixin : The BGADL training and its parameters.
+    BGADLMCDropoutClassifier : The same for any MC-dropout network.
+    skal.bald : The query strategy of BGADL.
 
     References
     ----------
@@ -965,11 +1092,17 @@ class BGADLMCDropoutClassifier(BGADLMixin, MCDropoutClassifier):
 
     Parameters
     ----------
-    module : torch module class or instance
-        As :class:`skal.MCDropoutClassifier`; it takes images and returns logits.
+    *args
+        ``module``, the network: a torch module class or instance, as in
+        :class:`skal.MCDropoutClassifier`; it takes images and returns logits.
     **kwargs
         :class:`skal.MCDropoutClassifier` / skorch parameters and the BGADL parameters of
         :class:`BGADLMixin`.
+
+    See Also
+    --------
+    BGADLMixin : The BGADL training and its parameters.
+    BGADLClassifier : The same with a ResNet18.
 
     Examples
     --------

@@ -13,7 +13,9 @@ import inspect
 import math
 import numbers
 import warnings
+from collections.abc import Callable
 from types import MappingProxyType
+from typing import Any
 
 import numpy as np
 import torch
@@ -29,6 +31,7 @@ from torch.utils.data import DataLoader, RandomSampler, Sampler, SequentialSampl
 from ._pool import Pool, as_pool, is_lazy_pool
 from ._precision import PrecisionMixin, as_float32, to_memory_format
 from ._sources import images_and_labels, is_image_source
+from ._typing import ArrayLike, RandomStateLike
 from ._validation import (
     check_device,
     check_image_shape,
@@ -176,6 +179,10 @@ def _dropout_free_features(module, dropouts, x_probe, device):
 class MCDropoutClassifier(PrecisionMixin, NeuralNetClassifier):
     """A skorch classifier with scikit-learn validation and Monte-Carlo dropout sampling.
 
+    Wraps any torch module that returns logits: ``fit`` validates the data and the parameters,
+    encodes labels of any type, seeds everything from ``random_state``, and
+    :meth:`sample_proba` draws MC-dropout probabilities for BALD-style strategies.
+
     Parameters
     ----------
     module : torch module class or instance
@@ -187,10 +194,15 @@ class MCDropoutClassifier(PrecisionMixin, NeuralNetClassifier):
         ``head(z)`` methods and all its dropout sits in ``head``, :meth:`sample_proba` computes the
         features once and samples only the head.
     criterion : torch criterion, default=torch.nn.CrossEntropyLoss
+        The training loss, on logits (skorch's ``criterion``).
     optimizer : torch optimizer class, default=torch.optim.SGD
+        Built in ``fit`` on the module's parameters; ``optimizer__*`` parameters reach it.
     lr : float, default=0.01
+        Learning rate.
     max_epochs : int, default=10
+        Passes over the training data per ``fit``.
     batch_size : int, default=128
+        Samples per mini-batch (``-1``: one batch); training and prediction.
     train_split : callable or None, default=None
         No validation split by default: active-learning labelled sets are small. Pass
         ``skorch.dataset.ValidSplit(5)`` to hold some out (e.g. for ``EarlyStopping``).
@@ -202,9 +214,9 @@ class MCDropoutClassifier(PrecisionMixin, NeuralNetClassifier):
         padding=2), v2.RandomHorizontalFlip()])``: called on every training sample, a float
         tensor ``(C, H, W)`` in [0, 1] for uint8 input, with fresh random parameters each time
         (drawn from the seeded ``random_state`` stream). Never applied when scoring
-        (``predict_proba``, ``sample_proba``, validation batches). It must keep the shape. (Not
-        called ``transform``: scikit-learn takes an estimator with that attribute for a
-        transformer.)
+        (``predict_proba``, ``sample_proba``, validation batches). It must keep the shape. It is
+        not called ``transform`` because scikit-learn takes an estimator with that attribute for a
+        transformer.
     random_state : None, int, RandomState or Generator, default=None
         Seeds weight initialisation, shuffling and dropout in ``fit`` (reproducible on CPU) and the
         dropout masks of :meth:`sample_proba`.
@@ -216,9 +228,27 @@ class MCDropoutClassifier(PrecisionMixin, NeuralNetClassifier):
         Memory format of the network's weights and 4-D inputs; ``"channels_last"`` speeds up
         convolutions on GPUs (this is about memory strides, not the layout of ``X``).
     verbose : int, default=0
+        Verbosity of skorch's per-epoch log; 0 prints nothing.
     **kwargs
         Any other skorch parameter (``callbacks``, ``device``, ``module__*``, ``optimizer__*``,
         ``iterator_train__*``, ...).
+
+    Attributes
+    ----------
+    classes_ : ndarray of shape (n_classes,)
+        The labels seen in ``fit``; ``predict`` returns values from it.
+    n_features_in_ : int
+        Number of input values per sample (``C*H*W`` for images).
+    input_shape_ : tuple
+        Per-sample shape the module receives, e.g. ``(1, 28, 28)``.
+    module_ : torch.nn.Module
+        The trained network, in eval mode.
+
+    See Also
+    --------
+    ResNet18Classifier : The same with a ResNet18 built from the data.
+    skal.WAALClassifier : Trains on unlabelled data too (WAAL).
+    skal.BGADLMCDropoutClassifier : Trains jointly with a VAE-ACGAN (BGADL).
 
     Notes
     -----
@@ -242,17 +272,6 @@ class MCDropoutClassifier(PrecisionMixin, NeuralNetClassifier):
     - **Global RNG.** ``fit``, ``predict_proba`` and :meth:`sample_proba` leave torch's global
       random state as they found it.
 
-    Attributes
-    ----------
-    classes_ : ndarray of shape (n_classes,)
-        The labels seen in ``fit``; ``predict`` returns values from it.
-    n_features_in_ : int
-        Number of input values per sample (``C*H*W`` for images).
-    input_shape_ : tuple
-        Per-sample shape the module receives, e.g. ``(1, 28, 28)``.
-    module_ : torch.nn.Module
-        The trained network, in eval mode.
-
     Examples
     --------
     >>> import numpy as np
@@ -268,22 +287,22 @@ class MCDropoutClassifier(PrecisionMixin, NeuralNetClassifier):
 
     def __init__(
         self,
-        module,
+        module: type[nn.Module] | Callable[..., nn.Module] | nn.Module,
         *,
-        criterion=nn.CrossEntropyLoss,
-        optimizer=torch.optim.SGD,
-        lr=0.01,
-        max_epochs=10,
-        batch_size=128,
-        train_split=None,
-        image_shape=None,
-        train_transform=None,
-        random_state=None,
-        mixed_precision=None,
-        memory_format="contiguous",
-        verbose=0,
-        **kwargs,
-    ):
+        criterion: Any = nn.CrossEntropyLoss,
+        optimizer: type[torch.optim.Optimizer] = torch.optim.SGD,
+        lr: float = 0.01,
+        max_epochs: int = 10,
+        batch_size: int = 128,
+        train_split: Callable[..., Any] | None = None,
+        image_shape: tuple[int, ...] | None = None,
+        train_transform: Callable[[Any], Any] | None = None,
+        random_state: RandomStateLike = None,
+        mixed_precision: str | None = None,
+        memory_format: str = "contiguous",
+        verbose: int = 0,
+        **kwargs: Any,
+    ) -> None:
         super().__init__(
             module,
             criterion=criterion,
@@ -330,11 +349,16 @@ class MCDropoutClassifier(PrecisionMixin, NeuralNetClassifier):
             if not name.startswith("_") and not (self._fixed_module and name == "module")
         ]
 
-    def initialize_module(self):
+    def initialize_module(self) -> "MCDropoutClassifier":
         """Build the module; a module *class* gets data-derived arguments it accepts.
 
         ``n_classes``, ``in_features`` (values per sample), ``in_channels`` and ``image_shape``
         (for image input) are filled in from the training data unless set as ``module__*``.
+
+        Returns
+        -------
+        self : MCDropoutClassifier
+            This estimator, with ``module_`` set.
         """
         kwargs = self.get_params_for("module")
         if callable(self.module) and not isinstance(self.module, nn.Module):
@@ -370,7 +394,7 @@ class MCDropoutClassifier(PrecisionMixin, NeuralNetClassifier):
         )
 
     @property
-    def classes_(self):
+    def classes_(self) -> np.ndarray:
         try:
             return self.label_encoder_.classes_
         except AttributeError:
@@ -446,9 +470,22 @@ class MCDropoutClassifier(PrecisionMixin, NeuralNetClassifier):
     def _divergence_hint(self):
         return f"Lower lr (now {self.lr!r})"
 
-    def initialize_callbacks(self):
-        """Initialise the callbacks; refuse one that monitors a validation score that no
-        validation split will produce (skorch would fail with a ``KeyError`` after an epoch)."""
+    def initialize_callbacks(self) -> "MCDropoutClassifier":
+        """Initialise the callbacks; refuse one that monitors a missing validation score.
+
+        Without a ``train_split`` there is no validation score, and skorch would fail with a
+        ``KeyError`` after the first epoch; this fails before training, with what to change.
+
+        Returns
+        -------
+        self : MCDropoutClassifier
+            This estimator, with ``callbacks_`` set.
+
+        Raises
+        ------
+        ValueError
+            If a callback monitors ``valid_*`` while ``train_split`` is None.
+        """
         super().initialize_callbacks()
         if self.train_split is not None:
             return self
@@ -504,8 +541,8 @@ class MCDropoutClassifier(PrecisionMixin, NeuralNetClassifier):
             )
 
     # ------------------------------------------------------------------ training loop hooks
-    def get_iterator(self, dataset, training=False):
-        """skorch's ``DataLoader``, with shuffled training batches and no batch of one.
+    def get_iterator(self, dataset: Any, training: bool = False) -> Any:
+        """Return skorch's ``DataLoader``, with shuffled training batches and no batch of one.
 
         Training batches come in a fresh random order every epoch (``iterator_train__shuffle``
         defaults to True here; it is False in skorch) drawn from the seeded ``random_state``
@@ -514,6 +551,18 @@ class MCDropoutClassifier(PrecisionMixin, NeuralNetClassifier):
         advance torch's global random state (a DataLoader draws a seed from it on every pass).
         ``iterator_train__sampler`` / ``batch_sampler`` / ``drop_last`` hand batching back to
         the user.
+
+        Parameters
+        ----------
+        dataset : torch Dataset
+            The data to iterate over (skorch's ``Dataset`` of the validated input).
+        training : bool, default=False
+            Training batches (``iterator_train``) or prediction batches (``iterator_valid``).
+
+        Returns
+        -------
+        iterator : torch.utils.data.DataLoader
+            The batches.
         """
         prefix, iterator = (
             ("iterator_train", self.iterator_train) if training
@@ -553,14 +602,46 @@ class MCDropoutClassifier(PrecisionMixin, NeuralNetClassifier):
             )
         return out.to(dtype=X.dtype, device=X.device)
 
-    def train_step_single(self, batch, **fit_params):
-        """skorch's training step on a batch whose images went through ``train_transform``."""
+    def train_step_single(self, batch: Any, **fit_params: Any) -> dict[str, Any]:
+        """Run skorch's training step on a batch whose images went through ``train_transform``.
+
+        Parameters
+        ----------
+        batch : tuple of (X, y) tensors
+            One training mini-batch.
+        **fit_params
+            Passed on to the module's ``forward``.
+
+        Returns
+        -------
+        step : dict
+            The result of skorch's step: the ``loss`` and ``y_pred`` of the batch.
+        """
         if self.train_transform is not None:
             Xi, yi = unpack_data(batch)
             batch = (self._augment(to_tensor(Xi, self.device)), yi)
         return super().train_step_single(batch, **fit_params)
 
-    def train_step(self, batch, **fit_params):
+    def train_step(self, batch: Any, **fit_params: Any) -> dict[str, Any]:
+        """Run skorch's training step, with a clear error for a BatchNorm batch of one.
+
+        Parameters
+        ----------
+        batch : tuple of (X, y) tensors
+            One training mini-batch.
+        **fit_params
+            Passed on to skorch's ``train_step``.
+
+        Returns
+        -------
+        step : dict
+            The result of skorch's step: the ``loss`` and ``y_pred`` of the batch.
+
+        Raises
+        ------
+        ValueError
+            If the module has BatchNorm layers and the batch holds one sample.
+        """
         try:
             return super().train_step(batch, **fit_params)
         except ValueError as exc:
@@ -572,8 +653,20 @@ class MCDropoutClassifier(PrecisionMixin, NeuralNetClassifier):
                 "batch_size >= 2 and at least 2 training samples."
             ) from exc
 
-    def on_train_end(self, net, X=None, y=None, **kwargs):
-        """Leave every module in eval mode (skorch leaves it in train mode after training)."""
+    def on_train_end(self, net: Any, X: Any = None, y: Any = None, **kwargs: Any) -> None:
+        """Leave every module in eval mode (skorch leaves it in train mode after training).
+
+        Parameters
+        ----------
+        net : MCDropoutClassifier
+            This estimator (skorch's callback protocol).
+        X : array-like, default=None
+            The training samples.
+        y : array-like, default=None
+            The training labels.
+        **kwargs
+            Other arguments of skorch's ``on_train_end``.
+        """
         super().on_train_end(net, X=X, y=y, **kwargs)
         self._set_training(False)
 
@@ -598,14 +691,16 @@ class MCDropoutClassifier(PrecisionMixin, NeuralNetClassifier):
         finally:
             vars(self).pop("_fitting", None)
 
-    def fit(self, X, y=None, **fit_params):
+    def fit(
+        self, X: ArrayLike, y: ArrayLike | None = None, **fit_params: Any
+    ) -> "MCDropoutClassifier":
         """Initialise (unless ``warm_start``) and train the network on ``(X, y)``.
 
         Parameters
         ----------
-        X : array-like of shape (n, C, H, W), (n, H, W) or (n, n_features), torch Dataset or list
-            of PIL images
-            A ``Dataset`` yields images or ``(image, label)`` pairs (e.g. torchvision's
+        X : array-like of shape (n, C, H, W), (n, H, W) or (n, n_features), Dataset or PIL list
+            Training samples; a torch ``Dataset`` or a list of PIL images works too. A
+            ``Dataset`` yields images or ``(image, label)`` pairs (e.g. torchvision's
             ``ImageFolder``); all images must have one size.
         y : array-like of shape (n,), or None
             Class labels of any type scikit-learn accepts; None takes a ``Dataset``'s labels.
@@ -614,7 +709,8 @@ class MCDropoutClassifier(PrecisionMixin, NeuralNetClassifier):
 
         Returns
         -------
-        self
+        self : MCDropoutClassifier
+            This estimator, fitted.
 
         Raises
         ------
@@ -638,19 +734,31 @@ class MCDropoutClassifier(PrecisionMixin, NeuralNetClassifier):
                 self._check_module_io(X)
             return super().partial_fit(X, y, **fit_params)
 
-    def partial_fit(self, X, y=None, classes=None, **fit_params):
+    def partial_fit(
+        self,
+        X: ArrayLike,
+        y: ArrayLike | None = None,
+        classes: ArrayLike | None = None,
+        **fit_params: Any,
+    ) -> "MCDropoutClassifier":
         """Continue training on ``(X, y)`` without re-initialising the network.
 
         Parameters
         ----------
-        X : array-like
-        y : array-like of shape (n,)
+        X : array-like of shape (n, C, H, W), (n, H, W) or (n, n_features), or a torch Dataset
+            Training samples, in the layout of the first fit.
+        y : array-like of shape (n,), or None
+            Their labels, among ``classes_`` after the first call; None takes a ``Dataset``'s
+            labels.
         classes : array-like of shape (n_classes,), default=None
             All classes, needed on the first call when ``y`` does not contain every class.
+        **fit_params
+            Passed on to skorch (and from there to the module's ``forward``).
 
         Returns
         -------
-        self
+        self : MCDropoutClassifier
+            This estimator, trained for ``max_epochs`` more epochs.
         """
         self._check_params()
         X, y = images_and_labels(X, y)
@@ -666,12 +774,17 @@ class MCDropoutClassifier(PrecisionMixin, NeuralNetClassifier):
                 self._check_module_io(X)
             return super().partial_fit(X, y, **fit_params)
 
-    def initialize(self):
+    def initialize(self) -> "MCDropoutClassifier":
         """Initialise the network, optimizer and callbacks.
 
         ``fit`` calls this after it has seen the data. Called before any data (as modAL's
         ``DeepActiveLearner`` does at construction), the network is built from the ``classes``
         and ``image_shape`` parameters.
+
+        Returns
+        -------
+        self : MCDropoutClassifier
+            This estimator, initialised (not trained).
         """
         self._check_params()
         if not hasattr(self, "input_shape_"):
@@ -710,15 +823,21 @@ class MCDropoutClassifier(PrecisionMixin, NeuralNetClassifier):
         for start, rows in pool.chunks():
             yield start, self._check_fitted_X(rows)
 
-    def predict_proba(self, X):
-        """Class probabilities from one deterministic pass (dropout off).
+    def predict_proba(self, X: ArrayLike) -> np.ndarray:
+        """Predict class probabilities from one deterministic pass (dropout off).
 
         ``X`` may be a pool larger than memory (``np.memmap``, torch ``Dataset``,
         :class:`skal._pool.Pool`): it is read and converted one chunk at a time.
 
+        Parameters
+        ----------
+        X : array-like of shape (n, C, H, W), (n, H, W) or (n, n_features), memmap or Dataset
+            Samples, in the layout of the training data.
+
         Returns
         -------
         proba : ndarray of shape (n, n_classes)
+            Probabilities of the classes in ``classes_`` order.
         """
         if is_lazy_pool(X):  # memmaps and user Datasets: one chunk at a time
             check_is_fitted(self, ["module_", "label_encoder_"])
@@ -730,12 +849,18 @@ class MCDropoutClassifier(PrecisionMixin, NeuralNetClassifier):
             return super().predict_proba(X)  # validated datasets
         return super().predict_proba(self._check_fitted_X(X))
 
-    def predict(self, X):
-        """Predicted labels, drawn from ``classes_``.
+    def predict(self, X: ArrayLike) -> np.ndarray:
+        """Predict labels, the most probable of ``classes_``.
+
+        Parameters
+        ----------
+        X : array-like of shape (n, C, H, W), (n, H, W) or (n, n_features), memmap or Dataset
+            Samples, in the layout of the training data.
 
         Returns
         -------
         y_pred : ndarray of shape (n,)
+            Labels from ``classes_``.
         """
         if is_dataset(X) and not is_image_source(X):
             # internal scoring (e.g. skorch's valid_acc) compares with the encoded targets
@@ -743,7 +868,14 @@ class MCDropoutClassifier(PrecisionMixin, NeuralNetClassifier):
         proba = self.predict_proba(X)
         return self.classes_[proba.argmax(axis=1)]
 
-    def sample_proba(self, X, n_samples=20, *, random_state=None, cache=True):
+    def sample_proba(
+        self,
+        X: ArrayLike,
+        n_samples: int = 20,
+        *,
+        random_state: RandomStateLike = None,
+        cache: bool = True,
+    ) -> np.ndarray:
         """Monte-Carlo dropout: ``n_samples`` stochastic passes with only dropout active.
 
         BatchNorm and every other layer stay in eval mode. When the module has ``features`` and
@@ -841,7 +973,9 @@ class MCDropoutClassifier(PrecisionMixin, NeuralNetClassifier):
         return tags
 
     # ------------------------------------------------------------------ features
-    def embed(self, X, *, return_proba=False):
+    def embed(
+        self, X: ArrayLike, *, return_proba: bool = False
+    ) -> np.ndarray | tuple[np.ndarray, np.ndarray]:
         """Penultimate features: the input of the network's last ``nn.Linear`` (eval mode).
 
         One forward pass per batch, dropout off; with ``return_proba=True`` the probabilities of
@@ -851,12 +985,15 @@ class MCDropoutClassifier(PrecisionMixin, NeuralNetClassifier):
 
         Parameters
         ----------
-        X : array-like
+        X : array-like of shape (n, C, H, W), (n, H, W) or (n, n_features)
+            Samples, in the layout of the training data.
         return_proba : bool, default=False
+            Also return the class probabilities of the same pass.
 
         Returns
         -------
         features : ndarray of float32, shape (n, d)
+            The input of the last ``nn.Linear`` layer, per sample.
         proba : ndarray of float32, shape (n, n_classes)
             Only with ``return_proba=True``; equal to :meth:`predict_proba`.
 
@@ -893,12 +1030,23 @@ class ResNet18Classifier(MCDropoutClassifier):
     image_shape : tuple (C, H, W) or None, default=None
         Needed for flat ``(n, C*H*W)`` input, e.g. behind a ``MinMaxScaler`` in a ``Pipeline``.
     optimizer : torch optimizer class, default=torch.optim.Adam
+        Built in ``fit`` on the network's parameters; ``optimizer__*`` parameters reach it.
     lr : float, default=1e-3
+        Learning rate.
     max_epochs : int, default=10
+        Passes over the training data per ``fit``.
     batch_size : int, default=64
+        Samples per mini-batch; at least 2 (BatchNorm).
     random_state : None, int, RandomState or Generator, default=None
+        Seeds weight initialisation, shuffling and dropout in ``fit`` and the dropout masks of
+        ``sample_proba``.
     **kwargs
         Other :class:`MCDropoutClassifier` / skorch parameters.
+
+    See Also
+    --------
+    MCDropoutClassifier : The same for any torch module.
+    skal.BGADLClassifier : A ResNet18 trained jointly with a VAE-ACGAN (BGADL).
 
     References
     ----------
@@ -920,18 +1068,18 @@ class ResNet18Classifier(MCDropoutClassifier):
 
     def __init__(
         self,
-        preact=False,
-        dropout=0.5,
-        width=64,
+        preact: bool = False,
+        dropout: float = 0.5,
+        width: int = 64,
         *,
-        image_shape=None,
-        optimizer=torch.optim.Adam,
-        lr=1e-3,
-        max_epochs=10,
-        batch_size=64,
-        random_state=None,
-        **kwargs,
-    ):
+        image_shape: tuple[int, ...] | None = None,
+        optimizer: type[torch.optim.Optimizer] = torch.optim.Adam,
+        lr: float = 1e-3,
+        max_epochs: int = 10,
+        batch_size: int = 64,
+        random_state: RandomStateLike = None,
+        **kwargs: Any,
+    ) -> None:
         super().__init__(
             ResNet18,
             optimizer=optimizer,
@@ -960,8 +1108,14 @@ class ResNet18Classifier(MCDropoutClassifier):
                 "train on a batch of one sample", self.batch_size,
             )
 
-    def initialize_module(self):
-        """Build the ResNet from the fitted input shape and classes."""
+    def initialize_module(self) -> "ResNet18Classifier":
+        """Build the ResNet from the fitted input shape and classes.
+
+        Returns
+        -------
+        self : ResNet18Classifier
+            This estimator, with ``module_`` set.
+        """
         self._require_data_description()
         net = PreActResNet18 if self.preact else ResNet18
         kwargs = self.get_params_for("module")

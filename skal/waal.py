@@ -21,6 +21,7 @@ import copy
 import inspect
 import numbers
 import warnings
+from typing import Any
 
 import numpy as np
 import torch
@@ -35,6 +36,7 @@ from torch.nn import functional as F
 from ._pool import as_pool, is_lazy_pool
 from ._precision import as_float32, to_memory_format
 from ._sources import images_and_labels
+from ._typing import ArrayLike, RandomStateLike
 from ._validation import validate_images, validate_labels
 from .classifier import MCDropoutClassifier, batch_bounds
 from .exceptions import DivergenceError
@@ -192,15 +194,15 @@ def _dataset_arrays(dataset):
 
 
 class WAALClassifier(MCDropoutClassifier):
-    """Wasserstein Adversarial Active Learning (WAAL): a classifier trained on labelled and
-    unlabelled data, with a critic that scores how unlike the labelled set a sample looks.
+    """Wasserstein Adversarial Active Learning (WAAL): a classifier that also learns from the pool.
 
-    Three networks: a feature extractor and a classifier head, together the skorch ``module_``
-    (a :class:`skal.nets.WAALNet`, so ``predict_proba`` and ``sample_proba`` work as for any skal
-    classifier), and a critic ``critic_`` (:class:`skal.nets.WAALCritic`, ``g(z)`` in [0, 1], 1 =
-    "looks unlabelled"), registered through skorch so ``critic__*`` parameters work, with its own
-    optimizer ``critic_optimizer_`` (``critic_optimizer__*`` parameters; by default the same
-    optimizer class and ``lr`` as the main one).
+    Trained on labelled and unlabelled data, with a critic that scores how unlike the labelled set
+    a sample looks. Three networks: a feature extractor and a classifier head, together the
+    skorch ``module_`` (a :class:`skal.nets.WAALNet`, so ``predict_proba`` and ``sample_proba``
+    work as for any skal classifier), and a critic ``critic_`` (:class:`skal.nets.WAALCritic`,
+    ``g(z)`` in [0, 1], 1 = "looks unlabelled"), registered through skorch so ``critic__*``
+    parameters work, with its own optimizer ``critic_optimizer_`` (``critic_optimizer__*``
+    parameters; by default the same optimizer class and ``lr`` as the main one).
 
     Unlabelled data is given as ``y == unlabeled_marker`` rows (scikit-learn's semi-supervised
     convention, -1) or as ``fit(X, y, X_unlabeled=...)``; :class:`skal.ActiveLearner` passes the
@@ -307,6 +309,7 @@ class WAALClassifier(MCDropoutClassifier):
         Fractions of ``max_epochs`` at which both learning rates are multiplied by ``lr_decay``
         (epoch ``ceil(fraction * max_epochs)``, 0-based). ``None`` or ``()``: constant lr.
     lr_decay : float, default=0.1
+        The factor of each ``lr_milestones`` step (the paper's x0.1).
     momentum : float, default=0.5
         Momentum of both optimizers when they take one (SGD); ``optimizer__momentum`` /
         ``critic_optimizer__momentum`` override it.
@@ -318,9 +321,13 @@ class WAALClassifier(MCDropoutClassifier):
     optimizer : torch optimizer class, default=torch.optim.SGD
         Used for both the main and the critic optimizer.
     lr : float, default=0.01
+        Learning rate of both optimizers (before the ``lr_milestones`` steps).
     max_epochs : int, default=80
+        Epochs per ``fit`` (the paper's 80 for Fashion-MNIST); see ``epoch_over``.
     batch_size : int, default=64
         S: the number of unlabelled (and of labelled) samples per step.
+    predict_nonlinearity : callable, default=skal.waal.softmax
+        Maps the head's logits to the probabilities of ``predict_proba`` (skorch's parameter).
     random_state : None, int, RandomState or Generator, default=None
         Seeds initialisation, batch sampling, dropout and the gradient penalty: a fit is
         reproducible on CPU.
@@ -333,16 +340,24 @@ class WAALClassifier(MCDropoutClassifier):
     Attributes
     ----------
     classes_ : ndarray of shape (n_classes,)
+        The labels seen in ``fit`` (the unlabelled marker excluded).
     module_ : skal.nets.WAALNet
         Feature extractor (``module_.features``) and head (``module_.head``).
     critic_ : skal.nets.WAALCritic
+        The critic g.
     optimizer_, critic_optimizer_ : torch optimizers
+        The optimizers of ``module_`` and of ``critic_``.
     coef_ : float
         The coefficient of the labelled critic term used in the last fit.
     adv_weight_ : float
         The weight of the Wasserstein term (mu') used in the last fit (0 without unlabelled data).
     n_labeled_, n_unlabeled_ : int
         L and U of the last fit (L counts all labelled rows given, before any ``train_split``).
+
+    See Also
+    --------
+    skal.waal_uncertainty_diversity : WAAL's query strategy.
+    skal.MCDropoutClassifier : The base class (``sample_proba``, ``embed``, validation).
 
     References
     ----------
@@ -365,33 +380,33 @@ class WAALClassifier(MCDropoutClassifier):
 
     def __init__(
         self,
-        features=None,
-        hidden=50,
-        dropout=0.5,
+        features: Any = None,
+        hidden: int = 50,
+        dropout: float = 0.5,
         *,
-        mu=1e-2,
-        selection=5.0,
-        mixture=0.5,
-        kind="paper",
-        coef="paper",
-        query_size=None,
-        gp_weight=2.0,
-        gp_endpoints=False,
-        labeled_sampling="replacement",
-        epoch_over="unlabeled",
-        lr_milestones=(0.5, 0.75),
-        lr_decay=0.1,
-        momentum=0.5,
-        unlabeled_marker=-1,
-        image_shape=None,
-        optimizer=torch.optim.SGD,
-        lr=0.01,
-        max_epochs=80,
-        batch_size=64,
-        predict_nonlinearity=softmax,
-        random_state=None,
-        **kwargs,
-    ):
+        mu: float = 1e-2,
+        selection: float = 5.0,
+        mixture: float = 0.5,
+        kind: str = "paper",
+        coef: str | float = "paper",
+        query_size: int | None = None,
+        gp_weight: float = 2.0,
+        gp_endpoints: bool = False,
+        labeled_sampling: str = "replacement",
+        epoch_over: str = "unlabeled",
+        lr_milestones: tuple[float, ...] | None = (0.5, 0.75),
+        lr_decay: float = 0.1,
+        momentum: float = 0.5,
+        unlabeled_marker: Any = -1,
+        image_shape: tuple[int, ...] | None = None,
+        optimizer: type[torch.optim.Optimizer] = torch.optim.SGD,
+        lr: float = 0.01,
+        max_epochs: int = 80,
+        batch_size: int = 64,
+        predict_nonlinearity: Any = softmax,
+        random_state: RandomStateLike = None,
+        **kwargs: Any,
+    ) -> None:
         super().__init__(
             WAALNet,
             optimizer=optimizer,
@@ -424,7 +439,19 @@ class WAALClassifier(MCDropoutClassifier):
     _train_data = None  # (X_u,) as a tensor (or lazily read rows), only while fitting
     _epochs_done = 0  # epochs run by the current fit (drives the lr schedule)
 
-    def set_params(self, **params):
+    def set_params(self, **params: Any) -> "WAALClassifier":
+        """Set parameters, keeping ``optimizer__*`` ones as parameters of a fitted net too.
+
+        Parameters
+        ----------
+        **params : dict
+            Estimator parameters, including skorch's ``critic__*`` and ``*optimizer__*``.
+
+        Returns
+        -------
+        self : WAALClassifier
+            This estimator.
+        """
         super().set_params(**params)
         # skorch applies optimizer__* / critic_optimizer__* to a fitted net's optimizers without
         # storing them; keep them as parameters so get_params and clone see them.
@@ -541,8 +568,14 @@ class WAALClassifier(MCDropoutClassifier):
             kwargs["image_shape"] = shape
         return spec(**kwargs)
 
-    def initialize_module(self):
-        """Build ``module_`` (feature extractor + head) and ``critic_`` from the fitted data."""
+    def initialize_module(self) -> "WAALClassifier":
+        """Build ``module_`` (feature extractor + head) and ``critic_`` from the fitted data.
+
+        Returns
+        -------
+        self : WAALClassifier
+            This estimator, with ``module_`` and ``critic_`` set.
+        """
         if self.get_params_for("module"):
             raise ValueError(
                 "WAALClassifier builds its module itself: use features=, hidden= and dropout= "
@@ -608,9 +641,22 @@ class WAALClassifier(MCDropoutClassifier):
             kwargs["momentum"] = self.momentum
         return kwargs
 
-    def initialize_optimizer(self, triggered_directly=None):
-        """One optimizer for feature extractor + head, another (``critic_optimizer_``) for the
-        critic; skorch's default would put every parameter, the critic's too, in one optimizer."""
+    def initialize_optimizer(self, triggered_directly: Any = None) -> "WAALClassifier":
+        """Build one optimizer for feature extractor + head and another for the critic.
+
+        ``optimizer_`` and ``critic_optimizer_``: skorch's default would put every parameter,
+        the critic's too, in one optimizer.
+
+        Parameters
+        ----------
+        triggered_directly : None, default=None
+            Deprecated in skorch and unused; kept for skorch's signature.
+
+        Returns
+        -------
+        self : WAALClassifier
+            This estimator, with both optimizers set.
+        """
         args, kwargs = self.get_params_for_optimizer("optimizer", self.module_.named_parameters())
         self.optimizer_ = self.optimizer(*args, **self._optimizer_kwargs(kwargs))
         args, kwargs = self.get_params_for_optimizer(
@@ -718,13 +764,20 @@ class WAALClassifier(MCDropoutClassifier):
         self.adv_weight_ = float(self.mu) * share
 
     # ------------------------------------------------------------------ fitting
-    def fit(self, X, y=None, X_unlabeled=None, **fit_params):
+    def fit(
+        self,
+        X: ArrayLike,
+        y: ArrayLike | None = None,
+        X_unlabeled: ArrayLike | None = None,
+        **fit_params: Any,
+    ) -> "WAALClassifier":
         """Train from scratch (unless ``warm_start``) on labelled and unlabelled data.
 
         Parameters
         ----------
-        X : array-like of shape (n, C, H, W), (n, H, W) or (n, n_features), torch Dataset or list
-            of PIL images
+        X : array-like of shape (n, C, H, W), (n, H, W) or (n, n_features), Dataset or PIL list
+            Training samples, labelled and (rows marked in ``y``) unlabelled; a torch
+            ``Dataset`` or a list of PIL images works too.
         y : array-like of shape (n,), or None
             Labels; rows equal to ``unlabeled_marker`` (-1) are unlabelled. None takes a
             ``Dataset``'s labels.
@@ -736,21 +789,42 @@ class WAALClassifier(MCDropoutClassifier):
 
         Returns
         -------
-        self
+        self : WAALClassifier
+            This estimator, fitted.
         """
         return self._fit(X, y, X_unlabeled, reset=not (self.warm_start and self.initialized_),
                          classes=None, fit_params=fit_params)
 
-    def partial_fit(self, X, y=None, classes=None, X_unlabeled=None, **fit_params):
+    def partial_fit(
+        self,
+        X: ArrayLike,
+        y: ArrayLike | None = None,
+        classes: ArrayLike | None = None,
+        X_unlabeled: ArrayLike | None = None,
+        **fit_params: Any,
+    ) -> "WAALClassifier":
         """Continue training (``max_epochs`` more epochs) without re-initialising the networks.
 
         The lr schedule runs again over these epochs, starting from the learning rates the
-        optimizers were created with. Arguments as in :meth:`fit`; ``classes`` lists all classes
-        on the first call if y lacks some.
+        optimizers were created with.
+
+        Parameters
+        ----------
+        X : array-like of shape (n, C, H, W), (n, H, W) or (n, n_features), Dataset or PIL list
+            Training samples, as in :meth:`fit`.
+        y : array-like of shape (n,), or None
+            Labels; rows equal to ``unlabeled_marker`` are unlabelled.
+        classes : array-like of shape (n_classes,), default=None
+            All classes, needed on the first call when ``y`` does not contain every class.
+        X_unlabeled : array-like, memmap, torch Dataset, list of PIL images or None, default=None
+            Unlabelled samples, as in :meth:`fit`.
+        **fit_params
+            Passed on to skorch.
 
         Returns
         -------
-        self
+        self : WAALClassifier
+            This estimator, trained for ``max_epochs`` more epochs.
         """
         return self._fit(X, y, X_unlabeled, reset=not self.initialized_, classes=classes,
                          fit_params=fit_params)
@@ -790,8 +864,8 @@ class WAALClassifier(MCDropoutClassifier):
                 self._train_data = None
         return self
 
-    def get_iterator(self, dataset, training=False):
-        """Training batches come from WAAL's paired sampler (see ``_PairedBatches``).
+    def get_iterator(self, dataset: Any, training: bool = False) -> Any:
+        """Return WAAL's paired sampler for training, the parent's loader otherwise.
 
         skorch's DataLoader iterates the labelled data only, whereas a WAAL epoch runs over the
         unlabelled set with labelled samples drawn alongside: one iterable that yields
@@ -799,6 +873,19 @@ class WAALClassifier(MCDropoutClassifier):
         ``train_split`` keep working (the labelled rows a split holds out are used for
         validation only). Of the ``iterator_train__*`` parameters only ``batch_size`` and
         ``shuffle`` apply.
+
+        Parameters
+        ----------
+        dataset : torch Dataset
+            The labelled data (skorch's ``Dataset``).
+        training : bool, default=False
+            Training batches (paired with unlabelled ones) or prediction batches.
+
+        Returns
+        -------
+        iterator : iterable of batches
+            ``(x_l, y_l, x_u)`` training batches while fitting with unlabelled data, otherwise
+            the parent's ``DataLoader``.
         """
         if not training or self._train_data is None:
             return super().get_iterator(dataset, training=training)
@@ -812,7 +899,20 @@ class WAALClassifier(MCDropoutClassifier):
                               shuffle=bool(params.get("shuffle", True)))
 
     # ------------------------------------------------------------------ lr schedule
-    def on_train_begin(self, net, X=None, y=None, **kwargs):
+    def on_train_begin(self, net: Any, X: Any = None, y: Any = None, **kwargs: Any) -> None:
+        """Start the lr schedule from the optimizers' current learning rates.
+
+        Parameters
+        ----------
+        net : WAALClassifier
+            This estimator (skorch's callback protocol).
+        X : array-like, default=None
+            The training samples.
+        y : array-like, default=None
+            The training labels.
+        **kwargs
+            Other arguments of skorch's ``on_train_begin``.
+        """
         super().on_train_begin(net, X=X, y=y, **kwargs)
         self._epochs_done = 0
         for opt in (self.optimizer_, self.critic_optimizer_):
@@ -821,7 +921,22 @@ class WAALClassifier(MCDropoutClassifier):
                 if group.get("scheduled_lr") != group["lr"]:
                     group["initial_lr"] = group["lr"]
 
-    def on_epoch_begin(self, net, dataset_train=None, dataset_valid=None, **kwargs):
+    def on_epoch_begin(
+        self, net: Any, dataset_train: Any = None, dataset_valid: Any = None, **kwargs: Any
+    ) -> None:
+        """Set this epoch's learning rates (``lr_milestones``) and record ``lr`` in the history.
+
+        Parameters
+        ----------
+        net : WAALClassifier
+            This estimator (skorch's callback protocol).
+        dataset_train : torch Dataset, default=None
+            The training data.
+        dataset_valid : torch Dataset, default=None
+            The validation data, if any.
+        **kwargs
+            Other arguments of skorch's ``on_epoch_begin``.
+        """
         super().on_epoch_begin(
             net, dataset_train=dataset_train, dataset_valid=dataset_valid, **kwargs
         )
@@ -846,9 +961,29 @@ class WAALClassifier(MCDropoutClassifier):
                 f"{epoch}). {self._divergence_hint()}, or check the input for extreme values."
             )
 
-    def train_step(self, batch, **fit_params):
-        """One WAAL step (feature extractor + head, then critic) or, for a labelled-only batch,
-        one plain cross-entropy step. Each optimizer is stepped on its own loss."""
+    def train_step(self, batch: Any, **fit_params: Any) -> dict[str, Any]:
+        """Run one WAAL step (feature extractor + head, then critic) on a mini-batch.
+
+        A labelled-only batch gets one plain cross-entropy step. Each optimizer is stepped on
+        its own loss.
+
+        Parameters
+        ----------
+        batch : tuple of tensors
+            ``(x_l, y_l, x_u)``, or ``(x_l, y_l)`` without unlabelled data.
+        **fit_params
+            Passed on to the module's ``forward``.
+
+        Returns
+        -------
+        step : dict
+            The classifier's ``loss`` and ``y_pred`` of the batch, as skorch expects.
+
+        Raises
+        ------
+        skal.exceptions.DivergenceError
+            If a loss is not finite.
+        """
         self._set_training(True)
         if len(batch) == 2:  # no unlabelled data: a plain classifier step
             X_l, y_l = (to_tensor(b, self._compute_device()) for b in batch)
@@ -964,25 +1099,34 @@ class WAALClassifier(MCDropoutClassifier):
             )
         return scores
 
-    def critic_score(self, X):
-        """The critic's output ``g(x)`` per row (eval mode): near 1 = "looks unlabelled".
+    def critic_score(self, X: ArrayLike) -> np.ndarray:
+        """Return the critic's output ``g(x)`` per row (eval mode): near 1 = "looks unlabelled".
 
         Parameters
         ----------
         X : array-like, np.memmap or torch Dataset
-            A memmap or Dataset is read one chunk at a time; only the n scores are kept.
+            Samples, in the layout of the training data. A memmap or Dataset is read one chunk
+            at a time; only the n scores are kept.
 
         Returns
         -------
         scores : ndarray of float32, shape (n,)
+            The critic's g(x), in [0, 1].
         """
         chunks = self._scoring_chunks(X)
         features, critic = self.module_.features, self.critic_
         scores = self._eval_forward(chunks, lambda xb: critic(features(xb)))
         return self._check_scores(scores, "critic score g(x)")
 
-    def waal_score(self, X, *, selection=None, mixture=None, kind=None):
-        """WAAL's query score ``U(x) - selection * g(x)`` per row; **smaller is better**.
+    def waal_score(
+        self,
+        X: ArrayLike,
+        *,
+        selection: float | None = None,
+        mixture: float | None = None,
+        kind: str | None = None,
+    ) -> np.ndarray:
+        """Return WAAL's query score ``U(x) - selection * g(x)`` per row; smaller is better.
 
         One forward pass: the features of each batch are computed once and fed to both the head
         (for ``U``, from ``log_softmax``) and the critic (eval mode).
@@ -990,13 +1134,19 @@ class WAALClassifier(MCDropoutClassifier):
         Parameters
         ----------
         X : array-like, np.memmap or torch Dataset
-            A memmap or Dataset is read one chunk at a time; only the n scores are kept.
-        selection, mixture, kind : default=None
-            Override the estimator's ``selection``, ``mixture`` and ``kind``.
+            Samples, in the layout of the training data. A memmap or Dataset is read one chunk
+            at a time; only the n scores are kept.
+        selection : float or None, default=None
+            Weight of the critic's score; None uses the estimator's ``selection``.
+        mixture : float or None, default=None
+            Mixture coefficient of the uncertainty bound; None uses the estimator's.
+        kind : {"paper", "code"} or None, default=None
+            The uncertainty bound; None uses the estimator's ``kind``.
 
         Returns
         -------
         scores : ndarray of float32, shape (n,)
+            ``U(x) - selection * g(x)``; the query takes the smallest.
         """
         chunks = self._scoring_chunks(X)
         if selection is not None and not (
