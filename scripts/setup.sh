@@ -18,7 +18,7 @@ if ! "$VENV/bin/python" -c "import torch, torchvision" 2>/dev/null; then
   "$VENV/bin/pip" install -q "torch==2.14.1" "torchvision==0.29.1" 2>/dev/null \
     || "$VENV/bin/pip" install -q torch torchvision
 fi
-if ! "$VENV/bin/python" -c "import skal, skorch, imblearn, pytest, starlette, uvicorn, jinja2, selenium" 2>/dev/null \
+if ! "$VENV/bin/python" -c "import skal, skorch, imblearn, pytest, starlette, uvicorn, jinja2, selenium, numpydoc" 2>/dev/null \
    || [ setup.cfg -nt "$VENV/.skal-installed" ]; then
   echo "[setup] installing skal and its test dependencies"
   "$VENV/bin/pip" install -q -e ".[test]"

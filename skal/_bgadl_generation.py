@@ -1,12 +1,14 @@
 """Images from a fitted BGADL classifier's VAE-ACGAN: ``sample`` (x' = G(E(x), y)) and
 ``generate`` (G(z, y)), for :mod:`skal.bgadl` and :class:`skal.GenerativeAugmenter`."""
 
+
 import numpy as np
 import torch
 from sklearn.utils import column_or_1d
 from sklearn.utils.validation import check_is_fitted
 
 from ._modes import _EvalMode
+from ._typing import ArrayLike, RandomStateLike
 from ._validation import resolve_seed
 from .exceptions import DivergenceError
 from .nets.vae_acgan import reparameterize
@@ -97,7 +99,9 @@ class BGADLGenerationMixin:
                 out[s] = self.generator_(z, self._onehot(yb, z.dtype)).cpu().numpy()
         return _finite_images(self, out)
 
-    def sample(self, X, y, *, random_state=None):
+    def sample(
+        self, X: ArrayLike, y: ArrayLike, *, random_state: RandomStateLike = None
+    ) -> tuple[np.ndarray, np.ndarray]:
         """Generate variations x' = G(E(x), y) of labelled images: the BGADL step.
 
         Parameters
@@ -127,7 +131,7 @@ class BGADLGenerationMixin:
         seed = resolve_seed(self.random_state if random_state is None else random_state)
         return self._sample_encoded(np.clip(X, 0.0, 1.0), y_idx, seed), y.copy()
 
-    def generate(self, y, *, random_state=None):
+    def generate(self, y: ArrayLike, *, random_state: RandomStateLike = None) -> np.ndarray:
         """Draw class-conditional images G(z, y), z ~ N(0, I).
 
         Parameters
@@ -140,6 +144,7 @@ class BGADLGenerationMixin:
         Returns
         -------
         X_gen : ndarray of float32, shape (n, C, H, W)
+            Generated images with values in [0, 1], one per entry of ``y``.
         """
         self._check_generator_fitted()
         _, y_idx = self._encode_labels(y)

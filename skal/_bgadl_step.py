@@ -7,6 +7,8 @@ mean raises :class:`skal.exceptions.DivergenceError`) and ramps the generated-te
 epoch (:func:`warmup_weight`).
 """
 
+from typing import Any
+
 import numpy as np
 import torch
 from skorch.dataset import unpack_data
@@ -64,7 +66,22 @@ def warmup_weight(epoch, max_epochs, gen_weight, gen_warmup):
 class BGADLStepMixin:
     """The BGADL update of a mini-batch and the per-epoch checks (see the module docstring)."""
 
-    def on_epoch_begin(self, net, dataset_train=None, dataset_valid=None, **kwargs):
+    def on_epoch_begin(
+        self, net: Any, dataset_train: Any = None, dataset_valid: Any = None, **kwargs: Any
+    ) -> None:
+        """Set this epoch's weight of the generated terms (``gen_warmup``) and record it.
+
+        Parameters
+        ----------
+        net : BGADLMixin
+            This estimator (skorch's callback protocol).
+        dataset_train : torch Dataset, default=None
+            The training data.
+        dataset_valid : torch Dataset, default=None
+            The validation data, if any.
+        **kwargs
+            Other arguments of skorch's ``on_epoch_begin``.
+        """
         super().on_epoch_begin(
             net, dataset_train=dataset_train, dataset_valid=dataset_valid, **kwargs
         )
@@ -76,10 +93,31 @@ class BGADLStepMixin:
         state["epoch"] += 1
         self.history.record("gen_weight", weight)
 
-    def on_epoch_end(self, net, dataset_train=None, dataset_valid=None, **kwargs):
-        """Refuse an epoch whose mean VAE-ACGAN or classifier loss exploded: more than
-        ``_EXPLOSION_FACTOR`` times the larger of its first batch value and 1 (skal's
-        ``DivergenceCheck`` callback checks NaN batch losses and the weights of every module)."""
+    def on_epoch_end(
+        self, net: Any, dataset_train: Any = None, dataset_valid: Any = None, **kwargs: Any
+    ) -> None:
+        """Refuse an epoch whose mean VAE-ACGAN or classifier loss exploded.
+
+        Exploded means more than 100 times the larger of the loss's first batch value and 1
+        (skal's ``DivergenceCheck`` callback checks NaN batch losses and the weights of every
+        module).
+
+        Parameters
+        ----------
+        net : BGADLMixin
+            This estimator (skorch's callback protocol).
+        dataset_train : torch Dataset, default=None
+            The training data.
+        dataset_valid : torch Dataset, default=None
+            The validation data, if any.
+        **kwargs
+            Other arguments of skorch's ``on_epoch_end``.
+
+        Raises
+        ------
+        skal.exceptions.DivergenceError
+            If a loss exploded.
+        """
         super().on_epoch_end(
             net, dataset_train=dataset_train, dataset_valid=dataset_valid, **kwargs
         )
@@ -230,8 +268,21 @@ class BGADLStepMixin:
                 total += len(y)
         return loss, kept / max(total, 1)
 
-    def train_step(self, batch, **fit_params):
-        """One BGADL step on a mini-batch: the VAE-ACGAN updates, then the classifier's."""
+    def train_step(self, batch: Any, **fit_params: Any) -> dict[str, Any]:
+        """Run one BGADL step on a mini-batch: the VAE-ACGAN updates, then the classifier's.
+
+        Parameters
+        ----------
+        batch : tuple of (X, y) tensors
+            One training mini-batch.
+        **fit_params
+            Passed on to the module's ``forward``.
+
+        Returns
+        -------
+        step : dict
+            The classifier's ``loss`` (L_C) and ``y_pred`` of the batch, as skorch expects.
+        """
         if not self.generative:
             return self._plain_step(batch, **fit_params)
         set_training(self, True)

@@ -10,6 +10,7 @@ as parameters, and takes the estimator's input and prediction tags.
 
 import copy
 import inspect
+from typing import Any
 
 from sklearn.utils import get_tags
 
@@ -20,30 +21,43 @@ class LearnerParamsMixin:
     """Parameters of :class:`skal.ActiveLearner` (see the module docstring)."""
 
     @property
-    def estimator(self):
+    def estimator(self) -> Any:
         """The fitted ``estimator_`` once fitted (what modAL reads), else the parameter."""
         fitted = vars(self).get("estimator_")
         return self._estimator if fitted is None else fitted
 
     @estimator.setter
-    def estimator(self, value):
+    def estimator(self, value: Any) -> None:
         self._estimator = value
 
     @property
-    def fit_kwargs(self):
+    def fit_kwargs(self) -> dict[str, Any]:
         """The extra ``fit`` arguments given to the constructor (``**fit_kwargs``)."""
         return self._fit_kwargs
 
     @property
-    def n_features_in_(self):
+    def n_features_in_(self) -> int:
         """Values per sample the fitted estimator takes (AttributeError before fit)."""
         fitted = vars(self).get("estimator_")
         if fitted is None:
             raise AttributeError(f"This {type(self).__name__} is not fitted: no n_features_in_.")
         return fitted.n_features_in_
 
-    def get_params(self, deep=True):
-        """The parameters (the unfitted ``estimator`` and the fit arguments included)."""
+    def get_params(self, deep: bool = True) -> dict[str, Any]:
+        """Get the parameters of this learner, the ``**fit_kwargs`` among them.
+
+        Parameters
+        ----------
+        deep : bool, default=True
+            Also return the parameters of ``estimator`` (as ``estimator__*``) and of the other
+            sub-estimators.
+
+        Returns
+        -------
+        params : dict
+            Parameter names mapped to their values; ``estimator`` is the unfitted parameter, and
+            each key of ``fit_kwargs`` is a parameter of its own, as ``clone`` needs.
+        """
         params = super().get_params(deep=False)
         params["estimator"] = self._estimator
         if deep:
@@ -53,7 +67,20 @@ class LearnerParamsMixin:
         params.update(self._fit_kwargs)
         return params
 
-    def set_params(self, **params):
+    def set_params(self, **params: Any) -> "LearnerParamsMixin":
+        """Set the parameters of this learner.
+
+        Parameters
+        ----------
+        **params : dict
+            Constructor parameters, nested ``estimator__*`` parameters, or anything else, which
+            becomes a fit argument (as in the constructor's ``**fit_kwargs``).
+
+        Returns
+        -------
+        self : ActiveLearner
+            This learner.
+        """
         own = set(inspect.signature(type(self).__init__).parameters) - {"self", "fit_kwargs"}
         for key in list(params):
             if key.split("__")[0] not in own:

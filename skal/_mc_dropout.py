@@ -19,6 +19,7 @@ from ._params import Int, check_params
 from ._pool import is_lazy_pool
 from ._precision import as_float32, to_memory_format
 from ._skorch_compat import predict_nonlinearity
+from ._typing import ArrayLike, RandomStateLike
 from ._validation import resolve_seed, torch_rng
 
 __all__ = ["MCDropoutSamplingMixin"]
@@ -46,7 +47,14 @@ def _dropout_free_features(module, dropouts, x_probe, device):
 class MCDropoutSamplingMixin:
     """MC-dropout samples and features of a fitted skal classifier (see the module docstring)."""
 
-    def sample_proba(self, X, n_samples=20, *, random_state=None, cache=True):
+    def sample_proba(
+        self,
+        X: ArrayLike,
+        n_samples: int = 20,
+        *,
+        random_state: RandomStateLike = None,
+        cache: bool = True,
+    ) -> np.ndarray:
         """Monte-Carlo dropout: ``n_samples`` stochastic passes with only dropout active.
 
         BatchNorm and every other layer stay in eval mode. When the module has ``features`` and
@@ -124,7 +132,9 @@ class MCDropoutSamplingMixin:
         check_is_fitted(self, ["module_"])
         return sum(1 for m in _dropout_modules(self.module_) if m.p > 0)
 
-    def embed(self, X, *, return_proba=False):
+    def embed(
+        self, X: ArrayLike, *, return_proba: bool = False
+    ) -> np.ndarray | tuple[np.ndarray, np.ndarray]:
         """Penultimate features: the input of the network's last ``nn.Linear`` (eval mode).
 
         One forward pass per batch, dropout off; with ``return_proba=True`` the probabilities of
@@ -134,12 +144,15 @@ class MCDropoutSamplingMixin:
 
         Parameters
         ----------
-        X : array-like
+        X : array-like of shape (n, C, H, W), (n, H, W) or (n, n_features)
+            Samples, in the layout of the training data.
         return_proba : bool, default=False
+            Also return the class probabilities of the same pass.
 
         Returns
         -------
         features : ndarray of float32, shape (n, d)
+            The input of the last ``nn.Linear`` layer, per sample.
         proba : ndarray of float32, shape (n, n_classes)
             Only with ``return_proba=True``; equal to :meth:`predict_proba`.
 

@@ -16,6 +16,7 @@ off: bf16 on Ampere or later, channels-last with cuDNN convolutions.
 """
 
 import contextlib
+from typing import Any
 
 import torch
 from skorch.dataset import unpack_data
@@ -96,15 +97,41 @@ class PrecisionMixin:
         check_mixed_precision(self.mixed_precision, name)
         check_memory_format(self.memory_format, name)
 
-    def torch_compile(self, module, name):
-        """Convert each module to the ``memory_format`` (then skorch's own ``torch_compile``)."""
+    def torch_compile(self, module: Any, name: str) -> Any:
+        """Convert each module to the ``memory_format`` (then skorch's own ``torch_compile``).
+
+        Parameters
+        ----------
+        module : torch.nn.Module or object
+            A module (or criterion) skorch is initialising.
+        name : str
+            Its attribute name (``"module"``, ``"criterion"``, ...).
+
+        Returns
+        -------
+        module : torch.nn.Module or object
+            The module in the ``memory_format``, compiled if skorch's ``compile`` is set.
+        """
         self._check_precision_params()
         if self.memory_format == "channels_last" and isinstance(module, torch.nn.Module):
             module = module.to(memory_format=torch.channels_last)
         return super().torch_compile(module, name=name)
 
-    def infer(self, x, **fit_params):
-        """A forward pass under autocast (float32 outputs), channels-last input if asked."""
+    def infer(self, x: Any, **fit_params: Any) -> Any:
+        """Run a forward pass under autocast (float32 outputs), channels-last input if asked.
+
+        Parameters
+        ----------
+        x : torch.Tensor or array-like
+            A batch of input.
+        **fit_params
+            Passed on to the module's ``forward``.
+
+        Returns
+        -------
+        output : torch.Tensor or tuple of torch.Tensor
+            The module's output, in float32.
+        """
         x = to_memory_format(to_tensor(x, device=self._compute_device()), self.memory_format)
         with self._autocast():
             out = super().infer(x, **fit_params)
@@ -119,8 +146,21 @@ class PrecisionMixin:
             self._scaler = scaler
         return scaler
 
-    def train_step_single(self, batch, **fit_params):
-        """skorch's training step, with the loss scaled for fp16."""
+    def train_step_single(self, batch: Any, **fit_params: Any) -> dict[str, Any]:
+        """Run skorch's training step, with the loss scaled for fp16.
+
+        Parameters
+        ----------
+        batch : tuple of (X, y) tensors
+            One training mini-batch.
+        **fit_params
+            Passed on to the module's ``forward``.
+
+        Returns
+        -------
+        step : dict
+            The ``loss`` and ``y_pred`` of the batch.
+        """
         if self.mixed_precision != "fp16":
             return super().train_step_single(batch, **fit_params)
         set_training(self, True)

@@ -10,6 +10,7 @@ and its test, loudly, instead of every estimator quietly.
 """
 
 from types import MappingProxyType
+from typing import Any
 
 import numpy as np
 import torch
@@ -74,7 +75,20 @@ class SkorchParamsMixin:
             if not name.startswith("_") and not (self._fixed_module and name == "module")
         ]
 
-    def set_params(self, **params):
+    def set_params(self, **params: Any) -> Any:
+        """Set parameters, keeping a fitted net's ``*optimizer__*`` ones as parameters too.
+
+        Parameters
+        ----------
+        **params : dict
+            Estimator parameters, skorch's ``module__*``, ``optimizer__*``, ``callbacks__*``
+            and the like included.
+
+        Returns
+        -------
+        self : estimator
+            This estimator.
+        """
         super().set_params(**params)
         keep_virtual_params(self, params)
         return self

@@ -7,6 +7,7 @@ input validation calls on a ``Dataset`` or a list of PIL images.
 
 import os
 import warnings
+from typing import Any
 
 import numpy as np
 
@@ -227,7 +228,12 @@ def read_images(paths, image_size=None, color=None, on_error="raise", *,
     return X[: len(ok)], np.asarray(ok, dtype=np.int64)
 
 
-def load_image_folder(path, image_size=None, color=None, on_error="raise"):
+def load_image_folder(
+    path: str | os.PathLike[str],
+    image_size: int | tuple[int, int] | None = None,
+    color: str | None = None,
+    on_error: str = "raise",
+) -> tuple[np.ndarray, np.ndarray | None, list[str]]:
     """Load a folder of images: one sub-folder per class, or a flat folder of unlabelled images.
 
     The layout is torchvision's ``ImageFolder``: ``path/cat/1.png``, ``path/dog/x.jpg``, ... give
@@ -322,7 +328,9 @@ def _channels_first(X, channels, source):
     return X
 
 
-def load_array(path, channels="auto", mmap=True):
+def load_array(
+    path: str | os.PathLike[str], channels: str = "auto", mmap: bool = True
+) -> tuple[np.ndarray, np.ndarray | None]:
     """Load images (and labels) from a ``.npy`` or ``.npz`` file, memory-mapped where possible.
 
     Parameters
@@ -343,6 +351,7 @@ def load_array(path, channels="auto", mmap=True):
     X : ndarray of shape (n_samples, C, H, W)
         A view of the file's array (no copy, even when the channels are moved).
     y : ndarray of shape (n_samples,) or None
+        The labels, if the file holds any.
 
     Raises
     ------
@@ -383,22 +392,31 @@ def load_array(path, channels="auto", mmap=True):
     return X, y
 
 
-def load_images(path, image_size=None, color=None, channels="auto"):
+def load_images(
+    path: str | os.PathLike[str],
+    image_size: int | tuple[int, int] | None = None,
+    color: str | None = None,
+    channels: str = "auto",
+) -> tuple[np.ndarray, np.ndarray | None]:
     """Load images and labels from an image folder or a ``.npy`` / ``.npz`` file.
 
     Parameters
     ----------
     path : str or path-like
         A folder (see :func:`load_image_folder`) or an array file (see :func:`load_array`).
-    image_size, color
+    image_size : int, (height, width) or None, default=None
         Passed to :func:`load_image_folder`.
-    channels
+    color : {"gray", "rgb"} or None, default=None
+        Passed to :func:`load_image_folder`.
+    channels : {"auto", "first", "last"}, default="auto"
         Passed to :func:`load_array`.
 
     Returns
     -------
     X : ndarray of shape (n_samples, C, H, W)
+        The images.
     y : ndarray of shape (n_samples,) or None
+        The labels (class folder names, or the file's labels), if any.
     """
     path = os.fspath(path)
     if os.path.isdir(path):
@@ -474,7 +492,7 @@ def _item_array(item, position):
     )
 
 
-def as_image_array(X, input_name="X", return_labels=False):
+def as_image_array(X: Any, input_name: str = "X", return_labels: bool = False) -> Any:
     """Turn a torch ``Dataset`` or a list of PIL images into one array ``(n, C, H, W)``.
 
     A ``Dataset`` may yield images or ``(image, label)`` pairs (torchvision's ``ImageFolder``,
@@ -485,6 +503,7 @@ def as_image_array(X, input_name="X", return_labels=False):
     Parameters
     ----------
     X : Dataset, list of PIL images, or anything else
+        The images; anything that is neither is returned as it is.
     input_name : str, default="X"
         Used in messages.
     return_labels : bool, default=False
@@ -493,7 +512,8 @@ def as_image_array(X, input_name="X", return_labels=False):
     Returns
     -------
     X : ndarray of shape (n, C, H, W)
-        uint8 when all images are uint8 (PIL), float32 otherwise (uint8 ones scaled to [0, 1]).
+        The images: uint8 when all are uint8 (PIL), float32 otherwise (uint8 ones scaled to
+        [0, 1]).
     y : ndarray of shape (n,) or None
         Only with ``return_labels=True``.
 

@@ -7,6 +7,8 @@ training, and the module's input and output shapes and the callbacks are checked
 epoch, with errors that say what to change.
 """
 
+from typing import Any
+
 import torch
 from skorch.dataset import unpack_data
 from skorch.utils import to_tensor
@@ -19,6 +21,7 @@ from ._skorch_compat import add_default_callbacks, set_training
 from .callbacks import DivergenceCheck
 
 __all__ = ["TrainingHooksMixin", "batch_bounds"]
+
 
 
 def batch_bounds(n, batch_size):
@@ -66,9 +69,22 @@ class TrainingHooksMixin:
     def _divergence_hint(self):
         return f"Lower lr (now {self.lr!r})"
 
-    def initialize_callbacks(self):
-        """Initialise the callbacks; refuse one that monitors a validation score that no
-        validation split will produce (skorch would fail with a ``KeyError`` after an epoch)."""
+    def initialize_callbacks(self) -> "TrainingHooksMixin":
+        """Initialise the callbacks; refuse one that monitors a missing validation score.
+
+        Without a ``train_split`` there is no validation score, and skorch would fail with a
+        ``KeyError`` after the first epoch; this fails before training, with what to change.
+
+        Returns
+        -------
+        self : MCDropoutClassifier
+            This estimator, with ``callbacks_`` set.
+
+        Raises
+        ------
+        ValueError
+            If a callback monitors ``valid_*`` while ``train_split`` is None.
+        """
         super().initialize_callbacks()
         if self.train_split is not None:
             return self
@@ -120,8 +136,8 @@ class TrainingHooksMixin:
                 f"one per class, and y has {n_classes} classes."
             )
 
-    def get_iterator(self, dataset, training=False):
-        """skorch's ``DataLoader``, with shuffled training batches and no batch of one.
+    def get_iterator(self, dataset: Any, training: bool = False) -> Any:
+        """Return skorch's ``DataLoader``, with shuffled training batches and no batch of one.
 
         Training batches come in a fresh random order every epoch (``iterator_train__shuffle``
         defaults to True here; it is False in skorch) drawn from the seeded ``random_state``
@@ -130,6 +146,18 @@ class TrainingHooksMixin:
         advance torch's global random state (a DataLoader draws a seed from it on every pass).
         ``iterator_train__sampler`` / ``batch_sampler`` / ``drop_last`` hand batching back to
         the user.
+
+        Parameters
+        ----------
+        dataset : torch Dataset
+            The data to iterate over (skorch's ``Dataset`` of the validated input).
+        training : bool, default=False
+            Training batches (``iterator_train``) or prediction batches (``iterator_valid``).
+
+        Returns
+        -------
+        iterator : torch.utils.data.DataLoader
+            The batches.
         """
         prefix, iterator = (
             ("iterator_train", self.iterator_train) if training
@@ -169,14 +197,46 @@ class TrainingHooksMixin:
             )
         return out.to(dtype=X.dtype, device=X.device)
 
-    def train_step_single(self, batch, **fit_params):
-        """skorch's training step on a batch whose images went through ``train_transform``."""
+    def train_step_single(self, batch: Any, **fit_params: Any) -> dict[str, Any]:
+        """Run skorch's training step on a batch whose images went through ``train_transform``.
+
+        Parameters
+        ----------
+        batch : tuple of (X, y) tensors
+            One training mini-batch.
+        **fit_params
+            Passed on to the module's ``forward``.
+
+        Returns
+        -------
+        step : dict
+            The result of skorch's step: the ``loss`` and ``y_pred`` of the batch.
+        """
         if self.train_transform is not None:
             Xi, yi = unpack_data(batch)
             batch = (self._augment(to_tensor(Xi, self.device)), yi)
         return super().train_step_single(batch, **fit_params)
 
-    def train_step(self, batch, **fit_params):
+    def train_step(self, batch: Any, **fit_params: Any) -> dict[str, Any]:
+        """Run skorch's training step, with a clear error for a BatchNorm batch of one.
+
+        Parameters
+        ----------
+        batch : tuple of (X, y) tensors
+            One training mini-batch.
+        **fit_params
+            Passed on to skorch's ``train_step``.
+
+        Returns
+        -------
+        step : dict
+            The result of skorch's step: the ``loss`` and ``y_pred`` of the batch.
+
+        Raises
+        ------
+        ValueError
+            If the module has BatchNorm layers and the batch holds one sample.
+        """
         try:
             return super().train_step(batch, **fit_params)
         except ValueError as exc:
@@ -188,8 +248,20 @@ class TrainingHooksMixin:
                 "batch_size >= 2 and at least 2 training samples."
             ) from exc
 
-    def on_train_end(self, net, X=None, y=None, **kwargs):
-        """Leave every module in eval mode (skorch leaves it in train mode after training)."""
+    def on_train_end(self, net: Any, X: Any = None, y: Any = None, **kwargs: Any) -> None:
+        """Leave every module in eval mode (skorch leaves it in train mode after training).
+
+        Parameters
+        ----------
+        net : MCDropoutClassifier
+            This estimator (skorch's callback protocol).
+        X : array-like, default=None
+            The training samples.
+        y : array-like, default=None
+            The training labels.
+        **kwargs
+            Other arguments of skorch's ``on_train_end``.
+        """
         super().on_train_end(net, X=X, y=y, **kwargs)
         set_training(self, False)
 

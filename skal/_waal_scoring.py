@@ -17,6 +17,7 @@ from ._modes import _EvalMode
 from ._params import Float, check_params
 from ._pool import is_lazy_pool
 from ._precision import to_memory_format
+from ._typing import ArrayLike
 from .exceptions import DivergenceError
 from .losses import UNCERTAINTY_ALIASES, waal_query_score
 
@@ -61,25 +62,35 @@ class WAALScoringMixin:
             )
         return scores
 
-    def critic_score(self, X):
-        """The critic's output ``g(x)`` per row (eval mode): near 1 = "looks unlabelled".
+    def critic_score(self, X: ArrayLike) -> np.ndarray:
+        """Return the critic's output ``g(x)`` per row (eval mode): near 1 = "looks unlabelled".
 
         Parameters
         ----------
         X : array-like, np.memmap or torch Dataset
-            A memmap or Dataset is read one chunk at a time; only the n scores are kept.
+            Samples, in the layout of the training data. A memmap or Dataset is read one chunk
+            at a time; only the n scores are kept.
 
         Returns
         -------
         scores : ndarray of float32, shape (n,)
+            The critic's g(x), in [0, 1].
         """
         chunks = self._scoring_chunks(X)
         features, critic = self.module_.features, self.critic_
         scores = self._eval_forward(chunks, lambda xb: critic(features(xb)))
         return self._check_scores(scores, "critic score g(x)")
 
-    def waal_score(self, X, *, selection=None, mixture=None, uncertainty=None, kind=None):
-        """WAAL's query score ``U(x) - selection * g(x)`` per row; **smaller is better**.
+    def waal_score(
+        self,
+        X: ArrayLike,
+        *,
+        selection: float | None = None,
+        mixture: float | None = None,
+        uncertainty: str | None = None,
+        kind: str | None = None,
+    ) -> np.ndarray:
+        """Return WAAL's query score ``U(x) - selection * g(x)`` per row; smaller is better.
 
         One forward pass: the features of each batch are computed once and fed to both the head
         (for ``U``, from ``log_softmax``) and the critic (eval mode).
@@ -87,15 +98,21 @@ class WAALScoringMixin:
         Parameters
         ----------
         X : array-like, np.memmap or torch Dataset
-            A memmap or Dataset is read one chunk at a time; only the n scores are kept.
-        selection, mixture, uncertainty : default=None
-            Override the estimator's ``selection``, ``mixture`` and ``uncertainty``.
+            Samples, in the layout of the training data. A memmap or Dataset is read one chunk
+            at a time; only the n scores are kept.
+        selection : float or None, default=None
+            Weight of the critic's score; None uses the estimator's ``selection``.
+        mixture : float or None, default=None
+            Mixture coefficient of the uncertainty bound; None uses the estimator's.
+        uncertainty : {"linf_l1", "l2_l1"} or None, default=None
+            The uncertainty bound; None uses the estimator's ``uncertainty``.
         kind : {"paper", "code"} or None, default=None
             Deprecated alias of ``uncertainty``.
 
         Returns
         -------
         scores : ndarray of float32, shape (n,)
+            ``U(x) - selection * g(x)``; the query takes the smallest.
         """
         chunks = self._scoring_chunks(X)
         check_params(self, {"selection": [None, Float()]}, {"selection": selection},

@@ -14,6 +14,7 @@ References
 """
 
 import warnings
+from typing import Any
 
 import numpy as np
 import torch
@@ -196,8 +197,8 @@ class WAALTrainingMixin:
         finally:
             self._train_data = None
 
-    def get_iterator(self, dataset, training=False):
-        """Training batches come from WAAL's paired sampler (see ``_PairedBatches``).
+    def get_iterator(self, dataset: Any, training: bool = False) -> Any:
+        """Return WAAL's paired sampler for training, the parent's loader otherwise.
 
         skorch's DataLoader iterates the labelled data only, whereas a WAAL epoch runs over the
         unlabelled set with labelled samples drawn alongside: one iterable that yields
@@ -205,6 +206,19 @@ class WAALTrainingMixin:
         ``train_split`` keep working (the labelled rows a split holds out are used for
         validation only). Of the ``iterator_train__*`` parameters only ``batch_size`` and
         ``shuffle`` apply.
+
+        Parameters
+        ----------
+        dataset : torch Dataset
+            The labelled data (skorch's ``Dataset``).
+        training : bool, default=False
+            Training batches (paired with unlabelled ones) or prediction batches.
+
+        Returns
+        -------
+        iterator : iterable of batches
+            ``(x_l, y_l, x_u)`` training batches while fitting with unlabelled data, otherwise
+            the parent's ``DataLoader``.
         """
         if not training or self._train_data is None:
             return super().get_iterator(dataset, training=training)
@@ -226,9 +240,29 @@ class WAALTrainingMixin:
                 f"{epoch}). {self._divergence_hint()}, or check the input for extreme values."
             )
 
-    def train_step(self, batch, **fit_params):
-        """One WAAL step (feature extractor + head, then critic) or, for a labelled-only batch,
-        one plain cross-entropy step. Each optimizer is stepped on its own loss."""
+    def train_step(self, batch: Any, **fit_params: Any) -> dict[str, Any]:
+        """Run one WAAL step (feature extractor + head, then critic) on a mini-batch.
+
+        A labelled-only batch gets one plain cross-entropy step. Each optimizer is stepped on
+        its own loss.
+
+        Parameters
+        ----------
+        batch : tuple of tensors
+            ``(x_l, y_l, x_u)``, or ``(x_l, y_l)`` without unlabelled data.
+        **fit_params
+            Passed on to the module's ``forward``.
+
+        Returns
+        -------
+        step : dict
+            The classifier's ``loss`` and ``y_pred`` of the batch, as skorch expects.
+
+        Raises
+        ------
+        skal.exceptions.DivergenceError
+            If a loss is not finite.
+        """
         set_training(self, True)
         if len(batch) == 2:  # no unlabelled data: a plain classifier step
             X_l, y_l = (to_tensor(b, self._compute_device()) for b in batch)

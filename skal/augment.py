@@ -17,7 +17,7 @@ without it the class derives from scikit-learn's ``BaseEstimator`` and keeps the
 ``fit_resample`` method.
 """
 
-from typing import ClassVar
+from typing import Any, ClassVar
 
 import numpy as np
 import torch
@@ -28,6 +28,7 @@ from sklearn.utils.validation import check_is_fitted
 
 from ._params import Choice, Float, Int, check_params
 from ._skorch_compat import set_training
+from ._typing import ArrayLike, RandomStateLike
 from ._validation import check_device, resolve_seed, validate_images, validate_labels
 from .bgadl import (  # noqa: F401  (_RealDataStats: importable from here as before)
     BETAS,
@@ -113,6 +114,7 @@ class GenerativeAugmenter(_SamplerBase):
     image_shape : tuple (C, H, W) or None, default=None
         Needed for flat ``(n, C*H*W)`` input, e.g. behind a ``MinMaxScaler`` in a pipeline.
     device : str or torch.device, default="cpu"
+        Where the networks train and run (``"cuda"`` for a GPU).
     random_state : None, int, RandomState or Generator, default=None
         Seeds weight initialisation, shuffling and noise in ``fit``, the rows chosen by
         ``fit_resample`` and the noise of ``sample`` and ``generate``. With an int, results are
@@ -147,6 +149,11 @@ class GenerativeAugmenter(_SamplerBase):
         epoch's mean loss exceeds 100 times the larger of its first batch value and 1); the
         message names the loss, the epoch and the learning rate to lower. ``ConvergenceError``
         (this module) is the same class; it is a ``RuntimeError`` and a ``FloatingPointError``.
+
+    See Also
+    --------
+    skal.BGADLClassifier : The same joint training as an active learner's estimator.
+    skal.ActiveLearner : Takes a ``GenerativeAugmenter`` as ``augmenter`` (BGADL in the loop).
 
     Notes
     -----
@@ -200,22 +207,22 @@ class GenerativeAugmenter(_SamplerBase):
 
     def __init__(
         self,
-        latent_dim=100,
-        ratio=1.0,
-        max_epochs=20,
-        batch_size=100,
-        lr=2e-4,
-        betas=(0.5, 0.999),
-        rec_weight=0.75,
-        rec_reduction="sum",
-        kl_weight=1.0,
-        kl_reduction="mean",
-        classifier=None,
-        image_shape=None,
-        device="cpu",
-        random_state=None,
-        verbose=0,
-    ):
+        latent_dim: int = 100,
+        ratio: float = 1.0,
+        max_epochs: int = 20,
+        batch_size: int = 100,
+        lr: float = 2e-4,
+        betas: tuple[float, float] = (0.5, 0.999),
+        rec_weight: float = 0.75,
+        rec_reduction: str = "sum",
+        kl_weight: float = 1.0,
+        kl_reduction: str = "mean",
+        classifier: Any = None,
+        image_shape: tuple[int, ...] | None = None,
+        device: str | torch.device = "cpu",
+        random_state: RandomStateLike = None,
+        verbose: int = 0,
+    ) -> None:
         self.latent_dim = latent_dim
         self.ratio = ratio
         self.max_epochs = max_epochs
@@ -278,7 +285,7 @@ class GenerativeAugmenter(_SamplerBase):
         check_is_fitted(self, ["net_", "label_encoder_"])
 
     @property
-    def classes_(self):
+    def classes_(self) -> np.ndarray:
         try:
             return self.label_encoder_.classes_
         except AttributeError:
@@ -288,19 +295,19 @@ class GenerativeAugmenter(_SamplerBase):
 
     # the networks live in the fitted net
     @property
-    def encoder_(self):
+    def encoder_(self) -> torch.nn.Module:
         return self._net_attr("encoder_")
 
     @property
-    def generator_(self):
+    def generator_(self) -> torch.nn.Module:
         return self._net_attr("generator_")
 
     @property
-    def discriminator_(self):
+    def discriminator_(self) -> torch.nn.Module:
         return self._net_attr("discriminator_")
 
     @property
-    def auxiliary_classifier_(self):
+    def auxiliary_classifier_(self) -> torch.nn.Module:
         return self._net_attr("module_")
 
     def _net_attr(self, name):
@@ -312,7 +319,7 @@ class GenerativeAugmenter(_SamplerBase):
             ) from None
 
     # ------------------------------------------------------------------ fitting
-    def fit(self, X, y):
+    def fit(self, X: ArrayLike, y: ArrayLike) -> "GenerativeAugmenter":
         """Train the VAE-ACGAN on labelled images.
 
         Parameters
@@ -324,7 +331,8 @@ class GenerativeAugmenter(_SamplerBase):
 
         Returns
         -------
-        self
+        self : GenerativeAugmenter
+            This augmenter, fitted.
 
         Raises
         ------
@@ -397,7 +405,9 @@ class GenerativeAugmenter(_SamplerBase):
         )
 
     # ------------------------------------------------------------------ generation
-    def sample(self, X, y, *, random_state=None):
+    def sample(
+        self, X: ArrayLike, y: ArrayLike, *, random_state: RandomStateLike = None
+    ) -> tuple[np.ndarray, np.ndarray]:
         """Generate variations x' = G(E(x), y) of labelled images: the BGADL step.
 
         The latent code is drawn from the encoder's posterior q(z | x), so x' lies near x and
@@ -430,7 +440,7 @@ class GenerativeAugmenter(_SamplerBase):
         seed = resolve_seed(self.random_state if random_state is None else random_state)
         return self.net_._sample_encoded(X, y_idx, seed), y.copy()
 
-    def generate(self, y, *, random_state=None):
+    def generate(self, y: ArrayLike, *, random_state: RandomStateLike = None) -> np.ndarray:
         """Draw class-conditional images G(z, y) with z ~ N(0, I).
 
         Parameters
@@ -451,7 +461,7 @@ class GenerativeAugmenter(_SamplerBase):
         return self.net_._generate_encoded(y_idx, seed)
 
     # ------------------------------------------------------------------ sampler API
-    def fit_resample(self, X, y):
+    def fit_resample(self, X: ArrayLike, y: ArrayLike) -> tuple[np.ndarray, np.ndarray]:
         """Fit, then return the real rows plus ``round(ratio * n)`` generated rows.
 
         The generated rows are :meth:`sample` of real rows drawn at random (without replacement
@@ -461,7 +471,10 @@ class GenerativeAugmenter(_SamplerBase):
         Parameters
         ----------
         X : array-like of shape (n, C, H, W), (n, H, W) or (n, C*H*W)
+            Labelled images with values in [0, 1], or uint8 images. Flat rows need
+            ``image_shape``.
         y : array-like of shape (n,)
+            Their labels; at least two classes.
 
         Returns
         -------
@@ -470,6 +483,7 @@ class GenerativeAugmenter(_SamplerBase):
             ``(n_res, C, H, W)``, or flat ``(n_res, C*H*W)`` when ``X`` was flat, so the result
             composes with a classifier that takes the same input as this step.
         y_res : ndarray of shape (n_res,)
+            The labels of the real rows, then those of the generated rows.
         """
         return self._fit_resample(X, y)
 

@@ -23,12 +23,15 @@ The labelled set (core-set's initial centres, TypiClust's covered clusters) come
 
 import inspect
 import numbers
+from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 from sklearn.exceptions import NotFittedError
 from sklearn.utils import _safe_indexing
 from sklearn.utils.validation import check_is_fitted
 
+from ._typing import ArrayLike, Learner, QueryResult, RandomStateLike
 from ._validation import check_n_instances
 from .query import (
     _as_pool,
@@ -170,8 +173,16 @@ def _labeled_features(owner, learner, X_labeled, embedding):
 
 
 # ---------------------------------------------------------------------------- strategies
-def batch_bald(learner, X_pool, n_instances=1, *, n_samples=20, n_configurations=1000,
-               subsample=None, random_state=None):
+def batch_bald(
+    learner: Learner,
+    X_pool: ArrayLike,
+    n_instances: int = 1,
+    *,
+    n_samples: int = 20,
+    n_configurations: int = 1000,
+    subsample: int | None = None,
+    random_state: RandomStateLike = None,
+) -> QueryResult:
     """BatchBALD: a batch that jointly maximises the mutual information with the weights.
 
     Greedy maximisation of ``I[y_1, ..., y_b; w]`` over MC-dropout samples
@@ -183,8 +194,10 @@ def batch_bald(learner, X_pool, n_instances=1, *, n_samples=20, n_configurations
     ----------
     learner : learner, estimator or Pipeline
         Its (final) estimator must have ``sample_proba(X, n_samples=..., random_state=...)``.
-    X_pool : array-like
+    X_pool : array-like of shape (n_pool, ...)
+        The unlabelled samples to choose from, one per row (a list is converted once).
     n_instances : int, default=1
+        How many samples to choose, from 1 to ``n_pool``.
     n_samples : int, default=20
         MC passes T.
     n_configurations : int, default=1000
@@ -262,8 +275,18 @@ def _utility_scores(owner, utility, mode, learner, X_pool, n_samples, subsample,
     return np.arange(len(proba)), fn(proba)
 
 
-def stochastic_batch(learner, X_pool, n_instances=1, *, utility="bald", mode="power",
-                     temperature=1.0, n_samples=20, subsample=None, random_state=None):
+def stochastic_batch(
+    learner: Learner,
+    X_pool: ArrayLike,
+    n_instances: int = 1,
+    *,
+    utility: str | Callable[[Any, Any], ArrayLike] = "bald",
+    mode: str = "power",
+    temperature: float = 1.0,
+    n_samples: int = 20,
+    subsample: int | None = None,
+    random_state: RandomStateLike = None,
+) -> QueryResult:
     """Stochastic batch acquisition: sample the batch in proportion to a per-sample score.
 
     Top-k of a per-sample score fills a batch with near-duplicates; drawing the batch without
@@ -275,8 +298,12 @@ def stochastic_batch(learner, X_pool, n_instances=1, *, utility="bald", mode="po
     Parameters
     ----------
     learner : learner, estimator or Pipeline
-    X_pool : array-like
+        A :class:`skal.ActiveLearner`, a modAL learner, or a fitted estimator or ``Pipeline``
+        with what ``utility`` needs (``sample_proba`` or ``predict_proba``).
+    X_pool : array-like of shape (n_pool, ...)
+        The unlabelled samples to choose from, one per row (a list is converted once).
     n_instances : int, default=1
+        How many samples to choose, from 1 to ``n_pool``.
     utility : {"bald", "entropy", "least_confidence", "margin"} or callable, default="bald"
         The score. ``"bald"`` needs ``sample_proba``; the others use ``predict_proba``
         (``"margin"`` scores ``1 - margin``); a callable is ``utility(estimator, X) -> (n,)``.
@@ -335,8 +362,16 @@ def _stochastic(owner, learner, X_pool, n_instances, utility, mode, temperature,
     return candidates[idx], scores[idx]
 
 
-def power_bald(learner, X_pool, n_instances=1, *, temperature=1.0, n_samples=20,
-               subsample=None, random_state=None):
+def power_bald(
+    learner: Learner,
+    X_pool: ArrayLike,
+    n_instances: int = 1,
+    *,
+    temperature: float = 1.0,
+    n_samples: int = 20,
+    subsample: int | None = None,
+    random_state: RandomStateLike = None,
+) -> QueryResult:
     """PowerBALD: draw the batch with probability proportional to ``BALD^(1/temperature)``.
 
     :func:`stochastic_batch` with ``utility="bald", mode="power"``, Kirsch et al.'s recommended
@@ -346,17 +381,24 @@ def power_bald(learner, X_pool, n_instances=1, *, temperature=1.0, n_samples=20,
     ----------
     learner : learner, estimator or Pipeline
         Its (final) estimator must have ``sample_proba``.
-    X_pool : array-like
+    X_pool : array-like of shape (n_pool, ...)
+        The unlabelled samples to choose from, one per row (a list is converted once).
     n_instances : int, default=1
+        How many samples to choose, from 1 to ``n_pool``.
     temperature : float > 0, default=1.0
+        1 is the paper's default; towards 0 approaches BALD's top-k, large values random
+        sampling.
     n_samples : int, default=20
+        MC passes T.
     subsample : int or None, default=None
+        Score only a random subset of this many pool samples; indices still index ``X_pool``.
     random_state : None, int, RandomState or Generator, default=None
         The same value gives the same batch.
 
     Returns
     -------
     indices : ndarray of int64, shape (n_instances,)
+        Positions in ``X_pool`` of the chosen samples, in the order drawn.
     scores : ndarray of shape (n_instances,)
         BALD scores (nats) of the drawn samples.
 
@@ -379,7 +421,14 @@ def power_bald(learner, X_pool, n_instances=1, *, temperature=1.0, n_samples=20,
                        n_samples, subsample, random_state)
 
 
-def badge(learner, X_pool, n_instances=1, *, embedding=None, random_state=None):
+def badge(
+    learner: Learner,
+    X_pool: ArrayLike,
+    n_instances: int = 1,
+    *,
+    embedding: str | Callable[[Any], ArrayLike] | None = None,
+    random_state: RandomStateLike = None,
+) -> QueryResult:
     """BADGE: k-means++ seeding on last-layer gradient embeddings (uncertain and diverse).
 
     The gradient embedding ``g_i = (p_i - e_yhat_i) (x) z_i`` is long where the model is
@@ -391,8 +440,10 @@ def badge(learner, X_pool, n_instances=1, *, embedding=None, random_state=None):
     ----------
     learner : learner, estimator or Pipeline
         Fitted, with ``predict_proba`` (and ``embed`` for penultimate features).
-    X_pool : array-like
+    X_pool : array-like of shape (n_pool, ...)
+        The unlabelled samples to choose from, one per row (a list is converted once).
     n_instances : int, default=1
+        How many samples to choose, from 1 to ``n_pool``.
     embedding : None, "input" or callable, default=None
         Where ``z`` comes from (see :mod:`skal.batch_query`). Without ``embed`` the input is
         used, which is the exact gradient embedding of a linear softmax model.
@@ -434,8 +485,15 @@ def badge(learner, X_pool, n_instances=1, *, embedding=None, random_state=None):
     return badge_select(proba, Z, n_instances, random_state=rng)
 
 
-def coreset(learner, X_pool, n_instances=1, *, X_labeled=None, embedding=None,
-            random_state=None):
+def coreset(
+    learner: Learner,
+    X_pool: ArrayLike,
+    n_instances: int = 1,
+    *,
+    X_labeled: ArrayLike | None = None,
+    embedding: str | Callable[[Any], ArrayLike] | None = None,
+    random_state: RandomStateLike = None,
+) -> QueryResult:
     """Core-set: k-center greedy on penultimate features, the labelled set as first centres.
 
     Each pick is the pool point farthest from every labelled and already chosen point, so the
@@ -445,8 +503,12 @@ def coreset(learner, X_pool, n_instances=1, *, X_labeled=None, embedding=None,
     Parameters
     ----------
     learner : learner, estimator or Pipeline
-    X_pool : array-like
+        A :class:`skal.ActiveLearner`, a modAL learner, or a fitted estimator or ``Pipeline``
+        (with ``embed`` for penultimate features).
+    X_pool : array-like of shape (n_pool, ...)
+        The unlabelled samples to choose from, one per row (a list is converted once).
     n_instances : int, default=1
+        How many samples to choose, from 1 to ``n_pool``.
     X_labeled : array-like or None, default=None
         The labelled samples (raw, like ``X_pool``). None takes the learner's training data
         (``X_training_`` / ``X_training``); with a bare estimator and no ``X_labeled`` there are
@@ -493,8 +555,18 @@ def coreset(learner, X_pool, n_instances=1, *, X_labeled=None, embedding=None,
     return kcenter_greedy(Z, n_instances, labeled=Z_lab, random_state=rng)
 
 
-def typiclust(learner, X_pool, n_instances=1, *, X_labeled=None, embedding=None,
-              n_neighbors=20, max_clusters=500, min_cluster_size=5, random_state=None):
+def typiclust(
+    learner: Learner,
+    X_pool: ArrayLike,
+    n_instances: int = 1,
+    *,
+    X_labeled: ArrayLike | None = None,
+    embedding: str | Callable[[Any], ArrayLike] | None = None,
+    n_neighbors: int = 20,
+    max_clusters: int = 500,
+    min_cluster_size: int = 5,
+    random_state: RandomStateLike = None,
+) -> QueryResult:
     """TypiClust: the most typical point of each of the largest uncovered clusters.
 
     For the cold start (few labels): the labelled and pool features are clustered by k-means
@@ -508,15 +580,19 @@ def typiclust(learner, X_pool, n_instances=1, *, X_labeled=None, embedding=None,
     ----------
     learner : learner, estimator or Pipeline
         Fitted or not: an unfitted model's features are the flattened input.
-    X_pool : array-like
+    X_pool : array-like of shape (n_pool, ...)
+        The unlabelled samples to choose from, one per row (a list is converted once).
     n_instances : int, default=1
+        How many samples to choose, from 1 to ``n_pool``.
     X_labeled : array-like or None, default=None
         The labelled samples; None takes the learner's training data if any.
     embedding : None, "input" or callable, default=None
         Where the features come from (see :mod:`skal.batch_query`); the paper uses a
         self-supervised encoder, which a callable can provide.
     n_neighbors : int, default=20
+        Neighbours in the typicality estimate (the authors' value).
     max_clusters : int, default=500
+        Upper bound on the number of k-means clusters (the authors' value).
     min_cluster_size : int, default=5
         Smaller clusters are skipped while larger ones are left.
     random_state : None, int, RandomState or Generator, default=None

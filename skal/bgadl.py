@@ -21,18 +21,26 @@ is the imbalanced-learn sampler over the same networks and losses.
 """
 
 import warnings
-from typing import ClassVar
+from typing import Any, ClassVar
 
 import numpy as np
 import torch
-from skorch.callbacks import PassthroughScoring
 from sklearn.base import clone
+from skorch.callbacks import PassthroughScoring
 
 from ._bgadl_generation import BGADLGenerationMixin, _check_unit_range
 from ._bgadl_step import BGADLStepMixin, warmup_weight  # noqa: F401  (its old import path)
-from ._modes import _RealDataStats  # noqa: F401  (its old import path)
+from ._modes import (
+    _RealDataStats,  # noqa: F401  (its old import path)
+)
 from ._params import Choice, Float, Int, Satisfies
-from ._skorch_compat import add_default_callbacks, dataset_arrays, full_length, set_training
+from ._skorch_compat import (
+    add_default_callbacks,
+    dataset_arrays,
+    full_length,
+    set_training,
+)
+from ._typing import ArrayLike
 from ._validation import accepts, resolve_seed
 from .classifier import MCDropoutClassifier, ResNet18Classifier
 from .nets.vae_acgan import (
@@ -165,6 +173,7 @@ class BGADLMixin(BGADLStepMixin, BGADLGenerationMixin):
         (:func:`skal.losses.masked_cross_entropy`); ``history_`` records the fraction kept as
         ``gen_kept``.
     gen_threshold : float in [0, 1], default=0.5
+        The probability ``gen_filter`` compares with.
     rec_source : {"all", "new"}, default="all"
         Which labelled images the classifier's generated terms come from: every labelled image
         (``"all"``, the authors' code: x' and G(z, y) of each real batch), or only the newly
@@ -181,6 +190,7 @@ class BGADLMixin(BGADLStepMixin, BGADLGenerationMixin):
     encoder_, generator_, discriminator_ : torch.nn.Module
         The VAE-ACGAN networks (``joint=True``).
     encoder_optimizer_, generator_optimizer_, discriminator_optimizer_ : torch optimizers
+        Their optimizers (``joint=True``).
     vae_acgan_ : BGADLMCDropoutClassifier
         The separately trained VAE-ACGAN (``joint=False``).
 
@@ -218,7 +228,7 @@ class BGADLMixin(BGADLStepMixin, BGADLGenerationMixin):
 
     _flat_ok = False
 
-    def __init__(self, *args, **kwargs):
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
         bgadl = {name: kwargs.pop(name, default) for name, default in BGADL_DEFAULTS.items()}
         super().__init__(*args, **kwargs)
         for name, value in bgadl.items():
@@ -293,7 +303,9 @@ class BGADLMixin(BGADLStepMixin, BGADLGenerationMixin):
             return resolve_seed(self.random_state, owner=type(self).__name__)
         return seed
 
-    def fit(self, X, y, new_rows=None, **fit_params):
+    def fit(
+        self, X: ArrayLike, y: ArrayLike, new_rows: Any = None, **fit_params: Any
+    ) -> "BGADLMixin":
         """Train the classifier (and, unless ``generative=False``, the VAE-ACGAN) on ``(X, y)``.
 
         Parameters
@@ -301,6 +313,7 @@ class BGADLMixin(BGADLStepMixin, BGADLGenerationMixin):
         X : array-like of shape (n, C, H, W) or (n, H, W)
             Images with values in [0, 1] (uint8 images are scaled).
         y : array-like of shape (n,)
+            Their labels.
         new_rows : None, int or array-like, default=None
             The newly acquired rows of X, for ``rec_source="new"``: their number k (the last k
             rows, as :class:`skal.ActiveLearner` and :func:`skal.experiment.run_experiment`
@@ -310,7 +323,8 @@ class BGADLMixin(BGADLStepMixin, BGADLGenerationMixin):
 
         Returns
         -------
-        self
+        self : BGADLMixin
+            This estimator, fitted.
         """
         self._new_rows = new_rows
         try:
@@ -319,12 +333,33 @@ class BGADLMixin(BGADLStepMixin, BGADLGenerationMixin):
             self._new_rows = None
             self._fit_state = None
 
-    def partial_fit(self, X, y, classes=None, new_rows=None, **fit_params):
-        """Continue training without re-initialising the networks; arguments as :meth:`fit`.
+    def partial_fit(
+        self,
+        X: ArrayLike,
+        y: ArrayLike,
+        classes: ArrayLike | None = None,
+        new_rows: Any = None,
+        **fit_params: Any,
+    ) -> "BGADLMixin":
+        """Continue training without re-initialising the networks.
+
+        Parameters
+        ----------
+        X : array-like of shape (n, C, H, W) or (n, H, W)
+            Images with values in [0, 1], of the shape of the first fit.
+        y : array-like of shape (n,)
+            Their labels.
+        classes : array-like of shape (n_classes,), default=None
+            All classes, needed on the first call when ``y`` does not contain every class.
+        new_rows : None, int or array-like, default=None
+            The newly acquired rows of X, as in :meth:`fit`.
+        **fit_params
+            Passed on to skorch.
 
         Returns
         -------
-        self
+        self : BGADLMixin
+            This estimator, trained for ``max_epochs`` more epochs.
         """
         self._new_rows = new_rows
         try:
@@ -362,9 +397,17 @@ class BGADLMixin(BGADLStepMixin, BGADLGenerationMixin):
         return (tuple(self.input_shape_), len(self.classes_), int(self.latent_dim),
                 int(self.gan_width), int(self.gan_hidden))
 
-    def initialize_module(self):
-        """Build the classifier ``module_`` and, in joint mode, ``encoder_``, ``generator_`` and
-        ``discriminator_`` (kept from the previous fit with ``gan_warm_start``)."""
+    def initialize_module(self) -> "BGADLMixin":
+        """Build the classifier ``module_`` and, in joint mode, the VAE-ACGAN networks.
+
+        ``encoder_``, ``generator_`` and ``discriminator_`` are kept from the previous fit with
+        ``gan_warm_start``.
+
+        Returns
+        -------
+        self : BGADLMixin
+            This estimator, with its modules set.
+        """
         super().initialize_module()
         self._gan_kept = False
         if not (self.generative and self.joint):
@@ -389,9 +432,23 @@ class BGADLMixin(BGADLStepMixin, BGADLGenerationMixin):
         self.gan_signature_ = signature
         return self
 
-    def initialize_optimizer(self, triggered_directly=None):
-        """``optimizer_`` for the classifier only, and one ``gan_optimizer`` per VAE-ACGAN net
-        (skorch's default would put every module's parameters in ``optimizer_``)."""
+    def initialize_optimizer(self, triggered_directly: Any = None) -> "BGADLMixin":
+        """Build ``optimizer_`` for the classifier only, and one optimizer per VAE-ACGAN net.
+
+        skorch's default would put every module's parameters in ``optimizer_``; here
+        ``encoder_optimizer_``, ``generator_optimizer_`` and ``discriminator_optimizer_`` are
+        ``gan_optimizer`` instances of their own.
+
+        Parameters
+        ----------
+        triggered_directly : None, default=None
+            Deprecated in skorch and unused; kept for skorch's signature.
+
+        Returns
+        -------
+        self : BGADLMixin
+            This estimator, with its optimizers set.
+        """
         args, kwargs = self.get_params_for_optimizer("optimizer", self.module_.named_parameters())
         self.optimizer_ = self.optimizer(*args, **kwargs)
         if not (self.generative and self.joint):
@@ -411,11 +468,26 @@ class BGADLMixin(BGADLStepMixin, BGADLGenerationMixin):
         return self
 
     # ------------------------------------------------------------------ data
-    def get_iterator(self, dataset, training=False):
-        """The parent's loader (shuffled training batches, a last batch of one joins the one
-        before); for the generative modes this also prepares the per-fit data: the training
-        rows (for extra VAE-ACGAN batches), the new rows (``rec_source="new"``) and, with
-        ``joint=False``, the separate VAE-ACGAN and its x'."""
+    def get_iterator(self, dataset: Any, training: bool = False) -> Any:
+        """Return the parent's loader; for training, also prepare the per-fit BGADL data.
+
+        The loader shuffles training batches and joins a last batch of one to the one before.
+        For the generative modes a training loader also prepares the training rows (for extra
+        VAE-ACGAN batches), the new rows (``rec_source="new"``) and, with ``joint=False``, the
+        separate VAE-ACGAN and its x'.
+
+        Parameters
+        ----------
+        dataset : torch Dataset
+            The data to iterate over.
+        training : bool, default=False
+            Training batches or prediction batches.
+
+        Returns
+        -------
+        iterator : torch.utils.data.DataLoader
+            The batches.
+        """
         iterator = super().get_iterator(dataset, training=training)
         if training and self.generative:
             self._prepare_fit_state(dataset, len(iterator))
@@ -490,11 +562,20 @@ class BGADLClassifier(BGADLMixin, ResNet18Classifier):
 
     Parameters
     ----------
-    preact, dropout, width, image_shape, optimizer, lr, max_epochs, batch_size, random_state
-        As :class:`skal.ResNet18Classifier`.
+    *args
+        ``preact``, ``dropout`` and ``width``, in that order, as in
+        :class:`skal.ResNet18Classifier`.
     **kwargs
-        The BGADL parameters of :class:`BGADLMixin` and any skorch parameter (``callbacks``,
-        ``train_split``, ``device``, ``encoder_optimizer__*``, ...).
+        The other :class:`skal.ResNet18Classifier` parameters (``image_shape``, ``optimizer``,
+        ``lr``, ``max_epochs``, ``batch_size``, ``random_state``), the BGADL parameters of
+        :class:`BGADLMixin` and any skorch parameter (``callbacks``, ``train_split``,
+        ``device``, ``encoder_optimizer__*``, ...).
+
+    See Also
+    --------
+    BGADLMixin : The BGADL training and its parameters.
+    BGADLMCDropoutClassifier : The same for any MC-dropout network.
+    skal.bald : The query strategy of BGADL.
 
     References
     ----------
@@ -523,11 +604,17 @@ class BGADLMCDropoutClassifier(BGADLMixin, MCDropoutClassifier):
 
     Parameters
     ----------
-    module : torch module class or instance
-        As :class:`skal.MCDropoutClassifier`; it takes images and returns logits.
+    *args
+        ``module``, the network: a torch module class or instance, as in
+        :class:`skal.MCDropoutClassifier`; it takes images and returns logits.
     **kwargs
         :class:`skal.MCDropoutClassifier` / skorch parameters and the BGADL parameters of
         :class:`BGADLMixin`.
+
+    See Also
+    --------
+    BGADLMixin : The BGADL training and its parameters.
+    BGADLClassifier : The same with a ResNet18.
 
     Examples
     --------

@@ -16,7 +16,8 @@ parameters, the validation of the data and the fit / predict flow.
 import contextlib
 import copy
 import inspect
-from typing import ClassVar
+from collections.abc import Callable
+from typing import Any, ClassVar
 
 import numpy as np
 import torch
@@ -30,9 +31,12 @@ from ._mc_dropout import MCDropoutSamplingMixin
 from ._params import Float, Int, Satisfies, check_params
 from ._pool import Pool, as_pool, is_lazy_pool
 from ._precision import PrecisionMixin
-from ._skorch_compat import SkorchParamsMixin
+from ._skorch_compat import (
+    SkorchParamsMixin,
+)
 from ._sources import images_and_labels, is_image_source
 from ._training import TrainingHooksMixin, batch_bounds  # noqa: F401  (batch_bounds: old path)
+from ._typing import ArrayLike, RandomStateLike
 from ._validation import (
     check_device,
     check_image_shape,
@@ -41,11 +45,10 @@ from ._validation import (
     validate_images,
     validate_labels,
 )
-from .callbacks import DivergenceCheck
+from .callbacks import DivergenceCheck  # noqa: F401  (its old import path)
 from .nets.resnet import PreActResNet18, ResNet18
 
 __all__ = ["MCDropoutClassifier", "ResNet18Classifier", "DivergenceCheck"]
-
 
 def _is_module_or_factory(value):
     return isinstance(value, nn.Module) or callable(value)
@@ -59,6 +62,10 @@ class MCDropoutClassifier(SkorchParamsMixin, TrainingHooksMixin, MCDropoutSampli
                           PrecisionMixin, NeuralNetClassifier):
     """A skorch classifier with scikit-learn validation and Monte-Carlo dropout sampling.
 
+    Wraps any torch module that returns logits: ``fit`` validates the data and the parameters,
+    encodes labels of any type, seeds everything from ``random_state``, and
+    :meth:`sample_proba` draws MC-dropout probabilities for BALD-style strategies.
+
     Parameters
     ----------
     module : torch module class or instance
@@ -70,10 +77,15 @@ class MCDropoutClassifier(SkorchParamsMixin, TrainingHooksMixin, MCDropoutSampli
         ``head(z)`` methods and all its dropout sits in ``head``, :meth:`sample_proba` computes the
         features once and samples only the head.
     criterion : torch criterion, default=torch.nn.CrossEntropyLoss
+        The training loss, on logits (skorch's ``criterion``).
     optimizer : torch optimizer class, default=torch.optim.SGD
+        Built in ``fit`` on the module's parameters; ``optimizer__*`` parameters reach it.
     lr : float, default=0.01
+        Learning rate.
     max_epochs : int, default=10
+        Passes over the training data per ``fit``.
     batch_size : int, default=128
+        Samples per mini-batch (``-1``: one batch); training and prediction.
     train_split : callable or None, default=None
         No validation split by default: active-learning labelled sets are small. Pass
         ``skorch.dataset.ValidSplit(5)`` to hold some out (e.g. for ``EarlyStopping``).
@@ -85,9 +97,9 @@ class MCDropoutClassifier(SkorchParamsMixin, TrainingHooksMixin, MCDropoutSampli
         padding=2), v2.RandomHorizontalFlip()])``: called on every training sample, a float
         tensor ``(C, H, W)`` in [0, 1] for uint8 input, with fresh random parameters each time
         (drawn from the seeded ``random_state`` stream). Never applied when scoring
-        (``predict_proba``, ``sample_proba``, validation batches). It must keep the shape. (Not
-        called ``transform``: scikit-learn takes an estimator with that attribute for a
-        transformer.)
+        (``predict_proba``, ``sample_proba``, validation batches). It must keep the shape. It is
+        not called ``transform`` because scikit-learn takes an estimator with that attribute for a
+        transformer.
     random_state : None, int, RandomState or Generator, default=None
         Seeds weight initialisation, shuffling and dropout in ``fit`` (reproducible on CPU) and the
         dropout masks of :meth:`sample_proba`.
@@ -99,9 +111,27 @@ class MCDropoutClassifier(SkorchParamsMixin, TrainingHooksMixin, MCDropoutSampli
         Memory format of the network's weights and 4-D inputs; ``"channels_last"`` speeds up
         convolutions on GPUs (this is about memory strides, not the layout of ``X``).
     verbose : int, default=0
+        Verbosity of skorch's per-epoch log; 0 prints nothing.
     **kwargs
         Any other skorch parameter (``callbacks``, ``device``, ``module__*``, ``optimizer__*``,
         ``iterator_train__*``, ...).
+
+    Attributes
+    ----------
+    classes_ : ndarray of shape (n_classes,)
+        The labels seen in ``fit``; ``predict`` returns values from it.
+    n_features_in_ : int
+        Number of input values per sample (``C*H*W`` for images).
+    input_shape_ : tuple
+        Per-sample shape the module receives, e.g. ``(1, 28, 28)``.
+    module_ : torch.nn.Module
+        The trained network, in eval mode.
+
+    See Also
+    --------
+    ResNet18Classifier : The same with a ResNet18 built from the data.
+    skal.WAALClassifier : Trains on unlabelled data too (WAAL).
+    skal.BGADLMCDropoutClassifier : Trains jointly with a VAE-ACGAN (BGADL).
 
     Notes
     -----
@@ -125,17 +155,6 @@ class MCDropoutClassifier(SkorchParamsMixin, TrainingHooksMixin, MCDropoutSampli
     - **Global RNG.** ``fit``, ``predict_proba`` and :meth:`sample_proba` leave torch's global
       random state as they found it.
 
-    Attributes
-    ----------
-    classes_ : ndarray of shape (n_classes,)
-        The labels seen in ``fit``; ``predict`` returns values from it.
-    n_features_in_ : int
-        Number of input values per sample (``C*H*W`` for images).
-    input_shape_ : tuple
-        Per-sample shape the module receives, e.g. ``(1, 28, 28)``.
-    module_ : torch.nn.Module
-        The trained network, in eval mode.
-
     Examples
     --------
     >>> import numpy as np
@@ -151,22 +170,22 @@ class MCDropoutClassifier(SkorchParamsMixin, TrainingHooksMixin, MCDropoutSampli
 
     def __init__(
         self,
-        module,
+        module: type[nn.Module] | Callable[..., nn.Module] | nn.Module,
         *,
-        criterion=nn.CrossEntropyLoss,
-        optimizer=torch.optim.SGD,
-        lr=0.01,
-        max_epochs=10,
-        batch_size=128,
-        train_split=None,
-        image_shape=None,
-        train_transform=None,
-        random_state=None,
-        mixed_precision=None,
-        memory_format="contiguous",
-        verbose=0,
-        **kwargs,
-    ):
+        criterion: Any = nn.CrossEntropyLoss,
+        optimizer: type[torch.optim.Optimizer] = torch.optim.SGD,
+        lr: float = 0.01,
+        max_epochs: int = 10,
+        batch_size: int = 128,
+        train_split: Callable[..., Any] | None = None,
+        image_shape: tuple[int, ...] | None = None,
+        train_transform: Callable[[Any], Any] | None = None,
+        random_state: RandomStateLike = None,
+        mixed_precision: str | None = None,
+        memory_format: str = "contiguous",
+        verbose: int = 0,
+        **kwargs: Any,
+    ) -> None:
         super().__init__(
             module,
             criterion=criterion,
@@ -187,11 +206,16 @@ class MCDropoutClassifier(SkorchParamsMixin, TrainingHooksMixin, MCDropoutSampli
 
     _flat_ok = True
 
-    def initialize_module(self):
+    def initialize_module(self) -> "MCDropoutClassifier":
         """Build the module; a module *class* gets data-derived arguments it accepts.
 
         ``n_classes``, ``in_features`` (values per sample), ``in_channels`` and ``image_shape``
         (for image input) are filled in from the training data unless set as ``module__*``.
+
+        Returns
+        -------
+        self : MCDropoutClassifier
+            This estimator, with ``module_`` set.
         """
         kwargs = self.get_params_for("module")
         if callable(self.module) and not isinstance(self.module, nn.Module):
@@ -227,7 +251,7 @@ class MCDropoutClassifier(SkorchParamsMixin, TrainingHooksMixin, MCDropoutSampli
         )
 
     @property
-    def classes_(self):
+    def classes_(self) -> np.ndarray:
         try:
             return self.label_encoder_.classes_
         except AttributeError:
@@ -293,14 +317,16 @@ class MCDropoutClassifier(SkorchParamsMixin, TrainingHooksMixin, MCDropoutSampli
         finally:
             vars(self).pop("_fitting", None)
 
-    def fit(self, X, y=None, **fit_params):
+    def fit(
+        self, X: ArrayLike, y: ArrayLike | None = None, **fit_params: Any
+    ) -> "MCDropoutClassifier":
         """Initialise (unless ``warm_start``) and train the network on ``(X, y)``.
 
         Parameters
         ----------
-        X : array-like of shape (n, C, H, W), (n, H, W) or (n, n_features), torch Dataset or list
-            of PIL images
-            A ``Dataset`` yields images or ``(image, label)`` pairs (e.g. torchvision's
+        X : array-like of shape (n, C, H, W), (n, H, W) or (n, n_features), Dataset or PIL list
+            Training samples; a torch ``Dataset`` or a list of PIL images works too. A
+            ``Dataset`` yields images or ``(image, label)`` pairs (e.g. torchvision's
             ``ImageFolder``); all images must have one size.
         y : array-like of shape (n,), or None
             Class labels of any type scikit-learn accepts; None takes a ``Dataset``'s labels.
@@ -309,7 +335,8 @@ class MCDropoutClassifier(SkorchParamsMixin, TrainingHooksMixin, MCDropoutSampli
 
         Returns
         -------
-        self
+        self : MCDropoutClassifier
+            This estimator, fitted.
 
         Raises
         ------
@@ -324,19 +351,31 @@ class MCDropoutClassifier(SkorchParamsMixin, TrainingHooksMixin, MCDropoutSampli
         reset = not (self.warm_start and self.initialized_)
         return self._fit(X, y, reset=reset, classes=None, partial=False, fit_params=fit_params)
 
-    def partial_fit(self, X, y=None, classes=None, **fit_params):
+    def partial_fit(
+        self,
+        X: ArrayLike,
+        y: ArrayLike | None = None,
+        classes: ArrayLike | None = None,
+        **fit_params: Any,
+    ) -> "MCDropoutClassifier":
         """Continue training on ``(X, y)`` without re-initialising the network.
 
         Parameters
         ----------
-        X : array-like
-        y : array-like of shape (n,)
+        X : array-like of shape (n, C, H, W), (n, H, W) or (n, n_features), or a torch Dataset
+            Training samples, in the layout of the first fit.
+        y : array-like of shape (n,), or None
+            Their labels, among ``classes_`` after the first call; None takes a ``Dataset``'s
+            labels.
         classes : array-like of shape (n_classes,), default=None
             All classes, needed on the first call when ``y`` does not contain every class.
+        **fit_params
+            Passed on to skorch (and from there to the module's ``forward``).
 
         Returns
         -------
-        self
+        self : MCDropoutClassifier
+            This estimator, trained for ``max_epochs`` more epochs.
         """
         return self._fit(X, y, reset=not self.initialized_, classes=classes, partial=True,
                          fit_params=fit_params)
@@ -379,12 +418,17 @@ class MCDropoutClassifier(SkorchParamsMixin, TrainingHooksMixin, MCDropoutSampli
         """skorch's fit loop (its ``partial_fit``) on validated, encoded data."""
         return super().partial_fit(X, y, **fit_params)
 
-    def initialize(self):
+    def initialize(self) -> "MCDropoutClassifier":
         """Initialise the network, optimizer and callbacks.
 
         ``fit`` calls this after it has seen the data. Called before any data (as modAL's
         ``DeepActiveLearner`` does at construction), the network is built from the ``classes``
         and ``image_shape`` parameters.
+
+        Returns
+        -------
+        self : MCDropoutClassifier
+            This estimator, initialised (not trained).
         """
         self._check_params()
         if not hasattr(self, "input_shape_"):
@@ -423,15 +467,21 @@ class MCDropoutClassifier(SkorchParamsMixin, TrainingHooksMixin, MCDropoutSampli
         for start, rows in pool.chunks():
             yield start, self._check_fitted_X(rows)
 
-    def predict_proba(self, X):
-        """Class probabilities from one deterministic pass (dropout off).
+    def predict_proba(self, X: ArrayLike) -> np.ndarray:
+        """Predict class probabilities from one deterministic pass (dropout off).
 
         ``X`` may be a pool larger than memory (``np.memmap``, torch ``Dataset``,
         :class:`skal._pool.Pool`): it is read and converted one chunk at a time.
 
+        Parameters
+        ----------
+        X : array-like of shape (n, C, H, W), (n, H, W) or (n, n_features), memmap or Dataset
+            Samples, in the layout of the training data.
+
         Returns
         -------
         proba : ndarray of shape (n, n_classes)
+            Probabilities of the classes in ``classes_`` order.
         """
         if is_lazy_pool(X):  # memmaps and user Datasets: one chunk at a time
             check_is_fitted(self, ["module_", "label_encoder_"])
@@ -443,12 +493,18 @@ class MCDropoutClassifier(SkorchParamsMixin, TrainingHooksMixin, MCDropoutSampli
             return super().predict_proba(X)  # validated datasets
         return super().predict_proba(self._check_fitted_X(X))
 
-    def predict(self, X):
-        """Predicted labels, drawn from ``classes_``.
+    def predict(self, X: ArrayLike) -> np.ndarray:
+        """Predict labels, the most probable of ``classes_``.
+
+        Parameters
+        ----------
+        X : array-like of shape (n, C, H, W), (n, H, W) or (n, n_features), memmap or Dataset
+            Samples, in the layout of the training data.
 
         Returns
         -------
         y_pred : ndarray of shape (n,)
+            Labels from ``classes_``.
         """
         if is_dataset(X) and not is_image_source(X):
             # internal scoring (e.g. skorch's valid_acc) compares with the encoded targets
@@ -481,12 +537,23 @@ class ResNet18Classifier(MCDropoutClassifier):
     image_shape : tuple (C, H, W) or None, default=None
         Needed for flat ``(n, C*H*W)`` input, e.g. behind a ``MinMaxScaler`` in a ``Pipeline``.
     optimizer : torch optimizer class, default=torch.optim.Adam
+        Built in ``fit`` on the network's parameters; ``optimizer__*`` parameters reach it.
     lr : float, default=1e-3
+        Learning rate.
     max_epochs : int, default=10
+        Passes over the training data per ``fit``.
     batch_size : int, default=64
+        Samples per mini-batch; at least 2 (BatchNorm).
     random_state : None, int, RandomState or Generator, default=None
+        Seeds weight initialisation, shuffling and dropout in ``fit`` and the dropout masks of
+        ``sample_proba``.
     **kwargs
         Other :class:`MCDropoutClassifier` / skorch parameters.
+
+    See Also
+    --------
+    MCDropoutClassifier : The same for any torch module.
+    skal.BGADLClassifier : A ResNet18 trained jointly with a VAE-ACGAN (BGADL).
 
     References
     ----------
@@ -508,18 +575,18 @@ class ResNet18Classifier(MCDropoutClassifier):
 
     def __init__(
         self,
-        preact=False,
-        dropout=0.5,
-        width=64,
+        preact: bool = False,
+        dropout: float = 0.5,
+        width: int = 64,
         *,
-        image_shape=None,
-        optimizer=torch.optim.Adam,
-        lr=1e-3,
-        max_epochs=10,
-        batch_size=64,
-        random_state=None,
-        **kwargs,
-    ):
+        image_shape: tuple[int, ...] | None = None,
+        optimizer: type[torch.optim.Optimizer] = torch.optim.Adam,
+        lr: float = 1e-3,
+        max_epochs: int = 10,
+        batch_size: int = 64,
+        random_state: RandomStateLike = None,
+        **kwargs: Any,
+    ) -> None:
         super().__init__(
             ResNet18,
             optimizer=optimizer,
@@ -543,8 +610,14 @@ class ResNet18Classifier(MCDropoutClassifier):
             "cannot train on a batch of one sample")],
     }
 
-    def initialize_module(self):
-        """Build the ResNet from the fitted input shape and classes."""
+    def initialize_module(self) -> "ResNet18Classifier":
+        """Build the ResNet from the fitted input shape and classes.
+
+        Returns
+        -------
+        self : ResNet18Classifier
+            This estimator, with ``module_`` set.
+        """
         self._require_data_description()
         net = PreActResNet18 if self.preact else ResNet18
         kwargs = self.get_params_for("module")

@@ -176,7 +176,9 @@ def _find_file(directory, stem):
     return None
 
 
-def load_fashion_mnist(split="train", data_home=None):
+def load_fashion_mnist(
+    split: str = "train", data_home: str | os.PathLike[str] | None = None
+) -> tuple[np.ndarray, np.ndarray]:
     """Load Fashion-MNIST from IDX files already on disk.
 
     Nothing is downloaded and nothing is cached. If ``data_home`` is given,
@@ -275,7 +277,7 @@ def load_fashion_mnist(split="train", data_home=None):
     return images[:, np.newaxis, :, :], labels.astype(np.int64)
 
 
-def load_digits_images():
+def load_digits_images() -> tuple[np.ndarray, np.ndarray]:
     """Load scikit-learn's 8x8 digits as a tiny image data set.
 
     The data ship with scikit-learn, so this needs no files and no network.
@@ -301,7 +303,9 @@ def load_digits_images():
     return X, np.asarray(y, dtype=np.int64)
 
 
-def load_dataset(name, split="train", data_home=None):
+def load_dataset(
+    name: str, split: str = "train", data_home: str | os.PathLike[str] | None = None
+) -> tuple[np.ndarray, np.ndarray]:
     """Load an image data set by name.
 
     Parameters

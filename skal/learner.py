@@ -8,6 +8,8 @@ protocol, the pool handed to ``fit(X_unlabeled=)``, querying and prediction.
 
 import warnings
 import weakref
+from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 from sklearn.base import BaseEstimator, MetaEstimatorMixin, clone
@@ -17,6 +19,7 @@ from sklearn.utils.validation import check_is_fitted
 from ._learner_augment import LearnerAugmentMixin
 from ._learner_params import LearnerParamsMixin
 from ._rows import as_rows, n_rows, sample_shape, stack
+from ._typing import ArrayLike, RandomStateLike
 from ._validation import accepts as _accepts
 from ._validation import resolve_seed
 from .query import bald
@@ -120,6 +123,11 @@ class ActiveLearner(LearnerParamsMixin, LearnerAugmentMixin, MetaEstimatorMixin,
     augmenter_ : object
         The fitted augmenter (only with ``augmenter``).
 
+    See Also
+    --------
+    skal.BGADLClassifier : BGADL's joint training as one estimator (instead of ``joint=True``).
+    skal.query : The query strategies.
+
     Examples
     --------
     >>> from skal import ActiveLearner, ResNet18Classifier, bald
@@ -135,17 +143,17 @@ class ActiveLearner(LearnerParamsMixin, LearnerAugmentMixin, MetaEstimatorMixin,
 
     def __init__(
         self,
-        estimator,
-        query_strategy=bald,
-        X_training=None,
-        y_training=None,
+        estimator: Any,
+        query_strategy: Callable[..., Any] = bald,
+        X_training: ArrayLike | None = None,
+        y_training: ArrayLike | None = None,
         *,
-        augmenter=None,
-        joint=False,
-        pass_pool=True,
-        random_state=None,
-        **fit_kwargs,
-    ):
+        augmenter: Any = None,
+        joint: bool = False,
+        pass_pool: bool = True,
+        random_state: RandomStateLike = None,
+        **fit_kwargs: Any,
+    ) -> None:
         self.estimator = estimator
         self.query_strategy = query_strategy
         self.X_training = X_training
@@ -167,13 +175,17 @@ class ActiveLearner(LearnerParamsMixin, LearnerAugmentMixin, MetaEstimatorMixin,
         return state
 
     # ---------------------------------------------------------------- fitting
-    def fit(self, X, y, bootstrap=False, **fit_kwargs):
+    def fit(
+        self, X: ArrayLike, y: ArrayLike, bootstrap: bool = False, **fit_kwargs: Any
+    ) -> "ActiveLearner":
         """Forget previous labels and fit the estimator on ``(X, y)``.
 
         Parameters
         ----------
-        X : array-like
+        X : array-like of shape (n, ...)
+            The labelled samples, in the layout the estimator takes.
         y : array-like of shape (n,)
+            Their labels.
         bootstrap : bool, default=False
             Fit on a bootstrap resample of ``(X, y)`` (modAL's option, for committees by
             bagging), drawn from ``random_state``.
@@ -182,7 +194,8 @@ class ActiveLearner(LearnerParamsMixin, LearnerAugmentMixin, MetaEstimatorMixin,
 
         Returns
         -------
-        self
+        self : ActiveLearner
+            This learner, fitted.
         """
         if y is None:
             raise ValueError(
@@ -201,7 +214,14 @@ class ActiveLearner(LearnerParamsMixin, LearnerAugmentMixin, MetaEstimatorMixin,
         self.estimator_ = clone(self._estimator, safe=False)  # never fit the parameter itself
         return self._fit_to_known(bootstrap=bootstrap, **fit_kwargs)
 
-    def teach(self, X, y, bootstrap=False, only_new=False, **fit_kwargs):
+    def teach(
+        self,
+        X: ArrayLike,
+        y: ArrayLike,
+        bootstrap: bool = False,
+        only_new: bool = False,
+        **fit_kwargs: Any,
+    ) -> None:
         """Add newly labelled samples and refit.
 
         Parameters
@@ -290,10 +310,21 @@ class ActiveLearner(LearnerParamsMixin, LearnerAugmentMixin, MetaEstimatorMixin,
         idx = rng.choice(n_rows(X), n_rows(X), replace=True)
         return _safe_indexing(X, idx), y[idx]
 
-    def transform_without_estimating(self, X):
-        """``X`` as the final estimator sees it: through a Pipeline's transformers, if any.
+    def transform_without_estimating(self, X: ArrayLike) -> ArrayLike:
+        """Transform ``X`` as the final estimator sees it: through a Pipeline's transformers.
 
         What modAL's learners offer for strategies and committees with ``on_transformed=True``.
+
+        Parameters
+        ----------
+        X : array-like of shape (n, ...)
+            Samples in the layout the learner is given.
+
+        Returns
+        -------
+        X_transformed : array-like of shape (n, ...)
+            ``X`` through every step but the last when the estimator is a ``Pipeline``,
+            otherwise ``X`` itself.
         """
         from sklearn.pipeline import Pipeline
 
@@ -346,14 +377,22 @@ class ActiveLearner(LearnerParamsMixin, LearnerAugmentMixin, MetaEstimatorMixin,
         self.estimator_.fit(X, y, **kwargs)
 
     # ---------------------------------------------------------------- querying
-    def query(self, X_pool, n_instances=1, *, return_metrics=False, **query_kwargs):
+    def query(
+        self,
+        X_pool: ArrayLike,
+        n_instances: int = 1,
+        *,
+        return_metrics: bool = False,
+        **query_kwargs: Any,
+    ) -> tuple[Any, ...]:
         """Ask the query strategy which pool samples to label next.
 
         Parameters
         ----------
-        X_pool : array-like
+        X_pool : array-like of shape (n_pool, ...)
             Samples as rows: an array, a torch tensor, a DataFrame (rows by position) or a list.
         n_instances : int, default=1
+            How many samples to choose.
         return_metrics : bool, default=False
             Also return the strategy's scores for the chosen samples (modAL 0.4.2).
         **query_kwargs
@@ -361,9 +400,12 @@ class ActiveLearner(LearnerParamsMixin, LearnerAugmentMixin, MetaEstimatorMixin,
 
         Returns
         -------
-        indices : ndarray of int64
-        X_query : the rows ``X_pool[indices]`` (of the same type as ``X_pool``)
-        scores : ndarray, only with ``return_metrics=True``
+        indices : ndarray of int64, shape (n_instances,)
+            Positions in ``X_pool`` of the chosen samples, best first.
+        X_query : array-like of shape (n_instances, ...)
+            The rows ``X_pool[indices]``, of the same type as ``X_pool``.
+        scores : ndarray of shape (n_instances,)
+            The strategy's scores of the chosen samples; only with ``return_metrics=True``.
         """
         self._check_fitted()
         if not callable(self.query_strategy):
@@ -388,23 +430,73 @@ class ActiveLearner(LearnerParamsMixin, LearnerAugmentMixin, MetaEstimatorMixin,
     def _check_fitted(self):
         check_is_fitted(self.estimator)  # estimator_ once fitted; the parameter raises before
 
-    def predict(self, X):
-        """Labels predicted by the estimator."""
+    def predict(self, X: ArrayLike) -> np.ndarray:
+        """Predict labels with the estimator.
+
+        Parameters
+        ----------
+        X : array-like of shape (n, ...)
+            Samples in the layout the estimator takes.
+
+        Returns
+        -------
+        y_pred : ndarray of shape (n,)
+            ``estimator.predict(X)``.
+        """
         self._check_fitted()
         return self.estimator.predict(X)
 
-    def predict_proba(self, X):
-        """Class probabilities from the estimator."""
+    def predict_proba(self, X: ArrayLike) -> np.ndarray:
+        """Predict class probabilities with the estimator.
+
+        Parameters
+        ----------
+        X : array-like of shape (n, ...)
+            Samples in the layout the estimator takes.
+
+        Returns
+        -------
+        proba : ndarray of shape (n, n_classes)
+            ``estimator.predict_proba(X)``.
+        """
         self._check_fitted()
         return self.estimator.predict_proba(X)
 
-    def sample_proba(self, X, n_samples=20, **kwargs):
-        """MC-dropout samples from the estimator, shape ``(n_samples, n, n_classes)``."""
+    def sample_proba(self, X: ArrayLike, n_samples: int = 20, **kwargs: Any) -> np.ndarray:
+        """Draw MC-dropout class probabilities from the estimator.
+
+        Parameters
+        ----------
+        X : array-like of shape (n, ...)
+            Samples in the layout the estimator takes.
+        n_samples : int, default=20
+            Number of MC passes T.
+        **kwargs
+            Passed to ``estimator.sample_proba`` (e.g. ``random_state=``).
+
+        Returns
+        -------
+        proba : ndarray of shape (n_samples, n, n_classes)
+            ``estimator.sample_proba(X, n_samples=n_samples, **kwargs)``.
+        """
         self._check_fitted()
         return self.estimator.sample_proba(X, n_samples=n_samples, **kwargs)
 
-    def score(self, X, y):
-        """Accuracy of the estimator on ``(X, y)``."""
+    def score(self, X: ArrayLike, y: ArrayLike) -> float:
+        """Return the estimator's score (accuracy for a classifier) on ``(X, y)``.
+
+        Parameters
+        ----------
+        X : array-like of shape (n, ...)
+            Test samples.
+        y : array-like of shape (n,)
+            Their true labels.
+
+        Returns
+        -------
+        score : float
+            ``estimator.score(X, y)``.
+        """
         self._check_fitted()
         return self.estimator.score(X, y)
 

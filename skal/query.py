@@ -44,6 +44,7 @@ from sklearn.pipeline import Pipeline
 from . import _topk, distributed
 from ._pool import as_pool
 from ._sources import as_image_array, is_image_source
+from ._typing import ArrayLike, Learner, QueryResult, RandomStateLike
 from ._validation import check_n_instances, resolve_seed
 
 __all__ = [
@@ -62,25 +63,79 @@ __all__ = [
 
 
 # ---------------------------------------------------------------------------- pure scores
-def least_confidence(proba):
-    """``1 - max_k p_k`` per row; ``proba`` has shape (n, n_classes)."""
+def least_confidence(proba: np.ndarray) -> np.ndarray:
+    """Least confidence ``1 - max_k p_k`` per row (high = uncertain).
+
+    Parameters
+    ----------
+    proba : ndarray of shape (n, n_classes)
+        Class probabilities, e.g. from ``predict_proba``.
+
+    Returns
+    -------
+    scores : ndarray of shape (n,)
+        ``1 - max_k p_k``, in [0, 1 - 1/n_classes].
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from skal.query import least_confidence
+    >>> least_confidence(np.array([[0.9, 0.1], [0.5, 0.5]]))
+    array([0.1, 0.5])
+    """
     return 1.0 - np.max(proba, axis=1)
 
 
-def margin(proba):
-    """Difference between the two largest probabilities per row (small = uncertain)."""
+def margin(proba: np.ndarray) -> np.ndarray:
+    """Difference between the two largest probabilities per row (small = uncertain).
+
+    Parameters
+    ----------
+    proba : ndarray of shape (n, n_classes)
+        Class probabilities, e.g. from ``predict_proba``.
+
+    Returns
+    -------
+    margins : ndarray of shape (n,)
+        ``p_(1) - p_(2)``, in [0, 1]; all ones for a single class.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from skal.query import margin
+    >>> margin(np.array([[0.7, 0.2, 0.1], [0.4, 0.4, 0.2]]))
+    array([0.5, 0. ])
+    """
     if proba.shape[1] < 2:
         return np.ones(len(proba))
     top2 = np.partition(proba, -2, axis=1)[:, -2:]  # (n, 2): second largest, largest
     return top2[:, 1] - top2[:, 0]
 
 
-def entropy(proba):
-    """Predictive entropy ``-sum_k p_k log p_k`` per row, in nats (0 log 0 = 0)."""
+def entropy(proba: np.ndarray) -> np.ndarray:
+    """Predictive entropy ``-sum_k p_k log p_k`` per row, in nats (0 log 0 = 0).
+
+    Parameters
+    ----------
+    proba : ndarray of shape (n, n_classes)
+        Class probabilities, e.g. from ``predict_proba``.
+
+    Returns
+    -------
+    scores : ndarray of shape (n,)
+        Entropy in nats, in [0, log n_classes].
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from skal.query import entropy
+    >>> entropy(np.array([[0.5, 0.5], [0.9, 0.1]])).round(4)
+    array([0.6931, 0.3251])
+    """
     return -np.sum(xlogy(proba, proba), axis=1)
 
 
-def bald_scores(samples):
+def bald_scores(samples: ArrayLike) -> np.ndarray:
     """BALD mutual information from MC samples (Houlsby et al. 2011; Gal et al. 2017).
 
     ``I[y; w | x] = H[mean_t p_t] - mean_t H[p_t]``, computed with ``xlogy`` so that zero
@@ -95,6 +150,17 @@ def bald_scores(samples):
     -------
     scores : ndarray of shape (n,)
         Mutual information in nats, >= 0 up to rounding.
+
+    Examples
+    --------
+    Two passes that agree carry no information about the weights; two that disagree do:
+
+    >>> import numpy as np
+    >>> from skal.query import bald_scores
+    >>> samples = np.array([[[0.5, 0.5], [1.0, 0.0]],
+    ...                     [[0.5, 0.5], [0.0, 1.0]]])  # (T=2, n=2, n_classes=2)
+    >>> bald_scores(samples).round(4)
+    array([0.    , 0.6931])
     """
     samples = np.asarray(samples, dtype=np.float64)
     if samples.ndim != 3:
@@ -122,14 +188,18 @@ def _generator(random_state, owner="select_top"):
     )
 
 
-def select_top(scores, n_instances, random_state=None):
-    """Positions of the ``n_instances`` highest scores, best first.
+def select_top(
+    scores: ArrayLike, n_instances: int, random_state: RandomStateLike = None
+) -> np.ndarray:
+    """Return the positions of the ``n_instances`` highest scores, best first.
 
     Parameters
     ----------
-    scores : ndarray of shape (n,)
+    scores : array-like of shape (n,)
+        Utilities, higher = better; NaN is an error.
     n_instances : int
-    random_state : None, int, RandomState or Generator
+        How many positions to return, from 1 to ``n``.
+    random_state : None, int, RandomState or Generator, default=None
         None breaks ties by position; anything else by a seeded random order of the positions
         (a keyed hash of each position, see :mod:`skal._topk`, so that a pool scored chunk by
         chunk or on several processes gives the same selection).
@@ -137,6 +207,13 @@ def select_top(scores, n_instances, random_state=None):
     Returns
     -------
     indices : ndarray of int64, shape (n_instances,)
+        Positions in ``scores``, highest score first.
+
+    Examples
+    --------
+    >>> from skal.query import select_top
+    >>> select_top([0.1, 0.9, 0.5, 0.9], 3)
+    array([1, 3, 2])
     """
     scores = np.asarray(scores, dtype=np.float64)
     n_instances = check_n_instances(n_instances, len(scores))
@@ -240,14 +317,44 @@ def _query_with(utility, learner, X_pool, n_instances, random_state, owner):
 
 
 # ---------------------------------------------------------------------------- strategies
-def random_sampling(learner, X_pool, n_instances=1, *, random_state=None):
+def random_sampling(
+    learner: Learner,
+    X_pool: ArrayLike,
+    n_instances: int = 1,
+    *,
+    random_state: RandomStateLike = None,
+) -> QueryResult:
     """Pick ``n_instances`` pool samples uniformly at random (the baseline).
+
+    Parameters
+    ----------
+    learner : learner, estimator or Pipeline
+        Not used: random sampling needs no model (kept for the common signature).
+    X_pool : array-like of shape (n_pool, ...)
+        The unlabelled samples to choose from, one per row (a list is converted once).
+    n_instances : int, default=1
+        How many samples to choose, from 1 to ``n_pool``.
+    random_state : None, int, RandomState or Generator, default=None
+        Seeds the draw; None draws fresh randomness.
 
     Returns
     -------
     indices : ndarray of int64, shape (n_instances,)
+        Positions in ``X_pool`` of the chosen samples, best first.
     scores : ndarray of shape (n_instances,)
         Zeros (random sampling has no utility).
+
+    Examples
+    --------
+    >>> from sklearn.linear_model import LogisticRegression
+    >>> from skal import random_sampling
+    >>> from skal.datasets import load_digits_images
+    >>> X, y = load_digits_images()
+    >>> X = X.reshape(len(X), -1)  # (1797, 1, 8, 8) -> (1797, 64): flat rows for the linear model
+    >>> clf = LogisticRegression(max_iter=200).fit(X[:100], y[:100])
+    >>> idx, scores = random_sampling(clf, X[100:], n_instances=5, random_state=0)
+    >>> idx.shape, len(set(idx.tolist())) == 5
+    ((5,), True)
     """
     rng = _generator(random_state, "random_sampling")
     n_pool = _n_rows(X_pool)
@@ -257,49 +364,150 @@ def random_sampling(learner, X_pool, n_instances=1, *, random_state=None):
     return idx, np.zeros(n_instances)
 
 
-def uncertainty_sampling(learner, X_pool, n_instances=1, *, random_state=None):
+def uncertainty_sampling(
+    learner: Learner,
+    X_pool: ArrayLike,
+    n_instances: int = 1,
+    *,
+    random_state: RandomStateLike = None,
+) -> QueryResult:
     """Least-confidence sampling: highest ``1 - max_k p_k`` (Lewis & Gale 1994).
+
+    Parameters
+    ----------
+    learner : learner, estimator or Pipeline
+        A :class:`skal.ActiveLearner`, a modAL learner, or a fitted estimator or ``Pipeline``
+        with ``predict_proba``.
+    X_pool : array-like of shape (n_pool, ...)
+        The unlabelled samples to choose from, one per row (a list is converted once).
+    n_instances : int, default=1
+        How many samples to choose, from 1 to ``n_pool``.
+    random_state : None, int, RandomState or Generator, default=None
+        Tie-breaking: by position when None, by a seeded random permutation otherwise.
 
     Returns
     -------
     indices : ndarray of int64, shape (n_instances,)
+        Positions in ``X_pool`` of the chosen samples, best first.
     scores : ndarray of shape (n_instances,)
         ``1 - max_k p_k`` (higher = more informative).
+
+    Examples
+    --------
+    >>> from sklearn.linear_model import LogisticRegression
+    >>> from skal import uncertainty_sampling
+    >>> from skal.datasets import load_digits_images
+    >>> X, y = load_digits_images()
+    >>> X = X.reshape(len(X), -1)  # (1797, 1, 8, 8) -> (1797, 64): flat rows for the linear model
+    >>> clf = LogisticRegression(max_iter=200).fit(X[:100], y[:100])
+    >>> idx, scores = uncertainty_sampling(clf, X[100:], n_instances=5)
+    >>> idx.shape, bool((scores[:-1] >= scores[1:]).all())
+    ((5,), True)
     """
     return _query_with(
         least_confidence, learner, X_pool, n_instances, random_state, "uncertainty_sampling"
     )
 
 
-def margin_sampling(learner, X_pool, n_instances=1, *, random_state=None):
+def margin_sampling(
+    learner: Learner,
+    X_pool: ArrayLike,
+    n_instances: int = 1,
+    *,
+    random_state: RandomStateLike = None,
+) -> QueryResult:
     """Smallest-margin sampling (Scheffer et al. 2001).
+
+    Parameters
+    ----------
+    learner : learner, estimator or Pipeline
+        A :class:`skal.ActiveLearner`, a modAL learner, or a fitted estimator or ``Pipeline``
+        with ``predict_proba``.
+    X_pool : array-like of shape (n_pool, ...)
+        The unlabelled samples to choose from, one per row (a list is converted once).
+    n_instances : int, default=1
+        How many samples to choose, from 1 to ``n_pool``.
+    random_state : None, int, RandomState or Generator, default=None
+        Tie-breaking: by position when None, by a seeded random permutation otherwise.
 
     Returns
     -------
     indices : ndarray of int64, shape (n_instances,)
+        Positions in ``X_pool`` of the chosen samples, best first.
     scores : ndarray of shape (n_instances,)
         *Minus* the margin ``p_(1) - p_(2)`` (values in [-1, 0]), so that, as for every skal
         strategy, higher = more informative. modAL's ``margin_sampling`` reports the margin
         itself (+margin, smaller = more informative); the chosen samples are the same.
+
+    Examples
+    --------
+    >>> from sklearn.linear_model import LogisticRegression
+    >>> from skal import margin_sampling
+    >>> from skal.datasets import load_digits_images
+    >>> X, y = load_digits_images()
+    >>> X = X.reshape(len(X), -1)  # (1797, 1, 8, 8) -> (1797, 64): flat rows for the linear model
+    >>> clf = LogisticRegression(max_iter=200).fit(X[:100], y[:100])
+    >>> idx, scores = margin_sampling(clf, X[100:], n_instances=5)
+    >>> idx.shape, bool((scores <= 0).all())
+    ((5,), True)
     """
     return _query_with(
         lambda p: -margin(p), learner, X_pool, n_instances, random_state, "margin_sampling"
     )
 
 
-def entropy_sampling(learner, X_pool, n_instances=1, *, random_state=None):
+def entropy_sampling(
+    learner: Learner,
+    X_pool: ArrayLike,
+    n_instances: int = 1,
+    *,
+    random_state: RandomStateLike = None,
+) -> QueryResult:
     """Maximum-entropy sampling (Shannon entropy of ``predict_proba``).
+
+    Parameters
+    ----------
+    learner : learner, estimator or Pipeline
+        A :class:`skal.ActiveLearner`, a modAL learner, or a fitted estimator or ``Pipeline``
+        with ``predict_proba``.
+    X_pool : array-like of shape (n_pool, ...)
+        The unlabelled samples to choose from, one per row (a list is converted once).
+    n_instances : int, default=1
+        How many samples to choose, from 1 to ``n_pool``.
+    random_state : None, int, RandomState or Generator, default=None
+        Tie-breaking: by position when None, by a seeded random permutation otherwise.
 
     Returns
     -------
     indices : ndarray of int64, shape (n_instances,)
+        Positions in ``X_pool`` of the chosen samples, best first.
     scores : ndarray of shape (n_instances,)
         Entropy in nats (higher = more informative).
+
+    Examples
+    --------
+    >>> from sklearn.linear_model import LogisticRegression
+    >>> from skal import entropy_sampling
+    >>> from skal.datasets import load_digits_images
+    >>> X, y = load_digits_images()
+    >>> X = X.reshape(len(X), -1)  # (1797, 1, 8, 8) -> (1797, 64): flat rows for the linear model
+    >>> clf = LogisticRegression(max_iter=200).fit(X[:100], y[:100])
+    >>> idx, scores = entropy_sampling(clf, X[100:], n_instances=5)
+    >>> idx.shape, bool((scores[:-1] >= scores[1:]).all())
+    ((5,), True)
     """
     return _query_with(entropy, learner, X_pool, n_instances, random_state, "entropy_sampling")
 
 
-def bald(learner, X_pool, n_instances=1, *, n_samples=20, subsample=None, random_state=None):
+def bald(
+    learner: Learner,
+    X_pool: ArrayLike,
+    n_instances: int = 1,
+    *,
+    n_samples: int = 20,
+    subsample: int | None = None,
+    random_state: RandomStateLike = None,
+) -> QueryResult:
     """BALD: the pool samples with the highest mutual information between label and weights.
 
     Uses ``n_samples`` MC-dropout passes from the estimator's ``sample_proba`` (see
@@ -310,8 +518,10 @@ def bald(learner, X_pool, n_instances=1, *, n_samples=20, subsample=None, random
     ----------
     learner : learner, estimator or Pipeline
         Its (final) estimator must have ``sample_proba(X, n_samples=..., random_state=...)``.
-    X_pool : array-like
+    X_pool : array-like of shape (n_pool, ...)
+        The unlabelled samples to choose from, one per row (a list is converted once).
     n_instances : int, default=1
+        How many samples to choose, from 1 to ``n_pool``.
     n_samples : int, default=20
         MC passes T.
     subsample : int >= 1 or None, default=None
@@ -323,6 +533,7 @@ def bald(learner, X_pool, n_instances=1, *, n_samples=20, subsample=None, random
     Returns
     -------
     indices : ndarray of int64, shape (n_instances,)
+        Positions in ``X_pool`` of the chosen samples, best first.
     scores : ndarray of shape (n_instances,)
         BALD mutual information (nats; higher = more informative).
 
@@ -337,6 +548,16 @@ def bald(learner, X_pool, n_instances=1, *, n_samples=20, subsample=None, random
     Houlsby, Huszar, Ghahramani, Lengyel. "Bayesian Active Learning for Classification and
     Preference Learning." 2011. Gal, Islam, Ghahramani. "Deep Bayesian Active Learning with Image
     Data." ICML 2017.
+
+    Examples
+    --------
+    >>> from skal import ResNet18Classifier, bald
+    >>> from skal.datasets import load_digits_images
+    >>> X, y = load_digits_images()
+    >>> clf = ResNet18Classifier(width=4, max_epochs=1, random_state=0).fit(X[:64], y[:64])
+    >>> idx, mutual_information = bald(clf, X[64:], n_instances=5, n_samples=8, random_state=0)
+    >>> idx.shape, bool((mutual_information[:-1] >= mutual_information[1:]).all())
+    ((5,), True)
     """
     rng = _generator(random_state, "bald")
     for name, value in (("n_samples", n_samples), ("subsample", subsample)):
@@ -391,10 +612,17 @@ def bald(learner, X_pool, n_instances=1, *, n_samples=20, subsample=None, random
 
 
 def waal_uncertainty_diversity(
-    learner, X_pool, n_instances=1, *, selection=None, mixture=None, uncertainty=None,
-    random_state=None, kind=None,
-):
-    """WAAL's query (Shui et al. 2020): the pool samples with the *smallest* ``U(x) - selection g(x)``.
+    learner: Learner,
+    X_pool: ArrayLike,
+    n_instances: int = 1,
+    *,
+    selection: float | None = None,
+    mixture: float | None = None,
+    uncertainty: str | None = None,
+    random_state: RandomStateLike = None,
+    kind: str | None = None,
+) -> QueryResult:
+    """Pick the pool samples with the *smallest* ``U(x) - selection g(x)`` (WAAL's query).
 
     ``U(x)`` is an upper bound on the unknown loss of the sample (a mixture of the single-worst /
     l_inf and the l1 bound on ``-log p``; small = the prediction is close to uniform) and ``g(x)``
@@ -407,8 +635,10 @@ def waal_uncertainty_diversity(
     learner : learner, estimator or Pipeline
         Its (final) estimator must be a fitted :class:`skal.WAALClassifier` (or anything with a
         ``waal_score(X, selection=, mixture=, uncertainty=)`` method).
-    X_pool : array-like
+    X_pool : array-like of shape (n_pool, ...)
+        The unlabelled samples to choose from, one per row (a list is converted once).
     n_instances : int, default=1
+        How many samples to choose, from 1 to ``n_pool``.
     selection : float or None, default=None
         Weight of the critic's diversity score; None uses the estimator's ``selection`` (5).
     mixture : float or None, default=None
@@ -433,6 +663,17 @@ def waal_uncertainty_diversity(
     ----------
     Shui, Zhou, Gagne, Wang. "Deep Active Learning: Unified and Principled Method for Query and
     Training." AISTATS 2020.
+
+    Examples
+    --------
+    >>> from skal import WAALClassifier, waal_uncertainty_diversity
+    >>> from skal.datasets import load_digits_images
+    >>> X, y = load_digits_images()
+    >>> waal = WAALClassifier(max_epochs=1, batch_size=32, random_state=0)
+    >>> waal = waal.fit(X[:64], y[:64], X_unlabeled=X[64:192])
+    >>> idx, scores = waal_uncertainty_diversity(waal, X[64:], n_instances=5)
+    >>> idx.shape, bool((scores[:-1] <= scores[1:]).all())  # smallest first
+    ((5,), True)
     """
     _generator(random_state, "waal_uncertainty_diversity")
     pool = _pool_view(X_pool)

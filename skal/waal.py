@@ -24,15 +24,23 @@ References
 """
 
 import warnings
-from typing import ClassVar
+from typing import Any, ClassVar
 
 import torch
 from skorch.callbacks import PassthroughScoring
 from torch import nn
 
 from ._modes import _EvalMode
-from ._params import Choice, Float, Hidden, Int, Satisfies, deprecated_value
+from ._params import (
+    Choice,
+    Float,
+    Hidden,
+    Int,
+    Satisfies,
+    deprecated_value,
+)
 from ._skorch_compat import add_default_callbacks
+from ._typing import ArrayLike, RandomStateLike
 from ._validation import accepts
 from ._waal_scoring import WAALScoringMixin
 from ._waal_training import (  # noqa: F401  (_PairedBatches, _LazyRows: their old import path)
@@ -43,7 +51,9 @@ from ._waal_training import (  # noqa: F401  (_PairedBatches, _LazyRows: their o
 )
 from .callbacks import MilestoneLR
 from .classifier import MCDropoutClassifier
-from .losses import UNCERTAINTY_ALIASES
+from .losses import (
+    UNCERTAINTY_ALIASES,
+)
 from .nets.waal import (  # noqa: F401  (MLPFeatures, ResNet18Features: their old import path)
     NAMED_FEATURES,
     MLPFeatures,
@@ -104,15 +114,15 @@ class _WAALSchedule(MilestoneLR):
 
 
 class WAALClassifier(WAALTrainingMixin, WAALScoringMixin, MCDropoutClassifier):
-    """Wasserstein Adversarial Active Learning (WAAL): a classifier trained on labelled and
-    unlabelled data, with a critic that scores how unlike the labelled set a sample looks.
+    """Wasserstein Adversarial Active Learning (WAAL): a classifier that also learns from the pool.
 
-    Three networks: a feature extractor and a classifier head, together the skorch ``module_``
-    (a :class:`skal.nets.WAALNet`, so ``predict_proba`` and ``sample_proba`` work as for any skal
-    classifier), and a critic ``critic_`` (:class:`skal.nets.WAALCritic`, ``g(z)`` in [0, 1], 1 =
-    "looks unlabelled"), registered through skorch so ``critic__*`` parameters work, with its own
-    optimizer ``critic_optimizer_`` (``critic_optimizer__*`` parameters; by default the same
-    optimizer class and ``lr`` as the main one).
+    Trained on labelled and unlabelled data, with a critic that scores how unlike the labelled set
+    a sample looks. Three networks: a feature extractor and a classifier head, together the
+    skorch ``module_`` (a :class:`skal.nets.WAALNet`, so ``predict_proba`` and ``sample_proba``
+    work as for any skal classifier), and a critic ``critic_`` (:class:`skal.nets.WAALCritic`,
+    ``g(z)`` in [0, 1], 1 = "looks unlabelled"), registered through skorch so ``critic__*``
+    parameters work, with its own optimizer ``critic_optimizer_`` (``critic_optimizer__*``
+    parameters; by default the same optimizer class and ``lr`` as the main one).
 
     Unlabelled data is given as ``y == unlabeled_marker`` rows (scikit-learn's semi-supervised
     convention, -1) or as ``fit(X, y, X_unlabeled=...)``; :class:`skal.ActiveLearner` passes the
@@ -143,19 +153,15 @@ class WAALClassifier(WAALTrainingMixin, WAALScoringMixin, MCDropoutClassifier):
     released code (``cjshui/WAAL``, :data:`AUTHORS_CODE`), each documented with its reason in
     docs/waal.md ('Departures from the authors' code', 'Known bugs in the authors' code'):
 
-    ===================  =======================================  ==============================
-    parameter            paper (default)                          authors' code
-    ===================  =======================================  ==============================
-    ``coef``             ``"bias_bound"``: C0 of Eq. 3.8, weight   ``"ratio"``: L / U, weight mu
-                         mu'
-    ``mu``               1e-2                                     2e-3
-    ``gp_weight``        2 (+ GP: WGAN-GP)                        -2 (the code's sign, a bug)
-    ``gp_endpoints``     False (interpolates only)                True (also z_u and z_l)
-    ``labeled_sampling`` ``"replacement"``                        ``"cyclic"`` (perm % L)
-    ``lr_milestones``    (0.5, 0.75): x0.1 at 50 % and 75 %        None (constant)
-    ``selection``        5 (10 for CIFAR-10)                      10
-    ``uncertainty``      ``"linf_l1"``: l_inf + l1 of -log p      ``"l2_l1"``: l2 + l1
-    ===================  =======================================  ==============================
+    - ``coef``: ``"bias_bound"``, C0 of Eq. 3.8 with weight mu' (paper); ``"ratio"``, L / U with
+      weight mu (code);
+    - ``mu``: 1e-2 (paper); 2e-3 (code);
+    - ``gp_weight``: 2, + GP as in WGAN-GP (paper); -2, the code's sign (a bug);
+    - ``gp_endpoints``: False, interpolates only (paper); True, also z_u and z_l (code);
+    - ``labeled_sampling``: ``"replacement"`` (paper); ``"cyclic"``, perm % L (code);
+    - ``lr_milestones``: (0.5, 0.75), x0.1 at 50 % and at 75 % (paper); None, constant (code);
+    - ``selection``: 5, 10 for CIFAR-10 (paper); 10 (code);
+    - ``uncertainty``: ``"linf_l1"``, l_inf + l1 of -log p (paper); ``"l2_l1"``, l2 + l1 (code).
 
     In both, the uncertainty comes from ``log_softmax`` (finite, unlike the code's
     ``log(softmax)``), the code's generator-side penalty (a no-op there) is left out, nothing is
@@ -219,6 +225,7 @@ class WAALClassifier(WAALTrainingMixin, WAALScoringMixin, MCDropoutClassifier):
         Fractions of ``max_epochs`` at which both learning rates are multiplied by ``lr_decay``
         (epoch ``ceil(fraction * max_epochs)``, 0-based). ``None`` or ``()``: constant lr.
     lr_decay : float, default=0.1
+        The factor of each ``lr_milestones`` step (the paper's x0.1).
     momentum : float, default=0.5
         Momentum of both optimizers when they take one (SGD); ``optimizer__momentum`` /
         ``critic_optimizer__momentum`` override it.
@@ -230,9 +237,13 @@ class WAALClassifier(WAALTrainingMixin, WAALScoringMixin, MCDropoutClassifier):
     optimizer : torch optimizer class, default=torch.optim.SGD
         Used for both the main and the critic optimizer.
     lr : float, default=0.01
+        Learning rate of both optimizers (before the ``lr_milestones`` steps).
     max_epochs : int, default=80
+        Epochs per ``fit`` (the paper's 80 for Fashion-MNIST); see ``epoch_over``.
     batch_size : int, default=64
         S: the number of unlabelled (and of labelled) samples per step.
+    predict_nonlinearity : callable, default=skal.waal.softmax
+        Maps the head's logits to the probabilities of ``predict_proba`` (skorch's parameter).
     random_state : None, int, RandomState or Generator, default=None
         Seeds initialisation, batch sampling, dropout and the gradient penalty: a fit is
         reproducible on CPU.
@@ -245,16 +256,24 @@ class WAALClassifier(WAALTrainingMixin, WAALScoringMixin, MCDropoutClassifier):
     Attributes
     ----------
     classes_ : ndarray of shape (n_classes,)
+        The labels seen in ``fit`` (the unlabelled marker excluded).
     module_ : skal.nets.WAALNet
         Feature extractor (``module_.features``) and head (``module_.head``).
     critic_ : skal.nets.WAALCritic
+        The critic g.
     optimizer_, critic_optimizer_ : torch optimizers
+        The optimizers of ``module_`` and of ``critic_``.
     coef_ : float
         The coefficient of the labelled critic term used in the last fit.
     adv_weight_ : float
         The weight of the Wasserstein term (mu') used in the last fit (0 without unlabelled data).
     n_labeled_, n_unlabeled_ : int
         L and U of the last fit (L counts all labelled rows given, before any ``train_split``).
+
+    See Also
+    --------
+    skal.waal_uncertainty_diversity : WAAL's query strategy.
+    skal.MCDropoutClassifier : The base class (``sample_proba``, ``embed``, validation).
 
     References
     ----------
@@ -301,34 +320,34 @@ class WAALClassifier(WAALTrainingMixin, WAALScoringMixin, MCDropoutClassifier):
 
     def __init__(
         self,
-        features=None,
-        hidden=50,
-        dropout=0.5,
+        features: Any = None,
+        hidden: int = 50,
+        dropout: float = 0.5,
         *,
-        mu=1e-2,
-        selection=5.0,
-        mixture=0.5,
-        uncertainty="linf_l1",
-        coef="bias_bound",
-        kind="deprecated",
-        query_size=None,
-        gp_weight=2.0,
-        gp_endpoints=False,
-        labeled_sampling="replacement",
-        epoch_over="unlabeled",
-        lr_milestones=(0.5, 0.75),
-        lr_decay=0.1,
-        momentum=0.5,
-        unlabeled_marker=-1,
-        image_shape=None,
-        optimizer=torch.optim.SGD,
-        lr=0.01,
-        max_epochs=80,
-        batch_size=64,
-        predict_nonlinearity=softmax,
-        random_state=None,
-        **kwargs,
-    ):
+        mu: float = 1e-2,
+        selection: float = 5.0,
+        mixture: float = 0.5,
+        uncertainty: str = "linf_l1",
+        coef: str | float = "bias_bound",
+        kind: str = "deprecated",
+        query_size: int | None = None,
+        gp_weight: float = 2.0,
+        gp_endpoints: bool = False,
+        labeled_sampling: str = "replacement",
+        epoch_over: str = "unlabeled",
+        lr_milestones: tuple[float, ...] | None = (0.5, 0.75),
+        lr_decay: float = 0.1,
+        momentum: float = 0.5,
+        unlabeled_marker: Any = -1,
+        image_shape: tuple[int, ...] | None = None,
+        optimizer: type[torch.optim.Optimizer] = torch.optim.SGD,
+        lr: float = 0.01,
+        max_epochs: int = 80,
+        batch_size: int = 64,
+        predict_nonlinearity: Any = softmax,
+        random_state: RandomStateLike = None,
+        **kwargs: Any,
+    ) -> None:
         super().__init__(
             WAALNet,
             optimizer=optimizer,
@@ -360,7 +379,7 @@ class WAALClassifier(WAALTrainingMixin, WAALScoringMixin, MCDropoutClassifier):
         self.unlabeled_marker = unlabeled_marker
 
     @classmethod
-    def authors_code(cls, **overrides):
+    def authors_code(cls, **overrides: Any) -> "WAALClassifier":
         """A WAALClassifier with every choice of the authors' released code (``cjshui/WAAL``).
 
         The parameters of :data:`AUTHORS_CODE` (``coef="ratio"``, ``mu=2e-3``,
@@ -409,8 +428,14 @@ class WAALClassifier(WAALTrainingMixin, WAALScoringMixin, MCDropoutClassifier):
         return f"Lower lr (now {self.lr!r}) or mu (now {self.mu!r})"
 
     # ------------------------------------------------------------------ networks
-    def initialize_module(self):
-        """Build ``module_`` (feature extractor + head) and ``critic_`` from the fitted data."""
+    def initialize_module(self) -> "WAALClassifier":
+        """Build ``module_`` (feature extractor + head) and ``critic_`` from the fitted data.
+
+        Returns
+        -------
+        self : WAALClassifier
+            This estimator, with ``module_`` and ``critic_`` set.
+        """
         if self.get_params_for("module"):
             raise ValueError(
                 "WAALClassifier builds its module itself: use features=, hidden= and dropout= "
@@ -468,9 +493,22 @@ class WAALClassifier(WAALTrainingMixin, WAALScoringMixin, MCDropoutClassifier):
             kwargs["momentum"] = self.momentum
         return kwargs
 
-    def initialize_optimizer(self, triggered_directly=None):
-        """One optimizer for feature extractor + head, another (``critic_optimizer_``) for the
-        critic; skorch's default would put every parameter, the critic's too, in one optimizer."""
+    def initialize_optimizer(self, triggered_directly: Any = None) -> "WAALClassifier":
+        """Build one optimizer for feature extractor + head and another for the critic.
+
+        ``optimizer_`` and ``critic_optimizer_``: skorch's default would put every parameter,
+        the critic's too, in one optimizer.
+
+        Parameters
+        ----------
+        triggered_directly : None, default=None
+            Deprecated in skorch and unused; kept for skorch's signature.
+
+        Returns
+        -------
+        self : WAALClassifier
+            This estimator, with both optimizers set.
+        """
         args, kwargs = self.get_params_for_optimizer("optimizer", self.module_.named_parameters())
         self.optimizer_ = self.optimizer(*args, **self._optimizer_kwargs(kwargs))
         args, kwargs = self.get_params_for_optimizer(
@@ -480,13 +518,20 @@ class WAALClassifier(WAALTrainingMixin, WAALScoringMixin, MCDropoutClassifier):
         return self
 
     # ------------------------------------------------------------------ fitting
-    def fit(self, X, y=None, X_unlabeled=None, **fit_params):
+    def fit(
+        self,
+        X: ArrayLike,
+        y: ArrayLike | None = None,
+        X_unlabeled: ArrayLike | None = None,
+        **fit_params: Any,
+    ) -> "WAALClassifier":
         """Train from scratch (unless ``warm_start``) on labelled and unlabelled data.
 
         Parameters
         ----------
-        X : array-like of shape (n, C, H, W), (n, H, W) or (n, n_features), torch Dataset or list
-            of PIL images
+        X : array-like of shape (n, C, H, W), (n, H, W) or (n, n_features), Dataset or PIL list
+            Training samples, labelled and (rows marked in ``y``) unlabelled; a torch
+            ``Dataset`` or a list of PIL images works too.
         y : array-like of shape (n,), or None
             Labels; rows equal to ``unlabeled_marker`` (-1) are unlabelled. None takes a
             ``Dataset``'s labels.
@@ -498,22 +543,45 @@ class WAALClassifier(WAALTrainingMixin, WAALScoringMixin, MCDropoutClassifier):
 
         Returns
         -------
-        self
+        self : WAALClassifier
+            This estimator, fitted.
         """
         reset = not (self.warm_start and self.initialized_)
         return self._fit(X, y, reset=reset, classes=None, partial=False, fit_params=fit_params,
                          X_unlabeled=X_unlabeled)
 
-    def partial_fit(self, X, y=None, classes=None, X_unlabeled=None, **fit_params):
+    def partial_fit(
+        self,
+        X: ArrayLike,
+        y: ArrayLike | None = None,
+        classes: ArrayLike | None = None,
+        X_unlabeled: ArrayLike | None = None,
+        **fit_params: Any,
+    ) -> "WAALClassifier":
         """Continue training (``max_epochs`` more epochs) without re-initialising the networks.
 
         The lr schedule runs again over these epochs, starting from the learning rates the
-        optimizers were created with. Arguments as in :meth:`fit`; ``classes`` lists all classes
-        on the first call if y lacks some.
+        optimizers were created with.
+
+        Parameters
+        ----------
+        X : array-like of shape (n, C, H, W), (n, H, W) or (n, n_features), Dataset or PIL list
+            Training samples, as in :meth:`fit`.
+        y : array-like of shape (n,), or None
+            Labels; rows equal to ``unlabeled_marker`` are unlabelled.
+        classes : array-like of shape (n_classes,), default=None
+            All classes, needed on the first call when ``y`` does not contain every class.
+        X_unlabeled : array-like, memmap, torch Dataset, list of PIL images or None, default=None
+            Unlabelled samples, as in :meth:`fit`.
+        **fit_params
+            Passed on to skorch.
 
         Returns
         -------
-        self
+        self : WAALClassifier
+            This estimator, trained for ``max_epochs`` more epochs.
         """
         return self._fit(X, y, reset=not self.initialized_, classes=classes, partial=True,
                          fit_params=fit_params, X_unlabeled=X_unlabeled)
+
+    # ------------------------------------------------------------------ scoring

@@ -116,3 +116,15 @@ def test_unknown_attribute():
         skal.ResNet50  # noqa: B018
     with pytest.raises(ImportError, match="cannot import name 'ResNet50' from 'skal'"):
         exec("from skal import ResNet50", {})
+
+
+@pytest.mark.parametrize("module", ["skal.batch_query", "skal.query", "skal.selection"])
+def test_each_query_module_imports_first_in_a_fresh_interpreter(module):
+    # skal.batch_query imports skal.query, which re-exports the batch strategies: imported first,
+    # it used to fail with "cannot import name 'badge' from partially initialized module"
+    out = fresh(
+        f"import json, {module}, skal.query as q\n"
+        "print(json.dumps([getattr(q, n).__module__ for n in q.__all__]))"
+    )
+    assert set(out) == {"skal.query", "skal.batch_query"}
+    assert out.count("skal.batch_query") == 6

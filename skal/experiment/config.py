@@ -10,7 +10,9 @@ import dataclasses
 import math
 import numbers
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 from ..exceptions import ConfigError
 
@@ -153,7 +155,10 @@ class ExperimentConfig:
         Stratified subsample of the test split (None: all of it); at least the number of
         classes. For data sets without a test split (digits) this many train samples are held
         out (None: a quarter).
-    width, preact : ResNet18Classifier parameters, defaults 16, False
+    width : int, default=16
+        Channels of the first ResNet18 stage (64 is the standard ResNet18).
+    preact : bool, default=False
+        Use the pre-activation ResNet18.
     dropout : float, default=0.5
         Dropout before the classifier's last layer (of the head and critic for WAAL).
     max_epochs : int, default=30
@@ -165,6 +170,7 @@ class ExperimentConfig:
         (a WAAL epoch is a pass over the unlabelled pool). With ``warm_start`` the epochs of
         round 0 are used throughout.
     batch_size : int, default=64
+        Mini-batch size.
     lr : float or None, default=None
         Learning rate; None is the method's own: 1e-3 (Adam) for the ResNet18 methods, 0.01
         (SGD, the paper's) for ``"waal"``.
@@ -180,6 +186,21 @@ class ExperimentConfig:
     device : str, default="cpu"
         Not part of the run's identity: a run started on a GPU can be resumed on the CPU and
         back; every result row records the device it ran on.
+
+    See Also
+    --------
+    skal.experiment.run_experiment : Runs the experiment a configuration defines.
+    skal.experiment.Method : What a ``method`` name stands for.
+
+    Examples
+    --------
+    >>> from skal.experiment import ExperimentConfig
+    >>> config = ExperimentConfig(dataset="digits", method="random", n_initial=20,
+    ...                           query_size=10, n_rounds=2)
+    >>> config.n_labeled_final
+    40
+    >>> config.n_mc_samples is None  # random sampling takes no MC passes
+    True
     """
 
     dataset: str = _option("fashion_mnist", "the path of an image folder (one sub-folder per "
@@ -261,55 +282,82 @@ class ExperimentConfig:
         return _lookup_method(self.method)
 
     @property
-    def n_labeled_final(self):
+    def n_labeled_final(self) -> int:
         """Labels at the end of each repeat."""
         return self.n_initial + self.n_rounds * self.query_size
 
-    def epochs_for(self, n_labeled, n_unlabeled=0):
-        """Epochs of a round with ``n_labeled`` labels: ``max_epochs``, or more for min_steps.
+    def epochs_for(self, n_labeled: int, n_unlabeled: int = 0) -> int:
+        """Return the epochs of a round: ``max_epochs``, or more to reach ``min_steps``.
 
         Parameters
         ----------
         n_labeled : int
+            Labels in the round.
         n_unlabeled : int, default=0
             The unlabelled rest of the pool (what a WAAL epoch runs over).
 
         Returns
         -------
         epochs : int
+            ``max(max_epochs, ceil(min_steps / steps_per_epoch))``.
         """
         steps_per_epoch = self._method().steps_per_epoch(self, n_labeled, n_unlabeled)
         return max(self.max_epochs, -(-self.min_steps // max(steps_per_epoch, 1)))
 
     @property
-    def estimator(self):
+    def estimator(self) -> str:
         """The estimator the method trains, in words (for titles and ``config.json``)."""
         return self._method().describe(self)
 
-    def to_dict(self):
-        """The configuration as a JSON-serialisable dict (plus the derived ``"estimator"``)."""
+    def to_dict(self) -> dict[str, Any]:
+        """Return the configuration as a JSON-serialisable dict.
+
+        Returns
+        -------
+        params : dict
+            Every field, plus the derived ``"estimator"`` (the estimator in words).
+        """
         return {**dataclasses.asdict(self), "estimator": self.estimator}
 
     @classmethod
-    def from_dict(cls, params):
-        """Build a configuration from :meth:`to_dict`'s output (unknown keys raise)."""
+    def from_dict(cls, params: Mapping[str, Any]) -> "ExperimentConfig":
+        """Build a configuration from :meth:`to_dict`'s output.
+
+        Parameters
+        ----------
+        params : mapping
+            Field names and values; a derived ``"estimator"`` key is ignored.
+
+        Returns
+        -------
+        config : ExperimentConfig
+            The configuration, checked.
+
+        Raises
+        ------
+        skal.exceptions.ConfigError
+            For an unknown key or an invalid value.
+        """
         params = {k: v for k, v in params.items() if k != "estimator"}  # derived, not a field
         unknown = set(params) - {f.name for f in dataclasses.fields(cls)}
         if unknown:
             raise ConfigError(f"Unknown ExperimentConfig fields: {sorted(unknown)}.")
         return cls(**params)
 
-    def identity(self):
-        """The fields that make two runs the same experiment.
+    def identity(self) -> dict[str, Any]:
+        """Return the fields that make two runs the same experiment.
 
-        Everything but ``device`` (a run may move between CPU and GPU), ``n_rounds`` and
-        ``repeats`` (a run may grow) and the derived ``estimator``.
+        Returns
+        -------
+        identity : dict
+            :meth:`to_dict` without ``device`` (a run may move between CPU and GPU),
+            ``n_rounds`` and ``repeats`` (a run may grow) and the derived ``estimator``.
         """
         return {k: v for k, v in self.to_dict().items()
                 if k not in ("device", "n_rounds", "repeats", "estimator")}
 
 
-def derive_seed(seed, *keys):
+def derive_seed(seed: int, *keys: int) -> int:
     """An int seed in ``[0, 2**31 - 1)`` derived from ``seed`` and integer ``keys``."""
     import numpy as np
 

@@ -7,6 +7,9 @@ steps one of its epochs takes (for ``min_steps``) and how to name its estimator.
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
 
 from skorch.callbacks import LRScheduler
 from torch.optim.lr_scheduler import CosineAnnealingLR
@@ -57,7 +60,7 @@ def _resnet18_params(config, random_state, classes):
     )
 
 
-def make_resnet18(config, random_state, classes):
+def make_resnet18(config: Any, random_state: int, classes: np.ndarray) -> ResNet18Classifier:
     """The default estimator of every method: a :class:`skal.ResNet18Classifier`.
 
     Parameters
@@ -72,11 +75,13 @@ def make_resnet18(config, random_state, classes):
     Returns
     -------
     estimator : ResNet18Classifier
+        Unfitted, with the configuration's ``width``, ``preact``, ``dropout``, ``lr``,
+        ``max_epochs``, ``batch_size``, ``device``, ``warm_start`` and ``lr_schedule``.
     """
     return ResNet18Classifier(**_resnet18_params(config, random_state, classes))
 
 
-def make_resnet18_learner(config, random_state, classes):
+def make_resnet18_learner(config: Any, random_state: int, classes: np.ndarray) -> Any:
     """:func:`make_resnet18` in a :class:`skal.ActiveLearner`, for strategies that need the
     labelled set (``"coreset"`` and ``"typiclust"`` read the learner's ``X_training_``)."""
     from ..learner import ActiveLearner
@@ -84,7 +89,7 @@ def make_resnet18_learner(config, random_state, classes):
     return ActiveLearner(make_resnet18(config, random_state, classes))
 
 
-def make_waal(config, random_state, classes):
+def make_waal(config: Any, random_state: int, classes: np.ndarray) -> WAALClassifier:
     """The estimator of the ``"waal"`` method: a :class:`skal.WAALClassifier`.
 
     The feature extractor follows the images (LeNet for Fashion-MNIST, VGG16-BN for 32x32 colour,
@@ -92,6 +97,20 @@ def make_waal(config, random_state, classes):
     the epochs) is kept, with ``config.lr`` (0.01 by default). ``width``, ``preact`` and
     ``lr_schedule`` do not apply (the method refuses them). ``query_size`` is the B of the bias
     coefficient C0. The runner passes the unlabelled rest of the pool to ``fit`` every round.
+
+    Parameters
+    ----------
+    config : ExperimentConfig
+        Its ``max_epochs`` is already this round's.
+    random_state : int
+        Seed of this round's (or, with ``warm_start``, this repeat's) model.
+    classes : ndarray
+        All classes of the data set.
+
+    Returns
+    -------
+    estimator : WAALClassifier
+        Unfitted.
     """
     return WAALClassifier(
         dropout=config.dropout,
@@ -106,7 +125,9 @@ def make_waal(config, random_state, classes):
     )
 
 
-def make_bgadl(config, random_state, classes, **bgadl_params):
+def make_bgadl(
+    config: Any, random_state: int, classes: np.ndarray, **bgadl_params: Any
+) -> BGADLClassifier:
     """The model of the ``"bgadl"`` method: a :class:`skal.BGADLClassifier`, queried with BALD.
 
     The ResNet18 of :func:`make_resnet18` trained jointly with a VAE-ACGAN (its auxiliary
@@ -117,8 +138,12 @@ def make_bgadl(config, random_state, classes, **bgadl_params):
 
     Parameters
     ----------
-    config, random_state, classes
-        As :func:`make_resnet18`.
+    config : ExperimentConfig
+        Its ``max_epochs`` is already this round's.
+    random_state : int
+        Seed of this round's model.
+    classes : ndarray
+        All classes of the data set.
     **bgadl_params
         BGADL parameters of :class:`skal.bgadl.BGADLMixin` (e.g. ``gen_weight=0.3``); bind them
         with ``functools.partial`` to register a variant as a method.
@@ -126,15 +151,30 @@ def make_bgadl(config, random_state, classes, **bgadl_params):
     Returns
     -------
     estimator : BGADLClassifier
+        Unfitted, with the ResNet18 parameters of :func:`make_resnet18`.
     """
     return BGADLClassifier(**_resnet18_params(config, random_state, classes), **bgadl_params)
 
 
-def make_random_gen(config, random_state, classes):
+def make_random_gen(config: Any, random_state: int, classes: np.ndarray) -> BGADLClassifier:
     """The model of the ``"random_gen"`` method: the BGADL training of :func:`make_bgadl`.
 
     Queried with random sampling instead of BALD (the paper's "BDA on randomly chosen labels"
     control arm), so that it differs from ``"bgadl"`` in the acquisition only.
+
+    Parameters
+    ----------
+    config : ExperimentConfig
+        Its ``max_epochs`` is already this round's.
+    random_state : int
+        Seed of this round's model.
+    classes : ndarray
+        All classes of the data set.
+
+    Returns
+    -------
+    estimator : BGADLClassifier
+        Unfitted, as :func:`make_bgadl` makes it.
     """
     return make_bgadl(config, random_state, classes)
 
@@ -187,6 +227,10 @@ _REASONS = {
 class Method:
     """How the experiment runner trains and queries for one method.
 
+    A method pairs a query strategy with the model it queries, and declares what the runner and
+    the ``skal`` command need to know about it: the configuration fields it ignores, its own
+    defaults, how long one of its epochs is and how to name its estimator.
+
     Parameters
     ----------
     query_strategy : callable
@@ -212,6 +256,23 @@ class Method:
         ``describe(config) -> str`` names the estimator (plot titles, ``config.json``).
     reasons : mapping, default={}
         Why an ignored field does not apply (``{"width": "trains a ..."}``), for the message.
+
+    See Also
+    --------
+    register_method : Makes a method available by name.
+    ExperimentConfig : Names the method in ``method``.
+
+    Examples
+    --------
+    A variant of BALD that scores a random fifth of the pool, registered under a name of its own:
+
+    >>> from skal import bald
+    >>> from skal.experiment import METHODS, Method, register_method
+    >>> method = register_method(
+    ...     "bald_subsample", Method(bald, query_kwargs=lambda config: {"subsample": 200}))
+    >>> METHODS["bald_subsample"].query_kwargs(None)
+    {'subsample': 200}
+    >>> del METHODS["bald_subsample"]
     """
 
     query_strategy: Callable
@@ -224,8 +285,19 @@ class Method:
     describe: Callable = describe_resnet18
     reasons: Mapping = field(default_factory=dict)
 
-    def ignore_reason(self, name):
-        """Why this method does not use config field ``name`` (for error messages)."""
+    def ignore_reason(self, name: str) -> str:
+        """Say why this method does not use a configuration field (for error messages).
+
+        Parameters
+        ----------
+        name : str
+            An :class:`ExperimentConfig` field in ``ignores``.
+
+        Returns
+        -------
+        reason : str
+            A phrase such as ``"scores the whole pool (...)"``.
+        """
         return self.reasons.get(name) or _REASONS.get(name, "does not use it")
 
 
@@ -262,7 +334,7 @@ METHODS = {
 }
 
 
-def register_method(name, method, *, overwrite=False):
+def register_method(name: str, method: Method, *, overwrite: bool = False) -> Method:
     """Make a query method available to :func:`run_experiment` and the ``skal`` command.
 
     Parameters
@@ -270,12 +342,19 @@ def register_method(name, method, *, overwrite=False):
     name : str
         The name used in :class:`ExperimentConfig` and on the command line.
     method : Method
+        How to train and query.
     overwrite : bool, default=False
         Replace an existing method of that name instead of raising.
 
     Returns
     -------
     method : Method
+        The ``method`` given.
+
+    Raises
+    ------
+    ValueError
+        If ``name`` exists already and ``overwrite`` is False.
     """
     if not isinstance(method, Method):
         raise TypeError(f"method must be a skal.experiment.Method; got {type(method).__name__}.")

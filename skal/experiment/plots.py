@@ -2,10 +2,19 @@
 
 import io
 import os
+from collections.abc import Iterable, Mapping
+from typing import Any
 
 import numpy as np
 
-from .storage import STATE_FILE, _NoRunError, accuracies_by_size, load_run, write_atomic
+from .storage import (
+    STATE_FILE,
+    ExperimentResult,
+    _NoRunError,
+    accuracies_by_size,
+    load_run,
+    write_atomic,
+)
 
 __all__ = ["compare_runs", "plot_learning_curves"]
 
@@ -20,7 +29,11 @@ def run_title(config, data=None):
     )
 
 
-def plot_learning_curves(curves, out_png, title=None):
+def plot_learning_curves(
+    curves: Mapping[str, list[dict[str, Any]]],
+    out_png: str | os.PathLike[str],
+    title: str | None = None,
+) -> str:
     """Plot test accuracy against the number of labels, one line per curve.
 
     Each line is the mean over repeats, with a shaded band from the minimum to the maximum.
@@ -30,11 +43,14 @@ def plot_learning_curves(curves, out_png, title=None):
     curves : dict
         ``{label: rows}`` where rows are result dicts with ``n_labeled`` and ``accuracy``.
     out_png : str or path-like
+        Where to write the PNG (replaced atomically; folders are created).
     title : str, default=None
+        The plot's title; None for none.
 
     Returns
     -------
     out_png : str
+        The path written.
     """
     from matplotlib.figure import Figure  # no pyplot: no global backend, works headless
 
@@ -79,7 +95,11 @@ def _expand_run_dirs(dirs):
     return found
 
 
-def compare_runs(dirs, out_png, title=None):
+def compare_runs(
+    dirs: Iterable[str | os.PathLike[str]],
+    out_png: str | os.PathLike[str],
+    title: str | None = None,
+) -> list[ExperimentResult]:
     """Overlay the learning curves of several runs (e.g. one per method) in one PNG.
 
     Parameters
@@ -87,6 +107,7 @@ def compare_runs(dirs, out_png, title=None):
     dirs : list of str or path-like
         Run folders; a folder holding run folders (``skal run --methods``) adds all of them.
     out_png : str or path-like
+        Where to write the PNG.
     title : str, default=None
         Defaults to the first run's data set and sizes (and the estimator, when all runs
         train the same one).
@@ -94,6 +115,7 @@ def compare_runs(dirs, out_png, title=None):
     Returns
     -------
     results : list of ExperimentResult
+        The runs plotted, in order.
     """
     results = [load_run(d) for d in _expand_run_dirs(dirs)]
     methods = [r.config.method for r in results]

@@ -21,7 +21,9 @@ import math
 import os
 import sys
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import torch
@@ -38,6 +40,7 @@ from .methods import METHODS, Method
 from .plots import plot_learning_curves, run_title
 from .storage import (
     CURVE_PNG,
+    ExperimentResult,
     RunLock,
     check_out_dir,
     check_repeat_state,
@@ -386,7 +389,11 @@ def _summary_line(config, row):
 
 
 # ---------------------------------------------------------------------------- public API
-def run_experiment(config, out_dir, progress=True):
+def run_experiment(
+    config: ExperimentConfig | Mapping[str, Any],
+    out_dir: str | os.PathLike[str],
+    progress: bool = True,
+) -> ExperimentResult:
     """Run (or resume, or extend) a simulated active-learning experiment, saved in ``out_dir``.
 
     Writes ``config.json``, ``state.json`` (the checkpoint, replaced atomically after every
@@ -401,13 +408,16 @@ def run_experiment(config, out_dir, progress=True):
     Parameters
     ----------
     config : ExperimentConfig or dict
+        The experiment; a dict is passed to :meth:`ExperimentConfig.from_dict`.
     out_dir : str or path-like
+        The run folder: created if needed, resumed if it holds this experiment.
     progress : bool, default=True
         Show progress bars (on a terminal) and print one summary line per round.
 
     Returns
     -------
     result : ExperimentResult
+        Everything the folder holds once the run is done (:func:`load_run` of it).
 
     Raises
     ------

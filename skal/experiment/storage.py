@@ -413,16 +413,36 @@ def save_state(out_dir, state):
 class ExperimentResult:
     """A finished (or partly finished) experiment, as saved in its folder.
 
-    Attributes
+    :func:`run_experiment` returns one and :func:`load_run` reads one back; the fields are
+    plain data (no model is kept).
+
+    Parameters
     ----------
     config : ExperimentConfig
+        The experiment.
     rows : list of dict
-        One per (repeat, round), with the keys of :data:`RESULT_COLUMNS`.
+        One per (repeat, round), with the keys of ``RESULT_COLUMNS``
+        (``repeat``, ``round``, ``n_labeled``, ``accuracy``, ...).
     labeled : list of ndarray
         Per repeat, the labelled pool indices in acquisition order.
     labels : list of ndarray
         Their oracle labels.
     out_dir : str
+        The run folder.
+
+    See Also
+    --------
+    load_run : Reads one from a run folder.
+    compare_runs : Plots several.
+
+    Examples
+    --------
+    >>> from skal.experiment import ExperimentConfig, ExperimentResult
+    >>> rows = [{"repeat": r, "n_labeled": n, "accuracy": a}
+    ...         for r, n, a in [(0, 20, 0.5), (0, 30, 0.6), (1, 20, 0.7), (1, 30, 0.8)]]
+    >>> result = ExperimentResult(ExperimentConfig(dataset="digits"), rows, [], [], "runs/x")
+    >>> {n: round(a, 2) for n, a in result.mean_accuracy().items()}
+    {20: 0.6, 30: 0.7}
     """
 
     config: ExperimentConfig
@@ -431,8 +451,14 @@ class ExperimentResult:
     labels: list
     out_dir: str
 
-    def mean_accuracy(self):
-        """Mean test accuracy over repeats per number of labels, as ``{n_labeled: accuracy}``."""
+    def mean_accuracy(self) -> dict[int, float]:
+        """Return the mean test accuracy over repeats per number of labels.
+
+        Returns
+        -------
+        accuracy : dict
+            ``{n_labeled: mean accuracy}``, by increasing ``n_labeled``.
+        """
         return {n: float(np.mean(a)) for n, a in accuracies_by_size(self.rows).items()}
 
 
@@ -444,12 +470,18 @@ def accuracies_by_size(rows):
     return dict(sorted(by_size.items()))
 
 
-def load_run(out_dir):
+def load_run(out_dir: str | os.PathLike[str]) -> ExperimentResult:
     """Read the experiment saved in ``out_dir`` (by :func:`run_experiment`).
+
+    Parameters
+    ----------
+    out_dir : str or path-like
+        A run folder.
 
     Returns
     -------
     result : ExperimentResult
+        Its configuration, result rows and labelled sets.
 
     Raises
     ------

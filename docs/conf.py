@@ -1,0 +1,78 @@
+"""Sphinx configuration of skal's documentation (build: ``bash scripts/docs.sh``)."""
+
+import os
+import sys
+import warnings
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, ROOT)  # document this checkout, not an installed copy
+
+import skal  # noqa: E402
+
+project = "skal"
+author = "the skal developers"
+copyright = "the skal developers; BSD-3-Clause"
+version = release = skal.__version__
+
+extensions = [
+    "sphinx.ext.autodoc",
+    "sphinx.ext.autosummary",
+    "sphinx.ext.mathjax",
+    "numpydoc",
+    "myst_parser",
+    "sphinx_gallery.gen_gallery",
+]
+
+source_suffix = {".rst": "restructuredtext", ".md": "markdown"}
+root_doc = "index"
+exclude_patterns = ["_build", "Thumbs.db", ".DS_Store"]
+templates_path = ["_templates"]
+
+# The method notes (waal.md, ...) are read by people on GitHub too, where the README and the code
+# cite them by path and section; MyST renders them unchanged.
+myst_heading_anchors = 3
+# docs/scaling.md is the README's "Scaling out" section and starts at level 2, as it does there
+suppress_warnings = ["myst.header"]
+
+# API reference: one page per public name (docs/generated/, rebuilt every time).
+autosummary_generate = True
+autodoc_default_options = {"members": True}
+autodoc_typehints = "none"  # numpydoc's Parameters sections give the types, with shapes
+numpydoc_show_class_members = False  # the class template lists members itself
+numpydoc_class_members_toctree = False
+
+# The gallery: every examples/plot_*.py runs at build time (digits, tiny networks, 1-3 epochs).
+sphinx_gallery_conf = {
+    "examples_dirs": os.path.join(ROOT, "examples"),
+    "gallery_dirs": "auto_examples",
+    "filename_pattern": r"plot_",
+    "within_subsection_order": "FileNameSortKey",
+    "abort_on_example_error": True,
+    "download_all_examples": False,
+    "remove_config_comments": True,
+    "show_memory": False,
+    "matplotlib_animations": False,
+}
+# Examples print no warnings of their own; these come from libraries, not from skal.
+warnings.filterwarnings("ignore", category=DeprecationWarning, module="skorch")
+warnings.filterwarnings("ignore", message="Matplotlib is currently using agg")
+
+html_theme = "furo"
+html_title = f"skal {release}"
+html_static_path = []
+
+
+def _skip_foreign_members(app, what, name, obj, skip, options):
+    """Document the members skal defines, not those inherited unchanged from skorch,
+    scikit-learn or imbalanced-learn (their documentation is theirs; tests/test_docstrings.py
+    validates the same set)."""
+    if what != "class":
+        return None
+    func = obj.fget if isinstance(obj, property) else getattr(obj, "__func__", obj)
+    if not (getattr(func, "__module__", None) or "").startswith("skal"):
+        return True
+    return None
+
+
+def setup(app):
+    app.connect("autodoc-skip-member", _skip_foreign_members)

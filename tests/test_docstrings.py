@@ -1,0 +1,75 @@
+"""numpydoc validation of the public API, under scikit-learn's own filter.
+
+scikit-learn's ``sklearn/tests/test_docstrings.py`` runs ``numpydoc.validate.validate`` on every
+public estimator, method and function and ignores a few checks; this file applies the same rules
+(see :func:`sklearn_filter`) to skal's public API (``tests/public_api.py``).
+"""
+
+import inspect
+
+import pytest
+from public_api import PUBLIC_MODULES, public_names, public_objects
+
+numpydoc_validate = pytest.importorskip(
+    "numpydoc.validate",
+    reason="numpydoc is not installed; it is in skal's 'test' extra: pip install -e '.[test]'",
+)
+from numpydoc.docscrape import NumpyDocString  # noqa: E402
+
+OBJECTS = list(public_objects())
+
+
+def sklearn_filter(errors, klass=None, method=None):
+    """The errors scikit-learn's docstring test keeps (``filter_errors`` in its test file).
+
+    Ignored everywhere: RT02 (the first line of Returns may name the value, not only its type),
+    GL01 and GL02 (blank lines around the docstring). Ignored for properties: PR02 and GL08
+    (their signature cannot be parsed). Ignored for methods and functions, kept for classes:
+    ES01 (extended summary), SA01 (See Also) and EX01 (Examples).
+    """
+    for code, message in errors:
+        if code in ("RT02", "GL01", "GL02"):
+            continue
+        if code in ("PR02", "GL08") and klass is not None and method is not None and isinstance(
+            inspect.getattr_static(klass, method), property
+        ):
+            continue
+        if code in ("EX01", "SA01", "ES01") and (method is not None or not inspect.isclass(klass)):
+            continue
+        yield code, message
+
+
+@pytest.mark.parametrize(
+    "path, klass, method, obj", OBJECTS, ids=[path for path, *_ in OBJECTS]
+)
+def test_numpydoc_validation(path, klass, method, obj):
+    result = numpydoc_validate.validate(path)
+    target = klass if klass is not None else obj
+    errors = list(sklearn_filter(result["errors"], klass=target, method=method))
+    assert not errors, f"{path}:\n" + "\n".join(f"  {code}: {msg}" for code, msg in errors)
+
+
+def test_the_walk_covers_the_api():
+    # the enumeration itself: every public module is walked and the big classes' own methods are in
+    paths = {path for path, *_ in OBJECTS}
+    assert {"skal.query.bald", "skal.classifier.MCDropoutClassifier.sample_proba",
+            "skal.waal.WAALClassifier.critic_score", "skal.learner.ActiveLearner.teach",
+            "skal.experiment.runner.run_experiment", "skal.exceptions.DivergenceError",
+            "skal.datasets.load_digits_images"} <= paths
+    # inherited skorch methods are skorch's docstrings, not walked
+    assert "skal.classifier.MCDropoutClassifier.get_params_for" not in paths
+    assert {m for m, _, _ in public_names()} == set(PUBLIC_MODULES)
+
+
+STRATEGIES = [name for module, name, obj in public_names()
+              if module == "skal.query" and callable(obj)]
+
+
+@pytest.mark.parametrize("name", STRATEGIES)
+def test_every_strategy_has_an_example(name):
+    import skal.query
+
+    doc = NumpyDocString(inspect.getdoc(getattr(skal.query, name)) or "")
+    assert any(">>>" in line for line in doc["Examples"]), (
+        f"skal.query.{name} has no Examples section with a doctest"
+    )
