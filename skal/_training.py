@@ -23,7 +23,6 @@ from .callbacks import DivergenceCheck
 __all__ = ["TrainingHooksMixin", "batch_bounds"]
 
 
-
 def batch_bounds(n, batch_size):
     """``(start, stop)`` of the mini-batches over ``n`` rows, in order.
 
