@@ -22,7 +22,6 @@ The labelled set (core-set's initial centres, TypiClust's covered clusters) come
 """
 
 import inspect
-import numbers
 from collections.abc import Callable
 from typing import Any
 
@@ -35,6 +34,8 @@ from ._typing import ArrayLike, Learner, QueryResult, RandomStateLike
 from ._validation import check_n_instances
 from .query import (
     _as_pool,
+    _check_count,
+    _check_mc_dropout,
     _final_estimator,
     _generator,
     _n_rows,
@@ -63,37 +64,12 @@ def _seed(rng):
     return int(rng.integers(2**31 - 1))
 
 
-def _check_count(owner, name, value, optional=False):
-    if optional and value is None:
-        return None
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Integral) or (
-        value < 1
-    ):
-        expected = "None or an int >= 1" if optional else "an int >= 1"
-        raise ValueError(
-            f"The '{name}' parameter of {owner} must be {expected}. Got {value!r} instead."
-        )
-    return int(value)
-
-
 def _mc_samples(owner, learner, X_pool, n_samples, subsample, rng, seeded, n_instances):
     """``(candidates, samples)``: MC-dropout probabilities of the (sub-sampled) pool."""
     n_samples = _check_count(owner, "n_samples", n_samples)
     subsample = _check_count(owner, "subsample", subsample, optional=True)
     est, X = _final_estimator(learner, X_pool)
-    if not hasattr(est, "sample_proba"):
-        raise TypeError(
-            f"{owner} needs an estimator with a sample_proba(X, n_samples) method (MC dropout), "
-            f"such as skal.ResNet18Classifier; got {type(est).__name__}."
-        )
-    n_dropout = getattr(est, "_n_dropout_layers", None)
-    if hasattr(est, "module_") and callable(n_dropout) and n_dropout() == 0:
-        raise ValueError(
-            f"{owner} needs stochastic passes, but the module of {type(est).__name__} has no "
-            "dropout layer with p > 0: every MC-dropout pass would give the same probabilities "
-            "and every mutual information would be 0. Use a module with dropout (e.g. "
-            "ResNet18Classifier(dropout=0.5)) or a strategy that needs none, such as badge."
-        )
+    _check_mc_dropout(est, owner, owner, "mutual information", "badge")
     n_pool = _n_rows(X_pool)
     candidates = np.arange(n_pool)
     if subsample is not None and subsample < n_pool:

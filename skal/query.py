@@ -256,6 +256,38 @@ def _pool_view(X_pool):
     return as_pool(_as_pool(X_pool))
 
 
+def _check_count(owner, name, value, optional=False):
+    """``value`` as an int >= 1 (or None when ``optional``); scikit-learn's wording otherwise."""
+    if optional and value is None:
+        return None
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Integral) or (
+        value < 1
+    ):
+        expected = "None or an int >= 1" if optional else "an int >= 1"
+        raise ValueError(
+            f"The '{name}' parameter of {owner} must be {expected}. Got {value!r} instead."
+        )
+    return int(value)
+
+
+def _check_mc_dropout(est, owner, method, score, alternative):
+    """Refuse an estimator that cannot give MC-dropout samples with a message saying why."""
+    if not hasattr(est, "sample_proba"):
+        raise TypeError(
+            f"{owner} needs an estimator with a sample_proba(X, n_samples) method (MC dropout), "
+            f"such as skal.ResNet18Classifier; got {type(est).__name__}."
+        )
+    n_dropout = getattr(est, "_n_dropout_layers", None)
+    if hasattr(est, "module_") and callable(n_dropout) and n_dropout() == 0:
+        raise ValueError(
+            f"{method} needs stochastic passes, but the module of {type(est).__name__} has no "
+            "dropout layer with p > 0: every MC-dropout pass would give the same probabilities "
+            f"and every {score} would be 0. Use a module with dropout (e.g. "
+            "ResNet18Classifier(dropout=0.5)) or a strategy that needs none, such as "
+            f"{alternative}."
+        )
+
+
 def _final_estimator(learner_or_estimator, X_pool):
     """The estimator that owns ``sample_proba`` and the (whole) pool transformed for it."""
     est, transform = _estimator_and_transform(learner_or_estimator)
@@ -560,33 +592,13 @@ def bald(
     ((5,), True)
     """
     rng = _generator(random_state, "bald")
-    for name, value in (("n_samples", n_samples), ("subsample", subsample)):
-        if value is None and name == "subsample":
-            continue
-        if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Integral) or (
-                value < 1):
-            expected = "an int >= 1" if name == "n_samples" else "None or an int >= 1"
-            raise ValueError(
-                f"The '{name}' parameter of bald must be {expected}. Got {value!r} instead."
-            )
+    _check_count("bald", "n_samples", n_samples)
+    _check_count("bald", "subsample", subsample, optional=True)
     pool = _pool_view(X_pool)
     n_pool = len(pool)
     n_instances = check_n_instances(n_instances, n_pool)
     est, transform = _estimator_and_transform(learner)
-    if not hasattr(est, "sample_proba"):
-        raise TypeError(
-            f"bald needs an estimator with a sample_proba(X, n_samples) method (MC dropout), "
-            f"such as skal.ResNet18Classifier; got {type(est).__name__}."
-        )
-    n_dropout = getattr(est, "_n_dropout_layers", None)
-    if hasattr(est, "module_") and callable(n_dropout) and n_dropout() == 0:
-        raise ValueError(
-            f"BALD needs stochastic passes, but the module of {type(est).__name__} has no "
-            "dropout layer with p > 0: every MC-dropout pass would give the same probabilities "
-            "and every BALD score would be 0. Use a module with dropout (e.g. "
-            "ResNet18Classifier(dropout=0.5)) or a strategy that needs none, such as "
-            "entropy_sampling."
-        )
+    _check_mc_dropout(est, "bald", "BALD", "BALD score", "entropy_sampling")
     candidates = None
     if subsample is not None and subsample < n_pool:
         candidates = np.sort(rng.choice(n_pool, max(int(subsample), n_instances), replace=False))
