@@ -29,6 +29,7 @@ __all__ = [
     "validate_images",
     "validate_labels",
     "check_n_instances",
+    "check_int",
     "resolve_seed",
     "torch_rng",
     "check_device",
@@ -250,6 +251,24 @@ def check_n_instances(n_instances, n_pool):
             f"size). Got {n_instances!r} instead."
         )
     return int(n_instances)
+
+
+def check_int(owner, name, value, low=1, optional=False):
+    """``value`` as an int >= ``low`` (or None when ``optional``); scikit-learn's wording otherwise.
+
+    The one check of the count parameters of the strategies and selectors (``n_samples``,
+    ``subsample``, ``n_configurations``, ...); ``owner`` names the function in the message.
+    """
+    if optional and value is None:
+        return None
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Integral) or (
+        value < low
+    ):
+        expected = ("None or " if optional else "") + f"an int >= {low}"
+        raise ValueError(
+            f"The '{name}' parameter of {owner} must be {expected}. Got {value!r} instead."
+        )
+    return int(value)
 
 
 def resolve_seed(random_state, owner=None):

@@ -31,10 +31,9 @@ from sklearn.utils import _safe_indexing
 from sklearn.utils.validation import check_is_fitted
 
 from ._typing import ArrayLike, Learner, QueryResult, RandomStateLike
-from ._validation import check_n_instances
+from ._validation import check_int, check_n_instances
 from .query import (
     _as_pool,
-    _check_count,
     _check_mc_dropout,
     _final_estimator,
     _generator,
@@ -45,7 +44,6 @@ from .query import (
     margin,
 )
 from .selection import (
-    _check_int,
     _log_weights,
     badge_select,
     batchbald_select,
@@ -66,8 +64,8 @@ def _seed(rng):
 
 def _mc_samples(owner, learner, X_pool, n_samples, subsample, rng, seeded, n_instances):
     """``(candidates, samples)``: MC-dropout probabilities of the (sub-sampled) pool."""
-    n_samples = _check_count(owner, "n_samples", n_samples)
-    subsample = _check_count(owner, "subsample", subsample, optional=True)
+    n_samples = check_int(owner, "n_samples", n_samples)
+    subsample = check_int(owner, "subsample", subsample, optional=True)
     est, X = _final_estimator(learner, X_pool)
     _check_mc_dropout(est, owner, owner, "mutual information", "badge")
     n_pool = _n_rows(X_pool)
@@ -213,7 +211,7 @@ def batch_bald(
     rng = _generator(random_state, "batch_bald")
     X_pool = _as_pool(X_pool)
     n_instances = check_n_instances(n_instances, len(X_pool))
-    _check_int("batch_bald", "n_configurations", n_configurations, 1)  # before the MC passes
+    check_int("batch_bald", "n_configurations", n_configurations, 1)  # before the MC passes
     candidates, samples = _mc_samples("batch_bald", learner, X_pool, n_samples, subsample, rng,
                                       random_state is not None, n_instances)
     idx, gains = batchbald_select(samples, n_instances, n_configurations=n_configurations,
@@ -607,7 +605,7 @@ def typiclust(
     rng = _generator(random_state, owner)
     X_pool = _as_pool(X_pool)
     n_instances = check_n_instances(n_instances, len(X_pool))
-    max_clusters = _check_int(owner, "max_clusters", max_clusters, 1)
+    max_clusters = check_int(owner, "max_clusters", max_clusters, 1)
     est, X = _final_estimator(learner, X_pool)
     Z = _features(owner, est, X, embedding)[0]
     Z_lab = _labeled_features(owner, learner, X_labeled, embedding)

@@ -45,7 +45,7 @@ from . import _topk, distributed
 from ._pool import as_pool
 from ._sources import as_image_array, is_image_source
 from ._typing import ArrayLike, Learner, QueryResult, RandomStateLike
-from ._validation import check_n_instances, resolve_seed
+from ._validation import check_int, check_n_instances, resolve_seed
 
 __all__ = [
     "least_confidence",
@@ -254,20 +254,6 @@ def _pool_view(X_pool):
     if _is_dataset_pool(X_pool):
         return as_pool(X_pool)
     return as_pool(_as_pool(X_pool))
-
-
-def _check_count(owner, name, value, optional=False):
-    """``value`` as an int >= 1 (or None when ``optional``); scikit-learn's wording otherwise."""
-    if optional and value is None:
-        return None
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Integral) or (
-        value < 1
-    ):
-        expected = "None or an int >= 1" if optional else "an int >= 1"
-        raise ValueError(
-            f"The '{name}' parameter of {owner} must be {expected}. Got {value!r} instead."
-        )
-    return int(value)
 
 
 def _check_mc_dropout(est, owner, method, score, alternative):
@@ -592,8 +578,8 @@ def bald(
     ((5,), True)
     """
     rng = _generator(random_state, "bald")
-    _check_count("bald", "n_samples", n_samples)
-    _check_count("bald", "subsample", subsample, optional=True)
+    check_int("bald", "n_samples", n_samples)
+    check_int("bald", "subsample", subsample, optional=True)
     pool = _pool_view(X_pool)
     n_pool = len(pool)
     n_instances = check_n_instances(n_instances, n_pool)

@@ -24,7 +24,7 @@ import numpy as np
 from scipy.special import xlogy
 from scipy.stats import rankdata
 
-from ._validation import check_n_instances
+from ._validation import check_int, check_n_instances
 
 __all__ = [
     "batchbald_select",
@@ -50,16 +50,6 @@ def _rng(random_state, owner):
     from .query import _generator
 
     return _generator(random_state, owner)
-
-
-def _check_int(owner, name, value, low):
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Integral) or (
-        value < low
-    ):
-        raise ValueError(
-            f"The '{name}' parameter of {owner} must be an int >= {low}. Got {value!r} instead."
-        )
-    return int(value)
 
 
 def _check_positive(owner, name, value):
@@ -236,8 +226,8 @@ def batchbald_select(samples, n_instances, *, n_configurations=1000, random_stat
     samples = _check_samples(owner, samples)
     T, n, C = samples.shape
     n_instances = _check_k(n_instances, n)
-    n_configurations = _check_int(owner, "n_configurations", n_configurations, 1)
-    block_elements = _check_int(owner, "block_elements", block_elements, 1)
+    n_configurations = check_int(owner, "n_configurations", n_configurations, 1)
+    block_elements = check_int(owner, "block_elements", block_elements, 1)
     rng = _rng(random_state, owner)
     conditional = -xlogy(samples, samples).sum(axis=2).mean(axis=0)  # (n,) E_w H[y_i | w]
     chosen = np.zeros(n, dtype=bool)
@@ -584,7 +574,7 @@ def kcenter_greedy(features, n_instances, *, labeled=None, random_state=None,
     X = _check_2d(owner, "features", features)
     n = len(X)
     n_instances = _check_k(n_instances, n)
-    block_elements = _check_int(owner, "block_elements", block_elements, 1)
+    block_elements = check_int(owner, "block_elements", block_elements, 1)
     if labeled is not None:
         labeled = _check_2d(owner, "labeled", labeled)
         if labeled.shape[1] != X.shape[1]:
@@ -650,7 +640,7 @@ def typicality(features, n_neighbors=20, *, eps=1e-5, block_elements=BLOCK_ELEME
     n = len(X)
     if n < 2:
         return np.zeros(n)
-    k = min(_check_int("typicality", "n_neighbors", n_neighbors, 1), n - 1)
+    k = min(check_int("typicality", "n_neighbors", n_neighbors, 1), n - 1)
     x_sq = _row_sq_norms(X, block_elements)
     out = np.empty(n)
     rows = max(1, block_elements // n)
@@ -725,8 +715,8 @@ def typiclust_select(features, cluster_labels, n_instances, *, labeled=None, n_n
             f"{labeled.shape}."
         )
     n_instances = _check_k(n_instances, int((~labeled).sum()) if n else 0)
-    n_neighbors = _check_int(owner, "n_neighbors", n_neighbors, 1)
-    min_cluster_size = _check_int(owner, "min_cluster_size", min_cluster_size, 1)
+    n_neighbors = check_int(owner, "n_neighbors", n_neighbors, 1)
+    min_cluster_size = check_int(owner, "min_cluster_size", min_cluster_size, 1)
     ids, sizes = np.unique(labels, return_counts=True)
     covered = np.array([np.count_nonzero(labeled & (labels == c)) for c in ids])
     order = np.lexsort((-sizes, covered))  # fewest labelled first, then largest
