@@ -239,13 +239,13 @@ def test_sizes_are_checked_against_the_data_set_before_writing(tmp_path, changes
 
 
 def test_an_initial_set_of_one_class_names_n_initial(tmp_path):
-    from skal.experiment.runner import _initial_indices, _load_data, _pool_rows
+    from skal.experiment import load_experiment_data
 
     for seed in range(100):  # the first seed whose two initial labels share a class
         config = ExperimentConfig(**{**TINY, "n_initial": 2, "n_rounds": 0, "seed": seed})
-        data = _load_data(config)
-        y_pool = data.y_train[_pool_rows(config, data, 0)]
-        if len(np.unique(y_pool[_initial_indices(config, len(y_pool), 0)])) == 1:
+        data = load_experiment_data(config)
+        _, y_pool = data.pool(0)
+        if len(np.unique(y_pool[data.initial_indices(0)])) == 1:
             break
     with pytest.raises(ConfigError, match=r"initial labelled set of repeat 1 \(2 random pool "
                                           r"samples\) holds only class .* raise n_initial"):

@@ -17,9 +17,11 @@ change between runs. With ``warm_start=True`` the model carries over between rou
 only; after a resume it restarts from scratch, so the rest of that run differs from an
 uninterrupted one.
 
-The package has five parts: :mod:`~skal.experiment.config` (the configuration, no torch),
-:mod:`~skal.experiment.methods` (the registry), :mod:`~skal.experiment.runner` (the loop),
-:mod:`~skal.experiment.storage` (files, lock, checkpoint checks) and
+The package has seven parts: :mod:`~skal.experiment.config` (the configuration, no torch),
+:mod:`~skal.experiment.data` (the train split, test set, pools and initial labels:
+:func:`load_experiment_data`), :mod:`~skal.experiment.methods` (the registry),
+:mod:`~skal.experiment.runner` (the loop), :mod:`~skal.experiment.callbacks` (the hooks of a
+run: :class:`RunCallback`), :mod:`~skal.experiment.storage` (files, lock, checkpoint checks) and
 :mod:`~skal.experiment.plots`. Methods live in :data:`METHODS`; add one with
 :func:`register_method` (see :class:`Method`). The names that need torch are imported on first
 use, so ``from skal.experiment import ExperimentConfig`` stays light.
@@ -31,10 +33,14 @@ from .config import ExperimentConfig, derive_seed
 
 __all__ = [
     "ExperimentConfig",
+    "ExperimentData",
     "ExperimentResult",
     "METHODS",
     "Method",
+    "RoundContext",
+    "RunCallback",
     "compare_runs",
+    "load_experiment_data",
     "load_run",
     "make_bgadl",
     "make_random_gen",
@@ -55,9 +61,10 @@ _LAZY = {
     "make_waal": "methods",
     "register_method": "methods",
     "run_experiment": "runner",
-    "_load_data": "runner",
-    "_pool_rows": "runner",
-    "_initial_indices": "runner",
+    "ExperimentData": "data",
+    "load_experiment_data": "data",
+    "RoundContext": "callbacks",
+    "RunCallback": "callbacks",
     "ExperimentResult": "storage",
     "load_run": "storage",
     "CONFIG_FILE": "storage",

@@ -21,21 +21,21 @@ import math
 import os
 import sys
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import torch
-from sklearn.model_selection import train_test_split
 from tqdm.auto import tqdm
 
 from .. import augment
 from .._divergence import diverged_epoch, train_losses
 from .._validation import check_device
-from ..datasets import load_dataset, load_images
 from ..exceptions import ConfigError, DivergenceError
-from .config import ExperimentConfig, derive_seed, is_data_path
+from .callbacks import RoundContext, RunCallback
+from .config import ExperimentConfig, derive_seed
+from .data import FIT, INITIAL, POOL, QUERY, TEST, ExperimentData, load_experiment_data
 from .methods import METHODS, Method
 from .plots import plot_learning_curves, run_title
 from .storage import (
@@ -52,122 +52,16 @@ from .storage import (
 
 __all__ = ["run_experiment"]
 
-# purposes mixed into the seeds, so that no two random draws share a stream
-_POOL, _INITIAL, _TEST, _FIT, _QUERY = range(5)
-
-# data sets without an official test split: a stratified hold-out of this fraction of the
-# train split serves as test set (unless test_size says how many)
-_HOLDOUT_FRACTION = {"digits": 0.25}
-
-
 # the VAE-ACGAN's own divergence error (skal.exceptions.DivergenceError where it uses that)
 _AugmenterDiverged = getattr(augment, "ConvergenceError", DivergenceError)
 
 
 # ---------------------------------------------------------------------------- data
-def _stratified_subset(y, size, seed):
-    """Sorted positions of a stratified random subset of ``size`` rows (all rows if None)."""
-    if size is None or size >= len(y):
-        return np.arange(len(y))
-    subset, _ = train_test_split(
-        np.arange(len(y)), train_size=size, stratify=y, random_state=seed
-    )
-    return np.sort(subset)
-
-
-@dataclass
-class _Data:
-    X_train: np.ndarray
-    y_train: np.ndarray
-    candidates: np.ndarray  # train-split rows the pool may be drawn from
-    X_test: np.ndarray
-    y_test: np.ndarray
-    classes: np.ndarray
-
-
-def _check_size(name, value, n_classes, n_available, dataset):
-    if value is not None and not n_classes <= value <= n_available:
-        raise ConfigError(
-            f"The '{name}' parameter of ExperimentConfig must be an int in the range "
-            f"[{n_classes}, {n_available}] for {dataset!r} (at least one sample per class, at "
-            f"most all of them) or None. Got {value!r} instead."
-        )
-
-
-def _load_path(path, config):
-    """Images and labels of an image folder or .npz file; labels are required."""
-    X, y = load_images(path, image_size=config.image_size)
-    if y is None:
-        raise ConfigError(
-            f"{path} has no labels, and a simulated oracle needs them: put the images in one "
-            "sub-folder per class, or store them as y= in the .npz file. To label images "
-            "yourself, use 'skal label init'."
-        )
-    return X, y
-
-
-def _load_data(config):
-    """The train split (pool candidates) and the test set, the same for every repeat."""
-    path = is_data_path(config.dataset)
-    if path:
-        try:
-            X_train, y_train = _load_path(config.dataset, config)
-        except ValueError as exc:  # unreadable files, sizes that differ: the user's to fix
-            raise ConfigError(str(exc)) from None
-    else:
-        X_train, y_train = load_dataset(config.dataset, "train")
-    classes = np.unique(y_train)
-    test_seed = derive_seed(config.seed, _TEST)
-    if config.test is not None:
-        candidates = np.arange(len(y_train))
-        try:
-            X_test, y_test = _load_path(config.test, config)
-        except ValueError as exc:
-            raise ConfigError(str(exc)) from None
-        _check_size("test_size", config.test_size, len(classes), len(y_test), config.test)
-        test = _stratified_subset(y_test, config.test_size, test_seed)
-        X_test, y_test = X_test[test], y_test[test]
-    elif config.dataset in _HOLDOUT_FRACTION or path:
-        _check_size("test_size", config.test_size, len(classes), len(y_train) - len(classes),
-                    config.dataset)
-        fraction = _HOLDOUT_FRACTION.get(config.dataset, 0.25)
-        n_test = config.test_size or round(fraction * len(y_train))
-        test = _stratified_subset(y_train, n_test, test_seed)
-        candidates = np.setdiff1d(np.arange(len(y_train)), test)
-        X_test, y_test = X_train[test], y_train[test]
-    else:
-        candidates = np.arange(len(y_train))
-        X_test, y_test = load_dataset(config.dataset, "test")
-        _check_size("test_size", config.test_size, len(classes), len(y_test), config.dataset)
-        test = _stratified_subset(y_test, config.test_size, test_seed)
-        X_test, y_test = X_test[test], y_test[test]
-    _check_size("pool_size", config.pool_size, len(classes), len(candidates), config.dataset)
-    if config.n_labeled_final > len(candidates):
-        raise ConfigError(
-            f"The pool is too small: n_initial + n_rounds * query_size = "
-            f"{config.n_labeled_final} labels, but {config.dataset!r} has only "
-            f"{len(candidates)} pool samples."
-        )
-    return _Data(X_train, y_train, candidates, X_test, y_test, classes)
-
-
-def _pool_rows(config, data, repeat):
-    """Train-split rows of this repeat's pool (sorted); pool index i is row ``rows[i]``."""
-    seed = derive_seed(config.seed, _POOL, repeat)
-    subset = _stratified_subset(data.y_train[data.candidates], config.pool_size, seed)
-    return data.candidates[subset]
-
-
-def _initial_indices(config, n_pool, repeat):
-    rng = np.random.default_rng(derive_seed(config.seed, _INITIAL, repeat))
-    return rng.choice(n_pool, config.n_initial, replace=False).astype(np.int64)
-
-
 def _check_initial_sets(config, data):
     """Every repeat's initial labelled set holds two classes at least (a classifier needs two)."""
     for repeat in range(config.repeats):
-        y_pool = data.y_train[_pool_rows(config, data, repeat)]
-        classes = np.unique(y_pool[_initial_indices(config, len(y_pool), repeat)])
+        y_pool = data.y_train[data.pool_rows(repeat)]
+        classes = np.unique(y_pool[data.initial_indices(repeat)])
         if len(classes) < 2:
             raise ConfigError(
                 f"The initial labelled set of repeat {repeat + 1} ({config.n_initial} random "
@@ -176,20 +70,67 @@ def _check_initial_sets(config, data):
             )
 
 
-def _new_repeat_state(config, pool_rows, repeat, y_pool):
-    initial = _initial_indices(config, len(pool_rows), repeat)
+def _new_repeat_state(config, data, repeat, y_pool):
+    initial = data.initial_indices(repeat)
     return {
         "repeat": repeat,
         "rounds_done": 0,
-        "n_pool": len(pool_rows),
+        "n_pool": len(y_pool),
         "labeled": initial.tolist(),
         "labels": y_pool[initial].tolist(),
         "seeds": {
-            "pool": derive_seed(config.seed, _POOL, repeat),
-            "initial": derive_seed(config.seed, _INITIAL, repeat),
-            "test": derive_seed(config.seed, _TEST),
+            "pool": derive_seed(config.seed, POOL, repeat),
+            "initial": derive_seed(config.seed, INITIAL, repeat),
+            "test": derive_seed(config.seed, TEST),
         },
     }
+
+
+# ---------------------------------------------------------------------------- callbacks
+def _check_callbacks(callbacks):
+    if callbacks is None:
+        return ()
+    if isinstance(callbacks, RunCallback) or not isinstance(callbacks, Sequence):
+        raise TypeError(
+            "The 'callbacks' parameter of run_experiment must be a sequence of "
+            f"skal.experiment.RunCallback instances or None. Got {callbacks!r} instead."
+        )
+    for callback in callbacks:
+        if not isinstance(callback, RunCallback):
+            raise TypeError(
+                "The 'callbacks' parameter of run_experiment must hold "
+                f"skal.experiment.RunCallback instances. Got {callback!r} "
+                f"({type(callback).__name__}) instead."
+            )
+    return tuple(callbacks)
+
+
+def _fork_devices():
+    """The CUDA device whose random state a hook may change (none before CUDA is used)."""
+    if torch.cuda.is_available() and torch.cuda.is_initialized():
+        return [torch.cuda.current_device()]
+    return []
+
+
+class _Hooks:
+    """Calls one hook of every callback, in order, with the global random states restored.
+
+    A hook that predicts draws from torch's global generator (skorch's DataLoader does); the
+    runner's own draws are seeded, but restoring the states keeps a run with callbacks
+    bit-identical to one without whatever a hook does.
+    """
+
+    def __init__(self, callbacks):
+        self.callbacks = callbacks
+
+    def __call__(self, hook, *args):
+        if not self.callbacks:
+            return
+        numpy_state = np.random.get_state()
+        with torch.random.fork_rng(devices=_fork_devices()):
+            for callback in self.callbacks:
+                getattr(callback, hook)(*args)
+        np.random.set_state(numpy_state)
 
 
 # ---------------------------------------------------------------------------- one repeat
@@ -206,7 +147,6 @@ def _augmenter_advice(exc):
             "classifier; its settings are not skal run options: try another seed or batch "
             "size, or run the method with a GenerativeAugmenter of a lower lr "
             "(skal.experiment.register_method)")
-
 
 
 def _trained_net(model):
@@ -232,21 +172,30 @@ class _Repeat:
 
     config: ExperimentConfig
     method: Method
-    data: _Data
+    data: ExperimentData
     index: int
     X_pool: np.ndarray
     y_pool: np.ndarray
     labeled: np.ndarray  # pool indices in acquisition order
     out_dir: str = ""
     rounds_saved: int = 0
+    hooks: _Hooks = dataclasses.field(default_factory=lambda: _Hooks(()))
 
     def _remaining(self):
         return np.setdiff1d(np.arange(len(self.y_pool)), self.labeled)
 
+    def context(self, rnd):
+        """The round as the callbacks see it (read-only, with a copy of the labelled set)."""
+        return RoundContext(
+            config=self.config, repeat=self.index, round=rnd, out_dir=self.out_dir,
+            X_pool=self.X_pool, y_pool=self.y_pool, labeled=self.labeled,
+            X_test=self.data.X_test, y_test=self.data.y_test, classes=self.data.classes,
+        )
+
     def new_model(self, rnd):
         """A fresh model for round ``rnd`` (round 0's for the whole repeat with warm_start)."""
         config = self.config
-        seed = derive_seed(config.seed, _FIT, self.index, 0 if config.warm_start else rnd)
+        seed = derive_seed(config.seed, FIT, self.index, 0 if config.warm_start else rnd)
         n_labeled = len(self.labeled)
         epochs = config.epochs_for(n_labeled, len(self.y_pool) - n_labeled)
         config = dataclasses.replace(config, max_epochs=epochs)
@@ -291,7 +240,7 @@ class _Repeat:
         remaining = self._remaining()
         picked, _ = self.method.query_strategy(
             model, self.X_pool[remaining], config.query_size,
-            random_state=derive_seed(config.seed, _QUERY, self.index, rnd),
+            random_state=derive_seed(config.seed, QUERY, self.index, rnd),
             **self.method.query_kwargs(config),
         )
         new = remaining[np.asarray(picked, dtype=np.int64)]
@@ -302,11 +251,21 @@ class _Repeat:
             )
         return new
 
-    def run_round(self, model, rnd, epochs):
+    def _timed_query(self, model, rnd, ctx):
+        """Query and label; the seconds of the query alone (the hook is not timed)."""
+        start = time.perf_counter()
+        new = self.query(model, rnd)
+        seconds = round(time.perf_counter() - start, 3)
+        self.labeled = np.concatenate([self.labeled, new])
+        self.hooks("on_query_end", ctx, model, new.copy())
+        return seconds
+
+    def run_round(self, model, rnd, epochs, ctx):
         """Fit, score and (except in the last round) query and label; returns the result row."""
         start = time.perf_counter()
         self.fit(model, rnd)
         fit_seconds = time.perf_counter() - start
+        self.hooks("on_fit_end", ctx, model)
         accuracy = float(model.score(self.data.X_test, self.data.y_test))
         row = {
             "method": self.config.method,
@@ -322,9 +281,7 @@ class _Repeat:
             "device": str(self.config.device),
         }
         if rnd < self.config.n_rounds:
-            start = time.perf_counter()
-            self.labeled = np.concatenate([self.labeled, self.query(model, rnd)])
-            row["query_seconds"] = round(time.perf_counter() - start, 3)
+            row["query_seconds"] = self._timed_query(model, rnd, ctx)
         return row
 
     def catch_up_query(self, rnd):
@@ -334,23 +291,22 @@ class _Repeat:
         extended run picks what an uninterrupted longer run would have picked.
         """
         model, epochs = self.new_model(rnd)
+        ctx = self.context(rnd)
         self.fit(model, rnd)
-        start = time.perf_counter()
-        self.labeled = np.concatenate([self.labeled, self.query(model, rnd)])
-        return model, epochs, round(time.perf_counter() - start, 3)
+        self.hooks("on_fit_end", ctx, model)
+        return model, epochs, self._timed_query(model, rnd, ctx)
 
 
-def _run_repeat(config, data, state, index, out_dir, progress):
-    pool_rows = _pool_rows(config, data, index)
-    X_pool, y_pool = data.X_train[pool_rows], data.y_train[pool_rows]
+def _run_repeat(config, data, state, index, out_dir, progress, hooks):
+    X_pool, y_pool = data.pool(index)
     if index == len(state["repeats"]):
-        state["repeats"].append(_new_repeat_state(config, pool_rows, index, y_pool))
+        state["repeats"].append(_new_repeat_state(config, data, index, y_pool))
     record = state["repeats"][index]
     rows = [row for row in state["results"] if row["repeat"] == index]
     labeled, pending = check_repeat_state(record, y_pool, config, rows,
                                           os.path.join(out_dir, "state.json"), out_dir)
     repeat = _Repeat(config, METHODS[config.method], data, index, X_pool, y_pool, labeled,
-                     out_dir=out_dir, rounds_saved=record["rounds_done"])
+                     out_dir=out_dir, rounds_saved=record["rounds_done"], hooks=hooks)
     total = config.n_rounds + 1
     bar = tqdm(
         total=total, initial=record["rounds_done"], unit="round", leave=False,
@@ -365,9 +321,11 @@ def _run_repeat(config, data, state, index, out_dir, progress):
             record.update(labeled=repeat.labeled.tolist(), labels=y_pool[repeat.labeled].tolist())
             save_state(out_dir, state)
         for rnd in range(record["rounds_done"], total):
+            ctx = repeat.context(rnd)
+            hooks("on_round_begin", ctx)
             if model is None or not config.warm_start:
                 model, epochs = repeat.new_model(rnd)
-            row = repeat.run_round(model, rnd, epochs)
+            row = repeat.run_round(model, rnd, epochs, ctx)
             record.update(rounds_done=rnd + 1, labeled=repeat.labeled.tolist(),
                           labels=y_pool[repeat.labeled].tolist())
             state["results"].append(row)
@@ -377,6 +335,7 @@ def _run_repeat(config, data, state, index, out_dir, progress):
             if progress:
                 tqdm.write(_summary_line(config, row), file=sys.stdout)
                 sys.stdout.flush()  # one line per round, also when stdout is a file
+            hooks("on_round_end", ctx, model, dict(row))
 
 
 def _summary_line(config, row):
@@ -393,6 +352,7 @@ def run_experiment(
     config: ExperimentConfig | Mapping[str, Any],
     out_dir: str | os.PathLike[str],
     progress: bool = True,
+    callbacks: Sequence[RunCallback] | None = None,
 ) -> ExperimentResult:
     """Run (or resume, or extend) a simulated active-learning experiment, saved in ``out_dir``.
 
@@ -413,6 +373,10 @@ def run_experiment(
         The run folder: created if needed, resumed if it holds this experiment.
     progress : bool, default=True
         Show progress bars (on a terminal) and print one summary line per round.
+    callbacks : sequence of RunCallback, default=None
+        Hooks called during the rounds that run, in this order (see :class:`RunCallback`):
+        to watch the run or keep its models. They are not part of the run's identity and do
+        not change its results; an exception in one stops the run.
 
     Returns
     -------
@@ -430,6 +394,12 @@ def run_experiment(
         If ``config.device`` is not on this machine (checked before anything is written).
     skal.exceptions.DivergenceError
         If training diverges; the rounds finished before are kept.
+    TypeError
+        If ``callbacks`` is not a sequence of :class:`RunCallback` instances.
+
+    See Also
+    --------
+    load_experiment_data : The data (pools, initial labels, test set) the run uses.
 
     Examples
     --------
@@ -442,16 +412,17 @@ def run_experiment(
     """
     if isinstance(config, dict):
         config = ExperimentConfig.from_dict(config)
+    hooks = _Hooks(_check_callbacks(callbacks))
     check_device(config.device, owner="ExperimentConfig")
     out_dir = os.fspath(out_dir)
-    data = _load_data(config)  # checks the sizes against the data set: before any write
+    data = load_experiment_data(config)  # checks the sizes against the data set: before writes
     _check_initial_sets(config, data)
     check_out_dir(out_dir)
     with RunLock(out_dir):
         state = open_run(config, out_dir, torch.get_num_threads())
         write_results(out_dir, state["results"])
         for repeat in range(config.repeats):
-            _run_repeat(config, data, state, repeat, out_dir, progress)
+            _run_repeat(config, data, state, repeat, out_dir, progress, hooks)
         result = load_run(out_dir)
         plot_learning_curves({config.method: result.rows}, os.path.join(out_dir, CURVE_PNG),
                              title=run_title(config, data))
