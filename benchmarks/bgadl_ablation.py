@@ -49,28 +49,17 @@ end). Tiny end-to-end check (about a minute)::
         --gan-hidden 32 --latent-dim 8
 """
 
-import argparse
-import csv
 import dataclasses
 import functools
-import json
 import os
-import sys
-import time
 
 import numpy as np
 import torch
 
+import _bench  # benchmarks/ is on sys.path when run as a script
+
 from skal import BGADLMCDropoutClassifier, MCDropoutClassifier
-from skal.experiment import (
-    ExperimentConfig,
-    Method,
-    load_run,
-    make_bgadl,
-    plot_learning_curves,
-    register_method,
-    run_experiment,
-)
+from skal.experiment import ExperimentConfig, Method, RunCallback, make_bgadl, plot_learning_curves
 from skal.nets import BGADLLeNet
 from skal.query import bald, random_sampling
 
@@ -120,19 +109,21 @@ ARMS = {
 BASELINE = {"scaled": "bald", "authors": "lenet_bald"}
 SCALED = dict(pool_size=4000, test_size=2000, n_initial=200, query_size=200, rounds=3, width=8,
               epochs=15, min_steps=800, batch_size=32, mc_samples=20)
-
-# warm_gan: the previous round's model of each run (by master seed), reused by the next round
-_WARM_MODELS = {}
+GAN_SIZES = ("gan_width", "gan_hidden", "latent_dim")
 
 
 # ---------------------------------------------------------------------------- models
 def _gan_overrides(args):
     """VAE-ACGAN sizes from the command line (the tiny check); empty for the real run."""
-    out = {}
-    for name in ("gan_width", "gan_hidden", "latent_dim"):
-        if getattr(args, name) is not None:
-            out[name] = getattr(args, name)
-    return out
+    return {name: getattr(args, name) for name in GAN_SIZES if getattr(args, name) is not None}
+
+
+def arm_params(name, overrides):
+    """The arm's BGADL parameters, with the VAE-ACGAN sizes ``overrides``."""
+    params = {**ARMS[name].params}
+    if params.get("generative", True):
+        params.update(overrides)
+    return params
 
 
 def _make_lenet(config, random_state, classes, **params):
@@ -145,15 +136,25 @@ def _make_lenet(config, random_state, classes, **params):
     return BGADLMCDropoutClassifier(BGADLLeNet, **common, **params)
 
 
-def _make_warm(config, random_state, classes, **params):
-    """warm_gan: reuse this run's model of the previous round (E/G/D continue training)."""
-    model = _WARM_MODELS.get(config.seed)
-    if model is None:
-        model = make_bgadl(config, random_state, classes, **params)
-        _WARM_MODELS[config.seed] = model
-    else:  # the round's epochs and seed, as for a fresh model
-        model.set_params(max_epochs=config.max_epochs, random_state=random_state)
-    return model
+class WarmGAN(RunCallback):
+    """warm_gan's ``make_estimator``, and the run callback that keeps its model: every round
+    continues the fitted model of the round before (E/G/D go on training, the classifier
+    restarts) with its own epochs and seed, until the run's last round."""
+
+    def __init__(self, params):
+        self.params, self.model = params, None
+
+    def __call__(self, config, random_state, classes):
+        if self.model is None:
+            return make_bgadl(config, random_state, classes, **self.params)
+        return self.model.set_params(max_epochs=config.max_epochs, random_state=random_state)
+
+    def on_fit_end(self, ctx, model):
+        self.model = model
+
+    def on_round_end(self, ctx, model, row):
+        if ctx.round == ctx.config.n_rounds:
+            self.model = None
 
 
 def _bald_kwargs(config):
@@ -164,22 +165,27 @@ def method_name(arm):
     return f"ablation_{arm}"
 
 
-def register_arms(args):
+@functools.lru_cache(maxsize=None)
+def _methods(overrides):
+    """{method name: Method} of every arm for VAE-ACGAN sizes ``overrides``, once a process."""
+    methods = {}
     for name, arm in ARMS.items():
-        params = {**arm.params}
-        if params.get("generative", True):
-            params.update(_gan_overrides(args))
+        params = arm_params(name, dict(overrides))
         if arm.model == "lenet":
             make = functools.partial(_make_lenet, **params)
         elif params.get("gan_warm_start"):
-            make = functools.partial(_make_warm, **params)
+            make = WarmGAN(params)
         else:
             make = functools.partial(make_bgadl, **params)
-        if arm.query == "bald":
-            method = Method(bald, make_estimator=make, query_kwargs=_bald_kwargs)
-        else:
-            method = Method(random_sampling, make_estimator=make)
-        register_method(method_name(name), method, overwrite=True)
+        query = dict(query_strategy=bald, query_kwargs=_bald_kwargs) if arm.query == "bald" \
+            else dict(query_strategy=random_sampling)
+        methods[method_name(name)] = Method(make_estimator=make, **query)
+    return methods
+
+
+def methods_for(args):
+    """The arms' methods (the same objects for the same sizes, so registering is idempotent)."""
+    return _methods(tuple(sorted(_gan_overrides(args).items())))
 
 
 # ---------------------------------------------------------------------------- protocol
@@ -206,34 +212,20 @@ def config_for(args, name, seed):
                             min_steps=args.min_steps, batch_size=args.batch_size, **common)
 
 
-def run_dir(args, name, seed):
-    return os.path.join(args.out, "runs", name, f"seed{seed}")
-
-
 def _arm_record(args, name):
     arm = ARMS[name]
-    params = {**arm.params}
-    if params.get("generative", True):
-        params.update(_gan_overrides(args))
     return {"arm": name, "label": arm.label, "query": arm.query, "model": arm.model,
-            "protocol": arm.protocol, "params": params}
+            "protocol": arm.protocol, "params": arm_params(name, _gan_overrides(args))}
 
 
-def check_arm_file(args, name, seed):
-    """Write arm.json in the run folder, or refuse a folder made by another arm definition."""
-    folder = run_dir(args, name, seed)
-    os.makedirs(folder, exist_ok=True)
-    path = os.path.join(folder, "arm.json")
-    record = _arm_record(args, name)
-    if os.path.exists(path):
-        with open(path) as f:
-            saved = json.load(f)
-        if saved != record:
-            raise ValueError(f"{folder} was made by another definition of arm {name!r} "
-                             f"({saved} != {record}); use another --out or delete the folder.")
-        return
-    with open(path, "w") as f:
-        json.dump(record, f, indent=2)
+def run_one(args, name, seed):
+    torch.set_num_threads(args.threads)
+    _bench.register_methods(methods_for(args))
+    folder = _bench.run_dir(args.out, name, seed)
+    _bench.check_arm_file(folder, _arm_record(args, name))
+    make = methods_for(args)[method_name(name)].make_estimator
+    callbacks = [make] if isinstance(make, WarmGAN) else []
+    return _bench.run(config_for(args, name, seed), folder, callbacks=callbacks)
 
 
 # ---------------------------------------------------------------------------- report
@@ -243,20 +235,15 @@ def collect(args, names):
     for name in names:
         rows = []
         for k in range(args.repeats):
-            try:
-                rows.extend(load_run(run_dir(args, name, args.seed + k)).rows)
-            except FileNotFoundError:
-                continue
+            rows.extend(_bench.load_rows(_bench.run_dir(args.out, name, args.seed + k)) or [])
         out[name] = rows
     return out
 
 
 def summarise(rows):
     """Per budget: accuracy mean/std/n; and the mean round cost (fit + query seconds)."""
-    by_size = {}
-    for row in rows:
-        by_size.setdefault(int(row["n_labeled"]), []).append(100 * row["accuracy"])
-    acc = {n: (float(np.mean(a)), float(np.std(a)), len(a)) for n, a in sorted(by_size.items())}
+    acc = {n: (float(np.mean(a)), float(np.std(a)), len(a))
+           for n, a in _bench.by_size(rows).items()}
     cost = [row["fit_seconds"] + row["query_seconds"] for row in rows]
     return acc, (float(np.mean(cost)) if cost else None)
 
@@ -265,7 +252,6 @@ def write_report(args, names):
     data = collect(args, names)
     summaries = {name: summarise(rows) for name, rows in data.items()}
     budgets = sorted({n for acc, _ in summaries.values() for n in acc})
-    command = "python " + " ".join([os.path.relpath(sys.argv[0])] + sys.argv[1:])
     csv_rows = []
     for name in names:
         acc, cost = summaries[name]
@@ -282,15 +268,13 @@ def write_report(args, names):
                     round(ratio, 2) if ratio is not None else "",
             })
     os.makedirs(args.out, exist_ok=True)
-    with open(os.path.join(args.out, "results.csv"), "w", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=list(csv_rows[0]) if csv_rows else ["arm"])
-        writer.writeheader()
-        writer.writerows(csv_rows)
+    _bench.write_csv(os.path.join(args.out, "results.csv"), csv_rows,
+                     fieldnames=None if csv_rows else ["arm"], lineterminator="\r\n")
 
     step, rounds = authors_sizes(args)
     lines = [
         "# BGADL ablation on Fashion-MNIST: which choice makes the generated samples help?", "",
-        f"Command: `{command}`", "",
+        f"Command: `{_bench.command_line()}`", "",
         f"Scaled protocol: pool {args.pool_size}, test {args.test_size}, {args.n_initial} "
         f"initial + {args.query_size} per round for {args.rounds} rounds, ResNet18 width "
         f"{args.width}, {args.epochs} epochs but at least {args.min_steps} steps per round, "
@@ -303,9 +287,8 @@ def write_report(args, names):
         "Test accuracy (%), mean ± std over the repeats finished (n); Δ: mean minus the BALD arm "
         "of the same protocol at that budget (min over budgets); cost: mean seconds per round "
         "(fit + query) and its ratio to the BALD round.", "",
-        "| arm | " + " | ".join(str(n) for n in budgets) + " | min Δ | s/round | × BALD |",
-        "|---|" + "---|" * (len(budgets) + 3),
     ]
+    table = []
     for name in names:
         acc, cost = summaries[name]
         if not acc:
@@ -322,10 +305,9 @@ def write_report(args, names):
                 deltas.append(mean - base_acc[n][0])
         delta = f"{min(deltas):+.1f}" if deltas and name != BASELINE[ARMS[name].protocol] else ""
         ratio = f"{cost / base_cost:.1f}" if base_cost else ""
-        lines.append(f"| `{name}` {ARMS[name].label} | " + " | ".join(cells)
-                     + f" | {delta} | {cost:.1f} | {ratio} |")
-    with open(os.path.join(args.out, "results.md"), "w") as f:
-        f.write("\n".join(lines) + "\n")
+        table.append([f"`{name}` {ARMS[name].label}", *cells, delta, f"{cost:.1f}", ratio])
+    lines += _bench.md_table(["arm", *budgets, "min Δ", "s/round", "× BALD"], table)
+    _bench.write_markdown(args.out, lines)
     curves = {name: rows for name, rows in data.items() if rows}
     if curves:
         plot_learning_curves(curves, os.path.join(args.out, "learning_curves.png"),
@@ -334,30 +316,22 @@ def write_report(args, names):
 
 # ---------------------------------------------------------------------------- main
 def parse_args(argv=None):
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = _bench.new_parser(__doc__)
     for name, value in SCALED.items():
         p.add_argument("--" + name.replace("_", "-"), type=int, default=value,
                        help=f"scaled protocol (default {value})")
     p.add_argument("--authors-epochs", type=int, default=50)
     p.add_argument("--authors-batch-size", type=int, default=100)
-    for name in ("gan_width", "gan_hidden", "latent_dim"):
+    for name in GAN_SIZES:
         p.add_argument("--" + name.replace("_", "-"), type=int, default=None,
                        help="override the VAE-ACGAN size of every generative arm (tiny checks)")
-    p.add_argument("--repeats", type=int, default=3)
-    p.add_argument("--seed", type=int, default=0, help="repeat k uses seed SEED + k")
-    p.add_argument("--arms", default=",".join(ARMS))
     p.add_argument("--device", default="cpu")
-    p.add_argument("--threads", type=int, default=1, help="torch CPU threads")
-    p.add_argument("--report-only", action="store_true")
     p.add_argument("--list", action="store_true", help="print the arms and exit")
-    p.add_argument("--out", default=os.path.join(os.path.dirname(os.path.abspath(__file__)),
-                                                 "results", "bgadl_ablation"))
+    _bench.add_run_options(p, out=os.path.join(os.path.dirname(os.path.abspath(__file__)),
+                                               "results", "bgadl_ablation"),
+                           repeats=3, arms=list(ARMS), arms_help="comma-separated arms")
     args = p.parse_args(argv)
-    args.arms = [a.strip() for a in args.arms.split(",") if a.strip()]
-    unknown = [a for a in args.arms if a not in ARMS]
-    if unknown:
-        p.error(f"unknown arms {unknown}; choose from {list(ARMS)}")
+    args.arms = _bench.split_arms(p, args.arms, list(ARMS))
     return args
 
 
@@ -368,19 +342,19 @@ def main(argv=None):
             print(f"{name:16s} {arm.label}  {arm.params or ''}")
         return
     torch.set_num_threads(args.threads)
-    register_arms(args)
+    _bench.register_methods(methods_for(args))  # load_run needs them for the report
     if args.report_only:
         write_report(args, list(ARMS))
         return
-    for k in range(args.repeats):
-        seed = args.seed + k
-        for name in args.arms:
-            check_arm_file(args, name, seed)
-            start = time.perf_counter()
-            run_experiment(config_for(args, name, seed), run_dir(args, name, seed))
-            print(f"{name} seed {seed} done in {time.perf_counter() - start:.0f} s", flush=True)
-            _WARM_MODELS.pop(seed, None)
-            write_report(args, list(ARMS))
+
+    def done(job, seconds):
+        _, name, seed = job
+        print(f"{name} seed {seed} done in {seconds:.0f} s", flush=True)
+        write_report(args, list(ARMS))
+
+    jobs = [(args, name, seed) for name, seed in _bench.jobs_for(args.arms, args.seed,
+                                                                  args.repeats)]
+    _bench.run_jobs(jobs, run_one, args.jobs, after=done)
 
 
 if __name__ == "__main__":

@@ -39,8 +39,6 @@ A tiny check that everything runs (about a minute)::
     OMP_NUM_THREADS=1 python benchmarks/strategies.py --tiny --out /tmp/strategies_tiny
 """
 
-import argparse
-import concurrent.futures
 import dataclasses
 import gc
 import json
@@ -53,18 +51,14 @@ import tracemalloc
 import numpy as np
 import torch
 
-from _report import write_summary  # benchmarks/ is on sys.path when run as a script
+import _bench  # benchmarks/ is on sys.path when run as a script
 
 from skal.experiment import (
     METHODS,
     ExperimentConfig,
-    _initial_indices,
-    _load_data,
-    _pool_rows,
-    load_run,
+    load_experiment_data,
     make_resnet18,
     plot_learning_curves,
-    run_experiment,
 )
 
 ARMS = ("random", "entropy", "margin", "bald", "batch_bald", "power_bald", "badge", "coreset",
@@ -75,15 +69,19 @@ CDALBENCH = {"bald": 0.854, "margin": 0.851, "badge": 0.851, "entropy": 0.847, "
 MC_ARMS = ("bald", "batch_bald", "power_bald")  # strategies that take n_samples / subsample
 LABELLED_ARMS = ("coreset", "typiclust")  # strategies that take X_labeled
 
-SCALED = dict(pool_size=4000, test_size=2000, n_initial=200, query_size=200, rounds=4, width=8,
-              epochs=15, min_steps=800, batch_size=32, mc_samples=20, repeats=3, device="cpu",
-              memory_pools=(10_000, 40_000), memory_width=16, timing_repeats=3)
-FULL = dict(pool_size=None, test_size=None, n_initial=1000, query_size=1000, rounds=5, width=64,
-            epochs=50, min_steps=0, batch_size=100, mc_samples=20, repeats=3, device="cuda",
-            memory_pools=(10_000, 40_000), memory_width=64, timing_repeats=3)
-TINY = dict(pool_size=300, test_size=200, n_initial=40, query_size=20, rounds=2, width=2,
-            epochs=1, min_steps=0, batch_size=32, mc_samples=4, repeats=1, device="cpu",
-            memory_pools=(1000, 2000), memory_width=2, timing_repeats=1)
+PRESETS = {
+    "scaled": dict(pool_size=4000, test_size=2000, n_initial=200, query_size=200, rounds=4,
+                   width=8, epochs=15, min_steps=800, batch_size=32, mc_samples=20, repeats=3,
+                   device="cpu", memory_pools=(10_000, 40_000), memory_width=16,
+                   timing_repeats=3),
+    "full": dict(pool_size=None, test_size=None, n_initial=1000, query_size=1000, rounds=5,
+                 width=64, epochs=50, min_steps=0, batch_size=100, mc_samples=20, repeats=3,
+                 device="cuda", memory_pools=(10_000, 40_000), memory_width=64,
+                 timing_repeats=3),
+    "tiny": dict(pool_size=300, test_size=200, n_initial=40, query_size=20, rounds=2, width=2,
+                 epochs=1, min_steps=0, batch_size=32, mc_samples=4, repeats=1, device="cpu",
+                 memory_pools=(1000, 2000), memory_width=2, timing_repeats=1),
+}
 
 
 # ---------------------------------------------------------------------------- runs
@@ -97,36 +95,20 @@ def config_for(args, arm, seed):
     )
 
 
-def run_dir(args, arm, seed):
-    return os.path.join(args.out, "runs", arm, f"seed{seed}")
-
-
-def _run_one(args, arm, seed):
+def run_one(args, arm, seed):
     torch.set_num_threads(args.threads)
-    start = time.perf_counter()
-    run_experiment(config_for(args, arm, seed), run_dir(args, arm, seed), progress=False)
-    return arm, seed, time.perf_counter() - start
+    return _bench.run(config_for(args, arm, seed), _bench.run_dir(args.out, arm, seed),
+                      progress=False)
 
 
 def run_all(args):
-    jobs = [(arm, args.seed + k) for k in range(args.repeats) for arm in args.arms]
-    if args.jobs == 1:
-        done = (_run_one(args, arm, seed) for arm, seed in jobs)
-        for arm, seed, seconds in done:
-            print(f"[strategies] {arm} seed {seed}: {seconds:.0f} s", flush=True)
-        return
-    with concurrent.futures.ProcessPoolExecutor(args.jobs) as pool:
-        futures = [pool.submit(_run_one, args, arm, seed) for arm, seed in jobs]
-        for future in concurrent.futures.as_completed(futures):
-            arm, seed, seconds = future.result()
-            print(f"[strategies] {arm} seed {seed}: {seconds:.0f} s", flush=True)
+    def done(job, seconds):
+        _, arm, seed = job
+        print(f"[strategies] {arm} seed {seed}: {seconds:.0f} s", flush=True)
 
-
-def auc(rows):
-    """Normalised area under the learning curve: trapezoid over labels / budget width."""
-    n = np.array([r["n_labeled"] for r in rows], dtype=float)
-    acc = np.array([r["accuracy"] for r in rows], dtype=float)
-    return float(np.trapezoid(acc, n) / (n[-1] - n[0])) if len(n) > 1 else float(acc[0])
+    jobs = [(args, arm, seed) for arm, seed in _bench.jobs_for(args.arms, args.seed,
+                                                               args.repeats)]
+    _bench.run_jobs(jobs, run_one, args.jobs, after=done)
 
 
 def collect(args):
@@ -134,11 +116,8 @@ def collect(args):
     out = {}
     for arm in args.arms:
         for k in range(args.repeats):
-            try:
-                rows = load_run(run_dir(args, arm, args.seed + k)).rows
-            except (FileNotFoundError, ValueError):
-                continue
-            if len(rows) == args.rounds + 1:
+            rows = _bench.load_rows(_bench.run_dir(args.out, arm, args.seed + k))
+            if rows is not None and len(rows) == args.rounds + 1:
                 out.setdefault(arm, []).append(rows)
     return out
 
@@ -160,9 +139,9 @@ def measure_query_time(args):
             return json.load(f)
     torch.set_num_threads(args.threads)
     config = config_for(args, "random", args.seed)
-    data = _load_data(config)
-    rows = _pool_rows(config, data, 0)
-    labelled = _initial_indices(config, len(rows), 0)
+    data = load_experiment_data(config)
+    rows = data.pool_rows(0)
+    labelled = data.initial_indices(0)
     rest = np.setdiff1d(np.arange(len(rows)), labelled)
     X_lab, y_lab = data.X_train[rows[labelled]], data.y_train[rows[labelled]]
     X_pool = data.X_train[rows[rest]]
@@ -267,36 +246,36 @@ def measure_memory(args):
 
 
 # ---------------------------------------------------------------------------- report
+def _cell(mean, std):
+    return "-" if mean is None else f"{100 * mean:.2f} ± {100 * std:.2f}"
+
+
 def write_report(args, timing, memory):
     runs = collect(args)
     sizes = [args.n_initial + args.query_size * r for r in range(args.rounds + 1)]
     rows, table = [], []
     for arm in args.arms:
         repeats = runs.get(arm, [])
-        aucs = [auc(r) for r in repeats]
         per_round = np.array([[row["accuracy"] for row in r] for r in repeats])  # (k, rounds+1)
         for i, n in enumerate(sizes):
+            mean, std = _bench.mean_std(per_round[:, i] if repeats else [], 4)
             rows.append({"arm": arm, "n_labeled": n, "repeats": len(repeats),
-                         "accuracy_mean": round(float(per_round[:, i].mean()), 4)
-                         if len(repeats) else None,
-                         "accuracy_std": round(float(per_round[:, i].std()), 4)
-                         if len(repeats) else None})
+                         "accuracy_mean": mean, "accuracy_std": std})
+        auc_mean, auc_std = _bench.mean_std([_bench.auc(r) for r in repeats], 4)
+        query_s, _ = _bench.mean_std([row["query_seconds"] for r in repeats for row in r[:-1]],
+                                     2)
         table.append({
-            "arm": arm, "repeats": len(repeats),
-            "auc_mean": round(float(np.mean(aucs)), 4) if aucs else None,
-            "auc_std": round(float(np.std(aucs)), 4) if aucs else None,
+            "arm": arm, "repeats": len(repeats), "auc_mean": auc_mean, "auc_std": auc_std,
             "cdalbench_auc": CDALBENCH.get(arm),
             "query_time_ratio": round(timing[arm]["ratio"], 2) if arm in timing else None,
-            "query_seconds_per_round": round(float(np.mean(
-                [row["query_seconds"] for r in repeats for row in r[:-1]])), 2)
-            if repeats else None,
+            "query_seconds_per_round": query_s,
         })
-    command = "python " + " ".join([os.path.relpath(sys.argv[0])] + sys.argv[1:])
+    command = _bench.command_line()
     summary = {"command": command, "sizes": {k: getattr(args, k) for k in (
         "pool_size", "test_size", "n_initial", "query_size", "rounds", "width", "epochs",
         "min_steps", "batch_size", "mc_samples", "repeats", "device", "threads")},
         "labels": sizes, "auc": table, "timing": timing, "memory": memory}
-    write_summary(args.out, summary, rows)
+    _bench.write_summary(args.out, summary, rows)
     curves = {arm: [row for r in runs[arm] for row in r] for arm in runs}
     if curves:
         plot_learning_curves(curves, os.path.join(args.out, "strategies_fashion_mnist.png"),
@@ -315,39 +294,33 @@ def write_report(args, timing, memory):
         f"Query time: one batch of {args.query_size} on the unlabelled pool of repeat 0 "
         f"({timing.get('pool')} images), as a multiple of one predict_proba pass "
         f"({timing.get('predict_proba_s', float('nan')):.2f} s).", "",
-        "| strategy | repeats | AUC | CDALBench AUC | query time / predict_proba | "
-        "query s per round |",
-        "|---|---|---|---|---|---|",
     ]
-    for t in table:
-        a = "-" if t["auc_mean"] is None else f"{t['auc_mean']:.4f} ± {t['auc_std']:.4f}"
-        lines.append(f"| {t['arm']} | {t['repeats']} | {a} | {t['cdalbench_auc'] or '-'} | "
-                     f"{t['query_time_ratio'] if t['query_time_ratio'] is not None else '-'} | "
-                     f"{t['query_seconds_per_round'] or '-'} |")
-    lines += ["", "Accuracy per round (mean ± std):", "",
-              "| labels | " + " | ".join(args.arms) + " |", "|---|" + "---|" * len(args.arms)]
-    for i, n in enumerate(sizes):
-        cells = []
-        for arm in args.arms:
-            r = rows[args.arms.index(arm) * len(sizes) + i]
-            cells.append("-" if r["accuracy_mean"] is None
-                         else f"{100 * r['accuracy_mean']:.2f} ± {100 * r['accuracy_std']:.2f}")
-        lines.append(f"| {n} | " + " | ".join(cells) + " |")
+    lines += _bench.md_table(
+        ["strategy", "repeats", "AUC", "CDALBench AUC", "query time / predict_proba",
+         "query s per round"],
+        [[t["arm"], t["repeats"],
+          "-" if t["auc_mean"] is None else f"{t['auc_mean']:.4f} ± {t['auc_std']:.4f}",
+          t["cdalbench_auc"] or "-",
+          t["query_time_ratio"] if t["query_time_ratio"] is not None else "-",
+          t["query_seconds_per_round"] or "-"] for t in table])
+    lines += ["", "Accuracy per round (mean ± std):", ""]
+    lines += _bench.md_table(
+        ["labels", *args.arms],
+        [[n] + [_cell(r["accuracy_mean"], r["accuracy_std"])
+                for r in rows[i::len(sizes)]] for i, n in enumerate(sizes)])
     if memory:
         lines += ["", "Peak memory of one query (fresh process per row): the peak resident set "
                   "during the query (VmHWM, reset before it) minus the resident set just before "
                   "it, torch included; tracemalloc: numpy "
                   "and Python allocations only; the materialised (n, C*d) float64 embedding is "
-                  "what a non-factorised BADGE would hold on top.", "",
-                  "| strategy | pool | d | peak increase MB | tracemalloc peak MB | pool as "
-                  "float32 MB | materialised embedding MB | seconds |",
-                  "|---|---|---|---|---|---|---|---|"]
-        for m in memory:
-            lines.append(f"| {m['arm']} | {m['pool']} | {m['d']} | {m['peak_increase_mb']:.0f}"
-                         f" | {m['tracemalloc_peak_mb']:.0f} | {m['pool_float32_mb']:.0f} "
-                         f"| {m['materialised_embedding_mb']:.0f} | {m['seconds']:.1f} |")
-    with open(os.path.join(args.out, "results.md"), "w") as f:
-        f.write("\n".join(lines) + "\n")
+                  "what a non-factorised BADGE would hold on top.", ""]
+        lines += _bench.md_table(
+            ["strategy", "pool", "d", "peak increase MB", "tracemalloc peak MB",
+             "pool as float32 MB", "materialised embedding MB", "seconds"],
+            [[m["arm"], m["pool"], m["d"], f"{m['peak_increase_mb']:.0f}",
+              f"{m['tracemalloc_peak_mb']:.0f}", f"{m['pool_float32_mb']:.0f}",
+              f"{m['materialised_embedding_mb']:.0f}", f"{m['seconds']:.1f}"] for m in memory])
+    _bench.write_markdown(args.out, lines)
     print("\n".join(lines))
 
 
@@ -361,31 +334,19 @@ def _load_json(args, name, default):
 
 
 def parse_args(argv=None):
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--out", default=os.path.join("benchmarks", "results", "strategies"))
-    p.add_argument("--full", action="store_true", help="full-size protocol (GPU)")
-    p.add_argument("--tiny", action="store_true", help="a minute-long check that it all runs")
-    p.add_argument("--arms", default=",".join(ARMS), help="comma-separated strategies")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--jobs", type=int, default=1, help="runs in parallel (processes)")
-    p.add_argument("--threads", type=int, default=1, help="torch threads per run")
+    p = _bench.new_parser(__doc__)
     p.add_argument("--skip-timing", action="store_true")
     p.add_argument("--skip-memory", action="store_true")
-    p.add_argument("--report-only", action="store_true", help="rebuild the report from the runs")
-    for name, value in SCALED.items():
-        kind = (lambda s: tuple(int(v) for v in s.split(","))) if name == "memory_pools" else (
-            str if isinstance(value, str) else int)
-        p.add_argument("--" + name.replace("_", "-"), type=kind, default=None,
-                       help=f"default {value} (--full: {FULL[name]}, --tiny: {TINY[name]})")
+    _bench.add_presets(p, PRESETS, {"full": "full-size protocol (GPU)",
+                                    "tiny": "a minute-long check that it all runs"},
+                       default="scaled",
+                       types={"memory_pools": lambda s: tuple(int(v) for v in s.split(","))})
+    _bench.add_run_options(p, out=os.path.join("benchmarks", "results", "strategies"),
+                           arms=ARMS, arms_help="comma-separated strategies",
+                           seed_help="repeat k uses master seed SEED + k")
     args = p.parse_args(argv)
-    base = FULL if args.full else TINY if args.tiny else SCALED
-    for name, value in base.items():
-        if getattr(args, name) is None:
-            setattr(args, name, value)
-    args.arms = [a for a in args.arms.split(",") if a]
-    unknown = [a for a in args.arms if a not in METHODS]
-    if unknown:
-        p.error(f"unknown strategies {unknown}; known: {sorted(METHODS)}")
+    _bench.apply_presets(args, PRESETS, default="scaled")
+    args.arms = _bench.split_arms(p, args.arms, sorted(METHODS))
     return args
 
 
