@@ -44,7 +44,7 @@ def new_parser(doc):
 def add_run_options(p, *, out, repeats=None, arms=None, arms_flag="--arms", arms_help=None,
                     jobs=True, jobs_help="runs in parallel (processes)",
                     threads_help="torch CPU threads (per run)",
-                    seed_help="repeat k uses seed SEED + k", report_only=True):
+                    seed_help="repeat k uses seed SEED + k", out_help=None, report_only=True):
     """The options every arms x repeats benchmark has.
 
     ``repeats`` is the default of ``--repeats`` (None: the protocol presets set it), ``arms``
@@ -62,7 +62,7 @@ def add_run_options(p, *, out, repeats=None, arms=None, arms_flag="--arms", arms
     if report_only:
         p.add_argument("--report-only", action="store_true",
                        help="rebuild the report from the runs on disk, run nothing")
-    p.add_argument("--out", default=out)
+    p.add_argument("--out", default=out, help=out_help or f"output folder (default {out})")
 
 
 def split_arms(p, text, known, flag="--arms"):

@@ -41,29 +41,25 @@ per round to 4K labels, width 64, 50 epochs (the authors' code) but at least 100
     python benchmarks/reproduce_bgadl.py --full --out benchmarks/results/bgadl_full
 """
 
-import argparse
-import dataclasses
 import json
 import os
 import pickle
-import sys
-import time
 
 import numpy as np
 import torch
 
-from _report import write_summary  # benchmarks/ is on sys.path when run as a script
+import _bench  # benchmarks/ is on sys.path when run as a script
 
 from skal.datasets import load_fashion_mnist
 from skal.experiment import (
     METHODS,
     ExperimentConfig,
     Method,
+    RunCallback,
     derive_seed,
+    load_experiment_data,
     load_run,
     make_resnet18,
-    register_method,
-    run_experiment,
 )
 from skal.query import random_sampling
 
@@ -79,37 +75,26 @@ LABELS = {
 CLASS_NAMES = ["T-shirt", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker",
                "Bag", "Boot"]
 
-SCALED = dict(pool_size=4000, test_size=2000, n_initial=200, query_size=200, rounds=3, width=8,
-              epochs=15, min_steps=800, batch_size=32, repeats=2, device="cpu")
-FULL = dict(pool_size=None, test_size=None, n_initial=1000, query_size=500, rounds=6, width=64,
-            epochs=50, min_steps=1000, batch_size=100, repeats=3, device="cuda")
-PAPER_FULL = FULL  # what --full means, for the scaling note
-
-# the final-round models of the runs of this process, for the generated-sample analysis
-_FINAL_MODELS = {}
-
-
-def _keep_last(name, make):
-    def make_and_keep(config, random_state, classes):
-        model = make(config, random_state, classes)
-        _FINAL_MODELS[(name, config.seed)] = model  # the last one made is the last round's
-        return model
-
-    return make_and_keep
+PRESETS = {
+    "scaled": dict(pool_size=4000, test_size=2000, n_initial=200, query_size=200, rounds=3,
+                   width=8, epochs=15, min_steps=800, batch_size=32, repeats=2, device="cpu"),
+    "full": dict(pool_size=None, test_size=None, n_initial=1000, query_size=500, rounds=6,
+                 width=64, epochs=50, min_steps=1000, batch_size=100, repeats=3,
+                 device="cuda"),
+}
+PAPER_FULL = PRESETS["full"]  # what --full means, for the scaling note
+# the ceiling arm: every pool image labelled, no query (the other arms are built-in methods)
+OWN_METHODS = {"ceiling": Method(random_sampling, make_estimator=make_resnet18)}
 
 
-def register_methods():
-    """Wrap the registered arms so that this process keeps their last models; add 'ceiling'."""
-    for name in ARMS:
-        method = METHODS[name]
-        if not getattr(method.make_estimator, "_bgadl_benchmark", False):
-            make = _keep_last(name, method.make_estimator)
-            make._bgadl_benchmark = True
-            register_method(name, dataclasses.replace(method, make_estimator=make),
-                            overwrite=True)
-    make = _keep_last("ceiling", make_resnet18)
-    make._bgadl_benchmark = True
-    register_method("ceiling", Method(random_sampling, make_estimator=make), overwrite=True)
+class FinalModel(RunCallback):
+    """Keeps the fitted model of a run's last round, for the generated-sample analysis."""
+
+    model = None
+
+    def on_fit_end(self, ctx, model):
+        if ctx.round == ctx.config.n_rounds:
+            self.model = model
 
 
 # ---------------------------------------------------------------------------- configuration
@@ -123,8 +108,8 @@ def config_for(args, arm, seed):
     common = dict(
         dataset="fashion_mnist", repeats=1, seed=seed, pool_size=args.pool_size,
         test_size=args.test_size, width=args.width, max_epochs=args.epochs,
-        min_steps=args.min_steps, batch_size=args.batch_size, n_mc_samples=args.mc_samples, subsample=args.subsample,
-        device=args.device,
+        min_steps=args.min_steps, batch_size=args.batch_size, n_mc_samples=args.mc_samples,
+        subsample=args.subsample, device=args.device,
     )
     if arm == "ceiling":  # every pool image labelled, no query
         return ExperimentConfig(method="ceiling", n_initial=n_pool(args), query_size=1,
@@ -134,7 +119,7 @@ def config_for(args, arm, seed):
 
 
 def run_dir(args, arm, seed):
-    return os.path.join(args.out, "runs", arm, f"seed{seed}")
+    return _bench.run_dir(args.out, arm, seed)
 
 
 def sizes(args):
@@ -167,10 +152,10 @@ def scaling_note(args):
 
 
 # ---------------------------------------------------------------------------- generated samples
-def _judge(args, seed):
-    """The repeat's ceiling classifier (never saw a generated image), from disk or memory."""
+def _judge(args, seed, model=None):
+    """The repeat's ceiling classifier (never saw a generated image): ``model``, the ceiling
+    run's final model when this process ran it (pickled here), or from disk."""
     path = os.path.join(args.out, "checkpoints", f"ceiling_seed{seed}.pkl")
-    model = _FINAL_MODELS.get(("ceiling", seed))
     if model is not None:
         os.makedirs(os.path.dirname(path), exist_ok=True)
         with open(path, "wb") as f:
@@ -191,17 +176,12 @@ def _judge(args, seed):
 
 def _pool_images(args, arm, seed, indices):
     """Images of pool indices of a run (the pool is the run's stratified train subsample)."""
-    from skal.experiment import _load_data, _pool_rows  # the runner's own pool definition
-
-    config = config_for(args, arm, seed)
-    data = _load_data(config)
-    rows = _pool_rows(config, data, 0)
-    return data.X_train[rows[np.asarray(indices)]]
+    data = load_experiment_data(config_for(args, arm, seed))  # the runner's own pools
+    return data.X_train[data.pool_rows(0)[np.asarray(indices)]]
 
 
-def _final_model(args, arm, seed):
+def _final_model(args, arm, seed, model=None):
     """The run's last-round model (a BGADLClassifier), or one refitted on its final labels."""
-    model = _FINAL_MODELS.get((arm, seed))
     if model is not None and hasattr(model, "generator_"):
         return model, "final-round model of the run"
     # finished in an earlier process: refit the arm's model on the final labelled set
@@ -212,8 +192,9 @@ def _final_model(args, arm, seed):
     return model, "model refitted on the final labelled set"
 
 
-def analyse_generated(args, arm, seed, n_per_class=100):
-    """Generate from the run's final VAE-ACGAN, classify with the ceiling model, save a grid."""
+def analyse_generated(args, arm, seed, model=None, n_per_class=100):
+    """Generate from the run's final VAE-ACGAN (``model`` when this process ran it), classify
+    with the ceiling model, save a grid."""
     path = os.path.join(args.out, "generated", f"{arm}_seed{seed}.json")
     if os.path.exists(path):
         with open(path) as f:
@@ -221,7 +202,7 @@ def analyse_generated(args, arm, seed, n_per_class=100):
     result = load_run(run_dir(args, arm, seed))
     if len(result.rows) < args.rounds + 1:
         return None
-    model, source = _final_model(args, arm, seed)
+    model, source = _final_model(args, arm, seed, model)
     judge, judge_source = _judge(args, seed)
     classes = model.classes_
     rng_seed = derive_seed(seed, 97)
@@ -293,19 +274,10 @@ def plot_grid(out_png, classes, X_gen, y_gen, X_real, X_rec, y_real, title, n_pa
 
 # ---------------------------------------------------------------------------- report
 def collect(args):
-    """{arm: {n_labeled: [(accuracy %, fit s, query s), ...]}} over finished rounds."""
-    out = {}
-    for arm in (*ARMS, "ceiling"):
-        by_size = out.setdefault(arm, {})
-        for k in range(args.repeats):
-            try:
-                result = load_run(run_dir(args, arm, args.seed + k))
-            except (FileNotFoundError, ValueError):
-                continue
-            for row in result.rows:
-                by_size.setdefault(int(row["n_labeled"]), []).append(
-                    (100 * row["accuracy"], row["fit_seconds"], row["query_seconds"]))
-    return out
+    """{arm: [result rows of every finished round]} over the repeats."""
+    return {arm: [row for k in range(args.repeats)
+                  for row in _bench.load_rows(run_dir(args, arm, args.seed + k)) or []]
+            for arm in (*ARMS, "ceiling")}
 
 
 def write_report(args):
@@ -314,17 +286,14 @@ def write_report(args):
     for n in sizes(args):
         row = {"n_labeled": n}
         for arm in ARMS:
-            vals = data[arm].get(n, [])
-            acc = [v[0] for v in vals]
-            row[f"{arm}_mean"] = round(float(np.mean(acc)), 2) if acc else None
-            row[f"{arm}_std"] = round(float(np.std(acc)), 2) if acc else None
-            row[f"{arm}_n"] = len(acc)
-            row[f"{arm}_fit_s"] = round(float(np.mean([v[1] for v in vals])), 1) if vals else None
-            row[f"{arm}_query_s"] = (round(float(np.mean([v[2] for v in vals])), 1)
-                                     if vals else None)
+            at_n = [r for r in data[arm] if int(r["n_labeled"]) == n]
+            row[f"{arm}_mean"], row[f"{arm}_std"] = _bench.mean_std(
+                [100 * r["accuracy"] for r in at_n], 2)
+            row[f"{arm}_n"] = len(at_n)
+            row[f"{arm}_fit_s"], _ = _bench.mean_std([r["fit_seconds"] for r in at_n], 1)
+            row[f"{arm}_query_s"], _ = _bench.mean_std([r["query_seconds"] for r in at_n], 1)
         rows.append(row)
-    ceiling = [v for vals in data["ceiling"].values() for v in vals]
-    ceiling_acc = [v[0] for v in ceiling]
+    ceiling = [100 * r["accuracy"] for r in data["ceiling"]]
     generated = []
     for arm in GENERATIVE:
         for k in range(args.repeats):
@@ -332,7 +301,8 @@ def write_report(args):
             if os.path.exists(path):
                 with open(path) as f:
                     generated.append(json.load(f))
-    command = "python " + " ".join([os.path.relpath(sys.argv[0])] + sys.argv[1:])
+    mean, std = _bench.mean_std(ceiling, 2)
+    fit_s, _ = _bench.mean_std([r["fit_seconds"] for r in data["ceiling"]], 1)
     summary = {
         "protocol": "Fashion-MNIST, ResNet18 with dropout 0.5 before the last layer (MC "
                     "dropout, T=%d), Adam lr 1e-3, retrained from scratch every round; "
@@ -346,18 +316,13 @@ def write_report(args):
                   "repeats": args.repeats, "device": args.device,
                   "torch_threads": torch.get_num_threads()},
         "scaling": scaling_note(args),
-        "command": command,
+        "command": _bench.command_line(),
         "rows": rows,
-        "ceiling": {
-            "n_labeled": n_pool(args),
-            "mean": round(float(np.mean(ceiling_acc)), 2) if ceiling_acc else None,
-            "std": round(float(np.std(ceiling_acc)), 2) if ceiling_acc else None,
-            "n": len(ceiling_acc),
-            "fit_s": round(float(np.mean([v[1] for v in ceiling])), 1) if ceiling else None,
-        },
+        "ceiling": {"n_labeled": n_pool(args), "mean": mean, "std": std, "n": len(ceiling),
+                    "fit_s": fit_s},
         "generated": generated,
     }
-    write_summary(args.out, summary, rows)
+    _bench.write_summary(args.out, summary, rows)
     write_markdown(args, summary)
     plot_curves(args, summary)
 
@@ -393,23 +358,21 @@ def write_markdown(args, summary):
         "",
         "Test accuracy (%), mean ± std over repeats (n = repeats finished):",
         "",
-        "| labels | " + " | ".join(LABELS[a] for a in ARMS) + " |",
-        "|---|" + "---|" * len(ARMS),
     ]
-    for row in summary["rows"]:
-        lines.append(f"| {row['n_labeled']} | " + " | ".join(cell(row, a) for a in ARMS) + " |")
+    lines += _bench.md_table(["labels", *(LABELS[a] for a in ARMS)],
+                             [[row["n_labeled"], *(cell(row, a) for a in ARMS)]
+                              for row in summary["rows"]])
     if ceil["mean"] is not None:
         lines += ["", f"Ceiling, the same ResNet18 trained on all {ceil['n_labeled']} pool "
                       f"images: **{ceil['mean']:.2f} ± {ceil['std']:.2f}** (n={ceil['n']}, "
                       f"{ceil['fit_s']} s per fit)."]
     lines += ["", "Mean wall-clock seconds per round (fit / query), on a shared 2-core machine:",
-              "", "| labels | " + " | ".join(ARMS) + " |", "|---|" + "---|" * len(ARMS)]
-    for row in summary["rows"]:
-        cells = []
-        for a in ARMS:
-            fit, query = row[f"{a}_fit_s"], row[f"{a}_query_s"]
-            cells.append("-" if fit is None else f"{fit} / {query}")
-        lines.append(f"| {row['n_labeled']} | " + " | ".join(cells) + " |")
+              ""]
+    lines += _bench.md_table(
+        ["labels", *ARMS],
+        [[row["n_labeled"], *("-" if row[f"{a}_fit_s"] is None
+                              else f"{row[f'{a}_fit_s']} / {row[f'{a}_query_s']}" for a in ARMS)]
+         for row in summary["rows"]])
     if summary["generated"]:
         lines += [
             "", "## Are the generated images recognisable as their label?", "",
@@ -417,28 +380,20 @@ def write_markdown(args, summary):
             "the last acquired batch x* as x' = G(E(x*), y*). The judge is the repeat's ceiling",
             "classifier (trained on the whole pool, never on a generated image); 'own' is the",
             "run's jointly trained classifier.", "",
-            "| arm | seed | labels | judge on G(z,y) | judge on x' | judge on real x* "
-            "| own on G(z,y) | grid |",
-            "|---|---|---|---|---|---|---|---|",
         ]
-        for g in summary["generated"]:
-            lines.append(
-                f"| {g['arm']} | {g['seed']} | {g['n_labeled']} | "
-                f"{100 * g['judge_acc_generated']:.1f} | "
-                f"{100 * g['judge_acc_reconstructed']:.1f} | "
-                f"{100 * g['judge_acc_real_acquired']:.1f} | "
-                f"{100 * g['own_acc_generated']:.1f} | "
-                f"[png]({g['grid_png']}) |")
-        lines += ["", "Per-class judge accuracy on G(z, y) (%):", "",
-                  "| arm | seed | " + " | ".join(CLASS_NAMES) + " |",
-                  "|---|---|" + "---|" * len(CLASS_NAMES)]
-        for g in summary["generated"]:
-            pc = g["judge_acc_generated_per_class"]
-            lines.append(f"| {g['arm']} | {g['seed']} | " + " | ".join(
-                f"{100 * pc[str(c)]:.0f}" if str(c) in pc else "-"
-                for c in range(len(CLASS_NAMES))) + " |")
-    with open(os.path.join(args.out, "results.md"), "w") as f:
-        f.write("\n".join(lines) + "\n")
+        lines += _bench.md_table(
+            ["arm", "seed", "labels", "judge on G(z,y)", "judge on x'", "judge on real x*",
+             "own on G(z,y)", "grid"],
+            [[g["arm"], g["seed"], g["n_labeled"], *(f"{100 * g[k]:.1f}" for k in (
+                "judge_acc_generated", "judge_acc_reconstructed", "judge_acc_real_acquired",
+                "own_acc_generated")), f"[png]({g['grid_png']})"] for g in summary["generated"]])
+        lines += ["", "Per-class judge accuracy on G(z, y) (%):", ""]
+        lines += _bench.md_table(
+            ["arm", "seed", *CLASS_NAMES],
+            [[g["arm"], g["seed"], *(f"{100 * pc[str(c)]:.0f}" if str(c) in pc else "-"
+                                     for c in range(len(CLASS_NAMES)))]
+             for g in summary["generated"] for pc in [g["judge_acc_generated_per_class"]]])
+    _bench.write_markdown(args.out, lines)
 
 
 def plot_curves(args, summary):
@@ -473,60 +428,48 @@ def plot_curves(args, summary):
 
 # ---------------------------------------------------------------------------- main
 def parse_args(argv=None):
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--full", action="store_true",
-                   help="full-size protocol defaults (GPU): " + json.dumps(FULL))
-    for name, kind in (("pool_size", int), ("test_size", int), ("n_initial", int),
-                       ("query_size", int), ("rounds", int), ("width", int), ("epochs", int),
-                       ("min_steps", int), ("batch_size", int), ("repeats", int),
-                       ("device", str)):
-        p.add_argument("--" + name.replace("_", "-"), type=kind, default=None,
-                       help=f"default {SCALED[name]} (--full: {FULL[name]})")
+    p = _bench.new_parser(__doc__)
+    _bench.add_presets(p, PRESETS, {"full": "full-size protocol defaults (GPU): "
+                                            + json.dumps(PRESETS["full"])}, default="scaled")
     p.add_argument("--mc-samples", type=int, default=20, help="MC-dropout passes T for BALD")
     p.add_argument("--subsample", type=int, default=None,
                    help="BALD scores a random subset of this many pool images (default: all)")
-    p.add_argument("--arms", default=",".join((*ARMS, "ceiling")))
-    p.add_argument("--seed", type=int, default=0, help="repeat k uses seed SEED + k")
-    p.add_argument("--threads", type=int, default=1, help="torch CPU threads")
-    p.add_argument("--report-only", action="store_true")
-    p.add_argument("--out", default=None,
-                   help="default benchmarks/results/bgadl (--full: benchmarks/results/bgadl_full)")
+    _bench.add_run_options(p, out=None, arms=(*ARMS, "ceiling"), jobs=False, out_help=(
+        "default benchmarks/results/bgadl (--full: benchmarks/results/bgadl_full)"))
     args = p.parse_args(argv)
-    base = FULL if args.full else SCALED
-    for name, value in base.items():
-        if getattr(args, name) is None:
-            setattr(args, name, value)
-    if args.out is None:
+    _bench.apply_presets(args, PRESETS, default="scaled")
+    args.arms = _bench.split_arms(p, args.arms, (*ARMS, "ceiling"))
+    if args.out is None:  # benchmarks/results/bgadl (--full: benchmarks/results/bgadl_full)
         args.out = os.path.join(os.path.dirname(os.path.abspath(__file__)), "results",
                                 "bgadl_full" if args.full else "bgadl")
     return args
 
 
+def run_one(args, arm, seed):
+    """One run; then the ceiling's judge is pickled, a generative run's samples analysed."""
+    final = FinalModel()
+    seconds = _bench.run(config_for(args, arm, seed), run_dir(args, arm, seed),
+                         callbacks=[final])
+    print(f"{arm} seed {seed} done in {seconds:.0f} s", flush=True)
+    if arm == "ceiling":
+        _judge(args, seed, final.model)  # pickle the judge while it is in memory
+    if arm in GENERATIVE:
+        metrics = analyse_generated(args, arm, seed, final.model)
+        print(f"generated samples of {arm} seed {seed}: {json.dumps(metrics)}", flush=True)
+
+
 def main(argv=None):
     args = parse_args(argv)
     torch.set_num_threads(args.threads)
-    register_methods()
+    _bench.register_methods(OWN_METHODS)
     if args.report_only:
         write_report(args)
         return
-    arms = [a.strip() for a in args.arms.split(",") if a.strip()]
     # ceiling first: its model judges the generated images of the same repeat
-    arms = sorted(arms, key=lambda a: a != "ceiling")
-    for k in range(args.repeats):
-        seed = args.seed + k
-        for arm in arms:
-            start = time.perf_counter()
-            run_experiment(config_for(args, arm, seed), run_dir(args, arm, seed))
-            print(f"{arm} seed {seed} done in {time.perf_counter() - start:.0f} s", flush=True)
-            if arm == "ceiling":
-                _judge(args, seed)  # pickle the judge while it is in memory
-            if arm in GENERATIVE:
-                metrics = analyse_generated(args, arm, seed)
-                print(f"generated samples of {arm} seed {seed}: {json.dumps(metrics)}",
-                      flush=True)
-            _FINAL_MODELS.pop((arm, seed), None)
-            write_report(args)
+    arms = sorted(args.arms, key=lambda a: a != "ceiling")
+    _bench.run_jobs([(args, arm, seed) for arm, seed in _bench.jobs_for(arms, args.seed,
+                                                                         args.repeats)],
+                    run_one, after=lambda job, _: write_report(args))
 
 
 if __name__ == "__main__":
