@@ -41,24 +41,28 @@ def new_parser(doc):
                                    formatter_class=argparse.RawDescriptionHelpFormatter)
 
 
-def add_run_options(p, *, out, repeats=None, arms=None, arms_flag="--arms", arms_help=None,
-                    jobs=True, jobs_help="runs in parallel (processes)",
-                    threads_help="torch CPU threads (per run)",
-                    seed_help="repeat k uses seed SEED + k", out_help=None, report_only=True):
+def add_run_options(p, *, out, repeats=None, repeats_help=None, arms=None, arms_flag="--arms",
+                    arms_help=None, seed=True, seed_help="repeat k uses seed SEED + k",
+                    jobs=True, jobs_help="runs in parallel (processes)", threads=True,
+                    threads_help="torch CPU threads (per run)", out_help=None,
+                    report_only=True):
     """The options every arms x repeats benchmark has.
 
     ``repeats`` is the default of ``--repeats`` (None: the protocol presets set it), ``arms``
-    the default of ``arms_flag`` (None: no such option), ``jobs=False`` leaves ``--jobs`` out.
+    the default of ``arms_flag`` (None: no such option); ``seed``, ``jobs``, ``threads`` and
+    ``report_only`` False leave those options out.
     """
     if repeats is not None:
-        p.add_argument("--repeats", type=int, default=repeats)
+        p.add_argument("--repeats", type=int, default=repeats, help=repeats_help)
     if arms is not None:
         p.add_argument(arms_flag, default=",".join(arms),
                        help=arms_help or "comma-separated subset of " + ",".join(arms))
-    p.add_argument("--seed", type=int, default=0, help=seed_help)
+    if seed:
+        p.add_argument("--seed", type=int, default=0, help=seed_help)
     if jobs:
         p.add_argument("--jobs", type=int, default=1, help=jobs_help)
-    p.add_argument("--threads", type=int, default=1, help=threads_help)
+    if threads:
+        p.add_argument("--threads", type=int, default=1, help=threads_help)
     if report_only:
         p.add_argument("--report-only", action="store_true",
                        help="rebuild the report from the runs on disk, run nothing")

@@ -43,11 +43,8 @@ Scaled down (what fits in about 90 CPU minutes; the scaling is written into the 
     python benchmarks/reproduce_waal.py --epochs 2 --baseline-epochs 20 --repeats 2
 """
 
-import argparse
-import concurrent.futures
 import functools
 import json
-import multiprocessing
 import os
 import time
 import warnings
@@ -58,19 +55,11 @@ from skorch.callbacks import EarlyStopping
 from skorch.dataset import Dataset
 from skorch.helper import predefined_split
 
-from _report import write_summary  # benchmarks/ is on sys.path when run as a script
+import _bench  # benchmarks/ is on sys.path when run as a script
 
 from skal import WAALClassifier, entropy_sampling, random_sampling, waal_uncertainty_diversity
 from skal.datasets import load_fashion_mnist
-from skal.experiment import (
-    ExperimentConfig,
-    Method,
-    _load_data,
-    _pool_rows,
-    load_run,
-    register_method,
-    run_experiment,
-)
+from skal.experiment import ExperimentConfig, Method, load_experiment_data
 
 MEAN, STD = 0.1307, 0.3081  # the authors' normalisation (MNIST statistics, also for FMNIST)
 SIZES = [1000 + 500 * i for i in range(11)]
@@ -97,6 +86,8 @@ PAPER_SPEED = {"waal": 1.0, "entropy": 0.95}  # Table 1 (SVHN), relative query t
 ES_MONITOR, ES_PATIENCE = "valid_loss", 1
 _ES = f"es-{ES_MONITOR.replace('_', '')}-p{ES_PATIENCE}"
 
+ARM_ORDER = ("random", "entropy", "waal", "random_steps", "waal_short", "random_es",
+             "entropy_es", "waal_es")  # the default --methods, in the order they run
 RUN_NAMES = {"waal": "waal-lenet", "random": "random-lenet", "entropy": "entropy-lenet",
              "random_steps": "random-lenet-waal-steps", "waal_short": "waal-lenet-labeled-epochs",
              "random_es": f"random-lenet-{_ES}", "entropy_es": f"entropy-lenet-{_ES}",
@@ -131,8 +122,8 @@ def validation_split(dataset, seed, pool_size):
     """The paper's validation split: the train images outside this repeat's pool (20K), as a
     skorch Dataset of normalised float32 images (a predefined split bypasses input validation)."""
     config = ExperimentConfig(dataset=dataset, method="random", seed=seed, pool_size=pool_size)
-    data = _load_data(config)
-    rows = np.setdiff1d(data.candidates, _pool_rows(config, data, 0))
+    data = load_experiment_data(config)
+    rows = np.setdiff1d(data.candidates, data.pool_rows(0))
     X = (data.X_train[rows].astype(np.float32) / 255 - MEAN) / STD  # (n_val, 1, 28, 28)
     return Dataset(X, data.y_train[rows].astype(np.int64))  # classes 0..9 encode as themselves
 
@@ -168,7 +159,10 @@ def _estimator(cls, early_stopping=False, **params):
     return make
 
 
-def register_methods():
+# the arms' methods, by run-folder name (registered by register_methods, never on import)
+RUN_METHODS = {
+    RUN_NAMES[name]: Method(strategy, make_estimator=_estimator(cls, **params),
+                            pass_unlabeled=unlabeled)
     for name, strategy, cls, unlabeled, params in (
         ("waal", waal_uncertainty_diversity, PaperWAAL, True, {}),
         ("random", random_sampling, LabeledOnlyLeNet, False, {}),
@@ -179,12 +173,13 @@ def register_methods():
         ("random_es", random_sampling, LabeledOnlyLeNet, False, {"early_stopping": True}),
         ("entropy_es", entropy_sampling, LabeledOnlyLeNet, False, {"early_stopping": True}),
         ("waal_es", waal_uncertainty_diversity, PaperWAAL, True, {"early_stopping": True}),
-    ):
-        register_method(
-            RUN_NAMES[name],
-            Method(strategy, make_estimator=_estimator(cls, **params), pass_unlabeled=unlabeled),
-            overwrite=True,
-        )
+    )
+}
+
+
+def register_methods():
+    """Register the arms' methods under their run-folder names (once a process)."""
+    _bench.register_methods(RUN_METHODS)
 
 
 def waal_steps(args, n_labeled):
@@ -212,7 +207,7 @@ def config_for(args, method, seed):
 
 
 def run_dir(args, method, seed):
-    return os.path.join(args.out, "runs", method, f"seed{seed}")
+    return _bench.run_dir(args.out, method, seed)
 
 
 # ---------------------------------------------------------------------------- query speed
@@ -274,9 +269,8 @@ def paper_key(method):
 
 def n_seeds(args, method):
     """How many seeds of ``method`` have a run folder with results."""
-    root = os.path.join(args.out, "runs", method)
-    subs = sorted(os.listdir(root)) if os.path.isdir(root) else []
-    return sum(os.path.exists(os.path.join(root, sub, "results.csv")) for sub in subs)
+    return sum(os.path.exists(os.path.join(folder, "results.csv"))
+               for folder in _bench.seed_folders(args.out, method))
 
 
 def repeat_range(args):
@@ -286,24 +280,10 @@ def repeat_range(args):
 
 
 def collect(args):
-    """{method: {n_labeled: [accuracy %, ...]}} over the finished rounds of every repeat, and
-    {method: {n_labeled: [epochs trained, ...]}} where the rows record it."""
-    out, epochs = {}, {}
-    for method in RUN_NAMES:
-        by_size = out.setdefault(method, {})
-        epochs_by_size = epochs.setdefault(method, {})
-        root = os.path.join(args.out, "runs", method)
-        for sub in sorted(os.listdir(root)) if os.path.isdir(root) else []:
-            try:
-                result = load_run(os.path.join(root, sub))
-            except (FileNotFoundError, ValueError):
-                continue
-            for row in result.rows:
-                by_size.setdefault(int(row["n_labeled"]), []).append(100 * row["accuracy"])
-                if row.get("epochs_trained") is not None:
-                    epochs_by_size.setdefault(int(row["n_labeled"]), []).append(
-                        row["epochs_trained"])
-    return out, epochs
+    """{method: [result rows of every finished round]} over every seed folder on disk (a report
+    filled by several invocations shows them all)."""
+    return {method: [row for folder in _bench.seed_folders(args.out, method)
+                     for row in _bench.load_rows(folder) or []] for method in RUN_NAMES}
 
 
 def scaling_note(args, repeats=None):
@@ -347,17 +327,17 @@ def canonical_command(args, repeats):
 
 
 def write_report(args, speed=None):
-    data, epochs = collect(args)
+    data = collect(args)
     rows = []
     for n in SIZES[: args.rounds + 1]:
         row = {"n_labeled": n}
         for method in RUN_NAMES:
-            accs = data.get(method, {}).get(n, [])
-            row[f"{method}_mean"] = round(float(np.mean(accs)), 2) if accs else None
-            row[f"{method}_std"] = round(float(np.std(accs)), 2) if accs else None
-            row[f"{method}_n"] = len(accs)
-            trained = epochs.get(method, {}).get(n, [])
-            row[f"{method}_epochs"] = round(float(np.mean(trained)), 1) if trained else None
+            at_n = [r for r in data[method] if int(r["n_labeled"]) == n]
+            row[f"{method}_mean"], row[f"{method}_std"] = _bench.mean_std(
+                [100 * r["accuracy"] for r in at_n], 2)
+            row[f"{method}_n"] = len(at_n)
+            row[f"{method}_epochs"], _ = _bench.mean_std(
+                [r["epochs_trained"] for r in at_n if r.get("epochs_trained") is not None], 1)
             i = SIZES.index(n)
             row[f"{method}_paper_mean"], row[f"{method}_paper_std"] = (
                 PAPER[paper_key(method)][i] if paper_key(method) in PAPER else (None, None))
@@ -370,11 +350,11 @@ def write_report(args, speed=None):
         "scaling": scaling_note(args, repeats),
         "not_reproduced": "the paper's early-stopping rule (unspecified; the *_es arms try one)",
         "command": command,
-        "settings": {k: v for k, v in vars(args).items() if k not in ("report_only",)},
+        "settings": {k: getattr(args, k) for k in SETTINGS},
         "rows": rows,
         "speed": speed,
     }
-    write_summary(args.out, summary, rows)
+    _bench.write_summary(args.out, summary, rows)
 
     def cell(row, method, show_epochs=False):
         if row[f"{method}_mean"] is None:
@@ -412,18 +392,14 @@ def write_report(args, speed=None):
     ]
 
     def paper_table(methods, tag, show_epochs=False):
-        """Rows of a markdown table: each of ``methods`` next to the paper's number."""
-        header = "| labels | " + " | ".join(
-            f"{LABELS[paper_key(m)]}{tag} (skal) | {LABELS[paper_key(m)]} (paper)"
-            for m in methods) + " |"
-        table = [header, "|---" * (1 + 2 * len(methods)) + "|"]
-        for row in rows:
-            cells = [str(row["n_labeled"])]
-            for m in methods:
-                cells += [cell(row, m, show_epochs),
-                          f"{row[f'{m}_paper_mean']:.2f} ± {row[f'{m}_paper_std']:.2f}"]
-            table.append("| " + " | ".join(cells) + " |")
-        return table
+        """A markdown table: each of ``methods`` next to the paper's number."""
+        header = ["labels"] + [f"{LABELS[paper_key(m)]}{tag} ({who})" if who == "skal"
+                               else f"{LABELS[paper_key(m)]} ({who})"
+                               for m in methods for who in ("skal", "paper")]
+        return _bench.md_table(header, [[row["n_labeled"]] + [
+            text for m in methods for text in (
+                cell(row, m, show_epochs),
+                f"{row[f'{m}_paper_mean']:.2f} ± {row[f'{m}_paper_std']:.2f}")] for row in rows])
 
     lines += paper_table(("random", "entropy", "waal"), "")
     lines += [
@@ -454,13 +430,12 @@ def write_report(args, speed=None):
         "labelled set, each batch paired with 64 unlabelled images drawn at random, so it takes "
         "the baselines' steps. Same seeds, hence the same initial labels, as the other arms.",
         "",
-        "| labels | random, baselines' steps | WAAL, baselines' steps | random, WAAL's steps "
-        "| WAAL, WAAL's steps |",
-        "|---|---|---|---|---|",
     ]
-    for row in rows:
-        lines.append("| " + " | ".join([str(row["n_labeled"])] + [
-            cell(row, m) for m in ("random", "waal_short", "random_steps", "waal")]) + " |")
+    lines += _bench.md_table(
+        ["labels", "random, baselines' steps", "WAAL, baselines' steps", "random, WAAL's steps",
+         "WAAL, WAAL's steps"],
+        [[row["n_labeled"]] + [cell(row, m) for m in ("random", "waal_short", "random_steps",
+                                                      "waal")] for row in rows])
     if speed:
         waal_s = speed["query_seconds_median"]["waal"]
         entropy_s = speed["query_seconds_median"]["entropy"]
@@ -475,11 +450,9 @@ def write_report(args, speed=None):
                "shared cores)" if "load_average_1min" in speed else "")
             + ":",
             "",
-            "| strategy | seconds | relative (WAAL = 1) |",
-            "|---|---|---|",
-            f"| waal_uncertainty_diversity | {speed['query_seconds_median']['waal']:.3f} | 1.00 |",
-            f"| entropy_sampling | {speed['query_seconds_median']['entropy']:.3f} | "
-            f"{entropy_s / waal_s:.2f} |",
+            *_bench.md_table(["strategy", "seconds", "relative (WAAL = 1)"], [
+                ["waal_uncertainty_diversity", f"{waal_s:.3f}", "1.00"],
+                ["entropy_sampling", f"{entropy_s:.3f}", f"{entropy_s / waal_s:.2f}"]]),
             "",
             f"Ratio waal / entropy: **{speed['ratio_waal_over_entropy']}** (paper: 1 / 0.95 = "
             f"{speed['paper_ratio_waal_over_entropy']}; target <= {speed['target_ratio']}).",
@@ -490,8 +463,7 @@ def write_report(args, speed=None):
             f"(80 epochs, 11 trainings) needs about {speed['full_protocol_waal_hours_per_repeat']} "
             "h per repeat for WAAL alone.",
         ]
-    with open(os.path.join(args.out, "results.md"), "w") as f:
-        f.write("\n".join(lines) + "\n")
+    _bench.write_markdown(args.out, lines)
     plot(args, rows)
 
 
@@ -533,37 +505,44 @@ def plot(args, rows):
 
 
 # ---------------------------------------------------------------------------- main
+# the options results.json records as "settings", in this order
+SETTINGS = ("pool_size", "epochs", "baseline_epochs", "repeats", "rounds", "n_initial",
+            "query_size", "test_size", "methods", "seed", "device", "threads", "jobs",
+            "speed_repeats", "redo_speed", "no_speed", "out")
+
+
 def parse_args(argv=None):
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p = _bench.new_parser(__doc__)
     p.add_argument("--pool-size", type=int, default=40000)
     p.add_argument("--epochs", type=int, default=80, help="WAAL epochs per round")
     p.add_argument("--baseline-epochs", type=int, default=None,
                    help="epochs per round of the random/entropy baselines (default: --epochs)")
-    p.add_argument("--repeats", type=int, default=5)
     p.add_argument("--rounds", type=int, default=10)
     p.add_argument("--n-initial", type=int, default=1000)
     p.add_argument("--query-size", type=int, default=500)
     p.add_argument("--test-size", type=int, default=None, help="subsample the 10K test set")
-    p.add_argument("--methods",
-                   default="random,entropy,waal,random_steps,waal_short,random_es,entropy_es,"
-                           "waal_es",
-                   help="comma-separated subset of " + ",".join(RUN_NAMES))
-    p.add_argument("--seed", type=int, default=0, help="repeat k uses seed SEED + k")
     p.add_argument("--device", default="cpu")
-    p.add_argument("--threads", type=int, default=1, help="torch CPU threads (per job)")
-    p.add_argument("--jobs", type=int, default=1,
-                   help="repeats run in parallel, one process each (e.g. 2 on 2 cores)")
     p.add_argument("--speed-repeats", type=int, default=5)
     p.add_argument("--redo-speed", action="store_true")
     p.add_argument("--no-speed", action="store_true")
-    p.add_argument("--report-only", action="store_true")
-    p.add_argument("--out", default=os.path.join(os.path.dirname(__file__), "results", "waal"))
+    _bench.add_run_options(p, out=os.path.join(os.path.dirname(__file__), "results", "waal"),
+                           repeats=5, arms=ARM_ORDER, arms_flag="--methods",
+                           jobs_help="runs in parallel, one process each (e.g. 2 on 2 cores)",
+                           threads_help="torch CPU threads (per job)")
     args = p.parse_args(argv)
     if args.baseline_epochs is None:
         args.baseline_epochs = args.epochs
     if args.n_initial != 1000 or args.query_size != 500:
         raise SystemExit("the paper's table is for --n-initial 1000 --query-size 500")
+    # args.methods stays the string it was (results.json records it)
+    args.arm_list = _bench.split_arms(p, args.methods, list(RUN_NAMES), flag="--methods")
     return args
+
+
+def run_one(args, method, seed):
+    torch.set_num_threads(args.threads)
+    register_methods()
+    return _bench.run(config_for(args, method, seed), run_dir(args, method, seed))
 
 
 def main(argv=None):
@@ -579,32 +558,14 @@ def main(argv=None):
     if not args.no_speed:
         speed = measure_speed(args)
         write_report(args, speed)
-    methods = [m.strip() for m in args.methods.split(",") if m.strip()]
-    unknown = sorted(set(methods) - set(RUN_NAMES))
-    if unknown:
-        raise SystemExit(f"unknown --methods {unknown}; expected a subset of {list(RUN_NAMES)}")
-    seeds = [args.seed + k for k in range(args.repeats)]
-    if args.jobs <= 1:
-        for seed in seeds:
-            run_repeat(args, methods, seed, speed)
-        return
-    # one process per repeat; each rewrites the report after every finished run
-    ctx = multiprocessing.get_context("spawn")
-    with concurrent.futures.ProcessPoolExecutor(args.jobs, mp_context=ctx) as pool:
-        for future in [pool.submit(run_repeat, args, methods, seed, speed) for seed in seeds]:
-            future.result()
-    write_report(args, speed)
 
-
-def run_repeat(args, methods, seed, speed):
-    """Every method of one repeat, in order; the report is rewritten after each."""
-    torch.set_num_threads(args.threads)
-    register_methods()
-    for method in methods:
-        start = time.perf_counter()
-        run_experiment(config_for(args, method, seed), run_dir(args, method, seed))
-        print(f"{method} seed {seed} done in {time.perf_counter() - start:.0f} s", flush=True)
+    def done(job, seconds):  # the report is rewritten after every finished run
+        _, method, seed = job
+        print(f"{method} seed {seed} done in {seconds:.0f} s", flush=True)
         write_report(args, speed)
+
+    jobs = _bench.jobs_for(args.arm_list, args.seed, args.repeats)
+    _bench.run_jobs([(args, *job) for job in jobs], run_one, args.jobs, after=done)
 
 
 if __name__ == "__main__":

@@ -24,20 +24,17 @@ Usage (about 25 CPU minutes: 2 random runs of ~2 min and 2 WAAL runs of ~11 min,
 Results in ``benchmarks/results/waal/epoch_curves/`` (``results.md``, ``curves.json``, a plot).
 """
 
-import argparse
-import concurrent.futures
 import dataclasses
+import functools
 import json
-import multiprocessing
 import os
 import shutil
-import sys
 
 import numpy as np
 import torch
 from skorch.callbacks import Callback
 
-from _report import write_summary
+import _bench  # benchmarks/ is on sys.path when run as a script
 from reproduce_waal import (
     PAPER,
     RUN_NAMES,
@@ -50,7 +47,13 @@ from reproduce_waal import (
 )
 
 from skal import random_sampling, waal_uncertainty_diversity
-from skal.experiment import Method, _load_data, _pool_rows, load_run, register_method, run_experiment
+from skal.experiment import (
+    ExperimentConfig,
+    Method,
+    RunCallback,
+    load_experiment_data,
+    load_run,
+)
 
 METHODS = {  # name -> (estimator class, strategy, trains on the unlabelled pool too)
     "random": (LabeledOnlyLeNet, random_sampling, False),
@@ -63,11 +66,14 @@ SHOWN = (1, 2, 3, 5, 10, 15, 20, 30, 40, 60, 80)  # epochs listed in results.md
 
 
 class EpochScores(Callback):
-    """Append validation loss / accuracy and test accuracy after every epoch to ``curve``."""
+    """Record validation loss / accuracy and test accuracy after every epoch in ``curve``."""
 
-    def __init__(self, X_val, y_val, X_test, y_test, curve):
+    def __init__(self, X_val, y_val, X_test, y_test):
         self.X_val, self.y_val, self.X_test, self.y_test = X_val, y_val, X_test, y_test
-        self.curve = curve
+
+    def initialize(self):
+        self.curve = {"valid_loss": [], "valid_acc": [], "test_acc": []}
+        return self
 
     def on_epoch_end(self, net, **kwargs):
         # predict's DataLoader draws a seed from torch's global RNG: keep it out of training's
@@ -80,30 +86,59 @@ class EpochScores(Callback):
             self.curve["test_acc"].append(float(net.score(self.X_test, self.y_test)))
 
 
+@functools.lru_cache(maxsize=2)
+def _scored_sets(dataset, seed, pool_size, test_size):
+    """The validation split (the train images outside the repeat's pool: 20K of the 60K) and
+    the test set of a run, as reproduce_waal's runner defines them."""
+    data = load_experiment_data(ExperimentConfig(dataset=dataset, method="random", seed=seed,
+                                                 pool_size=pool_size, test_size=test_size))
+    val = np.setdiff1d(data.candidates, data.pool_rows(0))
+    return data.X_train[val], data.y_train[val], data.X_test, data.y_test
+
+
+def _sets_of(config):
+    return _scored_sets(config.dataset, config.seed, config.pool_size, config.test_size)
+
+
+def _curve_estimator(cls):
+    """reproduce_waal's estimator of ``cls``, scored after every epoch by :class:`EpochScores`."""
+    def make(config, random_state, classes):
+        scores = EpochScores(*_sets_of(config))
+        return _estimator(cls)(config, random_state, classes).set_params(
+            callbacks=[("epoch_scores", scores)])
+
+    return make
+
+
+# the curve arms' methods: reproduce_waal's, scored every epoch (run folders "<run name>-curve")
+CURVE_METHODS = {f"{RUN_NAMES[m]}-curve": Method(strategy, make_estimator=_curve_estimator(cls),
+                                                 pass_unlabeled=unlabeled)
+                 for m, (cls, strategy, unlabeled) in METHODS.items()}
+
+
+class KeepCurve(RunCallback):
+    """The epoch curve of the run's round-0 model (its EpochScores callback)."""
+
+    curve = None
+
+    def on_fit_end(self, ctx, model):
+        self.curve = dict(model.callbacks_)["epoch_scores"].curve
+
+
 def record_curve(method, seed, out, epochs=80):
     """Train round 0 of reproduce_waal's ``method`` arm with ``seed``; return its epoch curve."""
     torch.set_num_threads(1)
     register_methods()  # reproduce_waal's method names, which config_for refers to
-    cls, strategy, unlabeled = METHODS[method]
+    _bench.register_methods(CURVE_METHODS)
     # reproduce_waal's defaults (80 epochs, 1K labels), round 0 only
     waal_args = parse_args(["--rounds", "0", "--epochs", str(epochs)])
     config = config_for(waal_args, method, seed)
-    data = _load_data(config)
-    # the validation split: the train images outside this repeat's 40K pool (20K)
-    val = np.setdiff1d(data.candidates, _pool_rows(config, data, 0))
-    curve = {"valid_loss": [], "valid_acc": [], "test_acc": []}
-    scores = EpochScores(data.X_train[val], data.y_train[val], data.X_test, data.y_test, curve)
-
-    def make(config, random_state, classes):
-        model = _estimator(cls)(config, random_state, classes)
-        return model.set_params(callbacks=[("epoch_scores", scores)])
-
-    name = f"{RUN_NAMES[method]}-curve"
-    register_method(name, Method(strategy, make_estimator=make, pass_unlabeled=unlabeled),
-                    overwrite=True)
-    run_dir = os.path.join(out, "runs", method, f"seed{seed}")
+    run_dir = _bench.run_dir(out, method, seed)
     shutil.rmtree(run_dir, ignore_errors=True)  # the curve is only recorded by a fresh fit
-    run_experiment(dataclasses.replace(config, method=name), run_dir, progress=False)
+    keep = KeepCurve()
+    _bench.run(dataclasses.replace(config, method=f"{RUN_NAMES[method]}-curve"), run_dir,
+               callbacks=[keep], progress=False)
+    curve = keep.curve
     final = load_run(run_dir).rows[0]["accuracy"]
     assert abs(curve["test_acc"][-1] - final) < 1e-9, (curve["test_acc"][-1], final)
     same = os.path.join(os.path.dirname(out), "runs", method, f"seed{seed}")
@@ -111,7 +146,7 @@ def record_curve(method, seed, out, epochs=80):
         theirs = load_run(same).rows[0]["accuracy"]
         print(f"{method} seed {seed}: 80 epochs {100 * final:.2f} %, reproduce_waal's round 0 "
               f"{100 * theirs:.2f} %", flush=True)
-    curve["n_validation"] = int(len(val))
+    curve["n_validation"] = len(_sets_of(config)[1])
     return curve
 
 
@@ -154,7 +189,7 @@ def replay(curves):
 
 
 def write_report(args, curves):
-    command = "python " + " ".join([os.path.relpath(sys.argv[0])] + sys.argv[1:])
+    command = _bench.command_line()
     rules = replay(curves)
     paper = {m: PAPER[m][0] for m in METHODS}
     per_epoch = []
@@ -170,7 +205,7 @@ def write_report(args, curves):
                                                else 2) if vals else None
         per_epoch.append(row)
     n = {m: len(curves.get(m, {})) for m in METHODS}
-    write_summary(args.out, {"command": command, "paper_1k": paper, "repeats": n,
+    _bench.write_summary(args.out, {"command": command, "paper_1k": paper, "repeats": n,
                              "per_epoch": per_epoch, "rules": rules}, rules)
 
     def acc(row, method):
@@ -202,26 +237,17 @@ def write_report(args, curves):
         f"**, WAAL **{paper['waal'][0]:.2f} ± {paper['waal'][1]:.2f}**; 80 epochs, no early "
         "stopping (skal): the last line of the next table.",
         "",
-        "| monitor | patience | model | random | WAAL |",
-        "|---|---|---|---|---|",
     ]
-    lines += [f"| {r['monitor']} | {r['patience']} | {r['model']} | {acc(r, 'random')} | "
-              f"{acc(r, 'waal')} |" for r in rules]
-    lines += [
-        "",
-        "## Per epoch (mean over repeats)",
-        "",
-        "| epoch | random: valid loss | random: valid acc | random: test acc | WAAL: valid loss "
-        "| WAAL: valid acc | WAAL: test acc |",
-        "|---|---|---|---|---|---|---|",
-    ]
-    for row in per_epoch:
-        cells = [str(row["epoch"])] + [
-            "-" if row[f"{m}_{k}"] is None else str(row[f"{m}_{k}"])
-            for m in METHODS for k in ("valid_loss", "valid_acc", "test_acc")]
-        lines.append("| " + " | ".join(cells) + " |")
-    with open(os.path.join(args.out, "results.md"), "w") as f:
-        f.write("\n".join(lines) + "\n")
+    lines += _bench.md_table(["monitor", "patience", "model", "random", "WAAL"],
+                             [[r["monitor"], r["patience"], r["model"], acc(r, "random"),
+                               acc(r, "waal")] for r in rules])
+    lines += ["", "## Per epoch (mean over repeats)", ""]
+    keys = ("valid_loss", "valid_acc", "test_acc")
+    lines += _bench.md_table(
+        ["epoch"] + [f"{LABELS[m]}: {k.replace('_', ' ')}" for m in METHODS for k in keys],
+        [[row["epoch"]] + ["-" if row[f"{m}_{k}"] is None else row[f"{m}_{k}"]
+                           for m in METHODS for k in keys] for row in per_epoch])
+    _bench.write_markdown(args.out, lines)
     plot(args, curves, paper)
 
 
@@ -254,37 +280,33 @@ def plot(args, curves, paper):
 
 
 def main(argv=None):
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--repeats", type=int, default=2, help="repeat k uses seed k (as reproduce_waal)")
-    p.add_argument("--methods", default="random,waal")
-    p.add_argument("--jobs", type=int, default=1, help="runs in parallel, one process each")
+    p = _bench.new_parser(__doc__)
     p.add_argument("--epochs", type=int, default=80, help="fewer only for a quick check")
-    p.add_argument("--report-only", action="store_true")
-    p.add_argument("--out", default=os.path.join(os.path.dirname(__file__), "results", "waal",
-                                                  "epoch_curves"))
+    _bench.add_run_options(p, out=os.path.join(os.path.dirname(__file__), "results", "waal",
+                                               "epoch_curves"),
+                           repeats=2, repeats_help="repeat k uses seed k (as reproduce_waal)",
+                           arms=tuple(METHODS), arms_flag="--methods", seed=False,
+                           jobs_help="runs in parallel, one process each", threads=False)
     args = p.parse_args(argv)
-    methods = [m.strip() for m in args.methods.split(",") if m.strip()]
-    unknown = sorted(set(methods) - set(METHODS))
-    if unknown:
-        raise SystemExit(f"unknown --methods {unknown}; expected a subset of {list(METHODS)}")
+    methods = _bench.split_arms(p, args.methods, list(METHODS), flag="--methods")
     os.makedirs(args.out, exist_ok=True)
     curves_path = os.path.join(args.out, "curves.json")
     curves = json.load(open(curves_path)) if os.path.exists(curves_path) else {}
     todo = [] if args.report_only else [
-        (m, s) for m in methods for s in range(args.repeats) if str(s) not in curves.get(m, {})]
-    ctx = multiprocessing.get_context("spawn")
-    with concurrent.futures.ProcessPoolExecutor(max(args.jobs, 1), mp_context=ctx) as pool:
-        futures = {pool.submit(record_curve, m, s, args.out, args.epochs): (m, s) for m, s in todo}
-        for future in concurrent.futures.as_completed(futures):
-            method, seed = futures[future]
-            curve = future.result()
-            curves.setdefault(method, {})[str(seed)] = curve
-            with open(curves_path, "w") as f:  # after every run, so a stop loses one run at most
-                json.dump(curves, f)
-            test = curve["test_acc"]
-            print(f"{method} seed {seed}: test accuracy after epoch 1 / {len(test)}: "
-                  f"{100 * test[0]:.2f} / {100 * test[-1]:.2f} %", flush=True)
-            write_report(args, curves)
+        (m, s, args.out, args.epochs) for m in methods for s in range(args.repeats)
+        if str(s) not in curves.get(m, {})]
+
+    def done(job, curve):
+        method, seed = job[:2]
+        curves.setdefault(method, {})[str(seed)] = curve
+        with open(curves_path, "w") as f:  # after every run, so a stop loses one run at most
+            json.dump(curves, f)
+        test = curve["test_acc"]
+        print(f"{method} seed {seed}: test accuracy after epoch 1 / {len(test)}: "
+              f"{100 * test[0]:.2f} / {100 * test[-1]:.2f} %", flush=True)
+        write_report(args, curves)
+
+    _bench.run_jobs(todo, record_curve, args.jobs, after=done)
     write_report(args, curves)
 
 
