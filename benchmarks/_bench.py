@@ -210,6 +210,24 @@ def mean_std(values, digits):
     return round(float(np.mean(values)), digits), round(float(np.std(values)), digits)
 
 
+def size_columns(rows, arm, n, digits=2):
+    """``{arm}_mean``, ``{arm}_std`` (test accuracy %) and ``{arm}_n`` of the rows at ``n``
+    labels, for the per-size tables of the reports; the rows themselves too."""
+    at_n = [r for r in rows if int(r["n_labeled"]) == n]
+    mean, std = mean_std([100 * r["accuracy"] for r in at_n], digits)
+    return {f"{arm}_mean": mean, f"{arm}_std": std, f"{arm}_n": len(at_n)}, at_n
+
+
+def plot_mean_std(ax, rows, arm, color, label):
+    """One arm's ``{arm}_mean`` ± ``{arm}_std`` against ``n_labeled`` (a line and a band)."""
+    points = [(r["n_labeled"], r[f"{arm}_mean"], r[f"{arm}_std"]) for r in rows
+              if r[f"{arm}_mean"] is not None]
+    if points:
+        n, mean, std = map(np.array, zip(*points))
+        ax.plot(n, mean, "o-", color=color, label=label)
+        ax.fill_between(n, mean - std, mean + std, color=color, alpha=0.15, linewidth=0)
+
+
 def auc(rows):
     """Normalised area under the learning curve: trapezoid over labels / budget width."""
     n = np.array([r["n_labeled"] for r in rows], dtype=float)

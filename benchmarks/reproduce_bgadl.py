@@ -118,10 +118,6 @@ def config_for(args, arm, seed):
                             n_rounds=args.rounds, **common)
 
 
-def run_dir(args, arm, seed):
-    return _bench.run_dir(args.out, arm, seed)
-
-
 def sizes(args):
     return [args.n_initial + args.query_size * r for r in range(args.rounds + 1)]
 
@@ -166,7 +162,7 @@ def _judge(args, seed, model=None):
             return pickle.load(f), "ceiling run (pickled)"
     # the ceiling run finished in an earlier process that left no pickle: train one like it
     config = config_for(args, "ceiling", seed)
-    result = load_run(run_dir(args, "ceiling", seed))
+    result = load_run(_bench.run_dir(args.out, "ceiling", seed))
     X, y = load_fashion_mnist("train")
     model = make_resnet18(config, derive_seed(seed, 98), np.unique(y))
     pool = _pool_images(args, "ceiling", seed, result.labeled[0])
@@ -185,7 +181,7 @@ def _final_model(args, arm, seed, model=None):
     if model is not None and hasattr(model, "generator_"):
         return model, "final-round model of the run"
     # finished in an earlier process: refit the arm's model on the final labelled set
-    result = load_run(run_dir(args, arm, seed))
+    result = load_run(_bench.run_dir(args.out, arm, seed))
     config = config_for(args, arm, seed)
     model = METHODS[arm].make_estimator(config, derive_seed(seed, 99), np.unique(result.labels[0]))
     model.fit(_pool_images(args, arm, seed, result.labeled[0]), result.labels[0])
@@ -199,7 +195,7 @@ def analyse_generated(args, arm, seed, model=None, n_per_class=100):
     if os.path.exists(path):
         with open(path) as f:
             return json.load(f)
-    result = load_run(run_dir(args, arm, seed))
+    result = load_run(_bench.run_dir(args.out, arm, seed))
     if len(result.rows) < args.rounds + 1:
         return None
     model, source = _final_model(args, arm, seed, model)
@@ -276,7 +272,7 @@ def plot_grid(out_png, classes, X_gen, y_gen, X_real, X_rec, y_real, title, n_pa
 def collect(args):
     """{arm: [result rows of every finished round]} over the repeats."""
     return {arm: [row for k in range(args.repeats)
-                  for row in _bench.load_rows(run_dir(args, arm, args.seed + k)) or []]
+                  for row in _bench.load_rows(_bench.run_dir(args.out, arm, args.seed + k)) or []]
             for arm in (*ARMS, "ceiling")}
 
 
@@ -286,10 +282,8 @@ def write_report(args):
     for n in sizes(args):
         row = {"n_labeled": n}
         for arm in ARMS:
-            at_n = [r for r in data[arm] if int(r["n_labeled"]) == n]
-            row[f"{arm}_mean"], row[f"{arm}_std"] = _bench.mean_std(
-                [100 * r["accuracy"] for r in at_n], 2)
-            row[f"{arm}_n"] = len(at_n)
+            columns, at_n = _bench.size_columns(data[arm], arm, n)
+            row.update(columns)
             row[f"{arm}_fit_s"], _ = _bench.mean_std([r["fit_seconds"] for r in at_n], 1)
             row[f"{arm}_query_s"], _ = _bench.mean_std([r["query_seconds"] for r in at_n], 1)
         rows.append(row)
@@ -404,13 +398,7 @@ def plot_curves(args, summary):
     colors = {"bgadl": "tab:red", "bald": "tab:blue", "random": "tab:gray",
               "random_gen": "tab:green"}
     for arm in ARMS:
-        pts = [(r["n_labeled"], r[f"{arm}_mean"], r[f"{arm}_std"]) for r in summary["rows"]
-               if r[f"{arm}_mean"] is not None]
-        if not pts:
-            continue
-        n, m, sd = map(np.array, zip(*pts))
-        ax.plot(n, m, "o-", color=colors[arm], label=LABELS[arm])
-        ax.fill_between(n, m - sd, m + sd, color=colors[arm], alpha=0.15, linewidth=0)
+        _bench.plot_mean_std(ax, summary["rows"], arm, colors[arm], LABELS[arm])
     ceil = summary["ceiling"]
     if ceil["mean"] is not None:
         ax.axhline(ceil["mean"], color="black", linestyle="--",
@@ -448,7 +436,7 @@ def parse_args(argv=None):
 def run_one(args, arm, seed):
     """One run; then the ceiling's judge is pickled, a generative run's samples analysed."""
     final = FinalModel()
-    seconds = _bench.run(config_for(args, arm, seed), run_dir(args, arm, seed),
+    seconds = _bench.run(config_for(args, arm, seed), _bench.run_dir(args.out, arm, seed),
                          callbacks=[final])
     print(f"{arm} seed {seed} done in {seconds:.0f} s", flush=True)
     if arm == "ceiling":

@@ -206,10 +206,6 @@ def config_for(args, method, seed):
     )
 
 
-def run_dir(args, method, seed):
-    return _bench.run_dir(args.out, method, seed)
-
-
 # ---------------------------------------------------------------------------- query speed
 def measure_speed(args):
     """Time one WAAL epoch at full protocol size and the two queries on a 40K pool."""
@@ -332,10 +328,8 @@ def write_report(args, speed=None):
     for n in SIZES[: args.rounds + 1]:
         row = {"n_labeled": n}
         for method in RUN_NAMES:
-            at_n = [r for r in data[method] if int(r["n_labeled"]) == n]
-            row[f"{method}_mean"], row[f"{method}_std"] = _bench.mean_std(
-                [100 * r["accuracy"] for r in at_n], 2)
-            row[f"{method}_n"] = len(at_n)
+            columns, at_n = _bench.size_columns(data[method], method, n)
+            row.update(columns)
             row[f"{method}_epochs"], _ = _bench.mean_std(
                 [r["epochs_trained"] for r in at_n if r.get("epochs_trained") is not None], 1)
             i = SIZES.index(n)
@@ -487,12 +481,7 @@ def plot(args, rows):
                 paper = [r[f"{method}_paper_mean"] for r in rows]
                 ax.plot(sizes, paper, "--", color=color, alpha=0.7,
                         label=f"{LABELS[paper_key(method)]} (paper)")
-            ours = [(r["n_labeled"], r[f"{method}_mean"], r[f"{method}_std"]) for r in rows
-                    if r[f"{method}_mean"] is not None]
-            if ours:
-                s, m, sd = map(np.array, zip(*ours))
-                ax.plot(s, m, "o-", color=color, label=f"{LABELS[method]} (skal)")
-                ax.fill_between(s, m - sd, m + sd, color=color, alpha=0.15, linewidth=0)
+            _bench.plot_mean_std(ax, rows, method, color, f"{LABELS[method]} (skal)")
         ax.set_xlabel("number of labelled samples")
         ax.set_title(title, fontsize="small")
         ax.grid(alpha=0.3)
@@ -542,7 +531,7 @@ def parse_args(argv=None):
 def run_one(args, method, seed):
     torch.set_num_threads(args.threads)
     register_methods()
-    return _bench.run(config_for(args, method, seed), run_dir(args, method, seed))
+    return _bench.run(config_for(args, method, seed), _bench.run_dir(args.out, method, seed))
 
 
 def main(argv=None):
