@@ -6,9 +6,10 @@ whether the generated images are recognisable as their label:
 
 * ``code``: the authors' per-pixel-mean reconstruction in L_G (``rec_reduction="mean"``) and,
   in C's BatchNorm (the authors' LeNet has none), generated batches normalised with their own
-  batch statistics, running statistics updated by real images only (skal's earlier behaviour);
-* ``bn``: generated batches normalised with the running statistics of real images (skal), but
-  the per-pixel-mean reconstruction;
+  batch statistics, running statistics updated by real images only (skal's earlier behaviour,
+  ``gen_batchnorm="batch"``);
+* ``bn``: generated batches normalised with the running statistics of real images (skal,
+  ``gen_batchnorm="running"``), but the per-pixel-mean reconstruction;
 * ``rec``: the per-image-sum reconstruction only (batch statistics for generated batches);
 * ``skal``: both of skal's choices (running statistics, ``rec_reduction="sum"``).
 
@@ -23,42 +24,21 @@ are merged into the same ``results.json``)::
 import argparse
 import json
 import os
-import sys
 import time
 
 import numpy as np
 import torch
 
-import skal.bgadl
+import _bench  # benchmarks/ is on sys.path when run as a script
+
 from skal import GenerativeAugmenter, ResNet18Classifier
 from skal.datasets import load_fashion_mnist
 
-
-class _BatchStatsForGenerated:
-    """The earlier behaviour, for the ``code`` variant: BatchNorm normalises generated batches
-    with their own batch statistics, but momentum 0 keeps the running statistics unchanged."""
-
-    def __init__(self, *modules):
-        self.norms = [m for module in modules for m in module.modules()
-                      if isinstance(m, torch.nn.modules.batchnorm._BatchNorm)]
-
-    def __enter__(self):
-        self.saved = [(m.momentum, m.num_batches_tracked.clone()) for m in self.norms]
-        for m in self.norms:
-            m.momentum = 0.0
-
-    def __exit__(self, *exc):
-        for m, (momentum, tracked) in zip(self.norms, self.saved):
-            m.momentum = momentum
-            m.num_batches_tracked.copy_(tracked)
-        return False
-
-
-VARIANTS = {  # name: (rec_reduction, BatchNorm context for generated batches)
-    "code": ("mean", _BatchStatsForGenerated),
-    "bn": ("mean", skal.bgadl._RealDataStats),
-    "rec": ("sum", _BatchStatsForGenerated),
-    "skal": ("sum", skal.bgadl._RealDataStats),
+VARIANTS = {  # name: (rec_reduction, gen_batchnorm: C's BatchNorm on generated batches)
+    "code": ("mean", "batch"),
+    "bn": ("mean", "running"),
+    "rec": ("sum", "batch"),
+    "skal": ("sum", "running"),
 }
 
 
@@ -93,8 +73,7 @@ def write_markdown(out, results):
             f"{v['generated_batchnorm']} | {v['reconstruction_mse']:.3f} | "
             f"{100 * v['judge_acc_generated']:.1f} % | {100 * v['judge_acc_reconstructed']:.1f} % "
             f"| [png]({name}.png) |")
-    with open(os.path.join(out, "results.md"), "w") as f:
-        f.write("\n".join(lines) + "\n")
+    _bench.write_markdown(out, lines)
 
 
 def main(argv=None):
@@ -131,13 +110,13 @@ def main(argv=None):
     results.update(
         judge_test_accuracy=float(judge.score(X_test[:2000], y_test[:2000])),
         steps=args.epochs * -(-args.n_train // args.batch_size))
-    command = "python " + " ".join([os.path.relpath(sys.argv[0])] + sys.argv[1:])
+    command = _bench.command_line()
     y_gen = np.repeat(np.arange(10), 100)
     for name in args.variants.split(","):
-        rec_reduction, context = VARIANTS[name]
-        skal.bgadl._RealDataStats = context  # the step looks the context up at call time
+        rec_reduction, gen_batchnorm = VARIANTS[name]
         aug = GenerativeAugmenter(
             max_epochs=args.epochs, batch_size=args.batch_size, rec_reduction=rec_reduction,
+            gen_batchnorm=gen_batchnorm,
             classifier=ResNet18Classifier(width=args.width, random_state=args.seed),
             random_state=args.seed)
         start = time.perf_counter()
@@ -148,7 +127,7 @@ def main(argv=None):
         results["variants"][name] = {
             "rec_reduction": rec_reduction,
             "generated_batchnorm": "running statistics of real images"
-            if context is VARIANTS["skal"][1] else "batch statistics of the generated batch",
+            if gen_batchnorm == "running" else "batch statistics of the generated batch",
             "final_losses": {k: round(v, 4) for k, v in aug.history_[-1].items()
                              if k.startswith("loss")},
             "reconstruction_mse": float(np.mean((X_rec - X[train[:500]] / 255.0) ** 2)),

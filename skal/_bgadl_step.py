@@ -15,7 +15,7 @@ from skorch.dataset import unpack_data
 from skorch.utils import TeeGenerator, to_tensor
 from torch.nn import functional as F
 
-from ._modes import _EvalMode, _Frozen, _RealDataStats
+from ._modes import GENERATED_BATCHNORM, _EvalMode, _Frozen
 from ._skorch_compat import set_training
 from .exceptions import DivergenceError
 from .losses import (
@@ -259,7 +259,9 @@ class BGADLStepMixin:
     def _generated_loss(self, images, y, d_logits):
         """Sum over the generated batches of the masked CE of C, and the fraction kept."""
         loss, kept, total = 0.0, 0.0, 0
-        with _RealDataStats(self.module_):  # running BatchNorm statistics: real images only
+        # BatchNorm on generated batches: the running statistics of real images by default;
+        # only real batches update them either way
+        with GENERATED_BATCHNORM[self.gen_batchnorm](self.module_):
             for x_gen, d_gen in zip(images, d_logits):
                 logits = _logits(self.module_(x_gen))
                 keep = self._keep(logits, d_gen, y)

@@ -58,6 +58,11 @@ class _Frozen:
         return False
 
 
+def _batch_norms(modules):
+    return [m for module in modules for m in module.modules()
+            if isinstance(m, torch.nn.modules.batchnorm._BatchNorm)]
+
+
 class _RealDataStats(_EvalMode):
     """Context manager: the BatchNorm layers of some modules normalise with their running
     statistics, which only real images update, and are left unchanged (eval mode for BatchNorm
@@ -78,7 +83,29 @@ class _RealDataStats(_EvalMode):
     """
 
     def __init__(self, *modules):
-        super().__init__(*(
-            m for module in modules for m in module.modules()
-            if isinstance(m, torch.nn.modules.batchnorm._BatchNorm)
-        ))
+        super().__init__(*_batch_norms(modules))
+
+
+class _OwnBatchStats:
+    """Context manager: the BatchNorm layers of some modules normalise with the batch's own
+    statistics (training mode as it is) but leave their running statistics unchanged (momentum
+    0, the batch count restored): ``gen_batchnorm="batch"``, skal's behaviour before
+    :class:`_RealDataStats`."""
+
+    def __init__(self, *modules):
+        self.norms = _batch_norms(modules)
+
+    def __enter__(self):
+        self.saved = [(m.momentum, m.num_batches_tracked.clone()) for m in self.norms]
+        for m in self.norms:
+            m.momentum = 0.0
+
+    def __exit__(self, *exc):
+        for m, (momentum, tracked) in zip(self.norms, self.saved):
+            m.momentum = momentum
+            m.num_batches_tracked.copy_(tracked)
+        return False
+
+
+#: ``gen_batchnorm`` -> how C's BatchNorm layers treat generated batches
+GENERATED_BATCHNORM = {"running": _RealDataStats, "batch": _OwnBatchStats}

@@ -99,6 +99,11 @@ class GenerativeAugmenter(_SamplerBase):
         How the KL divergence is reduced over latent dimensions. ``"mean"`` is the authors' code
         (1 / latent_dim of the textbook KL); ``"sum"`` is the textbook per-sample KL, which with a
         per-pixel mean squared error weighs the prior much more and blurs reconstructions.
+    gen_batchnorm : {"running", "batch"}, default="running"
+        How the BatchNorm layers of C normalise generated and reconstructed batches: with the
+        running statistics of real images (``"running"``) or with the batch's own statistics
+        (``"batch"``); only real batches update the running statistics either way (see
+        :class:`skal.bgadl.BGADLMixin`).
     classifier : MCDropoutClassifier or None, default=None
         An unfitted skal classifier (e.g. :class:`skal.ResNet18Classifier`) whose network serves
         as the auxiliary classifier C, trained jointly with the GAN on real, reconstructed and
@@ -217,6 +222,7 @@ class GenerativeAugmenter(_SamplerBase):
         rec_reduction: str = "sum",
         kl_weight: float = 1.0,
         kl_reduction: str = "mean",
+        gen_batchnorm: str = "running",
         classifier: Any = None,
         image_shape: tuple[int, ...] | None = None,
         device: str | torch.device = "cpu",
@@ -233,6 +239,7 @@ class GenerativeAugmenter(_SamplerBase):
         self.rec_reduction = rec_reduction
         self.kl_weight = kl_weight
         self.kl_reduction = kl_reduction
+        self.gen_batchnorm = gen_batchnorm
         self.classifier = classifier
         self.image_shape = image_shape
         self.device = device
@@ -251,6 +258,7 @@ class GenerativeAugmenter(_SamplerBase):
         "betas": [BETAS],
         "kl_reduction": [Choice("mean", "sum")],
         "rec_reduction": [Choice("sum", "mean")],
+        "gen_batchnorm": [Choice("running", "batch")],
     }
 
     def _check_params(self):
@@ -348,7 +356,8 @@ class GenerativeAugmenter(_SamplerBase):
             latent_dim=self.latent_dim, gan_lr=float(self.lr),
             gan_betas=tuple(float(b) for b in self.betas), rec_weight=self.rec_weight,
             rec_reduction=self.rec_reduction, kl_weight=self.kl_weight,
-            kl_reduction=self.kl_reduction, max_epochs=self.max_epochs,
+            kl_reduction=self.kl_reduction, gen_batchnorm=self.gen_batchnorm,
+            max_epochs=self.max_epochs,
             batch_size=self.batch_size, device=self.device, random_state=seed,
             generative=True, joint=True,
         )

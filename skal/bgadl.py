@@ -75,6 +75,7 @@ BGADL_DEFAULTS = {
     "gen_warmup": 0.0,
     "gen_filter": None,
     "gen_threshold": 0.5,
+    "gen_batchnorm": "running",
     "rec_source": "all",
     "augment": None,
 }
@@ -174,6 +175,12 @@ class BGADLMixin(BGADLStepMixin, BGADLGenerationMixin):
         ``gen_kept``.
     gen_threshold : float in [0, 1], default=0.5
         The probability ``gen_filter`` compares with.
+    gen_batchnorm : {"running", "batch"}, default="running"
+        How the classifier's BatchNorm layers normalise generated and reconstructed batches:
+        with the running statistics of real images, as at prediction time (``"running"``), or
+        with the batch's own statistics (``"batch"``, skal's earlier behaviour, what
+        ``benchmarks/bgadl_joint_ablation.py`` compares). Only real batches update the running
+        statistics either way.
     rec_source : {"all", "new"}, default="all"
         Which labelled images the classifier's generated terms come from: every labelled image
         (``"all"``, the authors' code: x' and G(z, y) of each real batch), or only the newly
@@ -217,7 +224,7 @@ class BGADLMixin(BGADLStepMixin, BGADLGenerationMixin):
     * D returns logits (BCE with logits: the authors' sigmoid + BCE, numerically stable).
     * Batches are shuffled every epoch (as in every skal classifier).
     * C's BatchNorm layers normalise generated batches with the running statistics of real
-      images, and only real batches update them (see ``_RealDataStats``). In the G step C runs in
+      images, and only real batches update them (``gen_batchnorm``). In the G step C runs in
       eval mode (no dropout), so G learns to be recognised by the classifier that predicts.
     * Divergence is detected: a NaN or infinite loss, an epoch mean of a loss above 100 times
       max(its first batch value, 1), or non-finite weights raise ``DivergenceError``.
@@ -276,6 +283,7 @@ class BGADLMixin(BGADLStepMixin, BGADLGenerationMixin):
         "rec_reduction": [Choice("sum", "mean")],
         "kl_reduction": [Choice("mean", "sum")],
         "gen_filter": [None, Choice("classifier", "discriminator")],
+        "gen_batchnorm": [Choice("running", "batch")],
         "rec_source": [Choice("all", "new")],
         "augment": [None, Choice("crop_flip"), callable],
         "gan_optimizer": [Satisfies(_is_optimizer_class, "a torch optimizer class")],

@@ -152,6 +152,7 @@ def test_images_outside_unit_range_are_refused(data):
         {"kl_weight": -1.0},
         {"kl_reduction": "median"},
         {"rec_reduction": "max"},
+        {"gen_batchnorm": "real"},
     ],
 )
 def test_invalid_params(params, data):

@@ -361,7 +361,7 @@ def fashion_like():
     {"gen_weight": -1.0}, {"gen_warmup": 1.5}, {"gen_threshold": -0.1},
     {"gen_filter": "both"}, {"rec_source": "old"}, {"gan_steps": 0}, {"augment": "mixup"},
     {"gan_lr": 0.0}, {"gan_betas": (0.5,)}, {"latent_dim": 0}, {"joint": "yes"},
-    {"rec_reduction": "max"}, {"gan_optimizer": "adam"},
+    {"rec_reduction": "max"}, {"gan_optimizer": "adam"}, {"gen_batchnorm": "real"},
 ])
 def test_invalid_bgadl_params(data, params):
     X, y, _, _ = data

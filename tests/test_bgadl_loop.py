@@ -163,8 +163,10 @@ class _NormFirst(__import__("torch").nn.Module):
         return self.linear(self.norm(x).flatten(1))
 
 
-def test_joint_classifier_batchnorm_statistics_come_from_real_images_only(digits):
-    """Generated batches must not shift the running BatchNorm statistics used at prediction."""
+@pytest.mark.parametrize("gen_batchnorm", ["running", "batch"])
+def test_joint_classifier_batchnorm_statistics_come_from_real_images_only(digits, gen_batchnorm):
+    """Generated batches must not shift the running BatchNorm statistics used at prediction,
+    whichever statistics normalise them."""
     import torch
 
     from skal import MCDropoutClassifier
@@ -175,11 +177,27 @@ def test_joint_classifier_batchnorm_statistics_come_from_real_images_only(digits
     ref(torch.as_tensor(X[:n]))
     clf = MCDropoutClassifier(_NormFirst, optimizer=torch.optim.Adam, lr=1e-3)
     aug = GenerativeAugmenter(latent_dim=8, batch_size=n, max_epochs=1, classifier=clf,
-                              random_state=0).fit(X[:n], y[:n])
+                              gen_batchnorm=gen_batchnorm, random_state=0).fit(X[:n], y[:n])
     norm = aug.classifier_.module_.norm
     torch.testing.assert_close(norm.running_mean, ref.running_mean)
     torch.testing.assert_close(norm.running_var, ref.running_var)
     assert int(norm.num_batches_tracked) == 1
+
+
+def test_generated_batches_with_their_own_statistics_train_another_classifier(digits):
+    import torch
+
+    from skal import MCDropoutClassifier
+
+    X, y = digits
+    weights = {}
+    for mode in ("running", "batch"):
+        clf = MCDropoutClassifier(_NormFirst, optimizer=torch.optim.Adam, lr=1e-3)
+        aug = GenerativeAugmenter(latent_dim=8, batch_size=40, max_epochs=1, classifier=clf,
+                                  gen_batchnorm=mode, random_state=0).fit(X[:40], y[:40])
+        assert aug.classifier_.gen_batchnorm == mode
+        weights[mode] = aug.classifier_.module_.linear.weight.detach().clone()
+    assert not torch.allclose(weights["running"], weights["batch"])
 
 
 def test_generated_batches_are_normalised_with_real_image_statistics():
