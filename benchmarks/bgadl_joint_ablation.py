@@ -55,11 +55,16 @@ def grid(path, X_gen, title):
     fig.savefig(path, dpi=80)
 
 
+def _commands(results):
+    """The commands that made the results, once each: the first call's, then the variants'."""
+    made = [results.get("command")] + [v.get("command") for v in results["variants"].values()]
+    return list(dict.fromkeys(c for c in made if c))
+
+
 def write_markdown(out, results):
     lines = [
         "# Joint VAE-ACGAN with ResNet18 as auxiliary classifier: two choices, ablated", "",
-        f"Commands: `{results['command']}`"
-        + "".join(f", `{v['command']}`" for v in results["variants"].values() if "command" in v),
+        "Commands: " + ", ".join(f"`{c}`" for c in _commands(results)),
         "", f"{results['steps']} training steps on the same labelled Fashion-MNIST images. Judge: a "
         f"ResNet18 trained on 4,000 other real images only (test accuracy "
         f"{100 * results['judge_test_accuracy']:.1f} % on 2,000 test images).", "",

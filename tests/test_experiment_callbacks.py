@@ -216,7 +216,8 @@ def test_the_catch_up_query_of_an_extended_run_fires_fit_and_query(plain, tmp_pa
     result = run_experiment(ExperimentConfig(method="bald", **TINY), tmp_path / "run",
                             progress=False, callbacks=[recorder])
     n0, q = TINY["n_initial"], TINY["query_size"]
-    per_repeat = [("fit", 0, 1, n0 + q), ("query", 0, 1, n0 + q)] + _round_hooks(0, 2, 2, n0 + 2 * q)
+    per_repeat = ([("fit", 0, 1, n0 + q), ("query", 0, 1, n0 + q)]
+                  + _round_hooks(0, 2, 2, n0 + 2 * q))
     assert recorder.log == [(h, repeat, rnd, n) for repeat in (0, 1)
                             for h, _, rnd, n in per_repeat]
     np.testing.assert_array_equal(recorder.queried[0, 1], result.labeled[0][n0 + q:n0 + 2 * q])
