@@ -136,7 +136,9 @@ class BGADLStepMixin:
                                f"{self.max_epochs}, more than {_EXPLOSION_FACTOR:g} times "
                                f"max(its first batch value {ref:.4g}, 1)")
 
-    def _augment(self, x):
+    def _augment_batch(self, x):
+        """The ``augment`` parameter on a batch of real images (the base ``_augment`` applies
+        ``train_transform`` to each image; C's real images get both, in that order)."""
         if self.augment is None:
             return x
         if self.augment == "crop_flip":
@@ -302,7 +304,7 @@ class BGADLStepMixin:
 
         # the classifier: real images (augmented) + weight * generated images
         self.optimizer_.zero_grad()
-        x_real = self._augment(x)
+        x_real = self._augment(self._augment_batch(x))  # augment, then train_transform
         y_pred = self.infer(x_real, **fit_params)
         loss_c = self.get_loss(_logits(y_pred), y, X=x_real, training=True)
         weight, kept = state["weight"], None
@@ -348,7 +350,7 @@ class BGADLStepMixin:
 
     def _plain_step(self, batch, **fit_params):
         """generative=False: skorch's own step, on augmented images when ``augment`` is set."""
-        if self.augment is not None:
+        if self.augment is not None:  # train_transform follows in the base step
             x, y = unpack_data(batch)
-            batch = (self._augment(to_tensor(x, self.device)), y)
+            batch = (self._augment_batch(to_tensor(x, self.device)), y)
         return super().train_step(batch, **fit_params)

@@ -1,9 +1,11 @@
 """Parameter validation for skal's estimators: scikit-learn's declarative constraints, in one file.
 
 An estimator declares ``_parameter_constraints`` (a dict ``name -> list of constraints``, as in
-scikit-learn) and calls :func:`check_params` at ``fit``; a bad value raises scikit-learn's
-``InvalidParameterError`` (a ``ValueError`` and a ``TypeError``) with scikit-learn's message,
-"The 'x' parameter of Y must be ... Got ... instead.".
+scikit-learn) and calls :func:`check_params` at ``fit``; a query strategy or selector declares the
+same kind of dict with :func:`validates`, next to its signature, and its keyword arguments are
+checked at every call. A bad value raises scikit-learn's ``InvalidParameterError`` (a
+``ValueError`` and a ``TypeError``) with scikit-learn's message, "The 'x' parameter of Y must be
+... Got ... instead.".
 
 The machinery is scikit-learn's ``sklearn.utils._param_validation``, which is private. Everything
 skal takes from it is imported here and nowhere else, and ``tests/test_params.py`` pins what skal
@@ -14,9 +16,16 @@ relies on, so a scikit-learn release that changes it breaks this one file, loudl
   and infinities;
 * :class:`Choice`: ``StrOptions`` whose message lists the options in the order given;
 * :class:`Satisfies`: a predicate with its own description, for the few parameters whose valid
-  values no built-in constraint describes (a torch optimizer class, a skorch split, ...).
+  values no built-in constraint describes (a torch optimizer class, a skorch split, ...);
+* ``description=``: :class:`Int`, :class:`Float` and :class:`Choice` may be described in other
+  words than scikit-learn's (the strategies' "an int >= 1", :data:`COUNT`), and :data:`SEED`,
+  the strategies' ``random_state``;
+* :func:`validates`: the decorator that checks a function's arguments against such a dict, at
+  the cost of a few ``isinstance`` checks per call.
 """
 
+import functools
+import inspect
 import math
 import warnings
 from numbers import Integral, Real
@@ -28,10 +37,13 @@ from sklearn.utils._param_validation import (
     InvalidParameterError,
     Options,
     StrOptions,
+    make_constraint,
     validate_parameter_constraints,
 )
 
 __all__ = [
+    "COUNT",
+    "SEED",
     "Choice",
     "Float",
     "Hidden",
@@ -41,6 +53,7 @@ __all__ = [
     "check_params",
     "class_constraints",
     "deprecated_value",
+    "validates",
 ]
 
 
@@ -48,27 +61,39 @@ def _not_bool(value):
     return not isinstance(value, (bool, np.bool_))
 
 
-class Int(Interval):
+class _Described:
+    """Mixin: ``str()`` is ``description`` when one was given, scikit-learn's wording otherwise."""
+
+    description = None
+
+    def __str__(self):
+        return self.description or super().__str__()
+
+
+class Int(_Described, Interval):
     """An int (not a bool) in ``[left, right]``; ``right=None`` is unbounded.
 
     Examples
     --------
     >>> str(Int(1))
     'an int in the range [1, inf)'
+    >>> str(Int(1, description="an int >= 1"))
+    'an int >= 1'
     >>> Int(1).is_satisfied_by(True)
     False
     """
 
-    def __init__(self, left, right=None, *, closed=None):
+    def __init__(self, left, right=None, *, closed=None, description=None):
         if closed is None:
             closed = "left" if right is None else "both"
         super().__init__(Integral, left, right, closed=closed)
+        self.description = description
 
     def is_satisfied_by(self, val):
         return _not_bool(val) and super().is_satisfied_by(val)
 
 
-class Float(Interval):
+class Float(_Described, Interval):
     """A finite real number (not a bool) in an interval; a ``None`` bound is unbounded (open).
 
     Examples
@@ -79,12 +104,13 @@ class Float(Interval):
     False
     """
 
-    def __init__(self, left=None, right=None, *, closed="both"):
+    def __init__(self, left=None, right=None, *, closed="both", description=None):
         if left is None and closed in ("left", "both"):
             closed = "neither" if closed == "left" else "right"
         if right is None and closed in ("right", "both"):
             closed = "neither" if closed == "right" else "left"
         super().__init__(Real, left, right, closed=closed)
+        self.description = description
 
     def is_satisfied_by(self, val):
         return (_not_bool(val) and isinstance(val, Real) and math.isfinite(val)
@@ -98,13 +124,18 @@ class Choice(StrOptions):
     --------
     >>> str(Choice("linf_l1", "l2_l1", deprecated=("paper",)))
     "a str among {'linf_l1', 'l2_l1', 'paper' (deprecated)}"
+    >>> str(Choice("power", "softmax", description="one of ('power', 'softmax')"))
+    "one of ('power', 'softmax')"
     """
 
-    def __init__(self, *options, deprecated=()):
+    def __init__(self, *options, deprecated=(), description=None):
         self.order = tuple(options) + tuple(o for o in deprecated if o not in options)
         super().__init__(set(self.order), deprecated=set(deprecated))
+        self.description = description
 
     def __str__(self):
+        if self.description:
+            return self.description
         return f"a str among {{{', '.join(self._mark_if_deprecated(o) for o in self.order)}}}"
 
 
@@ -170,6 +201,92 @@ def check_params(owner, constraints=None, params=None, caller_name=None):
     if params is None:
         params = owner.get_params(deep=False)
     validate_parameter_constraints(constraints, params, caller_name or type(owner).__name__)
+
+
+def _is_seed(value):
+    return value is None or isinstance(value, (np.random.RandomState, np.random.Generator)) or (
+        isinstance(value, Integral) and _not_bool(value) and value >= 0
+    )
+
+
+#: A count of the strategies and selectors (``n_samples``, ``subsample``, ``block_elements``,
+#: ...), in their wording: "an int >= 1".
+COUNT = Int(1, description="an int >= 1")
+
+#: The ``random_state`` of a strategy or selector (anything ``np.random.default_rng`` takes that
+#: seeds it reproducibly, and a legacy ``RandomState``).
+SEED = Satisfies(_is_seed, "None, an int >= 0, a RandomState or a Generator")
+
+
+def validates(constraints):
+    """Decorator: check the arguments of a function against ``constraints`` at every call.
+
+    ``constraints`` is a dict ``name -> list of constraints`` (as ``_parameter_constraints``); a
+    value that meets none raises scikit-learn's :class:`InvalidParameterError` naming the
+    function: "The 'x' parameter of f must be ... Got ... instead.". The defaults are checked
+    once, here (a default that fails is a bug, raised at import), so a call checks only the
+    arguments it passes: a few ``isinstance`` checks, with no signature binding.
+
+    Parameters
+    ----------
+    constraints : dict
+        ``name -> list of constraints``; every name must be a parameter of the function.
+
+    Returns
+    -------
+    decorator : callable
+        Takes the function and returns it wrapped (``functools.wraps``: same name, docstring,
+        signature and type hints).
+
+    Examples
+    --------
+    >>> @validates({"n_samples": [COUNT]})
+    ... def f(n_samples=20):
+    ...     return n_samples
+    >>> try:
+    ...     f(0)
+    ... except ValueError as error:
+    ...     print(error)
+    The 'n_samples' parameter of f must be an int >= 1. Got 0 instead.
+    """
+
+    def decorate(fn):
+        params = inspect.signature(fn).parameters
+        unknown = set(constraints) - set(params)
+        if unknown:
+            raise TypeError(f"{fn.__name__} has no parameter(s) {sorted(unknown)} to constrain.")
+        checks = {name: (tuple(make_constraint(c) for c in cs), cs)  # (made, as declared)
+                  for name, cs in constraints.items()}
+        owner = fn.__name__
+        positions = [  # (index in *args, name) of the constrained positional parameters
+            (i, name) for i, (name, p) in enumerate(params.items())
+            if name in checks and p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)
+        ]
+        for name in checks:
+            if params[name].default is not params[name].empty:
+                _check_one(checks, name, params[name].default, owner)
+
+        @functools.wraps(fn)
+        def checked(*args, **kwargs):
+            for i, name in positions:
+                if i < len(args):
+                    _check_one(checks, name, args[i], owner)
+            for name, value in kwargs.items():
+                if name in checks:
+                    _check_one(checks, name, value, owner)
+            return fn(*args, **kwargs)
+
+        return checked
+
+    return decorate
+
+
+def _check_one(checks, name, value, owner):
+    made, declared = checks[name]
+    for constraint in made:
+        if constraint.is_satisfied_by(value):
+            return
+    validate_parameter_constraints({name: declared}, {name: value}, owner)  # raises
 
 
 def deprecated_value(value, aliases, param, owner, stacklevel=3):

@@ -29,7 +29,7 @@ __all__ = [
     "validate_images",
     "validate_labels",
     "check_n_instances",
-    "check_int",
+    "as_generator",
     "resolve_seed",
     "torch_rng",
     "check_device",
@@ -253,22 +253,15 @@ def check_n_instances(n_instances, n_pool):
     return int(n_instances)
 
 
-def check_int(owner, name, value, low=1, optional=False):
-    """``value`` as an int >= ``low`` (or None when ``optional``); scikit-learn's wording otherwise.
+def as_generator(random_state):
+    """A numpy Generator from a strategy's ``random_state`` (checked by :data:`skal._params.SEED`).
 
-    The one check of the count parameters of the strategies and selectors (``n_samples``,
-    ``subsample``, ``n_configurations``, ...); ``owner`` names the function in the message.
+    A ``RandomState`` seeds a new Generator from one draw; None, an int or a Generator are what
+    ``np.random.default_rng`` takes.
     """
-    if optional and value is None:
-        return None
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Integral) or (
-        value < low
-    ):
-        expected = ("None or " if optional else "") + f"an int >= {low}"
-        raise ValueError(
-            f"The '{name}' parameter of {owner} must be {expected}. Got {value!r} instead."
-        )
-    return int(value)
+    if isinstance(random_state, np.random.RandomState):
+        return np.random.default_rng(random_state.randint(2**31 - 1))
+    return np.random.default_rng(random_state)
 
 
 def resolve_seed(random_state, owner=None):

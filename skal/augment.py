@@ -12,9 +12,10 @@ Bayesian Generative Active Deep Learning (BGADL). It then produces new labelled 
   cannot host a step that adds rows).
 
 The networks, losses and training loop are those of :mod:`skal.bgadl` (a skorch net with E, G and
-D as extra modules); this class is a thin sampler over such a net. imbalanced-learn is optional:
-without it the class derives from scikit-learn's ``BaseEstimator`` and keeps the same
-``fit_resample`` method.
+D as extra modules); this class is a thin sampler over such a net. Its parameters and input
+checks are in :mod:`skal._augment_params`, the building and fitting of the net in
+:mod:`skal._augment_training`. imbalanced-learn is optional: without it the class derives from
+scikit-learn's ``BaseEstimator`` and keeps the same ``fit_resample`` method.
 """
 
 from typing import Any, ClassVar
@@ -22,23 +23,14 @@ from typing import Any, ClassVar
 import numpy as np
 import torch
 from sklearn.base import BaseEstimator
-from sklearn.preprocessing import LabelEncoder
-from sklearn.utils import check_consistent_length, column_or_1d
 from sklearn.utils.validation import check_is_fitted
 
-from ._params import Choice, Float, Int, check_params
-from ._skorch_compat import set_training
+from ._augment_params import AUGMENTER_CONSTRAINTS, known_labels, unit_images
+from ._augment_training import fit_augmenter
 from ._typing import ArrayLike, RandomStateLike
-from ._validation import check_device, resolve_seed, validate_images, validate_labels
-from .bgadl import (  # noqa: F401  (_RealDataStats: importable from here as before)
-    BETAS,
-    BGADLMCDropoutClassifier,
-    _check_unit_range,
-    _RealDataStats,
-    bgadl_counterpart,
-)
+from ._validation import resolve_seed
+from .bgadl import _RealDataStats  # noqa: F401  (importable from here as before)
 from .exceptions import DivergenceError
-from .nets.vae_acgan import AuxiliaryClassifier
 
 try:  # optional dependency
     from imblearn.base import BaseSampler as _SamplerBase
@@ -49,14 +41,6 @@ __all__ = ["GenerativeAugmenter", "ConvergenceError"]
 
 #: Kept for code written before :class:`skal.exceptions.DivergenceError`: the same class.
 ConvergenceError = DivergenceError
-
-_HISTORY_KEYS = ("epoch", "loss_E", "loss_G", "loss_D", "loss_C", "dur")
-_LOSS_LABELS = {
-    "loss_E": "encoder loss L_E",
-    "loss_G": "generator loss L_G",
-    "loss_D": "discriminator loss L_D",
-    "loss_C": "auxiliary classifier loss L_C",
-}
 
 
 class GenerativeAugmenter(_SamplerBase):
@@ -246,48 +230,8 @@ class GenerativeAugmenter(_SamplerBase):
         self.random_state = random_state
         self.verbose = verbose
 
-    # ------------------------------------------------------------------ validation
-    _parameter_constraints: ClassVar[dict] = {
-        "latent_dim": [Int(1)],
-        "max_epochs": [Int(1)],
-        "batch_size": [Int(2)],  # the networks use BatchNorm
-        "ratio": [Float(0, None, closed="left")],
-        "lr": [Float(0, None, closed="neither")],
-        "rec_weight": [Float(0, None, closed="left")],
-        "kl_weight": [Float(0, None, closed="left")],
-        "betas": [BETAS],
-        "kl_reduction": [Choice("mean", "sum")],
-        "rec_reduction": [Choice("sum", "mean")],
-        "gen_batchnorm": [Choice("running", "batch")],
-    }
-
-    def _check_params(self):
-        check_device(self.device, "GenerativeAugmenter")
-        check_params(self)
-        if self.classifier is not None:
-            bgadl_counterpart(self.classifier)  # TypeError unless a skal MCDropoutClassifier
-
-    def _validate_X(self, X, reset):
-        X = validate_images(self, X, reset=reset, image_shape=self.image_shape, flat_ok=False)
-        _check_unit_range(self, X)
-        return np.clip(X, 0.0, 1.0)
-
-    def _encode_known(self, X, y):
-        """Validate labels for sample/generate; return them and their class indices."""
-        if y is None:
-            raise ValueError(
-                "GenerativeAugmenter requires y to be passed, but the target y is None."
-            )
-        y = column_or_1d(np.asarray(y), warn=True)
-        if X is not None:
-            check_consistent_length(X, y)
-        unknown = np.setdiff1d(y, self.classes_)
-        if len(unknown):
-            raise ValueError(
-                f"y contains labels {unknown.tolist()} not among the classes this "
-                f"GenerativeAugmenter was fitted with: {self.classes_.tolist()}."
-            )
-        return y, self.net_.label_encoder_.transform(y).astype(np.int64)
+    # ------------------------------------------------------------------ parameters, fitted state
+    _parameter_constraints: ClassVar[dict] = AUGMENTER_CONSTRAINTS  # see skal._augment_params
 
     def _check_fitted(self):
         check_is_fitted(self, ["net_", "label_encoder_"])
@@ -347,71 +291,8 @@ class GenerativeAugmenter(_SamplerBase):
         skal.exceptions.DivergenceError
             If a loss or a weight becomes NaN or infinite during training.
         """
-        self._fit(X, y, resolve_seed(self.random_state, owner="GenerativeAugmenter"))
+        fit_augmenter(self, X, y, resolve_seed(self.random_state, owner="GenerativeAugmenter"))
         return self
-
-    def _make_net(self, seed):
-        """The skorch net that trains E, G, D and C (the BGADL counterpart of ``classifier``)."""
-        params = dict(
-            latent_dim=self.latent_dim, gan_lr=float(self.lr),
-            gan_betas=tuple(float(b) for b in self.betas), rec_weight=self.rec_weight,
-            rec_reduction=self.rec_reduction, kl_weight=self.kl_weight,
-            kl_reduction=self.kl_reduction, gen_batchnorm=self.gen_batchnorm,
-            max_epochs=self.max_epochs,
-            batch_size=self.batch_size, device=self.device, random_state=seed,
-            generative=True, joint=True,
-        )
-        if self.classifier is None:
-            return BGADLMCDropoutClassifier(
-                AuxiliaryClassifier, optimizer=torch.optim.Adam,
-                optimizer__betas=params["gan_betas"], lr=params["gan_lr"],
-                image_shape=self.image_shape, verbose=self.verbose, **params,
-            )
-        net = bgadl_counterpart(self.classifier).set_params(**params)
-        if self.image_shape is not None and getattr(net, "image_shape", None) is None:
-            net.set_params(image_shape=self.image_shape)
-        return net
-
-    def _fit(self, X, y, seed):
-        for attr in ("classifier_", "net_", "history_", "label_encoder_"):
-            vars(self).pop(attr, None)  # a failed refit must not leave the previous fit behind
-        self._check_params()
-        X = self._validate_X(X, reset=True)
-        y = validate_labels(self, X, y, min_classes=2)
-        net = self._make_net(seed)
-        try:
-            net.fit(X, y)
-        except DivergenceError as exc:
-            raise self._divergence(net, exc) from exc
-        set_training(net, False)  # C, E, G and D in eval mode (as fit leaves them)
-        self.label_encoder_ = LabelEncoder().fit(y)
-        self.net_ = net
-        self.history_ = [{k: row[k] for k in _HISTORY_KEYS if k in row} for row in net.history_]
-        if self.classifier is not None:
-            self.classifier_ = net
-        return X, y
-
-    def _lower_lr_hint(self, name):
-        """Which learning rate to lower for a diverging loss (joint mode: C is the classifier's)."""
-        if name == "loss_C" and self.classifier is not None:
-            clf = type(self.classifier).__name__
-            lr = self.classifier.lr
-            return (f"The auxiliary classifier is the {clf} given as classifier=, trained with "
-                    f"its own optimizer: lower its lr (now {lr!r}, e.g. {clf}(lr={lr / 10:g})).")
-        return (f"GAN training is unstable at lr={self.lr!r}; try a lower learning rate "
-                f"(e.g. lr={self.lr / 10:g}) or a smaller kl_weight.")
-
-    def _divergence(self, net, exc):
-        """The net's DivergenceError, worded for this augmenter and its parameters."""
-        loss = getattr(exc, "loss_name", None)
-        if loss is None:  # skal's DivergenceCheck (C's batch loss, any module's weights)
-            return DivergenceError(str(exc).replace(
-                f"{type(net).__name__} training diverged", "GenerativeAugmenter training diverged",
-                1).replace("gan_lr", "lr (GenerativeAugmenter)"))
-        return DivergenceError(
-            f"GenerativeAugmenter training diverged: the {_LOSS_LABELS[loss]} {exc.detail}. "
-            + self._lower_lr_hint(loss)
-        )
 
     # ------------------------------------------------------------------ generation
     def sample(
@@ -444,8 +325,8 @@ class GenerativeAugmenter(_SamplerBase):
             If the images do not have the fitted shape or ``y`` holds unseen labels.
         """
         self._check_fitted()
-        X = self._validate_X(X, reset=False)
-        y, y_idx = self._encode_known(X, y)
+        X = unit_images(self, X, reset=False)
+        y, y_idx = known_labels(self, X, y)
         seed = resolve_seed(self.random_state if random_state is None else random_state)
         return self.net_._sample_encoded(X, y_idx, seed), y.copy()
 
@@ -465,7 +346,7 @@ class GenerativeAugmenter(_SamplerBase):
             Generated images with values in [0, 1].
         """
         self._check_fitted()
-        _, y_idx = self._encode_known(None, y)
+        _, y_idx = known_labels(self, None, y)
         seed = resolve_seed(self.random_state if random_state is None else random_state)
         return self.net_._generate_encoded(y_idx, seed)
 
@@ -499,7 +380,7 @@ class GenerativeAugmenter(_SamplerBase):
     def _fit_resample(self, X, y):
         flat = np.ndim(X) == 2
         seed = resolve_seed(self.random_state, owner="GenerativeAugmenter")
-        X, y = self._fit(X, y, seed)
+        X, y = fit_augmenter(self, X, y, seed)
         n = len(X)
         n_new = int(round(float(self.ratio) * n))
         rng = np.random.default_rng(seed)

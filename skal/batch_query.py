@@ -30,13 +30,13 @@ from sklearn.exceptions import NotFittedError
 from sklearn.utils import _safe_indexing
 from sklearn.utils.validation import check_is_fitted
 
+from ._params import COUNT, SEED, Choice, Satisfies, validates
 from ._typing import ArrayLike, Learner, QueryResult, RandomStateLike
-from ._validation import check_int, check_n_instances
+from ._validation import as_generator, check_n_instances
 from .query import (
     _as_pool,
     _check_mc_dropout,
     _final_estimator,
-    _generator,
     _n_rows,
     bald_scores,
     entropy,
@@ -44,7 +44,8 @@ from .query import (
     margin,
 )
 from .selection import (
-    _log_weights,
+    MODE,
+    TEMPERATURE,
     badge_select,
     batchbald_select,
     kcenter_greedy,
@@ -56,6 +57,16 @@ __all__ = ["batch_bald", "stochastic_batch", "power_bald", "badge", "coreset", "
 
 _UTILITIES = ("bald", "entropy", "least_confidence", "margin")
 
+# The constraints the strategies share (each declares its own dict with these).
+_MC = {"n_samples": [COUNT], "subsample": [None, COUNT], "random_state": [SEED]}
+_EMBEDDING = [
+    None,
+    Satisfies(lambda value: isinstance(value, str) and value == "input", "'input'"),
+    Satisfies(callable, "a callable X -> (n, d) features"),
+]
+_UTILITY = [Choice(*_UTILITIES, description=f"one of {_UTILITIES}"),
+            Satisfies(callable, "a callable (estimator, X) -> scores")]
+
 
 # ---------------------------------------------------------------------------- helpers
 def _seed(rng):
@@ -64,8 +75,6 @@ def _seed(rng):
 
 def _mc_samples(owner, learner, X_pool, n_samples, subsample, rng, seeded, n_instances):
     """``(candidates, samples)``: MC-dropout probabilities of the (sub-sampled) pool."""
-    n_samples = check_int(owner, "n_samples", n_samples)
-    subsample = check_int(owner, "subsample", subsample, optional=True)
     est, X = _final_estimator(learner, X_pool)
     _check_mc_dropout(est, owner, owner, "mutual information", "badge")
     n_pool = _n_rows(X_pool)
@@ -106,17 +115,12 @@ def _features(owner, est, X, embedding, need_proba=False):
         Z = _flat(owner, est.embed(X))
     elif embedding is None or (isinstance(embedding, str) and embedding == "input"):
         Z = _flat(owner, X)
-    elif callable(embedding):
+    else:  # a callable (the strategies' constraints let nothing else through)
         Z = _flat(owner, embedding(X))
         if len(Z) != len(X):
             raise ValueError(
                 f"The embedding given to {owner} returned {len(Z)} rows for {len(X)} samples."
             )
-    else:
-        raise ValueError(
-            f"The 'embedding' parameter of {owner} must be None, 'input' or a callable "
-            f"X -> (n, d) features. Got {embedding!r} instead."
-        )
     if not need_proba:
         return Z, None
     if not hasattr(est, "predict_proba"):
@@ -147,6 +151,7 @@ def _labeled_features(owner, learner, X_labeled, embedding):
 
 
 # ---------------------------------------------------------------------------- strategies
+@validates({**_MC, "n_configurations": [COUNT]})
 def batch_bald(
     learner: Learner,
     X_pool: ArrayLike,
@@ -208,10 +213,9 @@ def batch_bald(
     >>> idx.shape
     (4,)
     """
-    rng = _generator(random_state, "batch_bald")
+    rng = as_generator(random_state)
     X_pool = _as_pool(X_pool)
     n_instances = check_n_instances(n_instances, len(X_pool))
-    check_int("batch_bald", "n_configurations", n_configurations, 1)  # before the MC passes
     candidates, samples = _mc_samples("batch_bald", learner, X_pool, n_samples, subsample, rng,
                                       random_state is not None, n_instances)
     idx, gains = batchbald_select(samples, n_instances, n_configurations=n_configurations,
@@ -230,11 +234,6 @@ def _utility_scores(owner, utility, mode, learner, X_pool, n_samples, subsample,
                 f"({_n_rows(X_pool)},); got shape {scores.shape}."
             )
         return np.arange(len(scores)), scores
-    if utility not in _UTILITIES:
-        raise ValueError(
-            f"The 'utility' parameter of {owner} must be one of {_UTILITIES} or a callable "
-            f"(estimator, X) -> scores. Got {utility!r} instead."
-        )
     if utility == "bald":
         candidates, samples = _mc_samples(owner, learner, X_pool, n_samples, subsample, rng,
                                           seeded, n_instances)
@@ -249,6 +248,7 @@ def _utility_scores(owner, utility, mode, learner, X_pool, n_samples, subsample,
     return np.arange(len(proba)), fn(proba)
 
 
+@validates({**_MC, "utility": _UTILITY, "mode": [MODE], "temperature": [TEMPERATURE]})
 def stochastic_batch(
     learner: Learner,
     X_pool: ArrayLike,
@@ -325,10 +325,9 @@ def stochastic_batch(
 
 def _stochastic(owner, learner, X_pool, n_instances, utility, mode, temperature, n_samples,
                 subsample, random_state):
-    rng = _generator(random_state, owner)
+    rng = as_generator(random_state)
     X_pool = _as_pool(X_pool)
     n_instances = check_n_instances(n_instances, len(X_pool))
-    _log_weights(np.zeros(1), mode, temperature, owner)  # check mode and temperature first
     candidates, scores = _utility_scores(owner, utility, mode, learner, X_pool, n_samples,
                                          subsample, rng, random_state is not None, n_instances)
     idx = stochastic_select(scores, n_instances, mode=mode, temperature=temperature,
@@ -336,6 +335,7 @@ def _stochastic(owner, learner, X_pool, n_instances, utility, mode, temperature,
     return candidates[idx], scores[idx]
 
 
+@validates({**_MC, "temperature": [TEMPERATURE]})
 def power_bald(
     learner: Learner,
     X_pool: ArrayLike,
@@ -395,6 +395,7 @@ def power_bald(
                        n_samples, subsample, random_state)
 
 
+@validates({"embedding": _EMBEDDING, "random_state": [SEED]})
 def badge(
     learner: Learner,
     X_pool: ArrayLike,
@@ -451,7 +452,7 @@ def badge(
     >>> idx.shape, bool(d2[0] >= d2[1:].max())
     ((10,), True)
     """
-    rng = _generator(random_state, "badge")
+    rng = as_generator(random_state)
     X_pool = _as_pool(X_pool)
     n_instances = check_n_instances(n_instances, len(X_pool))
     est, X = _final_estimator(learner, X_pool)
@@ -459,6 +460,7 @@ def badge(
     return badge_select(proba, Z, n_instances, random_state=rng)
 
 
+@validates({"embedding": _EMBEDDING, "random_state": [SEED]})
 def coreset(
     learner: Learner,
     X_pool: ArrayLike,
@@ -520,7 +522,7 @@ def coreset(
     ((10,), True)
     """
     owner = "coreset"
-    rng = _generator(random_state, owner)
+    rng = as_generator(random_state)
     X_pool = _as_pool(X_pool)
     n_instances = check_n_instances(n_instances, len(X_pool))
     est, X = _final_estimator(learner, X_pool)
@@ -529,6 +531,8 @@ def coreset(
     return kcenter_greedy(Z, n_instances, labeled=Z_lab, random_state=rng)
 
 
+@validates({"embedding": _EMBEDDING, "n_neighbors": [COUNT], "max_clusters": [COUNT],
+            "min_cluster_size": [COUNT], "random_state": [SEED]})
 def typiclust(
     learner: Learner,
     X_pool: ArrayLike,
@@ -602,10 +606,9 @@ def typiclust(
     from sklearn.cluster import KMeans, MiniBatchKMeans
 
     owner = "typiclust"
-    rng = _generator(random_state, owner)
+    rng = as_generator(random_state)
     X_pool = _as_pool(X_pool)
     n_instances = check_n_instances(n_instances, len(X_pool))
-    max_clusters = check_int(owner, "max_clusters", max_clusters, 1)
     est, X = _final_estimator(learner, X_pool)
     Z = _features(owner, est, X, embedding)[0]
     Z_lab = _labeled_features(owner, learner, X_labeled, embedding)

@@ -191,6 +191,8 @@ class BGADLMixin(BGADLStepMixin, BGADLGenerationMixin):
         Ordinary data augmentation of the real images in the classifier's loss:
         ``"crop_flip"`` is :func:`skal.transforms.random_crop_flip`; a callable maps a batch
         tensor ``(n, C, H, W)`` to one of the same shape. E, G and D see the images unchanged.
+        The inherited ``train_transform`` (a per-image transform) applies to the same real
+        images, after ``augment``; generated images get neither.
 
     Attributes
     ----------

@@ -34,7 +34,6 @@ share of the chunks and all processes return the same indices as one process wou
 (:mod:`skal.distributed`).
 """
 
-import numbers
 import warnings
 
 import numpy as np
@@ -42,10 +41,11 @@ from scipy.special import xlogy
 from sklearn.pipeline import Pipeline
 
 from . import _topk, distributed
+from ._params import COUNT, SEED, validates
 from ._pool import as_pool
 from ._sources import as_image_array, is_image_source
 from ._typing import ArrayLike, Learner, QueryResult, RandomStateLike
-from ._validation import check_int, check_n_instances, resolve_seed
+from ._validation import as_generator, check_n_instances, resolve_seed
 
 __all__ = [
     "least_confidence",
@@ -172,22 +172,10 @@ def bald_scores(samples: ArrayLike) -> np.ndarray:
     return entropy(mean) - expected_entropy
 
 
-def _generator(random_state, owner="select_top"):
-    """A numpy Generator from a ``random_state``; a clear error, naming ``owner``, for others."""
-    if isinstance(random_state, np.random.RandomState):
-        return np.random.default_rng(random_state.randint(2**31 - 1))
-    if random_state is None or isinstance(random_state, np.random.Generator) or (
-        isinstance(random_state, numbers.Integral)
-        and not isinstance(random_state, (bool, np.bool_))
-        and random_state >= 0
-    ):
-        return np.random.default_rng(random_state)
-    raise ValueError(
-        f"The 'random_state' parameter of {owner} must be None, an int >= 0, a RandomState or a "
-        f"Generator. Got {random_state!r} instead."
-    )
+_SEEDED = {"random_state": [SEED]}
 
 
+@validates(_SEEDED)
 def select_top(
     scores: ArrayLike, n_instances: int, random_state: RandomStateLike = None
 ) -> np.ndarray:
@@ -217,7 +205,6 @@ def select_top(
     """
     scores = np.asarray(scores, dtype=np.float64)
     n_instances = check_n_instances(n_instances, len(scores))
-    _generator(random_state)  # validates random_state
     return _topk.select_top(scores, n_instances, _topk.tiebreak_seed(random_state))
 
 
@@ -322,8 +309,7 @@ def _scan(pool, score_chunk, n_instances, seed):
     return distributed.merge_topk(top)
 
 
-def _query_with(utility, learner, X_pool, n_instances, random_state, owner):
-    _generator(random_state, owner)
+def _query_with(utility, learner, X_pool, n_instances, random_state):
     pool = _pool_view(X_pool)
     n_instances = check_n_instances(n_instances, len(pool))
     (seed,) = distributed.broadcast_seeds(_topk.tiebreak_seed(random_state))
@@ -335,6 +321,7 @@ def _query_with(utility, learner, X_pool, n_instances, random_state, owner):
 
 
 # ---------------------------------------------------------------------------- strategies
+@validates(_SEEDED)
 def random_sampling(
     learner: Learner,
     X_pool: ArrayLike,
@@ -374,7 +361,7 @@ def random_sampling(
     >>> idx.shape, len(set(idx.tolist())) == 5
     ((5,), True)
     """
-    rng = _generator(random_state, "random_sampling")
+    rng = as_generator(random_state)
     n_pool = _n_rows(X_pool)
     n_instances = check_n_instances(n_instances, n_pool)
     idx = rng.choice(n_pool, n_instances, replace=False).astype(np.int64)
@@ -382,6 +369,7 @@ def random_sampling(
     return idx, np.zeros(n_instances)
 
 
+@validates(_SEEDED)
 def uncertainty_sampling(
     learner: Learner,
     X_pool: ArrayLike,
@@ -422,11 +410,10 @@ def uncertainty_sampling(
     >>> idx.shape, bool((scores[:-1] >= scores[1:]).all())
     ((5,), True)
     """
-    return _query_with(
-        least_confidence, learner, X_pool, n_instances, random_state, "uncertainty_sampling"
-    )
+    return _query_with(least_confidence, learner, X_pool, n_instances, random_state)
 
 
+@validates(_SEEDED)
 def margin_sampling(
     learner: Learner,
     X_pool: ArrayLike,
@@ -469,11 +456,10 @@ def margin_sampling(
     >>> idx.shape, bool((scores <= 0).all())
     ((5,), True)
     """
-    return _query_with(
-        lambda p: -margin(p), learner, X_pool, n_instances, random_state, "margin_sampling"
-    )
+    return _query_with(lambda p: -margin(p), learner, X_pool, n_instances, random_state)
 
 
+@validates(_SEEDED)
 def entropy_sampling(
     learner: Learner,
     X_pool: ArrayLike,
@@ -514,9 +500,10 @@ def entropy_sampling(
     >>> idx.shape, bool((scores[:-1] >= scores[1:]).all())
     ((5,), True)
     """
-    return _query_with(entropy, learner, X_pool, n_instances, random_state, "entropy_sampling")
+    return _query_with(entropy, learner, X_pool, n_instances, random_state)
 
 
+@validates({"n_samples": [COUNT], "subsample": [None, COUNT], "random_state": [SEED]})
 def bald(
     learner: Learner,
     X_pool: ArrayLike,
@@ -577,9 +564,7 @@ def bald(
     >>> idx.shape, bool((mutual_information[:-1] >= mutual_information[1:]).all())
     ((5,), True)
     """
-    rng = _generator(random_state, "bald")
-    check_int("bald", "n_samples", n_samples)
-    check_int("bald", "subsample", subsample, optional=True)
+    rng = as_generator(random_state)
     pool = _pool_view(X_pool)
     n_pool = len(pool)
     n_instances = check_n_instances(n_instances, n_pool)
@@ -609,6 +594,7 @@ def bald(
     return (best if candidates is None else candidates[best]), scores
 
 
+@validates(_SEEDED)
 def waal_uncertainty_diversity(
     learner: Learner,
     X_pool: ArrayLike,
@@ -673,7 +659,6 @@ def waal_uncertainty_diversity(
     >>> idx.shape, bool((scores[:-1] <= scores[1:]).all())  # smallest first
     ((5,), True)
     """
-    _generator(random_state, "waal_uncertainty_diversity")
     pool = _pool_view(X_pool)
     n_instances = check_n_instances(n_instances, len(pool))
     est, transform = _estimator_and_transform(learner)
@@ -688,7 +673,7 @@ def waal_uncertainty_diversity(
         warnings.warn(
             "The 'kind' parameter of waal_uncertainty_diversity is deprecated: use uncertainty="
             f"{UNCERTAINTY_ALIASES.get(kind, kind)!r} (kind={kind!r}) instead.",
-            DeprecationWarning, stacklevel=2,
+            DeprecationWarning, stacklevel=3,  # the caller of the validates wrapper
         )
         uncertainty = UNCERTAINTY_ALIASES.get(kind, kind)
     waal_kwargs = {} if uncertainty is None else {"uncertainty": uncertainty}

@@ -18,13 +18,12 @@ Memory is bounded everywhere: pairwise quantities are computed in blocks of at m
 ``block_elements`` numbers (default ``2**22``, 32 MiB of float64).
 """
 
-import numbers
-
 import numpy as np
 from scipy.special import xlogy
 from scipy.stats import rankdata
 
-from ._validation import check_int, check_n_instances
+from ._params import COUNT, SEED, Choice, Float, validates
+from ._validation import as_generator, check_n_instances
 
 __all__ = [
     "batchbald_select",
@@ -44,27 +43,9 @@ BLOCK_ELEMENTS = 2**22
 
 _MODES = ("power", "softmax", "softrank")
 
-
-def _rng(random_state, owner):
-    # imported here: skal.query imports this module's users, not the other way round
-    from .query import _generator
-
-    return _generator(random_state, owner)
-
-
-def _check_positive(owner, name, value):
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real) or not (
-        np.isfinite(value) and value > 0
-    ):
-        raise ValueError(
-            f"The '{name}' parameter of {owner} must be a finite float > 0. Got {value!r} "
-            "instead."
-        )
-    return float(value)
-
-
-def _check_k(n_instances, n):
-    return check_n_instances(n_instances, n)
+#: The constraints of the stochastic selectors' (and strategies') ``mode`` and ``temperature``.
+MODE = Choice(*_MODES, description=f"one of {_MODES}")
+TEMPERATURE = Float(0, None, closed="neither", description="a finite float > 0")
 
 
 def _check_2d(owner, name, X):
@@ -170,6 +151,7 @@ def _joint_entropies(samples, weights, log_scale, exact, out, block_elements):
     return out
 
 
+@validates({"n_configurations": [COUNT], "random_state": [SEED], "block_elements": [COUNT]})
 def batchbald_select(samples, n_instances, *, n_configurations=1000, random_state=None,
                      block_elements=BLOCK_ELEMENTS):
     """Greedy BatchBALD: the batch that (approximately) maximises the joint mutual information.
@@ -225,10 +207,8 @@ def batchbald_select(samples, n_instances, *, n_configurations=1000, random_stat
     owner = "batchbald_select"
     samples = _check_samples(owner, samples)
     T, n, C = samples.shape
-    n_instances = _check_k(n_instances, n)
-    n_configurations = check_int(owner, "n_configurations", n_configurations, 1)
-    block_elements = check_int(owner, "block_elements", block_elements, 1)
-    rng = _rng(random_state, owner)
+    n_instances = check_n_instances(n_instances, n)
+    rng = as_generator(random_state)
     conditional = -xlogy(samples, samples).sum(axis=2).mean(axis=0)  # (n,) E_w H[y_i | w]
     chosen = np.zeros(n, dtype=bool)
     indices, gains = [], []
@@ -262,6 +242,7 @@ def batchbald_select(samples, n_instances, *, n_configurations=1000, random_stat
 
 
 # ---------------------------------------------------------------------------- stochastic batches
+@validates({"mode": [MODE], "temperature": [TEMPERATURE]})
 def acquisition_distribution(scores, mode="power", temperature=1.0):
     """The sampling distribution of stochastic batch acquisition over the pool.
 
@@ -308,11 +289,7 @@ def _log_weights(scores, mode, temperature, owner):
             f"The scores given to {owner} contain NaN: the model's predictions are not finite "
             "(did training diverge?)."
         )
-    if mode not in _MODES:
-        raise ValueError(
-            f"The 'mode' parameter of {owner} must be one of {_MODES}. Got {mode!r} instead."
-        )
-    beta = 1.0 / _check_positive(owner, "temperature", temperature)
+    beta = 1.0 / float(temperature)
     if mode == "softmax":
         return beta * scores
     if mode == "softrank":
@@ -326,6 +303,7 @@ def _log_weights(scores, mode, temperature, owner):
         return beta * np.log(scores)  # log 0 = -inf: never drawn while others remain
 
 
+@validates({"mode": [MODE], "temperature": [TEMPERATURE], "random_state": [SEED]})
 def stochastic_select(scores, n_instances, *, mode="power", temperature=1.0, random_state=None):
     """Draw a batch without replacement from :func:`acquisition_distribution` (Gumbel-top-k).
 
@@ -360,8 +338,8 @@ def stochastic_select(scores, n_instances, *, mode="power", temperature=1.0, ran
     """
     scores = np.asarray(scores, dtype=np.float64)
     log_p = _log_weights(scores, mode, temperature, "stochastic_select")
-    n_instances = _check_k(n_instances, len(scores))
-    gumbel = _rng(random_state, "stochastic_select").gumbel(size=len(scores))  # (n,)
+    n_instances = check_n_instances(n_instances, len(scores))
+    gumbel = as_generator(random_state).gumbel(size=len(scores))  # (n,)
     keys = np.where(np.isneginf(log_p), -np.inf, log_p + gumbel)
     order = np.lexsort((-gumbel, -keys))  # primary: perturbed log-weight; -inf ones by noise
     return order[:n_instances].astype(np.int64)
@@ -406,6 +384,7 @@ def gradient_sq_distances(a, z, centre, a_sq=None, z_sq=None):
     return d2
 
 
+@validates({"random_state": [SEED]})
 def badge_select(proba, embedding, n_instances, *, random_state=None):
     """BADGE: k-means++ seeding on last-layer gradient embeddings, computed factorised.
 
@@ -462,8 +441,8 @@ def badge_select(proba, embedding, n_instances, *, random_state=None):
             f"and {len(z)} rows."
         )
     n = len(z)
-    n_instances = _check_k(n_instances, n)
-    rng = _rng(random_state, owner)
+    n_instances = check_n_instances(n_instances, n)
+    rng = as_generator(random_state)
     a = proba.astype(np.float64)  # (n, C)
     a[np.arange(n), proba.argmax(axis=1)] -= 1.0  # p - onehot(argmax p)
     a_sq, z_sq = np.einsum("ij,ij->i", a, a), _row_sq_norms(z)
@@ -489,6 +468,7 @@ def badge_select(proba, embedding, n_instances, *, random_state=None):
 
 
 # ---------------------------------------------------------------------------- core-set
+@validates({"block_elements": [COUNT]})
 def min_sq_distances(X, Y, *, block_elements=BLOCK_ELEMENTS):
     """``min_j ||x_i - y_j||^2`` for every row of ``X``, in blocks (never ``len(X) x len(Y)``).
 
@@ -524,6 +504,7 @@ def min_sq_distances(X, Y, *, block_elements=BLOCK_ELEMENTS):
     return np.maximum(out, 0.0)
 
 
+@validates({"random_state": [SEED], "block_elements": [COUNT]})
 def kcenter_greedy(features, n_instances, *, labeled=None, random_state=None,
                    block_elements=BLOCK_ELEMENTS):
     """Core-set k-center greedy: repeatedly pick the point farthest from every centre.
@@ -573,8 +554,7 @@ def kcenter_greedy(features, n_instances, *, labeled=None, random_state=None,
     owner = "kcenter_greedy"
     X = _check_2d(owner, "features", features)
     n = len(X)
-    n_instances = _check_k(n_instances, n)
-    block_elements = check_int(owner, "block_elements", block_elements, 1)
+    n_instances = check_n_instances(n_instances, n)
     if labeled is not None:
         labeled = _check_2d(owner, "labeled", labeled)
         if labeled.shape[1] != X.shape[1]:
@@ -585,7 +565,7 @@ def kcenter_greedy(features, n_instances, *, labeled=None, random_state=None,
     x_sq = _row_sq_norms(X, block_elements)
     indices, picked = [], []
     if labeled is None or len(labeled) == 0:
-        first = int(_rng(random_state, owner).integers(n))
+        first = int(as_generator(random_state).integers(n))
         indices.append(first)
         picked.append(np.nan)
         d2 = _sq_distances_to(X, x_sq, first)
@@ -607,6 +587,7 @@ def _sq_distances_to(X, x_sq, centre):
 
 
 # ---------------------------------------------------------------------------- TypiClust
+@validates({"n_neighbors": [COUNT], "block_elements": [COUNT]})
 def typicality(features, n_neighbors=20, *, eps=1e-5, block_elements=BLOCK_ELEMENTS):
     """TypiClust's typicality: ``1 / (eps + mean distance to the k nearest neighbours)``.
 
@@ -640,7 +621,7 @@ def typicality(features, n_neighbors=20, *, eps=1e-5, block_elements=BLOCK_ELEME
     n = len(X)
     if n < 2:
         return np.zeros(n)
-    k = min(check_int("typicality", "n_neighbors", n_neighbors, 1), n - 1)
+    k = min(n_neighbors, n - 1)
     x_sq = _row_sq_norms(X, block_elements)
     out = np.empty(n)
     rows = max(1, block_elements // n)
@@ -653,6 +634,7 @@ def typicality(features, n_neighbors=20, *, eps=1e-5, block_elements=BLOCK_ELEME
     return out
 
 
+@validates({"n_neighbors": [COUNT], "min_cluster_size": [COUNT], "block_elements": [COUNT]})
 def typiclust_select(features, cluster_labels, n_instances, *, labeled=None, n_neighbors=20,
                      min_cluster_size=5, block_elements=BLOCK_ELEMENTS):
     """TypiClust's selection: the most typical unlabelled point of each uncovered cluster.
@@ -714,9 +696,7 @@ def typiclust_select(features, cluster_labels, n_instances, *, labeled=None, n_n
             f"labeled given to {owner} must be a boolean mask of shape ({n},); got shape "
             f"{labeled.shape}."
         )
-    n_instances = _check_k(n_instances, int((~labeled).sum()) if n else 0)
-    n_neighbors = check_int(owner, "n_neighbors", n_neighbors, 1)
-    min_cluster_size = check_int(owner, "min_cluster_size", min_cluster_size, 1)
+    n_instances = check_n_instances(n_instances, int((~labeled).sum()) if n else 0)
     ids, sizes = np.unique(labels, return_counts=True)
     covered = np.array([np.count_nonzero(labeled & (labels == c)) for c in ids])
     order = np.lexsort((-sizes, covered))  # fewest labelled first, then largest

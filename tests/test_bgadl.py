@@ -451,3 +451,45 @@ def test_run_experiment_passes_the_last_round_as_new_rows(tmp_path, monkeypatch)
                               max_epochs=1, batch_size=16, n_mc_samples=3)
     run_experiment(config, tmp_path / "run", progress=False)
     assert seen == [(20, 20), (30, 10), (40, 10)]
+
+
+# ------------------------------------------------------------------ train_transform
+class _CountingTransform:
+    """A per-image train_transform that counts the images it sees and records their maximum."""
+
+    def __init__(self):
+        self.n, self.max_seen = 0, -np.inf
+
+    def __call__(self, x):
+        self.n += 1
+        self.max_seen = max(self.max_seen, float(x.max()))
+        return x.flip(-1)
+
+
+@pytest.mark.parametrize("params", [{}, {"generative": False}, {"joint": False},
+                                    {"gen_weight": 0.0}])
+def test_train_transform_applies_to_the_real_images_of_every_path(data, params):
+    X, y, X_test, _ = data
+    transform = _CountingTransform()
+    clf = _bgadl(max_epochs=2, train_transform=transform, **params).fit(X, y)
+    # each real image once per epoch: never the generated ones, never scoring
+    assert transform.n == 2 * N
+    clf.predict_proba(X_test)
+    assert transform.n == 2 * N
+    plain = _bgadl(max_epochs=2, **params).fit(X, y)
+    assert not _same_weights(clf.module_, plain.module_)
+
+
+@pytest.mark.parametrize("params", [{}, {"generative": False}])
+def test_train_transform_follows_augment(data, params):
+    X, y, _, _ = data
+    transform = _CountingTransform()
+    _bgadl(train_transform=transform, augment=lambda x: x + 100.0, **params).fit(X, y)
+    assert transform.n == N and transform.max_seen >= 100.0  # it saw the augmented images
+
+
+def test_train_transform_that_changes_the_shape_is_refused(data):
+    X, y, _, _ = data
+    with pytest.raises(ValueError, match=r"The 'train_transform' parameter of BGADLClassifier "
+                                         r"changed the shape of a training batch"):
+        _bgadl(train_transform=lambda x: x[:, :4, :4]).fit(X, y)

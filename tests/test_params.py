@@ -1,11 +1,14 @@
 """skal._params: scikit-learn's parameter validation as skal uses it (pins its private API)."""
 
+import inspect
 from typing import ClassVar
 
 import numpy as np
 import pytest
 
 from skal._params import (
+    COUNT,
+    SEED,
     Choice,
     Float,
     Hidden,
@@ -15,6 +18,7 @@ from skal._params import (
     check_params,
     class_constraints,
     deprecated_value,
+    validates,
 )
 from skal._shapes import check_image_shape
 
@@ -92,6 +96,76 @@ def test_deprecated_value():
                       "deprecated: use 'new'"):
         assert deprecated_value("old", {"old": "new"}, "p", "X") == "new"
     assert deprecated_value(0.3, {"old": "new"}, "p", "X") == 0.3
+
+
+# ------------------------------------------------------------------ functions: validates
+@validates({"n": [COUNT], "mode": [Choice("a", "b", description="one of ('a', 'b')")],
+            "random_state": [SEED]})
+def _strategy(X, n=1, mode="a", *, random_state=None):
+    """A function with constrained arguments."""
+    return X, n, mode, random_state
+
+
+def test_descriptions_replace_scikit_learns_wording_when_given():
+    assert str(COUNT) == "an int >= 1"
+    assert str(Float(0, None, closed="neither", description="a finite float > 0")) == (
+        "a finite float > 0")
+    assert str(Int(0, 5, description="a digit")) == "a digit"
+    assert str(SEED) == "None, an int >= 0, a RandomState or a Generator"
+
+
+@pytest.mark.parametrize("args, kwargs, message", [
+    ((0, 0), {}, "The 'n' parameter of _strategy must be an int >= 1. Got 0 instead."),
+    ((0,), {"n": True}, "The 'n' parameter of _strategy must be an int >= 1. Got True instead."),
+    ((0, 1, "c"), {}, "The 'mode' parameter of _strategy must be one of ('a', 'b'). Got 'c' "
+                      "instead."),
+    ((0,), {"random_state": -1}, "The 'random_state' parameter of _strategy must be None, an "
+                                 "int >= 0, a RandomState or a Generator. Got -1 instead."),
+])
+def test_validates_checks_positional_and_keyword_arguments(args, kwargs, message):
+    with pytest.raises(InvalidParameterError) as info:
+        _strategy(*args, **kwargs)
+    assert str(info.value) == message
+
+
+@pytest.mark.parametrize("random_state", [None, 0, np.int64(3), np.random.RandomState(0),
+                                          np.random.default_rng(0)])
+def test_validates_passes_valid_arguments_through(random_state):
+    assert _strategy("X", 2, mode="b", random_state=random_state) == ("X", 2, "b", random_state)
+    assert _strategy("X") == ("X", 1, "a", None)  # defaults: checked once, at decoration
+
+
+def test_validates_keeps_the_functions_name_signature_and_docstring():
+    assert _strategy.__name__ == "_strategy"
+    assert _strategy.__doc__ == "A function with constrained arguments."
+    assert list(inspect.signature(_strategy).parameters) == ["X", "n", "mode", "random_state"]
+
+
+def test_validates_refuses_a_bad_default_or_an_unknown_name_at_decoration():
+    with pytest.raises(InvalidParameterError, match="'n' parameter of f must be an int >= 1"):
+        @validates({"n": [COUNT]})
+        def f(n=0):
+            return n
+    with pytest.raises(TypeError, match=r"g has no parameter\(s\) \['m'\] to constrain"):
+        @validates({"m": [COUNT]})
+        def g(n=1):
+            return n
+
+
+KEYWORDS = {"random_state", "n_samples", "subsample", "block_elements", "mode", "temperature",
+            "n_neighbors", "embedding", "utility"}
+
+
+def test_every_strategy_and_selector_declares_its_constraints():
+    import skal.batch_query
+    import skal.query
+    import skal.selection
+
+    for module in (skal.query, skal.batch_query, skal.selection):
+        for name in module.__all__:
+            fn = getattr(module, name)
+            if set(inspect.signature(fn).parameters) & KEYWORDS:
+                assert hasattr(fn, "__wrapped__"), f"{module.__name__}.{name} is not @validates"
 
 
 # ------------------------------------------------------------------ one image-shape check

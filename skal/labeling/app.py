@@ -35,8 +35,9 @@ from starlette.responses import (
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
-from .project import Project, available_strategies, check_name
+from .project import Project
 from .service import TrainingService
+from .settings import available_strategies, check_name
 
 __all__ = ["create_app", "start_server", "make_server", "class_keys", "LOOPBACK_HOSTS"]
 

@@ -13,7 +13,7 @@ from ..exceptions import ConfigError
 
 __all__ = ["add_label_parser"]
 
-# Defaults repeated from skal.labeling.project.DEFAULT_CONFIG, which imports numpy; a test checks
+# Defaults repeated from skal.labeling.settings.DEFAULT_CONFIG, which imports numpy; a test checks
 # that the two agree.
 _DEFAULTS = {"batch_size": 20, "strategy": "bald", "model": "auto", "width": 16, "epochs": 10, "min_steps": 100,
              "train_batch_size": 32, "lr": 1e-3, "mc_samples": 20, "holdout": 0.2, "seed": 0,

@@ -1,0 +1,49 @@
+"""Exporting a project's labels: a CSV of the answers, or the images in an ``ImageFolder``."""
+
+import csv
+import datetime
+import os
+import shutil
+import warnings
+
+__all__ = ["export_csv", "export_imagefolder"]
+
+
+def export_csv(store, out):
+    """Write ``path,label,annotator,answered_at,sha256`` for every labelled image of ``store``;
+    returns the number of rows (``path`` is relative to the image folder)."""
+    rows = [r for r in store.current() if r["kind"] == "label"]
+    with open(out, "w", newline="", encoding="utf-8") as f:
+        writer = csv.writer(f)
+        writer.writerow(["path", "label", "annotator", "answered_at", "sha256"])
+        for r in rows:
+            when = datetime.datetime.fromtimestamp(r["created_at"], datetime.timezone.utc)
+            writer.writerow([r["path"], r["label"], r["annotator"],
+                             when.isoformat(timespec="seconds"), r["sha256"]])
+    return len(rows)
+
+
+def export_imagefolder(store, image_path, out, stacklevel=2):
+    """Copy every labelled image to ``out/CLASS/`` (a file from a sub-folder is named
+    ``sub__name.png``); returns the number of files. ``out`` must not exist or be empty.
+
+    ``image_path(image_id)`` gives an image's file, or None when it is missing (such images are
+    left out with a warning).
+    """
+    out = os.fspath(out)
+    if os.path.exists(out) and (not os.path.isdir(out) or os.listdir(out)):
+        raise FileExistsError(f"{out!r} exists and is not an empty folder.")
+    n = 0
+    for r in store.current():
+        if r["kind"] != "label":
+            continue
+        source = image_path(r["image_id"])
+        if source is None:
+            warnings.warn(f"{r['path']} is missing from the image folder; not exported.",
+                          stacklevel=stacklevel)
+            continue
+        folder = os.path.join(out, r["label"])
+        os.makedirs(folder, exist_ok=True)
+        shutil.copy2(source, os.path.join(folder, r["path"].replace("/", "__")))
+        n += 1
+    return n

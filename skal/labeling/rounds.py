@@ -1,0 +1,194 @@
+"""The rounds of a labelling project: train on the labels so far, evaluate, query the next batch.
+
+A round is recorded as ``running`` first; when the model is trained, evaluated on the held-out
+labels and has picked its batch, its checkpoint is written to ``PROJECT/models/`` and the batch
+and results are committed in one transaction. A round that fails is marked ``failed`` (the error
+is kept). Labels are never touched.
+"""
+
+import inspect
+import os
+from typing import NamedTuple
+
+import numpy as np
+
+from .files import save_checkpoint
+from .settings import check_config, model_for, round_params
+
+__all__ = ["PixelCache", "Ready", "check_ready", "first_batch", "in_holdout", "pool_ids",
+           "train_and_query"]
+
+
+def in_holdout(sha256, fraction):
+    """Whether an image (by content hash) belongs to the held-out part: a fixed ``fraction`` of
+    the content-hash space, so an image keeps its side from round to round."""
+    return int(sha256[:8], 16) < fraction * 2**32
+
+
+def pool_ids(store):
+    """The ids of the images without a standing answer (the pool), in id order."""
+    answered = {r["image_id"] for r in store.current()}
+    return np.asarray([r["id"] for r in store.images() if r["id"] not in answered],
+                      dtype=np.int64)
+
+
+def first_batch(store):
+    """Round 1: a random batch of unlabelled images (there is no model yet)."""
+    config = store.config()
+    pool = pool_ids(store)
+    round_id = store.begin_round("random_sampling", None, {"seed": config["seed"]})
+    rng = np.random.default_rng(config["seed"])
+    picked = rng.choice(pool, min(config["batch_size"], len(pool)), replace=False) if len(
+        pool) else []
+    n_labeled = sum(r["kind"] == "label" for r in store.current())
+    store.finish_round(
+        round_id, [(int(i), None, None, None) for i in picked],
+        n_labeled=n_labeled, n_train=0, n_holdout=0, accuracy=None,
+    )
+
+
+class Ready(NamedTuple):
+    """What a round works with (see :func:`check_ready`)."""
+
+    config: dict
+    model: str
+    train: list
+    held: list
+    pool: np.ndarray
+    current: list
+
+
+def check_ready(store, strategy=None):
+    """Check that a round can run now (a known strategy, labels of 2 classes in the training
+    part, a non-empty pool); raises ``ValueError`` saying what is missing.
+
+    Returns
+    -------
+    ready : Ready
+        ``(config, model, train, held, pool, current)``: the settings (with ``strategy``), the
+        model's name, the training and held-out label rows, the pool's image ids and every
+        label row.
+    """
+    config = store.config()
+    if strategy is not None:
+        config["strategy"] = strategy
+    check_config(config)
+    model = model_for(config)
+    current = [r for r in store.current() if r["kind"] == "label"]
+    train = [r for r in current if not in_holdout(r["sha256"], config["holdout"])]
+    held = [r for r in current if in_holdout(r["sha256"], config["holdout"])]
+    train_classes = sorted({r["label"] for r in train})
+    if len(train_classes) < 2:
+        raise ValueError(
+            f"Training needs labelled images of at least 2 classes; the training part has "
+            f"{len(train)} label(s) of {train_classes or 'no class'} ({len(held)} more are "
+            "held out for the learning curve). Label more images first."
+        )
+    pool = pool_ids(store)
+    if not len(pool):
+        raise ValueError("Every image is labelled or skipped: there is nothing to query.")
+    return Ready(config, model, train, held, pool, current)
+
+
+class PixelCache:
+    """All registered images of a project as one uint8 array, in id order: read once, and again
+    only when images were added."""
+
+    def __init__(self):
+        self._pixels = None
+        self._rows = None
+
+    def load(self, store):
+        """``(pixels, rows)``: the array and ``{image id: row of the array}``."""
+        from .._sources import read_images
+
+        images = store.images()
+        if self._pixels is None or len(self._rows) != len(images):
+            config = store.config()
+            paths = [os.path.join(config["image_root"], *r["path"].split("/")) for r in images]
+            X, _ = read_images(paths, image_size=tuple(config["image_size"]),
+                               color="gray" if config["channels"] == 1 else "rgb")
+            self._pixels = X
+            self._rows = {r["id"]: i for i, r in enumerate(images)}
+        return self._pixels, self._rows
+
+
+def train_and_query(store, project_path, pixels, classes, ready, progress=None):
+    """Run a round on ``ready`` (from :func:`check_ready`) and return the finished round's row.
+
+    ``pixels`` is the project's :class:`PixelCache`, ``classes`` its class names and
+    ``progress(phase, done, total)`` is called while the round runs.
+    """
+    report = progress or (lambda *a: None)
+    round_id = store.begin_round(ready.config["strategy"], ready.model,
+                                 round_params(ready.config))
+    try:
+        return _run(store, project_path, pixels, classes, round_id, ready, report)
+    except BaseException as exc:
+        store.fail_round(round_id, f"{type(exc).__name__}: {exc}")
+        raise
+
+
+def _run(store, project_path, pixels, classes, round_id, ready, report):
+    config, model, train, held, pool, current = ready
+    report("loading images", 0, 1)
+    X_all, rows = pixels.load(store)
+    X_train = X_all[[rows[r["image_id"]] for r in train]]
+    y_train = np.asarray([r["label"] for r in train])
+    X_pool = X_all[[rows[int(i)] for i in pool]]
+    seed = (int(config["seed"]) + round_id) % (2**31 - 1)
+    estimator = _fit(config, model, classes, seed, X_train, y_train, X_pool, report)
+    accuracy = None
+    if held:
+        report("evaluating", 0, 1)
+        X_held = X_all[[rows[r["image_id"]] for r in held]]
+        y_held = np.asarray([r["label"] for r in held])
+        accuracy = float(np.mean(estimator.predict(X_held) == y_held))
+    report("querying", 0, 1)
+    queries = _query(config, estimator, X_pool, X_train, pool, seed)
+    report("saving the model", 0, 1)
+    checkpoint, digest = save_checkpoint(project_path, round_id, estimator)
+    store.finish_round(
+        round_id, queries, n_labeled=len(current), n_train=len(train), n_holdout=len(held),
+        accuracy=accuracy, checkpoint=checkpoint, checkpoint_sha256=digest,
+    )
+    report("done", 1, 1)
+    return dict(store.round(round_id))
+
+
+def _fit(config, model, classes, seed, X_train, y_train, X_pool, report):
+    """The round's estimator, trained on the training labels (WAAL also on the pool)."""
+    from . import service
+
+    # an epoch is a pass over the labels (over the pool for WAAL); few labels -> more epochs
+    per_epoch = -(-(len(X_pool) if model == "waal" else len(X_train))
+                  // int(config["train_batch_size"]))
+    epochs = max(int(config["epochs"]), -(-int(config["min_steps"]) // per_epoch))
+    estimator = service.build_estimator(dict(config, epochs=epochs), model, classes, seed,
+                                        report)
+    report("training", 0, epochs)
+    if model == "waal":
+        estimator.fit(X_train, y_train, X_unlabeled=X_pool)
+    else:
+        estimator.fit(X_train, y_train)
+    return estimator
+
+
+def _query(config, estimator, X_pool, X_train, pool, seed):
+    """The next batch, best first: ``(image id, score, guess, confidence)`` rows."""
+    from .. import query
+
+    func = getattr(query, config["strategy"])
+    accepted = inspect.signature(func).parameters
+    # what a strategy may take beyond the pool: MC passes, a subset, the labelled images
+    extra = {"n_samples": config["mc_samples"], "subsample": config["subsample"],
+             "X_labeled": X_train}
+    kwargs = {k: v for k, v in extra.items() if k in accepted}
+    n = min(int(config["batch_size"]), len(pool))
+    idx, scores = func(estimator, X_pool, n_instances=n, random_state=seed, **kwargs)
+    proba = estimator.predict_proba(X_pool[idx])  # (n, n_classes)
+    classes = list(estimator.classes_)
+    return [
+        (int(pool[i]), float(s), str(classes[int(np.argmax(p))]), float(np.max(p)))
+        for i, s, p in zip(idx, scores, proba)
+    ]

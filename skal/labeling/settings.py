@@ -1,0 +1,137 @@
+"""The settings of a labelling project: defaults, their checks, and the names a project accepts.
+
+A project's settings are one dict stored in its database (:meth:`LabelStore.config`); every
+setting of :data:`DEFAULT_CONFIG` can be given to :meth:`Project.init` and changed with
+:meth:`Project.configure`.
+"""
+
+import inspect
+
+import numpy as np
+
+__all__ = ["DEFAULT_CONFIG", "available_strategies", "check_config", "check_name", "model_for",
+           "round_params"]
+
+#: Settings of a new project; every one can be given to :meth:`Project.init`.
+DEFAULT_CONFIG = {
+    "batch_size": 20,         # images per query batch
+    "strategy": "bald",       # a query strategy of skal.query, by name
+    "model": "auto",          # "resnet18", "waal", or "auto" (WAAL for waal_* strategies)
+    "width": 16,              # ResNet18 channels of the first stage
+    "epochs": 10,             # training epochs per round (at least)
+    "min_steps": 100,         # ... and at least this many gradient steps (more epochs when few)
+    "train_batch_size": 32,
+    "lr": 1e-3,
+    "mc_samples": 20,         # MC-dropout passes for BALD
+    "subsample": None,        # BALD scores a random subset of this many pool images
+    "holdout": 0.2,           # fraction of the labels kept out of training for the curve
+    "seed": 0,
+    "device": "cpu",
+}
+
+#: What :meth:`Project.init` adds from the images themselves.
+_DERIVED = {"image_size", "channels", "image_root"}
+
+_MAX_NAME = 100
+
+
+def available_strategies():
+    """Names of the query strategies in :mod:`skal.query` (modAL convention:
+    ``strategy(learner, X_pool, n_instances, ...)``), sorted."""
+    from .. import query
+
+    names = []
+    for name in getattr(query, "__all__", dir(query)):
+        func = getattr(query, name, None)
+        if not callable(func):
+            continue
+        try:
+            params = list(inspect.signature(func).parameters)
+        except (TypeError, ValueError):
+            continue
+        if params[:2] == ["learner", "X_pool"] and "n_instances" in params:
+            names.append(name)
+    return sorted(names)
+
+
+def _check_strategy(name):
+    names = available_strategies()
+    if name not in names:
+        raise ValueError(
+            f"The 'strategy' parameter must be one of {names}. Got {name!r} instead."
+        )
+    return name
+
+
+def model_for(config):
+    """The model a round trains, ``"resnet18"`` or ``"waal"``, from ``model`` and ``strategy``."""
+    model = config["model"]
+    if model not in ("auto", "resnet18", "waal"):
+        raise ValueError(
+            f"The 'model' parameter must be 'auto', 'resnet18' or 'waal'. Got {model!r} instead."
+        )
+    if model == "auto":
+        model = "waal" if config["strategy"].startswith("waal") else "resnet18"
+    if config["strategy"].startswith("waal") and model != "waal":
+        raise ValueError(
+            f"The strategy {config['strategy']!r} needs model='waal' (or 'auto'); got "
+            f"model={config['model']!r}."
+        )
+    return model
+
+
+def check_name(name, what):
+    """Validate a class or annotator name: 1-100 printable characters, no path separators."""
+    if not isinstance(name, str) or not name.strip() or name != name.strip():
+        raise ValueError(
+            f"A {what} name must be a non-empty string without leading or trailing spaces. Got "
+            f"{name!r} instead."
+        )
+    if len(name) > _MAX_NAME or not name.isprintable() or name in (".", "..") or any(
+        ch in name for ch in "/\\"
+    ):
+        raise ValueError(
+            f"A {what} name must be at most {_MAX_NAME} printable characters, not '.' or '..', "
+            f"without '/' or '\\'. Got {name!r} instead."
+        )
+    return name
+
+
+def check_config(config):
+    """Raise a ``ValueError`` naming the first unknown or invalid setting of ``config``."""
+    unknown = set(config) - set(DEFAULT_CONFIG) - _DERIVED
+    if unknown:
+        raise ValueError(
+            f"Unknown project settings {sorted(unknown)}; expected some of "
+            f"{sorted(DEFAULT_CONFIG)}."
+        )
+    _check_strategy(config["strategy"])
+    model_for(config)
+    for key in ("batch_size", "width", "epochs", "train_batch_size", "mc_samples"):
+        value = config[key]
+        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+            raise ValueError(f"The '{key}' parameter must be an int >= 1. Got {value!r} instead.")
+    steps = config["min_steps"]
+    if isinstance(steps, bool) or not isinstance(steps, (int, np.integer)) or steps < 0:
+        raise ValueError(f"The 'min_steps' parameter must be an int >= 0. Got {steps!r} instead.")
+    if config["subsample"] is not None and (
+        isinstance(config["subsample"], bool) or int(config["subsample"]) < 1
+    ):
+        raise ValueError(
+            f"The 'subsample' parameter must be None or an int >= 1. Got "
+            f"{config['subsample']!r} instead."
+        )
+    if not 0 <= float(config["holdout"]) < 1:
+        raise ValueError(
+            f"The 'holdout' parameter must be a fraction in [0, 1). Got {config['holdout']!r} "
+            "instead."
+        )
+    if not float(config["lr"]) > 0:
+        raise ValueError(f"The 'lr' parameter must be > 0. Got {config['lr']!r} instead.")
+
+
+def round_params(config):
+    """The settings a round records with itself (what it trained and queried with)."""
+    keys = ("width", "epochs", "min_steps", "train_batch_size", "lr", "mc_samples", "subsample",
+            "holdout", "seed", "device", "batch_size")
+    return {k: config[k] for k in keys}
