@@ -77,7 +77,7 @@ class RoundContext:
     def __post_init__(self):
         for name in ("X_pool", "y_pool", "labeled", "X_test", "y_test", "classes"):
             value = getattr(self, name)
-            view = (value.copy() if name == "labeled" else value).view()
+            view = np.array(value) if name == "labeled" else np.asarray(value).view()
             view.flags.writeable = False
             object.__setattr__(self, name, view)
 

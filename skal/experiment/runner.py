@@ -1,6 +1,7 @@
-"""The simulated-oracle loop: data, pools, seeds, rounds, and what each round records.
+"""The simulated-oracle loop: rounds, seeds, the callbacks' hooks and what each round records.
 
-Everything random is a pure function of ``(seed, repeat, round, purpose)``:
+The data, pools and initial labels are those of :mod:`skal.experiment.data`. Everything random is
+a pure function of ``(seed, repeat, round, purpose)``:
 
 - the pool (a subsample of the train split) and the initial labelled set depend on
   ``(seed, repeat)`` only, so every method run with the same seed starts from the same labels;
