@@ -1,10 +1,13 @@
 """The papers' losses and scores as pure tensor functions. Each function cites its equation."""
 
-import numbers
 import warnings
 
 import torch
 from torch.nn import functional as F
+
+from ._params import Int, validates
+
+_POSITIVE = Int(1, description="a positive int")  # a count of samples
 
 
 # ---------------------------------------------------------------------------------------------
@@ -246,14 +249,7 @@ def masked_cross_entropy(logits, y, keep=None):
 # ---------------------------------------------------------------------------------------------
 
 
-def _check_positive_int(value, name, owner):
-    """Raise a ValueError unless ``value`` is a positive int (bools are refused)."""
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
-        raise ValueError(
-            f"The '{name}' parameter of {owner} must be a positive int. Got {value!r} instead."
-        )
-
-
+@validates({name: [_POSITIVE] for name in ("n_labeled", "n_unlabeled", "n_query")})
 def waal_bias_coefficient(n_labeled, n_unlabeled, n_query):
     """Weight C0 of the labelled critic term in the WAAL mini-batch loss (Eq. 3.8).
 
@@ -294,9 +290,6 @@ def waal_bias_coefficient(n_labeled, n_unlabeled, n_query):
     >>> round(waal_bias_coefficient(n_labeled=1000, n_unlabeled=9000, n_query=1000), 5)
     0.04938
     """
-    _check_positive_int(n_labeled, "n_labeled", "waal_bias_coefficient")
-    _check_positive_int(n_unlabeled, "n_unlabeled", "waal_bias_coefficient")
-    _check_positive_int(n_query, "n_query", "waal_bias_coefficient")
     gamma = n_unlabeled / n_labeled
     alpha = n_query / n_labeled
     return (gamma - alpha) / (gamma**2 * (1.0 + alpha))
