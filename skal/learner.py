@@ -403,7 +403,10 @@ class ActiveLearner(LearnerParamsMixin, LearnerAugmentMixin, MetaEstimatorMixin,
         indices : ndarray of int64, shape (n_instances,)
             Positions in ``X_pool`` of the chosen samples, best first.
         X_query : array-like of shape (n_instances, ...)
-            The rows ``X_pool[indices]``, of the same type as ``X_pool``.
+            The rows ``X_pool[indices]``, of the same type as ``X_pool``; for a torch
+            ``Dataset`` pool (or a memmap), the chosen images as an ndarray, read from it
+            row by row (a Dataset of ``(image, label)`` pairs gives the images), ready for
+            ``teach``.
         scores : ndarray of shape (n_instances,)
             The strategy's scores of the chosen samples; only with ``return_metrics=True``.
         """
@@ -421,7 +424,7 @@ class ActiveLearner(LearnerParamsMixin, LearnerAugmentMixin, MetaEstimatorMixin,
             idx, scores = result, None
         idx = np.asarray(idx, dtype=np.int64).reshape(-1)
         self._last_query = (_weak(X_pool), idx)  # no pool kept: see pass_pool
-        X_query = _safe_indexing(X_pool, idx)  # rows, also of a DataFrame or a list
+        X_query = _query_rows(X_pool, idx)
         if return_metrics:
             return idx, X_query, scores
         return idx, X_query
@@ -502,3 +505,13 @@ class ActiveLearner(LearnerParamsMixin, LearnerAugmentMixin, MetaEstimatorMixin,
 
     def __sklearn_is_fitted__(self):
         return hasattr(self, "X_training_")
+
+
+def _query_rows(X_pool, idx):
+    """The rows ``idx`` of the pool: indexed as the container allows (a DataFrame, a list, an
+    array), or read from a lazy pool (a torch Dataset, a memmap, a Pool) into an ndarray."""
+    from ._pool import Pool, is_lazy_pool  # torch: only for lazy pools
+
+    if is_lazy_pool(X_pool):
+        return Pool(X_pool).take(idx)
+    return _safe_indexing(X_pool, idx)

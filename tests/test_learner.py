@@ -187,6 +187,33 @@ def test_query_on_a_dataframe_returns_rows(digits_small):
     np.testing.assert_array_equal(X_q.to_numpy(), flat[40:100][idx])
 
 
+@pytest.mark.parametrize("pairs", [False, True])
+def test_query_on_a_torch_dataset_pool_returns_images_to_teach(digits_small, pairs):
+    import torch
+
+    X, y = digits_small
+    tensors = (torch.from_numpy(X[40:100]),) + ((torch.from_numpy(y[40:100]),) if pairs else ())
+    pool = torch.utils.data.TensorDataset(*tensors)  # items (x,) or (x, y)
+    learner = ActiveLearner(_clf(), query_strategy=bald, X_training=X[:40], y_training=y[:40])
+    idx, X_q = learner.query(pool, n_instances=4, n_samples=3, random_state=0)
+    assert isinstance(X_q, np.ndarray) and X_q.shape == (4, 1, 8, 8)
+    np.testing.assert_array_equal(X_q, X[40:100][idx])
+    learner.teach(X_q, y[40:100][idx])
+    assert learner.X_training_.shape == (44, 1, 8, 8)
+
+
+def test_query_on_a_memmap_pool_returns_its_rows(digits_small, tmp_path):
+    X, y = digits_small
+    path = tmp_path / "pool.npy"
+    np.save(path, X[40:100])
+    pool = np.load(path, mmap_mode="r")
+    learner = ActiveLearner(_clf(), query_strategy=entropy_sampling, X_training=X[:40],
+                            y_training=y[:40])
+    idx, X_q = learner.query(pool, n_instances=3)
+    np.testing.assert_array_equal(X_q, X[40:100][idx])
+    learner.teach(X_q, y[40:100][idx])
+
+
 @pytest.mark.parametrize(
     "make_X, make_y, match",
     [
