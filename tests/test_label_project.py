@@ -248,3 +248,20 @@ def test_batch_strategies_get_the_labelled_images(project, monkeypatch):
     assert result["status"] == "done" and len(project.next_batch()) == 6
     assert seen["n_pool"] == 44
     assert seen["X_labeled"].shape == (result["n_train"], 1, 8, 8)
+
+
+def test_export_csv_escapes_spreadsheet_formulas(tmp_path, project):
+    names = ["=HYPERLINK(\"http://evil.example\")", "+cmd|' /C calc'!A0", "@SUM(A1)", "-1",
+             "\tlead", "plain"]
+    for item, annotator in zip(project.next_batch(), names):
+        project.label(item.image_id, true_label(item.path), annotator=annotator)
+    for escape, expected in [
+        (True, {"'=HYPERLINK(\"http://evil.example\")", "'+cmd|' /C calc'!A0", "'@SUM(A1)",
+                "-1", "'\tlead"}),
+        (False, set(names[:5])),
+    ]:
+        out = tmp_path / f"labels_{escape}.csv"
+        project.export_csv(out, escape_formulas=escape)
+        with open(out, newline="") as f:
+            annotators = {r["annotator"] for r in csv.DictReader(f)}
+        assert expected <= annotators  # the batch holds 5 images: 'plain' may not be used

@@ -290,10 +290,12 @@ class Project:
         return load_checkpoint(self.path, rounds[-1])
 
     # ------------------------------------------------------------------ export
-    def export_csv(self, out):
+    def export_csv(self, out, escape_formulas=True):
         """Write ``path,label,annotator,answered_at,sha256`` for every labelled image; returns
-        the number of rows (``path`` is relative to the image folder)."""
-        return _export.export_csv(self.store, out)
+        the number of rows (``path`` is relative to the image folder). A name that starts like
+        a spreadsheet formula (``=``, ``+``, ``-``, ``@``, tab, CR; numbers excepted) gets a
+        leading ``'`` unless ``escape_formulas=False``."""
+        return _export.export_csv(self.store, out, escape_formulas=escape_formulas)
 
     def export_imagefolder(self, out):
         """Copy every labelled image to ``out/CLASS/`` (torchvision's ``ImageFolder`` layout; a
