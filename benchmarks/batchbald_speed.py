@@ -17,12 +17,11 @@ Results: ``OUT/results.{md,json}`` (default ``benchmarks/results/batchbald_speed
 """
 
 import argparse
-import json
-import os
 import time
 
 import numpy as np
 import torch
+from _bench import command_line, md_table, write_markdown, write_summary  # benchmarks/ on sys.path
 
 from skal.selection import batchbald_select
 
@@ -77,28 +76,24 @@ def main(argv=None):
             print(f"[batchbald_speed] n={n} batch={batch} {name}: {row['cpu_seconds']:.2f} s CPU",
                   flush=True)
         a, b = rows[-2]["picked"], rows[-1]["picked"]
-        rows[-1]["same_first"] = next((i for i, (x, y) in enumerate(zip(a, b)) if x != y), len(a))
-    os.makedirs(args.out, exist_ok=True)
-    command = "OMP_NUM_THREADS=1 python benchmarks/batchbald_speed.py " + " ".join(
-        f"--{k.replace('_', '-')} {v}" for k, v in vars(args).items() if k != "out")
-    with open(os.path.join(args.out, "results.json"), "w") as f:
-        json.dump({"command": command, "torch_threads": 1,
-                   "rows": rows}, f, indent=2)
+        same = next((i for i, (x, y) in enumerate(zip(a, b)) if x != y), len(a))
+        rows[-2]["same_first"] = rows[-1]["same_first"] = same  # a property of the pair
+    command = "OMP_NUM_THREADS=1 " + command_line()
+    write_summary(args.out, {"command": command, "torch_threads": 1, "rows": rows},
+                  [{k: v for k, v in r.items() if k != "picked"} for r in rows])
     lines = ["# BatchBALD: skal's selector vs batchbald-redux 2.0.5", "",
              f"Command: `{command}` (1 torch thread, process CPU time; T = {args.mc_samples} MC "
              f"samples, C = {args.classes} classes, M = {args.configurations} configurations; a "
-             "shared 2-core machine, so compare the two columns, not absolute times).", "",
-             "| pool n | batch | skal CPU s | redux CPU s | redux / skal | same picks until |",
-             "|---|---|---|---|---|---|"]
-    for s, r in zip(rows[::2], rows[1::2]):
-        lines.append(f"| {s['n']} | {s['batch']} | {s['cpu_seconds']:.2f} | "
-                     f"{r['cpu_seconds']:.2f} | {r['cpu_seconds'] / s['cpu_seconds']:.1f}x | "
-                     f"{r['same_first']} of {s['batch']} |")
+             "shared 2-core machine, so compare the two columns, not absolute times).", ""]
+    lines += md_table(
+        ["pool n", "batch", "skal CPU s", "redux CPU s", "redux / skal", "same picks until"],
+        [[s["n"], s["batch"], f"{s['cpu_seconds']:.2f}", f"{r['cpu_seconds']:.2f}",
+          f"{r['cpu_seconds'] / s['cpu_seconds']:.1f}x", f"{r['same_first']} of {s['batch']}"]
+         for s, r in zip(rows[::2], rows[1::2])])
     lines += ["", "'Same picks until': the first position where the two batches differ "
               "(beyond the exact steps both estimate joint entropies from sampled "
               "configurations, with different random draws)."]
-    with open(os.path.join(args.out, "results.md"), "w") as f:
-        f.write("\n".join(lines) + "\n")
+    write_markdown(args.out, lines)
     print("\n".join(lines))
 
 

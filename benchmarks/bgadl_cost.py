@@ -20,14 +20,13 @@ Results: ``OUT/results.{md,json,csv}`` (default ``benchmarks/results/bgadl_cost`
 """
 
 import argparse
-import csv
-import json
 import os
 import platform
 import time
 
 import numpy as np
 import torch
+from _bench import command_line, md_table, write_markdown, write_summary  # benchmarks/ on sys.path
 
 from skal import BGADLClassifier, ResNet18Classifier
 from skal.datasets import load_dataset
@@ -119,18 +118,10 @@ def summarise(rows, args):
 
 
 def write(table, rows, args):
-    os.makedirs(args.out, exist_ok=True)
-    meta = {"command": "OMP_NUM_THREADS=1 python benchmarks/bgadl_cost.py " + " ".join(
-                f"--{k.replace('_', '-')} {' '.join(map(str, v)) if isinstance(v, list) else v}"
-                for k, v in vars(args).items() if k not in ("out",)),
+    meta = {"command": "OMP_NUM_THREADS=1 " + command_line(),
             "torch_threads": torch.get_num_threads(), "torch": torch.__version__,
             "machine": platform.machine(), "cpu_count": os.cpu_count()}
-    with open(os.path.join(args.out, "results.json"), "w") as f:
-        json.dump({"meta": meta, "table": table, "raw": rows}, f, indent=2)
-    with open(os.path.join(args.out, "results.csv"), "w", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=list(table[0]))
-        writer.writeheader()
-        writer.writerows(table)
+    write_summary(args.out, {"meta": meta, "table": table, "raw": rows}, table)
     lines = [
         "# The cost of a BGADL round next to a BALD round",
         "",
@@ -144,15 +135,13 @@ def write(table, rows, args):
         f"({args.mc_samples} MC-dropout passes over {args.pool} images), the same for every "
         "variant.",
         "",
-        "| ResNet18 width | variant | ms per step | step / BALD's | round (s) | round / BALD's |",
-        "|---|---|---|---|---|---|",
-    ]
-    for r in table:
-        lines.append(f"| {r['width']} | `{r['variant']}`: {r['description']} | "
-                     f"{r['ms_per_step']:.1f} | {r['step_ratio']:.2f} | {r['round_seconds']:.0f}"
-                     f" | **{r['round_ratio']:.2f}** |")
-    with open(os.path.join(args.out, "results.md"), "w") as f:
-        f.write("\n".join(lines) + "\n")
+    ] + md_table(
+        ["ResNet18 width", "variant", "ms per step", "step / BALD's", "round (s)",
+         "round / BALD's"],
+        [[r["width"], f"`{r['variant']}`: {r['description']}", f"{r['ms_per_step']:.1f}",
+          f"{r['step_ratio']:.2f}", f"{r['round_seconds']:.0f}", f"**{r['round_ratio']:.2f}**"]
+         for r in table])
+    write_markdown(args.out, lines)
     print("\n".join(lines))
 
 
