@@ -29,9 +29,14 @@ POOL, INITIAL, TEST, FIT, QUERY = range(5)
 _HOLDOUT_FRACTION = {"digits": 0.25}
 
 
+def _subset_size(n, size):
+    """Rows in a subset of ``size`` of ``n`` rows: all of them when ``size`` is None or more."""
+    return n if size is None or size >= n else size
+
+
 def _stratified_subset(y, size, seed):
     """Sorted positions of a stratified random subset of ``size`` rows (all rows if None)."""
-    if size is None or size >= len(y):
+    if _subset_size(len(y), size) == len(y):
         return np.arange(len(y))
     subset, _ = train_test_split(
         np.arange(len(y)), train_size=size, stratify=y, random_state=seed
@@ -139,7 +144,7 @@ class ExperimentData:
             ``config.n_initial`` distinct pool indices, drawn from ``(seed, repeat)``, in the
             order the run saves them (the first entries of its labelled set).
         """
-        n_pool = len(self.pool_rows(repeat))
+        n_pool = _subset_size(len(self.candidates), self.config.pool_size)  # len(pool_rows)
         rng = np.random.default_rng(derive_seed(self.config.seed, INITIAL, repeat))
         return rng.choice(n_pool, self.config.n_initial, replace=False).astype(np.int64)
 
