@@ -60,6 +60,7 @@ import _bench  # benchmarks/ is on sys.path when run as a script
 
 from skal import BGADLMCDropoutClassifier, MCDropoutClassifier
 from skal.experiment import ExperimentConfig, Method, RunCallback, make_bgadl, plot_learning_curves
+from skal.experiment.methods import PAPER_GEN_WEIGHT
 from skal.nets import BGADLLeNet
 from skal.query import bald, random_sampling
 
@@ -133,6 +134,7 @@ def _make_lenet(config, random_state, classes, **params):
                   device=config.device, classes=classes)
     if params.get("generative", True) is False:
         return MCDropoutClassifier(BGADLLeNet, **common)
+    params.setdefault("gen_weight", PAPER_GEN_WEIGHT)  # as make_bgadl: the paper's scheme
     return BGADLMCDropoutClassifier(BGADLLeNet, **common, **params)
 
 

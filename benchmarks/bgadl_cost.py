@@ -35,7 +35,7 @@ SMALL = {"gan_width": 32, "gan_hidden": 256}
 # name -> (description, BGADLClassifier parameters; None: the plain ResNet18Classifier of BALD)
 VARIANTS = {
     "bald": ("plain ResNet18 (BALD's classifier)", None),
-    "bgadl": ("BGADL default (joint, weight 1, E/G/D 64/1024)", {}),
+    "bgadl": ("BGADL as in the paper (joint, weight 1, E/G/D 64/1024)", {"gen_weight": 1.0}),
     "w0": ("joint, generated-term weight 0 (E/G/D still train)", {"gen_weight": 0.0}),
     "new": ("joint, x' from the new rows only", {"rec_source": "new"}),
     "gan2": ("joint, 2 VAE-ACGAN steps per C step", {"gan_steps": 2.0}),
@@ -55,7 +55,8 @@ def make(name, width, seed, epochs):
     common = dict(width=width, batch_size=32, max_epochs=epochs, random_state=seed)
     if params is None:
         return ResNet18Classifier(**common)
-    return BGADLClassifier(**common, **params)
+    # every BGADL variant but w0 has the paper's weight 1 (the class default is 0)
+    return BGADLClassifier(**common, **{"gen_weight": 1.0, **params})
 
 
 def time_fit(name, width, X, y, seed, epochs):

@@ -30,8 +30,9 @@ from skal.nets import AuxiliaryClassifier, BGADLLeNet
 from skal.transforms import random_crop_flip
 
 N = 40  # two batches of 20
+# gen_weight=1.0: the paper's scheme, which most tests here exercise (the default is 0)
 TINY = dict(width=2, latent_dim=8, gan_width=8, gan_hidden=32, batch_size=20, max_epochs=1,
-            random_state=0)
+            random_state=0, gen_weight=1.0)
 
 
 @pytest.fixture(scope="module")
@@ -155,6 +156,19 @@ def test_gen_weight_zero_gives_the_plain_classifier(data):
     assert zero.generate([0, 1]).shape == (2, 1, 8, 8)  # the VAE-ACGAN still trained
     with pytest.raises(AttributeError, match="generative=False"):
         no_gan.generate([0])
+
+
+def test_default_classifier_learns_from_real_images_only(data):
+    # the default weight 0: BGADL + BALD is never less accurate than BALD alone
+    X, y, X_test, _ = data
+    common = dict(width=2, batch_size=20, max_epochs=2, random_state=0)
+    default = BGADLClassifier(**common, latent_dim=8)
+    assert default.gen_weight == 0.0
+    default.fit(X, y)
+    plain = ResNet18Classifier(**common).fit(X, y)
+    np.testing.assert_array_equal(default.predict_proba(X_test), plain.predict_proba(X_test))
+    assert list(default.history_[:, "gen_weight"]) == [0.0, 0.0]
+    assert np.isfinite(default.history_[-1, "loss_G"])  # the VAE-ACGAN trained all the same
 
 
 def test_warmup_schedule_values():

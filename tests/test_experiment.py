@@ -17,10 +17,8 @@ from skal.experiment import (
 )
 from skal.query import uncertainty_sampling
 
-TINY = dict(
-    dataset="digits", n_initial=20, query_size=10, n_rounds=2, repeats=2, pool_size=200,
-    test_size=100, width=2, max_epochs=1, batch_size=32, n_mc_samples=4,
-)
+from experiment_helpers import TINY
+
 FILES = ("config.json", "state.json", "results.jsonl", "results.csv", "learning_curve.png")
 
 

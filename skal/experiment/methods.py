@@ -125,6 +125,10 @@ def make_waal(config: Any, random_state: int, classes: np.ndarray) -> WAALClassi
     )
 
 
+#: The generated-term weight of the ``"bgadl"`` and ``"random_gen"`` methods: the paper's.
+PAPER_GEN_WEIGHT = 1.0
+
+
 def make_bgadl(
     config: Any, random_state: int, classes: np.ndarray, **bgadl_params: Any
 ) -> BGADLClassifier:
@@ -146,13 +150,16 @@ def make_bgadl(
         All classes of the data set.
     **bgadl_params
         BGADL parameters of :class:`skal.bgadl.BGADLMixin` (e.g. ``gen_weight=0.3``); bind them
-        with ``functools.partial`` to register a variant as a method.
+        with ``functools.partial`` to register a variant as a method. ``gen_weight`` is 1.0
+        (the paper's scheme, which this method measures) unless given here, whereas
+        ``BGADLClassifier`` itself defaults to 0.
 
     Returns
     -------
     estimator : BGADLClassifier
         Unfitted, with the ResNet18 parameters of :func:`make_resnet18`.
     """
+    bgadl_params.setdefault("gen_weight", PAPER_GEN_WEIGHT)
     return BGADLClassifier(**_resnet18_params(config, random_state, classes), **bgadl_params)
 
 
