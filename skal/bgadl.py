@@ -164,8 +164,8 @@ class BGADLMixin(BGADLStepMixin, BGADLGenerationMixin):
         and :meth:`generate` work); with the same ``random_state`` the classifier is then the
         one the plain classifier class would fit, so BGADL with BALD is never less accurate
         than BALD alone. It is the default because every positive weight measured in
-        ``benchmarks/bgadl_ablation.py`` made the classifier less accurate than BALD alone
-        (see the README); set ``gen_weight=1.0`` for the paper's scheme.
+        ``benchmarks/bgadl_ablation.py`` was below BALD alone at some label budget (the paper's
+        1 by up to 10 points; see the README); set ``gen_weight=1.0`` for the paper's scheme.
     gen_warmup : float in [0, 1], default=0.0
         Fraction of ``max_epochs`` over which w rises linearly from 0 to ``gen_weight``, per
         epoch (see :func:`warmup_weight`): early generated images are noise.
