@@ -60,7 +60,7 @@ import _bench  # benchmarks/ is on sys.path when run as a script
 
 from skal import BGADLMCDropoutClassifier, MCDropoutClassifier
 from skal.experiment import ExperimentConfig, Method, RunCallback, make_bgadl, plot_learning_curves
-from skal.experiment.methods import PAPER_GEN_WEIGHT
+from skal.bgadl import PAPER_GEN_WEIGHT
 from skal.nets import BGADLLeNet
 from skal.query import bald, random_sampling
 

@@ -29,13 +29,14 @@ import torch
 from _bench import command_line, md_table, write_markdown, write_summary  # benchmarks/ on sys.path
 
 from skal import BGADLClassifier, ResNet18Classifier
+from skal.bgadl import PAPER_GEN_WEIGHT
 from skal.datasets import load_dataset
 
 SMALL = {"gan_width": 32, "gan_hidden": 256}
 # name -> (description, BGADLClassifier parameters; None: the plain ResNet18Classifier of BALD)
 VARIANTS = {
     "bald": ("plain ResNet18 (BALD's classifier)", None),
-    "bgadl": ("BGADL as in the paper (joint, weight 1, E/G/D 64/1024)", {"gen_weight": 1.0}),
+    "bgadl": ("BGADL as in the paper (joint, weight 1, E/G/D 64/1024)", {}),
     "w0": ("joint, generated-term weight 0 (E/G/D still train)", {"gen_weight": 0.0}),
     "new": ("joint, x' from the new rows only", {"rec_source": "new"}),
     "gan2": ("joint, 2 VAE-ACGAN steps per C step", {"gan_steps": 2.0}),
@@ -56,7 +57,7 @@ def make(name, width, seed, epochs):
     if params is None:
         return ResNet18Classifier(**common)
     # every BGADL variant but w0 has the paper's weight 1 (the class default is 0)
-    return BGADLClassifier(**common, **{"gen_weight": 1.0, **params})
+    return BGADLClassifier(**common, **{"gen_weight": PAPER_GEN_WEIGHT, **params})
 
 
 def time_fit(name, width, X, y, seed, epochs):

@@ -7,7 +7,7 @@ from sklearn.preprocessing import LabelEncoder
 from ._augment_params import check_augmenter_params, unit_images
 from ._skorch_compat import set_training
 from ._validation import validate_labels
-from .bgadl import BGADLMCDropoutClassifier, BGADLMixin, bgadl_counterpart
+from .bgadl import PAPER_GEN_WEIGHT, BGADLMCDropoutClassifier, BGADLMixin, bgadl_counterpart
 from .exceptions import DivergenceError
 from .nets.vae_acgan import AuxiliaryClassifier
 
@@ -34,16 +34,16 @@ def make_net(augmenter, seed):
         batch_size=aug.batch_size, device=aug.device, random_state=seed,
         generative=True, joint=True,
     )
+    if not isinstance(aug.classifier, BGADLMixin):
+        # the ACGAN's auxiliary classifier learns from generated images too (the authors'
+        # scheme); a BGADL classifier given as classifier= keeps its own gen_weight
+        params["gen_weight"] = PAPER_GEN_WEIGHT
     if aug.classifier is None:
         return BGADLMCDropoutClassifier(
             AuxiliaryClassifier, optimizer=torch.optim.Adam,
             optimizer__betas=params["gan_betas"], lr=params["gan_lr"],
-            image_shape=aug.image_shape, verbose=aug.verbose, gen_weight=1.0, **params,
+            image_shape=aug.image_shape, verbose=aug.verbose, **params,
         )
-    if not isinstance(aug.classifier, BGADLMixin):
-        # the ACGAN's auxiliary classifier learns from generated images too (the authors'
-        # scheme); a BGADL classifier given as classifier= keeps its own gen_weight
-        params["gen_weight"] = 1.0
     net = bgadl_counterpart(aug.classifier).set_params(**params)
     if aug.image_shape is not None and getattr(net, "image_shape", None) is None:
         net.set_params(image_shape=aug.image_shape)

@@ -56,6 +56,9 @@ __all__ = ["BGADLMixin", "BGADLClassifier", "BGADLMCDropoutClassifier"]
 _GAN_NETS = ("encoder", "generator", "discriminator")
 
 #: The BGADL parameters and their defaults (the constructor arguments :class:`BGADLMixin` adds).
+#: The paper's (and the authors' code's) weight of the generated terms; the default is 0.
+PAPER_GEN_WEIGHT = 1.0
+
 BGADL_DEFAULTS = {
     "generative": True,
     "joint": True,

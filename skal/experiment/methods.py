@@ -14,7 +14,7 @@ import numpy as np
 from skorch.callbacks import LRScheduler
 from torch.optim.lr_scheduler import CosineAnnealingLR
 
-from ..bgadl import BGADLClassifier
+from ..bgadl import PAPER_GEN_WEIGHT, BGADLClassifier
 from ..classifier import ResNet18Classifier
 from ..query import (
     bald,
@@ -123,10 +123,6 @@ def make_waal(config: Any, random_state: int, classes: np.ndarray) -> WAALClassi
         warm_start=bool(config.warm_start),
         classes=classes,
     )
-
-
-#: The generated-term weight of the ``"bgadl"`` and ``"random_gen"`` methods: the paper's.
-PAPER_GEN_WEIGHT = 1.0
 
 
 def make_bgadl(
