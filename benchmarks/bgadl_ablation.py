@@ -59,7 +59,14 @@ import torch
 import _bench  # benchmarks/ is on sys.path when run as a script
 
 from skal import BGADLMCDropoutClassifier, MCDropoutClassifier
-from skal.experiment import ExperimentConfig, Method, RunCallback, make_bgadl, plot_learning_curves
+from skal.experiment import (
+    ExperimentConfig,
+    Method,
+    RunCallback,
+    load_run,
+    make_bgadl,
+    plot_learning_curves,
+)
 from skal.bgadl import PAPER_GEN_WEIGHT
 from skal.nets import BGADLLeNet
 from skal.query import bald, random_sampling
@@ -242,6 +249,36 @@ def collect(args, names):
     return out
 
 
+def machines(args, names):
+    """[(machine, [arm/seedK, ...])] of the run folders on disk; machine None: not recorded."""
+    found = {}
+    for name in names:
+        for k in range(args.repeats):
+            folder = _bench.run_dir(args.out, name, args.seed + k)
+            if not os.path.exists(os.path.join(folder, "state.json")):
+                continue
+            for machine in load_run(folder).machines or [None]:
+                key = None if machine is None else tuple(sorted(machine.items()))
+                found.setdefault(key, []).append(f"{name}/seed{args.seed + k}")
+    return [(dict(key) if key is not None else None, runs) for key, runs in found.items()]
+
+
+def machine_lines(args, names):
+    """The report's account of where each run ran (torch's CPU kernels change the numbers)."""
+    listed = machines(args, names)
+    if not listed:
+        return []
+    lines = ["Machines (on the CPU the same seed and thread count give other numbers with other "
+             "kernels, so differences between arms run on different machines include that "
+             "noise):", ""]
+    for machine, runs in listed:
+        where = ("not recorded (run before skal recorded the machine)" if machine is None else
+                 f"{machine['processor']}, torch {machine['torch']}, "
+                 f"{machine['cpu_capability']} kernels")
+        lines.append(f"- {where}: {', '.join(runs)}")
+    return lines
+
+
 def summarise(rows):
     """Per budget: accuracy mean/std/n; and the mean round cost (fit + query seconds)."""
     acc = {n: (float(np.mean(a)), float(np.std(a)), len(a))
@@ -309,6 +346,8 @@ def write_report(args, names):
         ratio = f"{cost / base_cost:.1f}" if base_cost else ""
         table.append([f"`{name}` {ARMS[name].label}", *cells, delta, f"{cost:.1f}", ratio])
     lines += _bench.md_table(["arm", *budgets, "min Δ", "s/round", "× BALD"], table)
+    where = machine_lines(args, names)
+    lines += ["", *where] if where else []
     _bench.write_markdown(args.out, lines)
     curves = {name: rows for name, rows in data.items() if rows}
     if curves:

@@ -7,6 +7,7 @@ import shutil
 import stat
 import subprocess
 import sys
+import warnings
 
 import numpy as np
 import pytest
@@ -168,6 +169,37 @@ def test_resume_with_another_thread_count_is_refused(run_copy):
 def test_thread_count_is_recorded(finished):
     state = json.loads((finished / "state.json").read_text())
     assert state["torch_threads"] == torch.get_num_threads()
+
+
+def test_the_machine_is_recorded(finished):
+    state = json.loads((finished / "state.json").read_text())
+    here = storage.machine_info()
+    assert state["machines"] == [here]
+    assert here["cpu_capability"] == torch.backends.cpu.get_cpu_capability()
+    assert here["torch"] == torch.__version__ and here["processor"]
+    assert load_run(finished).machines == [here]
+
+
+def test_a_run_resumed_on_another_machine_warns_and_records_both(run_copy):
+    other = {"torch": "2.0.0", "cpu_capability": "AVX2", "processor": "Some Older CPU"}
+    _edit_state(run_copy, lambda s: s.update(machines=[other]))
+    with pytest.warns(RuntimeWarning, match=r"was started on Some Older CPU \(AVX2 kernels, "
+                                            r"torch 2\.0\.0\); this is .*not be bit-identical"):
+        result = _rerun(run_copy, n_rounds=2)
+    assert result.machines == [other, storage.machine_info()]
+    assert len(result.rows) == 3  # it resumed
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # both are known now: no second warning
+        _rerun(run_copy, n_rounds=2)
+
+
+def test_a_run_saved_before_machines_were_recorded_resumes_quietly(run_copy):
+    _edit_state(run_copy, lambda s: s.pop("machines"))
+    assert load_run(run_copy).machines == []
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        result = _rerun(run_copy, n_rounds=2)
+    assert result.machines == [storage.machine_info()]
 
 
 def test_a_run_started_on_another_device_resumes_here(run_copy):

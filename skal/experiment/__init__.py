@@ -11,8 +11,9 @@ labelled pool indices (in acquisition order) and their labels, the number of rou
 results so far, and is replaced atomically after every round. Running the same experiment again
 in the same folder skips what is done, retrains the model of the next round from its seed and
 continues, so an interrupted run ends with exactly the labelled set of an uninterrupted one (on
-CPU, where torch is deterministic for a given thread count: the count is recorded and a resume
-with another one is refused). More rounds or repeats extend a finished run; the device may
+CPU, where torch is deterministic for a given thread count and machine: the count is recorded
+and a resume with another one is refused; the machines are recorded too, see
+:func:`machine_info`). More rounds or repeats extend a finished run; the device may
 change between runs. With ``warm_start=True`` the model carries over between rounds in memory
 only; after a resume it restarts from scratch, so the rest of that run differs from an
 uninterrupted one.
@@ -42,6 +43,7 @@ __all__ = [
     "compare_runs",
     "load_experiment_data",
     "load_run",
+    "machine_info",
     "make_bgadl",
     "make_random_gen",
     "make_resnet18",
@@ -67,6 +69,7 @@ _LAZY = {
     "RunCallback": "callbacks",
     "ExperimentResult": "storage",
     "load_run": "storage",
+    "machine_info": "storage",
     "CONFIG_FILE": "storage",
     "STATE_FILE": "storage",
     "RESULTS_JSONL": "storage",

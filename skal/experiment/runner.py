@@ -46,6 +46,7 @@ from .storage import (
     check_out_dir,
     check_repeat_state,
     load_run,
+    machine_info,
     open_run,
     save_state,
     write_results,
@@ -420,7 +421,7 @@ def run_experiment(
     _check_initial_sets(config, data)
     check_out_dir(out_dir)
     with RunLock(out_dir):
-        state = open_run(config, out_dir, torch.get_num_threads())
+        state = open_run(config, out_dir, torch.get_num_threads(), machine_info())
         write_results(out_dir, state["results"])
         for repeat in range(config.repeats):
             _run_repeat(config, data, state, repeat, out_dir, progress, hooks)

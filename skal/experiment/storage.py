@@ -4,7 +4,8 @@ Files of a run folder:
 
 - ``config.json``: the configuration (:meth:`ExperimentConfig.to_dict`);
 - ``state.json``: the checkpoint (labelled pool indices and labels per repeat, rounds done,
-  result rows, the torch thread count), replaced atomically after every round;
+  result rows, the torch thread count, the machines that ran it), replaced atomically after
+  every round;
 - ``results.jsonl`` / ``results.csv``: one row per repeat and round;
 - ``learning_curve.png``;
 - ``.lock``: held (``fcntl.flock``) by the ``skal run`` using the folder; the kernel releases it
@@ -20,8 +21,10 @@ import csv
 import io
 import json
 import os
+import platform
 import secrets
-from dataclasses import dataclass
+import warnings
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -33,7 +36,7 @@ try:
 except ImportError:  # pragma: no cover - not on Windows; a pid file is used there
     _fcntl = None
 
-__all__ = ["ExperimentResult", "load_run"]
+__all__ = ["ExperimentResult", "load_run", "machine_info"]
 
 CONFIG_FILE = "config.json"
 STATE_FILE = "state.json"
@@ -333,13 +336,75 @@ def _saved_config(saved, path, out_dir):
         raise _damaged(path, out_dir, f"its configuration is invalid ({exc})") from None
 
 
-def open_run(config, out_dir, threads):
+def machine_info():
+    """What makes a CPU run's numbers machine-specific: torch's version and CPU kernels.
+
+    On the CPU, torch picks its kernels by the instruction set (``AVX2``, ``AVX512``...), and
+    kernels of different widths round differently: the same seed and thread count give other
+    weights on another processor (a seeded ResNet18 round of the BGADL ablation scored 0.646 with
+    AVX512 kernels and 0.6285 with AVX2 ones on the same machine).
+
+    Returns
+    -------
+    info : dict
+        ``torch`` (version), ``cpu_capability`` (``torch.backends.cpu.get_cpu_capability()``)
+        and ``processor`` (the model name).
+
+    Examples
+    --------
+    >>> from skal.experiment import machine_info
+    >>> sorted(machine_info())
+    ['cpu_capability', 'processor', 'torch']
+    """
+    import torch
+
+    return {"torch": torch.__version__,
+            "cpu_capability": torch.backends.cpu.get_cpu_capability(),
+            "processor": _processor_name()}
+
+
+def _processor_name():
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8", errors="replace") as fh:
+            for line in fh:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def _record_machine(state, machine, out_dir):
+    """Add ``machine`` to the run's machines; warn when it differs from those before it."""
+    if machine is None:
+        return
+    machines = state.setdefault("machines", [])  # runs saved before skal recorded it: []
+    if machine in machines:
+        return
+    if machines:
+        before = "; ".join(f"{m.get('processor')} ({m.get('cpu_capability')} kernels, torch "
+                           f"{m.get('torch')})" for m in machines)
+        warnings.warn(
+            f"{out_dir} was started on {before}; this is {machine['processor']} "
+            f"({machine['cpu_capability']} kernels, torch {machine['torch']}). The finished "
+            "rounds are kept, but the rounds run here will not be bit-identical to an "
+            "uninterrupted run (torch's CPU kernels round differently); state.json records "
+            "both machines.",
+            RuntimeWarning,
+            stacklevel=3,
+        )
+    machines.append(dict(machine))
+
+
+def open_run(config, out_dir, threads, machine=None):
     """Check that ``out_dir`` (locked, existing) holds this experiment; return the saved state.
 
     A new folder gets a ``config.json`` and an empty state. Changes that keep every finished
     round (more rounds or repeats, another device) are accepted and recorded; others raise
     :class:`RunFolderError`, as do a damaged checkpoint and a thread count other than the one
     the run started with (``threads``: ``torch.get_num_threads()`` of this process).
+    ``machine`` (:func:`machine_info`) is recorded in ``state["machines"]``; another machine than
+    the ones before warns but resumes.
     """
     _clean_tmp_files(out_dir)
     config_path = os.path.join(out_dir, CONFIG_FILE)
@@ -389,6 +454,7 @@ def open_run(config, out_dir, threads):
             f"experiments. Resume with OMP_NUM_THREADS={started} (or torch.set_num_threads("
             f"{started})), or use another output folder."
         )
+    _record_machine(state, machine, out_dir)
     grown = {k: wanted[k] for k in ("n_rounds", "repeats") if state["config"].get(k) != wanted[k]}
     if grown or not os.path.exists(config_path):
         state["config"] = {**state["config"], **grown}  # the device it started on stays
@@ -429,6 +495,10 @@ class ExperimentResult:
         Their oracle labels.
     out_dir : str
         The run folder.
+    machines : list of dict, default=[]
+        The machines that ran it (:func:`machine_info`: torch version, CPU kernels, processor),
+        in the order they first did; empty for runs saved before skal recorded them. CPU results
+        are bit-identical only on the same kind of machine.
 
     See Also
     --------
@@ -450,6 +520,7 @@ class ExperimentResult:
     labeled: list
     labels: list
     out_dir: str
+    machines: list = field(default_factory=list)
 
     def mean_accuracy(self) -> dict[int, float]:
         """Return the mean test accuracy over repeats per number of labels.
@@ -502,4 +573,5 @@ def load_run(out_dir: str | os.PathLike[str]) -> ExperimentResult:
         labeled=[np.asarray(r["labeled"], dtype=np.int64) for r in state["repeats"]],
         labels=[np.asarray(r["labels"]) for r in state["repeats"]],
         out_dir=out_dir,
+        machines=[dict(m) for m in state.get("machines", []) if isinstance(m, dict)],
     )
