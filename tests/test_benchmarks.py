@@ -241,6 +241,29 @@ def test_the_ablation_arms_keep_their_configurations(bench, monkeypatch):
         "params": {"gan_width": 32, "gan_hidden": 256, "gan_steps": 0.5}}
 
 
+def test_the_ablation_report_says_where_each_run_ran(bench, tmp_path):
+    from skal.experiment import ExperimentConfig, machine_info, run_experiment
+
+    ablation = importlib.import_module("bgadl_ablation")
+    args = ablation.parse_args(["--out", str(tmp_path), "--repeats", "2"])
+    tiny = dict(dataset="digits", method="random", n_initial=20, query_size=10, n_rounds=0,
+                repeats=1, pool_size=100, test_size=50, width=2, max_epochs=1)
+    run_experiment(ExperimentConfig(**tiny), bench.run_dir(tmp_path, "bald", 0), progress=False)
+    old = bench.run_dir(tmp_path, "random", 1)
+    run_experiment(ExperimentConfig(**tiny), old, progress=False)
+    state = json.load(open(os.path.join(old, "state.json")))
+    del state["machines"]  # a run saved before skal recorded them
+    json.dump(state, open(os.path.join(old, "state.json"), "w"))
+    here = machine_info()
+    lines = ablation.machine_lines(args, ["bald", "random", "w0"])
+    assert lines[0].startswith("Machines (on the CPU the same seed")
+    assert lines[2:] == [
+        f"- {here['processor']}, torch {here['torch']}, {here['cpu_capability']} kernels: "
+        "bald/seed0",
+        "- not recorded (run before skal recorded the machine): random/seed1"]
+    assert ablation.machine_lines(args, ["w0"]) == []
+
+
 def test_strategies_runs_the_builtin_methods(bench):
     strategies = importlib.import_module("strategies")
     args = strategies.parse_args(["--tiny", "--arms", "bald,badge"])
