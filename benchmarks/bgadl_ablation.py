@@ -325,7 +325,9 @@ def write_report(args, names):
         "thread(s).", "",
         "Test accuracy (%), mean ± std over the repeats finished (n); Δ: mean minus the BALD arm "
         "of the same protocol at that budget (min over budgets); cost: mean seconds per round "
-        "(fit + query) and its ratio to the BALD round.", "",
+        "(fit + query) and its ratio to the BALD round, in wall-clock time on a shared machine, "
+        "so it moves with the load of the runs beside it (`bgadl_cost.py` measures the CPU time "
+        "of a round instead).", "",
     ]
     table = []
     for name in names:
