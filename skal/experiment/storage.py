@@ -336,7 +336,7 @@ def _saved_config(saved, path, out_dir):
         raise _damaged(path, out_dir, f"its configuration is invalid ({exc})") from None
 
 
-def machine_info():
+def machine_info() -> dict[str, str]:
     """What makes a CPU run's numbers machine-specific: torch's version and CPU kernels.
 
     On the CPU, torch picks its kernels by the instruction set (``AVX2``, ``AVX512``...), and
