@@ -239,33 +239,34 @@ def run_one(args, name, seed):
 
 # ---------------------------------------------------------------------------- report
 def collect(args, names):
-    """{arm: [result rows]} of every finished round found on disk."""
+    """{arm: {"arm/seedK": ExperimentResult}} of every run folder found on disk (read once)."""
     out = {}
     for name in names:
-        rows = []
+        out[name] = {}
         for k in range(args.repeats):
-            rows.extend(_bench.load_rows(_bench.run_dir(args.out, name, args.seed + k)) or [])
-        out[name] = rows
+            try:
+                result = load_run(_bench.run_dir(args.out, name, args.seed + k))
+            except FileNotFoundError:
+                continue
+            out[name][f"{name}/seed{args.seed + k}"] = result
     return out
 
 
-def machines(args, names):
-    """[(machine, [arm/seedK, ...])] of the run folders on disk; machine None: not recorded."""
+def machines(runs):
+    """[(machine, [arm/seedK, ...])] of the ``collect``-ed runs; machine None: not recorded."""
     found = {}
-    for name in names:
-        for k in range(args.repeats):
-            folder = _bench.run_dir(args.out, name, args.seed + k)
-            if not os.path.exists(os.path.join(folder, "state.json")):
-                continue
-            for machine in load_run(folder).machines or [None]:
+    for by_seed in runs.values():
+        for run, result in by_seed.items():
+            for machine in result.machines or [None]:
                 key = None if machine is None else tuple(sorted(machine.items()))
-                found.setdefault(key, []).append(f"{name}/seed{args.seed + k}")
-    return [(dict(key) if key is not None else None, runs) for key, runs in found.items()]
+                found.setdefault(key, []).append(run)
+    return [(dict(key) if key is not None else None, listed) for key, listed in found.items()]
 
 
-def machine_lines(args, names):
-    """The report's account of where each run ran (torch's CPU kernels change the numbers)."""
-    listed = machines(args, names)
+def machine_lines(runs):
+    """The report's account of where the ``collect``-ed runs ran (torch's CPU kernels change
+    the numbers)."""
+    listed = machines(runs)
     if not listed:
         return []
     lines = ["Machines (on the CPU the same seed and thread count give other numbers with other "
@@ -288,7 +289,9 @@ def summarise(rows):
 
 
 def write_report(args, names):
-    data = collect(args, names)
+    runs = collect(args, names)
+    data = {name: [row for result in by_seed.values() for row in result.rows]
+            for name, by_seed in runs.items()}
     summaries = {name: summarise(rows) for name, rows in data.items()}
     budgets = sorted({n for acc, _ in summaries.values() for n in acc})
     csv_rows = []
@@ -348,7 +351,7 @@ def write_report(args, names):
         ratio = f"{cost / base_cost:.1f}" if base_cost else ""
         table.append([f"`{name}` {ARMS[name].label}", *cells, delta, f"{cost:.1f}", ratio])
     lines += _bench.md_table(["arm", *budgets, "min Δ", "s/round", "× BALD"], table)
-    where = machine_lines(args, names)
+    where = machine_lines(runs)
     lines += ["", *where] if where else []
     _bench.write_markdown(args.out, lines)
     curves = {name: rows for name, rows in data.items() if rows}

@@ -255,13 +255,13 @@ def test_the_ablation_report_says_where_each_run_ran(bench, tmp_path):
     del state["machines"]  # a run saved before skal recorded them
     json.dump(state, open(os.path.join(old, "state.json"), "w"))
     here = machine_info()
-    lines = ablation.machine_lines(args, ["bald", "random", "w0"])
+    lines = ablation.machine_lines(ablation.collect(args, ["bald", "random", "w0"]))
     assert lines[0].startswith("Machines (on the CPU the same seed")
     assert lines[2:] == [
         f"- {here['processor']}, torch {here['torch']}, {here['cpu_capability']} kernels: "
         "bald/seed0",
         "- not recorded (run before skal recorded the machine): random/seed1"]
-    assert ablation.machine_lines(args, ["w0"]) == []
+    assert ablation.machine_lines(ablation.collect(args, ["w0"])) == []
 
 
 def test_strategies_runs_the_builtin_methods(bench):

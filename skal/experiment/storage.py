@@ -376,8 +376,6 @@ def _processor_name():
 
 def _record_machine(state, machine, out_dir):
     """Add ``machine`` to the run's machines; warn when it differs from those before it."""
-    if machine is None:
-        return
     machines = state.setdefault("machines", [])  # runs saved before skal recorded it: []
     if machine in machines:
         return
@@ -396,7 +394,7 @@ def _record_machine(state, machine, out_dir):
     machines.append(dict(machine))
 
 
-def open_run(config, out_dir, threads, machine=None):
+def open_run(config, out_dir, threads, machine):
     """Check that ``out_dir`` (locked, existing) holds this experiment; return the saved state.
 
     A new folder gets a ``config.json`` and an empty state. Changes that keep every finished
