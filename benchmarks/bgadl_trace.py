@@ -19,6 +19,7 @@ the VAE-ACGAN losses, the fraction of generated images kept, the test accuracy),
 last-ten-epoch accuracy). The trace's own run folder is ``OUT/runs/<arm>_seed<k>`` (resumable).
 """
 
+import copy
 import csv
 import dataclasses
 import os
@@ -30,24 +31,59 @@ from skorch.callbacks import Callback
 import _bench  # benchmarks/ is on sys.path when run as a script
 import bgadl_ablation as ablation
 
-from skal.experiment import Method, RunCallback
+from skal.experiment import RunCallback
 
 LOSSES = ("train_loss", "loss_E", "loss_G", "loss_D", "gen_kept")
 
 
+def recalibrated_score(net, X_train, X, y):
+    """Test accuracy with BatchNorm's running statistics re-estimated on ``X_train`` (an
+    average over its batches, the weights as they are); the network is left as it was.
+    None for a network without BatchNorm."""
+    module = net.module_
+    layers = [m for m in module.modules() if isinstance(m, torch.nn.modules.batchnorm._BatchNorm)]
+    if not layers:
+        return None
+    saved = copy.deepcopy(module.state_dict())
+    momenta, was_training = [m.momentum for m in layers], module.training
+    try:
+        module.eval()
+        for m in layers:  # only BatchNorm in training mode: no dropout
+            m.reset_running_stats()
+            m.momentum = None  # a cumulative average
+            m.train()
+        if X_train.dtype == np.uint8:  # scaled to [0, 1], as the estimator does
+            X_train = X_train.astype(np.float32) / 255.0
+        X_train = torch.as_tensor(X_train, dtype=torch.float32)
+        with torch.no_grad():
+            for start in range(0, len(X_train), net.batch_size):
+                module(X_train[start:start + net.batch_size].to(net.device))
+        module.eval()
+        return float(net.score(X, y))
+    finally:
+        module.load_state_dict(saved)
+        for m, momentum in zip(layers, momenta):
+            m.momentum = momentum
+        module.train(was_training)
+
+
 class TestScore(Callback):
-    """Record ``test_acc`` in the history after every epoch, leaving the random states as
-    they were (``predict`` builds a DataLoader, which draws from torch's generator)."""
+    """Record ``test_acc`` in the history after every epoch, and ``test_acc_bn``, the same
+    with BatchNorm's statistics re-estimated on the training images, leaving the network and
+    the random states as they were (``predict`` builds a DataLoader, which draws from torch's
+    generator)."""
 
     def __init__(self):
-        self.X, self.y = None, None
+        self.X, self.y, self.X_train = None, None, None
 
     def on_epoch_end(self, net, **kwargs):
         numpy_state = np.random.get_state()
         with torch.random.fork_rng(devices=[]):
             accuracy = float(net.score(self.X, self.y))
+            recalibrated = recalibrated_score(net, self.X_train, self.X, self.y)
         np.random.set_state(numpy_state)
         net.history.record("test_acc", accuracy)
+        net.history.record("test_acc_bn", recalibrated if recalibrated is not None else "")
 
 
 class Tracer(RunCallback):
@@ -63,11 +99,12 @@ class Tracer(RunCallback):
 
     def on_round_begin(self, ctx):
         self.score.X, self.score.y = ctx.X_test, ctx.y_test
+        self.score.X_train = ctx.X_pool[ctx.labeled]
 
     def on_fit_end(self, ctx, model):
         for epoch in model.history_:
             row = {"round": ctx.round, "n_labeled": len(ctx.labeled), "epoch": epoch["epoch"],
-                   "test_acc": epoch["test_acc"]}
+                   "test_acc": epoch["test_acc"], "test_acc_bn": epoch["test_acc_bn"]}
             for key in LOSSES:
                 values = [b[key] for b in epoch["batches"] if key in b]
                 row[key] = float(np.mean(values)) if values else ""
@@ -81,11 +118,13 @@ def summary(rows, ablation_rows):
     table = []
     for rnd in sorted({r["round"] for r in rows}):
         acc = [100 * r["test_acc"] for r in rows if r["round"] == rnd]
+        bn = [100 * r["test_acc_bn"] for r in rows if r["round"] == rnd and r["test_acc_bn"] != ""]
         best = int(np.argmax(acc))
         ref = f"{100 * done[rnd]:.2f}" if rnd in done else ""
         table.append([rnd, rows[[r["round"] for r in rows].index(rnd)]["n_labeled"],
                       len(acc), f"{acc[-1]:.2f}", ref, f"{acc[best]:.2f} ({best + 1})",
-                      f"{np.mean(acc[-10:]):.2f}", f"{np.min(acc[-10:]):.2f}"])
+                      f"{np.mean(acc[-10:]):.2f}", f"{np.min(acc[-10:]):.2f}",
+                      f"{bn[-1]:.2f}" if bn else "", f"{np.min(bn[-10:]):.2f}" if bn else ""])
     return table
 
 
@@ -99,7 +138,11 @@ def plot(rows, path, title):
     for rnd in sorted({r["round"] for r in rows}):
         mine = [r for r in rows if r["round"] == rnd]
         label = f"{mine[0]['n_labeled']} labels"
-        axes[0].plot([r["epoch"] for r in mine], [100 * r["test_acc"] for r in mine], label=label)
+        line, = axes[0].plot([r["epoch"] for r in mine], [100 * r["test_acc"] for r in mine],
+                             label=label)
+        if mine[0]["test_acc_bn"] != "":
+            axes[0].plot([r["epoch"] for r in mine], [100 * r["test_acc_bn"] for r in mine],
+                         ls=":", color=line.get_color(), label=label + ", BN re-estimated")
         axes[1].plot([r["epoch"] for r in mine], [r["train_loss"] for r in mine], label=label)
     axes[0].set(xlabel="epoch", ylabel="test accuracy (%)", title=title)
     axes[1].set(xlabel="epoch", ylabel="classifier training loss (L_C)", yscale="log")
@@ -156,9 +199,12 @@ def main(argv=None):
              "", f"Command: `{_bench.command_line()}`", "",
              f"{torch.get_num_threads()} torch thread(s). Test accuracy (%) after the last "
              "epoch, in the ablation's run of the same seed (the same on the same kind of "
-             "machine), the best epoch, and the mean and min of the last ten epochs.", ""]
+             "machine), the best epoch, and the mean and min of the last ten epochs; then the "
+             "final and last-ten min accuracy with BatchNorm's running statistics re-estimated "
+             "on the round's labelled images (the weights unchanged).", ""]
     lines += _bench.md_table(["round", "labels", "epochs", "final", "ablation", "best (epoch)",
-                              "last 10 mean", "last 10 min"], summary(tracer.rows, ref))
+                              "last 10 mean", "last 10 min", "final, BN re-estimated",
+                              "last 10 min, BN re-estimated"], summary(tracer.rows, ref))
     with open(os.path.join(args.out, stem + ".md"), "w") as f:
         f.write("\n".join(lines) + "\n")
     print("\n".join(lines))
