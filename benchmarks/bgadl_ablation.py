@@ -15,6 +15,9 @@ Arms (``--arms`` takes a comma-separated subset; ``--list`` prints them):
   ``warmup`` (weight 1 reached after half the epochs);
 * confidence filters: ``filter_clf`` (classifier's p(y) >= 0.8), ``filter_disc`` (D's
   p(real) >= 0.5);
+* ``bn``: weight 1 with the classifier's BatchNorm statistics re-estimated on the labelled
+  images after training (``recalibrate_bn``; ``bgadl_trace.py`` found the running statistics
+  of weight-1 runs out of step with the weights);
 * ``new``: x' from the newly acquired batch only (the authors' code: all labelled images);
 * ``separate``: the non-joint path (VAE-ACGAN trained first, on its own; classifier on real + x');
 * ``warm_gan``: E/G/D warm-started across rounds (classifier retrained from scratch);
@@ -99,6 +102,8 @@ ARMS = {
                       params={"gen_filter": "classifier", "gen_threshold": 0.8}),
     "filter_disc": Arm("BGADL, generated kept if D p(real) >= 0.5",
                        params={"gen_filter": "discriminator", "gen_threshold": 0.5}),
+    "bn": Arm("BGADL, weight 1, BatchNorm statistics re-estimated after training",
+              params={"recalibrate_bn": True}),
     "new": Arm("BGADL, x' from the new batch only", params={"rec_source": "new"}),
     "separate": Arm("BGADL non-joint (VAE-ACGAN first, classifier on real + x')",
                     params={"joint": False}),

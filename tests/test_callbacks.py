@@ -72,3 +72,73 @@ def test_no_milestones_and_no_event(data):
     net.fit(*data)
     assert "lr" not in net.history[-1]
     assert net.optimizer_.param_groups[0]["lr"] == pytest.approx(0.1)
+
+
+# ---------------------------------------------------------------------------- RecalibrateBatchNorm
+def _images():
+    rng = np.random.RandomState(0)
+    return rng.randint(0, 256, size=(40, 1, 28, 28)).astype(np.uint8), np.arange(40) % 4
+
+
+def _batchnorms(module):
+    return [m for m in module.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
+
+
+def test_recalibrate_batchnorm_averages_the_batch_statistics_and_keeps_the_weights():
+    from skal import ResNet18Classifier
+    from skal.callbacks import RecalibrateBatchNorm
+
+    X, y = _images()
+    common = dict(width=2, max_epochs=2, batch_size=16, random_state=0)
+    plain = ResNet18Classifier(**common).fit(X, y)
+    recal = ResNet18Classifier(**common, callbacks=[("rbn", RecalibrateBatchNorm())]).fit(X, y)
+    for name, p in plain.module_.named_parameters():
+        assert torch.equal(p, dict(recal.module_.named_parameters())[name]), name
+    # the first BatchNorm follows the first conv: its statistics are those of conv1's output,
+    # averaged over the 3 batches (16, 16, 8) of the training images in order
+    bn = recal.module_.bn1
+    assert int(bn.num_batches_tracked) == 3 and bn.momentum == 0.1 and not recal.module_.training
+    x = torch.as_tensor(X.astype(np.float32) / 255.0)
+    with torch.no_grad():
+        out = [recal.module_.conv1(x[i:i + 16]) for i in range(0, 40, 16)]  # (b, C, H, W)
+    mean = torch.stack([o.mean(dim=(0, 2, 3)) for o in out]).mean(0)
+    var = torch.stack([o.transpose(0, 1).flatten(1).var(1) for o in out]).mean(0)  # (C, b*H*W)
+    assert torch.allclose(bn.running_mean, mean, atol=1e-5)
+    assert torch.allclose(bn.running_var, var, rtol=1e-4, atol=1e-6)
+    assert not torch.allclose(plain.module_.bn1.running_mean, mean, atol=1e-3)
+
+
+def test_recalibrate_batchnorm_leaves_the_random_state_and_a_net_without_batchnorm():
+    from skal.callbacks import recalibrate_batchnorm
+
+    net = NeuralNetClassifier(nn.Sequential(nn.Flatten(), nn.Linear(4, 2)), max_epochs=1,
+                              train_split=None, verbose=0).initialize()
+    assert recalibrate_batchnorm(net, np.zeros((4, 4), dtype=np.float32)) == 0
+    net = NeuralNetClassifier(nn.Sequential(nn.Linear(4, 3), nn.BatchNorm1d(3), nn.Linear(3, 2)),
+                              max_epochs=1, batch_size=2, train_split=None, verbose=0)
+    net.initialize()
+    state = torch.get_rng_state()
+    assert recalibrate_batchnorm(net, np.ones((5, 4), dtype=np.float32)) == 1
+    assert torch.equal(torch.get_rng_state(), state)
+    assert int(net.module_[1].num_batches_tracked) == 2  # batches of 2, 2 (the 1 is left out)
+    assert torch.allclose(net.module_[1].running_var, torch.zeros(3), atol=1e-6)  # same rows
+
+
+def test_bgadl_recalibrate_bn_only_changes_the_batchnorm_statistics():
+    from skal import BGADLClassifier
+
+    X, y = _images()
+    common = dict(width=2, max_epochs=2, batch_size=16, random_state=0, gen_weight=1.0,
+                  gan_width=8, gan_hidden=16, latent_dim=4)
+    off = BGADLClassifier(**common).fit(X, y)
+    on = BGADLClassifier(**common, recalibrate_bn=True).fit(X, y)
+    a, b = off.module_.state_dict(), on.module_.state_dict()
+    changed = {k for k in a if not torch.equal(a[k], b[k])}
+    assert changed and all(k.endswith(("running_mean", "running_var", "num_batches_tracked"))
+                           for k in changed)
+    assert {k.rsplit(".", 1)[0] for k in changed} == {
+        name for name, m in on.module_.named_modules() if m in _batchnorms(on.module_)}
+    for name in ("generator_", "encoder_", "discriminator_"):  # E/G/D untouched
+        ga, gb = getattr(off, name).state_dict(), getattr(on, name).state_dict()
+        assert all(torch.equal(ga[k], gb[k]) for k in ga), name
+    assert int(on.module_.bn1.num_batches_tracked) == 3
