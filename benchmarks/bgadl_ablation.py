@@ -38,7 +38,7 @@ after every finished (arm, repeat) and by ``--report-only``: accuracy per label 
 over the repeats finished), the mean cost of a round (fit + query seconds) and its ratio to the
 ``bald`` round of the same protocol.
 
-Full run (CPU, one thread per process; about 14 CPU-hours, see docs/bgadl_ablation.md)::
+Full run (CPU, one thread per process; about 15 CPU-hours, see docs/bgadl_ablation.md)::
 
     OMP_NUM_THREADS=1 python benchmarks/bgadl_ablation.py
 
