@@ -31,40 +31,25 @@ from skorch.callbacks import Callback
 import _bench  # benchmarks/ is on sys.path when run as a script
 import bgadl_ablation as ablation
 
+from skal.callbacks import recalibrate_batchnorm
 from skal.experiment import RunCallback
 
 LOSSES = ("train_loss", "loss_E", "loss_G", "loss_D", "gen_kept")
 
 
 def recalibrated_score(net, X_train, X, y):
-    """Test accuracy with BatchNorm's running statistics re-estimated on ``X_train`` (an
-    average over its batches, the weights as they are); the network is left as it was.
-    None for a network without BatchNorm."""
-    module = net.module_
-    layers = [m for m in module.modules() if isinstance(m, torch.nn.modules.batchnorm._BatchNorm)]
-    if not layers:
-        return None
-    saved = copy.deepcopy(module.state_dict())
-    momenta, was_training = [m.momentum for m in layers], module.training
+    """Test accuracy with BatchNorm's running statistics re-estimated on ``X_train``
+    (:func:`skal.callbacks.recalibrate_batchnorm`); the network is left as it was. None for a
+    network without BatchNorm."""
+    saved = copy.deepcopy(net.module_.state_dict())
+    if X_train.dtype == np.uint8:  # scaled to [0, 1], as the estimator does
+        X_train = X_train.astype(np.float32) / 255.0
     try:
-        module.eval()
-        for m in layers:  # only BatchNorm in training mode: no dropout
-            m.reset_running_stats()
-            m.momentum = None  # a cumulative average
-            m.train()
-        if X_train.dtype == np.uint8:  # scaled to [0, 1], as the estimator does
-            X_train = X_train.astype(np.float32) / 255.0
-        X_train = torch.as_tensor(X_train, dtype=torch.float32)
-        with torch.no_grad():
-            for start in range(0, len(X_train), net.batch_size):
-                module(X_train[start:start + net.batch_size].to(net.device))
-        module.eval()
+        if not recalibrate_batchnorm(net, X_train):
+            return None
         return float(net.score(X, y))
     finally:
-        module.load_state_dict(saved)
-        for m, momentum in zip(layers, momenta):
-            m.momentum = momentum
-        module.train(was_training)
+        net.module_.load_state_dict(saved)
 
 
 class TestScore(Callback):

@@ -204,7 +204,12 @@ class RecalibrateBatchNorm(Callback):
 def recalibrate_batchnorm(net, X, module="module"):
     """Re-estimate the BatchNorm running statistics of ``net``'s ``module`` on ``X`` (see
     :class:`RecalibrateBatchNorm`); returns the number of BatchNorm layers re-estimated."""
-    torch_module = getattr(net, module + "_")
+    torch_module = getattr(net, module + "_", None)
+    if not isinstance(torch_module, nn.Module):
+        raise ValueError(
+            f"RecalibrateBatchNorm's module={module!r} is not a module of "
+            f"{type(net).__name__}: expected one of {module_names(net)}."
+        )
     layers = [m for m in torch_module.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
     if not layers:
         return 0

@@ -142,3 +142,22 @@ def test_bgadl_recalibrate_bn_only_changes_the_batchnorm_statistics():
         ga, gb = getattr(off, name).state_dict(), getattr(on, name).state_dict()
         assert all(torch.equal(ga[k], gb[k]) for k in ga), name
     assert int(on.module_.bn1.num_batches_tracked) == 3
+
+
+def test_recalibrate_batchnorm_names_a_module_the_net_lacks():
+    from skal.callbacks import recalibrate_batchnorm
+
+    net = NeuralNetClassifier(nn.Sequential(nn.Linear(4, 2)), train_split=None,
+                              verbose=0).initialize()
+    with pytest.raises(ValueError, match=r"module='critic' is not a module of "
+                                         r"NeuralNetClassifier: expected one of \['module'\]"):
+        recalibrate_batchnorm(net, np.zeros((4, 4), dtype=np.float32), module="critic")
+
+
+def test_bgadl_recalibrate_bn_must_be_a_bool():
+    from skal import BGADLClassifier
+
+    X, y = _images()
+    with pytest.raises(ValueError, match="The 'recalibrate_bn' parameter of BGADLClassifier must be "
+                                         "an instance of 'bool'"):
+        BGADLClassifier(width=2, max_epochs=1, recalibrate_bn="yes").fit(X, y)
