@@ -18,13 +18,14 @@ Arms (``--arms`` takes a comma-separated subset; ``--list`` prints them):
 * ``bn``: weight 1 with the classifier's BatchNorm statistics re-estimated on the labelled
   images after training (``recalibrate_bn``; ``bgadl_trace.py`` found the running statistics
   of weight-1 runs out of step with the weights);
-* ``new``: x' from the newly acquired batch only (the authors' code: all labelled images);
-* ``separate``: the non-joint path (VAE-ACGAN trained first, on its own; classifier on real + x');
-* ``warm_gan``: E/G/D warm-started across rounds (classifier retrained from scratch);
-* ``gan2``: two VAE-ACGAN updates per classifier step;
-* ``crop_flip`` (BALD + random crop and flip, no generative samples) and ``bgadl_crop_flip``;
-* cheaper VAE-ACGANs: ``small_gan`` (E/G/D width 32, FC 256), ``small_gan_half`` (the same,
-  updated every other step);
+* on top of ``bn`` (each adds one factor to it; they were first run after bn's finding):
+  ``new``: x' from the newly acquired batch only (the authors' code: all labelled images);
+  ``separate``: the non-joint path (VAE-ACGAN trained first, on its own; classifier on real +
+  x'); ``warm_gan``: E/G/D warm-started across rounds (classifier retrained from scratch);
+  ``gan2``: two VAE-ACGAN updates per classifier step; ``bgadl_crop_flip``: random crop and
+  flip of the real images; ``small_gan``: a smaller E/G/D (width 32, FC 256);
+* ``crop_flip``: BALD + random crop and flip, no generative samples;
+* ``small_gan_half`` (weight 1, no recalibration): the small E/G/D updated every other step;
 * the authors' own setting: ``lenet_bald`` and ``lenet_bgadl``, their LeNet (plus dropout, see
   :class:`skal.nets.BGADLLeNet`) on 28x28, 100 initial + 100 per round to the same final budget,
   50 epochs, batch 100, BALD on a random 2000-image pool subset.
@@ -88,6 +89,7 @@ class Arm:
 
 PLAIN = {"generative": False}  # the classifier alone (no VAE-ACGAN)
 SMALL = {"gan_width": 32, "gan_hidden": 256}
+BN = {"recalibrate_bn": True}  # the bn arm's one change to weight 1
 ARMS = {
     "bald": Arm("BALD, no augmentation", params=PLAIN),
     "random": Arm("random, no augmentation", query="random", params=PLAIN),
@@ -102,17 +104,19 @@ ARMS = {
                       params={"gen_filter": "classifier", "gen_threshold": 0.8}),
     "filter_disc": Arm("BGADL, generated kept if D p(real) >= 0.5",
                        params={"gen_filter": "discriminator", "gen_threshold": 0.5}),
-    "bn": Arm("BGADL, weight 1, BatchNorm statistics re-estimated after training",
-              params={"recalibrate_bn": True}),
-    "new": Arm("BGADL, x' from the new batch only", params={"rec_source": "new"}),
-    "separate": Arm("BGADL non-joint (VAE-ACGAN first, classifier on real + x')",
-                    params={"joint": False}),
-    "warm_gan": Arm("BGADL, E/G/D warm-started across rounds", params={"gan_warm_start": True}),
-    "gan2": Arm("BGADL, 2 VAE-ACGAN steps per classifier step", params={"gan_steps": 2.0}),
+    "bn": Arm("BGADL, weight 1, BatchNorm statistics re-estimated after training", params=BN),
+    # The arms below were first run after ``bn``: each adds its factor to bn (weight 1 with
+    # recalibrate_bn), so that the BatchNorm collapse does not hide what the factor changes.
+    "new": Arm("bn + x' from the new batch only", params={**BN, "rec_source": "new"}),
+    "separate": Arm("bn, non-joint (VAE-ACGAN first, classifier on real + x')",
+                    params={**BN, "joint": False}),
+    "warm_gan": Arm("bn + E/G/D warm-started across rounds",
+                    params={**BN, "gan_warm_start": True}),
+    "gan2": Arm("bn + 2 VAE-ACGAN steps per classifier step", params={**BN, "gan_steps": 2.0}),
     "crop_flip": Arm("BALD + crop/flip, no generative samples",
                      params={**PLAIN, "augment": "crop_flip"}),
-    "bgadl_crop_flip": Arm("BGADL + crop/flip", params={"augment": "crop_flip"}),
-    "small_gan": Arm("BGADL, small E/G/D (width 32, FC 256)", params=SMALL),
+    "bgadl_crop_flip": Arm("bn + crop/flip", params={**BN, "augment": "crop_flip"}),
+    "small_gan": Arm("bn + small E/G/D (width 32, FC 256)", params={**BN, **SMALL}),
     "small_gan_half": Arm("BGADL, small E/G/D, updated every other step",
                           params={**SMALL, "gan_steps": 0.5}),
     "lenet_bald": Arm("authors' setting: LeNet, BALD", params=PLAIN, model="lenet",

@@ -18,6 +18,13 @@ if ! "$VENV/bin/python" -c "import torch, torchvision" 2>/dev/null; then
   "$VENV/bin/pip" install -q "torch==2.14.1" "torchvision==0.29.1" 2>/dev/null \
     || "$VENV/bin/pip" install -q torch torchvision
 fi
+# An interrupted or partial install (a missing CUDA wheel, a full disk) can leave torch that pip calls
+# installed but that does not import: stop here rather than report a ready environment.
+if ! "$VENV/bin/python" -c "import torch, torchvision" >/dev/null; then
+  echo "[setup] error: torch or torchvision is installed in $VENV but does not import (see above);" \
+       "remove $VENV and run this script again" >&2
+  exit 1
+fi
 if ! "$VENV/bin/python" -c "import skal, skorch, imblearn, pytest, starlette, uvicorn, jinja2, selenium, numpydoc" 2>/dev/null \
    || [ setup.cfg -nt "$VENV/.skal-installed" ]; then
   echo "[setup] installing skal and its test dependencies"
@@ -51,4 +58,6 @@ if ! { command -v chromium && command -v chromedriver; } >/dev/null 2>&1; then
     echo "[setup] note: chromium not found; as root run: apt-get install chromium chromium-driver"
   fi
 fi
-echo "[setup] ready: $VENV ($("$VENV/bin/python" -c 'import torch, skorch, sklearn; print(f"torch {torch.__version__}, skorch {skorch.__version__}, scikit-learn {sklearn.__version__}")'))"
+# A failing import here ends the script with an error (set -e applies to an assignment), never "ready".
+versions=$("$VENV/bin/python" -c 'import skal, torch, skorch, sklearn; print(f"torch {torch.__version__}, skorch {skorch.__version__}, scikit-learn {sklearn.__version__}")')
+echo "[setup] ready: $VENV ($versions)"
