@@ -33,6 +33,7 @@ from skal.bgadl import PAPER_GEN_WEIGHT
 from skal.datasets import load_dataset
 
 SMALL = {"gan_width": 32, "gan_hidden": 256}
+BN = {"recalibrate_bn": True}
 # name -> (description, BGADLClassifier parameters; None: the plain ResNet18Classifier of BALD)
 VARIANTS = {
     "bald": ("plain ResNet18 (BALD's classifier)", None),
@@ -47,6 +48,12 @@ VARIANTS = {
                             {**SMALL, "joint": False, "gan_steps": 0.5}),
     "crop_flip": ("plain ResNet18 + crop/flip (no VAE-ACGAN)",
                   {"generative": False, "augment": "crop_flip"}),
+    # the bn-based ablation arms (recalibrate_bn re-estimates BatchNorm once per fit, one forward
+    # pass over the training rows: here over 12 steps, in a round over at least 800)
+    "bn": ("joint, weight 1, BatchNorm re-estimated after fit", BN),
+    "separate_bn": ("non-joint, BatchNorm re-estimated after fit", {**BN, "joint": False}),
+    "bgadl_crop_flip": ("joint, weight 1, BatchNorm re-estimated, crop/flip",
+                        {**BN, "augment": "crop_flip"}),
 }
 ROUND_STEPS = 800  # training steps per round in the scaled protocol (min_steps)
 
