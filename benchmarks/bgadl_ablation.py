@@ -37,7 +37,9 @@ its model in memory between rounds: after an interruption its next round starts 
 from scratch. The report (``results.md``, ``results.csv``, ``learning_curves.png``) is rewritten
 after every finished (arm, repeat) and by ``--report-only``: accuracy per label budget (mean ± std
 over the repeats finished), the mean cost of a round (fit + query seconds) and its ratio to the
-``bald`` round of the same protocol.
+``bald`` round of the same protocol, and each arm's mean difference to the BALD run of the same
+seed on the same machine (torch's CPU kernels change the numbers; ``--baseline-out DIR`` adds the
+``bald`` runs another machine made in DIR, e.g. ``benchmarks/results/bgadl_ablation_avx2``).
 
 Full run (CPU, one thread per process; about 15 CPU-hours, see docs/bgadl_ablation.md)::
 
@@ -289,6 +291,73 @@ def machine_lines(runs):
     return lines
 
 
+def _machine_key(result):
+    """The one machine a run ran on, hashable; None when unrecorded or when it moved."""
+    if len(result.machines or []) != 1:
+        return None
+    return tuple(sorted(result.machines[0].items()))
+
+
+def baseline_runs(args, runs):
+    """{(baseline arm, seed, machine): {budget: accuracy}} of the baseline arms' runs, from
+    ``OUT`` (``runs``) and from every ``--baseline-out`` folder (re-runs on other machines)."""
+    found = []
+    for name in sorted(set(BASELINE.values())):
+        found += [(name, r) for r in runs.get(name, {}).values()]
+        for folder in args.baseline_out:
+            for k in range(args.repeats):
+                try:
+                    found.append((name, load_run(_bench.run_dir(folder, name, args.seed + k))))
+                except FileNotFoundError:
+                    continue
+    out = {}
+    for name, result in found:
+        key = _machine_key(result)
+        if key is not None:
+            out[(name, result.config.seed, key)] = {
+                row["n_labeled"]: row["accuracy"] for row in result.rows}
+    return out
+
+
+def paired_deltas(args, runs, names):
+    """{arm: {budget: [points]}}: each run's accuracy minus that of its protocol's baseline run
+    with the same seed on the same machine (pairs share the pool, the initial labels, the test
+    images and torch's kernels); runs without such a partner are left out."""
+    bases = baseline_runs(args, runs)
+    out = {}
+    for name in names:
+        base_name = BASELINE[ARMS[name].protocol]
+        if name == base_name:
+            continue
+        for result in runs.get(name, {}).values():
+            base = bases.get((base_name, result.config.seed, _machine_key(result)))
+            if base is None or _machine_key(result) is None:
+                continue
+            for row in result.rows:
+                if row["n_labeled"] in base:
+                    out.setdefault(name, {}).setdefault(row["n_labeled"], []).append(
+                        100 * (row["accuracy"] - base[row["n_labeled"]]))
+    return out
+
+
+def paired_lines(args, runs, names, budgets):
+    """The report's table of paired differences (see ``paired_deltas``)."""
+    deltas = paired_deltas(args, runs, names)
+    if not deltas:
+        return []
+    table = []
+    for name, by_budget in deltas.items():
+        cells = [f"{np.mean(by_budget[n]):+.1f} ({len(by_budget[n])})" if n in by_budget else ""
+                 for n in budgets]
+        worst = min(float(np.mean(v)) for v in by_budget.values())
+        table.append([f"`{name}`", *cells, f"{worst:+.1f}"])
+    return ["", "Paired with the BALD run (`lenet_bald` for the authors' setting) of the same "
+            "seed on the same machine: mean difference in points (pairs). This removes the "
+            "noise of machines and of the drawn pool and initial labels; BALD runs from "
+            "other machines come from `--baseline-out`.", "",
+            *_bench.md_table(["arm", *budgets, "min"], table)]
+
+
 def summarise(rows):
     """Per budget: accuracy mean/std/n; and the mean round cost (fit + query seconds)."""
     acc = {n: (float(np.mean(a)), float(np.std(a)), len(a))
@@ -360,6 +429,7 @@ def write_report(args, names):
         ratio = f"{cost / base_cost:.1f}" if base_cost else ""
         table.append([f"`{name}` {ARMS[name].label}", *cells, delta, f"{cost:.1f}", ratio])
     lines += _bench.md_table(["arm", *budgets, "min Δ", "s/round", "× BALD"], table)
+    lines += paired_lines(args, runs, names, budgets)
     where = machine_lines(runs)
     lines += ["", *where] if where else []
     _bench.write_markdown(args.out, lines)
@@ -382,6 +452,10 @@ def parse_args(argv=None):
                        help="override the VAE-ACGAN size of every generative arm (tiny checks)")
     p.add_argument("--device", default="cpu")
     p.add_argument("--list", action="store_true", help="print the arms and exit")
+    p.add_argument("--baseline-out", action="append", default=[], metavar="DIR",
+                   help="another output folder whose bald / lenet_bald runs (made on another "
+                        "machine) the report pairs with this folder's runs of that machine; "
+                        "repeatable")
     _bench.add_run_options(p, out=os.path.join(os.path.dirname(os.path.abspath(__file__)),
                                                "results", "bgadl_ablation"),
                            repeats=3, arms=list(ARMS), arms_help="comma-separated arms")

@@ -264,6 +264,46 @@ def test_the_ablation_report_says_where_each_run_ran(bench, tmp_path):
     assert ablation.machine_lines(ablation.collect(args, ["w0"])) == []
 
 
+def test_the_ablation_report_pairs_runs_with_bald_of_the_same_seed_and_machine(bench, tmp_path):
+    from skal.experiment import ExperimentConfig, run_experiment
+
+    ablation = importlib.import_module("bgadl_ablation")
+    other = tmp_path / "other"
+    args = ablation.parse_args(["--out", str(tmp_path / "out"), "--repeats", "2",
+                                "--baseline-out", str(other)])
+    tiny = dict(dataset="digits", method="random", n_initial=20, query_size=10, n_rounds=1,
+                repeats=1, pool_size=100, test_size=50, width=2, max_epochs=1)
+
+    def run(folder, arm, seed, **edit):
+        path = bench.run_dir(folder, arm, seed)
+        run_experiment(ExperimentConfig(**{**tiny, "seed": seed}), path, progress=False)
+        state = json.load(open(os.path.join(path, "state.json")))
+        for row, accuracy in zip(state["results"], edit.get("accuracies", [])):
+            row["accuracy"] = accuracy  # tiny nets score alike: give each run its own numbers
+        if "processor" in edit:
+            state["machines"] = [{**state["machines"][0], "processor": edit["processor"]}]
+        json.dump(state, open(os.path.join(path, "state.json"), "w"))
+
+    run(args.out, "bald", 0, accuracies=[0.5, 0.6])
+    run(other, "bald", 1, accuracies=[0.4, 0.7])  # the partner of seed 1 is in --baseline-out
+    run(args.out, "random", 0, accuracies=[0.55, 0.5])
+    run(args.out, "random", 1, accuracies=[0.45, 0.6])
+    run(args.out, "w0", 0, processor="another CPU")  # ran on another machine: no partner
+
+    runs = ablation.collect(args, ["bald", "random", "w0"])
+    assert len(runs["w0"]) == 1
+    deltas = ablation.paired_deltas(args, runs, ["bald", "random", "w0"])
+    assert deltas == {"random": {20: pytest.approx([5.0, 5.0]),
+                                 30: pytest.approx([-10.0, -10.0])}}
+    lines = ablation.paired_lines(args, runs, ["bald", "random", "w0"], [20, 30])
+    assert lines[1].startswith("Paired with the BALD run")
+    assert lines[-1] == "| `random` | +5.0 (2) | -10.0 (2) | -10.0 |"
+    # without --baseline-out seed 1 has no partner
+    alone = ablation.parse_args(["--out", str(tmp_path / "out"), "--repeats", "2"])
+    assert ablation.paired_deltas(alone, runs, ["random"]) == {
+        "random": {20: pytest.approx([5.0]), 30: pytest.approx([-10.0])}}
+
+
 def test_strategies_runs_the_builtin_methods(bench):
     strategies = importlib.import_module("strategies")
     args = strategies.parse_args(["--tiny", "--arms", "bald,badge"])
