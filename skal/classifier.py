@@ -109,7 +109,9 @@ class MCDropoutClassifier(SkorchParamsMixin, TrainingHooksMixin, MCDropoutSampli
         fp16 training scales the loss (``torch.amp.GradScaler``). None: float32.
     memory_format : {"contiguous", "channels_last"}, default="contiguous"
         Memory format of the network's weights and 4-D inputs; ``"channels_last"`` speeds up
-        convolutions on GPUs (this is about memory strides, not the layout of ``X``).
+        convolutions on GPUs (this is about memory strides, not the layout of ``X``). Use it on
+        CUDA: on the CPU, torch 2.14.1's oneDNN channels-last convolution backward crashed
+        the process on an AVX2 machine (a torch bug).
     verbose : int, default=0
         Verbosity of skorch's per-epoch log; 0 prints nothing.
     **kwargs
