@@ -55,6 +55,7 @@ end). Tiny end-to-end check (about a minute)::
         --gan-hidden 32 --latent-dim 8
 """
 
+import argparse
 import dataclasses
 import functools
 import os
@@ -301,15 +302,11 @@ def _machine_key(result):
 def baseline_runs(args, runs):
     """{(baseline arm, seed, machine): {budget: accuracy}} of the baseline arms' runs, from
     ``OUT`` (``runs``) and from every ``--baseline-out`` folder (re-runs on other machines)."""
-    found = []
-    for name in sorted(set(BASELINE.values())):
-        found += [(name, r) for r in runs.get(name, {}).values()]
-        for folder in args.baseline_out:
-            for k in range(args.repeats):
-                try:
-                    found.append((name, load_run(_bench.run_dir(folder, name, args.seed + k))))
-                except FileNotFoundError:
-                    continue
+    names = sorted(set(BASELINE.values()))
+    found = [(name, r) for name in names for r in runs.get(name, {}).values()]
+    for folder in args.baseline_out:
+        there = collect(argparse.Namespace(**{**vars(args), "out": folder}), names)
+        found += [(name, r) for name in names for r in there[name].values()]
     out = {}
     for name, result in found:
         key = _machine_key(result)
@@ -331,7 +328,7 @@ def paired_deltas(args, runs, names):
             continue
         for result in runs.get(name, {}).values():
             base = bases.get((base_name, result.config.seed, _machine_key(result)))
-            if base is None or _machine_key(result) is None:
+            if base is None:  # no partner (an unrecorded machine never has one)
                 continue
             for row in result.rows:
                 if row["n_labeled"] in base:

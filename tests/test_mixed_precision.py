@@ -3,7 +3,6 @@
 The same code path runs with device="cuda"; the CUDA test at the end runs where a GPU is present.
 """
 
-import functools
 import subprocess
 import sys
 
@@ -76,7 +75,6 @@ for _ in range(20):
 """
 
 
-@functools.lru_cache(maxsize=None)
 def _cpu_channels_last_backward_crashes():
     """Whether torch's CPU channels-last convolution backward kills a process on this machine.
 
