@@ -458,6 +458,10 @@ def parse_args(argv=None):
                            repeats=3, arms=list(ARMS), arms_help="comma-separated arms")
     args = p.parse_args(argv)
     args.arms = _bench.split_arms(p, args.arms, list(ARMS))
+    missing = [d for d in args.baseline_out if not os.path.isdir(d)]
+    if missing:
+        p.error(f"--baseline-out must name existing output folders; got {missing}, which do "
+                "not exist")
     return args
 
 

@@ -264,11 +264,13 @@ def test_the_ablation_report_says_where_each_run_ran(bench, tmp_path):
     assert ablation.machine_lines(ablation.collect(args, ["w0"])) == []
 
 
-def test_the_ablation_report_pairs_runs_with_bald_of_the_same_seed_and_machine(bench, tmp_path):
+def test_the_ablation_report_pairs_runs_with_bald_of_the_same_seed_and_machine(bench, tmp_path,
+                                                                               capsys):
     from skal.experiment import ExperimentConfig, run_experiment
 
     ablation = importlib.import_module("bgadl_ablation")
     other = tmp_path / "other"
+    other.mkdir()
     args = ablation.parse_args(["--out", str(tmp_path / "out"), "--repeats", "2",
                                 "--baseline-out", str(other)])
     tiny = dict(dataset="digits", method="random", n_initial=20, query_size=10, n_rounds=1,
@@ -298,6 +300,9 @@ def test_the_ablation_report_pairs_runs_with_bald_of_the_same_seed_and_machine(b
     lines = ablation.paired_lines(args, runs, ["bald", "random", "w0"], [20, 30])
     assert lines[1].startswith("Paired with the BALD run")
     assert lines[-1] == "| `random` | +5.0 (2) | -10.0 (2) | -10.0 |"
+    with pytest.raises(SystemExit):  # a mistyped folder is an error, not an empty pairing
+        ablation.parse_args(["--baseline-out", str(tmp_path / "nowhere")])
+    assert "--baseline-out must name existing output folders" in capsys.readouterr().err
     # without --baseline-out seed 1 has no partner
     alone = ablation.parse_args(["--out", str(tmp_path / "out"), "--repeats", "2"])
     assert ablation.paired_deltas(alone, runs, ["random"]) == {
