@@ -300,26 +300,22 @@ def _machine_key(result):
 
 
 def baseline_runs(args, runs):
-    """{(baseline arm, seed, machine): {budget: accuracy}} of the baseline arms' runs, from
+    """{(baseline arm, seed, machine): ExperimentResult} of the baseline arms' runs, from
     ``OUT`` (``runs``) and from every ``--baseline-out`` folder (re-runs on other machines)."""
     names = sorted(set(BASELINE.values()))
     found = [(name, r) for name in names for r in runs.get(name, {}).values()]
     for folder in args.baseline_out:
         there = collect(argparse.Namespace(**{**vars(args), "out": folder}), names)
         found += [(name, r) for name in names for r in there[name].values()]
-    out = {}
-    for name, result in found:
-        key = _machine_key(result)
-        if key is not None:
-            out[(name, result.config.seed, key)] = {
-                row["n_labeled"]: row["accuracy"] for row in result.rows}
-    return out
+    return {(name, result.config.seed, _machine_key(result)): result
+            for name, result in found if _machine_key(result) is not None}
 
 
-def paired_deltas(args, runs, names):
-    """{arm: {budget: [points]}}: each run's accuracy minus that of its protocol's baseline run
-    with the same seed on the same machine (pairs share the pool, the initial labels, the test
-    images and torch's kernels); runs without such a partner are left out."""
+def pairs(args, runs, names):
+    """{arm: [(run, partner)]}: each run with its protocol's baseline run of the same seed on
+    the same machine (pairs share the pool, the initial labels, the test images and torch's
+    kernels); runs without such a partner (an unrecorded machine never has one) or without a
+    finished round are left out."""
     bases = baseline_runs(args, runs)
     out = {}
     for name in names:
@@ -328,31 +324,54 @@ def paired_deltas(args, runs, names):
             continue
         for result in runs.get(name, {}).values():
             base = bases.get((base_name, result.config.seed, _machine_key(result)))
-            if base is None:  # no partner (an unrecorded machine never has one)
-                continue
-            for row in result.rows:
-                if row["n_labeled"] in base:
-                    out.setdefault(name, {}).setdefault(row["n_labeled"], []).append(
-                        100 * (row["accuracy"] - base[row["n_labeled"]]))
+            if base is not None and result.rows:
+                out.setdefault(name, []).append((result, base))
     return out
 
 
+def _round_seconds(result):
+    """Mean wall-clock seconds of a run's rounds (fit + query)."""
+    return float(np.mean([row["fit_seconds"] + row["query_seconds"] for row in result.rows]))
+
+
+def paired_deltas(args, runs, names):
+    """{arm: {budget: [points]}}: each run's accuracy minus that of its partner (``pairs``)."""
+    out = {}
+    for name, found in pairs(args, runs, names).items():
+        for result, base in found:
+            base_acc = {row["n_labeled"]: row["accuracy"] for row in base.rows}
+            for row in result.rows:
+                if row["n_labeled"] in base_acc:
+                    out.setdefault(name, {}).setdefault(row["n_labeled"], []).append(
+                        100 * (row["accuracy"] - base_acc[row["n_labeled"]]))
+    return out
+
+
+def paired_cost_ratios(args, runs, names):
+    """{arm: [ratio]}: each run's mean round time over that of its partner (``pairs``)."""
+    return {name: [_round_seconds(result) / _round_seconds(base) for result, base in found]
+            for name, found in pairs(args, runs, names).items()}
+
+
 def paired_lines(args, runs, names, budgets):
-    """The report's table of paired differences (see ``paired_deltas``)."""
+    """The report's table of paired differences (see ``paired_deltas``) and round-time ratios
+    (``paired_cost_ratios``)."""
     deltas = paired_deltas(args, runs, names)
     if not deltas:
         return []
+    ratios = paired_cost_ratios(args, runs, names)
     table = []
     for name, by_budget in deltas.items():
         cells = [f"{np.mean(by_budget[n]):+.1f} ({len(by_budget[n])})" if n in by_budget else ""
                  for n in budgets]
         worst = min(float(np.mean(v)) for v in by_budget.values())
-        table.append([f"`{name}`", *cells, f"{worst:+.1f}"])
+        table.append([f"`{name}`", *cells, f"{worst:+.1f}", f"{np.mean(ratios[name]):.1f}"])
     return ["", "Paired with the BALD run (`lenet_bald` for the authors' setting) of the same "
-            "seed on the same machine: mean difference in points (pairs). This removes the "
+            "seed on the same machine: mean difference in points (pairs), and the mean ratio "
+            "of round times (wall clock) to the partner's. This removes the "
             "noise of machines and of the drawn pool and initial labels; BALD runs from "
             "other machines come from `--baseline-out`.", "",
-            *_bench.md_table(["arm", *budgets, "min"], table)]
+            *_bench.md_table(["arm", *budgets, "min", "× BALD"], table)]
 
 
 def summarise(rows):

@@ -282,14 +282,16 @@ def test_the_ablation_report_pairs_runs_with_bald_of_the_same_seed_and_machine(b
         state = json.load(open(os.path.join(path, "state.json")))
         for row, accuracy in zip(state["results"], edit.get("accuracies", [])):
             row["accuracy"] = accuracy  # tiny nets score alike: give each run its own numbers
+        for row in state["results"]:
+            row["fit_seconds"], row["query_seconds"] = edit.get("seconds", 1.0) - 1.0, 1.0
         if "processor" in edit:
             state["machines"] = [{**state["machines"][0], "processor": edit["processor"]}]
         json.dump(state, open(os.path.join(path, "state.json"), "w"))
 
-    run(args.out, "bald", 0, accuracies=[0.5, 0.6])
-    run(other, "bald", 1, accuracies=[0.4, 0.7])  # the partner of seed 1 is in --baseline-out
-    run(args.out, "random", 0, accuracies=[0.55, 0.5])
-    run(args.out, "random", 1, accuracies=[0.45, 0.6])
+    run(args.out, "bald", 0, accuracies=[0.5, 0.6], seconds=10.0)
+    run(other, "bald", 1, accuracies=[0.4, 0.7], seconds=5.0)  # seed 1's partner: --baseline-out
+    run(args.out, "random", 0, accuracies=[0.55, 0.5], seconds=30.0)
+    run(args.out, "random", 1, accuracies=[0.45, 0.6], seconds=10.0)
     run(args.out, "w0", 0, processor="another CPU")  # ran on another machine: no partner
 
     runs = ablation.collect(args, ["bald", "random", "w0"])
@@ -299,7 +301,9 @@ def test_the_ablation_report_pairs_runs_with_bald_of_the_same_seed_and_machine(b
                                  30: pytest.approx([-10.0, -10.0])}}
     lines = ablation.paired_lines(args, runs, ["bald", "random", "w0"], [20, 30])
     assert lines[1].startswith("Paired with the BALD run")
-    assert lines[-1] == "| `random` | +5.0 (2) | -10.0 (2) | -10.0 |"
+    assert ablation.paired_cost_ratios(args, runs, ["random", "w0"]) == {
+        "random": pytest.approx([3.0, 2.0])}
+    assert lines[-1] == "| `random` | +5.0 (2) | -10.0 (2) | -10.0 | 2.5 |"
     with pytest.raises(SystemExit):  # a mistyped folder is an error, not an empty pairing
         ablation.parse_args(["--baseline-out", str(tmp_path / "nowhere")])
     assert "--baseline-out must name existing output folders" in capsys.readouterr().err
