@@ -362,16 +362,26 @@ def paired_lines(args, runs, names, budgets):
     ratios = paired_cost_ratios(args, runs, names)
     table = []
     for name, by_budget in deltas.items():
-        cells = [f"{np.mean(by_budget[n]):+.1f} ({len(by_budget[n])})" if n in by_budget else ""
-                 for n in budgets]
+        cells = [_paired_cell(by_budget[n]) if n in by_budget else "" for n in budgets]
         worst = min(float(np.mean(v)) for v in by_budget.values())
         table.append([f"`{name}`", *cells, f"{worst:+.1f}", f"{np.mean(ratios[name]):.1f}"])
     return ["", "Paired with the BALD run (`lenet_bald` for the authors' setting) of the same "
-            "seed on the same machine: mean difference in points (pairs), and the mean ratio "
-            "of round times (wall clock) to the partner's. This removes the "
+            "seed on the same machine: mean difference in points ± its standard error (the "
+            "pairs' sample standard deviation over √pairs; none for one pair) (pairs), and the "
+            "mean ratio of round times (wall clock) to the partner's. This removes the "
             "noise of machines and of the drawn pool and initial labels; BALD runs from "
-            "other machines come from `--baseline-out`.", "",
+            "other machines come from `--baseline-out`. A mean within about two standard "
+            "errors of 0 does not tell the arm from BALD.", "",
             *_bench.md_table(["arm", *budgets, "min", "× BALD"], table)]
+
+
+def _paired_cell(points):
+    """``+m.m ± s.s (n)``: the mean paired difference and its standard error (n >= 2)."""
+    mean = float(np.mean(points))
+    if len(points) < 2:
+        return f"{mean:+.1f} (1)"
+    se = float(np.std(points, ddof=1) / np.sqrt(len(points)))
+    return f"{mean:+.1f} ± {se:.1f} ({len(points)})"
 
 
 def summarise(rows):

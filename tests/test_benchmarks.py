@@ -291,19 +291,20 @@ def test_the_ablation_report_pairs_runs_with_bald_of_the_same_seed_and_machine(b
     run(args.out, "bald", 0, accuracies=[0.5, 0.6], seconds=10.0)
     run(other, "bald", 1, accuracies=[0.4, 0.7], seconds=5.0)  # seed 1's partner: --baseline-out
     run(args.out, "random", 0, accuracies=[0.55, 0.5], seconds=30.0)
-    run(args.out, "random", 1, accuracies=[0.45, 0.6], seconds=10.0)
+    run(args.out, "random", 1, accuracies=[0.47, 0.6], seconds=10.0)
     run(args.out, "w0", 0, processor="another CPU")  # ran on another machine: no partner
 
     runs = ablation.collect(args, ["bald", "random", "w0"])
     assert len(runs["w0"]) == 1
     deltas = ablation.paired_deltas(args, runs, ["bald", "random", "w0"])
-    assert deltas == {"random": {20: pytest.approx([5.0, 5.0]),
+    assert deltas == {"random": {20: pytest.approx([5.0, 7.0]),
                                  30: pytest.approx([-10.0, -10.0])}}
     lines = ablation.paired_lines(args, runs, ["bald", "random", "w0"], [20, 30])
     assert lines[1].startswith("Paired with the BALD run")
     assert ablation.paired_cost_ratios(args, runs, ["random", "w0"]) == {
         "random": pytest.approx([3.0, 2.0])}
-    assert lines[-1] == "| `random` | +5.0 (2) | -10.0 (2) | -10.0 | 2.5 |"
+    # mean ± standard error: pairs +5, +7 -> +6.0 ± 1.0; -10, -10 -> -10.0 ± 0.0
+    assert lines[-1] == "| `random` | +6.0 ± 1.0 (2) | -10.0 ± 0.0 (2) | -10.0 | 2.5 |"
     with pytest.raises(SystemExit):  # a mistyped folder is an error, not an empty pairing
         ablation.parse_args(["--baseline-out", str(tmp_path / "nowhere")])
     assert "--baseline-out must name existing output folders" in capsys.readouterr().err
@@ -311,6 +312,8 @@ def test_the_ablation_report_pairs_runs_with_bald_of_the_same_seed_and_machine(b
     alone = ablation.parse_args(["--out", str(tmp_path / "out"), "--repeats", "2"])
     assert ablation.paired_deltas(alone, runs, ["random"]) == {
         "random": {20: pytest.approx([5.0]), 30: pytest.approx([-10.0])}}
+    assert ablation.paired_lines(alone, runs, ["random"], [20, 30])[-1] == (
+        "| `random` | +5.0 (1) | -10.0 (1) | -10.0 | 3.0 |")  # one pair: no standard error
 
 
 def test_strategies_runs_the_builtin_methods(bench):
