@@ -26,6 +26,7 @@ import time
 
 import numpy as np
 
+from skal.exceptions import RunFolderError
 from skal.experiment import METHODS, load_run, register_method, run_experiment
 
 
@@ -145,21 +146,26 @@ def run_jobs(jobs, run_one, n_jobs=1, after=None):
 
     With ``n_jobs`` > 1 the jobs run in a pool of that many spawned processes (``run_one``
     must then be a module-level function of the script, with picklable arguments) and
-    ``after`` follows each as it finishes; otherwise they run here, in order.
+    ``after`` follows each as it finishes; otherwise they run here, in order. A run folder
+    that cannot be used (another process is running it, or another experiment made it) stops
+    the script with that message, not a traceback: the folder is left as it was.
     """
-    if n_jobs <= 1:
-        for job in jobs:
-            result = run_one(*job)
-            if after is not None:
-                after(job, result)
-        return
-    context = multiprocessing.get_context("spawn")
-    with concurrent.futures.ProcessPoolExecutor(n_jobs, mp_context=context) as pool:
-        futures = {pool.submit(run_one, *job): job for job in jobs}
-        for future in concurrent.futures.as_completed(futures):
-            result = future.result()
-            if after is not None:
-                after(futures[future], result)
+    try:
+        if n_jobs <= 1:
+            for job in jobs:
+                result = run_one(*job)
+                if after is not None:
+                    after(job, result)
+            return
+        context = multiprocessing.get_context("spawn")
+        with concurrent.futures.ProcessPoolExecutor(n_jobs, mp_context=context) as pool:
+            futures = {pool.submit(run_one, *job): job for job in jobs}
+            for future in concurrent.futures.as_completed(futures):
+                result = future.result()
+                if after is not None:
+                    after(futures[future], result)
+    except RunFolderError as exc:
+        raise SystemExit(f"{os.path.basename(sys.argv[0])}: error: {exc}") from None
 
 
 def check_arm_file(folder, record):

@@ -8,6 +8,8 @@ import dataclasses
 import importlib
 import json
 import os
+import re
+import sys
 
 import pytest
 
@@ -314,6 +316,29 @@ def test_the_ablation_report_pairs_runs_with_bald_of_the_same_seed_and_machine(b
         "random": {20: pytest.approx([5.0]), 30: pytest.approx([-10.0])}}
     assert ablation.paired_lines(alone, runs, ["random"], [20, 30])[-1] == (
         "| `random` | +5.0 (1) | -10.0 (1) | -10.0 | 3.0 |")  # one pair: no standard error
+
+
+def _tiny_run(out):
+    from skal.experiment import ExperimentConfig, run_experiment
+
+    run_experiment(ExperimentConfig(dataset="digits", method="random", n_initial=20,
+                                    query_size=10, n_rounds=0, repeats=1, pool_size=100,
+                                    test_size=50, width=2, max_epochs=1), out, progress=False)
+
+
+def test_a_run_folder_in_use_stops_a_benchmark_with_the_reason(bench, tmp_path, monkeypatch):
+    from skal.experiment import storage
+
+    out = str(tmp_path / "run")
+    os.makedirs(out)
+    monkeypatch.setattr(sys, "argv", ["benchmarks/bgadl_ablation.py", "--arms", "gan2"])
+    with storage.RunLock(out):  # as another process running the same arm and seed holds it
+        with pytest.raises(SystemExit, match=rf"^bgadl_ablation\.py: error: {re.escape(out)} "
+                                             r"is in use by another skal run"):
+            bench.run_jobs([(out,)], _tiny_run)
+    assert not os.path.exists(os.path.join(out, "state.json"))
+    bench.run_jobs([(out,)], _tiny_run)  # free again: the same job runs
+    assert os.path.exists(os.path.join(out, "state.json"))
 
 
 def test_strategies_runs_the_builtin_methods(bench):
