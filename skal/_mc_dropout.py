@@ -5,8 +5,15 @@
 deterministic features computed once when the module allows it) and
 :meth:`~MCDropoutSamplingMixin.embed` (the input of the last ``nn.Linear``, for the feature-space
 strategies).
+
+MC dropout is *consistent*: pass ``t`` is one draw of the network's weights for the whole pool, so
+every row sees the same dropout mask in pass ``t`` (:class:`ConsistentDropout`). Joint scores
+(BatchBALD, EPIG) need this: with a fresh mask per row, two copies of one image would look like
+independent points. The masks depend only on the seed, the layer and the per-row shape, never on
+the batch, the chunk or the process that scores a row.
 """
 
+import math
 import warnings
 
 import numpy as np
@@ -14,7 +21,7 @@ import torch
 from sklearn.utils.validation import check_is_fitted
 from torch import nn
 
-from ._modes import _MCDropoutMode
+from ._modes import _EvalMode
 from ._params import Int, check_params
 from ._pool import is_lazy_pool
 from ._precision import as_float32, to_memory_format
@@ -22,7 +29,12 @@ from ._skorch_compat import predict_nonlinearity
 from ._typing import ArrayLike, RandomStateLike
 from ._validation import resolve_seed, torch_rng
 
-__all__ = ["MCDropoutSamplingMixin"]
+__all__ = ["ConsistentDropout", "MCDropoutSamplingMixin"]
+
+# the SELU constant of torch's alpha dropout (the value a dropped unit is set to, before scaling)
+_ALPHA = 1.7580993408473766
+_FEATURE_DROPOUT = (nn.Dropout1d, nn.Dropout2d, nn.Dropout3d, nn.FeatureAlphaDropout)
+_ALPHA_DROPOUT = (nn.AlphaDropout, nn.FeatureAlphaDropout)
 
 
 def _dropout_modules(module):
@@ -44,6 +56,83 @@ def _dropout_free_features(module, dropouts, x_probe, device):
     return not fired
 
 
+class ConsistentDropout(_EvalMode):
+    """Context manager: MC dropout with one mask per pass shared by every row (one weight draw).
+
+    Inside the block, ``module`` is in eval mode, dropout layers included, and each dropout layer
+    with ``p > 0`` is followed by a forward hook that applies the mask of the current pass
+    :attr:`t` instead: ``x * mask[t] / (1 - p)``, the mask broadcast over the batch. An element
+    dropout layer draws one Bernoulli mask per feature (the whole per-row shape); ``Dropout1d``,
+    ``Dropout2d`` and ``Dropout3d`` one per channel; ``AlphaDropout`` and ``FeatureAlphaDropout``
+    use torch's alpha-dropout formula with the shared mask.
+
+    The ``n_passes`` masks of a layer are drawn when it first runs, on the CPU, from a generator
+    seeded by ``(seed, layer number, per-row shape)``: they do not depend on the batch size, the
+    order or size of the chunks, the device, or which process scores the rows.
+
+    Parameters
+    ----------
+    module : torch.nn.Module
+        The network; its modes are restored on exit.
+    n_passes : int
+        T, the number of masks per layer.
+    seed : int
+        Seeds the masks.
+
+    Attributes
+    ----------
+    t : int
+        The pass whose masks the next forward uses (0 to ``n_passes - 1``).
+    """
+
+    def __init__(self, module, n_passes, seed):
+        super().__init__(module)
+        self.n_passes, self.seed, self.t = int(n_passes), int(seed), 0
+        self.dropouts = [m for m in _dropout_modules(module) if m.p > 0]
+        self._masks = {}
+
+    def __enter__(self):
+        super().__enter__()
+        self._hooks = [m.register_forward_hook(self._hook(k, m))
+                       for k, m in enumerate(self.dropouts)]
+        return self
+
+    def __exit__(self, *exc):
+        for h in self._hooks:
+            h.remove()
+        self._masks.clear()
+        return super().__exit__(*exc)
+
+    def _mask(self, k, layer, row_shape, device, dtype):
+        """The ``(n_passes, *row_shape)`` keep-masks of layer ``k``, drawn once per call."""
+        key = (k, row_shape, device, dtype)
+        if key not in self._masks:
+            shape = row_shape
+            if isinstance(layer, _FEATURE_DROPOUT):  # one draw per channel, broadcast over space
+                shape = row_shape[:1] + (1,) * (len(row_shape) - 1)
+            words = np.random.SeedSequence([self.seed, k, *row_shape]).generate_state(2)
+            gen = torch.Generator().manual_seed(int(words[0]) << 32 | int(words[1]))
+            keep = torch.rand((self.n_passes, *shape), generator=gen) >= layer.p
+            self._masks[key] = keep.to(device=device, dtype=dtype)
+        return self._masks[key]
+
+    def _hook(self, k, layer):
+        def apply(mod, inputs, output):
+            x = inputs[0]
+            keep = self._mask(k, layer, tuple(x.shape[1:]), x.device, x.dtype)[self.t]
+            p = layer.p
+            if isinstance(layer, _ALPHA_DROPOUT):
+                if p == 1:
+                    return torch.zeros_like(x)  # torch's alpha_dropout at p = 1
+                a = 1.0 / math.sqrt((_ALPHA**2 * p + 1) * (1 - p))
+                # x * a * keep + b, b = (keep - 1) * alpha * a + alpha * a * p (torch's formula)
+                return x * (a * keep) + ((keep - 1) * (_ALPHA * a) + _ALPHA * a * p)
+            if p == 1:
+                return x * 0
+            return x * (keep / (1 - p))  # (n, *row_shape) * (*row_shape): one mask for every row
+        return apply
+
+
 class MCDropoutSamplingMixin:
     """MC-dropout samples and features of a fitted skal classifier (see the module docstring)."""
 
@@ -57,9 +146,13 @@ class MCDropoutSamplingMixin:
     ) -> np.ndarray:
         """Monte-Carlo dropout: ``n_samples`` stochastic passes with only dropout active.
 
-        BatchNorm and every other layer stay in eval mode. When the module has ``features`` and
-        ``head`` and no dropout runs inside ``features``, the features are computed once per batch
-        and only the head is sampled: exact, and about ``n_samples`` times cheaper.
+        BatchNorm and every other layer stay in eval mode. Pass ``t`` is one weight draw for all
+        rows: every row gets the same dropout masks in pass ``t`` (consistent MC dropout, see
+        :class:`skal._mc_dropout.ConsistentDropout`), so two copies of one image get equal
+        probabilities in each pass, and the result for a row does not depend on the other rows,
+        the batch size, the chunks or the process. When the module has ``features`` and ``head``
+        and no dropout runs inside ``features``, the features are computed once per batch and only
+        the head is sampled: exact, and about ``n_samples`` times cheaper.
 
         Parameters
         ----------
@@ -70,6 +163,8 @@ class MCDropoutSamplingMixin:
             Number of MC passes T.
         random_state : None, int, RandomState or Generator, default=None
             Seeds the dropout masks; ``None`` falls back to the estimator's ``random_state``.
+            The same seed gives the same masks, so rows scored in separate calls with one seed
+            (chunks, processes) belong to the same T weight draws.
         cache : bool, default=True
             Reuse the deterministic features across passes when the module allows it.
 
@@ -105,7 +200,8 @@ class MCDropoutSamplingMixin:
         nonlin = predict_nonlinearity(self)
         out = np.empty((n_samples, n_rows, len(self.classes_)), dtype=np.float32)
         device = self._compute_device()
-        with _MCDropoutMode(module, dropouts), torch.no_grad(), torch_rng(seed, device):
+        mc = ConsistentDropout(module, n_samples, seed)
+        with mc, torch.no_grad(), torch_rng(seed, device):
             for offset, X in chunks:  # one chunk of the pool at a time
                 if use_head and offset == 0:
                     probe = to_memory_format(torch.as_tensor(X[:1], device=device),
@@ -120,6 +216,7 @@ class MCDropoutSamplingMixin:
                         if use_head:
                             z = module.features(xb)  # deterministic: once per batch
                         for t in range(n_samples):
+                            mc.t = t
                             logits = module.head(z) if use_head else module(xb)
                             if isinstance(logits, tuple):
                                 logits = logits[0]

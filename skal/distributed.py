@@ -8,8 +8,9 @@ backend; one code path for one machine or many):
   chunks of a :class:`skal._pool.Pool`, dealt out round-robin), keeps its local top k, and the
   processes all-gather those candidates (``k`` per process, not the pool's ``n`` scores) and merge
   them. Every process returns the same global indices, equal to those of a one-process run: the
-  chunk grid, the MC-dropout seeds (per chunk) and the tie-breaking keys (per position, see
-  :mod:`skal._topk`) do not depend on how the pool is split;
+  chunk grid, the MC-dropout masks (one seed for the whole pool, so pass t is one weight draw on
+  every process) and the tie-breaking keys (per position, see :mod:`skal._topk`) do not depend
+  on how the pool is split;
 - the ``Accelerated*`` estimators below train data-parallel: each process takes its share of every
   epoch and gradients are averaged across processes (DDP through skorch's ``AccelerateMixin`` for
   the classifiers; an explicit all-reduce for WAAL's two-player step).

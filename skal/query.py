@@ -281,13 +281,6 @@ def _identity(X):
     return X
 
 
-def _chunk_seed(base, k):
-    """The MC-dropout seed of chunk ``k``: ``base`` for the first, derived ones for the others."""
-    if base is None or k == 0:
-        return base
-    return int(np.random.SeedSequence([base, k]).generate_state(1)[0]) % (2**31 - 1)
-
-
 def _scan(pool, score_chunk, n_instances, seed):
     """The best ``n_instances`` of a pool, scored chunk by chunk: ``(positions, scores)``.
 
@@ -578,15 +571,14 @@ def bald(
     mask_seed = None if random_state is None else int(rng.integers(2**31 - 1))
     tie_seed = _topk.tiebreak_seed(None if random_state is None else rng)
     if mask_seed is None and (pool.n_chunks > 1 or distributed.world_size() > 1):
-        # the estimator's own seed for the first chunk (what sample_proba would use), derived
-        # seeds for the others, the same on every process
+        # the estimator's own seed (what sample_proba would use), fixed once for all chunks
         mask_seed = resolve_seed(getattr(est, "random_state", None))
     mask_seed, tie_seed = distributed.broadcast_seeds(mask_seed, tie_seed)
 
     def score(k, rows):
-        # masks seeded per chunk: the same whichever process scores the chunk
+        # one seed for every chunk and process: pass t is the same weight draw for the whole pool
         samples = est.sample_proba(
-            transform(rows), n_samples=n_samples, random_state=_chunk_seed(mask_seed, k)
+            transform(rows), n_samples=n_samples, random_state=mask_seed
         )  # (T, chunk, n_classes): one chunk at a time, never (T, n, n_classes)
         return bald_scores(samples)
 
