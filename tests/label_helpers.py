@@ -90,3 +90,24 @@ class ServeProcess:
 
     def __exit__(self, *exc):
         self.stop()
+
+
+def http_request(base, method, path, body=None, headers=None, raw_body=None, timeout=10):
+    """One HTTP request to ``base`` (``http://127.0.0.1:PORT``) with http.client, the path sent
+    exactly as given; returns ``(status, headers, payload)``."""
+    import http.client
+    import json
+
+    parsed = urllib.parse.urlsplit(base)
+    conn = http.client.HTTPConnection(parsed.hostname, parsed.port, timeout=timeout)
+    headers = dict(headers or {})
+    data = raw_body
+    if body is not None:
+        data = json.dumps(body).encode()
+        headers.setdefault("Content-Type", "application/json")
+    try:
+        conn.request(method, path, body=data, headers=headers)
+        response = conn.getresponse()
+        return response.status, dict(response.getheaders()), response.read()
+    finally:
+        conn.close()

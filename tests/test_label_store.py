@@ -249,7 +249,10 @@ def test_store_refuses_other_files(tmp_path):
     with pytest.raises(FileNotFoundError, match="no labelling project database"):
         LabelStore(tmp_path / "missing.db")
     sqlite3.connect(tmp_path / "other.db").execute("CREATE TABLE meta (key, value)")
-    with pytest.raises(ValueError, match="is not a skal labelling project of schema version 1"):
+    with pytest.raises(ValueError, match="is not a skal labelling project database"):
         LabelStore(tmp_path / "other.db")
+    (tmp_path / "garbage.db").write_bytes(b"not an SQLite file" * 100)
+    with pytest.raises(ValueError, match="is not a skal labelling project database"):
+        LabelStore(tmp_path / "garbage.db")
     with pytest.raises(FileNotFoundError, match="is not a skal labelling project"):
         Project(tmp_path)

@@ -5,13 +5,14 @@ serve``), the Python API (:class:`Project`) and ``skal label export`` read and w
 The web page needs the ``label`` extra (``pip install 'skal[label]'``: Starlette, uvicorn, Jinja2).
 """
 
-__all__ = ["BatchItem", "DEFAULT_CONFIG", "Project", "available_strategies", "start_server"]
+__all__ = ["BatchItem", "DEFAULT_CONFIG", "Project", "RescanReport", "available_strategies",
+           "start_server"]
 
 
 def __getattr__(name):
     # lazy, so that `skal --help` (which imports skal.labeling.cli) imports neither numpy nor
     # the web framework
-    if name in ("BatchItem", "DEFAULT_CONFIG", "Project", "available_strategies"):
+    if name in ("BatchItem", "DEFAULT_CONFIG", "Project", "RescanReport", "available_strategies"):
         from . import project
 
         return getattr(project, name)

@@ -8,10 +8,15 @@ Security: the server binds to 127.0.0.1 unless told otherwise, and then checks t
 (a page elsewhere cannot reach it through DNS rebinding). On any other address a token is required
 (header ``X-Skal-Token``, cookie ``skal_token``, or ``?token=`` once, which sets the cookie):
 without it every route answers 401. POST bodies must be JSON (a cross-site form cannot send
-them without a CORS preflight, which this server never grants) and at most ``max_body`` bytes
-(413). The page's Content-Security-Policy allows only its own scripts, styles and images.
+them without a CORS preflight, which this server never grants), at most ``max_body`` bytes (413),
+and strictly typed (422 with a message). The page's Content-Security-Policy allows only its own
+scripts, styles and images, and ``Cross-Origin-Resource-Policy: same-origin`` keeps other sites'
+pages from loading its images. A connection must send each request's headers within
+``header_timeout`` seconds and its body within ``body_timeout`` (else it is closed, or gets 408),
+so half-open connections cannot hold the server.
 """
 
+import asyncio
 import hmac
 import http.cookies
 import json
@@ -38,8 +43,10 @@ from starlette.staticfiles import StaticFiles
 from .project import Project
 from .service import TrainingService
 from .settings import available_strategies, check_name
+from .store import ImageRetiredError
 
-__all__ = ["create_app", "start_server", "make_server", "class_keys", "LOOPBACK_HOSTS"]
+__all__ = ["create_app", "start_server", "make_server", "class_keys", "page_url",
+           "LOOPBACK_HOSTS"]
 
 _HERE = os.path.dirname(os.path.abspath(__file__))
 #: Addresses the server may bind to without a token.
@@ -47,6 +54,15 @@ LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1")
 TOKEN_HEADER = "x-skal-token"
 TOKEN_COOKIE = "skal_token"
 DEFAULT_MAX_BODY = 64 * 1024
+#: Seconds a connection has to send a request's headers (from connecting, or from the previous
+#: response) and a request's body.
+DEFAULT_HEADER_TIMEOUT = 10.0
+DEFAULT_BODY_TIMEOUT = 30.0
+#: Addresses that mean "every address of this machine".
+WILDCARD_HOSTS = ("0.0.0.0", "::", "")
+# connections at once before uvicorn answers 503; half-open ones are closed after header_timeout
+_LIMIT_CONCURRENCY = 512
+_SQL_INT = range(-(2**63), 2**63)
 _IMAGE_TYPES = {".png": "image/png", ".jpg": "image/jpeg", ".jpeg": "image/jpeg",
                 ".webp": "image/webp"}
 _CSP = ("default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; "
@@ -65,10 +81,12 @@ def class_keys(classes):
 class _Guard:
     """Pure ASGI middleware: the token check, the body size bound and the security headers."""
 
-    def __init__(self, app, token=None, max_body=DEFAULT_MAX_BODY):
+    def __init__(self, app, token=None, max_body=DEFAULT_MAX_BODY,
+                 body_timeout=DEFAULT_BODY_TIMEOUT):
         self.app = app
         self.token = token
         self.max_body = max_body
+        self.body_timeout = body_timeout
 
     def _has_token(self, scope):
         headers = {k.decode("latin-1").lower(): v.decode("latin-1")
@@ -95,6 +113,7 @@ class _Guard:
                             (b"referrer-policy", b"no-referrer"),
                             (b"x-frame-options", b"DENY"),
                             (b"content-security-policy", _CSP.encode()),
+                            (b"cross-origin-resource-policy", b"same-origin"),
                             (b"cache-control", b"no-store")]
                 message = dict(message, headers=headers)
             await send(message)
@@ -115,7 +134,15 @@ class _Guard:
             return
 
         if scope["method"] in ("POST", "PUT", "PATCH", "DELETE"):
-            body, too_big = await self._read_body(scope, receive)
+            try:
+                body, too_big = await asyncio.wait_for(self._read_body(scope, receive),
+                                                       self.body_timeout)
+            except asyncio.TimeoutError:
+                await PlainTextResponse(
+                    f"408 Request Timeout: the request body did not arrive within "
+                    f"{self.body_timeout:g} s.", status_code=408, headers={"connection": "close"}
+                )(scope, receive, send_with_headers)
+                return
             if too_big:
                 await PlainTextResponse(
                     f"413 Request body larger than {self.max_body} bytes.", status_code=413
@@ -170,15 +197,33 @@ async def _json_body(request):
         return None, _error(415, "Send the request body as application/json.")
     try:
         data = json.loads(await request.body() or b"{}")
-    except (ValueError, UnicodeDecodeError):
+    except RecursionError:
+        return None, _error(400, "The request body is not valid JSON here: it is nested too "
+                                 "deeply (expected a flat JSON object).")
+    except (ValueError, UnicodeDecodeError):  # (an integer of over 4300 digits is one)
         return None, _error(400, "The request body is not valid JSON.")
     if not isinstance(data, dict):
         return None, _error(400, "The request body must be a JSON object.")
     return data, None
 
 
+def _shown(value):
+    """A value for a message: its repr, shortened, and its JSON type."""
+    text = repr(value)
+    if len(text) > 40:
+        text = text[:37] + "..."
+    kind = {bool: "a boolean", int: "an integer", float: "a number", str: "a string",
+            list: "an array", dict: "an object", type(None): "null"}.get(type(value), "a value")
+    return f"{text} ({kind})"
+
+
 def _annotator(data):
-    name = data.get("annotator") or "web"
+    """The ``annotator`` field: absent or null (``"web"``), else a valid name (ValueError)."""
+    name = data.get("annotator")
+    if name is None:
+        return "web"
+    if not isinstance(name, str):
+        raise ValueError(f"'annotator' must be a string (or null); got {_shown(name)}.")
     check_name(name, "annotator")
     return name
 
@@ -237,21 +282,38 @@ class _Handlers:
             return err
         image_id = data.get("image_id")
         if isinstance(image_id, bool) or not isinstance(image_id, int):
-            return _error(422, f"'image_id' must be an integer; got {image_id!r}.")
+            return _error(422, f"'image_id' must be an integer; got {_shown(image_id)}.")
+        if image_id not in _SQL_INT:
+            return _error(422, f"'image_id' must be an image's id, an integer in [-2**63, "
+                               f"2**63); got {_shown(image_id)}.")
+        skip = data.get("skip")
+        if skip is not None and not isinstance(skip, bool):
+            return _error(422, f"'skip' must be true, false or null; got {_shown(skip)}.")
+        label = data.get("label")
+        if skip and label is not None:
+            return _error(422, "Send either a 'label' or 'skip': true, not both (the label "
+                               f"{_shown(label)} came with skip: true).")
         try:
             annotator = _annotator(data)
         except ValueError as exc:
             return _error(422, str(exc))
-        if self.project.store.image(image_id=image_id) is None:
+        row = self.project.store.image(image_id=image_id)
+        if row is None:
             return _error(404, f"There is no image with id {image_id} in this project.")
-        if data.get("skip"):
-            answer_id = self.project.skip(image_id, annotator=annotator, source="web")
-        else:
-            label = data.get("label")
-            if not isinstance(label, str) or label not in self.project.classes:
-                return _error(422, f"{label!r} is not one of the project's classes: "
-                                   f"{self.project.classes}.")
-            answer_id = self.project.label(image_id, label, annotator=annotator, source="web")
+        if not skip and (not isinstance(label, str) or label not in self.project.classes):
+            return _error(422, f"'label' must be one of the project's classes "
+                               f"{self.project.classes} (or send 'skip': true); got "
+                               f"{_shown(label)}.")
+        try:
+            if skip:
+                answer_id = self.project.skip(image_id, annotator=annotator, source="web")
+            else:
+                answer_id = self.project.label(image_id, label, annotator=annotator,
+                                               source="web")
+        except ImageRetiredError as exc:
+            return _error(409, str(exc))
+        except ValueError as exc:
+            return _error(422, str(exc))
         return JSONResponse({"answer_id": answer_id, "image_id": image_id})
 
     async def undo(self, request):
@@ -269,10 +331,11 @@ class _Handlers:
         data, err = await _json_body(request)
         if err:
             return err
-        strategy = data.get("strategy") or None
-        if strategy is not None and strategy not in available_strategies():
-            return _error(422, f"Unknown strategy {strategy!r}; expected one of "
-                               f"{available_strategies()}.")
+        strategy = data.get("strategy")
+        if strategy is not None and (not isinstance(strategy, str)
+                                     or strategy not in available_strategies()):
+            return _error(422, f"Unknown strategy {_shown(strategy)}; expected one of "
+                               f"{available_strategies()} (or null for the project's).")
         try:
             self.service.start(strategy)
         except RuntimeError as exc:
@@ -303,7 +366,7 @@ def _templates():
 
 
 def create_app(project, *, token=None, allowed_hosts=None, max_body=DEFAULT_MAX_BODY,
-               service=None):
+               service=None, body_timeout=DEFAULT_BODY_TIMEOUT):
     """Build the labelling web app of a project.
 
     Parameters
@@ -318,6 +381,8 @@ def create_app(project, *, token=None, allowed_hosts=None, max_body=DEFAULT_MAX_
         Largest accepted request body in bytes (413 beyond).
     service : TrainingService or None
         Runs the rounds; one is made when None.
+    body_timeout : float, default=30.0
+        Seconds a POST body may take to arrive (408 beyond).
 
     Returns
     -------
@@ -338,7 +403,8 @@ def create_app(project, *, token=None, allowed_hosts=None, max_body=DEFAULT_MAX_
         Route("/images/{path:path}", h.image),
         Mount("/static", StaticFiles(directory=os.path.join(_HERE, "static")), name="static"),
     ]
-    middleware = [Middleware(_Guard, token=token, max_body=max_body)]
+    middleware = [Middleware(_Guard, token=token, max_body=max_body,
+                             body_timeout=body_timeout)]
     if allowed_hosts is not None:
         middleware.insert(0, Middleware(TrustedHostMiddleware, allowed_hosts=allowed_hosts))
     app = Starlette(routes=routes, middleware=middleware)
@@ -348,12 +414,89 @@ def create_app(project, *, token=None, allowed_hosts=None, max_body=DEFAULT_MAX_
 
 
 # ---------------------------------------------------------------------------- serving
+def page_url(host, port, token=None):
+    """The address of the page for a server bound to ``host``: for a wildcard address
+    (``0.0.0.0``, ``::``) this machine's name, which the other machines may have to replace by
+    its IP address.
+
+    Parameters
+    ----------
+    host : str
+        The bound address.
+    port : int
+    token : str or None
+        Added as ``?token=...``.
+
+    Returns
+    -------
+    url : str
+    """
+    if host in WILDCARD_HOSTS:
+        host = socket.gethostname() or "localhost"
+    shown = f"[{host}]" if ":" in host else host
+    url = f"http://{shown}:{port}/"
+    if token:
+        url += "?token=" + urllib.parse.quote(token)
+    return url
+
+
+def _bounded_protocol(header_timeout):
+    """uvicorn's h11 protocol with a deadline for request headers: a connection that has not
+    sent a whole request head ``header_timeout`` seconds after connecting (or after its previous
+    response) is closed, so half-open connections cannot pile up up to the concurrency limit."""
+    from uvicorn.protocols.http.h11_impl import H11Protocol
+
+    class BoundedH11Protocol(H11Protocol):
+        _header_timer = None
+
+        def _arm(self):
+            self._disarm()
+            self._header_timer = self.loop.call_later(header_timeout, self._header_timeout)
+
+        def _disarm(self):
+            if self._header_timer is not None:
+                self._header_timer.cancel()
+                self._header_timer = None
+
+        def _waiting_for_head(self):
+            return self.cycle is None or self.cycle.response_complete
+
+        def _header_timeout(self):
+            self._header_timer = None
+            if self._waiting_for_head() and not self.transport.is_closing():
+                self.transport.close()
+
+        def connection_made(self, transport):
+            super().connection_made(transport)
+            self._arm()
+
+        def data_received(self, data):
+            cycle = self.cycle
+            super().data_received(data)
+            if self.cycle is not cycle:  # a request head arrived
+                self._disarm()
+
+        def on_response_complete(self):
+            super().on_response_complete()
+            if self._waiting_for_head() and not self.transport.is_closing():
+                self._arm()  # the next request's head, on a kept-alive connection
+
+        def connection_lost(self, exc):
+            self._disarm()
+            super().connection_lost(exc)
+
+    return BoundedH11Protocol
+
+
 def make_server(project, host="127.0.0.1", port=8000, *, token=None, require_token=False,
-                max_body=DEFAULT_MAX_BODY):
+                max_body=DEFAULT_MAX_BODY, header_timeout=DEFAULT_HEADER_TIMEOUT,
+                body_timeout=DEFAULT_BODY_TIMEOUT):
     """A uvicorn server for a project, bound now (``port=0`` picks a free port).
 
     A token is required on any address but 127.0.0.1 / localhost / ::1 (and there when
-    ``require_token``); one is generated when none is given.
+    ``require_token``); one is generated when none is given. A connection that has not sent a
+    request's headers within ``header_timeout`` seconds (of connecting, or of its previous
+    response) is closed; a POST body that takes longer than ``body_timeout`` gets 408.
 
     Returns
     -------
@@ -361,18 +504,23 @@ def make_server(project, host="127.0.0.1", port=8000, *, token=None, require_tok
     sock : socket.socket
         The bound socket; pass it as ``server.run(sockets=[sock])``.
     url : str
-        The address of the page (with ``?token=...`` when a token is needed).
+        The address of the page (with ``?token=...`` when a token is needed); for a wildcard
+        address it names this machine (see :func:`page_url`).
     token : str or None
     """
     import uvicorn
 
+    for name, value in (("header_timeout", header_timeout), ("body_timeout", body_timeout)):
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
+            raise ValueError(f"{name} must be a number of seconds > 0; got {value!r}.")
     if host not in LOOPBACK_HOSTS or require_token:
         token = token or secrets.token_urlsafe(32)
         allowed = None  # reached by other names; the token guards it
     else:
         token = token if token else None
         allowed = ["127.0.0.1", "localhost", "::1", "[::1]"]
-    app = create_app(project, token=token, allowed_hosts=allowed, max_body=max_body)
+    app = create_app(project, token=token, allowed_hosts=allowed, max_body=max_body,
+                     body_timeout=body_timeout)
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     sock = socket.socket(family, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -381,12 +529,11 @@ def make_server(project, host="127.0.0.1", port=8000, *, token=None, require_tok
     sock.set_inheritable(True)
     bound_port = sock.getsockname()[1]
     config = uvicorn.Config(app, log_level="warning", lifespan="off", timeout_keep_alive=5,
-                            limit_concurrency=64, h11_max_incomplete_event_size=16 * 1024)
+                            limit_concurrency=_LIMIT_CONCURRENCY,
+                            http=_bounded_protocol(float(header_timeout)),
+                            h11_max_incomplete_event_size=16 * 1024)
     server = uvicorn.Server(config)
-    shown = f"[{host}]" if ":" in host else host
-    url = f"http://{shown}:{bound_port}/"
-    if token:
-        url += "?token=" + urllib.parse.quote(token)
+    url = page_url(host, bound_port, token)
     server.skal_app = app
     return server, sock, url, token
 
@@ -397,8 +544,13 @@ class _Running:
     def __init__(self, server, sock, url, token, thread):
         self.server, self.sock, self.url, self.token, self.thread = (
             server, sock, url, token, thread)
-        parsed = urllib.parse.urlsplit(url)
-        self.base = f"{parsed.scheme}://{parsed.netloc}"
+        bound = sock.getsockname()
+        if bound[0] in WILDCARD_HOSTS:  # reach it on loopback from here
+            loopback = "[::1]" if sock.family == socket.AF_INET6 else "127.0.0.1"
+            self.base = f"http://{loopback}:{bound[1]}"
+        else:
+            parsed = urllib.parse.urlsplit(url)
+            self.base = f"{parsed.scheme}://{parsed.netloc}"
         self.app = server.skal_app
         self.project = self.app.state.project
         self.service = self.app.state.service

@@ -1,4 +1,5 @@
-"""``skal label init | serve | train | export``: the command line of a labelling project.
+"""``skal label init | serve | train | export | rescan | unlock``: the command line of a labelling
+project.
 
 :func:`add_label_parser` adds the ``label`` command to ``skal``'s parser. Only argparse is imported
 here; torch, the web framework and the project code are imported by the handlers, so that
@@ -70,8 +71,8 @@ def _classes(text):
 
 
 def add_label_parser(commands):
-    """Add ``skal label`` (with ``init``, ``serve``, ``train`` and ``export``) to ``commands``,
-    the sub-parsers of ``skal``'s parser."""
+    """Add ``skal label`` (with ``init``, ``serve``, ``train``, ``export``, ``rescan`` and
+    ``unlock``) to ``commands``, the sub-parsers of ``skal``'s parser."""
     label = commands.add_parser(
         "label", help="label your own images, with a person as the oracle",
         description="A labelling project: a folder of images, a web page to label the batches "
@@ -139,7 +140,32 @@ def add_label_parser(commands):
     export.add_argument("project", metavar="PROJECT")
     export.add_argument("--format", choices=("csv", "imagefolder"), default="csv")
     export.add_argument("--out", help="default: PROJECT/labels.csv or PROJECT/export/")
+    export.add_argument("--escape-formulas", action=argparse.BooleanOptionalAction, default=True,
+                        help="CSV: make cells a spreadsheet could run as a formula inert (a path "
+                             "gets './', an annotator \"'\"); --no-escape-formulas writes names "
+                             "verbatim (default: escape)")
     export.set_defaults(handler=_export)
+
+    rescan = sub.add_parser(
+        "rescan", aliases=["add"], help="register new image files, retire missing ones",
+        description="Bring PROJECT up to date with its image folder: new files are registered "
+                    "(labelled with their sub-folder's name when it is a class), images whose "
+                    "file left the folder are retired (their answers are kept; they leave the "
+                    "pool, the batches, training and the exports), a registered image found "
+                    "under another name moves there, and a retired image whose file is back is "
+                    "in use again. Answers are never changed. 'add' is the same command.")
+    rescan.add_argument("project", metavar="PROJECT")
+    rescan.add_argument("--dry-run", action="store_true", help="report only, write nothing")
+    rescan.set_defaults(handler=_rescan)
+
+    unlock = sub.add_parser(
+        "unlock", help="clear a round left running by a process that is gone",
+        description="Mark the rounds of PROJECT left 'running' by a process that no longer runs "
+                    "them as 'interrupted' (the process running a round holds PROJECT/round.lock;"
+                    " a round whose process still holds it is left alone: stop that process "
+                    "first). Labels are not touched.")
+    unlock.add_argument("project", metavar="PROJECT")
+    unlock.set_defaults(handler=_unlock)
     return label
 
 
@@ -148,11 +174,14 @@ def _user_errors(handler):
     configuration errors: one line on stderr and exit status 2."""
     @functools.wraps(handler)
     def wrapped(args):
+        from .store import RoundRunningError
+
         try:
             return handler(args)
         except ConfigError:
             raise
-        except (ValueError, FileNotFoundError, FileExistsError, KeyError) as exc:
+        except (ValueError, FileNotFoundError, FileExistsError, KeyError,
+                RoundRunningError) as exc:
             message = exc.args[0] if isinstance(exc, KeyError) and exc.args else exc
             raise ConfigError(str(message)) from None
     return wrapped
@@ -209,6 +238,10 @@ def _serve(args):
     except OSError as exc:
         raise ValueError(f"could not listen on {args.host}:{args.port}: {exc}") from None
     print(f"skal label: serving {project.path} at {url}", flush=True)
+    if args.host in ("0.0.0.0", "::", ""):
+        print(f"skal label: listening on every address of this machine ({args.host}); if the "
+              "name in that URL does not resolve on the other machine, replace it with this "
+              "machine's IP address", flush=True)
     if token:  # printed this once, inside the URL, and nowhere else
         print("skal label: a token is required on this address; the URL above carries it (it "
               "sets a cookie), or send it as the X-Skal-Token header", flush=True)
@@ -245,9 +278,66 @@ def _export(args):
                                        else "export")
         try:
             if args.format == "csv":
-                n = project.export_csv(out)
+                n = project.export_csv(out, escape_formulas=args.escape_formulas)
             else:
                 n = project.export_imagefolder(out)
         except FileExistsError as exc:
             raise ValueError(str(exc)) from None
         print(f"exported {n} labels to {out}")
+
+
+def _names(paths, limit=10):
+    shown = ", ".join(" -> ".join(p) if isinstance(p, tuple) else p for p in paths[:limit])
+    return shown + (f", ... ({len(paths) - limit} more)" if len(paths) > limit else "")
+
+
+@_user_errors
+def _rescan(args):
+    import warnings
+
+    project = _open(args.project)
+    with project:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            report = project.rescan(dry_run=args.dry_run)
+        for w in caught:
+            print(f"skal label rescan: warning: {w.message}", file=sys.stderr)
+        parts = [("added", report.added), ("moved", report.moved),
+                 ("restored", report.restored), ("retired (answers kept)", report.retired),
+                 ("changed (retired, answers kept)", report.changed),
+                 ("duplicate(s) not registered", report.duplicates),
+                 ("refused", report.refused)]
+        summary = ", ".join(f"{len(paths)} {what}" for what, paths in parts)
+        if report.dry_run:
+            print(f"rescan of {project.image_root} (dry run: nothing was written): would be "
+                  f"{summary}")
+        else:
+            print(f"rescan of {project.image_root}: {summary}")
+        for what, paths in parts:
+            if paths:
+                print(f"  {what.split(' ')[0]}: {_names(paths)}")
+        if not report.dry_run:
+            print(f"{len(project.store.images())} images in use")
+
+
+@_user_errors
+def _unlock(args):
+    import os
+
+    from .project import Project
+    from .store import DB_NAME, LabelStore
+
+    if not os.path.isfile(os.path.join(args.project, DB_NAME)):
+        Project(args.project)  # raises the usual "is not a skal labelling project" error
+    store = LabelStore(os.path.join(args.project, DB_NAME))  # (Project() would unlock on open)
+    try:
+        running = {r["id"]: r for r in store.rounds() if r["status"] == "running"}
+        ids = store.unlock()
+    finally:
+        store.close()
+    if not ids:
+        print("no round is running; nothing to unlock")
+    for i in ids:
+        r = running.get(i)
+        who = f" (process {r['pid']} on {r['host']})" if r is not None else ""
+        print(f"round {i}{who} was not running any more: marked interrupted")

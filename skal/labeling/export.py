@@ -3,37 +3,54 @@
 import csv
 import datetime
 import os
+import re
 import shutil
 import warnings
 
-__all__ = ["export_csv", "export_imagefolder"]
+__all__ = ["export_csv", "export_imagefolder", "looks_like_formula"]
 
 
-# a cell a spreadsheet would run as a formula (OWASP's "CSV injection" list)
-_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+# what a spreadsheet may run as a formula (OWASP's "CSV injection" list, the DDE pipe, and the
+# full-width forms some locales accept), also after leading blanks, which spreadsheets skip
+_FORMULA_START = ("=", "+", "-", "@", "|", "\t", "\r", "\n", "\uff1d", "\uff0b", "\uff0d",
+                  "\uff20")
+_NUMBER = re.compile(r"[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?")
+
+
+def looks_like_formula(text):
+    """Whether a spreadsheet could read ``text`` as a formula: it starts, maybe after blanks,
+    with ``=``, ``+``, ``-``, ``@``, ``|``, a tab, CR or LF (or a full-width ``=+-@``); plain
+    numbers such as ``-1`` or ``+2.5e3`` excepted."""
+    text = str(text)
+    stripped = text.lstrip()
+    if not (text.startswith(_FORMULA_START) or stripped.startswith(_FORMULA_START)):
+        return False
+    return _NUMBER.fullmatch(stripped.rstrip()) is None
 
 
 def _cell(text, escape_formulas):
-    """``text``, prefixed with ``'`` if a spreadsheet would read it as a formula (a number such
-    as ``-1`` is left alone)."""
+    """``text``, prefixed with ``'`` if a spreadsheet could read it as a formula."""
     text = str(text)
-    if not escape_formulas or not text.startswith(_FORMULA_START):
-        return text
-    try:
-        float(text)
-        return text
-    except ValueError:
-        return "'" + text
+    return "'" + text if escape_formulas and looks_like_formula(text) else text
+
+
+def _path_cell(path, escape_formulas):
+    """A relative path, prefixed with ``./`` if a spreadsheet could read it as a formula: the
+    cell is safe and still names the same file."""
+    return "./" + path if escape_formulas and looks_like_formula(path) else path
 
 
 def export_csv(store, out, escape_formulas=True):
-    """Write ``path,label,annotator,answered_at,sha256`` for every labelled image of ``store``;
-    returns the number of rows (``path`` is relative to the image folder).
+    """Write ``path,label,annotator,answered_at,sha256`` for every labelled image in use of
+    ``store``; returns the number of rows (``path`` is relative to the image folder).
 
-    File, class and annotator names come from people (the annotator from the labelling page):
-    with ``escape_formulas`` a cell that starts like a spreadsheet formula (``=``, ``+``, ``-``,
-    ``@``, tab, carriage return; numbers excepted) is written with a leading ``'``, so opening
-    the file in a spreadsheet runs nothing. ``escape_formulas=False`` writes names verbatim.
+    File and annotator names come from people (the annotator from the labelling page): with
+    ``escape_formulas`` a cell that a spreadsheet could read as a formula (see
+    :func:`looks_like_formula`) is made inert, so opening the file in a spreadsheet runs
+    nothing: a path gets a leading ``./`` (it still names the same file), an annotator a leading
+    ``'``. Class names cannot look like formulas (``init`` refuses them), so the label column
+    is the class name exactly (a class of an older project that does is escaped with ``'``).
+    ``escape_formulas=False`` writes every name verbatim.
     """
     rows = [r for r in store.current() if r["kind"] == "label"]
     with open(out, "w", newline="", encoding="utf-8") as f:
@@ -41,7 +58,7 @@ def export_csv(store, out, escape_formulas=True):
         writer.writerow(["path", "label", "annotator", "answered_at", "sha256"])
         for r in rows:
             when = datetime.datetime.fromtimestamp(r["created_at"], datetime.timezone.utc)
-            writer.writerow([_cell(r["path"], escape_formulas),
+            writer.writerow([_path_cell(r["path"], escape_formulas),
                              _cell(r["label"], escape_formulas),
                              _cell(r["annotator"], escape_formulas),
                              when.isoformat(timespec="seconds"), r["sha256"]])

@@ -16,12 +16,12 @@ import numpy as np
 from . import export as _export
 from . import rounds as _rounds
 from .files import inside, load_checkpoint
-from .ingest import create_project
+from .ingest import RescanReport, create_project, rescan_project
 from .rounds import in_holdout  # noqa: F401 (importable from here, as before the split)
 from .settings import DEFAULT_CONFIG, available_strategies, check_config
 from .store import DB_NAME, LabelStore
 
-__all__ = ["BatchItem", "Project", "available_strategies", "DEFAULT_CONFIG"]
+__all__ = ["BatchItem", "Project", "RescanReport", "available_strategies", "DEFAULT_CONFIG"]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -96,7 +96,10 @@ class Project:
         Images directly in ``images`` are unlabelled; images in sub-folders are labelled with
         the sub-folder's name (a partially labelled ``ImageFolder``), recorded as answers of the
         annotator ``"import"``. Files that cannot be read are left out with a warning naming
-        them; symbolic links that lead out of the folder are left out too.
+        them, and so are symbolic links that lead out of the folder and names with control
+        characters (a newline). An image is its content: of a file and its links or copies,
+        only the first is registered (with a warning). Files added to the folder later are
+        registered by :meth:`rescan`.
 
         Parameters
         ----------
@@ -148,10 +151,11 @@ class Project:
         return config
 
     def image_path(self, image_id=None, path=None):
-        """The file of a registered image (by id or registered relative path), or None when it is
-        not registered or its real path has left the image folder (e.g. a swapped symlink)."""
+        """The file of a registered image in use (by id or registered relative path), or None
+        when it is not registered, is retired, or its real path has left the image folder (e.g. a
+        swapped symlink)."""
         row = self.store.image(image_id=image_id, path=path)
-        if row is None:
+        if row is None or row["retired_at"] is not None:
             return None
         root = self.image_root
         full = os.path.join(root, *row["path"].split("/"))
@@ -174,7 +178,8 @@ class Project:
                 for r in self.store.batch(latest["id"])]
 
     def labels(self):
-        """``{relative path: label}`` for every labelled image."""
+        """``{relative path: label}`` for every labelled image in use (the labels of retired
+        images stay in :attr:`store`'s answer log)."""
         return {r["path"]: r["label"] for r in self.store.current() if r["kind"] == "label"}
 
     def label_counts(self):
@@ -214,6 +219,7 @@ class Project:
 
     def label(self, image, label, *, annotator=None, source="api"):
         """Record ``label`` for an image (id or relative path); committed before returning.
+        A retired image takes no answers (:class:`~skal.labeling.store.ImageRetiredError`).
 
         Returns
         -------
@@ -234,6 +240,44 @@ class Project:
         row = self.store.undo(annotator=annotator or _default_annotator(), source=source,
                               image_id=image_id)
         return None if row is None else row["image_id"]
+
+    # ------------------------------------------------------------------ the image folder
+    def rescan(self, dry_run=False):
+        """Bring the project up to date with its image folder; answers are never touched.
+
+        New files are registered (labelled with their sub-folder's name when it is a class, as
+        by :meth:`init`); images whose file left the folder are retired: their answers are kept,
+        but they leave the pool, the batches, training and the exports. A registered content
+        found under another name moves there (its answers follow it); a retired image whose
+        file is back is in use again. A file whose content is already registered is not
+        registered again. Files that cannot be read or served are left out with a warning.
+
+        Parameters
+        ----------
+        dry_run : bool, default=False
+            Report what would change, write nothing.
+
+        Returns
+        -------
+        report : RescanReport
+            ``added``, ``moved``, ``restored``, ``retired``, ``changed``, ``duplicates`` and
+            ``refused`` paths.
+        """
+        return rescan_project(self.store, dry_run=dry_run, stacklevel=3)
+
+    def unlock(self):
+        """Mark the rounds left ``running`` by processes that are gone as ``interrupted``.
+
+        Rounds are recognised as stale anyway (the process running a round holds a lock the
+        kernel releases when it ends); this says so explicitly. Raises
+        :class:`~skal.labeling.store.RoundRunningError` when a live process is running a round.
+
+        Returns
+        -------
+        round_ids : list of int
+            The rounds marked ``interrupted``.
+        """
+        return self.store.unlock()
 
     # ------------------------------------------------------------------ training
     def _pool_ids(self):
@@ -265,8 +309,9 @@ class Project:
                                        progress)
 
     def check_ready(self, strategy=None):
-        """Check that a round can run now (a known strategy, labels of 2 classes in the training
-        part, a non-empty pool); raises ``ValueError`` saying what is missing.
+        """Check that a round can run now (a known strategy, every image's file in the folder,
+        labels of 2 classes in the training part, a non-empty pool); raises ``ValueError``
+        saying what is missing.
 
         Returns
         -------
@@ -291,10 +336,13 @@ class Project:
 
     # ------------------------------------------------------------------ export
     def export_csv(self, out, escape_formulas=True):
-        """Write ``path,label,annotator,answered_at,sha256`` for every labelled image; returns
-        the number of rows (``path`` is relative to the image folder). A name that starts like
-        a spreadsheet formula (``=``, ``+``, ``-``, ``@``, tab, CR; numbers excepted) gets a
-        leading ``'`` unless ``escape_formulas=False``."""
+        """Write ``path,label,annotator,answered_at,sha256`` for every labelled image in use;
+        returns the number of rows (``path`` is relative to the image folder).
+
+        Unless ``escape_formulas=False``, a cell a spreadsheet could read as a formula (it
+        starts, maybe after blanks, with ``=``, ``+``, ``-``, ``@``, ``|``, tab, CR or LF;
+        numbers excepted) is made inert: a path gets a leading ``./`` (it still names the same
+        file), an annotator a leading ``'``; class names never look like formulas."""
         return _export.export_csv(self.store, out, escape_formulas=escape_formulas)
 
     def export_imagefolder(self, out):

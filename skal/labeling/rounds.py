@@ -26,7 +26,7 @@ def in_holdout(sha256, fraction):
 
 
 def pool_ids(store):
-    """The ids of the images without a standing answer (the pool), in id order."""
+    """The ids of the images in use without a standing answer (the pool), in id order."""
     answered = {r["image_id"] for r in store.current()}
     return np.asarray([r["id"] for r in store.images() if r["id"] not in answered],
                       dtype=np.int64)
@@ -37,14 +37,18 @@ def first_batch(store):
     config = store.config()
     pool = pool_ids(store)
     round_id = store.begin_round("random_sampling", None, {"seed": config["seed"]})
-    rng = np.random.default_rng(config["seed"])
-    picked = rng.choice(pool, min(config["batch_size"], len(pool)), replace=False) if len(
-        pool) else []
-    n_labeled = sum(r["kind"] == "label" for r in store.current())
-    store.finish_round(
-        round_id, [(int(i), None, None, None) for i in picked],
-        n_labeled=n_labeled, n_train=0, n_holdout=0, accuracy=None,
-    )
+    try:
+        rng = np.random.default_rng(config["seed"])
+        picked = rng.choice(pool, min(config["batch_size"], len(pool)), replace=False) if len(
+            pool) else []
+        n_labeled = sum(r["kind"] == "label" for r in store.current())
+        store.finish_round(
+            round_id, [(int(i), None, None, None) for i in picked],
+            n_labeled=n_labeled, n_train=0, n_holdout=0, accuracy=None,
+        )
+    except BaseException as exc:
+        store.fail_round(round_id, f"{type(exc).__name__}: {exc}")
+        raise
 
 
 class Ready(NamedTuple):
@@ -74,6 +78,7 @@ def check_ready(store, strategy=None):
         config["strategy"] = strategy
     check_config(config)
     model = model_for(config)
+    _check_files(store, config["image_root"])
     current = [r for r in store.current() if r["kind"] == "label"]
     train = [r for r in current if not in_holdout(r["sha256"], config["holdout"])]
     held = [r for r in current if in_holdout(r["sha256"], config["holdout"])]
@@ -90,26 +95,42 @@ def check_ready(store, strategy=None):
     return Ready(config, model, train, held, pool, current)
 
 
+def _check_files(store, root):
+    """Raise a ``ValueError`` naming the images in use whose file is missing from the folder."""
+    missing = [r["path"] for r in store.images()
+               if not os.path.isfile(os.path.join(root, *r["path"].split("/")))]
+    if missing:
+        project = os.path.dirname(os.path.abspath(store.path))
+        raise ValueError(
+            f"{len(missing)} registered image(s) are missing from the image folder {root} "
+            f"(e.g. {', '.join(missing[:3])}): run 'skal label rescan {project}' (or "
+            "Project.rescan()) to retire them (their answers are kept) and register new files."
+        )
+
+
 class PixelCache:
-    """All registered images of a project as one uint8 array, in id order: read once, and again
-    only when images were added."""
+    """All images in use of a project as one uint8 array, in id order: read once, and again
+    only when the images (their ids, paths or contents) changed."""
 
     def __init__(self):
         self._pixels = None
         self._rows = None
+        self._key = None
 
     def load(self, store):
         """``(pixels, rows)``: the array and ``{image id: row of the array}``."""
         from .._sources import read_images
 
         images = store.images()
-        if self._pixels is None or len(self._rows) != len(images):
+        key = tuple((r["id"], r["path"], r["sha256"]) for r in images)
+        if self._pixels is None or key != self._key:
             config = store.config()
             paths = [os.path.join(config["image_root"], *r["path"].split("/")) for r in images]
             X, _ = read_images(paths, image_size=tuple(config["image_size"]),
                                color="gray" if config["channels"] == 1 else "rgb")
             self._pixels = X
             self._rows = {r["id"]: i for i, r in enumerate(images)}
+            self._key = key
         return self._pixels, self._rows
 
 

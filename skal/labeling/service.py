@@ -85,9 +85,17 @@ class TrainingService:
             return self._thread is not None and self._thread.is_alive()
 
     def start(self, strategy=None):
-        """Start a round in the background; raises ``RuntimeError`` if one is running and
-        ``ValueError`` for an unknown strategy or too few labels (checked before starting)."""
+        """Start a round in the background; raises ``RuntimeError`` if one is running (here or
+        in another process) and ``ValueError`` for an unknown strategy or too few labels
+        (checked before starting)."""
+        from .store import RoundRunningError
+
         self.project.check_ready(strategy)
+        running = self.project.store.running_round()
+        if running is not None:
+            raise RoundRunningError(
+                f"Round {running['id']} of this project is already running (process "
+                f"{running['pid']} on {running['host']}); wait for it to finish.")
         with self._lock:
             if self._thread is not None and self._thread.is_alive():
                 raise RuntimeError("A round is already running; wait for it to finish.")
