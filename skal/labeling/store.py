@@ -2,11 +2,12 @@
 
 Tables: ``meta`` (schema version, configuration), ``classes``, ``images`` (path relative to the
 image folder, content hash, size; ``retired_at`` is set when the file left the folder, which keeps
-the image's answers but takes it out of the pool, the batches and training), ``answers`` (an append-only log: every label, skip and undo with
-its annotator, time and source), ``current`` (the standing answer per image, kept in step with
-``answers`` inside the same transaction), ``rounds`` (train + query runs: status, strategy, the
-labels they saw, held-out accuracy, the checkpoint file they wrote) and ``queries`` (the batch each
-round picked, with the model's guess and confidence).
+the image's answers but takes it out of the pool, the batches and training), ``answers`` (an
+append-only log: every label, skip and undo with its annotator, time and source), ``current``
+(the standing answer per image, kept in step with ``answers`` inside the same transaction),
+``rounds`` (train + query runs: status, strategy, the labels they saw, held-out accuracy, the
+checkpoint file they wrote) and ``queries`` (the batch each round picked, with the model's guess
+and confidence).
 
 The database is in WAL mode with ``synchronous=FULL``; every write is one ``BEGIN IMMEDIATE`` ...
 ``COMMIT`` transaction, and a method returns only after its commit, so an answer that was
