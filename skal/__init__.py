@@ -21,6 +21,8 @@ _LAZY = {
     "BGADLMCDropoutClassifier": "bgadl",
     "MCDropoutClassifier": "classifier",
     "ResNet18Classifier": "classifier",
+    "FixMatchClassifier": "fixmatch",
+    "FixMatchMCDropoutClassifier": "fixmatch",
     "ActiveLearner": "learner",
     "bald": "query",
     "entropy_sampling": "query",
@@ -41,13 +43,15 @@ _LAZY = {
 # imported them eagerly).
 _SUBMODULES = frozenset({
     "augment", "batch_query", "bgadl", "callbacks", "classifier", "datasets", "exceptions",
-    "experiment", "learner", "losses", "nets", "query", "selection", "waal",
+    "experiment", "fixmatch", "learner", "losses", "nets", "query", "selection", "waal",
 })
 
 __all__ = [
     "ActiveLearner",
     "BGADLClassifier",
     "BGADLMCDropoutClassifier",
+    "FixMatchClassifier",
+    "FixMatchMCDropoutClassifier",
     "GenerativeAugmenter",
     "MCDropoutClassifier",
     "ResNet18Classifier",
