@@ -37,13 +37,16 @@ _LAZY = {
     "power_bald": "batch_query",
     "stochastic_batch": "batch_query",
     "typiclust": "batch_query",
+    "epig": "low_budget",
+    "probcover": "low_budget",
 }
 
 # Submodules reachable as attributes after a bare ``import skal`` (as they were when this file
 # imported them eagerly).
 _SUBMODULES = frozenset({
     "augment", "batch_query", "bgadl", "callbacks", "classifier", "datasets", "exceptions",
-    "experiment", "fixmatch", "learner", "losses", "nets", "query", "selection", "waal",
+    "experiment", "fixmatch", "learner", "losses", "low_budget", "nets", "query", "selection",
+    "waal",
 })
 
 __all__ = [
@@ -68,6 +71,8 @@ __all__ = [
     "badge",
     "coreset",
     "typiclust",
+    "probcover",
+    "epig",
     "__version__",
 ]
 
