@@ -25,10 +25,13 @@ if ! "$VENV/bin/python" -c "import torch, torchvision" >/dev/null; then
        "remove $VENV and run this script again" >&2
   exit 1
 fi
-if ! "$VENV/bin/python" -c "import skal, skorch, imblearn, pytest, starlette, uvicorn, jinja2, selenium, numpydoc" 2>/dev/null \
+if ! "$VENV/bin/python" -c "import skal, skorch, imblearn, pytest, starlette, uvicorn, jinja2, selenium, numpydoc, lightly.loss" 2>/dev/null \
    || [ setup.cfg -nt "$VENV/.skal-installed" ]; then
   echo "[setup] installing skal and its test dependencies"
   "$VENV/bin/pip" install -q -e ".[test]"
+  # skal.ContrastiveEncoder's NT-Xent loss and projection head (setup.cfg's `ssl` extra), with
+  # --no-deps: they need only torch, and lightly's pytorch-lightning and hydra-core are not used
+  "$VENV/bin/pip" install -q --no-deps "lightly==1.6.0"
   # test-only references of tests/test_batch_selection.py (setup.cfg's `reference` extra), with
   # --no-deps because their own pins clash with skal's; the tests skip if this fails
   "$VENV/bin/pip" install -q --no-deps "batchbald-redux==2.0.5" "toma>=1.1,<2" "baal==2.1.0" \

@@ -23,6 +23,9 @@ _LAZY = {
     "ResNet18Classifier": "classifier",
     "FixMatchClassifier": "fixmatch",
     "FixMatchMCDropoutClassifier": "fixmatch",
+    "ContrastiveEncoder": "encoder",
+    "InitTrunk": "encoder",
+    "init_trunk": "encoder",
     "ActiveLearner": "learner",
     "bald": "query",
     "entropy_sampling": "query",
@@ -44,6 +47,7 @@ _LAZY = {
 # Submodules reachable as attributes after a bare ``import skal`` (as they were when this file
 # imported them eagerly).
 _SUBMODULES = frozenset({
+    "encoder",
     "augment", "batch_query", "bgadl", "callbacks", "classifier", "datasets", "exceptions",
     "experiment", "fixmatch", "learner", "losses", "low_budget", "nets", "query", "selection",
     "waal",
@@ -51,6 +55,9 @@ _SUBMODULES = frozenset({
 
 __all__ = [
     "ActiveLearner",
+    "ContrastiveEncoder",
+    "InitTrunk",
+    "init_trunk",
     "BGADLClassifier",
     "BGADLMCDropoutClassifier",
     "FixMatchClassifier",
