@@ -250,6 +250,39 @@ def _cell(mean, std):
     return "-" if mean is None else f"{100 * mean:.2f} ± {100 * std:.2f}"
 
 
+def paired_with_random(args):
+    """Each arm's AUC minus random's of the same seed, over the pairs run on one machine.
+
+    Round 0 trains on the initial labels before any query, so its accuracy is the same for
+    every arm of a seed on one machine; a run whose round-0 accuracy differs from random's ran
+    elsewhere (other kernels) and is counted as unpaired instead.
+    """
+    def finished(arm, seed):
+        rows = _bench.load_rows(_bench.run_dir(args.out, arm, seed))
+        return rows if rows is not None and len(rows) == args.rounds + 1 else None
+
+    seeds = [args.seed + k for k in range(args.repeats)]
+    base = {seed: finished("random", seed) for seed in seeds}
+    out = []
+    for arm in args.arms:
+        if arm == "random":
+            continue
+        diffs, unpaired = [], 0
+        for seed in seeds:
+            r, partner = finished(arm, seed), base[seed]
+            if r is None:
+                continue
+            if partner is None or partner[0]["accuracy"] != r[0]["accuracy"]:
+                unpaired += 1
+                continue
+            diffs.append(100 * (_bench.auc(r) - _bench.auc(partner)))
+        mean = float(np.mean(diffs)) if diffs else None
+        se = float(np.std(diffs, ddof=1) / np.sqrt(len(diffs))) if len(diffs) > 1 else 0.0
+        out.append({"arm": arm, "pairs": len(diffs), "unpaired": unpaired,
+                    "mean": None if mean is None else round(mean, 3), "se": round(se, 3)})
+    return out
+
+
 def write_report(args, timing, memory):
     runs = collect(args)
     sizes = [args.n_initial + args.query_size * r for r in range(args.rounds + 1)]
@@ -303,6 +336,18 @@ def write_report(args, timing, memory):
           t["cdalbench_auc"] or "-",
           t["query_time_ratio"] if t["query_time_ratio"] is not None else "-",
           t["query_seconds_per_round"] or "-"] for t in table])
+    paired = paired_with_random(args)
+    summary["paired_with_random"] = paired
+    _bench.write_summary(args.out, summary, rows)
+    if paired:
+        lines += ["", "Paired with random (same seed): each arm's AUC minus random's, mean ± "
+                  "standard error over the pairs, in AUC points x 100. Only runs whose round-0 "
+                  "accuracy equals random's count (round 0 has no query, so equal accuracy means "
+                  "the same machine and kernels); the others are listed as unpaired.", ""]
+        lines += _bench.md_table(
+            ["strategy", "pairs", "AUC - random (x 100)", "unpaired repeats"],
+            [[p["arm"], p["pairs"], "-" if p["mean"] is None else
+              f"{p['mean']:+.2f} ± {p['se']:.2f}", p["unpaired"]] for p in paired])
     lines += ["", "Accuracy per round (mean ± std):", ""]
     lines += _bench.md_table(
         ["labels", *args.arms],
