@@ -1,5 +1,6 @@
 """Plain ``torch.nn`` modules used by skal's estimators (no scikit-learn here)."""
 
+from skal.nets.head import EmbeddingHead
 from skal.nets.lenet import BGADLLeNet
 from skal.nets.resnet import PreActResNet18, ResNet18
 
@@ -26,6 +27,7 @@ __all__ = [
     "AuxiliaryClassifier",
     "BGADLLeNet",
     "Discriminator",
+    "EmbeddingHead",
     "Encoder",
     "Generator",
     "LeNetFeatures",
