@@ -152,12 +152,15 @@ class BGADLStepMixin:
                    else f"GAN training is unstable at gan_lr={self.gan_lr!r}; try a lower "
                         f"learning rate (e.g. gan_lr={self.gan_lr / 10:g}) or a smaller "
                         "kl_weight")
-        exc = DivergenceError(
-            f"{type(self).__name__} training diverged: the {_LOSS_LABELS[key]} {detail}. "
-            f"{lr_hint[0].upper()}{lr_hint[1:]}."
-        )
-        exc.loss_name, exc.detail = key, detail
+        summary = f"{type(self).__name__} training diverged: the {_LOSS_LABELS[key]} {detail}"
+        exc = DivergenceError(f"{summary}. {lr_hint[0].upper()}{lr_hint[1:]}.")
+        exc.loss_name, exc.detail, exc.summary = key, detail, summary
         raise exc
+
+    def _where(self):
+        """``"epoch 2/5, batch 1/3"``: the place of the current training batch."""
+        return (f"epoch {len(self.history)}/{self.max_epochs}, batch "
+                f"{len(self.history[-1, 'batches'])}/{self._fit_state['n_batches']}")
 
     def _check_finite(self, losses):
         state = self._fit_state
@@ -166,9 +169,7 @@ class BGADLStepMixin:
                 continue
             value = float(value.detach())
             if not np.isfinite(value):
-                self._diverged(key, f"is {value} at epoch {len(self.history)}/"
-                               f"{self.max_epochs}, batch {len(self.history[-1, 'batches'])}/"
-                               f"{state['n_batches']}")
+                self._diverged(key, f"is {value} at {self._where()}")
             state["first"].setdefault(key, value)
 
     def _onehot(self, y, dtype):
@@ -211,8 +212,12 @@ class BGADLStepMixin:
         with _Frozen(discriminator, self.module_), _EvalMode(self.module_):
             x_fake = generator(z, y_onehot)
             x_rec = generator(z_rec, y_onehot)
+            c_logits = _logits(self.module_(x_fake))
+            if not bool(torch.isfinite(c_logits.detach()).all()):  # C diverged, not G
+                self._diverged("loss_C", f"is not finite at {self._where()}: the classifier's "
+                                         "outputs on generated images are NaN or infinite")
             loss_g = generator_loss(
-                discriminator(x_fake), _logits(self.module_(x_fake)), y, x_rec, x,
+                discriminator(x_fake), c_logits, y, x_rec, x,
                 rec_weight=self.rec_weight, rec_reduction=self.rec_reduction,
             )
             self._check_finite({"loss_G": loss_g})

@@ -7,6 +7,8 @@ input validation calls on a ``Dataset`` or a list of PIL images.
 
 import os
 import warnings
+import zipfile
+import zlib
 from typing import Any
 
 import numpy as np
@@ -29,6 +31,8 @@ IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".webp")
 _COLOR_CHANNELS = {"gray": 1, "grey": 1, "l": 1, "rgb": 3}
 _GRAY_MODES = ("1", "L", "LA", "I", "I;16", "I;16B", "I;16L", "F")
 _MAX_LISTED_ERRORS = 10
+#: How the loaders advise resizing (the experiment runner words it for its own option).
+RESIZE_HINT = "Pass image_size=(height, width) (or an int)"
 
 
 # ---------------------------------------------------------------------------- scanning
@@ -205,8 +209,8 @@ def read_images(paths, image_size=None, color=None, on_error="raise", *,
             (a, pa), (b, pb) = list(sizes.items())[:2]
             raise ValueError(
                 f"The images have {len(sizes)} different sizes, e.g. {a[0]}x{a[1]} ({pa}) and "
-                f"{b[0]}x{b[1]} ({pb}) (height x width). Pass image_size=(height, width) (or an "
-                "int) to resize them to one size."
+                f"{b[0]}x{b[1]} ({pb}) (height x width). {RESIZE_HINT} to resize them to one "
+                "size."
             )
         size = next(iter(sizes))
     if channels is None:
@@ -367,6 +371,7 @@ def load_array(
     suffix = os.path.splitext(path)[1].lower()
     if suffix not in (".npy", ".npz"):
         raise ValueError(f"{path} is not a .npy or .npz file (its name ends in {suffix!r}).")
+    _check_magic(path, suffix)
     try:
         if suffix == ".npy":
             X, y = np.load(path, mmap_mode="r" if mmap else None, allow_pickle=False), None
@@ -377,7 +382,11 @@ def load_array(
                 X = archive[x_key] if x_key is not None else None
                 y = archive[y_key] if y_key is not None else None
                 files = archive.files
-    except (OSError, EOFError, ValueError) as exc:  # numpy: bad header, truncated, not a zip
+    except zipfile.BadZipFile as exc:  # starts like a zip archive but is none
+        raise ValueError(f"{path} is not a .npz file: {_NPZ}, and this one is damaged "
+                         f"({exc}).") from exc
+    except (OSError, EOFError, ValueError, KeyError, zlib.error) as exc:
+        # numpy: bad header, truncated; zipfile: a damaged member
         raise ValueError(f"{path} could not be read as a numpy file: {exc}") from exc
     if X is None:
         raise ValueError(
@@ -390,6 +399,21 @@ def load_array(
             f"{path} holds {len(X)} images but labels of shape {y.shape}; expected ({len(X)},)."
         )
     return X, y
+
+
+_NPZ = "a .npz file is a zip archive of .npy arrays (numpy.savez writes one)"
+
+
+def _check_magic(path, suffix):
+    """Refuse a file that does not start like its suffix says (numpy would try to unpickle it)."""
+    with open(path, "rb") as f:
+        head = f.read(6)
+    if suffix == ".npy" and head != b"\x93NUMPY":
+        raise ValueError(f"{path} is not a .npy file (as numpy.save writes): it does not start "
+                         "with the .npy magic bytes.")
+    if suffix == ".npz" and head[:4] not in (b"PK\x03\x04", b"PK\x05\x06"):
+        raise ValueError(f"{path} is not a .npz file: {_NPZ}, and this one does not start "
+                         "like one.")
 
 
 def load_images(

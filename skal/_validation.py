@@ -302,7 +302,7 @@ def torch_rng(seed, device="cpu"):
         yield
 
 
-def check_device(device, owner="device"):
+def check_device(device, owner="device", flag=None):
     """Check that a torch device string names a device this machine has; return it.
 
     ``"cpu"``, ``"cuda"``, ``"cuda:N"`` and ``"mps"`` are understood. A device that is not there
@@ -314,7 +314,10 @@ def check_device(device, owner="device"):
     device : str, torch.device or None
         None means "leave it to skorch" (its default, ``"cpu"``).
     owner : str, default="device"
-        Who asked (an estimator's name, ``"--device"``), for the message.
+        Who asked (an estimator's name), for the message.
+    flag : str or None, default=None
+        The command-line flag that gave the device (``"--device"``): the message names it
+        instead of ``owner`` and the parameter.
 
     Returns
     -------
@@ -324,34 +327,32 @@ def check_device(device, owner="device"):
 
     if device is None:
         return device
+    subject = f"The {flag} option" if flag else f"The 'device' parameter of {owner}"
+    asked = (f"{flag} {device} was asked for" if flag
+             else f"{owner} was asked for device={device!r}")
+    use_cpu = f"Use {flag} cpu." if flag else "Use device='cpu'."
     try:
         dev = torch.device(device)
     except (RuntimeError, TypeError, ValueError):
         raise DeviceError(
-            f"The 'device' parameter of {owner} must be a torch device such as 'cpu', 'cuda' or "
-            f"'cuda:1'. Got {device!r} instead."
+            f"{subject} must be a torch device such as 'cpu', 'cuda' or 'cuda:1'. Got "
+            f"{device!r} instead."
         ) from None
     if dev.type == "cuda":
         if not torch.cuda.is_available():
             raise DeviceError(
-                f"{owner} was asked for device={device!r}, but torch sees no CUDA GPU on this "
-                "machine. Use device='cpu'."
+                f"{asked}, but torch sees no CUDA GPU on this machine. {use_cpu}"
             )
         if dev.index is not None and dev.index >= torch.cuda.device_count():
             raise DeviceError(
-                f"{owner} was asked for device={device!r}, but this machine has "
-                f"{torch.cuda.device_count()} CUDA device(s)."
+                f"{asked}, but this machine has {torch.cuda.device_count()} CUDA device(s)."
             )
     elif dev.type == "mps":
         mps = getattr(torch.backends, "mps", None)
         if mps is None or not mps.is_available():
             raise DeviceError(
-                f"{owner} was asked for device={device!r}, but MPS is not available here. "
-                "Use device='cpu'."
+                f"{asked}, but MPS is not available here. {use_cpu}"
             )
     elif dev.type != "cpu":
-        raise DeviceError(
-            f"{owner} was asked for device={device!r}; skal supports 'cpu', 'cuda[:N]' and "
-            "'mps'."
-        )
+        raise DeviceError(f"{asked}; skal supports 'cpu', 'cuda[:N]' and 'mps'.")
     return device

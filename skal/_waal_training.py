@@ -235,10 +235,12 @@ class WAALTrainingMixin:
     def _check_finite(self, value, what):
         if not torch.isfinite(value).all():
             epoch = len(self.history) if self.history_ is not None else 0
-            raise DivergenceError(
-                f"{type(self).__name__} training diverged: the {what} is {value.item()} (epoch "
-                f"{epoch}). {self._divergence_hint()}, or check the input for extreme values."
-            )
+            summary = (f"{type(self).__name__} training diverged: the {what} is "
+                       f"{value.item()} (epoch {epoch})")
+            exc = DivergenceError(f"{summary}. {self._divergence_hint()}, or check the input "
+                                  "for extreme values.")
+            exc.summary = summary
+            raise exc
 
     def train_step(self, batch: Any, **fit_params: Any) -> dict[str, Any]:
         """Run one WAAL step (feature extractor + head, then critic) on a mini-batch.

@@ -42,7 +42,7 @@ class DivergenceCheck(Callback):
             return
         value = float(loss.detach()) if isinstance(loss, torch.Tensor) else float(loss)
         if not math.isfinite(value):
-            raise DivergenceError(_diverged(net, f"the loss of a training batch is {value}"))
+            raise _divergence(net, f"the loss of a training batch is {value}")
         if self.first_loss_ is None:
             self.first_loss_ = value
 
@@ -53,20 +53,27 @@ class DivergenceCheck(Callback):
             n_classes = len(getattr(net, "classes_", ())) or 2
             reference = max(self.first_loss_, math.log(max(n_classes, 2)))
             if not loss <= self.factor * reference:
-                raise DivergenceError(_diverged(
+                raise _divergence(
                     net,
                     f"the mean training loss of epoch {row['epoch']} is {loss:.4g}, more than "
                     f"{self.factor:g} times the reference {reference:.4g} (the first batch's "
                     f"loss or log(n_classes), whichever is larger)",
-                ))
+                )
         for name in module_names(net):
             module = getattr(net, name + "_", None)
             if not isinstance(module, nn.Module):
                 continue
             if not all(bool(torch.isfinite(p).all()) for p in module.parameters()):
-                raise DivergenceError(_diverged(
+                raise _divergence(
                     net, f"the weights of {name}_ became NaN or infinite (epoch {row['epoch']})"
-                ))
+                )
+
+
+def _divergence(net, what):
+    """The DivergenceError of ``net``; its ``summary`` is the message without the advice."""
+    exc = DivergenceError(_diverged(net, what))
+    exc.summary = f"{type(net).__name__} training diverged: {what}"
+    return exc
 
 
 def _diverged(net, what):

@@ -6,9 +6,12 @@ or repeats; ``skal compare`` overlays the learning curves of finished runs. The 
 ``skal run`` are the fields of :class:`skal.experiment.ExperimentConfig`.
 
 Exit status: 0 on success; 2 with a one-line message for a usage or configuration error
-(:class:`skal.exceptions.ConfigError`, an unknown device), before anything is written; 1 with a
-one-line message when training diverges (the finished rounds are kept); 130 when interrupted.
-Any other error keeps its traceback.
+(:class:`skal.exceptions.ConfigError`, an unknown device, a parameter the method's estimator
+refuses), before anything is written; 1 with a one-line message when training diverges (the
+finished rounds are kept); 130 when interrupted. Any other error keeps its traceback. Messages
+of ``skal run`` name the flags (``--batch-size``), not the Python parameters, and skal's own
+warnings (a round at chance level, :class:`skal.exceptions.ChanceAccuracyWarning`) are one line,
+``skal: warning: ...``.
 
 Nothing heavy is imported to parse the command line: torch, skorch, scikit-learn and matplotlib
 are loaded only when a command runs, so ``skal --help`` is fast.
@@ -17,10 +20,11 @@ are loaded only when a command runs, so ``skal --help`` is fast.
 import argparse
 import os
 import sys
+import warnings
 
 from . import __version__
 from .exceptions import ConfigError, DeviceError, DivergenceError
-from .experiment.config import BUILTIN_METHODS, flag_of, option_fields
+from .experiment.config import BUILTIN_METHODS, flag_names, flag_of, option_fields
 from .labeling.cli import add_label_parser
 
 __all__ = ["main"]
@@ -203,13 +207,18 @@ def _configs(args, names, registry):
 
 def _run(args):
     from ._validation import check_device
-    from .experiment import CURVE_PNG, METHODS, compare_runs, run_experiment
+    from .experiment import CURVE_PNG, METHODS, compare_runs, load_experiment_data, run_experiment
+    from .experiment.runner import check_estimator_params
 
     names = _methods(args, METHODS)
     several = args.methods is not None
     configs = _configs(args, names, METHODS)  # validate all before running any
     for config in configs:
-        check_device(config.device, owner="--device")
+        check_device(config.device, flag="--device")
+    if len(configs) > 1:  # run_experiment checks its own; these would fail after the first ran
+        classes = load_experiment_data(configs[0]).classes  # the same data for every method
+        for config in configs:
+            check_estimator_params(config, classes)
     out_dirs = [os.path.join(args.out, name) if several else args.out for name in names]
     for config, out_dir in zip(configs, out_dirs):
         result = run_experiment(config, out_dir, progress=not args.quiet)
@@ -229,6 +238,22 @@ def _compare(args):
     print(f"compared {len(results)} runs: {args.out}")
 
 
+_SKAL_DIR = os.path.dirname(os.path.abspath(__file__))
+
+
+def _one_line_warnings(show):
+    """``warnings.showwarning`` that shows skal's own warnings as one line (``skal: warning:
+    ...``, no source line) and passes the others on to ``show``."""
+
+    def show_warning(message, category, filename, lineno, file=None, line=None):
+        if os.path.abspath(filename).startswith(_SKAL_DIR + os.sep):
+            print(f"skal: warning: {message}", file=sys.stderr if file is None else file)
+        else:
+            show(message, category, filename, lineno, file, line)
+
+    return show_warning
+
+
 def main(argv=None):
     """Entry point of the ``skal`` command.
 
@@ -245,7 +270,12 @@ def main(argv=None):
     """
     try:
         args = _build_parser().parse_args(argv)
-        args.handler(args)
+        if args.command in ("run", "compare"):  # the experiment commands
+            with flag_names(), warnings.catch_warnings():
+                warnings.showwarning = _one_line_warnings(warnings.showwarning)
+                args.handler(args)
+        else:
+            args.handler(args)
     except _UsageError as exc:
         print(exc, file=sys.stderr)
         return _USAGE_ERROR

@@ -1,6 +1,8 @@
 """The exceptions and warnings skal raises (one place, so users can catch them by type)."""
 
-__all__ = ["ConfigError", "DivergenceError", "DeviceError", "RunFolderError"]
+__all__ = [
+    "ChanceAccuracyWarning", "ConfigError", "DivergenceError", "DeviceError", "RunFolderError",
+]
 
 
 class DivergenceError(FloatingPointError, RuntimeError):
@@ -80,5 +82,25 @@ class RunFolderError(ConfigError):
     --------
     >>> from skal.exceptions import ConfigError, RunFolderError
     >>> issubclass(RunFolderError, ConfigError)
+    True
+    """
+
+
+class ChanceAccuracyWarning(UserWarning):
+    """A round's test accuracy is at chance level: the model learned nothing from its labels.
+
+    Warned by :func:`skal.experiment.run_experiment` (and ``skal run``) for a round after the
+    first whose test accuracy is within three standard deviations of what a constant or random
+    guess scores. The usual cause is too few gradient steps; the message names the option to
+    raise (``max_epochs``, or ``min_steps`` for WAAL, whose epochs follow the unlabelled pool).
+
+    See Also
+    --------
+    DivergenceError : The error for a training that exploded.
+
+    Examples
+    --------
+    >>> from skal.exceptions import ChanceAccuracyWarning
+    >>> issubclass(ChanceAccuracyWarning, UserWarning)
     True
     """

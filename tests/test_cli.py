@@ -237,14 +237,13 @@ def _one_line_error(capsys, match):
         (["--method", "bgadl", "--warm-start"],
          r"--warm-start does not apply to method 'bgadl': bgadl retrains its classifier"),
         (["--n-initial", "1"], r"argument --n-initial: expected an integer >= 2, got 1"),
-        (["--test-size", "3"], r"skal: error: The 'test_size' parameter of ExperimentConfig "
-                               r"must be an int in the range \[10, 1787\] for 'digits'"),
+        (["--test-size", "3"], r"skal: error: The --test-size option must be an int in the "
+                               r"range \[10, 1787\] for 'digits'"),
         (["--pool-size", "5", "--n-initial", "2", "--rounds", "0"],
-         r"The 'pool_size' parameter of ExperimentConfig must be an int in the range \[10, "),
-        (["--dropout", "1.5"], r"'dropout' parameter of ExperimentConfig must be a float in "
-                               r"\[0, 1\)"),
-        (["--device", "nope"], r"skal: error: The 'device' parameter of --device must be a "
-                               r"torch device such as 'cpu'"),
+         r"The --pool-size option must be an int in the range \[10, "),
+        (["--dropout", "1.5"], r"The --dropout option must be a float in \[0, 1\)"),
+        (["--device", "nope"], r"skal: error: The --device option must be a torch device such "
+                               r"as 'cpu'"),
     ],
 )
 def test_options_are_checked_before_anything_is_written(extra, match, tmp_path, capsys):
@@ -260,8 +259,8 @@ def test_cuda_without_a_gpu_is_one_line_and_writes_nothing(tmp_path, capsys):
         pytest.skip("this machine has a GPU")
     out = tmp_path / "run"
     assert main(["run", *TINY, "--device", "cuda", "--out", str(out)]) == 2
-    _one_line_error(capsys, r"skal: error: --device was asked for device='cuda', but torch sees "
-                            r"no CUDA GPU on this machine\. Use device='cpu'\.")
+    _one_line_error(capsys, r"skal: error: --device cuda was asked for, but torch sees no CUDA "
+                            r"GPU on this machine\. Use --device cpu\.")
     assert not out.exists()
     assert main(["run", *TINY, "--rounds", "0", "--device", "cpu", "--out", str(out)]) == 0
 
@@ -311,7 +310,7 @@ def test_divergence_exits_1_with_one_line(tmp_path, capsys):
     assert main(["run", *TINY_RANDOM, "--method", "random", "--rounds", "0", "--epochs", "3",
                  "--lr", "1000", "--out", str(out)]) == 1
     _one_line_error(capsys, r"skal: error: Training diverged in round 0 of repeat 1 of method "
-                            r"'random' .*Lower the learning rate lr=1000 \(--lr\)")
+                            r"'random' .*Lower --lr \(now 1000\), e\.g\. --lr 100\.")
 
 
 def test_a_value_error_during_training_keeps_its_traceback(tmp_path):

@@ -197,8 +197,8 @@ def test_a_run_saved_before_machines_were_recorded_resumes_quietly(run_copy):
     _edit_state(run_copy, lambda s: s.pop("machines"))
     assert load_run(run_copy).machines == []
     with warnings.catch_warnings():
-        warnings.simplefilter("error")
-        result = _rerun(run_copy, n_rounds=2)
+        warnings.simplefilter("error", RuntimeWarning)  # no machine warning (the tiny run is
+        result = _rerun(run_copy, n_rounds=2)           # at chance level: that one may come)
     assert result.machines == [storage.machine_info()]
 
 

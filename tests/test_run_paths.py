@@ -61,8 +61,9 @@ def test_run_path_errors(tmp_path, capsys):
                  str(tmp_path / "r1"), *TINY]) == 2
     assert "has no labels, and a simulated oracle needs them" in capsys.readouterr().err
     assert main(["run", "--dataset", "./digits_png/", "--out", str(tmp_path / "r2"), *TINY]) == 2
-    assert "Unknown dataset './digits_png/'. Expected one of: 'digits', 'fashion_mnist', or " \
-           "the path of an image folder" in capsys.readouterr().err
+    assert "The --dataset option names no such file or folder: './digits_png/'. Expected one " \
+           "of: 'digits', 'fashion_mnist', or the path of an image folder" \
+           in capsys.readouterr().err
     with pytest.raises(ValueError, match="The 'test' parameter of ExperimentConfig must be the "
                                          "path of an image folder or .npz file, with a dataset "
                                          "path too"):

@@ -6,6 +6,8 @@ without loading a network library. Which method uses which option is declared by
 (:class:`skal.experiment.Method`); the registry is imported only when a configuration is built.
 """
 
+import contextlib
+import contextvars
 import dataclasses
 import math
 import numbers
@@ -17,6 +19,9 @@ from typing import Any
 from ..exceptions import ConfigError
 
 __all__ = ["BUILTIN_METHODS", "ExperimentConfig", "derive_seed", "option_fields"]
+
+# True while the ``skal`` command runs: messages name its flags instead of the fields
+_FLAG_NAMES = contextvars.ContextVar("skal_flag_names", default=False)
 
 #: One line per built-in method (for ``skal run --help``; the registry itself lives in
 #: :mod:`skal.experiment.methods`, which imports the estimators).
@@ -60,10 +65,40 @@ def flag_of(name):
     return f.metadata.get("flag") or "--" + name.replace("_", "-")
 
 
+@contextlib.contextmanager
+def flag_names():
+    """Within it, messages about configuration fields name the ``skal run`` flags."""
+    token = _FLAG_NAMES.set(True)
+    try:
+        yield
+    finally:
+        _FLAG_NAMES.reset(token)
+
+
+def option_name(name):
+    """``"lr"``, or ``"--lr"`` within :func:`flag_names` (the ``skal`` command)."""
+    return flag_of(name) if _FLAG_NAMES.get() else name
+
+
+def option_setting(name, value):
+    """``"lr=1000"``, or ``"--lr 1000"`` within :func:`flag_names`; ``value`` as written."""
+    return f"{flag_of(name)} {value}" if _FLAG_NAMES.get() else f"{name}={value}"
+
+
+def or_none():
+    """``" or None"`` for the Python API; nothing for the ``skal`` command, which has no None."""
+    return "" if _FLAG_NAMES.get() else " or None"
+
+
+def option_subject(name):
+    """``"The 'lr' parameter of ExperimentConfig"``, or ``"The --lr option"``."""
+    if _FLAG_NAMES.get():
+        return f"The {flag_of(name)} option"
+    return f"The '{name}' parameter of ExperimentConfig"
+
+
 def _fail(name, expected, value):
-    raise ConfigError(
-        f"The '{name}' parameter of ExperimentConfig must be {expected}. Got {value!r} instead."
-    )
+    raise ConfigError(f"{option_subject(name)} must be {expected}. Got {value!r} instead.")
 
 
 def _check_field(f, value):
@@ -73,7 +108,7 @@ def _check_field(f, value):
     optional = f.default is None
     if value is None and optional:
         return
-    suffix = " or None" if optional else ""
+    suffix = or_none() if optional else ""
     if kind == "int":
         if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < low:
             _fail(f.name, f"an int >= {low}{suffix}", value)
@@ -97,6 +132,31 @@ def is_data_path(path):
     """Whether ``path`` names an image folder or an .npy / .npz file (a data set path)."""
     return isinstance(path, str) and (
         os.path.isdir(path) or (os.path.isfile(path) and path.lower().endswith((".npy", ".npz"))))
+
+
+def label_budget():
+    """``"n_initial + n_rounds * query_size"`` in the current naming (see :func:`flag_names`)."""
+    n_initial, n_rounds, query_size = map(option_name, ("n_initial", "n_rounds", "query_size"))
+    return f"{n_initial} + {n_rounds} * {query_size}"
+
+
+def _is(name, value):
+    """``"pool_size=25"``, or ``"--pool-size is 25"`` for the ``skal`` command."""
+    return f"{flag_of(name)} is {value}" if _FLAG_NAMES.get() else f"{name}={value}"
+
+
+def _check_path(name, value, expected):
+    """Refuse a ``dataset`` / ``test`` value that is a path to nothing or to the wrong kind."""
+    if not isinstance(value, str) or is_data_path(value):
+        return
+    looks_like_path = (os.sep in value or "/" in value
+                       or value.lower().endswith((".npy", ".npz")))
+    if os.path.exists(value):
+        raise ConfigError(f"{option_subject(name)} names {value!r}, which is neither an image "
+                          f"folder nor a .npy / .npz file. {expected}")
+    if looks_like_path:
+        raise ConfigError(f"{option_subject(name)} names no such file or folder: {value!r}. "
+                          f"{expected}")
 
 
 def _lookup_method(name):
@@ -249,17 +309,18 @@ class ExperimentConfig:
     def __post_init__(self):
         from .. import datasets  # light: numpy only
 
+        expected = (f"Expected one of: {', '.join(repr(d) for d in datasets.DATASETS)}, or the "
+                    "path of an image folder or of a .npz file.")
         if self.dataset not in datasets.DATASETS and not is_data_path(self.dataset):
-            raise ConfigError(
-                f"Unknown dataset {self.dataset!r}. Expected one of: "
-                f"{', '.join(repr(d) for d in datasets.DATASETS)}, or the path of an image folder "
-                "or of a .npz file."
-            )
+            _check_path("dataset", self.dataset, expected)
+            raise ConfigError(f"Unknown dataset {self.dataset!r}. {expected}")
+        if self.test is not None:
+            _check_path("test", self.test, "Expected the path of an image folder or .npz file.")
         if self.test is not None and not (is_data_path(self.dataset) and is_data_path(self.test)):
             raise ConfigError(
-                "The 'test' parameter of ExperimentConfig must be the path of an image folder or "
-                f".npz file, with a dataset path too. Got test={self.test!r} with "
-                f"dataset={self.dataset!r} instead."
+                f"{option_subject('test')} must be the path of an image folder or .npz file, "
+                f"with a dataset path too. Got {option_setting('test', repr(self.test))} with "
+                f"{option_setting('dataset', repr(self.dataset))} instead."
             )
         method = self._method()
         for f in option_fields():
@@ -274,8 +335,8 @@ class ExperimentConfig:
             _fail("dropout", "a float in [0, 1)", self.dropout)
         if self.pool_size is not None and self.n_labeled_final > self.pool_size:
             raise ConfigError(
-                f"The pool is too small: n_initial + n_rounds * query_size = "
-                f"{self.n_labeled_final} labels, but pool_size={self.pool_size}."
+                f"The pool is too small: {label_budget()} = {self.n_labeled_final} labels, but "
+                f"{_is('pool_size', self.pool_size)}."
             )
 
     def _method(self):

@@ -15,9 +15,18 @@ from typing import Any
 import numpy as np
 from sklearn.model_selection import train_test_split
 
+from .._sources import RESIZE_HINT
 from ..datasets import load_dataset, load_images
 from ..exceptions import ConfigError
-from .config import ExperimentConfig, derive_seed, is_data_path
+from .config import (
+    ExperimentConfig,
+    derive_seed,
+    is_data_path,
+    label_budget,
+    option_setting,
+    option_subject,
+    or_none,
+)
 
 __all__ = ["ExperimentData", "load_experiment_data"]
 
@@ -152,9 +161,9 @@ class ExperimentData:
 def _check_size(name, value, n_classes, n_available, dataset):
     if value is not None and not n_classes <= value <= n_available:
         raise ConfigError(
-            f"The '{name}' parameter of ExperimentConfig must be an int in the range "
-            f"[{n_classes}, {n_available}] for {dataset!r} (at least one sample per class, at "
-            f"most all of them) or None. Got {value!r} instead."
+            f"{option_subject(name)} must be an int in the range [{n_classes}, {n_available}] "
+            f"for {dataset!r} (at least one sample per class, at most all of them){or_none()}. "
+            f"Got {value!r} instead."
         )
 
 
@@ -176,7 +185,9 @@ def _load_labelled(path, config):
     except ValueError as exc:  # unreadable files, sizes that differ: the user's to fix
         if isinstance(exc, ConfigError):
             raise
-        raise ConfigError(str(exc)) from None
+        # the loader's advice names its own parameter; the configuration's takes one int
+        message = str(exc).replace(RESIZE_HINT, f"Pass {option_setting('image_size', 'N')}")
+        raise ConfigError(message) from None
 
 
 def load_experiment_data(config: ExperimentConfig | Mapping[str, Any]) -> ExperimentData:
@@ -244,8 +255,7 @@ def load_experiment_data(config: ExperimentConfig | Mapping[str, Any]) -> Experi
     _check_size("pool_size", config.pool_size, len(classes), len(candidates), config.dataset)
     if config.n_labeled_final > len(candidates):
         raise ConfigError(
-            f"The pool is too small: n_initial + n_rounds * query_size = "
-            f"{config.n_labeled_final} labels, but {config.dataset!r} has only "
-            f"{len(candidates)} pool samples."
+            f"The pool is too small: {label_budget()} = {config.n_labeled_final} labels, but "
+            f"{config.dataset!r} has only {len(candidates)} pool samples."
         )
     return ExperimentData(config, X_train, y_train, candidates, X_test, y_test, classes)

@@ -20,8 +20,10 @@ import dataclasses
 import inspect
 import math
 import os
+import re
 import sys
 import time
+import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -30,14 +32,24 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
+from sklearn.utils._param_validation import make_constraint
+
 from .. import augment
 from .._divergence import diverged_epoch, train_losses
+from .._params import class_constraints
 from .._validation import check_device
-from ..exceptions import ConfigError, DivergenceError
+from ..exceptions import ChanceAccuracyWarning, ConfigError, DeviceError, DivergenceError
 from .callbacks import RoundContext, RunCallback
-from .config import ExperimentConfig, derive_seed
+from .config import (
+    ExperimentConfig,
+    derive_seed,
+    option_fields,
+    option_name,
+    option_setting,
+    option_subject,
+)
 from .data import FIT, INITIAL, POOL, QUERY, TEST, ExperimentData, load_experiment_data
-from .methods import METHODS, Method
+from .methods import METHODS, Method, unlabeled_steps
 from .plots import plot_learning_curves, run_title
 from .storage import (
     CURVE_PNG,
@@ -68,8 +80,85 @@ def _check_initial_sets(config, data):
             raise ConfigError(
                 f"The initial labelled set of repeat {repeat + 1} ({config.n_initial} random "
                 f"pool samples) holds only class {classes[0]!r}, and a classifier needs two: "
-                "raise n_initial (--n-initial) or change the seed."
+                f"raise {option_name('n_initial')} or change the seed."
             )
+
+
+# ---------------------------------------------------------------------------- estimator
+# scikit-learn's wording of an invalid parameter
+_INVALID = re.compile(r"The '(\w+)' parameter of \w+ must be .+\. Got (.+) instead\.", re.S)
+
+
+def _accepted_values(f):
+    """Values of field ``f`` that the configuration accepts (a sample), or None for any."""
+    kind, low = f.metadata["kind"], f.metadata["low"]
+    values = [None] if f.default is None else []
+    if kind == "int":
+        return values + [low + i for i in range(4)] + [64, 2**20]
+    if kind == "float":
+        base = 0.0 if low is None else float(low)
+        return values + [base + d for d in (1e-6, 1e-3, 0.1, 0.5, 0.9, 1.0, 10.0, 1e3)]
+    if kind == "bool":
+        return values + [False, True]
+    if kind == "choice":
+        return values + list(f.metadata["choices"])
+    return None
+
+
+def _estimator_error(config, net, exc):
+    """A ConfigError naming the configuration field (or flag) for an estimator's refusal."""
+    found = _INVALID.fullmatch(str(exc).strip())
+    fields = {f.name: f for f in option_fields()}
+    if found is None or found.group(1) not in fields:
+        return ConfigError(f"Method {config.method!r} builds an invalid {type(net).__name__}: "
+                           f"{exc}")
+    name, got = found.groups()
+    constraints = [make_constraint(c) for c in class_constraints(type(net)).get(name, [])]
+    constraints = [c for c in constraints if not c.hidden]
+    accepted = _accepted_values(fields[name])
+    # leave out what the option cannot take (e.g. batch_size=-1), but keep its reason
+    kept = [c for c in constraints
+            if accepted is None or any(c.is_satisfied_by(v) for v in accepted)] or constraints
+    reasons = [str(c).split(": ", 1)[1] for c in constraints
+               if c not in kept and ": " in str(c)]
+    parts = [str(c) for c in kept]
+    expected = parts[0] if len(parts) == 1 else f"{', '.join(parts[:-1])} or {parts[-1]}"
+    why = f" ({'; '.join(reasons)})" if reasons else ""
+    return ConfigError(f"{option_subject(name)} must be {expected} for method "
+                       f"{config.method!r}{why}. Got {got} instead.")
+
+
+def check_estimator_params(config: ExperimentConfig, classes: np.ndarray) -> None:
+    """Check the parameters the configuration gives its method's estimator, before any fit.
+
+    :func:`run_experiment` calls it before it writes anything; the ``skal`` command calls it
+    for every method before it runs the first one.
+
+    Parameters
+    ----------
+    config : ExperimentConfig
+        The experiment.
+    classes : ndarray
+        The classes of the data set.
+
+    Raises
+    ------
+    skal.exceptions.ConfigError
+        If the estimator refuses a parameter (e.g. ``batch_size=1`` for a ResNet18, whose
+        BatchNorm layers cannot train on one sample); the message names the configuration field.
+    """
+    model = METHODS[config.method].make_estimator(config, 0, classes)
+    for net in (model, getattr(model, "estimator", None)):  # an ActiveLearner's estimator
+        check = getattr(net, "_check_params", None)
+        if not callable(check):
+            continue
+        try:
+            check()
+        except DeviceError:
+            raise
+        except ValueError as exc:  # scikit-learn's InvalidParameterError is one
+            raise _estimator_error(config, net, exc) from None
+        return
 
 
 def _new_repeat_state(config, data, repeat, y_pool):
@@ -151,6 +240,24 @@ def _augmenter_advice(exc):
             "(skal.experiment.register_method)")
 
 
+def _gan_advice(exc, net):
+    """What to say when a BGADL classifier's VAE-ACGAN diverged (None: the classifier did)."""
+    gan_lr = getattr(net, "gan_lr", None)
+    if getattr(exc, "loss_name", "loss_C") == "loss_C" or not isinstance(gan_lr, float):
+        return None
+    return (f"The VAE-ACGAN diverged, not the classifier: lower its gan_lr (now {gan_lr:g}, not "
+            "a run option), e.g. with a method whose make_estimator is "
+            f"functools.partial(skal.experiment.make_bgadl, gan_lr={gan_lr / 10:g})")
+
+
+def _summary(exc, advice):
+    """The estimator's account of a divergence, without its own advice (the runner gives one)."""
+    summary = getattr(exc, "summary", None)  # set by skal's estimators
+    if summary is not None:
+        return summary
+    return str(exc).split(". ")[0] if advice is not None else str(exc)
+
+
 def _trained_net(model):
     """The net with a skorch history: the model, or an ActiveLearner's estimator."""
     for net in (model, getattr(model, "estimator", None)):
@@ -205,9 +312,9 @@ class _Repeat:
 
     def _diverged(self, rnd, detail, advice=None):
         lr = self.config.lr
-        if advice is not None:  # keep the augmenter's account, not its lr hint
-            detail = detail.split(". ")[0]
-        advice = advice or (f"Lower the learning rate lr={lr:g} (--lr), e.g. to {lr / 10:g}")
+        if advice is None:
+            advice = (f"Lower {option_name('lr')} (now {lr:g}), e.g. "
+                      f"{option_setting('lr', f'{lr / 10:g}')}")
         return DivergenceError(
             f"Training diverged in round {rnd} of repeat {self.index + 1} of method "
             f"{self.config.method!r} ({self.config.estimator}): {detail.rstrip('.')}. "
@@ -225,7 +332,8 @@ class _Repeat:
         try:
             model.fit(self.X_pool[self.labeled], self.y_pool[self.labeled], **kwargs)
         except (FloatingPointError, _AugmenterDiverged) as exc:  # DivergenceError is one
-            raise self._diverged(rnd, str(exc), advice=_augmenter_advice(exc)) from exc
+            advice = _augmenter_advice(exc) or _gan_advice(exc, _trained_net(model))
+            raise self._diverged(rnd, _summary(exc, advice), advice=advice) from exc
         net = _trained_net(model)
         found = diverged_epoch(train_losses(net), len(self.data.classes))
         if found is not None:
@@ -299,7 +407,67 @@ class _Repeat:
         return model, epochs, self._timed_query(model, rnd, ctx)
 
 
-def _run_repeat(config, data, state, index, out_dir, progress, hooks):
+# ---------------------------------------------------------------------------- chance level
+def chance_accuracy(y_test: np.ndarray, n_classes: int) -> tuple[float, float]:
+    """The test accuracy of a model that learned nothing, and the margin that still counts as it.
+
+    Parameters
+    ----------
+    y_test : ndarray
+        The test labels.
+    n_classes : int
+        The classes of the data set.
+
+    Returns
+    -------
+    level : float
+        ``max(1 / n_classes, share of the most frequent test class)``: what a random guess or a
+        constant prediction scores.
+    margin : float
+        Three standard deviations of a guesser's accuracy on ``len(y_test)`` samples,
+        ``3 * sqrt(level * (1 - level) / n)``, and at least 0.01.
+    """
+    _, counts = np.unique(np.asarray(y_test), return_counts=True)
+    level = max(1.0 / max(int(n_classes), 1), counts.max() / counts.sum())
+    margin = max(0.01, 3 * math.sqrt(level * (1 - level) / counts.sum()))
+    return float(level), float(margin)
+
+
+class _ChanceCheck:
+    """Warns (once a run) when a round after the first scores no better than chance."""
+
+    def __init__(self, config, data):
+        self.config, self.warned = config, False
+        self.level, self.margin = chance_accuracy(data.y_test, len(data.classes))
+
+    def __call__(self, repeat, row):
+        if self.warned or row["round"] < 1 or row["accuracy"] > self.level + self.margin:
+            return
+        self.warned = True
+        config, method = self.config, METHODS[self.config.method]
+        n_labeled, epochs = row["n_labeled"], row["epochs"]
+        trained = row["epochs_trained"] or epochs
+        steps = trained * method.steps_per_epoch(config, n_labeled,
+                                                 len(repeat.y_pool) - n_labeled)
+        if trained < epochs:  # a callback of the method stopped it
+            advice = (f"Training stopped early, after {trained} of {epochs} epochs: check the "
+                      "method's early stopping.")
+        else:  # WAAL's epochs follow the unlabelled pool: the steps are what to set
+            name = ("min_steps" if method.steps_per_epoch is unlabeled_steps
+                    or epochs > config.max_epochs else "max_epochs")
+            advice = (f"Too few steps is the usual cause: raise {option_name(name)} (now "
+                      f"{getattr(config, name)}).")
+        warnings.warn(
+            f"Method {config.method!r} scored a test accuracy of {row['accuracy']:.3f} in round "
+            f"{row['round']} of repeat {row['repeat'] + 1}, at chance level "
+            f"({self.level:.3f} +- {self.margin:.3f}: a random guess or the most frequent test "
+            f"class): it learned nothing from {n_labeled} labels in {trained} epoch(s) of "
+            f"{steps} gradient step(s) in all. {advice}",
+            ChanceAccuracyWarning, stacklevel=2,
+        )
+
+
+def _run_repeat(config, data, state, index, out_dir, progress, hooks, chance):
     X_pool, y_pool = data.pool(index)
     if index == len(state["repeats"]):
         state["repeats"].append(_new_repeat_state(config, data, index, y_pool))
@@ -337,6 +505,7 @@ def _run_repeat(config, data, state, index, out_dir, progress, hooks):
             if progress:
                 tqdm.write(_summary_line(config, row), file=sys.stdout)
                 sys.stdout.flush()  # one line per round, also when stdout is a file
+            chance(repeat, row)
             hooks("on_round_end", ctx, model, dict(row))
 
 
@@ -388,7 +557,8 @@ def run_experiment(
     Raises
     ------
     skal.exceptions.ConfigError
-        If the configuration is invalid (a ``ValueError``).
+        If the configuration is invalid (a ``ValueError``), also for the method's estimator
+        (e.g. ``batch_size=1`` for a ResNet18): checked before anything is written.
     skal.exceptions.RunFolderError
         If ``out_dir`` holds a different experiment, is damaged, is used by another run, or
         cannot be written (a ``ConfigError``).
@@ -398,6 +568,14 @@ def run_experiment(
         If training diverges; the rounds finished before are kept.
     TypeError
         If ``callbacks`` is not a sequence of :class:`RunCallback` instances.
+
+    Warns
+    -----
+    skal.exceptions.ChanceAccuracyWarning
+        Once a run, for the first round after round 0 whose test accuracy is at chance level
+        (within three standard deviations of a guess, see ``chance_accuracy`` in
+        :mod:`skal.experiment.runner`); it names the option to raise (``max_epochs``, or
+        ``min_steps`` for WAAL).
 
     See Also
     --------
@@ -419,12 +597,14 @@ def run_experiment(
     out_dir = os.fspath(out_dir)
     data = load_experiment_data(config)  # checks the sizes against the data set: before writes
     _check_initial_sets(config, data)
+    check_estimator_params(config, data.classes)
     check_out_dir(out_dir)
+    chance = _ChanceCheck(config, data)
     with RunLock(out_dir):
         state = open_run(config, out_dir, torch.get_num_threads(), machine_info())
         write_results(out_dir, state["results"])
         for repeat in range(config.repeats):
-            _run_repeat(config, data, state, repeat, out_dir, progress, hooks)
+            _run_repeat(config, data, state, repeat, out_dir, progress, hooks, chance)
         result = load_run(out_dir)
         plot_learning_curves({config.method: result.rows}, os.path.join(out_dir, CURVE_PNG),
                              title=run_title(config, data))

@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ..exceptions import RunFolderError
-from .config import ExperimentConfig
+from .config import ExperimentConfig, option_name, option_setting
 
 try:
     import fcntl as _fcntl
@@ -309,8 +309,9 @@ def check_repeat_state(record, y_pool, config, rows, path, out_dir):
         last = done - 1 if pending else done
         raise RunFolderError(
             f"{out_dir} holds {done} rounds of repeat {r + 1} (labels of rounds up to {last}), "
-            f"more than n_rounds={config.n_rounds} asks for: that would change finished rounds. "
-            f"Use n_rounds >= {last} (--rounds) or another output folder."
+            f"more than {option_setting('n_rounds', config.n_rounds)} asks for: that would "
+            f"change finished rounds. Use {option_name('n_rounds')} >= {last} or another output "
+            "folder."
         )
     return labeled, pending and done <= config.n_rounds
 
@@ -440,9 +441,9 @@ def open_run(config, out_dir, threads, machine):
                  "torch_threads": threads}
     if len(state["repeats"]) > config.repeats:
         raise RunFolderError(
-            f"{out_dir} holds {len(state['repeats'])} repeats, more than repeats="
-            f"{config.repeats} asks for. Use repeats >= {len(state['repeats'])} (--repeats) or "
-            "another output folder."
+            f"{out_dir} holds {len(state['repeats'])} repeats, more than "
+            f"{option_setting('repeats', config.repeats)} asks for. Use "
+            f"{option_name('repeats')} >= {len(state['repeats'])} or another output folder."
         )
     started = state.setdefault("torch_threads", threads)  # runs saved before skal recorded it
     if started != threads:
