@@ -58,7 +58,7 @@ __all__ = ["probcover", "epig"]
 
 _EPIG_MODES = ("top", "power", "softmax", "softrank")
 _EPIG_MODE = Choice(*_EPIG_MODES, description=f"one of {_EPIG_MODES}")
-_N_CLASSES = Int(2, description="None or an int >= 2")
+_N_CLASSES = Int(2, description="an int >= 2")
 
 
 # ---------------------------------------------------------------------------- ProbCover
@@ -127,11 +127,12 @@ def probcover(
         Where the features come from (see :mod:`skal.low_budget`): a callable such as a fitted
         encoder's ``transform``, returning ``(n, d)``.
     radius : float > 0 or None, default=None
-        delta. None: chosen by purity (needs ``n_classes`` or an estimator with ``classes_``).
+        The ball radius delta. None: chosen by purity (needs ``n_classes`` or an estimator
+        with ``classes_``).
     purity_threshold : float in (0, 1], default=0.95
-        alpha, the least fraction of pure balls (the paper's value).
+        The least fraction of pure balls, alpha (0.95 is the paper's value).
     n_classes : int >= 2 or None, default=None
-        k of the k-means clustering the purity is measured against; None takes
+        The k of the k-means clustering the purity is measured against; None takes
         ``len(classes_)`` of the (final) estimator.
     max_neighbors : int, default=500
         Cap on the edges per point of the ball graph: a ball with more points keeps its
@@ -139,7 +140,7 @@ def probcover(
     shrink : float in (0, 1), default=0.5
         Factor applied to the radius each time the balls run out.
     n_neighbors : int, default=20
-        k of the typicality used when coverage cannot choose.
+        The k of the typicality used when coverage cannot choose.
     random_state : None, int, RandomState or Generator, default=None
         Seeds k-means (the only random step); the same value gives the same batch.
 

@@ -731,7 +731,7 @@ def typiclust_select(features, cluster_labels, n_instances, *, labeled=None, n_n
 
 # ---------------------------------------------------------------------------- ProbCover
 #: The constraints of ProbCover's radius, purity threshold and radius shrink factor.
-RADIUS = Float(0, None, closed="neither", description="None or a finite float > 0")
+RADIUS = Float(0, None, closed="neither", description="a finite float > 0")
 PURITY_THRESHOLD = Float(0, 1, closed="right", description="a float in (0, 1]")
 SHRINK = Float(0, 1, closed="neither", description="a float in (0, 1)")
 
@@ -776,7 +776,7 @@ def _impurity_radii(X, labels, block_elements):
 
 @validates({"block_elements": [COUNT]})
 def ball_purity(features, cluster_labels, radii, *, block_elements=BLOCK_ELEMENTS):
-    """ProbCover's purity curve: the fraction of pure δ-balls at each radius.
+    """Compute ProbCover's purity curve: the fraction of pure δ-balls at each radius.
 
     The ball of x is ``B(x) = {y : ||x - y|| < delta}``; it is pure when all its points share
     x's cluster label. Purity never grows with ``delta`` (a larger ball holds a smaller one).
@@ -784,6 +784,7 @@ def ball_purity(features, cluster_labels, radii, *, block_elements=BLOCK_ELEMENT
     Parameters
     ----------
     features : array-like of shape (n, d)
+        The points (an embedding).
     cluster_labels : array-like of int, shape (n,)
         A clustering of the n points (Yehuda et al. use k-means with k = the number of classes).
     radii : array-like of float
@@ -818,7 +819,7 @@ def ball_purity(features, cluster_labels, radii, *, block_elements=BLOCK_ELEMENT
 @validates({"purity_threshold": [PURITY_THRESHOLD], "block_elements": [COUNT]})
 def purity_radius(features, cluster_labels, purity_threshold=0.95, *,
                   block_elements=BLOCK_ELEMENTS):
-    """ProbCover's radius: the largest δ whose ball purity is at least ``purity_threshold``.
+    """Find ProbCover's radius: the largest δ whose ball purity is >= ``purity_threshold``.
 
     With ``r_x`` the distance from x to the nearest point of another cluster, the ball
     ``{y : ||x - y|| < delta}`` is pure iff ``delta <= r_x``, so the purity is the fraction of
@@ -829,17 +830,18 @@ def purity_radius(features, cluster_labels, purity_threshold=0.95, *,
     Parameters
     ----------
     features : array-like of shape (n, d)
+        The points (an embedding).
     cluster_labels : array-like of int, shape (n,)
         At least two clusters (k-means with k = the number of classes in the paper).
     purity_threshold : float in (0, 1], default=0.95
-        α; the paper's value is 0.95.
+        The least fraction of pure balls, α (the paper's value is 0.95).
     block_elements : int, default=2**22
         Largest distance chunk computed at once.
 
     Returns
     -------
     radius : float
-        δ > 0.
+        The radius δ > 0.
 
     Notes
     -----
@@ -1003,18 +1005,19 @@ def probcover_select(features, n_instances, *, labeled=None, radius=None, cluste
     labeled : array-like of bool, shape (n,), default=None
         Which points are labelled (never chosen; their balls are covered first).
     radius : float > 0 or None, default=None
-        δ. None: :func:`purity_radius` of ``cluster_labels`` at ``purity_threshold``.
+        The radius δ. None: :func:`purity_radius` of ``cluster_labels`` at
+        ``purity_threshold``.
     cluster_labels : array-like of int, shape (n,), default=None
         The clustering the purity is measured against (needed when ``radius`` is None).
     purity_threshold : float in (0, 1], default=0.95
-        α of the radius rule.
+        The α of the radius rule.
     max_neighbors : int, default=500
         Cap on the edges per point: a ball with more points keeps its ``max_neighbors``
         nearest (itself included), so a pick's gain counts at most ``max_neighbors`` points.
     shrink : float in (0, 1), default=0.5
         Factor applied to δ each time the greedy runs out of balls worth picking.
     n_neighbors : int, default=20
-        k of the typicality of the last-resort picks.
+        The k of the typicality of the last-resort picks.
     block_elements : int, default=2**22
         Largest block of the radius queries (neighbours before the cap) and distance chunks.
 
