@@ -256,6 +256,12 @@ class ContrastiveEncoder(SkorchParamsMixin, TrainingHooksMixin, ClassNamePrefixF
     Pools larger than memory (``np.memmap``, a torch ``Dataset``, :class:`skal._pool.Pool`) are
     read a batch of rows at a time in ``fit`` and a chunk at a time in ``transform``.
 
+    In a ``Pipeline``, wrap a fitted encoder in scikit-learn's ``FrozenEstimator``:
+    ``Pipeline([("enc", FrozenEstimator(encoder)), ("head", MCDropoutClassifier(mlp))])``.
+    ``Pipeline.fit`` refits every step, and ``clone`` (which :class:`skal.ActiveLearner`
+    applies to its estimator) returns an unfitted copy; a ``FrozenEstimator`` is neither
+    refitted nor cloned, so every ``teach`` trains the head only, on the same features.
+
     References
     ----------
     Chen, Kornblith, Norouzi, Hinton. "A Simple Framework for Contrastive Learning of Visual
@@ -878,8 +884,8 @@ class InitTrunk(Callback):
     into the trunk of ``net.module_``: the one submodule of the backbone's class
     (:class:`skal.nets.ResNet18` for the default encoder); its head is left as initialised. The
     encoder is only read. ``clone`` keeps the same fitted encoder (scikit-learn's ``clone``
-    would otherwise refit-proof it into an unfitted copy), so an :class:`skal.ActiveLearner`
-    starts every round's classifier from it.
+    would otherwise replace it by an unfitted copy), so an :class:`skal.ActiveLearner`, which
+    fits a clone of its estimator, starts every round's classifier from it.
 
     Parameters
     ----------
