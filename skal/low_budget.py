@@ -136,7 +136,8 @@ def probcover(
         ``len(classes_)`` of the (final) estimator.
     max_neighbors : int, default=500
         Cap on the edges per point of the ball graph: a ball with more points keeps its
-        ``max_neighbors`` nearest. Bounds the graph's memory (see Notes).
+        ``max_neighbors`` nearest, and gains that tie at the cap go to the larger true ball.
+        Bounds the graph's memory (see Notes).
     shrink : float in (0, 1), default=0.5
         Factor applied to the radius each time the balls run out.
     n_neighbors : int, default=20
@@ -172,7 +173,7 @@ def probcover(
     >>> from skal import probcover
     >>> from skal.datasets import load_digits_images
     >>> X, y = load_digits_images()
-    >>> clf = LogisticRegression(max_iter=200).fit(X[:50].reshape(50, -1), y[:50])
+    >>> clf = LogisticRegression(max_iter=200).fit(X[:50].reshape(50, -1), y[:50])  # (50, 64)
     >>> idx, gains = probcover(clf, X[50:450], n_instances=10, random_state=0)
     >>> len(set(idx.tolist())), bool(gains[0] >= gains[-1])
     (10, True)

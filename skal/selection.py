@@ -881,7 +881,9 @@ def purity_radius(features, cluster_labels, purity_threshold=0.95, *,
 
 
 def _ball_graph(X, radius, max_neighbors, block_elements):
-    """The capped δ-ball graph in CSR form: ``(indptr, indices int32, distances float32)``.
+    """The capped δ-ball graph: ``(indptr, indices int32, distances float32, sizes)``.
+
+    ``sizes`` are the true ball sizes (itself included), before the cap.
 
     Row x holds x itself first, then up to ``max_neighbors - 1`` other points with
     ``||x - y|| < radius``, nearest first. Built with scikit-learn's ``radius_neighbors`` in
@@ -895,6 +897,7 @@ def _ball_graph(X, radius, max_neighbors, block_elements):
     nn = NearestNeighbors(radius=radius).fit(X)
     rows = max(1, block_elements // max(n, 1))
     counts = np.empty(n, dtype=np.int64)
+    sizes = np.empty(n, dtype=np.int64)
     parts_idx, parts_d = [], []
     with _working_memory(block_elements):
         for start in range(0, n, rows):
@@ -907,6 +910,7 @@ def _ball_graph(X, radius, max_neighbors, block_elements):
             keep = (flat_d < radius) & (flat_i != row)  # strict ball, self added below
             row, flat_i, flat_d = row[keep], flat_i[keep], flat_d[keep]
             per_row = np.bincount(row - start, minlength=stop - start)
+            sizes[start:stop] = per_row + 1
             first = np.repeat(np.cumsum(per_row) - per_row, per_row)
             keep = (np.arange(len(row)) - first) < cap - 1  # the nearest cap - 1 (sorted)
             row, flat_i, flat_d = row[keep], flat_i[keep], flat_d[keep]
@@ -924,7 +928,7 @@ def _ball_graph(X, radius, max_neighbors, block_elements):
             del dist, ind, flat_i, flat_d, row, keep, first, others
     indptr = np.zeros(n + 1, dtype=np.int64)
     np.cumsum(counts, out=indptr[1:])
-    return indptr, np.concatenate(parts_idx), np.concatenate(parts_d)
+    return indptr, np.concatenate(parts_idx), np.concatenate(parts_d), sizes
 
 
 def _in_edges(indptr, indices, n):
@@ -984,8 +988,10 @@ def probcover_select(features, n_instances, *, labeled=None, radius=None, cluste
 
     The ball of x is ``B(x) = {y : ||x - y|| < delta}`` (x included). The labelled points'
     balls are covered first; then each pick is the unlabelled point whose ball holds the most
-    uncovered points (ties: the lowest position, as in the authors' code), and its ball is
-    covered. ``delta`` is ``radius``, or else :func:`purity_radius` of ``cluster_labels``.
+    uncovered points, and its ball is covered. Ties go to the larger ball at the first radius
+    (its true size, beyond the cap: the denser point), then to the lowest position (the
+    authors' code takes the lowest position, the paper draws one of the best at random).
+    ``delta`` is ``radius``, or else :func:`purity_radius` of ``cluster_labels``.
 
     The fallback. A pick that covers only itself says nothing about which point to take, and
     the greedy gets there when coverage is (nearly) complete before the budget is spent (at
@@ -1013,7 +1019,8 @@ def probcover_select(features, n_instances, *, labeled=None, radius=None, cluste
         The α of the radius rule.
     max_neighbors : int, default=500
         Cap on the edges per point: a ball with more points keeps its ``max_neighbors``
-        nearest (itself included), so a pick's gain counts at most ``max_neighbors`` points.
+        nearest (itself included), so a pick's gain counts at most ``max_neighbors`` points
+        (ties at the cap go to the larger true ball).
     shrink : float in (0, 1), default=0.5
         Factor applied to δ each time the greedy runs out of balls worth picking.
     n_neighbors : int, default=20
@@ -1073,15 +1080,18 @@ def probcover_select(features, n_instances, *, labeled=None, radius=None, cluste
             )
         radius = purity_radius(X, cluster_labels, purity_threshold,
                                block_elements=block_elements)
-    indptr, indices, dist = _ball_graph(X, float(radius), max_neighbors, block_elements)
+    indptr, indices, dist, sizes = _ball_graph(X, float(radius), max_neighbors, block_elements)
+    tie = np.empty(n, dtype=np.int64)  # n - 1 = the largest first ball, ties by position
+    tie[np.lexsort((-np.arange(n), sizes))] = np.arange(n)
+    del sizes
     available = ~labeled
     chosen, gains, radii = [], [], []
     cover = _Cover(indptr, indices, np.flatnonzero(labeled), n)
     just_shrunk = False
     while len(chosen) < n_instances:
-        score = np.where(available, cover.gain, -1)  # (n,)
-        best = int(np.argmax(score))  # ties: lowest position
-        if score[best] >= 2:
+        key = np.where(available, cover.gain * (n + 1) + tie, -1)  # (n,) gain, then tie
+        best = int(np.argmax(key))
+        if cover.gain[best] >= 2:
             chosen.append(best)
             gains.append(cover.take(best))
             radii.append(radius)

@@ -102,9 +102,11 @@ def test_purity_radius_matches_scikit_activeml_grid():
 
 # ---------------------------------------------------------------------------- ProbCover greedy
 def brute_probcover(X, k, labeled, radius, shrink=0.5, n_neighbors=20, cap=None):
-    """The documented rule on dense matrices: coverage picks, shrinks, typicality ties."""
+    """The documented rule on dense matrices: coverage picks (ties: the larger first ball, then
+    the lowest position), shrinks, then typicality breaking the ties."""
     n = len(X)
     D = _distances(X)
+    size = (D < radius).sum(axis=1)  # the true first balls, beyond the cap
 
     def balls(r):
         B = D < r
@@ -129,7 +131,7 @@ def brute_probcover(X, k, labeled, radius, shrink=0.5, n_neighbors=20, cap=None)
     while len(chosen) < k:
         avail = [i for i in range(n) if not labeled[i] and i not in chosen]
         g = (B & ~cov).sum(axis=1)
-        best = max(avail, key=lambda i: (g[i], -i))
+        best = max(avail, key=lambda i: (g[i], size[i], -i))
         if g[best] >= 2:
             chosen.append(best), gains.append(g[best]), radii.append(radius)
             cov |= B[best]
