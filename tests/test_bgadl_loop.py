@@ -169,19 +169,31 @@ def test_joint_classifier_batchnorm_statistics_come_from_real_images_only(digits
     whichever statistics normalise them."""
     import torch
 
-    from skal import MCDropoutClassifier
+    from skal import BGADLMCDropoutClassifier, MCDropoutClassifier
 
     X, y = digits
     n = 40
     ref = torch.nn.BatchNorm2d(1).train()  # one pass over the real batch (one step: batch n)
     ref(torch.as_tensor(X[:n]))
-    clf = MCDropoutClassifier(_NormFirst, optimizer=torch.optim.Adam, lr=1e-3)
+    # weight 1 without the re-estimation after training (recalibrate_bn="auto" would hide it)
+    clf = BGADLMCDropoutClassifier(_NormFirst, optimizer=torch.optim.Adam, lr=1e-3,
+                                   gen_weight=1.0, recalibrate_bn=False)
     aug = GenerativeAugmenter(latent_dim=8, batch_size=n, max_epochs=1, classifier=clf,
                               gen_batchnorm=gen_batchnorm, random_state=0).fit(X[:n], y[:n])
     norm = aug.classifier_.module_.norm
     torch.testing.assert_close(norm.running_mean, ref.running_mean)
     torch.testing.assert_close(norm.running_var, ref.running_var)
     assert int(norm.num_batches_tracked) == 1
+    # a plain classifier gets weight 1 and recalibrate_bn="auto": the statistics are then
+    # re-estimated on the real images after training (a cumulative average of their one batch)
+    clf = MCDropoutClassifier(_NormFirst, optimizer=torch.optim.Adam, lr=1e-3)
+    aug = GenerativeAugmenter(latent_dim=8, batch_size=n, max_epochs=1, classifier=clf,
+                              gen_batchnorm=gen_batchnorm, random_state=0).fit(X[:n], y[:n])
+    norm = aug.classifier_.module_.norm
+    assert aug.classifier_.recalibrate_bn == "auto" and aug.classifier_.gen_weight == 1.0
+    real = torch.as_tensor(X[:n])
+    torch.testing.assert_close(norm.running_mean, real.mean(dim=(0, 2, 3)))
+    torch.testing.assert_close(norm.running_var, real.transpose(0, 1).flatten(1).var(dim=1))
 
 
 def test_generated_batches_with_their_own_statistics_train_another_classifier(digits):

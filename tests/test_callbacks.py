@@ -130,7 +130,7 @@ def test_bgadl_recalibrate_bn_only_changes_the_batchnorm_statistics():
     X, y = _images()
     common = dict(width=2, max_epochs=2, batch_size=16, random_state=0, gen_weight=1.0,
                   gan_width=8, gan_hidden=16, latent_dim=4)
-    off = BGADLClassifier(**common).fit(X, y)
+    off = BGADLClassifier(**common, recalibrate_bn=False).fit(X, y)
     on = BGADLClassifier(**common, recalibrate_bn=True).fit(X, y)
     a, b = off.module_.state_dict(), on.module_.state_dict()
     changed = {k for k in a if not torch.equal(a[k], b[k])}
@@ -154,10 +154,53 @@ def test_recalibrate_batchnorm_names_a_module_the_net_lacks():
         recalibrate_batchnorm(net, np.zeros((4, 4), dtype=np.float32), module="critic")
 
 
-def test_bgadl_recalibrate_bn_must_be_a_bool():
+def test_bgadl_recalibrate_bn_must_be_a_bool_or_auto():
+    from skal import BGADLClassifier, BGADLMCDropoutClassifier
+    from skal.nets import AuxiliaryClassifier
+
+    X, y = _images()
+    for value in ("yes", "Auto", None, 1):
+        with pytest.raises(ValueError, match=r"The 'recalibrate_bn' parameter of BGADLClassifier "
+                                             r"must be an instance of 'bool' or an instance of "
+                                             r"'numpy.bool' or a str among "
+                                             r"\{'auto'\}\. Got .* instead\."):
+            BGADLClassifier(width=2, max_epochs=1, recalibrate_bn=value).fit(X, y)
+    with pytest.raises(ValueError, match="'recalibrate_bn' parameter of BGADLMCDropoutClassifier"):
+        BGADLMCDropoutClassifier(AuxiliaryClassifier, max_epochs=1,
+                                 recalibrate_bn="always").fit(X, y)
+
+
+@pytest.mark.parametrize("cls", ["BGADLClassifier", "BGADLMCDropoutClassifier"])
+def test_bgadl_recalibrate_bn_defaults_to_auto_and_clone_keeps_it(cls):
+    import skal
+    from sklearn.base import clone
+
+    from skal.nets import AuxiliaryClassifier
+
+    args = (AuxiliaryClassifier,) if cls == "BGADLMCDropoutClassifier" else ()
+    clf = getattr(skal, cls)(*args, gen_weight=1.0)
+    assert clf.get_params()["recalibrate_bn"] == "auto"
+    assert clone(clf).get_params()["recalibrate_bn"] == "auto"
+    assert clone(clf.set_params(recalibrate_bn=False)).recalibrate_bn is False
+
+
+@pytest.mark.parametrize("params, resolved", [
+    ({"gen_weight": 1.0}, True), ({"gen_weight": 0.1, "gen_warmup": 0.5}, True),
+    ({"gen_weight": 0.0}, False), ({"generative": False, "gen_weight": 1.0}, False),
+    ({"gen_weight": 1.0, "recalibrate_bn": False}, False),
+    ({"gen_weight": 0.0, "recalibrate_bn": True}, True),
+])
+def test_bgadl_recalibrate_bn_auto_is_on_when_generated_terms_are_in_the_loss(params, resolved):
     from skal import BGADLClassifier
 
     X, y = _images()
-    with pytest.raises(ValueError, match="The 'recalibrate_bn' parameter of BGADLClassifier must be "
-                                         "an instance of 'bool'"):
-        BGADLClassifier(width=2, max_epochs=1, recalibrate_bn="yes").fit(X, y)
+    common = dict(width=2, max_epochs=2, batch_size=16, random_state=0, gan_width=8,
+                  gan_hidden=16, latent_dim=4)
+    clf = BGADLClassifier(**common, **params).fit(X, y)
+    explicit = {**params, "recalibrate_bn": resolved}
+    same = BGADLClassifier(**common, **explicit).fit(X, y)  # what "auto" should resolve to
+    a, b = clf.module_.state_dict(), same.module_.state_dict()
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    # 2 epochs of 3 batches, or the 3 batches of one pass with the statistics re-estimated
+    assert int(clf.module_.bn1.num_batches_tracked) == (3 if resolved else 6)
+    assert clf.get_params()["recalibrate_bn"] == params.get("recalibrate_bn", "auto")
