@@ -17,9 +17,11 @@ relies on, so a scikit-learn release that changes it breaks this one file, loudl
 * :class:`Choice`: ``StrOptions`` whose message lists the options in the order given;
 * :class:`Satisfies`: a predicate with its own description, for the few parameters whose valid
   values no built-in constraint describes (a torch optimizer class, a skorch split, ...);
-* ``description=``: :class:`Int`, :class:`Float` and :class:`Choice` may be described in other
-  words than scikit-learn's (the strategies' "an int >= 1", :data:`COUNT`), and :data:`SEED`,
-  the strategies' ``random_state``;
+* one wording for ranges, scikit-learn's ("an int in the range [1, inf)", "a float in the range
+  (0.0, 1.0]"): :class:`Int` and :class:`Float` take no other description, and a hand-written
+  message about a range uses ``str(Int(...))`` / ``str(Float(...))`` (or :func:`in_range`);
+  :class:`Choice` may be described in other words (``description=``); :data:`SEED` is the
+  strategies' ``random_state``;
 * :func:`validates`: the decorator that checks a function's arguments against such a dict, at
   the cost of a few ``isinstance`` checks per call.
 """
@@ -52,6 +54,7 @@ __all__ = [
     "Satisfies",
     "check_params",
     "class_constraints",
+    "in_range",
     "deprecated_value",
     "validates",
 ]
@@ -61,40 +64,32 @@ def _not_bool(value):
     return not isinstance(value, (bool, np.bool_))
 
 
-class _Described:
-    """Mixin: ``str()`` is ``description`` when one was given, scikit-learn's wording otherwise."""
-
-    description = None
-
-    def __str__(self):
-        return self.description or super().__str__()
-
-
-class Int(_Described, Interval):
+class Int(Interval):
     """An int (not a bool) in ``[left, right]``; ``right=None`` is unbounded.
+
+    Described in scikit-learn's words only (one wording for ranges across skal).
 
     Examples
     --------
     >>> str(Int(1))
     'an int in the range [1, inf)'
-    >>> str(Int(1, description="an int >= 1"))
-    'an int >= 1'
     >>> Int(1).is_satisfied_by(True)
     False
     """
 
-    def __init__(self, left, right=None, *, closed=None, description=None):
+    def __init__(self, left, right=None, *, closed=None):
         if closed is None:
             closed = "left" if right is None else "both"
         super().__init__(Integral, left, right, closed=closed)
-        self.description = description
 
     def is_satisfied_by(self, val):
         return _not_bool(val) and super().is_satisfied_by(val)
 
 
-class Float(_Described, Interval):
+class Float(Interval):
     """A finite real number (not a bool) in an interval; a ``None`` bound is unbounded (open).
+
+    Described in scikit-learn's words only (one wording for ranges across skal).
 
     Examples
     --------
@@ -104,13 +99,12 @@ class Float(_Described, Interval):
     False
     """
 
-    def __init__(self, left=None, right=None, *, closed="both", description=None):
+    def __init__(self, left=None, right=None, *, closed="both"):
         if left is None and closed in ("left", "both"):
             closed = "neither" if closed == "left" else "right"
         if right is None and closed in ("right", "both"):
             closed = "neither" if closed == "right" else "left"
         super().__init__(Real, left, right, closed=closed)
-        self.description = description
 
     def is_satisfied_by(self, val):
         return (_not_bool(val) and isinstance(val, Real) and math.isfinite(val)
@@ -210,12 +204,41 @@ def _is_seed(value):
 
 
 #: A count of the strategies and selectors (``n_samples``, ``subsample``, ``block_elements``,
-#: ...), in their wording: "an int >= 1".
-COUNT = Int(1, description="an int >= 1")
+#: ...): "an int in the range [1, inf)".
+COUNT = Int(1)
 
 #: The ``random_state`` of a strategy or selector (anything ``np.random.default_rng`` takes that
 #: seeds it reproducibly, and a legacy ``RandomState``).
-SEED = Satisfies(_is_seed, "None, an int >= 0, a RandomState or a Generator")
+SEED = Satisfies(_is_seed, f"None, {Int(0)}, a RandomState or a Generator")
+
+
+def in_range(kind, left=None, right=None, closed=None):
+    """A range in scikit-learn's words, for a message that no constraint raises.
+
+    Parameters
+    ----------
+    kind : {"int", "float"}
+        :class:`Int` or :class:`Float`.
+    left, right : number or None
+        The bounds; None is unbounded.
+    closed : {"left", "right", "both", "neither"} or None
+        Which bounds belong to the range; None: the default of :class:`Int` / :class:`Float`.
+
+    Returns
+    -------
+    str
+        E.g. ``"an int in the range [1, inf)"``.
+
+    Examples
+    --------
+    >>> in_range("int", 2)
+    'an int in the range [2, inf)'
+    >>> in_range("float", 0, 1, closed="right")
+    'a float in the range (0.0, 1.0]'
+    """
+    if kind == "int":
+        return str(Int(left, right, closed=closed))
+    return str(Float(left, right, **({} if closed is None else {"closed": closed})))
 
 
 def validates(constraints):
@@ -247,7 +270,7 @@ def validates(constraints):
     ...     f(0)
     ... except ValueError as error:
     ...     print(error)
-    The 'n_samples' parameter of f must be an int >= 1. Got 0 instead.
+    The 'n_samples' parameter of f must be an int in the range [1, inf). Got 0 instead.
     """
 
     def decorate(fn):

@@ -193,8 +193,8 @@ class Pool:
             or chunk_size < 1
         ):
             raise ValueError(
-                f"The 'chunk_size' parameter must be None or an int >= 1. Got {chunk_size!r} "
-                "instead."
+                f"The 'chunk_size' parameter must be None or an int in the range [1, inf). Got "
+                f"{chunk_size!r} instead."
             )
         self._chunk_size = None if chunk_size is None else int(chunk_size)
 

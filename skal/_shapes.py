@@ -38,7 +38,7 @@ def check_image_shape(image_shape, param_name="image_shape", *, owner=None, opti
     >>> check_image_shape((1, 2, 2), owner="Encoder", optional=False, min_side=4)
     Traceback (most recent call last):
     ...
-    ValueError: The 'image_shape' parameter of Encoder must be a tuple (C, H, W) of positive ints with H, W >= 4. Got (1, 2, 2) instead.
+    ValueError: The 'image_shape' parameter of Encoder must be a tuple (C, H, W) with C an int in the range [1, inf) and H and W each an int in the range [4, inf). Got (1, 2, 2) instead.
     """
     if image_shape is None and optional:
         return None
@@ -55,7 +55,10 @@ def check_image_shape(image_shape, param_name="image_shape", *, owner=None, opti
     of = f" of {owner}" if owner else ""
     if not ok:
         expected = ("None or a tuple (C, H, W)" if optional else "a tuple (C, H, W)")
-        expected += " of positive ints" + (f" with H, W >= {min_side}" if min_side > 1 else "")
+        # scikit-learn's wording of a range (skal._params.Int; this module imports nothing)
+        expected += (f" with C an int in the range [1, inf) and H and W each an int in the "
+                     f"range [{min_side}, inf)" if min_side > 1
+                     else ", each an int in the range [1, inf)")
         if optional:
             expected += " (one of them may be -1, as in numpy.reshape)"
         raise ValueError(

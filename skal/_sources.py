@@ -117,8 +117,8 @@ def _check_image_size(image_size, func_name):
             size = ()
     if len(size) != 2 or min(size) < 1 or isinstance(image_size, bool):
         raise ValueError(
-            f"The 'image_size' parameter of {func_name} must be None, a positive int or a pair "
-            f"(height, width) of positive ints. Got {image_size!r} instead."
+            f"The 'image_size' parameter of {func_name} must be None, an int in the range [1, inf) "
+            f"or a pair (height, width) of such ints. Got {image_size!r} instead."
         )
     return size
 

@@ -16,6 +16,7 @@ from torch import nn
 from torch.utils.data import DataLoader, RandomSampler, Sampler, SequentialSampler
 
 from ._modes import _EvalMode
+from ._params import Int
 from ._precision import to_memory_format
 from ._skorch_compat import add_default_callbacks, set_training
 from .callbacks import DivergenceCheck
@@ -109,8 +110,8 @@ class TrainingHooksMixin:
         batch_size = self.get_params_for("iterator_train").get("batch_size", self.batch_size)
         if batch_size == 1 and _has_batchnorm(module):
             self._bad_param(
-                "batch_size", "an int >= 2 for a module with BatchNorm layers (they cannot train "
-                "on a batch of one sample)", batch_size,
+                "batch_size", f"{Int(2)} for a module with BatchNorm layers (they cannot "
+                "train on a batch of one sample)", batch_size,
             )
         x = torch.as_tensor(X[:1], device=self._compute_device())  # (1,) + input_shape_
         x = to_memory_format(x, self.memory_format)

@@ -346,7 +346,7 @@ class ContrastiveEncoder(SkorchParamsMixin, TrainingHooksMixin, ClassNamePrefixF
             lambda v: isinstance(v, (tuple, list)) and len(v) == 2
             and all(isinstance(s, (int, float)) and not isinstance(s, bool) for s in v)
             and 0 < v[0] <= v[1] <= 1,
-            "a pair (low, high) with 0 < low <= high <= 1",
+            "a pair (low, high) of floats, each in the range (0.0, 1.0], with low <= high",
         )],
         "flip": ["boolean"],
         "jitter": [Float(0, 1, closed="both")],

@@ -5,9 +5,9 @@ import warnings
 import torch
 from torch.nn import functional as F
 
-from ._params import Int, validates
+from ._params import Float, Int, validates
 
-_POSITIVE = Int(1, description="a positive int")  # a count of samples
+_POSITIVE = Int(1)  # a count of samples
 
 
 # ---------------------------------------------------------------------------------------------
@@ -278,7 +278,7 @@ def waal_bias_coefficient(n_labeled, n_unlabeled, n_query):
     Raises
     ------
     ValueError
-        If an argument is not a positive int.
+        If an argument is not an int in the range [1, inf).
 
     References
     ----------
@@ -411,7 +411,7 @@ def _check_waal_query_args(log_proba, mixture, kind, owner):
         )
     if not 0.0 <= mixture <= 1.0:
         raise ValueError(
-            f"The 'mixture' parameter of {owner} must be in [0, 1]. Got {mixture!r} instead."
+            f"The 'mixture' parameter of {owner} must be {Float(0, 1)}. Got {mixture!r} instead."
         )
     if kind in UNCERTAINTY_ALIASES:
         warnings.warn(

@@ -58,7 +58,7 @@ __all__ = ["probcover", "epig"]
 
 _EPIG_MODES = ("top", "power", "softmax", "softrank")
 _EPIG_MODE = Choice(*_EPIG_MODES, description=f"one of {_EPIG_MODES}")
-_N_CLASSES = Int(2, description="an int >= 2")
+_N_CLASSES = Int(2)
 
 
 # ---------------------------------------------------------------------------- ProbCover
@@ -71,7 +71,7 @@ def _n_classes(owner, est, n_classes):
     raise ValueError(
         f"{owner} chooses its radius by the purity of k-means clusters with k = the number of "
         f"classes, but {type(est).__name__} has no classes_ (not fitted?): pass n_classes= "
-        "(an int >= 2), or the radius itself with radius=."
+        "(an int in the range [2, inf)), or the radius itself with radius=."
     )
 
 

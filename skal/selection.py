@@ -53,7 +53,7 @@ _MODES = ("power", "softmax", "softrank")
 
 #: The constraints of the stochastic selectors' (and strategies') ``mode`` and ``temperature``.
 MODE = Choice(*_MODES, description=f"one of {_MODES}")
-TEMPERATURE = Float(0, None, closed="neither", description="a finite float > 0")
+TEMPERATURE = Float(0, None, closed="neither")
 
 
 def _check_2d(owner, name, X):
@@ -731,9 +731,9 @@ def typiclust_select(features, cluster_labels, n_instances, *, labeled=None, n_n
 
 # ---------------------------------------------------------------------------- ProbCover
 #: The constraints of ProbCover's radius, purity threshold and radius shrink factor.
-RADIUS = Float(0, None, closed="neither", description="a finite float > 0")
-PURITY_THRESHOLD = Float(0, 1, closed="right", description="a float in (0, 1]")
-SHRINK = Float(0, 1, closed="neither", description="a float in (0, 1)")
+RADIUS = Float(0, None, closed="neither")
+PURITY_THRESHOLD = Float(0, 1, closed="right")
+SHRINK = Float(0, 1, closed="neither")
 
 
 def _check_cluster_labels(owner, labels, n):

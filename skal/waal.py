@@ -311,7 +311,8 @@ class WAALClassifier(WAALTrainingMixin, WAALScoringMixin, MCDropoutClassifier):
         "gp_weight": [Float()],
         "labeled_sampling": [Choice("replacement", "cyclic")],
         "epoch_over": [Choice("unlabeled", "labeled")],
-        "lr_milestones": [None, Satisfies(_milestones_ok, "a sequence of floats in (0, 1]")],
+        "lr_milestones": [None, Satisfies(_milestones_ok, "a sequence of floats, each in the "
+                                                 "range (0.0, 1.0]")],
         "lr_decay": [Float(0, None, closed="neither")],
         "momentum": [Float(0, None, closed="left")],
         "max_epochs": [Int(1)],

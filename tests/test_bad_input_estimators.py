@@ -117,7 +117,7 @@ def test_module_checked_after_initialize_before_data(data):
 def test_batchnorm_module_with_batch_size_one(data):
     module = nn.Sequential(nn.Flatten(), nn.Linear(64, 8), nn.BatchNorm1d(8), nn.Linear(8, 10))
     with pytest.raises(ValueError, match=r"The 'batch_size' parameter of MCDropoutClassifier "
-                       r"must be an int >= 2 for a module with BatchNorm layers"):
+                       r"must be an int in the range \[2, inf\) for a module with BatchNorm layers"):
         MCDropoutClassifier(module, batch_size=1).fit(*data)
 
 

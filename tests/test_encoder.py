@@ -269,7 +269,8 @@ def test_not_fitted_uses_scikit_learn_s_wording(images):
 
 @pytest.mark.parametrize("params, match", [
     ({"width": 0}, "'width' parameter"),
-    ({"crop_scale": (0.0, 2.0)}, "'crop_scale' parameter .* 0 < low <= high <= 1"),
+    ({"crop_scale": (0.0, 2.0)},
+     r"'crop_scale' parameter .* each in the range \(0\.0, 1\.0\], with low <= high"),
     ({"temperature": 0.0}, "'temperature' parameter"),
     ({"batch_size": 1}, "'batch_size' parameter"),
     ({"backbone": "resnet50"}, r"'backbone' parameter .* \['preact_resnet18', 'resnet18'\]"),

@@ -221,16 +221,16 @@ def test_probcover_select_bad_input():
     with pytest.raises(ValueError, match="needs a radius or cluster_labels"):
         probcover_select(X, 1)
     with pytest.raises(ValueError, match=r"The 'purity_threshold' parameter of probcover_select "
-                                         r"must be a float in \(0, 1\]. Got 0 instead"):
+                                         r"must be a float in the range \(0\.0, 1\.0\]\. Got 0 instead"):
         probcover_select(X, 1, cluster_labels=labels, purity_threshold=0)
     with pytest.raises(ValueError, match=r"'purity_threshold' parameter of purity_radius must be "
-                                         r"a float in \(0, 1\]. Got 1.5"):
+                                         r"a float in the range \(0\.0, 1\.0\]\. Got 1.5"):
         purity_radius(X, labels, 1.5)
     with pytest.raises(ValueError, match="'radius' parameter of probcover_select must be None or "
-                                         "a finite float > 0"):
+                                         r"a float in the range \(0\.0, inf\)\. Got -1\.0"):
         probcover_select(X, 1, radius=-1.0)
     with pytest.raises(ValueError, match=r"'shrink' parameter of probcover_select must be a "
-                                         r"float in \(0, 1\)"):
+                                         r"float in the range \(0\.0, 1\.0\)\. Got 1\.0"):
         probcover_select(X, 1, radius=1.0, shrink=1.0)
     with pytest.raises(ValueError, match="'max_neighbors' parameter of probcover_select"):
         probcover_select(X, 1, radius=1.0, max_neighbors=0)
@@ -447,16 +447,16 @@ def test_typiclust_and_probcover_on_an_encoder_transform(digits_small):
 # ---------------------------------------------------------------------------- errors
 def test_bad_arguments():
     with pytest.raises(ValueError, match=r"The 'purity_threshold' parameter of probcover must be "
-                                         r"a float in \(0, 1\]. Got 0.0 instead"):
+                                         r"a float in the range \(0\.0, 1\.0\]\. Got 0.0 instead"):
         probcover(Fixed(), POOL, 2, purity_threshold=0.0)
     with pytest.raises(ValueError, match=r"'purity_threshold' parameter of probcover must be a "
-                                         r"float in \(0, 1\]. Got 1.2"):
+                                         r"float in the range \(0\.0, 1\.0\]\. Got 1.2"):
         probcover(Fixed(), POOL, 2, purity_threshold=1.2)
-    with pytest.raises(ValueError, match="'radius' parameter of probcover must be None or a "
-                                         "finite float > 0"):
+    with pytest.raises(ValueError, match=r"'radius' parameter of probcover must be None or a "
+                                         r"float in the range \(0\.0, inf\)\. Got 0\.0"):
         probcover(Fixed(), POOL, 2, radius=0.0)
-    with pytest.raises(ValueError, match="'n_classes' parameter of probcover must be None or an "
-                                         "int >= 2"):
+    with pytest.raises(ValueError, match=r"'n_classes' parameter of probcover must be None or an "
+                                         r"int in the range \[2, inf\)\. Got 1"):
         probcover(Fixed(), POOL, 2, n_classes=1)
     with pytest.raises(ValueError, match="LogisticRegression has no classes_ .* pass n_classes="):
         probcover(LogisticRegression(), POOL, 2)
@@ -478,7 +478,8 @@ def test_bad_arguments():
         epig(Fixed(), POOL, 2, mode="topk")
     with pytest.raises(ValueError, match="'n_target' parameter of epig must be None or an int"):
         epig(Fixed(), POOL, 2, n_target=0)
-    with pytest.raises(ValueError, match="'temperature' parameter of epig must be a finite"):
+    with pytest.raises(ValueError, match=r"'temperature' parameter of epig must be a float in the "
+                                         r"range \(0\.0, inf\)\. Got 0\.0"):
         epig(Fixed(), POOL, 2, mode="power", temperature=0.0)
     with pytest.raises(TypeError, match="epig needs an estimator with a sample_proba"):
         epig(LogisticRegression(), POOL, 2)
@@ -489,7 +490,7 @@ def test_bad_arguments():
         with pytest.raises(ValueError, match="'n_instances' parameter must be an int"):
             strategy(Fixed(), POOL, 0)
         with pytest.raises(ValueError, match=f"The 'random_state' parameter of "
-                                             f"{strategy.__name__} must be None, an int >= 0"):
+                                             rf"{strategy.__name__} must be None, an int in the range \[0, inf\)"):
             strategy(Fixed(), POOL, 2, random_state=-1)
 
 

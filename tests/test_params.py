@@ -18,6 +18,7 @@ from skal._params import (
     check_params,
     class_constraints,
     deprecated_value,
+    in_range,
     validates,
 )
 from skal._shapes import check_image_shape
@@ -106,21 +107,29 @@ def _strategy(X, n=1, mode="a", *, random_state=None):
     return X, n, mode, random_state
 
 
-def test_descriptions_replace_scikit_learns_wording_when_given():
-    assert str(COUNT) == "an int >= 1"
-    assert str(Float(0, None, closed="neither", description="a finite float > 0")) == (
-        "a finite float > 0")
-    assert str(Int(0, 5, description="a digit")) == "a digit"
-    assert str(SEED) == "None, an int >= 0, a RandomState or a Generator"
+def test_ranges_have_one_wording_scikit_learns():
+    assert str(COUNT) == "an int in the range [1, inf)"
+    assert str(SEED) == "None, an int in the range [0, inf), a RandomState or a Generator"
+    assert in_range("int", 2) == "an int in the range [2, inf)" == str(Int(2))
+    assert in_range("float", 0, 1, closed="right") == "a float in the range (0.0, 1.0]"
+    assert in_range("float", 0, None, closed="neither") == "a float in the range (0.0, inf)"
+    for make in (lambda: Int(1, description="an int >= 1"),
+                 lambda: Float(0, None, closed="neither", description="a finite float > 0")):
+        with pytest.raises(TypeError, match="description"):  # ranges are not reworded
+            make()
+    assert str(Choice("a", "b", description="one of ('a', 'b')")) == "one of ('a', 'b')"
 
 
 @pytest.mark.parametrize("args, kwargs, message", [
-    ((0, 0), {}, "The 'n' parameter of _strategy must be an int >= 1. Got 0 instead."),
-    ((0,), {"n": True}, "The 'n' parameter of _strategy must be an int >= 1. Got True instead."),
+    ((0, 0), {}, "The 'n' parameter of _strategy must be an int in the range [1, inf). Got 0 "
+                 "instead."),
+    ((0,), {"n": True}, "The 'n' parameter of _strategy must be an int in the range [1, inf). "
+                        "Got True instead."),
     ((0, 1, "c"), {}, "The 'mode' parameter of _strategy must be one of ('a', 'b'). Got 'c' "
                       "instead."),
     ((0,), {"random_state": -1}, "The 'random_state' parameter of _strategy must be None, an "
-                                 "int >= 0, a RandomState or a Generator. Got -1 instead."),
+                                 "int in the range [0, inf), a RandomState or a "
+                                 "Generator. Got -1 instead."),
 ])
 def test_validates_checks_positional_and_keyword_arguments(args, kwargs, message):
     with pytest.raises(InvalidParameterError) as info:
@@ -142,7 +151,8 @@ def test_validates_keeps_the_functions_name_signature_and_docstring():
 
 
 def test_validates_refuses_a_bad_default_or_an_unknown_name_at_decoration():
-    with pytest.raises(InvalidParameterError, match="'n' parameter of f must be an int >= 1"):
+    with pytest.raises(InvalidParameterError, match=r"'n' parameter of f must be an int in the "
+                                                    r"range \[1, inf\)"):
         @validates({"n": [COUNT]})
         def f(n=0):
             return n
@@ -170,12 +180,14 @@ def test_every_strategy_and_selector_declares_its_constraints():
 
 # ------------------------------------------------------------------ one image-shape check
 @pytest.mark.parametrize("kwargs, shape, message", [
-    ({}, (1, 0, 8), (r"must be None or a tuple \(C, H, W\) of positive ints \(one of them may "
-                     r"be -1")),
+    ({}, (1, 0, 8), (r"must be None or a tuple \(C, H, W\), each an int in the range \[1, inf\) "
+                     r"\(one of them may be -1")),
     ({}, (-1, -1, 8), "must be None or a tuple"),
     ({"optional": False, "owner": "Net"}, (1, -1, 8),
-     r"The 'image_shape' parameter of Net must be a tuple \(C, H, W\) of positive ints\. Got"),
-    ({"optional": False, "min_side": 4}, (1, 3, 8), "positive ints with H, W >= 4"),
+     r"The 'image_shape' parameter of Net must be a tuple \(C, H, W\), each an int in the range "
+     r"\[1, inf\)\. Got"),
+    ({"optional": False, "min_side": 4}, (1, 3, 8),
+     r"with C an int in the range \[1, inf\) and H and W each an int in the range \[4, inf\)"),
     ({"optional": False, "in_channels": 3}, (1, 8, 8), "must start with in_channels=3"),
 ])
 def test_image_shape_check(kwargs, shape, message):
@@ -189,3 +201,66 @@ def test_image_shape_check_accepts():
     assert check_image_shape((1, 4, 4), optional=False, min_side=4) == (1, 4, 4)
     with pytest.raises(ValueError):
         check_image_shape(None, optional=False)
+
+
+# ------------------------------------------------------------------ one wording for ranges
+def _check(est):
+    return lambda: check_params(est)
+
+
+def _hand_written_range_errors():
+    """(raises, message) of the range errors that no constraint raises, and of the Satisfies
+    constraints that describe a range in their own words."""
+    import torch
+
+    from skal import BGADLClassifier, ContrastiveEncoder, WAALClassifier
+    from skal._pool import Pool
+    from skal._sources import _check_image_size
+    from skal.losses import waal_uncertainty
+    from skal.nets import BGADLLeNet, LeNetFeatures, ResNet18
+
+    return [
+        (lambda: Pool(np.zeros((3, 2)), chunk_size=0),
+         "The 'chunk_size' parameter must be None or an int in the range [1, inf). Got 0 "
+         "instead."),
+        (lambda: _check_image_size((0, 3), "load_image_folder"),
+         "The 'image_size' parameter of load_image_folder must be None, an int in the range "
+         "[1, inf) or a pair (height, width) of such ints. Got (0, 3) instead."),
+        (lambda: waal_uncertainty(torch.zeros(2, 3), mixture=1.5),
+         "The 'mixture' parameter of waal_uncertainty must be a float in the range [0.0, 1.0]. "
+         "Got 1.5 instead."),
+        (lambda: ResNet18(n_classes=0),
+         "The 'in_channels', 'n_classes' and 'width' parameters of ResNet18 must each be an int "
+         "in the range [1, inf). Got 1, 0 and 64 instead."),
+        (lambda: BGADLLeNet(image_shape=(1, 8, 8)),
+         "The 'image_shape' parameter of BGADLLeNet must be a tuple (C, H, W) with H and W each "
+         "an int in the range [12, inf). Got (1, 8, 8) instead."),
+        (lambda: LeNetFeatures(image_shape=(1, 15, 28)),
+         "The 'image_shape' parameter of LeNetFeatures must be a tuple (C, H, W) with H and W "
+         "each an int in the range [16, inf). Got (1, 15, 28) instead."),
+        (_check(BGADLClassifier(gan_betas=(0.5, 1.0))),
+         "The 'gan_betas' parameter of BGADLClassifier must be a pair of floats, each in the "
+         "range [0.0, 1.0). Got (0.5, 1.0) instead."),
+        (_check(WAALClassifier(lr_milestones=(0.5, 0))),
+         "The 'lr_milestones' parameter of WAALClassifier must be None or a sequence of floats, "
+         "each in the range (0.0, 1.0]. Got (0.5, 0) instead."),
+        (_check(ContrastiveEncoder(crop_scale=(0.5, 0.2))),
+         "The 'crop_scale' parameter of ContrastiveEncoder must be a pair (low, high) of floats, "
+         "each in the range (0.0, 1.0], with low <= high. Got (0.5, 0.2) instead."),
+    ]
+
+
+def test_hand_written_range_messages_use_scikit_learns_wording():
+    for raises, message in _hand_written_range_errors():
+        with pytest.raises(ValueError) as info:
+            raises()
+        assert str(info.value) == message
+
+
+def test_bgadl_new_rows_range_uses_scikit_learns_wording():
+    from skal import BGADLClassifier
+
+    clf = BGADLClassifier()
+    clf._new_rows = 0
+    with pytest.raises(ValueError, match=r"must be None, an int in the range \[1, 5\], indices "):
+        clf._new_mask(5)

@@ -95,8 +95,8 @@ def test_pool_bad_input():
         Pool({"x": 1})
     with pytest.raises(TypeError, match="got int"):
         Pool(3)
-    with pytest.raises(ValueError, match=r"The 'chunk_size' parameter must be None or an int >= 1"
-                                         r"\. Got 0 instead\."):
+    with pytest.raises(ValueError, match=r"The 'chunk_size' parameter must be None or an int in "
+                                         r"the range \[1, inf\)\. Got 0 instead\."):
         Pool(np.zeros((3, 2)), chunk_size=0)
     with pytest.raises(IndexError, match=r"indices must lie in \[0, 3\)"):
         Pool(np.zeros((3, 2)), indices=[0, 3])

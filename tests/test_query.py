@@ -201,7 +201,7 @@ ALL_STRATEGIES = [random_sampling, uncertainty_sampling, margin_sampling, entrop
 def test_bad_random_state(strategy, random_state):
     est = FixedProba(PROBA, np.stack([PROBA, PROBA]))
     with pytest.raises(ValueError, match=rf"The 'random_state' parameter of {strategy.__name__} "
-                       r"must be None, an int >= 0, a RandomState or a Generator\. Got "):
+                       r"must be None, an int in the range \[0, inf\), a RandomState or a Generator\. Got "):
         strategy(est, POOL, n_instances=1, random_state=random_state)
 
 
@@ -214,14 +214,15 @@ def test_bad_random_state_in_select_top():
 def test_bald_bad_subsample(subsample):
     est = FixedProba(PROBA, np.stack([PROBA, PROBA]))
     with pytest.raises(ValueError, match=r"The 'subsample' parameter of bald must be None or an "
-                       rf"int >= 1\. Got {subsample!r} instead"):
+                       rf"int in the range \[1, inf\)\. Got {subsample!r} instead"):
         bald(est, POOL, n_instances=1, subsample=subsample)
 
 
 @pytest.mark.parametrize("n_samples", [0, -3, 2.0, None])
 def test_bald_bad_n_samples(n_samples):
     est = FixedProba(PROBA, np.stack([PROBA, PROBA]))
-    with pytest.raises(ValueError, match=r"The 'n_samples' parameter of bald must be an int >= 1"):
+    with pytest.raises(ValueError, match=r"The 'n_samples' parameter of bald must be an int in "
+                                          r"the range \[1, inf\)\. Got"):
         bald(est, POOL, n_instances=1, n_samples=n_samples)
 
 

@@ -78,7 +78,8 @@ def test_encoder_generator_discriminator_round_trip_has_gradients():
 @pytest.mark.parametrize("net", [Encoder, Discriminator])
 def test_too_small_image_shape_raises(net):
     with pytest.raises(ValueError, match=rf"The 'image_shape' parameter of {net.__name__} must be a "
-                       r"tuple \(C, H, W\) of positive ints with H, W >= 4"):
+                       r"tuple \(C, H, W\) with C an int in the range \[1, inf\) and H and W each an int in the "
+                       r"range \[4, inf\)\. Got"):
         net((1, 3, 28))
 
 

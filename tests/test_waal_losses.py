@@ -43,7 +43,7 @@ def test_bias_coefficient_other_values():
 @pytest.mark.parametrize("bad", [0, -3, 2.5, True, "10"])
 def test_bias_coefficient_rejects_non_positive_ints(name, bad):
     kwargs = {"n_labeled": 10, "n_unlabeled": 90, "n_query": 10, name: bad}
-    message = f"The '{name}' parameter of waal_bias_coefficient must be a positive int"
+    message = rf"The '{name}' parameter of waal_bias_coefficient must be an int in the range \[1, inf\)"
     with pytest.raises(ValueError, match=message):
         waal_bias_coefficient(**kwargs)
 
@@ -250,7 +250,8 @@ def test_query_functions_validate_arguments(function):
         args += (torch.zeros(2),)
     with pytest.raises(ValueError, match=f"The 'kind' parameter of {name} must be 'linf_l1' or"):
         function(*args, kind="l2")
-    with pytest.raises(ValueError, match=f"The 'mixture' parameter of {name} must be in"):
+    with pytest.raises(ValueError, match=rf"The 'mixture' parameter of {name} must be a float in "
+                                         r"the range \[0\.0, 1\.0\]\. Got 1\.5"):
         function(*args, mixture=1.5)
     bad_args = (torch.zeros(3),) + args[1:]
     with pytest.raises(ValueError, match=f"The 'log_proba' parameter of {name} must be a 2-D"):

@@ -38,9 +38,11 @@ def test_lenet_out_features_matches_forward(image_shape):
 def test_lenet_rejects_bad_image_shape():
     with pytest.raises(ValueError, match="must start with in_channels=1"):
         LeNetFeatures(in_channels=1, image_shape=(3, 28, 28))
-    with pytest.raises(ValueError, match="must have H and W of at least 16"):
+    with pytest.raises(ValueError, match=r"must be a tuple \(C, H, W\) with H and W each an int in the "
+                                         r"range \[16, inf\)\. Got \(1, 15, 28\)"):
         LeNetFeatures(image_shape=(1, 15, 28))
-    with pytest.raises(ValueError, match=r"must be a tuple \(C, H, W\) of positive ints"):
+    with pytest.raises(ValueError, match=r"must be a tuple \(C, H, W\), each an int in the range "
+                                         r"\[1, inf\)"):
         LeNetFeatures(image_shape=(28, 28))
 
 
@@ -55,7 +57,7 @@ def test_vgg16bn_features_32x32_color(vgg):
 
 def test_vgg16bn_other_shapes():
     assert VGG16BNFeatures(in_channels=1, image_shape=(1, 64, 32)).out_features == 1024
-    with pytest.raises(ValueError, match="must have H and W of at least 32"):
+    with pytest.raises(ValueError, match=r"with H and W each an int in the range \[32, inf\)"):
         VGG16BNFeatures(image_shape=(3, 28, 28))
 
 

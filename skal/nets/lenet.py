@@ -40,8 +40,8 @@ class BGADLLeNet(nn.Module):
         height, width = (int(s) for s in image_shape[-2:])
         if min(height, width) < 12:
             raise ValueError(
-                "The 'image_shape' parameter of BGADLLeNet must have H, W >= 12. Got "
-                f"{tuple(image_shape)!r} instead."
+                "The 'image_shape' parameter of BGADLLeNet must be a tuple (C, H, W) with H and W "
+                f"each an int in the range [12, inf). Got {tuple(image_shape)!r} instead."
             )
         out_h = _conv_side(_conv_side(height, 5, 2), 5)
         out_w = _conv_side(_conv_side(width, 5, 2), 5)

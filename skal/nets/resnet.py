@@ -105,8 +105,9 @@ class _ResNet18Base(nn.Module):
         super().__init__()
         if in_channels < 1 or n_classes < 1 or width < 1:
             raise ValueError(
-                f"in_channels, n_classes and width must be >= 1; got {in_channels}, "
-                f"{n_classes}, {width}."
+                f"The 'in_channels', 'n_classes' and 'width' parameters of {type(self).__name__} "
+                f"must each be an int in the range [1, inf). Got {in_channels}, {n_classes} and "
+                f"{width} instead."
             )
         self.in_channels = in_channels
         self.n_classes = n_classes

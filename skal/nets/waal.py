@@ -88,8 +88,8 @@ class LeNetFeatures(nn.Module):
         out_width = ((width - 4) // 2 - 4) // 2
         if out_height < 1 or out_width < 1:
             raise ValueError(
-                "The 'image_shape' parameter of LeNetFeatures must have H and W of at least 16. "
-                f"Got {image_shape!r} instead."
+                "The 'image_shape' parameter of LeNetFeatures must be a tuple (C, H, W) with H "
+                f"and W each an int in the range [16, inf). Got {image_shape!r} instead."
             )
         self.conv1 = nn.Conv2d(channels, 10, kernel_size=5)
         self.conv2 = nn.Conv2d(10, 20, kernel_size=5)
@@ -152,8 +152,8 @@ class VGG16BNFeatures(nn.Module):
                 channels = item
         if height < 1 or width < 1:
             raise ValueError(
-                "The 'image_shape' parameter of VGG16BNFeatures must have H and W of at least 32. "
-                f"Got {image_shape!r} instead."
+                "The 'image_shape' parameter of VGG16BNFeatures must be a tuple (C, H, W) with H "
+                f"and W each an int in the range [32, inf). Got {image_shape!r} instead."
             )
         self.layers = nn.Sequential(*layers)
         self.out_features = channels * height * width
