@@ -19,7 +19,7 @@ relies on, so a scikit-learn release that changes it breaks this one file, loudl
   values no built-in constraint describes (a torch optimizer class, a skorch split, ...);
 * one wording for ranges, scikit-learn's ("an int in the range [1, inf)", "a float in the range
   (0.0, 1.0]"): :class:`Int` and :class:`Float` take no other description, and a hand-written
-  message about a range uses ``str(Int(...))`` / ``str(Float(...))`` (or :func:`in_range`);
+  message about a range uses ``str(Int(...))`` / ``str(Float(...))`` or the same words;
   :class:`Choice` may be described in other words (``description=``); :data:`SEED` is the
   strategies' ``random_state``;
 * :func:`validates`: the decorator that checks a function's arguments against such a dict, at
@@ -54,7 +54,6 @@ __all__ = [
     "Satisfies",
     "check_params",
     "class_constraints",
-    "in_range",
     "deprecated_value",
     "validates",
 ]
@@ -211,34 +210,6 @@ COUNT = Int(1)
 #: seeds it reproducibly, and a legacy ``RandomState``).
 SEED = Satisfies(_is_seed, f"None, {Int(0)}, a RandomState or a Generator")
 
-
-def in_range(kind, left=None, right=None, closed=None):
-    """A range in scikit-learn's words, for a message that no constraint raises.
-
-    Parameters
-    ----------
-    kind : {"int", "float"}
-        :class:`Int` or :class:`Float`.
-    left, right : number or None
-        The bounds; None is unbounded.
-    closed : {"left", "right", "both", "neither"} or None
-        Which bounds belong to the range; None: the default of :class:`Int` / :class:`Float`.
-
-    Returns
-    -------
-    str
-        E.g. ``"an int in the range [1, inf)"``.
-
-    Examples
-    --------
-    >>> in_range("int", 2)
-    'an int in the range [2, inf)'
-    >>> in_range("float", 0, 1, closed="right")
-    'a float in the range (0.0, 1.0]'
-    """
-    if kind == "int":
-        return str(Int(left, right, closed=closed))
-    return str(Float(left, right, **({} if closed is None else {"closed": closed})))
 
 
 def validates(constraints):
