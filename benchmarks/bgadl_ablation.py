@@ -30,6 +30,11 @@ Arms (``--arms`` takes a comma-separated subset; ``--list`` prints them):
   :class:`skal.nets.BGADLLeNet`) on 28x28, 100 initial + 100 per round to the same final budget,
   50 epochs, batch 100, BALD on a random 2000-image pool subset.
 
+An arm that does not set ``recalibrate_bn`` runs with ``recalibrate_bn=False``, skal's default
+when the committed runs were made (:data:`MADE_WITH`; the default is now ``"auto"``, True with
+a positive ``gen_weight``), so ``bgadl``, ``w0.1``, ``w0.3``, ``warmup``, the filters,
+``random_gen``, ``small_gan_half`` and ``lenet_bgadl`` keep reproducing their numbers.
+
 Each (arm, repeat) is its own run folder ``OUT/runs/<arm>/seed<k>`` (``run_experiment``
 checkpoints every round, so rerunning the command skips finished rounds and resumes; an
 ``arm.json`` beside it refuses a folder made by a different arm definition). ``warm_gan`` keeps
@@ -91,6 +96,10 @@ class Arm:
 
 
 PLAIN = {"generative": False}  # the classifier alone (no VAE-ACGAN)
+#: What an arm that does not set them runs with: skal's defaults when the committed runs were
+#: made (recalibrate_bn is "auto" since, True with a positive gen_weight). Not in arm.json, so
+#: the committed run folders still resume.
+MADE_WITH = {"recalibrate_bn": False}
 SMALL = {"gan_width": 32, "gan_hidden": 256}
 BN = {"recalibrate_bn": True}  # the bn arm's one change to weight 1
 ARMS = {
@@ -139,11 +148,16 @@ def _gan_overrides(args):
 
 
 def arm_params(name, overrides):
-    """The arm's BGADL parameters, with the VAE-ACGAN sizes ``overrides``."""
+    """The arm's BGADL parameters, with the VAE-ACGAN sizes ``overrides`` (its arm.json record)."""
     params = {**ARMS[name].params}
     if params.get("generative", True):
         params.update(overrides)
     return params
+
+
+def estimator_params(name, overrides):
+    """What the arm's estimator gets: :data:`MADE_WITH`, then :func:`arm_params`."""
+    return {**MADE_WITH, **arm_params(name, overrides)}
 
 
 def _make_lenet(config, random_state, classes, **params):
@@ -191,7 +205,7 @@ def _methods(overrides):
     """{method name: Method} of every arm for VAE-ACGAN sizes ``overrides``, once a process."""
     methods = {}
     for name, arm in ARMS.items():
-        params = arm_params(name, dict(overrides))
+        params = estimator_params(name, dict(overrides))
         if arm.model == "lenet":
             make = functools.partial(_make_lenet, **params)
         elif params.get("gan_warm_start"):

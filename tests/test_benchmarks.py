@@ -243,6 +243,43 @@ def test_the_ablation_arms_keep_their_configurations(bench, monkeypatch):
         "params": {"gan_width": 32, "gan_hidden": 256, "gan_steps": 0.5}}
 
 
+# the arms that re-estimate BatchNorm; every other committed run was made with the default of
+# its time, recalibrate_bn=False (the default is "auto" since: True with a positive gen_weight)
+_BN_ARMS = {"bn", "new", "separate", "warm_gan", "gan2", "bgadl_crop_flip", "small_gan"}
+
+
+def test_the_ablation_arms_keep_recalibrate_bn_as_their_runs_were_made(bench):
+    import numpy as np
+
+    ablation = importlib.import_module("bgadl_ablation")
+    args = ablation.parse_args([])
+    bench.register_methods(ablation.methods_for(args))
+    made = {}
+    for name in ablation.ARMS:
+        config = ablation.config_for(args, name, 0)
+        est = ablation.methods_for(args)[ablation.method_name(name)].make_estimator(
+            config, 0, np.arange(10))
+        if "recalibrate_bn" in est.get_params():  # not the plain LeNet of lenet_bald
+            made[name] = est.get_params()["recalibrate_bn"]
+    assert made == {name: name in _BN_ARMS for name in made}
+    assert {"bgadl", "w0.1", "random_gen", "small_gan_half", "lenet_bgadl"} <= set(made)
+    # ... while the arm.json records (which a resume compares) stay as the runs wrote them
+    runs = os.path.join(BENCHMARKS, "results", "bgadl_ablation", "runs")
+    for name in sorted(os.listdir(runs)):
+        for seed in sorted(os.listdir(os.path.join(runs, name))):
+            with open(os.path.join(runs, name, seed, "arm.json")) as f:
+                assert json.load(f) == ablation._arm_record(args, name), (name, seed)
+
+
+def test_bgadl_cost_variants_keep_recalibrate_bn_as_measured(bench):
+    cost = importlib.import_module("bgadl_cost")
+    for name, (_, params) in cost.VARIANTS.items():
+        if params is None:
+            continue
+        expected = name in {"bn", "separate_bn", "bgadl_crop_flip"}
+        assert cost.make(name, 2, 0, 1).recalibrate_bn is expected, name
+
+
 def test_the_ablation_report_says_where_each_run_ran(bench, tmp_path):
     from skal.experiment import ExperimentConfig, machine_info, run_experiment
 
