@@ -686,7 +686,8 @@ def waal_uncertainty_diversity(
 # circular whenever skal.batch_query is imported first.
 _BATCH_STRATEGIES = ("batch_bald", "stochastic_batch", "power_bald", "badge", "coreset",
                      "typiclust")
-__all__ += list(_BATCH_STRATEGIES)
+_LOW_BUDGET_STRATEGIES = ("probcover", "epig")
+__all__ += list(_BATCH_STRATEGIES) + list(_LOW_BUDGET_STRATEGIES)
 
 
 def __getattr__(name):
@@ -694,4 +695,8 @@ def __getattr__(name):
         from . import batch_query
 
         return getattr(batch_query, name)
+    if name in _LOW_BUDGET_STRATEGIES:
+        from . import low_budget
+
+        return getattr(low_budget, name)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
