@@ -732,8 +732,8 @@ class ContrastiveEncoder(SkorchParamsMixin, TrainingHooksMixin, ClassNamePrefixF
 
         Returns
         -------
-        features : ndarray of float32, shape (n, embedding_dim_)
-            One row per image.
+        features : ndarray of float32, shape (n, d)
+            One row per image; ``d`` is ``embedding_dim_``.
 
         Raises
         ------
@@ -768,8 +768,8 @@ class ContrastiveEncoder(SkorchParamsMixin, TrainingHooksMixin, ClassNamePrefixF
 
         Returns
         -------
-        features : ndarray of float32, shape (n, embedding_dim_)
-            ``transform(X)`` after ``fit(X)``.
+        features : ndarray of float32, shape (n, d)
+            ``transform(X)`` after ``fit(X)``; ``d`` is ``embedding_dim_``.
         """
         return self.fit(X, **fit_params).transform(X)
 
