@@ -96,6 +96,8 @@ def parse_args(argv=None):
     p.add_argument("--arms", default=",".join(ARMS))
     p.add_argument("--jobs", type=int, default=1, help="runs in parallel (processes)")
     p.add_argument("--threads", type=int, default=1, help="torch threads per process")
+    p.add_argument("--enc-epochs", type=int, default=None,
+                   help="the encoder's pretraining epochs (overrides the preset)")
     p.add_argument("--report-only", action="store_true")
     args = p.parse_args(argv)
     preset = "tiny" if args.tiny else "full" if args.full else "cpu"
@@ -180,7 +182,8 @@ def run_one(args, arm, k):
     torch.set_num_threads(args.threads)
     seed = args.seed + k
     X_pool, y_pool, X_test, y_test = load_data(args)
-    Z_pool, Z_test, _ = encoder_features(args)
+    if arm != "random_scratch":  # the baseline needs no encoder
+        Z_pool, Z_test, _ = encoder_features(args)
     order = np.random.default_rng(seed).permutation(len(X_pool))  # the repeat's random picks
     rows, labeled, t0 = [], np.array([], dtype=np.int64), time.process_time()
     for budget in args.budgets:
@@ -374,14 +377,18 @@ def _plot(args, runs):
 def main(argv=None):
     args = parse_args(argv)
     os.makedirs(args.out, exist_ok=True)
+    path = os.path.join(args.out, "features.npz")
     if args.report_only:
-        path = os.path.join(args.out, "features.npz")
-        with np.load(path) as f:
-            info = json.loads(str(f["info"]))
+        info = {}
+        if os.path.exists(path):
+            with np.load(path) as f:
+                info = json.loads(str(f["info"]))
         report(args, info)
         return 0
-    _, _, info = encoder_features(args)
-    print(f"[label_efficiency] encoder ready: {info}", flush=True)
+    info = {}
+    if set(args.arms) - {"random_scratch"}:
+        _, _, info = encoder_features(args)
+        print(f"[label_efficiency] encoder ready: {info}", flush=True)
     jobs = [(arm, k) for k in range(args.repeats) for arm in args.arms]
     if args.jobs > 1:
         ctx = multiprocessing.get_context("spawn")
