@@ -201,6 +201,7 @@ def worker(args):
     }
     with open(args.result.replace("{rank}", str(rank)), "w") as f:
         json.dump(result, f)
+    distributed.shutdown()  # leave the group before exiting (gloo can abort at exit otherwise)
 
 
 def _run_worker(pool, model, n_samples, threads, processes, result_dir, tag, timeout):

@@ -20,6 +20,9 @@ Nothing here starts processes or opens sockets: launching is ``torchrun``'s / ``
 
     torchrun --nproc_per_node 8 my_loop.py          # or: accelerate launch my_loop.py
 
+End such a script with :func:`shutdown`: a process that exits with its process group alive can
+abort in torch's C++ teardown (gloo: "terminate called without an active exception").
+
 Outside such a launch every function here is a no-op for one process.
 """
 
@@ -41,6 +44,7 @@ __all__ = [
     "rank",
     "world_size",
     "barrier",
+    "shutdown",
     "shard_chunks",
     "broadcast_ints",
     "broadcast_seeds",
@@ -119,6 +123,22 @@ def barrier():
     """Wait until every process gets here (a no-op for one process)."""
     if is_distributed():
         dist.barrier()
+
+
+def shutdown():
+    """Leave the process group at the end of a distributed script (a barrier, then destroy it).
+
+    Call it once per process after the last collective (the last query or fit). Without it the
+    group is torn down while the interpreter exits, and with gloo a process can then abort
+    ("terminate called without an active exception"): its C++ threads outlive the interpreter.
+    The barrier comes first, so that no process leaves while another is still in a collective.
+    A no-op when no group was joined; no distributed query or fit works after it.
+    """
+    if not (dist.is_available() and dist.is_initialized()):
+        return
+    if dist.get_world_size() > 1:
+        dist.barrier()
+    dist.destroy_process_group()
 
 
 # ---------------------------------------------------------------------------- sharding
