@@ -94,7 +94,9 @@ class GenerativeAugmenter(_SamplerBase):
         generated images with the classifier's own optimiser and learning rate (BGADL's scheme).
         Its BGADL counterpart (:class:`skal.BGADLClassifier` for a ResNet18Classifier,
         :class:`skal.BGADLMCDropoutClassifier` for an MCDropoutClassifier, a clone of a BGADL
-        classifier) is fitted and is ``classifier_``. The augmenter's ``max_epochs``,
+        classifier) is fitted and is ``classifier_`` (a plain classifier's counterpart trains with
+        the generated terms at weight 1, so by default, ``recalibrate_bn="auto"``, its BatchNorm
+        statistics are re-estimated after training). The augmenter's ``max_epochs``,
         ``batch_size``, ``device``, ``random_state`` and VAE-ACGAN parameters replace the
         classifier's; its callbacks apply. When ``image_shape`` is given and the classifier has
         none, the classifier gets it too. Its module must return logits. ``None`` uses a small

@@ -185,7 +185,8 @@ class RecalibrateBatchNorm(Callback):
     the training loss is low. ``benchmarks/bgadl_trace.py`` shows such a collapse (15 % test
     accuracy after the last epoch, 62 % with the statistics re-estimated) and a plain
     ResNet18 where re-estimating changes nothing (67.00 % and 66.95 %).
-    :class:`skal.BGADLClassifier` applies it with ``recalibrate_bn=True``.
+    :class:`skal.BGADLClassifier` applies it with ``recalibrate_bn=True``, and by default
+    (``"auto"``) whenever the generated terms are in its loss (``gen_weight > 0``).
 
     Parameters
     ----------
