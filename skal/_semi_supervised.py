@@ -12,7 +12,11 @@ import numpy as np
 import torch
 from sklearn.utils import check_consistent_length, column_or_1d
 
-__all__ = ["marker_collision", "split_labeled", "unlabeled_mask"]
+from ._pool import as_pool, is_lazy_pool
+from ._validation import validate_images
+
+__all__ = ["LazyRows", "UnlabeledRowsMixin", "marker_collision", "split_labeled",
+           "unlabeled_mask"]
 
 
 def unlabeled_mask(y, marker):
@@ -111,3 +115,44 @@ def split_labeled(estimator, X, y, X_unlabeled, *, marker, classes, validate_X,
             f"{marker!r}. WAAL needs labelled samples of at least 2 classes."
         )
     return X[~mask], y[~mask], X_u
+
+
+class LazyRows:
+    """Rows of a lazy pool (memmap, Dataset) read and validated per batch, as a float32 tensor."""
+
+    def __init__(self, pool, validate):
+        self.pool, self.validate = pool, validate
+
+    def __len__(self):
+        return len(self.pool)
+
+    def __getitem__(self, rows):
+        rows = np.asarray(rows, dtype=np.int64)  # (b,) positions in the pool
+        return torch.from_numpy(np.ascontiguousarray(self.validate(self.pool.take(rows))))
+
+
+class UnlabeledRowsMixin:
+    """``X_unlabeled`` of an estimator that trains on the pool too (WAAL, FixMatch): validated,
+    and a lazy pool kept lazy."""
+
+    def _unlabeled_rows(self, X_unlabeled):
+        """Validated unlabelled rows; a lazy pool (memmap, Dataset) is checked on one row and
+        read per batch."""
+        if is_lazy_pool(X_unlabeled):
+            pool = as_pool(X_unlabeled)
+            self._validate_X_unlabeled(pool.take([0]))
+            return LazyRows(pool, self._validate_X_unlabeled)
+        return self._validate_X_unlabeled(X_unlabeled)
+
+    def _validate_X_unlabeled(self, X_unlabeled):
+        return validate_images(
+            self, X_unlabeled, reset=False, image_shape=self.image_shape, flat_ok=self._flat_ok,
+            input_name="X_unlabeled",
+        )
+
+    @staticmethod
+    def _unlabeled_tensor(X_unlabeled):
+        """The rows as a tensor for the training batches (a lazy pool stays lazy)."""
+        if isinstance(X_unlabeled, LazyRows):
+            return X_unlabeled
+        return torch.from_numpy(np.ascontiguousarray(X_unlabeled))

@@ -21,12 +21,17 @@ import torch
 from sklearn.preprocessing import LabelEncoder
 from skorch.utils import TeeGenerator, to_tensor
 
-from ._pool import as_pool, is_lazy_pool
 from ._precision import as_float32, to_memory_format
-from ._semi_supervised import marker_collision, split_labeled, unlabeled_mask
+from ._semi_supervised import (
+    LazyRows,
+    UnlabeledRowsMixin,
+    marker_collision,
+    split_labeled,
+    unlabeled_mask,
+)
 from ._skorch_compat import dataset_arrays, set_training
 from ._training import batch_bounds
-from ._validation import validate_images, validate_labels
+from ._validation import validate_labels
 from .exceptions import DivergenceError
 from .losses import gradient_penalty, waal_adversarial_loss, waal_bias_coefficient
 
@@ -109,21 +114,10 @@ class _PairedBatches:
             yield self.X_l[mine(lab)], self.y_l[mine(lab)], self.X_u[mine(rows % n_u)]
 
 
-class _LazyRows:
-    """Rows of a lazy pool (memmap, Dataset) read and validated per batch, as a float32 tensor."""
-
-    def __init__(self, pool, validate):
-        self.pool, self.validate = pool, validate
-
-    def __len__(self):
-        return len(self.pool)
-
-    def __getitem__(self, rows):
-        rows = np.asarray(rows, dtype=np.int64)  # (b,) positions in the pool
-        return torch.from_numpy(np.ascontiguousarray(self.validate(self.pool.take(rows))))
+_LazyRows = LazyRows  # its old name
 
 
-class WAALTrainingMixin:
+class WAALTrainingMixin(UnlabeledRowsMixin):
     """Training hooks of :class:`skal.WAALClassifier` (see the module docstring)."""
 
     def _prepare_fit_data(self, X, y, *, reset, classes, partial, X_unlabeled=None):
@@ -153,21 +147,6 @@ class WAALTrainingMixin:
             )
         return X_l, y_l, {"X_unlabeled": X_u}
 
-    def _unlabeled_rows(self, X_unlabeled):
-        """Validated unlabelled rows; a lazy pool (memmap, Dataset) is checked on one row and
-        read per batch."""
-        if is_lazy_pool(X_unlabeled):
-            pool = as_pool(X_unlabeled)
-            self._validate_X_unlabeled(pool.take([0]))
-            return _LazyRows(pool, self._validate_X_unlabeled)
-        return self._validate_X_unlabeled(X_unlabeled)
-
-    def _validate_X_unlabeled(self, X_unlabeled):
-        return validate_images(
-            self, X_unlabeled, reset=False, image_shape=self.image_shape, flat_ok=self._flat_ok,
-            input_name="X_unlabeled",
-        )
-
     def _set_adversarial_weights(self, n_labeled, n_unlabeled):
         self.n_labeled_, self.n_unlabeled_ = int(n_labeled), int(n_unlabeled)
         if n_unlabeled == 0:
@@ -189,9 +168,7 @@ class WAALTrainingMixin:
     def _train(self, X, y, fit_params, X_unlabeled):
         """skorch's fit loop, with the unlabelled rows at hand for :meth:`get_iterator`."""
         self._set_adversarial_weights(len(X), len(X_unlabeled))
-        if not isinstance(X_unlabeled, _LazyRows):
-            X_unlabeled = torch.from_numpy(np.ascontiguousarray(X_unlabeled))
-        self._train_data = (X_unlabeled,)
+        self._train_data = (self._unlabeled_tensor(X_unlabeled),)
         try:
             return super()._train(X, y, fit_params)
         finally:

@@ -34,13 +34,17 @@ from skorch.utils import TeeGenerator, to_tensor
 from torch.nn import functional as F
 
 from ._params import Choice, Float, Int, Satisfies
-from ._pool import as_pool, is_lazy_pool
 from ._precision import as_float32, to_memory_format
-from ._semi_supervised import marker_collision, split_labeled, unlabeled_mask
+from ._semi_supervised import (
+    UnlabeledRowsMixin,
+    marker_collision,
+    split_labeled,
+    unlabeled_mask,
+)
 from ._skorch_compat import add_default_callbacks, dataset_arrays, set_training
 from ._training import batch_bounds
 from ._typing import ArrayLike
-from ._validation import validate_images, validate_labels
+from ._validation import validate_labels
 from .classifier import MCDropoutClassifier, ResNet18Classifier
 from .exceptions import DivergenceError
 from .transforms import strong_augment, weak_augment
@@ -87,25 +91,11 @@ class _Batches:
             yield self.X_l[rows], self.y_l[rows], self.X_u[unl]
 
 
-class _LazyRows:
-    """Rows of a lazy pool (memmap, Dataset) read and validated per batch, as a float32 tensor."""
-
-    def __init__(self, pool, validate):
-        self.pool, self.validate = pool, validate
-
-    def __len__(self):
-        return len(self.pool)
-
-    def __getitem__(self, rows):
-        rows = np.asarray(rows, dtype=np.int64)  # (b,) positions in the pool
-        return torch.from_numpy(np.ascontiguousarray(self.validate(self.pool.take(rows))))
-
-
 def _is_batch_transform(value):
     return callable(value)
 
 
-class FixMatchMixin:
+class FixMatchMixin(UnlabeledRowsMixin):
     """Semi-supervised training (FixMatch or pseudo-labelling) for a skal classifier.
 
     Parameters
@@ -244,23 +234,10 @@ class FixMatchMixin:
             )
         return X_l, y_l, {"X_unlabeled": X_u}
 
-    def _unlabeled_rows(self, X_unlabeled):
-        if is_lazy_pool(X_unlabeled):
-            pool = as_pool(X_unlabeled)
-            self._validate_X_unlabeled(pool.take([0]))
-            return _LazyRows(pool, self._validate_X_unlabeled)
-        return self._validate_X_unlabeled(X_unlabeled)
-
-    def _validate_X_unlabeled(self, X_unlabeled):
-        return validate_images(self, X_unlabeled, reset=False, image_shape=self.image_shape,
-                               flat_ok=self._flat_ok, input_name="X_unlabeled")
-
     def _train(self, X, y, fit_params, X_unlabeled):
         """skorch's fit loop, with the unlabelled rows at hand for :meth:`get_iterator`."""
         self.n_unlabeled_ = int(len(X_unlabeled))
-        if not isinstance(X_unlabeled, _LazyRows):
-            X_unlabeled = torch.from_numpy(np.ascontiguousarray(X_unlabeled))
-        self._train_data = (X_unlabeled,)
+        self._train_data = (self._unlabeled_tensor(X_unlabeled),)
         try:
             return super()._train(X, y, fit_params)
         finally:

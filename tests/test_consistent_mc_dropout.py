@@ -190,7 +190,7 @@ def test_batchbald_gain_of_a_copy_is_its_information_given_the_first(tiny_resnet
     X, _ = digits_small
     samples = tiny_resnet.sample_proba(_duplicate_pool(X[200:203], copies=2), n_samples=20,
                                        random_state=0)  # (T, 6, C)
-    idx, gains = batchbald_select(samples, 2, n_configurations=10_000)
+    idx, _ = batchbald_select(samples, 2, n_configurations=10_000)
     first = idx[0]
     copy = first + 1 if first % 2 == 0 else first - 1
     p = samples[:, first]  # (T, C), the same for the copy
@@ -199,7 +199,7 @@ def test_batchbald_gain_of_a_copy_is_its_information_given_the_first(tiny_resnet
     h_cond = -xlogy(p, p).sum(1).mean()
     gain_of_copy = h_joint - h_one - h_cond
     assert 0 < gain_of_copy < bald_scores(samples)[first]
-    second, gains2 = batchbald_select(samples[:, [first, copy]], 2, n_configurations=10_000)
+    _, gains2 = batchbald_select(samples[:, [first, copy]], 2, n_configurations=10_000)
     np.testing.assert_allclose(gains2[1], gain_of_copy, rtol=1e-3)  # float32 samples
 
 
