@@ -4,6 +4,10 @@ A round is recorded as ``running`` first; when the model is trained, evaluated o
 labels and has picked its batch, its checkpoint is written to ``PROJECT/models/`` and the batch
 and results are committed in one transaction. A round that fails is marked ``failed`` (the error
 is kept). Labels are never touched.
+
+The pool is fixed when a round starts; answers go on meanwhile. Images answered while the model
+trained leave the pool before the query, and those answered while it queried leave its ranking
+(:data:`RANKED` times the batch size), so the next batch holds only images without an answer.
 """
 
 import inspect
@@ -15,8 +19,12 @@ import numpy as np
 from .files import save_checkpoint
 from .settings import check_config, model_for, round_params
 
-__all__ = ["PixelCache", "Ready", "check_ready", "first_batch", "in_holdout", "pool_ids",
-           "train_and_query"]
+__all__ = ["PixelCache", "RANKED", "Ready", "check_ready", "first_batch", "in_holdout",
+           "pool_ids", "train_and_query", "unanswered_first"]
+
+#: A round ranks ``RANKED`` times its batch size, so that the images answered while it queried
+#: (dropped from the ranking) are replaced by the next best ones.
+RANKED = 2
 
 
 def in_holdout(sha256, fraction):
@@ -166,9 +174,16 @@ def _run(store, project_path, pixels, classes, round_id, ready, report):
         y_held = np.asarray([r["label"] for r in held])
         accuracy = float(np.mean(estimator.predict(X_held) == y_held))
     report("querying", 0, 1)
-    queries = _query(config, estimator, X_pool, X_train, pool, seed)
+    # the pool was fixed before training: images answered meanwhile leave it before the query,
+    # and those answered while it queried leave its ranking before the batch is stored
+    keep = np.isin(pool, pool_ids(store))
+    pool, X_pool = pool[keep], X_pool[keep]
+    n = min(int(config["batch_size"]), len(pool))
+    ranking = _query(config, estimator, X_pool, X_train, pool, seed,
+                     min(RANKED * n, len(pool))) if n else []
     report("saving the model", 0, 1)
     checkpoint, digest = save_checkpoint(project_path, round_id, estimator)
+    queries = unanswered_first(ranking, pool_ids(store), n)
     store.finish_round(
         round_id, queries, n_labeled=len(current), n_train=len(train), n_holdout=len(held),
         accuracy=accuracy, checkpoint=checkpoint, checkpoint_sha256=digest,
@@ -195,8 +210,16 @@ def _fit(config, model, classes, seed, X_train, y_train, X_pool, report):
     return estimator
 
 
-def _query(config, estimator, X_pool, X_train, pool, seed):
-    """The next batch, best first: ``(image id, score, guess, confidence)`` rows."""
+def unanswered_first(ranking, pool, n):
+    """The first ``n`` rows of ``ranking`` (``(image id, ...)`` rows, best first) whose image is
+    still in ``pool`` (the ids without a standing answer), in ranking order."""
+    still = set(np.asarray(pool, dtype=np.int64).tolist())
+    return [row for row in ranking if row[0] in still][:n]
+
+
+def _query(config, estimator, X_pool, X_train, pool, seed, n):
+    """The ``n`` best images of the pool, best first: ``(image id, score, guess, confidence)``
+    rows."""
     from .. import query
 
     func = getattr(query, config["strategy"])
@@ -205,7 +228,6 @@ def _query(config, estimator, X_pool, X_train, pool, seed):
     extra = {"n_samples": config["mc_samples"], "subsample": config["subsample"],
              "X_labeled": X_train}
     kwargs = {k: v for k, v in extra.items() if k in accepted}
-    n = min(int(config["batch_size"]), len(pool))
     idx, scores = func(estimator, X_pool, n_instances=n, random_state=seed, **kwargs)
     proba = estimator.predict_proba(X_pool[idx])  # (n, n_classes)
     classes = list(estimator.classes_)
