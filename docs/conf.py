@@ -8,6 +8,9 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)  # document this checkout, not an installed copy
 
 import skal  # noqa: E402
+from docutils import nodes  # noqa: E402
+from docutils.parsers.rst import Directive  # noqa: E402
+from docutils.statemachine import StringList  # noqa: E402
 
 project = "skal"
 author = "the skal developers"
@@ -31,7 +34,7 @@ templates_path = ["_templates"]
 # The method notes (waal.md, ...) are read by people on GitHub too, where the README and the code
 # cite them by path and section; MyST renders them unchanged.
 myst_heading_anchors = 3
-# docs/scaling.md is the README's "Scaling out" section and starts at level 2, as it does there
+# some method notes start below level 1 or skip a level (they began as README sections)
 suppress_warnings = ["myst.header"]
 
 # API reference: one page per public name (docs/generated/, rebuilt every time).
@@ -74,5 +77,42 @@ def _skip_foreign_members(app, what, name, obj, skip, options):
     return None
 
 
+def _public_modules():
+    """``(dotted name, is a package, first paragraph of its docstring)`` of every public module and package of
+    skal, read from the source files (ast only, nothing is imported); a module or package whose
+    name starts with an underscore is private and left out."""
+    import ast
+    import pkgutil
+
+    found = []
+    for info in pkgutil.walk_packages(skal.__path__, "skal."):
+        if any(part.startswith("_") for part in info.name.split(".")[1:]):
+            continue
+        spec = info.module_finder.find_spec(info.name)
+        with open(spec.origin, encoding="utf-8") as f:
+            doc = ast.get_docstring(ast.parse(f.read())) or ""
+        found.append((info.name, info.ispkg, doc.strip().split("\n\n")[0].replace("\n", " ")))
+    return found
+
+
+class _LayoutDirective(Directive):
+    """``.. skal-layout::``: the package's public modules with their summaries, made from the
+    source at every build (docs/layout.rst), so the list cannot fall behind the code."""
+
+    has_content = False
+
+    def run(self):
+        lines = []
+        for name, ispkg, summary in _public_modules():
+            kind = "package" if ispkg else "module"
+            depth = name.count(".") - 1
+            lines += [f"{'  ' * depth}* ``{name}`` ({kind}): {summary}", ""]
+        node = nodes.container()
+        self.state.nested_parse(StringList(lines, source="skal-layout"), self.content_offset,
+                                node)
+        return node.children
+
+
 def setup(app):
     app.connect("autodoc-skip-member", _skip_foreign_members)
+    app.add_directive("skal-layout", _LayoutDirective)
