@@ -166,6 +166,7 @@ def add_label_parser(commands):
                     "first). Labels are not touched.")
     unlock.add_argument("project", metavar="PROJECT")
     unlock.set_defaults(handler=_unlock)
+    _add_studio_parser(sub)
     return label
 
 
@@ -341,3 +342,178 @@ def _unlock(args):
         r = running.get(i)
         who = f" (process {r['pid']} on {r['host']})" if r is not None else ""
         print(f"round {i}{who} was not running any more: marked interrupted")
+
+
+# ---------------------------------------------------------------------------- skal label studio
+def _add_studio_parser(sub):
+    """``skal label studio export | import | sync``: Label Studio in and out."""
+    studio = sub.add_parser(
+        "studio", help="Label Studio in and out: tasks with predictions, annotations back",
+        description="Exchange a project's batch and answers with Label Studio. Images are "
+                    "served by Label Studio's local-files storage from the image folder "
+                    "(start it with LOCAL_FILES_SERVING_ENABLED=true and "
+                    "LOCAL_FILES_DOCUMENT_ROOT set to a folder above the image folder). The "
+                    "server's URL and API key may come from LABEL_STUDIO_URL and "
+                    "LABEL_STUDIO_API_KEY; the key is never printed.")
+    commands = studio.add_subparsers(dest="studio_command", required=True,
+                                     parser_class=type(studio))
+
+    def common(parser, server_help):
+        parser.add_argument("project", metavar="PROJECT")
+        parser.add_argument("--url", help=server_help + " (default: $LABEL_STUDIO_URL)")
+        parser.add_argument("--api-key", help="the Label Studio API key (a legacy token or a "
+                                              "personal access token; default: "
+                                              "$LABEL_STUDIO_API_KEY, which keeps it out of the "
+                                              "process list)")
+        parser.add_argument("--title", help="the Label Studio project's title (default: 'skal: "
+                                            "<project folder name>')")
+
+    export = commands.add_parser(
+        "export", help="the current batch as Label Studio tasks (a file, or pushed)",
+        description="Write the current batch of PROJECT as Label Studio tasks (JSON), with the "
+                    "latest round's predictions; with --url push them to the server instead.")
+    common(export, "push the tasks to this Label Studio server instead of writing a file")
+    export.add_argument("--out", metavar="FILE", help="the JSON file to write (default: "
+                                                      "PROJECT/label-studio-tasks.json)")
+    export.add_argument("--all", action="store_true",
+                        help="every image in use, not only the current batch")
+    export.add_argument("--document-root", metavar="DIR",
+                        help="Label Studio's LOCAL_FILES_DOCUMENT_ROOT, above the image folder "
+                             "(default: $LOCAL_FILES_DOCUMENT_ROOT, else the image folder's "
+                             "parent)")
+    export.set_defaults(handler=_studio_export)
+
+    imp = commands.add_parser(
+        "import", help="Label Studio annotations into the project's answers",
+        description="Record the annotations of a Label Studio JSON export (FILE) or of the "
+                    "server's project (--url) as answers of PROJECT. Importing again adds "
+                    "nothing; the whole export is checked before anything is written.")
+    common(imp, "pull the annotations from this Label Studio server")
+    imp.add_argument("file", nargs="?", metavar="FILE", help="a Label Studio JSON export")
+    imp.set_defaults(handler=_studio_import)
+
+    sync = commands.add_parser(
+        "sync", help="create/update the Label Studio project, push the batch, pull answers",
+        description="Create (or update) the Label Studio project of PROJECT with a label "
+                    "config of its classes, connect the image folder as local storage, push "
+                    "the current batch with the latest round's predictions (removing older "
+                    "rounds' predictions) and import the new annotations.")
+    common(sync, "the Label Studio server")
+    sync.add_argument("--document-root", metavar="DIR",
+                      help="the server's LOCAL_FILES_DOCUMENT_ROOT (see 'export')")
+    sync.set_defaults(handler=_studio_sync)
+
+
+def _studio_client(args, required):
+    """The client of --url / --api-key (or their environment variables), or None when no URL
+    was given and ``required`` is False."""
+    import os
+
+    from .label_studio import API_KEY_ENV, URL_ENV, LabelStudioClient
+
+    url = args.url or os.environ.get(URL_ENV)
+    if not url:
+        if required:
+            raise ValueError(f"--url is required (or set {URL_ENV}): the Label Studio server, "
+                             "e.g. http://127.0.0.1:8080.")
+        return None
+    key = args.api_key or os.environ.get(API_KEY_ENV)
+    if not key:
+        raise ValueError(f"--api-key is required with --url (or set {API_KEY_ENV}): the API "
+                         "key of your Label Studio account (Account & Settings).")
+    try:
+        return LabelStudioClient(url, key)
+    except ValueError as exc:
+        raise ValueError(str(exc).replace("The 'url' parameter", "--url")
+                         .replace("The 'api_key' parameter", "--api-key")) from None
+
+
+def _studio_errors(handler):
+    """A Label Studio error is a one-line user error too (the key is never in it)."""
+    @functools.wraps(handler)
+    def wrapped(args):
+        from .label_studio import LabelStudioError
+
+        try:
+            return handler(args)
+        except LabelStudioError as exc:
+            raise ValueError(str(exc)) from None
+    return _user_errors(wrapped)
+
+
+def _flag_names(exc):
+    return ValueError(str(exc).replace("The 'document_root' parameter", "--document-root")
+                      .replace("The 'images' parameter", "--all"))
+
+
+def _sync_line(report, client):
+    r = report.imported
+    state = "created" if report.created else "found"
+    return (f"Label Studio project {report.project_id} ({state}) at "
+            f"{client.url.rstrip('/')}/projects/{report.project_id}: "
+            f"{report.tasks_created} task(s) created, {report.predictions_added} prediction(s) "
+            f"pushed, {report.predictions_removed} of older rounds removed; "
+            + _import_line(r))
+
+
+def _import_line(r):
+    return (f"{len(r.added)} answer(s) imported ({len(r.skipped)} skip(s)), {len(r.unchanged)} "
+            f"already imported, {r.tasks_without_annotations} task(s) not annotated yet")
+
+
+@_studio_errors
+def _studio_export(args):
+    import os
+
+    from . import label_studio
+
+    client = _studio_client(args, required=False)
+    if client is not None and args.out:
+        raise ValueError("give --out (write a file) or --url (push to a server), not both.")
+    project = _open(args.project)
+    with project:
+        images = [r["id"] for r in project.store.images()] if args.all else None
+        try:
+            if client is None:
+                out = args.out or os.path.join(project.path, "label-studio-tasks.json")
+                n = label_studio.write_tasks(project, out, images,
+                                             document_root=args.document_root)
+                print(f"wrote {n} Label Studio task(s) to {out}")
+                return
+            report = label_studio.sync(project, client, title=args.title, images=images,
+                                       document_root=args.document_root, pull=False)
+        except ValueError as exc:
+            raise _flag_names(exc) from None
+        print(_sync_line(report, client).split("; ")[0])
+
+
+@_studio_errors
+def _studio_import(args):
+    from . import label_studio
+
+    client = _studio_client(args, required=False)
+    if (client is None) == (args.file is None):
+        raise ValueError("give a Label Studio JSON export FILE or --url (pull from a server), "
+                         "one of them.")
+    project = _open(args.project)
+    with project:
+        if client is None:
+            report = label_studio.import_annotations(project, args.file)
+        else:
+            report = label_studio.sync(project, client, title=args.title, push=False).imported
+        print(_import_line(report))
+
+
+@_studio_errors
+def _studio_sync(args):
+    from . import label_studio
+
+    client = _studio_client(args, required=True)
+    project = _open(args.project)
+    with project:
+        try:
+            report = label_studio.sync(project, client, title=args.title,
+                                       document_root=args.document_root)
+        except ValueError as exc:
+            raise _flag_names(exc) from None
+        print(_sync_line(report, client))

@@ -419,7 +419,8 @@ class LabelStudioClient:
             with urllib.request.urlopen(req, timeout=self.timeout) as response:
                 raw = response.read()
         except urllib.error.HTTPError as exc:
-            detail = exc.read(2000).decode("utf-8", "replace").strip()
+            detail = exc.read(2000).decode("utf-8", "replace").strip().replace(
+                self.api_key, "***")  # (a server that echoes the key)
             hint = (" (check the API key; with a legacy token the server needs legacy tokens "
                     "enabled)" if exc.code in (401, 403) else "")
             raise LabelStudioError(f"Label Studio answered {exc.code} {exc.reason} to {method} "
@@ -488,7 +489,8 @@ def _connect_storage(client, project_id, image_root):
             "use_blob_urls": True})
 
 
-def sync(project, client, *, title=None, document_root=None):
+def sync(project, client, *, title=None, document_root=None, images=None, push=True,
+         pull=True):
     """Bring a Label Studio project up to date with a skal project, both ways.
 
     Creates the Label Studio project titled ``title`` if there is none (or updates its label
@@ -507,28 +509,54 @@ def sync(project, client, *, title=None, document_root=None):
         None: ``skal: <project folder name>``.
     document_root : str, path-like or None
         See :func:`export_tasks`.
+    images : iterable of (int or str) or None
+        The images to push (see :func:`export_tasks`); None: the current batch.
+    push : bool, default=True
+        Create the project, its storage, the tasks and predictions. False: only pull, from the
+        existing project titled ``title``.
+    pull : bool, default=True
+        Import the annotations.
 
     Returns
     -------
     report : SyncReport
     """
     title = title or f"skal: {os.path.basename(project.path)}"
-    tasks_out = export_tasks(project, document_root=document_root)  # checks before any call
-    project_id, created = _find_or_create(client, title, label_config(project.classes))
-    _connect_storage(client, project_id, os.path.realpath(project.image_root))
+    # checks before any call
+    tasks_out = export_tasks(project, images, document_root=document_root) if push else []
+    if push:
+        project_id, created = _find_or_create(client, title, label_config(project.classes))
+        _connect_storage(client, project_id, os.path.realpath(project.image_root))
+    else:
+        found = [p["id"] for p in client.projects() if p.get("title") == title]
+        if len(found) != 1:
+            raise LabelStudioError(f"Label Studio has {len(found)} projects titled {title!r}; "
+                                   "expected one (push first, or give --title).")
+        project_id, created = found[0], False
     existing = client.tasks(project_id)
-    # the pull first checks the whole export, so a bad annotation stops before anything changes
-    users = client.users()
-    _plan(project, existing, users)
-    by_image = {t["data"].get("skal_image_id"): t for t in existing}
-    new = [t for t in tasks_out if t["data"]["skal_image_id"] not in by_image]
-    if new:
-        client.request("POST", f"/api/projects/{project_id}/import", new)
+    users = client.users() if pull else None
+    if pull:  # the whole export is checked first: a bad annotation stops everything
+        _plan(project, existing, users)
+    new, added, removed = [], 0, 0
+    if push:
+        by_image = {t["data"].get("skal_image_id"): t for t in existing}
+        new = [t for t in tasks_out if t["data"]["skal_image_id"] not in by_image]
+        if new:  # in skal's order: Label Studio's default (sequential) stream follows it
+            client.request("POST", f"/api/projects/{project_id}/import", new)
+        added, removed = _push_predictions(
+            project, client, client.tasks(project_id) if new else existing, tasks_out)
+    imported = (import_annotations(project, client.tasks(project_id), users=users) if pull
+                else ImportReport([], [], [], 0))
+    return SyncReport(project_id, created, len(new), added, removed, imported)
+
+
+def _push_predictions(project, client, tasks, tasks_out):
+    """Give each task the current round's prediction and remove skal's older ones; returns
+    (added, removed)."""
     latest = project.store.latest_done_round()
     current = model_version(latest) if latest else None
-    added = removed = 0
-    tasks = client.tasks(project_id) if new else existing
     wanted = {t["data"]["skal_image_id"]: t.get("predictions", []) for t in tasks_out}
+    added = removed = 0
     for task in tasks:
         predictions = [p if isinstance(p, dict) else {"id": p}
                        for p in task.get("predictions") or []]
@@ -542,5 +570,4 @@ def sync(project, client, *, title=None, document_root=None):
         for p in wanted.get(task["data"].get("skal_image_id"), []):
             client.request("POST", "/api/predictions", dict(p, task=task["id"]))
             added += 1
-    imported = import_annotations(project, client.tasks(project_id), users=users)
-    return SyncReport(project_id, created, len(new), added, removed, imported)
+    return added, removed
