@@ -63,4 +63,19 @@ if ! { command -v chromium && command -v chromedriver; } >/dev/null 2>&1; then
 fi
 # A failing import here ends the script with an error (set -e applies to an assignment), never "ready".
 versions=$("$VENV/bin/python" -c 'import skal, torch, skorch, sklearn; print(f"torch {torch.__version__}, skorch {skorch.__version__}, scikit-learn {sklearn.__version__}")')
+# Label Studio for tests/test_label_studio.py, in an environment of its own: label-studio 1.23.2 pins
+# Django and, through label-studio-sdk's opencv-python-headless 4.12, numpy < 2.3, which cannot sit
+# beside skal's. sentry-sdk 3 dropped an option that label-studio 1.23.2 passes at start-up, hence < 3.
+# Reached only once skal's environment imports; SKAL_SKIP_LABEL_STUDIO=1 skips it (the test skips too).
+LS_VENV=${SKAL_LS_VENV:-.venv-ls}
+if [ "${SKAL_SKIP_LABEL_STUDIO:-0}" != 1 ] && ! "$LS_VENV/bin/python" -c \
+    "import label_studio, label_studio_sdk, sentry_sdk; assert int(sentry_sdk.VERSION.split('.')[0]) < 3" \
+    >/dev/null 2>&1; then
+  echo "[setup] installing Label Studio 1.23.2 into $LS_VENV (its own environment; a few minutes)"
+  ls_start=$SECONDS
+  { [ -x "$LS_VENV/bin/python" ] || "$PY" -m venv "$LS_VENV"; } \
+    && "$LS_VENV/bin/pip" install -q "label-studio==1.23.2" "sentry-sdk<3" \
+    && echo "[setup] Label Studio installed in $((SECONDS - ls_start)) s" \
+    || echo "[setup] warning: could not install Label Studio into $LS_VENV; tests/test_label_studio.py will be skipped"
+fi
 echo "[setup] ready: $VENV ($versions)"
