@@ -30,6 +30,7 @@ from sklearn.exceptions import NotFittedError
 from sklearn.utils import _safe_indexing
 from sklearn.utils.validation import check_is_fitted
 
+from ._docstrings import fill_doc
 from ._params import COUNT, SEED, Choice, Satisfies, validates
 from ._typing import ArrayLike, Learner, QueryResult, RandomStateLike
 from ._validation import as_generator, check_n_instances
@@ -152,6 +153,7 @@ def _labeled_features(owner, learner, X_labeled, embedding):
 
 # ---------------------------------------------------------------------------- strategies
 @validates({**_MC, "n_configurations": [COUNT]})
+@fill_doc
 def batch_bald(
     learner: Learner,
     X_pool: ArrayLike,
@@ -171,18 +173,13 @@ def batch_bald(
 
     Parameters
     ----------
-    learner : learner, estimator or Pipeline
-        Its (final) estimator must have ``sample_proba(X, n_samples=..., random_state=...)``.
-    X_pool : array-like of shape (n_pool, ...)
-        The unlabelled samples to choose from, one per row (a list is converted once).
-    n_instances : int, default=1
-        How many samples to choose, from 1 to ``n_pool``.
-    n_samples : int, default=20
-        MC passes T.
+    {learner_mc}
+    {X_pool}
+    {n_instances}
+    {n_samples}
     n_configurations : int, default=1000
         M: the exact/sampled switch and the number of sampled configurations.
-    subsample : int or None, default=None
-        Score only a random subset of this many pool samples; indices still index ``X_pool``.
+    {subsample}
     random_state : None, int, RandomState or Generator, default=None
         Seeds the subset, the dropout masks and the sampled configurations.
 
@@ -249,6 +246,7 @@ def _utility_scores(owner, utility, mode, learner, X_pool, n_samples, subsample,
 
 
 @validates({**_MC, "utility": _UTILITY, "mode": [MODE], "temperature": [TEMPERATURE]})
+@fill_doc
 def stochastic_batch(
     learner: Learner,
     X_pool: ArrayLike,
@@ -274,10 +272,8 @@ def stochastic_batch(
     learner : learner, estimator or Pipeline
         A :class:`skal.ActiveLearner`, a modAL learner, or a fitted estimator or ``Pipeline``
         with what ``utility`` needs (``sample_proba`` or ``predict_proba``).
-    X_pool : array-like of shape (n_pool, ...)
-        The unlabelled samples to choose from, one per row (a list is converted once).
-    n_instances : int, default=1
-        How many samples to choose, from 1 to ``n_pool``.
+    {X_pool}
+    {n_instances}
     utility : {"bald", "entropy", "least_confidence", "margin"} or callable, default="bald"
         The score. ``"bald"`` needs ``sample_proba``; the others use ``predict_proba``
         (``"margin"`` scores ``1 - margin``); a callable is ``utility(estimator, X) -> (n,)``.
@@ -336,6 +332,7 @@ def _stochastic(owner, learner, X_pool, n_instances, utility, mode, temperature,
 
 
 @validates({**_MC, "temperature": [TEMPERATURE]})
+@fill_doc
 def power_bald(
     learner: Learner,
     X_pool: ArrayLike,
@@ -355,17 +352,13 @@ def power_bald(
     ----------
     learner : learner, estimator or Pipeline
         Its (final) estimator must have ``sample_proba``.
-    X_pool : array-like of shape (n_pool, ...)
-        The unlabelled samples to choose from, one per row (a list is converted once).
-    n_instances : int, default=1
-        How many samples to choose, from 1 to ``n_pool``.
+    {X_pool}
+    {n_instances}
     temperature : float > 0, default=1.0
         1 is the paper's default; towards 0 approaches BALD's top-k, large values random
         sampling.
-    n_samples : int, default=20
-        MC passes T.
-    subsample : int or None, default=None
-        Score only a random subset of this many pool samples; indices still index ``X_pool``.
+    {n_samples}
+    {subsample}
     random_state : None, int, RandomState or Generator, default=None
         The same value gives the same batch.
 
@@ -396,6 +389,7 @@ def power_bald(
 
 
 @validates({"embedding": _EMBEDDING, "random_state": [SEED]})
+@fill_doc
 def badge(
     learner: Learner,
     X_pool: ArrayLike,
@@ -415,10 +409,8 @@ def badge(
     ----------
     learner : learner, estimator or Pipeline
         Fitted, with ``predict_proba`` (and ``embed`` for penultimate features).
-    X_pool : array-like of shape (n_pool, ...)
-        The unlabelled samples to choose from, one per row (a list is converted once).
-    n_instances : int, default=1
-        How many samples to choose, from 1 to ``n_pool``.
+    {X_pool}
+    {n_instances}
     embedding : None, "input" or callable, default=None
         Where ``z`` comes from (see :mod:`skal.batch_query`). Without ``embed`` the input is
         used, which is the exact gradient embedding of a linear softmax model.
@@ -461,6 +453,7 @@ def badge(
 
 
 @validates({"embedding": _EMBEDDING, "random_state": [SEED]})
+@fill_doc
 def coreset(
     learner: Learner,
     X_pool: ArrayLike,
@@ -481,10 +474,8 @@ def coreset(
     learner : learner, estimator or Pipeline
         A :class:`skal.ActiveLearner`, a modAL learner, or a fitted estimator or ``Pipeline``
         (with ``embed`` for penultimate features).
-    X_pool : array-like of shape (n_pool, ...)
-        The unlabelled samples to choose from, one per row (a list is converted once).
-    n_instances : int, default=1
-        How many samples to choose, from 1 to ``n_pool``.
+    {X_pool}
+    {n_instances}
     X_labeled : array-like or None, default=None
         The labelled samples (raw, like ``X_pool``). None takes the learner's training data
         (``X_training_`` / ``X_training``); with a bare estimator and no ``X_labeled`` there are
@@ -533,6 +524,7 @@ def coreset(
 
 @validates({"embedding": _EMBEDDING, "n_neighbors": [COUNT], "max_clusters": [COUNT],
             "min_cluster_size": [COUNT], "random_state": [SEED]})
+@fill_doc
 def typiclust(
     learner: Learner,
     X_pool: ArrayLike,
@@ -558,10 +550,8 @@ def typiclust(
     ----------
     learner : learner, estimator or Pipeline
         Fitted or not: an unfitted model's features are the flattened input.
-    X_pool : array-like of shape (n_pool, ...)
-        The unlabelled samples to choose from, one per row (a list is converted once).
-    n_instances : int, default=1
-        How many samples to choose, from 1 to ``n_pool``.
+    {X_pool}
+    {n_instances}
     X_labeled : array-like or None, default=None
         The labelled samples; None takes the learner's training data if any.
     embedding : None, "input" or callable, default=None

@@ -38,6 +38,7 @@ from typing import Any
 import numpy as np
 from sklearn.utils import _safe_indexing
 
+from ._docstrings import fill_doc
 from ._params import COUNT, SEED, Choice, Int, validates
 from ._typing import ArrayLike, Learner, QueryResult, RandomStateLike
 from ._validation import as_generator, check_n_instances
@@ -79,6 +80,7 @@ def _n_classes(owner, est, n_classes):
             "purity_threshold": [PURITY_THRESHOLD], "n_classes": [None, _N_CLASSES],
             "max_neighbors": [COUNT], "shrink": [SHRINK], "n_neighbors": [COUNT],
             "random_state": [SEED]})
+@fill_doc
 def probcover(
     learner: Learner,
     X_pool: ArrayLike,
@@ -117,10 +119,8 @@ def probcover(
     ----------
     learner : learner, estimator or Pipeline
         Fitted or not (an unfitted model's features are the flattened input).
-    X_pool : array-like of shape (n_pool, ...)
-        The unlabelled samples to choose from, one per row (a list is converted once).
-    n_instances : int, default=1
-        How many samples to choose, from 1 to ``n_pool``.
+    {X_pool}
+    {n_instances}
     X_labeled : array-like or None, default=None
         The labelled samples; None takes the learner's training data if any.
     embedding : None, "input" or callable, default=None
@@ -237,6 +237,7 @@ def _concat_rows(A, B):
 
 @validates({"n_target": [None, COUNT], "n_samples": [COUNT], "subsample": [None, COUNT],
             "mode": [_EPIG_MODE], "temperature": [TEMPERATURE], "random_state": [SEED]})
+@fill_doc
 def epig(
     learner: Learner,
     X_pool: ArrayLike,
@@ -262,22 +263,17 @@ def epig(
 
     Parameters
     ----------
-    learner : learner, estimator or Pipeline
-        Its (final) estimator must have ``sample_proba(X, n_samples=..., random_state=...)``.
-    X_pool : array-like of shape (n_pool, ...)
-        The unlabelled samples to choose from, one per row (a list is converted once).
-    n_instances : int, default=1
-        How many samples to choose, from 1 to ``n_pool``.
+    {learner_mc}
+    {X_pool}
+    {n_instances}
     X_target : array-like of shape (n_target_set, ...) or None, default=None
         Samples of the target input distribution, of the pool's per-sample shape. None: the
         pool itself (the authors' setting without a separate target set).
     n_target : int or None, default=None
         Use a random subset of this many target samples (drawn from the pool when
         ``X_target`` is None); None uses them all. The cost grows with it (see Notes).
-    n_samples : int, default=20
-        MC passes T.
-    subsample : int or None, default=None
-        Score only a random subset of this many pool samples; indices still index ``X_pool``.
+    {n_samples}
+    {subsample}
     mode : {"top", "power", "softmax", "softrank"}, default="top"
         ``"top"``: the ``n_instances`` highest scores (ties by position); the others draw the
         batch from :func:`skal.selection.acquisition_distribution` of the scores, as

@@ -15,13 +15,23 @@ class EmbeddingHead(nn.Module):
     Parameters
     ----------
     in_features : int
-        d, the embedding's dimension.
+        The embedding's dimension d.
     n_classes : int
         Output logits.
     hidden : int, default=128
         Width of the hidden layer; 0 gives a linear head (dropout on the normalised features).
     dropout : float, default=0.5
         Dropout probability before the last Linear layer (the MC-dropout layer).
+
+    See Also
+    --------
+    skal.EmbeddingHeadClassifier : The estimator around this head.
+
+    Examples
+    --------
+    >>> import torch
+    >>> EmbeddingHead(16, n_classes=3)(torch.zeros(4, 16)).shape
+    torch.Size([4, 3])
     """
 
     def __init__(self, in_features, n_classes, hidden=128, dropout=0.5):
@@ -34,12 +44,46 @@ class EmbeddingHead(nn.Module):
         self.linear = nn.Linear(hidden or in_features, n_classes)
 
     def features(self, x):
-        """``(n, d) -> (n, hidden)`` (or ``(n, d)`` normalised for a linear head)."""
+        """Compute the deterministic part, everything before the dropout.
+
+        Parameters
+        ----------
+        x : torch.Tensor of shape (n, d)
+            Embeddings.
+
+        Returns
+        -------
+        torch.Tensor of shape (n, hidden)
+            Hidden features (for ``hidden=0`` the normalised embeddings, ``(n, d)``).
+        """
         return self.trunk(x)
 
     def head(self, z):
-        """Features to class logits ``(n, n_classes)`` (dropout, then linear)."""
+        """Map features to class logits (dropout, then linear).
+
+        Parameters
+        ----------
+        z : torch.Tensor of shape (n, hidden)
+            Output of :meth:`features`.
+
+        Returns
+        -------
+        torch.Tensor of shape (n, n_classes)
+            Logits.
+        """
         return self.linear(self.dropout(z))
 
     def forward(self, x):
+        """Compute the logits, ``head(features(x))``.
+
+        Parameters
+        ----------
+        x : torch.Tensor of shape (n, d)
+            Embeddings.
+
+        Returns
+        -------
+        torch.Tensor of shape (n, n_classes)
+            Logits.
+        """
         return self.head(self.features(x))

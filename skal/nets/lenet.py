@@ -23,16 +23,29 @@ class BGADLLeNet(nn.Module):
     Parameters
     ----------
     in_channels : int, default=1
+        Channels of the input images.
     n_classes : int, default=10
+        Number of output logits.
     image_shape : tuple (C, H, W), default=(1, 28, 28)
         Sizes the first FC layer; H and W must be at least 12.
     dropout : float, default=0.5
         Dropout probability before the last linear layer.
 
+    See Also
+    --------
+    skal.nets.ResNet18 : The classifier skal's BGADL uses by default.
+    skal.BGADLMCDropoutClassifier : BGADL's estimator for any network, such as this one.
+
     References
     ----------
     .. [1] T. Tran et al., "Bayesian Generative Active Deep Learning", ICML 2019; code
        https://github.com/toantm/BGADL (``demo_mnist.py``).
+
+    Examples
+    --------
+    >>> import torch
+    >>> BGADLLeNet()(torch.zeros(2, 1, 28, 28)).shape
+    torch.Size([2, 10])
     """
 
     def __init__(self, in_channels=1, n_classes=10, image_shape=(1, 28, 28), dropout=0.5):
@@ -56,15 +69,48 @@ class BGADLLeNet(nn.Module):
         self.linear = nn.Linear(84, n_classes)
 
     def features(self, x):
-        """Map images ``(n, C, H, W)`` to the 84-d features ``(n, 84)`` before the dropout."""
+        """Map images to the 84 features before the dropout.
+
+        Parameters
+        ----------
+        x : torch.Tensor of shape (n, C, H, W)
+            Images.
+
+        Returns
+        -------
+        torch.Tensor of shape (n, 84)
+            Features.
+        """
         h = self.conv(x)  # (n, 16, H', W')
         h = h.flatten(1)  # (n, 16 * H' * W')
         return self.fc(h)  # (n, 84)
 
     def head(self, features):
-        """Map features ``(n, 84)`` to class logits ``(n, n_classes)`` (dropout, then linear)."""
+        """Map features to class logits (dropout, then linear).
+
+        Parameters
+        ----------
+        features : torch.Tensor of shape (n, 84)
+            Output of :meth:`features`.
+
+        Returns
+        -------
+        torch.Tensor of shape (n, n_classes)
+            Logits.
+        """
         return self.linear(self.dropout(features))
 
     def forward(self, x):
-        """Classify images ``(n, C, H, W)``; returns logits of shape ``(n, n_classes)``."""
+        """Classify images, ``head(features(x))``.
+
+        Parameters
+        ----------
+        x : torch.Tensor of shape (n, C, H, W)
+            Images.
+
+        Returns
+        -------
+        torch.Tensor of shape (n, n_classes)
+            Logits.
+        """
         return self.head(self.features(x))

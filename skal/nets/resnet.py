@@ -49,6 +49,18 @@ class BasicBlock(nn.Module):
         Stride of the first convolution.
     downsample : nn.Module or None, default=None
         Applied to the input for the shortcut when the shape changes (identity if None).
+
+    See Also
+    --------
+    PreActBlock : The pre-activation block of :class:`PreActResNet18`.
+    ResNet18 : The network built from this block.
+
+    Examples
+    --------
+    >>> import torch
+    >>> block = BasicBlock(4, 4)
+    >>> block(torch.zeros(2, 4, 8, 8)).shape
+    torch.Size([2, 4, 8, 8])
     """
 
     expansion = 1
@@ -64,6 +76,18 @@ class BasicBlock(nn.Module):
         self.stride = stride
 
     def forward(self, x):
+        """Apply the block.
+
+        Parameters
+        ----------
+        x : torch.Tensor of shape (n, inplanes, H, W)
+            Input feature maps.
+
+        Returns
+        -------
+        torch.Tensor of shape (n, planes, H / stride, W / stride)
+            ``ReLU(bn2(conv2(ReLU(bn1(conv1(x))))) + shortcut(x))``.
+        """
         identity = x if self.downsample is None else self.downsample(x)
         out = self.relu(self.bn1(self.conv1(x)))
         out = self.bn2(self.conv2(out))
@@ -76,6 +100,27 @@ class PreActBlock(nn.Module):
 
     ``BN -> ReLU -> conv3x3 -> BN -> ReLU -> conv3x3``; the projection shortcut, when there is one,
     is applied to the pre-activated input.
+
+    Parameters
+    ----------
+    in_planes : int
+        Input channels.
+    planes : int
+        Output channels of both convolutions.
+    stride : int, default=1
+        Stride of the first convolution (and of the 1x1 projection shortcut).
+
+    See Also
+    --------
+    BasicBlock : The post-activation block of :class:`ResNet18`.
+    PreActResNet18 : The network built from this block.
+
+    Examples
+    --------
+    >>> import torch
+    >>> block = PreActBlock(4, 8, stride=2)
+    >>> block(torch.zeros(2, 4, 8, 8)).shape
+    torch.Size([2, 8, 4, 4])
     """
 
     def __init__(self, in_planes, planes, stride=1):
@@ -89,6 +134,18 @@ class PreActBlock(nn.Module):
             self.shortcut = nn.Conv2d(in_planes, planes, 1, stride=stride, bias=False)
 
     def forward(self, x):
+        """Apply the block.
+
+        Parameters
+        ----------
+        x : torch.Tensor of shape (n, in_planes, H, W)
+            Input feature maps.
+
+        Returns
+        -------
+        torch.Tensor of shape (n, planes, H / stride, W / stride)
+            The residual branch plus the (projected) shortcut, without a final activation.
+        """
         out = F.relu(self.bn1(x))
         identity = x if self.shortcut is None else self.shortcut(out)
         out = self.conv1(out)
@@ -138,22 +195,60 @@ class _ResNet18Base(nn.Module):
         return F.relu(self.bn1(self.conv1(x)))
 
     def features(self, x):
-        """Deterministic trunk: ``(n, C, H, W) -> (n, 8 * width)`` (no dropout here)."""
+        """Compute the deterministic trunk's features (no dropout here).
+
+        Parameters
+        ----------
+        x : torch.Tensor of shape (n, in_channels, H, W)
+            Images.
+
+        Returns
+        -------
+        torch.Tensor of shape (n, 8 * width)
+            The globally average-pooled output of the last stage.
+        """
         out = self._stem(x)
         out = self.layer4(self.layer3(self.layer2(self.layer1(out))))
         out = self.final(out)
         return self.pool(out).flatten(1)  # (n, 8w, 1, 1) -> (n, 8w)
 
     def head(self, z):
-        """Stochastic head: ``Dropout -> Linear``, ``(n, 8 * width) -> (n, n_classes)`` logits."""
+        """Apply the stochastic head, ``Dropout -> Linear``.
+
+        Parameters
+        ----------
+        z : torch.Tensor of shape (n, 8 * width)
+            Features from :meth:`features`.
+
+        Returns
+        -------
+        torch.Tensor of shape (n, n_classes)
+            Logits (a fresh dropout mask in train mode or under MC dropout).
+        """
         return self.linear(self.dropout(z))
 
     def forward(self, x):
+        """Compute the logits, ``head(features(x))``.
+
+        Parameters
+        ----------
+        x : torch.Tensor of shape (n, in_channels, H, W)
+            Images.
+
+        Returns
+        -------
+        torch.Tensor of shape (n, n_classes)
+            Logits.
+        """
         return self.head(self.features(x))
 
 
 class ResNet18(_ResNet18Base):
     """CIFAR-style ResNet18 built from :class:`BasicBlock` (torchvision's block, reimplemented).
+
+    A 3x3 stride-1 stem, four stages of two blocks, global average pooling and a
+    ``Dropout -> Linear`` head: any input size works, and :meth:`features` can run once while
+    :meth:`head` is sampled T times for MC dropout.
 
     Parameters
     ----------
@@ -166,6 +261,11 @@ class ResNet18(_ResNet18Base):
         smaller widths give cheap nets for CPU experiments and tests.
     dropout : float, default=0.5
         Dropout probability before the last Linear layer (the MC-dropout layer).
+
+    See Also
+    --------
+    PreActResNet18 : The pre-activation variant.
+    skal.ResNet18Classifier : The scikit-learn estimator around this network.
 
     Examples
     --------
@@ -181,7 +281,26 @@ class ResNet18(_ResNet18Base):
 
 
 class PreActResNet18(_ResNet18Base):
-    """Pre-activation ResNet18 ("ResNet18pa" in BGADL); same parameters as :class:`ResNet18`.
+    """Pre-activation ResNet18 ("ResNet18pa" in BGADL).
+
+    The skeleton of :class:`ResNet18` built from :class:`PreActBlock`: the stem is a bare
+    convolution and the last stage ends with ``BN -> ReLU`` before pooling.
+
+    Parameters
+    ----------
+    in_channels : int, default=1
+        Channels of the input images.
+    n_classes : int, default=10
+        Number of output logits.
+    width : int, default=64
+        Channels of the first stage; later stages use 2x, 4x and 8x.
+    dropout : float, default=0.5
+        Dropout probability before the last Linear layer (the MC-dropout layer).
+
+    See Also
+    --------
+    ResNet18 : The post-activation network.
+    skal.ResNet18Classifier : Its estimator; ``preact=True`` selects this network.
 
     Examples
     --------

@@ -59,9 +59,22 @@ class Encoder(nn.Module):
     hidden : int, default=1024
         Units of the fully connected layer.
 
+    See Also
+    --------
+    Generator : The decoder, ``G(z, y)``.
+    reparameterize : Draws z from ``(mu, log_var)``.
+
     Notes
     -----
     The 1024-unit layer uses BatchNorm1d, so in training mode a batch needs at least two images.
+
+    Examples
+    --------
+    >>> import torch
+    >>> encoder = Encoder((1, 28, 28), latent_dim=8, width=8, hidden=32)
+    >>> mu, log_var = encoder(torch.zeros(2, 1, 28, 28))
+    >>> mu.shape, log_var.shape
+    (torch.Size([2, 8]), torch.Size([2, 8]))
     """
 
     def __init__(self, image_shape, latent_dim=100, width=64, hidden=1024):
@@ -96,6 +109,7 @@ class Encoder(nn.Module):
         Parameters
         ----------
         x : torch.Tensor of shape (n, C, H, W)
+            Images.
 
         Returns
         -------
@@ -132,9 +146,21 @@ class Generator(nn.Module):
     hidden : int, default=1024
         Units of the first fully connected layer.
 
+    See Also
+    --------
+    Encoder : The encoder whose latent codes the generator decodes.
+    Discriminator : The real/fake critic of the generated images.
+
     Notes
     -----
     The FC layers use BatchNorm1d, so in training mode a batch needs at least two samples.
+
+    Examples
+    --------
+    >>> import torch
+    >>> generator = Generator((1, 28, 28), n_classes=10, latent_dim=8, width=8, hidden=32)
+    >>> generator(torch.zeros(2, 8), torch.eye(10)[:2]).shape
+    torch.Size([2, 1, 28, 28])
     """
 
     def __init__(self, image_shape, n_classes, latent_dim=100, width=64, hidden=1024):
@@ -207,9 +233,20 @@ class Discriminator(nn.Module):
     hidden : int, default=1024
         Units of the fully connected hidden layer.
 
+    See Also
+    --------
+    Generator : The network whose images it judges.
+    skal.losses.discriminator_loss : Its loss.
+
     Notes
     -----
     The FC layer uses BatchNorm1d, so in training mode a batch needs at least two images.
+
+    Examples
+    --------
+    >>> import torch
+    >>> Discriminator((1, 28, 28), width=8, hidden=32)(torch.zeros(2, 1, 28, 28)).shape
+    torch.Size([2])
     """
 
     def __init__(self, image_shape, width=64, hidden=1024):
@@ -239,6 +276,7 @@ class Discriminator(nn.Module):
         Parameters
         ----------
         x : torch.Tensor of shape (n, C, H, W)
+            Images, real or generated.
 
         Returns
         -------
@@ -267,6 +305,16 @@ class AuxiliaryClassifier(nn.Module):
         Number of classes.
     dropout : float, default=0.5
         Dropout probability before the last linear layer.
+
+    See Also
+    --------
+    skal.nets.ResNet18 : The classifier skal's BGADL uses as the auxiliary classifier.
+
+    Examples
+    --------
+    >>> import torch
+    >>> AuxiliaryClassifier((1, 28, 28), n_classes=10)(torch.zeros(2, 1, 28, 28)).shape
+    torch.Size([2, 10])
     """
 
     def __init__(self, image_shape, n_classes, dropout=0.5):
@@ -292,17 +340,50 @@ class AuxiliaryClassifier(nn.Module):
         self.linear = nn.Linear(128, n_classes)
 
     def features(self, x):
-        """Map images ``(n, C, H, W)`` to the 128-d features ``(n, 128)`` before the dropout."""
+        """Map images to the 128 features before the dropout.
+
+        Parameters
+        ----------
+        x : torch.Tensor of shape (n, C, H, W)
+            Images.
+
+        Returns
+        -------
+        torch.Tensor of shape (n, 128)
+            Features.
+        """
         h = self.conv(x)  # (n, 64, H // 4, W // 4)
         h = h.flatten(1)  # (n, 64 * (H // 4) * (W // 4))
         return self.fc(h)  # (n, 128)
 
     def head(self, features):
-        """Map features ``(n, 128)`` to class logits ``(n, n_classes)`` (dropout, then linear)."""
+        """Map features to class logits (dropout, then linear).
+
+        Parameters
+        ----------
+        features : torch.Tensor of shape (n, 128)
+            Output of :meth:`features`.
+
+        Returns
+        -------
+        torch.Tensor of shape (n, n_classes)
+            Logits.
+        """
         return self.linear(self.dropout(features))
 
     def forward(self, x):
-        """Classify images ``(n, C, H, W)``; returns logits of shape ``(n, n_classes)``."""
+        """Classify images, ``head(features(x))``.
+
+        Parameters
+        ----------
+        x : torch.Tensor of shape (n, C, H, W)
+            Images.
+
+        Returns
+        -------
+        torch.Tensor of shape (n, n_classes)
+            Logits.
+        """
         return self.head(self.features(x))
 
 
@@ -355,6 +436,7 @@ def reparameterize(mu, log_var, generator=None):
     Returns
     -------
     torch.Tensor of shape (n, latent_dim)
+        The sample z, differentiable in ``mu`` and ``log_var``.
     """
     eps = torch.randn(mu.shape, generator=generator, device=mu.device, dtype=mu.dtype)
     return mu + torch.exp(0.5 * log_var) * eps

@@ -69,6 +69,11 @@ class LeNetFeatures(nn.Module):
         Length of the flat feature vector, ``20 * H' * W'`` with
         ``H' = ((H - 4) // 2 - 4) // 2`` and ``W'`` alike.
 
+    See Also
+    --------
+    VGG16BNFeatures : WAAL's extractor for colour images.
+    WAALNet : Puts an extractor and a head together.
+
     Examples
     --------
     >>> import torch
@@ -97,7 +102,18 @@ class LeNetFeatures(nn.Module):
         self.out_features = 20 * out_height * out_width
 
     def forward(self, x):
-        """Map images ``(n, C, H, W)`` to features ``(n, out_features)``."""
+        """Map images to flat features.
+
+        Parameters
+        ----------
+        x : torch.Tensor of shape (n, C, H, W)
+            Images.
+
+        Returns
+        -------
+        torch.Tensor of shape (n, out_features)
+            Features.
+        """
         x = F.relu(F.max_pool2d(self.conv1(x), 2))  # (n, 10, (H-4)//2, (W-4)//2)
         x = F.relu(F.max_pool2d(self.dropout(self.conv2(x)), 2))  # (n, 20, H', W'), 4x4 for 28x28
         return x.flatten(1)  # (n, 20 * H' * W'), 320 for 28x28
@@ -123,6 +139,11 @@ class VGG16BNFeatures(nn.Module):
     ----------
     out_features : int
         Length of the flat feature vector, ``512 * (H // 32) * (W // 32)``.
+
+    See Also
+    --------
+    LeNetFeatures : WAAL's extractor for small grey images.
+    WAALNet : Puts an extractor and a head together.
 
     Examples
     --------
@@ -159,13 +180,26 @@ class VGG16BNFeatures(nn.Module):
         self.out_features = channels * height * width
 
     def forward(self, x):
-        """Map images ``(n, C, H, W)`` to features ``(n, out_features)``."""
+        """Map images to flat features.
+
+        Parameters
+        ----------
+        x : torch.Tensor of shape (n, C, H, W)
+            Images.
+
+        Returns
+        -------
+        torch.Tensor of shape (n, out_features)
+            Features.
+        """
         x = self.layers(x)  # (n, 512, H // 32, W // 32), 1x1 for 32x32
         return x.flatten(1)  # (n, 512 * (H // 32) * (W // 32))
 
 
 class WAALHead(nn.Module):
     """Classifier head of WAAL: ``Linear -> ReLU -> Dropout -> Linear``, returns logits.
+
+    The dropout before the last layer is the layer MC dropout samples.
 
     Parameters
     ----------
@@ -177,6 +211,11 @@ class WAALHead(nn.Module):
         Width of the hidden layer.
     dropout : float, default=0.5
         Dropout probability before the last layer.
+
+    See Also
+    --------
+    WAALCritic : The critic that scores the same features.
+    WAALNet : Puts an extractor and a head together.
 
     Examples
     --------
@@ -193,7 +232,18 @@ class WAALHead(nn.Module):
         self.output = nn.Linear(hidden, n_classes)
 
     def forward(self, z):
-        """Map features ``(n, in_features)`` to logits ``(n, n_classes)``."""
+        """Map features to logits.
+
+        Parameters
+        ----------
+        z : torch.Tensor of shape (n, in_features)
+            Features.
+
+        Returns
+        -------
+        torch.Tensor of shape (n, n_classes)
+            Logits.
+        """
         return self.output(self.dropout(F.relu(self.hidden(z))))
 
 
@@ -211,6 +261,11 @@ class WAALCritic(nn.Module):
     dropout : float, default=0.5
         Dropout probability before the last layer.
 
+    See Also
+    --------
+    WAALHead : The classifier head on the same features.
+    skal.WAALClassifier : Trains the critic against the feature extractor.
+
     Examples
     --------
     >>> import torch
@@ -226,7 +281,18 @@ class WAALCritic(nn.Module):
         self.output = nn.Linear(hidden, 1)
 
     def forward(self, z):
-        """Map features ``(n, in_features)`` to critic scores ``(n,)`` in (0, 1)."""
+        """Map features to critic scores.
+
+        Parameters
+        ----------
+        z : torch.Tensor of shape (n, in_features)
+            Features.
+
+        Returns
+        -------
+        torch.Tensor of shape (n,)
+            Scores in (0, 1): near 1 "looks unlabelled", near 0 "looks labelled".
+        """
         score = torch.sigmoid(self.output(self.dropout(F.relu(self.hidden(z)))))  # (n, 1)
         return score.squeeze(-1)  # (n,)
 
@@ -288,6 +354,11 @@ class WAALNet(nn.Module):
     ValueError
         If ``features.out_features`` and ``head.in_features`` are both set and differ.
 
+    See Also
+    --------
+    make_features : Builds a feature extractor for an input shape.
+    skal.WAALClassifier : The estimator that trains such a network.
+
     Examples
     --------
     >>> import torch
@@ -311,12 +382,36 @@ class WAALNet(nn.Module):
         self.head = head
 
     def forward(self, x):
-        """Map images ``(n, C, H, W)`` to logits ``(n, n_classes)``."""
+        """Map images to logits, ``head(features(x))``.
+
+        Parameters
+        ----------
+        x : torch.Tensor of shape (n, C, H, W)
+            Images.
+
+        Returns
+        -------
+        torch.Tensor of shape (n, n_classes)
+            Logits.
+        """
         return self.head(self.features(x))
 
 
 class MLPFeatures(nn.Module):
     """``flatten -> Linear -> ReLU``: the fallback feature extractor for flat or tiny inputs.
+
+    :func:`make_features` picks it for flat rows and images smaller than 16x16.
+
+    Parameters
+    ----------
+    in_features : int
+        Length of a flattened input row.
+    out_features : int, default=128
+        Length of the feature vector.
+
+    See Also
+    --------
+    LeNetFeatures : The extractor for small grey images.
 
     Examples
     --------
@@ -331,12 +426,37 @@ class MLPFeatures(nn.Module):
         self.out_features = out_features
 
     def forward(self, x):
-        """Map inputs ``(n, ...)`` to features ``(n, out_features)``."""
+        """Map inputs to features.
+
+        Parameters
+        ----------
+        x : torch.Tensor of shape (n, ...)
+            Inputs, flattened per row.
+
+        Returns
+        -------
+        torch.Tensor of shape (n, out_features)
+            ``ReLU(Linear(x.flatten(1)))``.
+        """
         return F.relu(self.linear(x.flatten(1)))  # (n, out_features)
 
 
 class ResNet18Features(nn.Module):
     """The trunk of :class:`skal.nets.ResNet18` (``ResNet18.features``) as a feature extractor.
+
+    The network's dropout and last layer are replaced by identities: WAAL brings its own head.
+
+    Parameters
+    ----------
+    in_channels : int, default=1
+        Channels of the input images.
+    width : int, default=64
+        Channels of the first stage (the features have ``8 * width``).
+
+    See Also
+    --------
+    skal.nets.ResNet18 : The full network.
+    WAALNet : Puts an extractor and a head together.
 
     Examples
     --------
@@ -353,7 +473,18 @@ class ResNet18Features(nn.Module):
         self.out_features = net.out_features
 
     def forward(self, x):
-        """Map images ``(n, C, H, W)`` to features ``(n, 8 * width)``."""
+        """Map images to the trunk's features.
+
+        Parameters
+        ----------
+        x : torch.Tensor of shape (n, C, H, W)
+            Images.
+
+        Returns
+        -------
+        torch.Tensor of shape (n, 8 * width)
+            Features.
+        """
         return self.net.features(x)  # (n, 8 * width)
 
 
@@ -379,6 +510,8 @@ def make_features(spec, shape, dropout=0.5):
     Returns
     -------
     features : torch.nn.Module
+        A new module (an instance given as ``spec`` is deep-copied) with ``out_features`` when
+        its class sets it.
 
     Examples
     --------
