@@ -547,6 +547,13 @@ class LabelStore:
         )
         return {name: n for name, n in rows}
 
+    def answer_from(self, source):
+        """The latest label or skip recorded with ``source`` (the page sends its answers as
+        ``web:<client id>``, so a re-sent answer is found), as a row, or None."""
+        rows = self._query("SELECT * FROM answers WHERE source = ? AND kind IN ('label', 'skip') "
+                           "ORDER BY id DESC LIMIT 1", (source,))
+        return rows[0] if rows else None
+
     def last_answer_id(self):
         return self._query("SELECT coalesce(max(id), 0) FROM answers")[0][0]
 
