@@ -43,6 +43,14 @@ _LAZY = {
     "typiclust": "batch_query",
     "epig": "low_budget",
     "probcover": "low_budget",
+    "TemperatureScaling": "calibration",
+    "expected_calibration_error": "calibration",
+    "AccuracyPlateau": "stopping",
+    "StabilizingPredictions": "stopping",
+    "forecast_accuracy": "stopping",
+    "ClassTimeModel": "cost",
+    "CostAwareStrategy": "cost",
+    "RegressorTimeModel": "cost",
 }
 
 # Submodules reachable as attributes after a bare ``import skal`` (as they were when this file
@@ -51,7 +59,7 @@ _SUBMODULES = frozenset({
     "encoder",
     "augment", "batch_query", "bgadl", "callbacks", "classifier", "datasets", "exceptions",
     "experiment", "fixmatch", "learner", "losses", "low_budget", "nets", "query", "selection",
-    "waal",
+    "waal", "stopping", "calibration", "cost",
 })
 
 __all__ = [
@@ -82,6 +90,14 @@ __all__ = [
     "typiclust",
     "probcover",
     "epig",
+    "TemperatureScaling",
+    "expected_calibration_error",
+    "AccuracyPlateau",
+    "StabilizingPredictions",
+    "forecast_accuracy",
+    "ClassTimeModel",
+    "CostAwareStrategy",
+    "RegressorTimeModel",
     "__version__",
 ]
 

@@ -20,6 +20,7 @@ Naeini, Cooper, Hauskrecht. "Obtaining Well Calibrated Probabilities Using Bayes
 AAAI 2015 (the ECE).
 """
 
+from collections.abc import Callable
 from numbers import Real
 
 import numpy as np
@@ -29,6 +30,7 @@ from sklearn.base import BaseEstimator
 from sklearn.utils.validation import check_is_fitted
 
 from ._params import Choice, check_params
+from ._typing import ArrayLike
 
 __all__ = [
     "TemperatureScaling",
@@ -36,6 +38,7 @@ __all__ = [
     "as_temperature",
     "expected_calibration_error",
     "fit_temperature",
+    "tempering",
 ]
 
 _KINDS = ("proba", "logits")
@@ -77,7 +80,7 @@ def _check_temperature(temperature, name="temperature"):
     return float(temperature)
 
 
-def apply_temperature(scores, temperature, *, kind="proba"):
+def apply_temperature(scores: ArrayLike, temperature: float, *, kind: str = "proba") -> np.ndarray:
     """Calibrated probabilities ``softmax(log(scores) / T)`` (``softmax(scores / T)`` for logits).
 
     Parameters
@@ -148,7 +151,9 @@ def _nll(log_p, y, temperature):
     return -np.mean(log_softmax(log_p / temperature, axis=1)[np.arange(len(y)), y])
 
 
-def fit_temperature(scores, y, *, kind="proba", classes=None, bounds=DEFAULT_BOUNDS):
+def fit_temperature(scores: ArrayLike, y: ArrayLike, *, kind: str = "proba",
+                    classes: ArrayLike | None = None,
+                    bounds: tuple[float, float] = DEFAULT_BOUNDS) -> float:
     """The temperature that minimises the held-out negative log-likelihood.
 
     A bounded 1-D search (Brent's method, ``scipy.optimize.minimize_scalar``) over ``log T``;
@@ -211,7 +216,8 @@ def _check_bounds(bounds):
     return low, high
 
 
-def expected_calibration_error(y_true, proba, *, n_bins=15, classes=None):
+def expected_calibration_error(y_true: ArrayLike, proba: ArrayLike, *, n_bins: int = 15,
+                               classes: ArrayLike | None = None) -> float:
     """Expected calibration error of the top-class confidence, with equal-width bins.
 
     ``ECE = sum_b (n_b / n) |accuracy_b - confidence_b|`` where the samples are binned by their
@@ -292,6 +298,11 @@ class TemperatureScaling(BaseEstimator):
     nll_before_, nll_after_ : float
         Held-out negative log-likelihood at ``T = 1`` and at ``temperature_`` (nats per sample).
 
+    See Also
+    --------
+    expected_calibration_error : How far the confidences are from the accuracy.
+    skal.stopping.round_report : Fits one per round on the held-out labels.
+
     Examples
     --------
     >>> import numpy as np
@@ -308,12 +319,13 @@ class TemperatureScaling(BaseEstimator):
         "classes": [None, "array-like"],
     }
 
-    def __init__(self, kind="proba", bounds=DEFAULT_BOUNDS, classes=None):
+    def __init__(self, kind: str = "proba", bounds: tuple[float, float] = DEFAULT_BOUNDS,
+                 classes: ArrayLike | None = None) -> None:
         self.kind = kind
         self.bounds = bounds
         self.classes = classes
 
-    def fit(self, scores, y):
+    def fit(self, scores: ArrayLike, y: ArrayLike) -> "TemperatureScaling":
         """Fit the temperature on held-out ``scores`` and labels ``y``.
 
         Parameters
@@ -341,7 +353,7 @@ class TemperatureScaling(BaseEstimator):
         self.nll_after_ = float(_nll(log_p, yc, self.temperature_))
         return self
 
-    def predict_proba(self, scores):
+    def predict_proba(self, scores: ArrayLike) -> np.ndarray:
         """Tempered probabilities of ``scores``.
 
         Parameters
@@ -362,7 +374,7 @@ class TemperatureScaling(BaseEstimator):
             )
         return apply_temperature(scores, self.temperature_, kind=self.kind)
 
-    def predict(self, scores):
+    def predict(self, scores: ArrayLike) -> np.ndarray:
         """The column (or ``classes`` label) of the highest probability: unchanged by tempering.
 
         Parameters
@@ -382,7 +394,8 @@ class TemperatureScaling(BaseEstimator):
 _CALIBRATE_HELP = "None, a float temperature in the range (0.0, inf) or a fitted TemperatureScaling"
 
 
-def as_temperature(calibrate, owner="calibrate"):
+def as_temperature(calibrate: "float | TemperatureScaling | None",
+                   owner: str = "calibrate") -> float | None:
     """The temperature that a strategy's ``calibrate=`` option means (None: no calibration).
 
     Parameters
@@ -396,6 +409,7 @@ def as_temperature(calibrate, owner="calibrate"):
     Returns
     -------
     temperature : float or None
+        The temperature, or None for no calibration.
 
     Raises
     ------
@@ -416,3 +430,39 @@ def as_temperature(calibrate, owner="calibrate"):
     if isinstance(calibrate, bool) or not isinstance(calibrate, Real):
         raise ValueError(f"{owner} must be {_CALIBRATE_HELP}, got {type(calibrate).__name__}.")
     return _check_temperature(calibrate, owner)
+
+
+def _identity(proba):
+    return proba
+
+
+def tempering(calibrate: "float | TemperatureScaling | None",
+              owner: str = "calibrate") -> Callable[[np.ndarray], np.ndarray]:
+    """The function that a strategy applies to the probabilities it obtains, for ``calibrate=``.
+
+    Parameters
+    ----------
+    calibrate : None, float or fitted TemperatureScaling
+        As :func:`as_temperature` reads it.
+    owner : str, default="calibrate"
+        The name in the error message.
+
+    Returns
+    -------
+    temper : callable
+        ``proba -> proba``: the identity for None (the strategy's probabilities untouched, bit
+        for bit), else :func:`apply_temperature` with the temperature, on arrays of shape
+        ``(..., n_classes)`` (a ``(T, n, n_classes)`` stack of MC passes is tempered pass by
+        pass).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from skal.calibration import tempering
+    >>> tempering(None)(np.array([[0.8, 0.2]])), tempering(2.0)(np.array([[0.8, 0.2]])).round(3)
+    (array([[0.8, 0.2]]), array([[0.667, 0.333]]))
+    """
+    temperature = as_temperature(calibrate, owner)
+    if temperature is None:
+        return _identity
+    return lambda proba: apply_temperature(proba, temperature)

@@ -46,6 +46,7 @@ from ._pool import as_pool
 from ._sources import as_image_array, is_image_source
 from ._typing import ArrayLike, Learner, QueryResult, RandomStateLike
 from ._validation import as_generator, check_n_instances, resolve_seed
+from .calibration import TemperatureScaling, tempering
 
 __all__ = [
     "least_confidence",
@@ -302,13 +303,20 @@ def _scan(pool, score_chunk, n_instances, seed):
     return distributed.merge_topk(top)
 
 
-def _query_with(utility, learner, X_pool, n_instances, random_state):
+def _calibration(calibrate, owner):
+    """``calibrate=`` of strategy ``owner`` as the function applied to the probabilities it
+    obtains (:func:`skal.calibration.tempering`; the identity for None)."""
+    return tempering(calibrate, f"The 'calibrate' parameter of {owner}")
+
+
+def _query_with(utility, learner, X_pool, n_instances, random_state, calibrate=None, owner=""):
+    temper = _calibration(calibrate, owner)
     pool = _pool_view(X_pool)
     n_instances = check_n_instances(n_instances, len(pool))
     (seed,) = distributed.broadcast_seeds(_topk.tiebreak_seed(random_state))
 
     def score(k, rows):
-        return utility(np.asarray(learner.predict_proba(rows)))
+        return utility(temper(np.asarray(learner.predict_proba(rows))))
 
     return _scan(pool, score, n_instances, seed)
 
@@ -369,6 +377,7 @@ def uncertainty_sampling(
     n_instances: int = 1,
     *,
     random_state: RandomStateLike = None,
+    calibrate: float | TemperatureScaling | None = None,
 ) -> QueryResult:
     """Least-confidence sampling: highest ``1 - max_k p_k`` (Lewis & Gale 1994).
 
@@ -383,6 +392,10 @@ def uncertainty_sampling(
         How many samples to choose, from 1 to ``n_pool``.
     random_state : None, int, RandomState or Generator, default=None
         Tie-breaking: by position when None, by a seeded random permutation otherwise.
+    calibrate : None, float or fitted TemperatureScaling, default=None
+        Temper the probabilities before scoring (:mod:`skal.calibration`): a temperature
+        ``T > 0``, or a :class:`~skal.calibration.TemperatureScaling` fitted on held-out labels;
+        None scores them as they are.
 
     Returns
     -------
@@ -403,7 +416,8 @@ def uncertainty_sampling(
     >>> idx.shape, bool((scores[:-1] >= scores[1:]).all())
     ((5,), True)
     """
-    return _query_with(least_confidence, learner, X_pool, n_instances, random_state)
+    return _query_with(least_confidence, learner, X_pool, n_instances, random_state,
+                       calibrate, "uncertainty_sampling")
 
 
 @validates(_SEEDED)
@@ -413,6 +427,7 @@ def margin_sampling(
     n_instances: int = 1,
     *,
     random_state: RandomStateLike = None,
+    calibrate: float | TemperatureScaling | None = None,
 ) -> QueryResult:
     """Smallest-margin sampling (Scheffer et al. 2001).
 
@@ -427,6 +442,10 @@ def margin_sampling(
         How many samples to choose, from 1 to ``n_pool``.
     random_state : None, int, RandomState or Generator, default=None
         Tie-breaking: by position when None, by a seeded random permutation otherwise.
+    calibrate : None, float or fitted TemperatureScaling, default=None
+        Temper the probabilities before scoring (:mod:`skal.calibration`): a temperature
+        ``T > 0``, or a :class:`~skal.calibration.TemperatureScaling` fitted on held-out labels;
+        None scores them as they are.
 
     Returns
     -------
@@ -449,7 +468,8 @@ def margin_sampling(
     >>> idx.shape, bool((scores <= 0).all())
     ((5,), True)
     """
-    return _query_with(lambda p: -margin(p), learner, X_pool, n_instances, random_state)
+    return _query_with(lambda p: -margin(p), learner, X_pool, n_instances, random_state,
+                       calibrate, "margin_sampling")
 
 
 @validates(_SEEDED)
@@ -459,6 +479,7 @@ def entropy_sampling(
     n_instances: int = 1,
     *,
     random_state: RandomStateLike = None,
+    calibrate: float | TemperatureScaling | None = None,
 ) -> QueryResult:
     """Maximum-entropy sampling (Shannon entropy of ``predict_proba``).
 
@@ -473,6 +494,10 @@ def entropy_sampling(
         How many samples to choose, from 1 to ``n_pool``.
     random_state : None, int, RandomState or Generator, default=None
         Tie-breaking: by position when None, by a seeded random permutation otherwise.
+    calibrate : None, float or fitted TemperatureScaling, default=None
+        Temper the probabilities before scoring (:mod:`skal.calibration`): a temperature
+        ``T > 0``, or a :class:`~skal.calibration.TemperatureScaling` fitted on held-out labels;
+        None scores them as they are.
 
     Returns
     -------
@@ -493,7 +518,8 @@ def entropy_sampling(
     >>> idx.shape, bool((scores[:-1] >= scores[1:]).all())
     ((5,), True)
     """
-    return _query_with(entropy, learner, X_pool, n_instances, random_state)
+    return _query_with(entropy, learner, X_pool, n_instances, random_state,
+                       calibrate, "entropy_sampling")
 
 
 @validates({"n_samples": [COUNT], "subsample": [None, COUNT], "random_state": [SEED]})
@@ -505,6 +531,7 @@ def bald(
     n_samples: int = 20,
     subsample: int | None = None,
     random_state: RandomStateLike = None,
+    calibrate: float | TemperatureScaling | None = None,
 ) -> QueryResult:
     """BALD: the pool samples with the highest mutual information between label and weights.
 
@@ -527,6 +554,10 @@ def bald(
         returned indices still index ``X_pool``. At least ``n_instances`` samples are scored.
     random_state : None, int, RandomState or Generator, default=None
         Seeds the subset, the dropout masks and tie-breaking.
+    calibrate : None, float or fitted TemperatureScaling, default=None
+        Temper each MC pass's probabilities before scoring (:mod:`skal.calibration`): a
+        temperature ``T > 0``, or a :class:`~skal.calibration.TemperatureScaling` fitted on
+        held-out labels; None scores them as they are.
 
     Returns
     -------
@@ -557,6 +588,7 @@ def bald(
     >>> idx.shape, bool((mutual_information[:-1] >= mutual_information[1:]).all())
     ((5,), True)
     """
+    temper = _calibration(calibrate, "bald")
     rng = as_generator(random_state)
     pool = _pool_view(X_pool)
     n_pool = len(pool)
@@ -580,7 +612,7 @@ def bald(
         samples = est.sample_proba(
             transform(rows), n_samples=n_samples, random_state=mask_seed
         )  # (T, chunk, n_classes): one chunk at a time, never (T, n, n_classes)
-        return bald_scores(samples)
+        return bald_scores(temper(samples))
 
     best, scores = _scan(pool, score, n_instances, tie_seed)
     return (best if candidates is None else candidates[best]), scores

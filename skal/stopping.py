@@ -27,6 +27,7 @@ performance." BMC Med. Inform. Decis. Mak. 2012 (the inverse power law learning 
 
 import math
 import warnings
+from collections.abc import Sequence
 from dataclasses import dataclass
 from numbers import Integral, Real
 
@@ -35,6 +36,7 @@ from scipy.optimize import OptimizeWarning, curve_fit
 from scipy.stats import norm
 from sklearn.metrics import cohen_kappa_score
 
+from ._typing import ArrayLike, RandomStateLike
 from ._validation import as_generator
 
 __all__ = [
@@ -84,8 +86,8 @@ def _as_labels(values, name):
 
 
 # ---------------------------------------------------------------------------- kappa
-def cohen_kappa(a, b):
-    """Cohen's kappa between two label vectors; 1.0 when they agree everywhere.
+def cohen_kappa(a: ArrayLike, b: ArrayLike) -> float:
+    """Compute Cohen's kappa between two label vectors; 1.0 when they agree everywhere.
 
     ``(p_o - p_e) / (1 - p_e)`` with ``p_o`` the observed agreement and ``p_e`` the agreement
     expected by chance from the two vectors' label frequencies (scikit-learn's
@@ -147,6 +149,11 @@ class StabilizingPredictions:
     stop_update_ : int or None
         The 0-based update at which it first said stop.
 
+    See Also
+    --------
+    cohen_kappa : The agreement of two rounds.
+    AccuracyPlateau : A criterion that uses held-out labels.
+
     Examples
     --------
     >>> from skal.stopping import StabilizingPredictions
@@ -155,7 +162,7 @@ class StabilizingPredictions:
     [False, False, False, True]
     """
 
-    def __init__(self, threshold=0.99, window=3):
+    def __init__(self, threshold: float = 0.99, window: int = 3) -> None:
         self.threshold = _check_unit(threshold, "threshold")
         self.window = _check_window(window)
         self.kappas_ = []
@@ -164,7 +171,7 @@ class StabilizingPredictions:
         self._previous = None
         self._updates = 0
 
-    def update(self, predictions):
+    def update(self, predictions: ArrayLike) -> bool:
         """Add a round's predictions on the stop set; return whether to stop.
 
         Parameters
@@ -194,7 +201,7 @@ class StabilizingPredictions:
 
 
 # ---------------------------------------------------------------------------- plateau
-def wilson_interval(n_correct, n, confidence=0.95):
+def wilson_interval(n_correct: int, n: int, confidence: float = 0.95) -> tuple[float, float]:
     """The Wilson score interval of a proportion (an accuracy on ``n`` held-out labels).
 
     ``(p + z^2/2n -+ z sqrt(p(1-p)/n + z^2/4n^2)) / (1 + z^2/n)`` with ``p = n_correct / n`` and
@@ -233,7 +240,8 @@ def wilson_interval(n_correct, n, confidence=0.95):
     return max(0.0, centre - half), min(1.0, centre + half)
 
 
-def accuracy_plateau(accuracies, n_test, *, window=2, confidence=0.95):
+def accuracy_plateau(accuracies: ArrayLike, n_test: int, *, window: int = 2,
+                     confidence: float = 0.95) -> bool:
     """Whether the held-out accuracy gain over the last ``window`` rounds is within its CI.
 
     The current accuracy ``acc_t`` on ``n_test`` labels has a Wilson interval
@@ -310,6 +318,12 @@ class AccuracyPlateau:
     stop_ : bool
         Whether the criterion says stop after the last update.
 
+    See Also
+    --------
+    wilson_interval : The interval of an accuracy.
+    StabilizingPredictions : A criterion that needs no labels.
+    forecast_accuracy : What more labels are expected to add.
+
     Examples
     --------
     >>> import numpy as np
@@ -322,8 +336,8 @@ class AccuracyPlateau:
     (True, 0.0)
     """
 
-    def __init__(self, window=2, confidence=0.95, method="wilson", n_bootstrap=1000,
-                 random_state=None):
+    def __init__(self, window: int = 2, confidence: float = 0.95, method: str = "wilson",
+                 n_bootstrap: int = 1000, random_state: RandomStateLike = None) -> None:
         self.window = _check_window(window)
         self.confidence = _check_confidence(confidence)
         if method not in ("wilson", "bootstrap"):
@@ -340,7 +354,7 @@ class AccuracyPlateau:
         self.stop_ = False
         self._correct = []
 
-    def update(self, y_true, y_pred):
+    def update(self, y_true: ArrayLike, y_pred: ArrayLike) -> bool:
         """Add a round's held-out predictions; return whether to stop.
 
         Parameters
@@ -422,6 +436,10 @@ def _fit(x, acc, p0=None):
 class Forecast:
     """The learning curve's prediction at the next budgets (see :func:`forecast_accuracy`).
 
+    What :func:`forecast_accuracy` returns: the budgets, the accuracy the fitted curve predicts
+    at each and the gain over now with its bootstrap spread; :meth:`recommendation` says it in
+    one sentence.
+
     Parameters
     ----------
     n_labeled : int
@@ -440,6 +458,18 @@ class Forecast:
         ``"power_law"`` (``a - b n^-c``, 4 rounds or more) or ``"log_linear"`` (the fallback).
     n_rounds : int
         Rounds the curve was fitted to.
+
+    See Also
+    --------
+    forecast_accuracy : Makes one.
+
+    Examples
+    --------
+    >>> from skal.stopping import Forecast
+    >>> f = Forecast(n_labeled=400, accuracy=0.9, budgets=(600,), predicted=(0.908,),
+    ...              gains=(0.008,), gains_sd=(0.005,), model="power_law", n_rounds=6)
+    >>> f.recommendation()
+    'labelling 200 more is expected to add 0.8 +- 0.5 points'
     """
 
     n_labeled: int
@@ -451,7 +481,7 @@ class Forecast:
     model: str
     n_rounds: int
 
-    def recommendation(self, i=-1):
+    def recommendation(self, i: int = -1) -> str:
         """The forecast for budget ``i`` (the last by default) in one plain sentence.
 
         Parameters
@@ -473,7 +503,8 @@ class Forecast:
                 f"{100 * self.gains_sd[i]:.1f} points")
 
 
-def forecast_accuracy(n_labeled, accuracy, more, *, n_bootstrap=200, random_state=0):
+def forecast_accuracy(n_labeled: ArrayLike, accuracy: ArrayLike, more: int | Sequence[int], *,
+                      n_bootstrap: int = 200, random_state: RandomStateLike = 0) -> "Forecast":
     """Fit the learning curve to the rounds so far and forecast the accuracy with more labels.
 
     With 4 rounds or more the curve is the inverse power law ``acc(n) = a - b (n / n_1)^-c``
@@ -555,10 +586,13 @@ def forecast_accuracy(n_labeled, accuracy, more, *, n_bootstrap=200, random_stat
 
 
 # ---------------------------------------------------------------------------- one round
-def round_report(history, *, stop_predictions=None, previous_stop_predictions=None,
-                 heldout_proba=None, heldout_y=None, classes=None, n_test=None, more=None,
-                 kappa_threshold=0.99, kappa_window=3, plateau_window=2, confidence=0.95,
-                 n_bins=15):
+def round_report(history: list[dict], *, stop_predictions: ArrayLike | None = None,
+                 previous_stop_predictions: ArrayLike | None = None,
+                 heldout_proba: ArrayLike | None = None, heldout_y: ArrayLike | None = None,
+                 classes: ArrayLike | None = None, n_test: int | None = None,
+                 more: Sequence[int] | None = None, kappa_threshold: float = 0.99,
+                 kappa_window: int = 3, plateau_window: int = 2, confidence: float = 0.95,
+                 n_bins: int = 15) -> dict:
     """The stopping and calibration numbers of one round, as a dict of JSON values.
 
     What ``skal run`` and ``skal label`` record per round. The held-out set is split in two by
