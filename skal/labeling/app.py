@@ -4,6 +4,13 @@ Routes: ``GET /`` (the page), ``GET /api/state`` (batch, counts, job, learning c
 ``POST /api/answers`` (label or skip), ``POST /api/undo``, ``POST /api/train``, ``GET /images/PATH``
 (only images registered in the project) and ``/static/`` (the page's script and style).
 
+An answer is ``{"image_id", "label" | "skip": true, "annotator", "client_id", "view_ms"}``, the
+last three optional: ``client_id`` is the page's id of the answer (8-64 letters, digits, ``-``,
+``_``; stored as the answer's source ``web:<client_id>``), so that an answer sent again, after its
+acknowledgement was lost, is stored once (the reply has ``"repeated": true`` and the first
+answer's id); ``view_ms`` is the time from showing the image to answering it, an integer of
+milliseconds in ``[0, 86400000]``.
+
 Security: the server binds to 127.0.0.1 unless told otherwise, and then checks the ``Host`` header
 (a page elsewhere cannot reach it through DNS rebinding). On any other address a token is required
 (header ``X-Skal-Token``, cookie ``skal_token``, or ``?token=`` once, which sets the cookie):
@@ -19,8 +26,10 @@ so half-open connections cannot hold the server.
 import asyncio
 import hmac
 import http.cookies
+import inspect
 import json
 import os
+import re
 import secrets
 import socket
 import threading
@@ -217,6 +226,43 @@ def _shown(value):
     return f"{text} ({kind})"
 
 
+#: The longest time an answer's ``view_ms`` may give: a day, in milliseconds.
+MAX_VIEW_MS = 86_400_000
+_CLIENT_ID = re.compile(r"[A-Za-z0-9_-]{8,64}")
+
+
+def _view_ms(data):
+    """The ``view_ms`` field: absent or null (None), else an integer of milliseconds in
+    ``[0, MAX_VIEW_MS]`` (ValueError)."""
+    value = data.get("view_ms")
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= MAX_VIEW_MS:
+        raise ValueError(f"'view_ms' must be an integer of milliseconds in the range "
+                         f"[0, {MAX_VIEW_MS}] (or null); got {_shown(value)}.")
+    return value
+
+
+def _client_id(data):
+    """The ``client_id`` field (the page's id of an answer, so that a re-sent answer is stored
+    once; it is recorded as the answer's source ``web:<client_id>``): absent or null (None),
+    else 8 to 64 letters, digits, ``-`` or ``_`` (ValueError)."""
+    value = data.get("client_id")
+    if value is None:
+        return None
+    if not isinstance(value, str) or not _CLIENT_ID.fullmatch(value):
+        raise ValueError("'client_id' must be a string of 8 to 64 letters, digits, '-' or '_' "
+                         f"(or null); got {_shown(value)}.")
+    return value
+
+
+def _accepts(func, name):
+    try:
+        return name in inspect.signature(func).parameters
+    except (TypeError, ValueError):  # pragma: no cover
+        return False
+
+
 def _annotator(data):
     """The ``annotator`` field: absent or null (``"web"``), else a valid name (ValueError)."""
     name = data.get("annotator")
@@ -295,6 +341,8 @@ class _Handlers:
                                f"{_shown(label)} came with skip: true).")
         try:
             annotator = _annotator(data)
+            view_ms = _view_ms(data)
+            client_id = _client_id(data)
         except ValueError as exc:
             return _error(422, str(exc))
         row = self.project.store.image(image_id=image_id)
@@ -304,16 +352,32 @@ class _Handlers:
             return _error(422, f"'label' must be one of the project's classes "
                                f"{self.project.classes} (or send 'skip': true); got "
                                f"{_shown(label)}.")
+        # an answer the page sends again (its acknowledgement was lost) is the one stored: the
+        # look-up and the insert run with no await between them, so one server stores it once
+        source = "web" if client_id is None else "web:" + client_id
+        if client_id is not None:
+            stored = self.project.store.answer_from(source)
+            if stored is not None:
+                if stored["image_id"] != image_id:
+                    return _error(409, f"'client_id' {client_id!r} is the id of an answer on "
+                                       f"another image ({stored['image_id']}); send a new id "
+                                       "with each answer.")
+                return JSONResponse({"answer_id": stored["id"], "image_id": image_id,
+                                     "repeated": True})
+        call = self.project.skip if skip else self.project.label
+        extra = {"view_ms": view_ms} if view_ms is not None and _accepts(call, "view_ms") else {}
         try:
             if skip:
-                answer_id = self.project.skip(image_id, annotator=annotator, source="web")
+                answer_id = call(image_id, annotator=annotator, source=source, **extra)
             else:
-                answer_id = self.project.label(image_id, label, annotator=annotator,
-                                               source="web")
+                answer_id = call(image_id, label, annotator=annotator, source=source, **extra)
         except ImageRetiredError as exc:
             return _error(409, str(exc))
         except ValueError as exc:
             return _error(422, str(exc))
+        if client_id is not None:
+            return JSONResponse({"answer_id": answer_id, "image_id": image_id,
+                                 "repeated": False})
         return JSONResponse({"answer_id": answer_id, "image_id": image_id})
 
     async def undo(self, request):
