@@ -586,6 +586,38 @@ def forecast_accuracy(n_labeled: ArrayLike, accuracy: ArrayLike, more: int | Seq
 
 
 # ---------------------------------------------------------------------------- one round
+def _calibration_keys(proba, y, classes, n_bins):
+    """ECE before / after a temperature fitted on the other half of the held-out rows.
+
+    A held-out label of a class the model has never seen (not in ``classes``) is a wrong
+    prediction for the ECE (its column is 0) and is left out of the temperature's fit (its
+    likelihood is 0 at every temperature).
+    """
+    from .calibration import TemperatureScaling, expected_calibration_error
+
+    proba, y = np.asarray(proba, dtype=np.float64), np.asarray(y)
+    if classes is None:
+        classes = np.arange(proba.shape[1])
+    classes = np.asarray(classes)
+    known = np.isin(y, classes)
+    every = np.concatenate([classes, np.unique(y[~known])])
+    wide = np.hstack([proba, np.zeros((len(proba), len(every) - len(classes)))])
+    fit_rows = np.arange(0, len(y), 2)
+    eval_rows = np.arange(1, len(y), 2)
+    fit_rows = fit_rows[known[fit_rows]]
+    if len(fit_rows) == 0:
+        return {}
+    ts = TemperatureScaling(classes=classes).fit(proba[fit_rows], y[fit_rows])
+    tempered = np.hstack([ts.predict_proba(proba[eval_rows]), wide[eval_rows, len(classes):]])
+    return {
+        "temperature": ts.temperature_,
+        "ece": expected_calibration_error(y[eval_rows], wide[eval_rows], n_bins=n_bins,
+                                          classes=every),
+        "ece_calibrated": expected_calibration_error(y[eval_rows], tempered, n_bins=n_bins,
+                                                     classes=every),
+    }
+
+
 def round_report(history: list[dict], *, stop_predictions: ArrayLike | None = None,
                  previous_stop_predictions: ArrayLike | None = None,
                  heldout_proba: ArrayLike | None = None, heldout_y: ArrayLike | None = None,
@@ -635,8 +667,6 @@ def round_report(history: list[dict], *, stop_predictions: ArrayLike | None = No
         ``forecast_gain``, ``forecast_gain_sd`` and ``recommendation``. A number that cannot be
         computed yet (round 1, no held-out labels, too few rounds) is None.
     """
-    from .calibration import TemperatureScaling, expected_calibration_error
-
     report = dict.fromkeys((
         "stop_kappa", "stop_kappa_mean", "stop_by_kappa", "stop_by_plateau", "ece",
         "ece_calibrated", "temperature", "forecast_n", "forecast_accuracy", "forecast_gain",
@@ -654,14 +684,7 @@ def round_report(history: list[dict], *, stop_predictions: ArrayLike | None = No
             [h["accuracy"] for h in rounds], int(n_test), window=plateau_window,
             confidence=confidence)
     if heldout_proba is not None and heldout_y is not None and len(heldout_y) >= 4:
-        proba, y = np.asarray(heldout_proba, dtype=np.float64), np.asarray(heldout_y)
-        fit_rows, eval_rows = slice(0, None, 2), slice(1, None, 2)
-        ts = TemperatureScaling(classes=classes).fit(proba[fit_rows], y[fit_rows])
-        report["temperature"] = ts.temperature_
-        report["ece"] = expected_calibration_error(
-            y[eval_rows], proba[eval_rows], n_bins=n_bins, classes=classes)
-        report["ece_calibrated"] = expected_calibration_error(
-            y[eval_rows], ts.predict_proba(proba[eval_rows]), n_bins=n_bins, classes=classes)
+        report.update(_calibration_keys(heldout_proba, heldout_y, classes, n_bins))
     if more and len(rounds) >= 2:
         forecast = forecast_accuracy([h["n_labeled"] for h in rounds],
                                      [h["accuracy"] for h in rounds], list(more))
