@@ -16,7 +16,8 @@ __all__ = ["add_label_parser"]
 
 # Defaults repeated from skal.labeling.settings.DEFAULT_CONFIG, which imports numpy; a test checks
 # that the two agree.
-_DEFAULTS = {"batch_size": 20, "strategy": "bald", "model": "auto", "width": 16, "epochs": 10, "min_steps": 100,
+_DEFAULTS = {"batch_size": 20, "strategy": "bald", "model": "auto", "recipe": "scratch",
+             "width": 16, "epochs": 10, "min_steps": 100,
              "train_batch_size": 32, "lr": 1e-3, "mc_samples": 20, "holdout": 0.2, "seed": 0,
              "device": "cpu"}
 
@@ -97,6 +98,17 @@ def add_label_parser(commands):
                       help="query strategy of skal.query by name (bald, entropy_sampling, ...)")
     init.add_argument("--model", choices=("auto", "resnet18", "waal"), default=_DEFAULTS["model"],
                       help="auto: WAAL for waal_* strategies, else ResNet18 with MC dropout")
+    init.add_argument("--recipe", default=_DEFAULTS["recipe"], metavar="NAME",
+                      help="training recipe (skal.recipe): scratch (a ResNet18 from random "
+                           "weights), ssl-head (a SimCLR encoder fitted once on the project's "
+                           "images at the first round, cached in PROJECT/encoder/, and an "
+                           "MC-dropout head on its frozen features: seconds a round), "
+                           "ssl-finetune, ssl-finetune+fixmatch, scratch+fixmatch")
+    init.add_argument("--encoder-epochs", type=_positive_int, metavar="N",
+                      help="recipes with an encoder: SimCLR epochs (default: the recipe's, 15)")
+    init.add_argument("--encoder-width", type=_positive_int, metavar="N",
+                      help="recipes with an encoder: its ResNet18 width (default: the "
+                           "recipe's, 8)")
     init.add_argument("--width", type=_positive_int, default=_DEFAULTS["width"],
                       help="ResNet18 channels of the first stage")
     init.add_argument("--epochs", type=_positive_int, default=_DEFAULTS["epochs"],
@@ -201,8 +213,9 @@ def _init(args):
     from .project import Project
 
     settings = {k: getattr(args, k) for k in (
-        "batch_size", "strategy", "model", "width", "epochs", "min_steps", "train_batch_size", "lr",
-        "mc_samples", "subsample", "holdout", "seed", "device")}
+        "batch_size", "strategy", "model", "recipe", "encoder_epochs", "encoder_width", "width",
+        "epochs", "min_steps", "train_batch_size", "lr", "mc_samples", "subsample", "holdout",
+        "seed", "device")}
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         try:
@@ -220,6 +233,14 @@ def _init(args):
         print(f"project {project.path}: {n} images ({config['channels']}x{h}x{w} for the model), "
               f"classes {', '.join(project.classes)}; {sum(counts.values())} labelled from "
               f"sub-folders; first batch of {len(project.next_batch())} images ready.")
+        if config.get("recipe", "scratch") != "scratch":
+            from .settings import project_recipe
+
+            recipe = project_recipe(config)
+            if recipe.uses_encoder:
+                print(f"recipe {recipe.name}: the first round fits a SimCLR encoder (width "
+                      f"{recipe.encoder_width}, {recipe.encoder_epochs} epochs) on the {n} "
+                      f"images, cached in {project.path}/encoder/")
         print(f"next: skal label serve {args.project}")
 
 
@@ -451,7 +472,8 @@ def _sync_line(report, client):
     state = "created" if report.created else "found"
     return (f"Label Studio project {report.project_id} ({state}) at "
             f"{client.url.rstrip('/')}/projects/{report.project_id}: "
-            f"{report.tasks_created} task(s) created, {report.predictions_added} prediction(s) "
+            f"{report.tasks_created} task(s) created, {report.tasks_updated} updated, "
+            f"{report.predictions_added} prediction(s) "
             f"pushed, {report.predictions_removed} of older rounds removed; "
             + _import_line(r))
 

@@ -65,11 +65,13 @@ class ImportReport(NamedTuple):
 
 class SyncReport(NamedTuple):
     """What :func:`sync` did: the Label Studio project id and whether it was created, the tasks
-    created, the predictions pushed and removed (of older rounds), and the import's report."""
+    created and those whose data (the ``skal_*`` batch columns) was updated, the predictions
+    pushed and removed (of older rounds), and the import's report."""
 
     project_id: int
     created: bool
     tasks_created: int
+    tasks_updated: int
     predictions_added: int
     predictions_removed: int
     imported: ImportReport
@@ -498,8 +500,10 @@ def sync(project, client, *, title=None, document_root=None, images=None, push=T
     ``LOCAL_FILES_SERVING_ENABLED=true`` and the image folder below its
     ``LOCAL_FILES_DOCUMENT_ROOT``), creates a task for each image of the current batch that has
     none, gives every batch task the current round's prediction and removes skal's predictions
-    of older rounds (so "Prediction score" follows the current ranking), then imports every
-    annotation (:func:`import_annotations`).
+    of older rounds, makes the current round the project's ``model_version`` (so "Prediction
+    score" follows the current ranking; tasks outside the batch have none and sort last), brings
+    the ``skal_*`` data of the tasks up to date, then imports every annotation
+    (:func:`import_annotations`).
 
     Parameters
     ----------
@@ -537,27 +541,43 @@ def sync(project, client, *, title=None, document_root=None, images=None, push=T
     users = client.users() if pull else None
     if pull:  # the whole export is checked first: a bad annotation stops everything
         _plan(project, existing, users)
-    new, added, removed = [], 0, 0
+    new, added, removed, updated = [], 0, 0, 0
     if push:
         by_image = {t["data"].get("skal_image_id"): t for t in existing}
         new = [t for t in tasks_out if t["data"]["skal_image_id"] not in by_image]
         if new:  # in skal's order: Label Studio's default (sequential) stream follows it
             client.request("POST", f"/api/projects/{project_id}/import", new)
-        added, removed = _push_predictions(
-            project, client, client.tasks(project_id) if new else existing, tasks_out)
+        tasks = client.tasks(project_id) if new else existing
+        # the data of the other tasks (their batch columns) is brought up to date too
+        others = [i for i in by_image if isinstance(i, int) and i not in
+                  {t["data"]["skal_image_id"] for t in tasks_out}
+                  and (project.store.image(image_id=i) or {"retired_at": 1})["retired_at"] is None]
+        wanted = tasks_out + export_tasks(project, others, document_root=document_root)
+        added, removed, updated = _push_predictions(project, client, project_id, tasks, wanted)
+        added += sum(len(t.get("predictions", [])) for t in new)  # (imported with their task)
     imported = (import_annotations(project, client.tasks(project_id), users=users) if pull
                 else ImportReport([], [], [], 0))
-    return SyncReport(project_id, created, len(new), added, removed, imported)
+    return SyncReport(project_id, created, len(new), updated, added, removed, imported)
 
 
-def _push_predictions(project, client, tasks, tasks_out):
-    """Give each task the current round's prediction and remove skal's older ones; returns
-    (added, removed)."""
+def _push_predictions(project, client, project_id, tasks, wanted):
+    """Give each task the data and the prediction of ``wanted`` (tasks of
+    :func:`export_tasks`), remove skal's predictions of older rounds, and make the current
+    round's the project's ``model_version`` (Label Studio's "Prediction score" counts only
+    that version's); returns (predictions added, removed, tasks whose data was updated)."""
     latest = project.store.latest_done_round()
     current = model_version(latest) if latest else None
-    wanted = {t["data"]["skal_image_id"]: t.get("predictions", []) for t in tasks_out}
-    added = removed = 0
+    if current is not None:
+        client.request("PATCH", f"/api/projects/{project_id}", {"model_version": current})
+    wanted = {t["data"]["skal_image_id"]: t for t in wanted}
+    added = removed = updated = 0
     for task in tasks:
+        want = wanted.get(task["data"].get("skal_image_id"))
+        if want is None:
+            continue
+        if task["data"] != want["data"]:
+            client.request("PATCH", f"/api/tasks/{task['id']}", {"data": want["data"]})
+            updated += 1
         predictions = [p if isinstance(p, dict) else {"id": p}
                        for p in task.get("predictions") or []]
         for p in predictions:
@@ -567,7 +587,7 @@ def _push_predictions(project, client, tasks, tasks_out):
                 removed += 1
         if any(p.get("model_version") == current for p in predictions):
             continue
-        for p in wanted.get(task["data"].get("skal_image_id"), []):
+        for p in want.get("predictions", []):
             client.request("POST", "/api/predictions", dict(p, task=task["id"]))
             added += 1
-    return added, removed
+    return added, removed, updated
