@@ -29,15 +29,62 @@ class DivergenceCheck(Callback):
         (6 epochs), the epoch means of healthy runs stayed below their first batch loss; a
         ResNet18 with Adam at lr=10 reached 420 times it (epoch mean 1,215, chance accuracy),
         at lr=1e3 3.5 million times.
+
+    See Also
+    --------
+    skal.exceptions.DivergenceError : The error it raises.
+    RecalibrateBatchNorm : Another callback of skal's classifiers.
+
+    Examples
+    --------
+    >>> from skal import ResNet18Classifier
+    >>> from skal.callbacks import DivergenceCheck
+    >>> clf = ResNet18Classifier(width=2, classes=list(range(10)), image_shape=(1, 8, 8),
+    ...                          callbacks__divergence=DivergenceCheck(factor=10.0))
+    >>> dict(clf.initialize().callbacks_)["divergence"].factor
+    10.0
     """
 
     def __init__(self, factor=100.0):
         self.factor = factor
 
     def on_train_begin(self, net, X=None, y=None, **kwargs):
+        """Forget the previous fit's first batch loss.
+
+        Parameters
+        ----------
+        net : skorch.NeuralNet
+            The net being trained.
+        X : array-like or None, default=None
+            The training data.
+        y : array-like or None, default=None
+            The training targets.
+        **kwargs : dict
+            Other arguments skorch passes to the hook (ignored).
+        """
         self.first_loss_ = None
 
     def on_batch_end(self, net, batch=None, training=None, loss=None, **kwargs):
+        """Refuse a training batch whose loss is not finite; remember the fit's first loss.
+
+        Parameters
+        ----------
+        net : skorch.NeuralNet
+            The net being trained.
+        batch : tuple or None, default=None
+            The batch (unused).
+        training : bool or None, default=None
+            Whether it was a training batch; others are not checked.
+        loss : torch.Tensor, float or None, default=None
+            The batch's loss.
+        **kwargs : dict
+            Other arguments skorch passes to the hook (ignored).
+
+        Raises
+        ------
+        skal.exceptions.DivergenceError
+            If the loss is NaN or infinite.
+        """
         if not training or loss is None:
             return
         value = float(loss.detach()) if isinstance(loss, torch.Tensor) else float(loss)
@@ -47,6 +94,21 @@ class DivergenceCheck(Callback):
             self.first_loss_ = value
 
     def on_epoch_end(self, net, **kwargs):
+        """Refuse an epoch whose mean loss exploded or whose weights are not finite.
+
+        Parameters
+        ----------
+        net : skorch.NeuralNet
+            The net being trained.
+        **kwargs : dict
+            Other arguments skorch passes to the hook (ignored).
+
+        Raises
+        ------
+        skal.exceptions.DivergenceError
+            If the epoch's mean training loss exceeds ``factor`` times the reference, or a
+            weight of one of the net's modules is NaN or infinite.
+        """
         row = net.history[-1]
         loss = row.get("train_loss")
         if loss is not None and self.first_loss_ is not None:
@@ -105,7 +167,7 @@ class MilestoneLR(Callback):
     decay : float, default=0.1
         The factor applied at each milestone.
     optimizers : sequence of str, default=("optimizer",)
-        skorch names of the optimizers to schedule (``"optimizer"`` is ``net.optimizer_``,
+        The skorch names of the optimizers to schedule (``"optimizer"`` is ``net.optimizer_``,
         ``"critic_optimizer"`` is ``net.critic_optimizer_``).
     event_name : str or None, default="lr"
         ``history`` key recording, every epoch, the learning rate of the first parameter group
@@ -117,6 +179,10 @@ class MilestoneLR(Callback):
         The learning rate each parameter group started from.
     epoch_ : int
         Epochs run since training started (the ``e`` above, for the next epoch).
+
+    See Also
+    --------
+    skal.WAALClassifier : Schedules both its optimizers with it (``lr_milestones``).
 
     Examples
     --------
@@ -133,12 +199,36 @@ class MilestoneLR(Callback):
 
     @staticmethod
     def factor(epoch, max_epochs, milestones, decay):
-        """``decay ** k`` with k the number of milestones epoch ``epoch`` (0-based) has reached."""
+        """Compute the learning-rate factor of an epoch, ``decay ** k``.
+
+        Parameters
+        ----------
+        epoch : int
+            The epoch, 0-based.
+        max_epochs : int
+            The epochs of the fit.
+        milestones : sequence of float or None
+            Fractions of ``max_epochs``.
+        decay : float
+            The factor applied at each milestone.
+
+        Returns
+        -------
+        float
+            ``decay ** k``, with k the number of milestones the epoch has reached.
+        """
         # 1e-9: 0.5 * 4 must give epoch 2, not 3 after rounding up a float just above 2
         starts = [math.ceil(m * max_epochs - 1e-9) for m in milestones or ()]
         return float(decay) ** sum(epoch >= start for start in starts)
 
     def initialize(self):
+        """Reset the schedule's state.
+
+        Returns
+        -------
+        MilestoneLR
+            The callback itself.
+        """
         self.base_lrs_, self._scheduled = {}, {}
         self.epoch_ = 0
         return self
@@ -147,6 +237,19 @@ class MilestoneLR(Callback):
         return {name: getattr(net, name + "_").param_groups for name in self.optimizers}
 
     def on_train_begin(self, net, X=None, y=None, **kwargs):
+        """Restart the schedule; take the base learning rates unless the schedule set them.
+
+        Parameters
+        ----------
+        net : skorch.NeuralNet
+            The net being trained.
+        X : array-like or None, default=None
+            The training data.
+        y : array-like or None, default=None
+            The training targets.
+        **kwargs : dict
+            Other arguments skorch passes to the hook (ignored).
+        """
         if not hasattr(self, "base_lrs_"):
             self.initialize()
         self.epoch_ = 0
@@ -157,6 +260,15 @@ class MilestoneLR(Callback):
                 self.base_lrs_[name] = lrs
 
     def on_epoch_begin(self, net, **kwargs):
+        """Set the epoch's learning rates and record the first one in the history.
+
+        Parameters
+        ----------
+        net : skorch.NeuralNet
+            The net being trained.
+        **kwargs : dict
+            Other arguments skorch passes to the hook (ignored).
+        """
         factor = self.factor(self.epoch_, net.max_epochs, self.milestones, self.decay)
         for name, groups in self._groups(net).items():
             for group, base in zip(groups, self.base_lrs_[name]):
@@ -168,10 +280,9 @@ class MilestoneLR(Callback):
 
 
 class RecalibrateBatchNorm(Callback):
-    """Re-estimate the BatchNorm running statistics of ``module_`` on the training data after
-    training.
+    """Re-estimate the BatchNorm running statistics of ``module_`` on the training data.
 
-    At the end of ``fit`` / ``partial_fit``, every BatchNorm layer of the net's module forgets
+    After training: at the end of ``fit`` / ``partial_fit``, every BatchNorm layer of the net's module forgets
     its running mean and variance and re-estimates them, as an average over the batches of one
     pass over the training data ``X`` (in ``batch_size`` batches, no ``train_transform``, no
     dropout: the module runs in eval mode except BatchNorm; a last batch of one row is left
@@ -191,7 +302,12 @@ class RecalibrateBatchNorm(Callback):
     Parameters
     ----------
     module : str, default="module"
-        skorch name of the module to re-estimate (``"module"`` is ``net.module_``).
+        The skorch name of the module to re-estimate (``"module"`` is ``net.module_``).
+
+    See Also
+    --------
+    skal.BGADLClassifier : Uses it with ``recalibrate_bn``.
+    DivergenceCheck : Another callback of skal's classifiers.
 
     Examples
     --------
@@ -205,6 +321,19 @@ class RecalibrateBatchNorm(Callback):
         self.module = module
 
     def on_train_end(self, net, X=None, y=None, **kwargs):
+        """Re-estimate the statistics on the training data ``X``.
+
+        Parameters
+        ----------
+        net : skorch.NeuralNet
+            The net being trained.
+        X : array-like or None, default=None
+            The training data.
+        y : array-like or None, default=None
+            The training targets.
+        **kwargs : dict
+            Other arguments skorch passes to the hook (ignored).
+        """
         if X is not None:
             recalibrate_batchnorm(net, X, module=self.module)
 

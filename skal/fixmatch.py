@@ -98,25 +98,40 @@ def _is_batch_transform(value):
 class FixMatchMixin(UnlabeledRowsMixin):
     """Semi-supervised training (FixMatch or pseudo-labelling) for a skal classifier.
 
+    Mixed in before a skal classifier (:class:`FixMatchClassifier` is it on
+    :class:`skal.ResNet18Classifier`), it adds the parameters below to the classifier's own and
+    trains on labelled and unlabelled rows together.
+
     Parameters
     ----------
-    consistency : {"fixmatch", "pseudo_label"}, default="fixmatch"
-        ``"fixmatch"``: pseudo-labels from the weak view, learnt on the strong view;
-        ``"pseudo_label"``: learnt on the weak view itself.
-    threshold : float in (0, 1], default=0.95
-        An unlabelled image counts only if its weak view's top probability is at least this.
-    unlabeled_weight : float >= 0, default=1.0
-        lambda_u, the weight of the unlabelled loss (0: the plain supervised classifier).
-    unlabeled_ratio : int >= 1, default=1
-        mu: unlabelled images per labelled image in a step (FixMatch uses 7 on a GPU).
-    weak_transform, strong_transform : callable or None, default=None
-        Batch augmentations ``(B, C, H, W) tensor -> same shape``; None uses
-        :func:`skal.transforms.weak_augment` and :func:`skal.transforms.strong_augment`. The
-        labelled batch gets the weak one.
-    flip : bool, default=True
-        Whether the default augmentations mirror images left-right (False for digits).
-    unlabeled_marker : default=-1
-        The label of unlabelled rows in ``y`` (None: every row is labelled).
+    *args
+        Positional parameters of the classifier it is mixed into.
+    **kwargs
+        Keyword parameters of that classifier, and the mixin's own:
+
+        consistency : {"fixmatch", "pseudo_label"}, default="fixmatch"
+            ``"fixmatch"``: pseudo-labels from the weak view, learnt on the strong view;
+            ``"pseudo_label"``: learnt on the weak view itself.
+        threshold : float in (0, 1], default=0.95
+            An unlabelled image counts only if its weak view's top probability is at least
+            this.
+        unlabeled_weight : float >= 0, default=1.0
+            The weight lambda_u of the unlabelled loss (0: the plain supervised classifier).
+        unlabeled_ratio : int >= 1, default=1
+            Unlabelled images per labelled image in a step, mu (FixMatch uses 7 on a GPU).
+        weak_transform, strong_transform : callable or None, default=None
+            Batch augmentations ``(B, C, H, W) tensor -> same shape``; None uses
+            :func:`skal.transforms.weak_augment` and :func:`skal.transforms.strong_augment`.
+            The labelled batch gets the weak one.
+        flip : bool, default=True
+            Whether the default augmentations mirror images left-right (False for digits).
+        unlabeled_marker : default=-1
+            The label of unlabelled rows in ``y`` (None: every row is labelled).
+
+    See Also
+    --------
+    FixMatchClassifier : The mixin on a ResNet18.
+    FixMatchMCDropoutClassifier : The mixin on any MC-dropout network.
 
     Notes
     -----
@@ -124,6 +139,15 @@ class FixMatchMixin(UnlabeledRowsMixin):
     them as one batch (as in the FixMatch code); the weak view's predictions are detached. The
     history records per batch ``ce_loss``, ``unlabeled_loss`` and ``mask_rate`` (the share of
     unlabelled images above the threshold), and per epoch their means.
+
+    Examples
+    --------
+    >>> from skal import MCDropoutClassifier
+    >>> from skal.fixmatch import FixMatchMixin
+    >>> class FixMatchMLP(FixMatchMixin, MCDropoutClassifier):
+    ...     pass
+    >>> FixMatchMLP(module=None, threshold=0.9).threshold
+    0.9
     """
 
     _flat_ok = False

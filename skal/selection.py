@@ -322,9 +322,13 @@ def stochastic_select(scores, n_instances, *, mode="power", temperature=1.0, ran
     Parameters
     ----------
     scores : array-like of shape (n,)
+        The utility of each point (higher = more informative).
     n_instances : int
+        How many points to draw, at most ``n``.
     mode : {"power", "softmax", "softrank"}, default="power"
+        How scores become probabilities (see :func:`acquisition_distribution`).
     temperature : float > 0, default=1.0
+        Sharpness: lower concentrates the draws on the highest scores.
     random_state : None, int, RandomState or Generator, default=None
         The same value gives the same batch.
 
@@ -410,6 +414,7 @@ def badge_select(proba, embedding, n_instances, *, random_state=None):
     embedding : array-like of shape (n, d)
         Penultimate features from the same forward pass.
     n_instances : int
+        How many points to choose, at most ``n``.
     random_state : None, int, RandomState or Generator, default=None
         Seeds the D^2 draws; the same value gives the same batch.
 
@@ -483,7 +488,9 @@ def min_sq_distances(X, Y, *, block_elements=BLOCK_ELEMENTS):
     Parameters
     ----------
     X : ndarray of shape (n, d)
+        The points whose distances are wanted.
     Y : ndarray of shape (m, d), m >= 1
+        The centres.
     block_elements : int, default=2**22
         Largest distance block computed at once.
 
@@ -526,6 +533,7 @@ def kcenter_greedy(features, n_instances, *, labeled=None, random_state=None,
     features : array-like of shape (n, d)
         Features of the pool (penultimate activations).
     n_instances : int
+        How many centres to add, at most ``n``.
     labeled : array-like of shape (m, d) or None, default=None
         Features of the labelled set, the initial centres. Without it (or with ``m == 0``) the
         first point is drawn uniformly at random.
@@ -597,13 +605,14 @@ def _sq_distances_to(X, x_sq, centre):
 # ---------------------------------------------------------------------------- TypiClust
 @validates({"n_neighbors": [COUNT], "block_elements": [COUNT]})
 def typicality(features, n_neighbors=20, *, eps=1e-5, block_elements=BLOCK_ELEMENTS):
-    """TypiClust's typicality: ``1 / (eps + mean distance to the k nearest neighbours)``.
+    """Compute TypiClust's typicality, ``1 / (eps + mean distance to the k nearest neighbours)``.
 
     Parameters
     ----------
     features : array-like of shape (n, d)
+        The points.
     n_neighbors : int, default=20
-        k, capped at ``n - 1``; the point itself is not its own neighbour.
+        The k, capped at ``n - 1``; the point itself is not its own neighbour.
     eps : float, default=1e-5
         Keeps duplicates finite (the value of the authors' code).
     block_elements : int, default=2**22
@@ -645,7 +654,7 @@ def typicality(features, n_neighbors=20, *, eps=1e-5, block_elements=BLOCK_ELEME
 @validates({"n_neighbors": [COUNT], "min_cluster_size": [COUNT], "block_elements": [COUNT]})
 def typiclust_select(features, cluster_labels, n_instances, *, labeled=None, n_neighbors=20,
                      min_cluster_size=5, block_elements=BLOCK_ELEMENTS):
-    """TypiClust's selection: the most typical unlabelled point of each uncovered cluster.
+    """Select TypiClust's points: the most typical unlabelled point of each uncovered cluster.
 
     Clusters are visited in order of fewest labelled points, then largest size (the authors'
     code); clusters smaller than ``min_cluster_size`` are skipped unless nothing else is left.
@@ -664,14 +673,18 @@ def typiclust_select(features, cluster_labels, n_instances, *, labeled=None, n_n
     labeled : array-like of bool, shape (n,), default=None
         Which points are labelled (never chosen; they mark their clusters as covered).
     n_neighbors : int, default=20
+        The k of the typicality, capped at half the cluster's unlabelled points.
     min_cluster_size : int, default=5
+        Clusters with fewer points are visited only when no other is left.
     block_elements : int, default=2**22
+        Largest block of distances computed at once.
 
     Returns
     -------
     indices : ndarray of int64, shape (n_instances,)
         Positions in ``features``, in the order chosen.
     typicality : ndarray of shape (n_instances,)
+        The typicality of each chosen point within its cluster.
 
     Notes
     -----

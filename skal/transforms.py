@@ -17,6 +17,7 @@ def random_crop_flip(x, padding=None, generator=None, flip=True):
     Parameters
     ----------
     x : torch.Tensor of shape (n, C, H, W)
+        The images.
     padding : int or None, default=None
         Pixels of zero padding per side; ``None`` uses ``ceil(min(H, W) / 8)`` (4 for 28x28 and
         32x32 images, 1 for 8x8).
@@ -30,6 +31,7 @@ def random_crop_flip(x, padding=None, generator=None, flip=True):
     Returns
     -------
     torch.Tensor of shape (n, C, H, W)
+        New augmented images; ``x`` is left unchanged.
 
     Examples
     --------
@@ -55,13 +57,14 @@ def random_crop_flip(x, padding=None, generator=None, flip=True):
 
 
 def weak_augment(x, generator=None, flip=True):
-    """FixMatch's weak augmentation: a random shift of up to 1/8 of the image, and a flip.
+    """Apply FixMatch's weak augmentation: a random shift of up to 1/8 of the image, and a flip.
 
     :func:`random_crop_flip` with its default padding (``ceil(min(H, W) / 8)`` pixels).
 
     Parameters
     ----------
     x : torch.Tensor of shape (n, C, H, W)
+        The images.
     generator : torch.Generator or None, default=None
         Source of the randomness; ``None`` uses torch's default generator (seeded by ``fit``).
     flip : bool, default=True
@@ -70,15 +73,16 @@ def weak_augment(x, generator=None, flip=True):
     Returns
     -------
     torch.Tensor of shape (n, C, H, W)
+        New augmented images; ``x`` is left unchanged.
     """
     return random_crop_flip(x, generator=generator, flip=flip)
 
 
 def strong_augment(x, generator=None, flip=True):
-    """FixMatch's strong augmentation for small images: shift and flip, then per image a random
-    contrast and brightness change and a cut-out square.
+    """Apply FixMatch's strong augmentation for small images: shift, flip, contrast, cut-out.
 
-    A scale-free stand-in for RandAugment + Cutout that works on grey and colour images of any
+    Per image, after :func:`weak_augment`: a random contrast and brightness change and a
+    cut-out square. A scale-free stand-in for RandAugment + Cutout that works on grey and colour images of any
     size and value range, on the whole batch at once: after :func:`weak_augment`, each image's
     contrast is scaled around its mean by a factor in [0.5, 1.5], its brightness shifted by up to
     0.5 of its standard deviation, and a square of half the image side (at a uniformly random
@@ -87,6 +91,7 @@ def strong_augment(x, generator=None, flip=True):
     Parameters
     ----------
     x : torch.Tensor of shape (n, C, H, W)
+        The images.
     generator : torch.Generator or None, default=None
         Source of the randomness; ``None`` uses torch's default generator (seeded by ``fit``).
     flip : bool, default=True
@@ -95,6 +100,7 @@ def strong_augment(x, generator=None, flip=True):
     Returns
     -------
     torch.Tensor of shape (n, C, H, W)
+        New augmented images; ``x`` is left unchanged.
 
     References
     ----------
