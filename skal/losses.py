@@ -217,6 +217,7 @@ def masked_cross_entropy(logits, y, keep=None):
     Parameters
     ----------
     logits : torch.Tensor of shape (n, n_classes)
+        Class logits.
     y : torch.Tensor of shape (n,)
         Class indices (int64).
     keep : torch.Tensor of shape (n,) or None, default=None
@@ -296,7 +297,7 @@ def waal_bias_coefficient(n_labeled, n_unlabeled, n_query):
 
 
 def waal_adversarial_loss(critic_unlabeled, critic_labeled, coef):
-    """WAAL's estimate of the Wasserstein term: mean_U g - coef * mean_L g (Eqs. 3.7-3.8).
+    """Estimate WAAL's Wasserstein term, mean_U g - coef * mean_L g (Eqs. 3.7-3.8).
 
     The feature extractor minimises this quantity (times mu') and the critic maximises it: a high
     value means the critic tells unlabelled from labelled features apart.
@@ -456,6 +457,7 @@ def waal_uncertainty(log_proba, mixture=0.5, kind="linf_l1"):
     Returns
     -------
     torch.Tensor of shape (n_samples,)
+        The bound of each sample (smallest for a uniform prediction).
 
     Raises
     ------
