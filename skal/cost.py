@@ -30,6 +30,9 @@ from ._typing import ArrayLike, Learner, QueryResult, RandomStateLike
 
 __all__ = ["ClassTimeModel", "CostAwareStrategy", "RegressorTimeModel"]
 
+# the strategies whose picks are chosen together (their scores are no per-sample utility)
+_BATCH_MODULES = ("skal.batch_query", "skal.low_budget")
+
 
 def _check_seconds(seconds, n, name="seconds"):
     seconds = np.asarray(seconds, dtype=np.float64)
@@ -314,7 +317,7 @@ class CostAwareStrategy:
     strategy : callable
         A skal strategy with one score per sample, higher = better (``uncertainty_sampling``,
         ``entropy_sampling``, ``bald``, ``margin_sampling`` with ``offset=1``); batch strategies
-        (``badge``, ``batch_bald``) do not have pointwise scores and are refused by their size.
+        (``badge``, ``batch_bald``, ``typiclust``, ...) have no pointwise scores and are refused.
     time_model : ClassTimeModel, RegressorTimeModel or object
         Fitted; ``predict(X_pool, proba) -> seconds``.
     offset : float, default=0.0
@@ -350,6 +353,12 @@ class CostAwareStrategy:
         if not callable(strategy):
             raise TypeError(f"strategy must be a callable query strategy, got "
                             f"{type(strategy).__name__}.")
+        if getattr(strategy, "__module__", None) in _BATCH_MODULES:
+            raise ValueError(
+                f"CostAwareStrategy needs a pointwise strategy (one utility per sample), got the "
+                f"batch strategy {strategy.__name__!r}, whose scores depend on the batch: use "
+                "uncertainty_sampling, margin_sampling, entropy_sampling or bald."
+            )
         if not callable(getattr(time_model, "predict", None)):
             raise TypeError(f"time_model must have a predict(X, proba) method, got "
                             f"{type(time_model).__name__}.")
