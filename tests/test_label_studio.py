@@ -445,3 +445,19 @@ def test_cli_sync_reads_the_key_from_the_environment(server, trained, tmp_path, 
     assert main(args) == 2
     err = capsys.readouterr().err
     assert "401" in err and "check the API key" in err and "wrong-key" not in err
+
+
+def test_a_personal_access_token_works_too(server, trained, tmp_path):
+    # Label Studio's newer keys: a JWT refresh token, exchanged for short-lived access tokens
+    pat = ls.LabelStudioClient(server, TOKEN).request("POST", "/api/token/")["token"]
+    client = ls.LabelStudioClient(server, pat)
+    assert client.request("GET", "/api/current-user/whoami")["email"] == EMAIL
+    assert client._access is not None and pat not in repr(client)
+    shutil.copytree(trained / "project", tmp_path / "project")
+    with Project(tmp_path / "project") as project:
+        report = ls.sync(project, client, title="with a token", document_root=trained)
+        assert report.created and report.tasks_created == 6
+        pulled = ls.sync(project, client, title="with a token", push=False)
+        assert pulled.tasks_created == 0 and pulled.imported.tasks_without_annotations == 6
+        with pytest.raises(ls.LabelStudioError, match="has 0 projects titled 'nobody'"):
+            ls.sync(project, client, title="nobody", push=False)

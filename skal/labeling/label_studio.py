@@ -539,8 +539,9 @@ def sync(project, client, *, title=None, document_root=None, images=None, push=T
         project_id, created = found[0], False
     existing = client.tasks(project_id)
     users = client.users() if pull else None
-    if pull:  # the whole export is checked first: a bad annotation stops everything
-        _plan(project, existing, users)
+    # the whole export is checked first: a bad annotation (or task) stops everything
+    _plan(project, existing, users) if pull else _plan(project, [
+        dict(t, annotations=[]) if isinstance(t, dict) else t for t in existing], None)
     new, added, removed, updated = [], 0, 0, 0
     if push:
         by_image = {t["data"].get("skal_image_id"): t for t in existing}
