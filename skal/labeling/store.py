@@ -138,11 +138,37 @@ _ANSWER_KINDS = ("label", "skip")
 
 
 class RoundRunningError(RuntimeError):
-    """A round of the project is being run by a live process (it holds the round lock)."""
+    """A round of the project is being run by a live process (it holds the round lock).
+
+    Raised by :meth:`LabelStore.begin_round` and :meth:`LabelStore.unlock`; the message names the
+    process and its host.
+
+    See Also
+    --------
+    LabelStore.unlock : Clears rounds left running by processes that are gone.
+
+    Examples
+    --------
+    >>> issubclass(RoundRunningError, RuntimeError)
+    True
+    """
 
 
 class ImageRetiredError(ValueError):
-    """The image was retired (its file left the image folder): it takes no new answers."""
+    """The image was retired (its file left the image folder): it takes no new answers.
+
+    Raised by :meth:`LabelStore.add_answer`; a rescan that finds the file again puts the image
+    back in use.
+
+    See Also
+    --------
+    LabelStore.update_images : Retires and restores images.
+
+    Examples
+    --------
+    >>> issubclass(ImageRetiredError, ValueError)
+    True
+    """
 
 
 def _valid_id(image_id):
@@ -216,15 +242,35 @@ class _RoundLock:
 class LabelStore:
     """Open (or create, with :meth:`create`) the SQLite store of a labelling project.
 
+    The store holds the images (by path and SHA-256), the append-only log of answers, the
+    standing answer of each image, and the rounds with their batches. Every write is one
+    committed transaction.
+
     Parameters
     ----------
     path : str or path-like
         The database file.
+    _create : bool, default=False
+        Internal: :meth:`create` opens a file that does not exist yet.
+
+    See Also
+    --------
+    skal.labeling.Project : The labelling project built on this store.
 
     Notes
     -----
     One object may be shared by threads (calls are serialised by a lock); other processes may
     open the same file at the same time.
+
+    Examples
+    --------
+    >>> import os, tempfile
+    >>> from skal.labeling.store import LabelStore
+    >>> path = os.path.join(tempfile.mkdtemp(), "skal.db")
+    >>> store = LabelStore.create(path, ["cat", "dog"], {"strategy": "bald"})
+    >>> store.classes(), store.config()
+    (['cat', 'dog'], {'strategy': 'bald'})
+    >>> store.close()
     """
 
     def __init__(self, path, *, _create=False):
@@ -298,7 +344,27 @@ class LabelStore:
     # ------------------------------------------------------------------ plumbing
     @classmethod
     def create(cls, path, classes, config):
-        """Create a new store with its classes and configuration (fails if the file exists)."""
+        """Create a new store with its classes and configuration.
+
+        Parameters
+        ----------
+        path : str or path-like
+            The database file to create.
+        classes : sequence of str
+            The class names, in their order.
+        config : dict
+            The project configuration (JSON-serialisable).
+
+        Returns
+        -------
+        LabelStore
+            The open store.
+
+        Raises
+        ------
+        FileExistsError
+            If ``path`` exists.
+        """
         path = os.fspath(path)
         if os.path.exists(path):
             raise FileExistsError(f"{path!r} already exists; open it instead of creating it.")
@@ -335,8 +401,10 @@ class LabelStore:
             return self._conn.execute(sql, params).fetchall()
 
     def close(self):
-        """Close the connection (a checkpoint folds the WAL back into the database file); a round
-        lock this object holds is released."""
+        """Close the connection and release a round lock this object holds.
+
+        Closing runs a checkpoint that folds the WAL back into the database file.
+        """
         with self._lock:
             if self._held is not None and self._held[1] is not None:
                 self._held[1].release()
@@ -344,29 +412,76 @@ class LabelStore:
             self._conn.close()
 
     def integrity_check(self):
-        """SQLite's ``PRAGMA integrity_check``: ``"ok"`` for a sound file."""
+        """Run SQLite's ``PRAGMA integrity_check``.
+
+        Returns
+        -------
+        str
+            ``"ok"`` for a sound file, else SQLite's first finding.
+        """
         return self._query("PRAGMA integrity_check")[0][0]
 
     # ------------------------------------------------------------------ meta, classes, images
     def meta(self, key):
+        """Read a value of the ``meta`` table.
+
+        Parameters
+        ----------
+        key : str
+            For instance ``"schema_version"`` or ``"config"``.
+
+        Returns
+        -------
+        str or None
+            The stored text, or None when the key is absent.
+        """
         rows = self._query("SELECT value FROM meta WHERE key = ?", (key,))
         return rows[0][0] if rows else None
 
     def config(self):
-        """The project configuration (a dict)."""
+        """Read the project configuration.
+
+        Returns
+        -------
+        dict
+            The configuration stored by :meth:`create` or :meth:`set_config`.
+        """
         return json.loads(self.meta("config"))
 
     def set_config(self, config):
+        """Replace the project configuration (one transaction).
+
+        Parameters
+        ----------
+        config : dict
+            The new configuration (JSON-serialisable).
+        """
         with self._tx() as c:
             c.execute("UPDATE meta SET value = ? WHERE key = 'config'", (json.dumps(config),))
 
     def classes(self):
-        """The class names, in their order."""
+        """Read the class names.
+
+        Returns
+        -------
+        list of str
+            The class names, in their order.
+        """
         return [r[0] for r in self._query("SELECT name FROM classes ORDER BY position")]
 
     def add_images(self, rows):
-        """Register images: an iterable of ``(path, sha256, height, width)``; returns their ids.
-        Paths already registered are left as they are."""
+        """Register images; paths already registered are left as they are.
+
+        Parameters
+        ----------
+        rows : iterable of (path, sha256, height, width)
+            The images.
+
+        Returns
+        -------
+        list of int
+            The ids of every registered image, in order.
+        """
         now = time.time()
         with self._tx() as c:
             c.executemany(
@@ -389,6 +504,8 @@ class LabelStore:
         retire : iterable of (image_id, reason)
             Images whose file left the folder: out of the pool, the batches and training, their
             answers kept.
+        annotator : str, default="import"
+            Recorded as the annotator of the labels that ``add`` brings.
 
         Returns
         -------
@@ -417,15 +534,38 @@ class LabelStore:
         return ids
 
     def images(self, include_retired=False):
-        """The registered images in use (all with ``include_retired``) as rows (id, path, sha256,
-        height, width, retired_at, retired_reason), by id."""
+        """List the registered images in use.
+
+        Parameters
+        ----------
+        include_retired : bool, default=False
+            Also list the retired images.
+
+        Returns
+        -------
+        list of sqlite3.Row
+            Rows (id, path, sha256, height, width, retired_at, retired_reason), by id.
+        """
         sql = ("SELECT id, path, sha256, height, width, retired_at, retired_reason FROM images"
                + ("" if include_retired else " WHERE retired_at IS NULL") + " ORDER BY id")
         return self._query(sql)
 
     def image(self, image_id=None, path=None):
-        """One image row by id, or by path (the image in use there, else the latest retired one
-        that had it), or None; a retired image has ``retired_at`` set."""
+        """Find one image by id or by path.
+
+        Parameters
+        ----------
+        image_id : int or None, default=None
+            The image's id.
+        path : str or None, default=None
+            Its path: the image in use there, else the latest retired one
+            that had it.
+
+        Returns
+        -------
+        sqlite3.Row or None
+            The image's row (a retired image has ``retired_at`` set), or None.
+        """
         if image_id is not None:
             if not _valid_id(image_id):
                 return None
@@ -437,10 +577,34 @@ class LabelStore:
 
     # ------------------------------------------------------------------ answers
     def add_answer(self, image_id, kind, label=None, *, annotator, source, round_id=None):
-        """Record a label (``kind="label"``) or a skip and make it the image's standing answer.
+        """Record a label or a skip and make it the image's standing answer.
 
-        Returns the answer's id once it is committed. Raises ``ValueError`` for an unknown image,
-        kind or label.
+        Parameters
+        ----------
+        image_id : int
+            The image.
+        kind : {"label", "skip"}
+            What the answer is.
+        label : str or None, default=None
+            The class name, for ``kind="label"``.
+        annotator : str
+            Who answered.
+        source : str
+            Where the answer came from (the page sends ``web:<client id>``).
+        round_id : int or None, default=None
+            The round whose batch held the image; None: the latest finished round.
+
+        Returns
+        -------
+        int
+            The answer's id, once it is committed.
+
+        Raises
+        ------
+        ValueError
+            For an unknown image, kind or label.
+        ImageRetiredError
+            If the image was retired.
         """
         if kind not in _ANSWER_KINDS:
             raise ValueError(f"kind must be 'label' or 'skip'; got {kind!r}.")
@@ -487,8 +651,21 @@ class LabelStore:
         """Take back the latest label or skip of ``annotator`` (on ``image_id`` if given).
 
         The answer stays in the log; an ``undo`` row points at it, and the image's standing
-        answer falls back to the one before (or to none). Returns the undone answer as a row, or
-        None when there is nothing to undo.
+        answer falls back to the one before (or to none).
+
+        Parameters
+        ----------
+        annotator : str
+            Whose answer to take back.
+        source : str
+            Recorded as the source of the ``undo`` row.
+        image_id : int or None, default=None
+            Only an answer on this image.
+
+        Returns
+        -------
+        sqlite3.Row or None
+            The undone answer, or None when there is nothing to undo.
         """
         with self._tx() as c:
             sql = (
@@ -525,13 +702,29 @@ class LabelStore:
         return target
 
     def answers(self):
-        """The whole answer log, oldest first."""
+        """Read the whole answer log.
+
+        Returns
+        -------
+        list of sqlite3.Row
+            Every answer (labels, skips, undos), oldest first.
+        """
         return self._query("SELECT * FROM answers ORDER BY id")
 
     def current(self, include_retired=False):
-        """The standing answer of every answered image in use (all with ``include_retired``):
-        rows (image_id, path, sha256, kind, label, annotator, created_at, answer_id), by image
-        id."""
+        """List the standing answer of every answered image in use.
+
+        Parameters
+        ----------
+        include_retired : bool, default=False
+            Also list the retired images.
+
+        Returns
+        -------
+        list of sqlite3.Row
+            Rows (image_id, path, sha256, kind, label, annotator, created_at, answer_id),
+            by image id.
+        """
         sql = ("SELECT i.id AS image_id, i.path, i.sha256, c.kind, c.label, a.annotator, "
                "a.created_at, c.answer_id FROM current c JOIN images i ON i.id = c.image_id "
                "JOIN answers a ON a.id = c.answer_id"
@@ -539,7 +732,13 @@ class LabelStore:
         return self._query(sql)
 
     def label_counts(self):
-        """``{class: number of images in use labelled so}`` for every class (zeros included)."""
+        """Count the images in use labelled with each class.
+
+        Returns
+        -------
+        dict of str to int
+            ``{class: count}`` for every class, zeros included, in class order.
+        """
         rows = self._query(
             "SELECT k.name, count(i.id) FROM classes k LEFT JOIN current c "
             "ON c.label = k.name AND c.kind = 'label' LEFT JOIN images i "
@@ -548,13 +747,30 @@ class LabelStore:
         return {name: n for name, n in rows}
 
     def answer_from(self, source):
-        """The latest label or skip recorded with ``source`` (the page sends its answers as
-        ``web:<client id>``, so a re-sent answer is found), as a row, or None."""
+        """Find the latest label or skip recorded with ``source``.
+
+        Parameters
+        ----------
+        source : str
+            The page sends its answers as ``web:<client id>``, so a re-sent answer is found.
+
+        Returns
+        -------
+        sqlite3.Row or None
+            The answer, or None.
+        """
         rows = self._query("SELECT * FROM answers WHERE source = ? AND kind IN ('label', 'skip') "
                            "ORDER BY id DESC LIMIT 1", (source,))
         return rows[0] if rows else None
 
     def last_answer_id(self):
+        """Read the id of the latest answer.
+
+        Returns
+        -------
+        int
+            The largest answer id, 0 when there is none.
+        """
         return self._query("SELECT coalesce(max(id), 0) FROM answers")[0][0]
 
     # ------------------------------------------------------------------ rounds and queries
@@ -594,7 +810,13 @@ class LabelStore:
         return list(ids)
 
     def running_round(self):
-        """The round a live process is running now, as a row, or None."""
+        """Find the round a live process is running now.
+
+        Returns
+        -------
+        sqlite3.Row or None
+            The round, or None.
+        """
         rows = self._running_rows()
         if not rows:
             return None
@@ -606,9 +828,16 @@ class LabelStore:
         return None if free else rows[-1]
 
     def mark_interrupted(self):
-        """Rounds left ``running`` by a process that no longer runs them (no process holds the
-        round lock) become ``interrupted``; returns their ids. Without ``fcntl``: the rounds of
-        this host whose pid is not alive."""
+        """Mark the rounds left ``running`` by a process that is gone as ``interrupted``.
+
+        A round is left running when no process holds the round lock; without ``fcntl``, when it
+        ran on this host and its pid is not alive.
+
+        Returns
+        -------
+        list of int
+            The ids of the rounds marked.
+        """
         rows = self._running_rows()
         if not rows:
             return []
@@ -629,11 +858,20 @@ class LabelStore:
             probe.release()
 
     def unlock(self):
-        """Mark every round left ``running`` as ``interrupted`` unless a live process holds the
-        round lock (then raise :class:`RoundRunningError`); returns their ids.
+        """Mark every round left ``running`` as ``interrupted``, unless a live process runs one.
 
         Where there is no ``fcntl`` (Windows) every running round is marked: call it only when
         you know that no round is running.
+
+        Returns
+        -------
+        list of int
+            The ids of the rounds marked.
+
+        Raises
+        ------
+        RoundRunningError
+            If a live process holds the round lock.
         """
         if _fcntl is None:
             return self._interrupt([r["id"] for r in self._running_rows()])
@@ -654,10 +892,29 @@ class LabelStore:
                 f"holds {self._lock_path}); wait for it to finish, or stop that process.")
 
     def begin_round(self, strategy, model, params):
-        """Insert a ``running`` round (committed at once) and return its id, holding the round
-        lock until :meth:`finish_round` or :meth:`fail_round`. Raises
-        :class:`RoundRunningError` if a live process is already running a round of this
-        project; rounds left ``running`` by processes that are gone become ``interrupted``."""
+        """Start a round: insert it as ``running`` (committed at once) and hold the round lock.
+
+        Rounds left ``running`` by processes that are gone become ``interrupted`` first.
+
+        Parameters
+        ----------
+        strategy : str
+            The query strategy's name.
+        model : str or None
+            The estimator's description (None for the first, random batch).
+        params : dict
+            The round's training settings (JSON-serialisable).
+
+        Returns
+        -------
+        int
+            The round's id; the lock is held until :meth:`finish_round` or :meth:`fail_round`.
+
+        Raises
+        ------
+        RoundRunningError
+            If a live process is already running a round of this project.
+        """
         with self._lock:
             if self._held is not None:
                 raise RoundRunningError(
@@ -710,8 +967,26 @@ class LabelStore:
                      checkpoint=None, checkpoint_sha256=None):
         """Store a round's batch and results and mark it ``done``, in one transaction.
 
-        ``queries`` is a list of ``(image_id, score, guess, confidence)``, best first. The round
-        lock is released.
+        The round lock is released, whatever happens.
+
+        Parameters
+        ----------
+        round_id : int
+            The round, from :meth:`begin_round`.
+        queries : list of (image_id, score, guess, confidence)
+            The next batch, best first.
+        n_labeled : int
+            Labelled images when the round started (trained on or held out).
+        n_train : int
+            Labels it trained on.
+        n_holdout : int
+            Held-out labels it was scored on.
+        accuracy : float or None
+            Accuracy on the held-out labels (None without any).
+        checkpoint : str or None, default=None
+            Path of the model's checkpoint, relative to the project.
+        checkpoint_sha256 : str or None, default=None
+            SHA-256 of the checkpoint file.
         """
         try:
             self._finish_round(round_id, queries, n_labeled, n_train, n_holdout, accuracy,
@@ -739,7 +1014,15 @@ class LabelStore:
                 raise RuntimeError(f"Round {round_id} is not running any more; not finished.")
 
     def fail_round(self, round_id, error):
-        """Mark a running round ``failed`` with its error, and release the round lock."""
+        """Mark a running round ``failed`` with its error, and release the round lock.
+
+        Parameters
+        ----------
+        round_id : int
+            The round, from :meth:`begin_round`.
+        error : str
+            What went wrong.
+        """
         try:
             with self._tx() as c:
                 c.execute(
@@ -751,21 +1034,56 @@ class LabelStore:
             self._release(round_id)
 
     def rounds(self):
-        """All rounds, oldest first."""
+        """List all rounds.
+
+        Returns
+        -------
+        list of sqlite3.Row
+            The rounds, oldest first.
+        """
         return self._query("SELECT * FROM rounds ORDER BY id")
 
     def round(self, round_id):
+        """Find one round.
+
+        Parameters
+        ----------
+        round_id : int
+            The round's id.
+
+        Returns
+        -------
+        sqlite3.Row or None
+            The round, or None.
+        """
         rows = self._query("SELECT * FROM rounds WHERE id = ?", (round_id,))
         return rows[0] if rows else None
 
     def latest_done_round(self):
+        """Find the latest finished round.
+
+        Returns
+        -------
+        sqlite3.Row or None
+            The latest round whose status is ``done``, or None.
+        """
         rows = self._query("SELECT * FROM rounds WHERE status = 'done' ORDER BY id DESC LIMIT 1")
         return rows[0] if rows else None
 
     def batch(self, round_id):
-        """The batch of a round with each image's standing answer: rows (image_id, path,
-        position, score, guess, confidence, kind, label), best first; retired images are left
-        out."""
+        """List the batch of a round with each image's standing answer.
+
+        Parameters
+        ----------
+        round_id : int
+            The round.
+
+        Returns
+        -------
+        list of sqlite3.Row
+            Rows (image_id, path, position, score, guess, confidence, kind, label), best
+            first; retired images are left out.
+        """
         return self._query(
             "SELECT q.image_id, i.path, q.position, q.score, q.guess, q.confidence, c.kind, "
             "c.label FROM queries q JOIN images i ON i.id = q.image_id LEFT JOIN current c "
