@@ -18,9 +18,19 @@ _NUMBER = re.compile(r"[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?")
 
 
 def looks_like_formula(text):
-    """Whether a spreadsheet could read ``text`` as a formula: it starts, maybe after blanks,
-    with ``=``, ``+``, ``-``, ``@``, ``|``, a tab, CR or LF (or a full-width ``=+-@``); plain
-    numbers such as ``-1`` or ``+2.5e3`` excepted."""
+    """Tell whether a spreadsheet could read ``text`` as a formula.
+
+    Parameters
+    ----------
+    text : object
+        The cell's content (converted with ``str``).
+
+    Returns
+    -------
+    bool
+        True when it starts, maybe after blanks, with ``=``, ``+``, ``-``, ``@``, ``|``, a tab,
+        CR or LF (or a full-width ``=+-@``); plain numbers such as ``-1`` or ``+2.5e3`` excepted.
+    """
     text = str(text)
     stripped = text.lstrip()
     if not (text.startswith(_FORMULA_START) or stripped.startswith(_FORMULA_START)):
@@ -41,8 +51,7 @@ def _path_cell(path, escape_formulas):
 
 
 def export_csv(store, out, escape_formulas=True):
-    """Write ``path,label,annotator,answered_at,sha256`` for every labelled image in use of
-    ``store``; returns the number of rows (``path`` is relative to the image folder).
+    """Write ``path,label,annotator,answered_at,sha256`` for every labelled image in use.
 
     File and annotator names come from people (the annotator from the labelling page): with
     ``escape_formulas`` a cell that a spreadsheet could read as a formula (see
@@ -51,6 +60,20 @@ def export_csv(store, out, escape_formulas=True):
     ``'``. Class names cannot look like formulas (``init`` refuses them), so the label column
     is the class name exactly (a class of an older project that does is escaped with ``'``).
     ``escape_formulas=False`` writes every name verbatim.
+
+    Parameters
+    ----------
+    store : skal.labeling.store.LabelStore
+        The project's store.
+    out : str or path-like
+        The CSV file to write (``path`` is relative to the image folder).
+    escape_formulas : bool, default=True
+        Make formula-like cells inert, as above.
+
+    Returns
+    -------
+    int
+        The number of rows written.
     """
     rows = [r for r in store.current() if r["kind"] == "label"]
     with open(out, "w", newline="", encoding="utf-8") as f:
@@ -66,11 +89,26 @@ def export_csv(store, out, escape_formulas=True):
 
 
 def export_imagefolder(store, image_path, out, stacklevel=2):
-    """Copy every labelled image to ``out/CLASS/`` (a file from a sub-folder is named
-    ``sub__name.png``); returns the number of files. ``out`` must not exist or be empty.
+    """Copy every labelled image to ``out/CLASS/`` (torchvision's ``ImageFolder`` layout).
 
-    ``image_path(image_id)`` gives an image's file, or None when it is missing (such images are
-    left out with a warning).
+    A file from a sub-folder is named ``sub__name.png``. ``image_path(image_id)`` gives an image's
+    file, or None when it is missing (such images are left out with a warning).
+
+    Parameters
+    ----------
+    store : skal.labeling.store.LabelStore
+        The project's store.
+    image_path : callable
+        ``image_path(image_id) -> str or None``.
+    out : str or path-like
+        The folder to fill; it must not exist or be empty.
+    stacklevel : int, default=2
+        Of the warnings about missing files, counted from the caller of this function.
+
+    Returns
+    -------
+    int
+        The number of files copied.
     """
     out = os.fspath(out)
     if os.path.exists(out) and (not os.path.isdir(out) or os.listdir(out)):

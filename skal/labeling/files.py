@@ -11,7 +11,18 @@ MODELS_DIR = "models"
 
 
 def sha256(path):
-    """The SHA-256 of a file's content, as hex, read 1 MiB at a time."""
+    """Compute the SHA-256 of a file's content, read 1 MiB at a time.
+
+    Parameters
+    ----------
+    path : str or path-like
+        The file.
+
+    Returns
+    -------
+    str
+        The digest, as 64 hex digits.
+    """
     digest = hashlib.sha256()
     with open(path, "rb") as f:
         for block in iter(lambda: f.read(1 << 20), b""):
@@ -20,14 +31,38 @@ def sha256(path):
 
 
 def inside(path, root):
-    """Whether the real path of ``path`` lies inside the real folder ``root``."""
+    """Tell whether the real path of ``path`` lies inside the real folder ``root``.
+
+    Parameters
+    ----------
+    path : str or path-like
+        The file (symbolic links resolved).
+    root : str or path-like
+        The folder (symbolic links resolved).
+
+    Returns
+    -------
+    bool
+        True when ``path`` resolves to ``root`` or below it.
+    """
     real = os.path.realpath(path)
     return os.path.commonpath([real, root]) == root
 
 
 def save_checkpoint(project_path, round_id, estimator):
-    """Pickle the estimator to ``models/round_NNNN.pkl``: written to a temporary file, flushed
-    to disk, then renamed (a kill leaves either no file or a whole one).
+    """Pickle the estimator to ``models/round_NNNN.pkl``, atomically.
+
+    The pickle is written to a temporary file, flushed to disk, then renamed: a kill leaves either
+    no file or a whole one.
+
+    Parameters
+    ----------
+    project_path : str or path-like
+        The project folder.
+    round_id : int
+        The round whose model it is (the file's number).
+    estimator : object
+        The fitted estimator.
 
     Returns
     -------
@@ -48,7 +83,25 @@ def save_checkpoint(project_path, round_id, estimator):
 
 
 def load_checkpoint(project_path, row):
-    """Unpickle the checkpoint of a round (a store row) after checking its SHA-256."""
+    """Unpickle the checkpoint of a round after checking its SHA-256.
+
+    Parameters
+    ----------
+    project_path : str or path-like
+        The project folder.
+    row : sqlite3.Row or dict
+        The round, with its ``checkpoint``, ``checkpoint_sha256`` and ``id``.
+
+    Returns
+    -------
+    estimator
+        The unpickled estimator.
+
+    Raises
+    ------
+    ValueError
+        If the file's SHA-256 is not the one recorded for the round.
+    """
     path = os.path.join(project_path, *row["checkpoint"].split("/"))
     if sha256(path) != row["checkpoint_sha256"]:
         raise ValueError(f"{path} does not match the checksum recorded for round {row['id']}.")

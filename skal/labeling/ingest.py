@@ -26,10 +26,31 @@ __all__ = ["RescanReport", "create_project", "rescan_project"]
 
 def create_project(path, images, classes=None, *, image_size=None, color=None, settings=None,
                    stacklevel=2):
-    """Write a new project's database for the images of ``images``; returns its folder.
+    """Write a new project's database for the images of ``images``.
 
-    See :meth:`skal.labeling.Project.init` for the parameters; ``stacklevel`` is that of the
-    warnings about files left out, counted from the caller of this function.
+    See :meth:`skal.labeling.Project.init`, which calls it, for what is registered and how.
+
+    Parameters
+    ----------
+    path : str or path-like
+        The project folder to create (it must not hold a project yet).
+    images : str or path-like
+        The image folder. Its files are read, never modified or moved.
+    classes : list of str or None, default=None
+        The class names; the sub-folder names are added after them.
+    image_size : int, (height, width) or None, default=None
+        The size the model sees; None when every image has one size.
+    color : {"gray", "rgb"} or None, default=None
+        None: gray when every image is gray.
+    settings : dict or None, default=None
+        Any of :data:`~skal.labeling.DEFAULT_CONFIG`.
+    stacklevel : int, default=2
+        Of the warnings about files left out, counted from the caller of this function.
+
+    Returns
+    -------
+    str
+        The project folder.
     """
     from .._sources import _check_color, _check_image_size
 
@@ -183,7 +204,9 @@ def _read(root, paths, size, channels, stacklevel):
 class RescanReport:
     """What :meth:`Project.rescan` found; paths are relative to the image folder.
 
-    Attributes
+    :func:`rescan_project` returns it; with ``dry_run`` it says what a rescan would do.
+
+    Parameters
     ----------
     added : list of str
         New files, registered (labelled with their sub-folder's name when it is a class).
@@ -206,6 +229,16 @@ class RescanReport:
         Files left out: unreadable, links out of the folder, names that cannot be served.
     dry_run : bool
         True when nothing was written.
+
+    See Also
+    --------
+    skal.labeling.Project.rescan : Runs a rescan of a project.
+
+    Examples
+    --------
+    >>> from skal.labeling import RescanReport
+    >>> RescanReport(added=["new.png"], dry_run=True).added
+    ['new.png']
     """
 
     added: list = dataclasses.field(default_factory=list)
@@ -219,8 +252,22 @@ class RescanReport:
 
 
 def rescan_project(store, *, dry_run=False, stacklevel=2):
-    """Bring ``store`` up to date with its image folder (see :class:`RescanReport`); with
-    ``dry_run`` nothing is written. Returns the report."""
+    """Bring ``store`` up to date with its image folder (see :class:`RescanReport`).
+
+    Parameters
+    ----------
+    store : skal.labeling.store.LabelStore
+        The project's store.
+    dry_run : bool, default=False
+        Report only: nothing is written.
+    stacklevel : int, default=2
+        Of the warnings about files left out, counted from the caller of this function.
+
+    Returns
+    -------
+    RescanReport
+        What was found (and, unless ``dry_run``, done).
+    """
     config = store.config()
     root = config["image_root"]
     classes = set(store.classes())

@@ -28,9 +28,13 @@ __all__ = ["BatchItem", "Project", "RescanReport", "available_strategies", "DEFA
 class BatchItem:
     """One image of a query batch.
 
-    Attributes
+    :meth:`Project.next_batch` returns them, best first, with the model's guess and the image's
+    standing answer; the labelling page shows the same fields.
+
+    Parameters
     ----------
     image_id : int
+        The image's id in the project's store.
     path : str
         Relative to the project's image folder (``/`` separators).
     position : int
@@ -45,6 +49,17 @@ class BatchItem:
         The image's standing answer, if any.
     label : str or None
         The standing label.
+
+    See Also
+    --------
+    Project.next_batch : The current batch as a list of items.
+
+    Examples
+    --------
+    >>> from skal.labeling import BatchItem
+    >>> item = BatchItem(3, "img/cat1.png", 0, 0.9, "cat", 0.6, None, None)
+    >>> item.path, item.guess
+    ('img/cat1.png', 'cat')
     """
 
     image_id: int
@@ -60,10 +75,19 @@ class BatchItem:
 class Project:
     """Open a labelling project made by :meth:`Project.init` (or ``skal label init``).
 
+    A project is a folder holding the SQLite store (``skal.db``: images, the answer log, rounds)
+    and the checkpoints of the models it trained (``models/``); it points at an image folder it
+    never modifies. The labelling page and this class work on the same store at the same time.
+
     Parameters
     ----------
     path : str or path-like
         The project folder (it holds ``skal.db`` and ``models/``).
+
+    See Also
+    --------
+    skal.labeling.store.LabelStore : The store underneath.
+    skal.labeling.start_server : The labelling page on the same project.
 
     Examples
     --------
@@ -143,17 +167,40 @@ class Project:
         return self.config["image_root"]
 
     def configure(self, **settings):
-        """Change settings of :data:`DEFAULT_CONFIG` (e.g. ``strategy="entropy_sampling"``,
-        ``epochs=20``); the next round uses them."""
+        """Change settings of :data:`DEFAULT_CONFIG`; the next round uses them.
+
+        Parameters
+        ----------
+        **settings : dict
+            For instance ``strategy="entropy_sampling"`` or ``epochs=20``; checked before anything is
+            written.
+
+        Returns
+        -------
+        dict
+            The project's new settings.
+        """
         config = dict(self.config, **settings)
         check_config(config)
         self.store.set_config(config)
         return config
 
     def image_path(self, image_id=None, path=None):
-        """The file of a registered image in use (by id or registered relative path), or None
-        when it is not registered, is retired, or its real path has left the image folder (e.g. a
-        swapped symlink)."""
+        """Find the file of a registered image in use.
+
+        Parameters
+        ----------
+        image_id : int or None, default=None
+            The image's id.
+        path : str or None, default=None
+            Its registered path, relative to the image folder.
+
+        Returns
+        -------
+        str or None
+            The file's path, or None when the image is not registered, is retired, or its real path
+            has left the image folder (e.g. a swapped symlink).
+        """
         row = self.store.image(image_id=image_id, path=path)
         if row is None or row["retired_at"] is not None:
             return None
@@ -164,11 +211,13 @@ class Project:
         return full
 
     def next_batch(self):
-        """The current query batch (the latest finished round's), best first.
+        """Return the current query batch (the latest finished round's), best first.
 
         Returns
         -------
         items : list of BatchItem
+            The batch's images with the model's guesses and their standing answers (empty before
+            the first round).
         """
         latest = self.store.latest_done_round()
         if latest is None:
@@ -178,16 +227,34 @@ class Project:
                 for r in self.store.batch(latest["id"])]
 
     def labels(self):
-        """``{relative path: label}`` for every labelled image in use (the labels of retired
-        images stay in :attr:`store`'s answer log)."""
+        """Return the label of every labelled image in use.
+
+        Returns
+        -------
+        dict of str to str
+            ``{relative path: label}``; the labels of retired images stay in the store's answer log.
+        """
         return {r["path"]: r["label"] for r in self.store.current() if r["kind"] == "label"}
 
     def label_counts(self):
-        """``{class: number of labelled images}`` (zeros included)."""
+        """Count the labelled images of each class.
+
+        Returns
+        -------
+        dict of str to int
+            ``{class: number of labelled images}``, zeros included.
+        """
         return self.store.label_counts()
 
     def rounds(self):
-        """Every round as a dict (status, strategy, labels seen, accuracy, checkpoint, ...)."""
+        """Return every round of the project.
+
+        Returns
+        -------
+        list of dict
+            One dict per round (status, strategy, labels seen, accuracy, checkpoint, ...), oldest
+            first.
+        """
         return [dict(r) for r in self.store.rounds()]
 
     def learning_curve(self):
@@ -218,24 +285,71 @@ class Project:
         return row["id"]
 
     def label(self, image, label, *, annotator=None, source="api"):
-        """Record ``label`` for an image (id or relative path); committed before returning.
-        A retired image takes no answers (:class:`~skal.labeling.store.ImageRetiredError`).
+        """Record ``label`` for an image; committed before returning.
+
+        Parameters
+        ----------
+        image : int or str
+            The image's id or its path relative to the image folder.
+        label : str
+            One of :attr:`classes`.
+        annotator : str or None, default=None
+            Who answered; None: the user name of this process.
+        source : str, default="api"
+            Where the answer came from (recorded in the log).
 
         Returns
         -------
         answer_id : int
+            The id of the recorded answer.
+
+        Raises
+        ------
+        KeyError
+            If ``image`` is not an image of this project.
+        skal.labeling.store.ImageRetiredError
+            If the image was retired: it takes no answers.
         """
         return self.store.add_answer(self._image_id(image), "label", label,
                                      annotator=annotator or _default_annotator(), source=source)
 
     def skip(self, image, *, annotator=None, source="api"):
-        """Skip an image: it leaves the pool (it is not queried again) until the skip is undone."""
+        """Skip an image: it leaves the pool (it is not queried again) until the skip is undone.
+
+        Parameters
+        ----------
+        image : int or str
+            The image's id or its path relative to the image folder.
+        annotator : str or None, default=None
+            Who skipped it; None: the user name of this process.
+        source : str, default="api"
+            Where the answer came from (recorded in the log).
+
+        Returns
+        -------
+        int
+            The id of the recorded skip.
+        """
         return self.store.add_answer(self._image_id(image), "skip", None,
                                      annotator=annotator or _default_annotator(), source=source)
 
     def undo(self, *, annotator=None, image=None, source="api"):
-        """Take back the latest answer of ``annotator`` (on ``image`` if given); returns the
-        undone answer's image id, or None when there was nothing to undo."""
+        """Take back the latest answer of ``annotator`` (on ``image`` if given).
+
+        Parameters
+        ----------
+        annotator : str or None, default=None
+            Whose answer; None: the user name of this process.
+        image : int, str or None, default=None
+            Only an answer on this image (id or relative path).
+        source : str, default="api"
+            Recorded as the source of the undo.
+
+        Returns
+        -------
+        int or None
+            The undone answer's image id, or None when there was nothing to undo.
+        """
         image_id = None if image is None else self._image_id(image)
         row = self.store.undo(annotator=annotator or _default_annotator(), source=source,
                               image_id=image_id)
@@ -309,22 +423,48 @@ class Project:
                                        progress)
 
     def check_ready(self, strategy=None):
-        """Check that a round can run now (a known strategy, every image's file in the folder,
-        labels of 2 classes in the training part, a non-empty pool); raises ``ValueError``
-        saying what is missing.
+        """Check that a round can run now.
+
+        A round needs a known strategy, every registered image's file in the folder, labels of two
+        classes in the training part and a non-empty pool.
+
+        Parameters
+        ----------
+        strategy : str or None, default=None
+            The strategy the round would use; None: the project's.
 
         Returns
         -------
         config, model, train, held, pool, current
             What :meth:`train_and_query` works with.
+
+        Raises
+        ------
+        ValueError
+            Saying what is missing.
         """
         return _rounds.check_ready(self.store, strategy)
 
     def load_model(self, round_id=None):
-        """The trained estimator of a round (the latest one with a model when None).
+        """Load the trained estimator of a round.
 
         The checkpoint's SHA-256 is checked against the database before it is unpickled. Only
         load projects you trust: a pickle can run code.
+
+        Parameters
+        ----------
+        round_id : int or None, default=None
+            The round; None: the latest finished round with a model.
+
+        Returns
+        -------
+        estimator
+            The fitted estimator (by default a :class:`skal.ResNet18Classifier`).
+
+        Raises
+        ------
+        ValueError
+            If no finished round with a model has that id (or none exists yet).
         """
         rounds = [r for r in self.store.rounds() if r["status"] == "done" and r["checkpoint"]]
         if round_id is not None:
@@ -336,23 +476,48 @@ class Project:
 
     # ------------------------------------------------------------------ export
     def export_csv(self, out, escape_formulas=True):
-        """Write ``path,label,annotator,answered_at,sha256`` for every labelled image in use;
-        returns the number of rows (``path`` is relative to the image folder).
+        """Write ``path,label,annotator,answered_at,sha256`` for every labelled image in use.
 
-        Unless ``escape_formulas=False``, a cell a spreadsheet could read as a formula (it
-        starts, maybe after blanks, with ``=``, ``+``, ``-``, ``@``, ``|``, tab, CR or LF;
-        numbers excepted) is made inert: a path gets a leading ``./`` (it still names the same
-        file), an annotator a leading ``'``; class names never look like formulas."""
+        ``path`` is relative to the image folder. Unless ``escape_formulas=False``, a cell a
+        spreadsheet could read as a formula (it starts, maybe after blanks, with ``=``, ``+``, ``-``,
+        ``@``, ``|``, tab, CR or LF; numbers excepted) is made inert: a path gets a leading ``./`` (it
+        still names the same file), an annotator a leading ``'``; class names never look like
+        formulas.
+
+        Parameters
+        ----------
+        out : str or path-like
+            The CSV file to write.
+        escape_formulas : bool, default=True
+            Make formula-like cells inert, as above.
+
+        Returns
+        -------
+        int
+            The number of rows written.
+        """
         return _export.export_csv(self.store, out, escape_formulas=escape_formulas)
 
     def export_imagefolder(self, out):
-        """Copy every labelled image to ``out/CLASS/`` (torchvision's ``ImageFolder`` layout; a
-        file from a sub-folder is named ``sub__name.png``); returns the number of files.
-        ``out`` must not exist or be empty."""
+        """Copy every labelled image to ``out/CLASS/`` (torchvision's ``ImageFolder`` layout).
+
+        A file from a sub-folder is named ``sub__name.png``.
+
+        Parameters
+        ----------
+        out : str or path-like
+            The folder to fill; it must not exist or be empty.
+
+        Returns
+        -------
+        int
+            The number of files copied.
+        """
         return _export.export_imagefolder(
             self.store, lambda image_id: self.image_path(image_id=image_id), out, stacklevel=3)
 
     def close(self):
+        """Close the project's store (also at the end of a ``with`` block)."""
         self.store.close()
 
     def __enter__(self):
