@@ -72,17 +72,35 @@ def init():
 
 
 def is_distributed():
-    """Whether this process runs in a group of more than one (joining it if launched so)."""
+    """Tell whether this process runs in a group of more than one (joining it if launched so).
+
+    Returns
+    -------
+    bool
+        True under ``torchrun`` / ``accelerate launch`` with more than one process.
+    """
     return init()
 
 
 def rank():
-    """This process's rank (0 outside a distributed run)."""
+    """Return this process's rank.
+
+    Returns
+    -------
+    int
+        The rank, 0 outside a distributed run.
+    """
     return dist.get_rank() if is_distributed() else 0
 
 
 def world_size():
-    """The number of processes (1 outside a distributed run)."""
+    """Return the number of processes.
+
+    Returns
+    -------
+    int
+        The world size, 1 outside a distributed run.
+    """
     return dist.get_world_size() if is_distributed() else 1
 
 
@@ -117,11 +135,12 @@ def shutdown():
 
 # ---------------------------------------------------------------------------- sharding
 def shard_chunks(n_chunks, mode="strided", *, rank_=None, world_size_=None):
-    """The chunks of a pool that this process scores.
+    """Return the chunks of a pool that this process scores.
 
     Parameters
     ----------
     n_chunks : int
+        The number of chunks the pool is read in.
     mode : {"strided", "contiguous"}, default="strided"
         ``"strided"``: chunks r, r + W, r + 2W, ... (balanced even when the last chunk is short);
         ``"contiguous"``: one block of consecutive chunks per process.
@@ -131,6 +150,7 @@ def shard_chunks(n_chunks, mode="strided", *, rank_=None, world_size_=None):
     Returns
     -------
     range
+        The indices of this process's chunks.
     """
     r = rank() if rank_ is None else int(rank_)
     w = world_size() if world_size_ is None else int(world_size_)
@@ -147,7 +167,18 @@ def shard_chunks(n_chunks, mode="strided", *, rank_=None, world_size_=None):
 
 # ---------------------------------------------------------------------------- collectives
 def broadcast_ints(values):
-    """Rank 0's ``values`` (a list of ints, uint64 allowed) on every process."""
+    """Give every process rank 0's ``values``.
+
+    Parameters
+    ----------
+    values : list of int
+        The values (uint64 allowed); those of the other ranks are replaced.
+
+    Returns
+    -------
+    list of int
+        Rank 0's values, on every process.
+    """
     values = [int(v) for v in values]
     if not is_distributed() or not values:
         return values
@@ -160,7 +191,18 @@ def broadcast_ints(values):
 
 
 def broadcast_seeds(*seeds):
-    """Rank 0's seeds (ints, uint64 or None) on every process, as a tuple."""
+    """Give every process rank 0's seeds.
+
+    Parameters
+    ----------
+    *seeds : int, numpy.uint64 or None
+        The seeds; those of the other ranks are replaced.
+
+    Returns
+    -------
+    tuple
+        Rank 0's seeds, on every process.
+    """
     if not is_distributed():
         return seeds
     flat = broadcast_ints([v for s in seeds for v in ((0, 0) if s is None else (1, s))])
@@ -170,7 +212,18 @@ def broadcast_seeds(*seeds):
 
 
 def broadcast_array(array):
-    """Rank 0's 1-D numeric ``array`` on every process (the others' may differ in length)."""
+    """Give every process rank 0's 1-D numeric ``array``.
+
+    Parameters
+    ----------
+    array : ndarray of shape (m,)
+        The array; the other ranks' may differ in length.
+
+    Returns
+    -------
+    ndarray
+        Rank 0's array, on every process.
+    """
     array = np.asarray(array)
     if not is_distributed():
         return array
@@ -183,7 +236,18 @@ def broadcast_array(array):
 
 
 def all_gather_variable(tensor):
-    """Concatenate every process's ``tensor`` (sizes may differ along dim 0), in rank order."""
+    """Concatenate every process's ``tensor``, in rank order.
+
+    Parameters
+    ----------
+    tensor : torch.Tensor
+        This process's part; sizes may differ along dim 0.
+
+    Returns
+    -------
+    torch.Tensor
+        The parts of every rank concatenated along dim 0, on the CPU.
+    """
     tensor = torch.as_tensor(tensor)
     if not is_distributed():
         return tensor
@@ -202,21 +266,21 @@ def all_gather_variable(tensor):
 
 
 def gather_scores(scores, positions, n):
-    """Assemble per-sample scores computed on shards into the full ``(n,)`` array on every process.
+    """Assemble per-sample scores computed on shards into the full array on every process.
 
     Parameters
     ----------
     scores : array of shape (m,)
         This process's scores.
     positions : array of int, shape (m,)
-        Their global positions in the pool.
+        Their positions in the pool.
     n : int
-        Pool size.
+        The size of the pool.
 
     Returns
     -------
     ndarray of float64, shape (n,)
-        NaN where no process gave a score.
+        Every process's scores at their positions.
     """
     scores = torch.as_tensor(np.asarray(scores, dtype=np.float64))
     positions = torch.as_tensor(np.asarray(positions, dtype=np.int64))
@@ -228,15 +292,22 @@ def gather_scores(scores, positions, n):
 
 
 def merge_topk(top):
-    """Merge every process's :class:`~skal._topk.TopK` into the global best, on every process.
+    """Merge every process's streaming top-k into the global best, on every process.
 
     Each process contributes at most ``k`` candidates; the global top k is among them, and the
     merge uses the same (score, key) order, so the result is that of one process over the pool.
 
+    Parameters
+    ----------
+    top : TopK
+        This process's streaming top-k of its shard.
+
     Returns
     -------
     positions : ndarray of int64, shape (k,)
+        Positions in the pool of the k best, best first.
     scores : ndarray of float64, shape (k,)
+        Their scores.
     """
     if not is_distributed():
         return top.result()
@@ -249,7 +320,13 @@ def merge_topk(top):
 
 
 def average_gradients(module):
-    """All-reduce (mean) the gradients of ``module``'s parameters across processes."""
+    """All-reduce (mean) the gradients of ``module``'s parameters across processes.
+
+    Parameters
+    ----------
+    module : torch.nn.Module
+        The module whose ``.grad`` tensors are averaged in place.
+    """
     if not is_distributed():
         return
     world = dist.get_world_size()
@@ -260,8 +337,16 @@ def average_gradients(module):
 
 
 def broadcast_module(module, parameters=True):
-    """Give every process rank 0's parameters (unless ``parameters=False``) and buffers (e.g.
-    BatchNorm's running statistics)."""
+    """Give every process rank 0's parameters and buffers.
+
+    Parameters
+    ----------
+    module : torch.nn.Module
+        The module, changed in place.
+    parameters : bool, default=True
+        Also the parameters; False broadcasts only the buffers (e.g. BatchNorm's running
+        statistics).
+    """
     if not is_distributed():
         return
     tensors = (list(module.parameters()) if parameters else []) + list(module.buffers())

@@ -90,7 +90,13 @@ class _SkalAccelerateMixin(AccelerateMixin):
         return self.accelerator.device if self.device is None else self.device
 
     def initialize(self):
-        """skal's initialisation (data description, checks), then Accelerate's ``prepare``."""
+        """Initialise as skal does (data description, checks), then ``accelerator.prepare``.
+
+        Returns
+        -------
+        self
+            The initialised estimator.
+        """
         MCDropoutClassifier.initialize(self)
         self._initialize_accelerator()
         return self
@@ -122,12 +128,40 @@ class _SkalAccelerateMixin(AccelerateMixin):
         return self
 
     def get_iterator(self, dataset, training=False):
+        """Return skorch's loader; a training loader is prepared, so this process gets its share.
+
+        Parameters
+        ----------
+        dataset : torch.utils.data.Dataset
+            The data.
+        training : bool, default=False
+            Whether it is the training loader (prediction stays local to the process).
+
+        Returns
+        -------
+        iterable
+            The batches.
+        """
         iterator = super(AccelerateMixin, self).get_iterator(dataset, training=training)
         if training and isinstance(iterator, torch.utils.data.DataLoader):
             iterator = self.accelerator.prepare(iterator)  # this process's share of each epoch
         return iterator
 
     def evaluation_step(self, batch, training=False):
+        """Run skorch's evaluation step on this process only (no ``gather_for_metrics``).
+
+        Parameters
+        ----------
+        batch : tuple
+            The batch ``(X, y)``.
+        training : bool, default=False
+            Whether the module runs in training mode.
+
+        Returns
+        -------
+        torch.Tensor
+            The module's output for the batch.
+        """
         return super(AccelerateMixin, self).evaluation_step(batch, training=training)
 
     _accelerator_scales_losses = True  # False where skal's train_step scales them itself
@@ -149,6 +183,19 @@ class _SkalAccelerateMixin(AccelerateMixin):
             )
 
     def on_train_end(self, net, X=None, y=None, **kwargs):
+        """Give every module rank 0's buffers after training (BatchNorm's running statistics).
+
+        Parameters
+        ----------
+        net : skorch.NeuralNet
+            The net (this estimator).
+        X : array-like or None, default=None
+            The training data.
+        y : array-like or None, default=None
+            The training targets.
+        **kwargs : dict
+            Other arguments skorch passes to the hook.
+        """
         super().on_train_end(net, X=X, y=y, **kwargs)
         for name in self._modules:
             module = getattr(self, name + "_", None)
@@ -159,17 +206,30 @@ class _SkalAccelerateMixin(AccelerateMixin):
 class AcceleratedMCDropoutClassifier(_SkalAccelerateMixin, MCDropoutClassifier):
     """:class:`skal.MCDropoutClassifier` trained data-parallel with Hugging Face Accelerate.
 
+    Training loaders are sharded across the processes and gradients averaged; the fit seed is
+    rank 0's, and after training every module gets rank 0's buffers, so every process scores its
+    shard of the pool with the same model.
+
     Parameters
     ----------
+    *args
+        Positional parameters of the MCDropoutClassifier (its ``module`` first, where it takes one).
     accelerator : accelerate.Accelerator
-        E.g. ``Accelerator()`` under ``accelerate launch`` / ``torchrun`` (``cpu=True`` for CPU
-        processes, ``mixed_precision="bf16"`` for autocast in training). Leave ``device`` at None:
-        the accelerator places the network.
-    unwrap_after_train : True
-        Unwrap the DDP module after training: skal's scoring needs the plain network (MC
-        dropout samples its head; each process scores its own chunks), so it must stay True.
+        The accelerator of this process (``Accelerator()`` under ``torchrun`` or
+        ``accelerate launch``).
+    device : str, torch.device or None, default=None
+        None: the accelerator's device.
+    unwrap_after_train : True, default=True
+        Must be True: skal scores with the unwrapped network.
+    callbacks__print_log__sink : "auto" or callable, default="auto"
+        The default prints the training log on the main process only (skorch's).
     **kwargs
-        Every :class:`skal.MCDropoutClassifier` parameter.
+        Every other parameter of the MCDropoutClassifier.
+
+    See Also
+    --------
+    AcceleratedResNet18Classifier : The same for a ResNet18.
+    skal.query : The strategies, which shard the pool across processes themselves.
 
     Notes
     -----
@@ -177,14 +237,53 @@ class AcceleratedMCDropoutClassifier(_SkalAccelerateMixin, MCDropoutClassifier):
     an epoch takes ``1 / world_size`` of the steps. Gradients are averaged by DDP. Prediction
     (``predict_proba``, ``sample_proba``) runs on the calling process only. Unlike the other
     skal estimators, an accelerated one cannot be pickled while wrapped (a skorch limitation).
+
+    Examples
+    --------
+    Run with ``torchrun --nproc_per_node 2 loop.py`` (or ``accelerate launch loop.py``)::
+
+        from accelerate import Accelerator
+        from skal import bald
+        from skal.distributed import AcceleratedMCDropoutClassifier
+
+        clf = AcceleratedMCDropoutClassifier(my_module, accelerator=Accelerator(), random_state=0)
+        clf.fit(X_labelled, y_labelled)  # data-parallel
+        idx, _ = bald(clf, X_pool_memmap, n_instances=100, random_state=0)  # same on all ranks
     """
 
 
 class AcceleratedResNet18Classifier(_SkalAccelerateMixin, ResNet18Classifier):
     """:class:`skal.ResNet18Classifier` trained data-parallel with Hugging Face Accelerate.
 
-    Parameters as :class:`AcceleratedMCDropoutClassifier` (``accelerator=``) plus every
-    :class:`skal.ResNet18Classifier` parameter.
+    As :class:`AcceleratedMCDropoutClassifier`, with the ResNet18 built from the data.
+
+    Parameters
+    ----------
+    *args
+        Positional parameters of the ResNet18Classifier (its ``module`` first, where it takes one).
+    accelerator : accelerate.Accelerator
+        The accelerator of this process (``Accelerator()`` under ``torchrun`` or
+        ``accelerate launch``).
+    device : str, torch.device or None, default=None
+        None: the accelerator's device.
+    unwrap_after_train : True, default=True
+        Must be True: skal scores with the unwrapped network.
+    callbacks__print_log__sink : "auto" or callable, default="auto"
+        The default prints the training log on the main process only (skorch's).
+    **kwargs
+        Every other parameter of the ResNet18Classifier.
+
+    See Also
+    --------
+    AcceleratedMCDropoutClassifier : The same for any network.
+    skal.query : The strategies, which shard the pool across processes themselves.
+
+    Notes
+    -----
+    ``batch_size`` is per process: each step trains on ``world_size * batch_size`` samples, and
+    an epoch takes ``1 / world_size`` of the steps. Gradients are averaged by DDP. Prediction
+    (``predict_proba``, ``sample_proba``) runs on the calling process only. Unlike the other
+    skal estimators, an accelerated one cannot be pickled while wrapped (a skorch limitation).
 
     Examples
     --------
@@ -211,8 +310,38 @@ class AcceleratedWAALClassifier(_SkalAccelerateMixin, WAALClassifier):
     -- what DDP would do. Mixed precision comes from ``mixed_precision`` (the accelerator's
     must be ``"no"``).
 
-    Parameters as :class:`AcceleratedMCDropoutClassifier` (``accelerator=``) plus every
-    :class:`skal.WAALClassifier` parameter.
+    Parameters
+    ----------
+    *args
+        Positional parameters of the WAALClassifier (its ``module`` first, where it takes one).
+    accelerator : accelerate.Accelerator
+        The accelerator of this process (``Accelerator()`` under ``torchrun`` or
+        ``accelerate launch``).
+    device : str, torch.device or None, default=None
+        None: the accelerator's device.
+    unwrap_after_train : True, default=True
+        Must be True: skal scores with the unwrapped network.
+    callbacks__print_log__sink : "auto" or callable, default="auto"
+        The default prints the training log on the main process only (skorch's).
+    **kwargs
+        Every other parameter of the WAALClassifier.
+
+    See Also
+    --------
+    AcceleratedResNet18Classifier : The same for a ResNet18 trained on labels.
+    skal.query : The strategies, which shard the pool across processes themselves.
+
+    Examples
+    --------
+    Run with ``torchrun --nproc_per_node 2 loop.py`` (or ``accelerate launch loop.py``)::
+
+        from accelerate import Accelerator
+        from skal import waal_uncertainty_diversity
+        from skal.distributed import AcceleratedWAALClassifier
+
+        clf = AcceleratedWAALClassifier(accelerator=Accelerator(), random_state=0)
+        clf.fit(X_labelled, y_labelled, X_unlabeled=X_pool_memmap)  # data-parallel
+        idx, _ = waal_uncertainty_diversity(clf, X_pool_memmap, n_instances=100, random_state=0)  # same on all ranks
     """
 
     _accelerator_scales_losses = False
@@ -235,6 +364,20 @@ class AcceleratedWAALClassifier(_SkalAccelerateMixin, WAALClassifier):
             )
 
     def get_iterator(self, dataset, training=False):
+        """Return WAAL's loader; each process draws its own rows of every global batch.
+
+        Parameters
+        ----------
+        dataset : torch.utils.data.Dataset
+            The data.
+        training : bool, default=False
+            Whether it is the training loader (WAAL's paired labelled/unlabelled batches).
+
+        Returns
+        -------
+        iterable
+            The batches.
+        """
         iterator = super().get_iterator(dataset, training=training)
         if training and hasattr(iterator, "world_size"):  # WAAL's paired batches
             iterator.rank, iterator.world_size = rank(), world_size()
