@@ -495,7 +495,7 @@ class Forecast:
             E.g. "labelling 200 more is expected to add 0.8 +- 0.5 points".
         """
         more = self.budgets[i] - self.n_labeled
-        gain = 100 * self.gains[i]
+        gain = round(100 * self.gains[i], 1) + 0.0  # no "-0.0"
         if self.gains_sd is None:
             return (f"labelling {more} more is expected to add {gain:.1f} points (a rough "
                     f"{self.model} extrapolation from {self.n_rounds} rounds; no uncertainty yet)")
