@@ -1,17 +1,25 @@
 #!/usr/bin/env bash
-# The default job: set up skal, then run a real BALD-vs-random active-learning experiment on
-# Fashion-MNIST and draw both learning curves in one PNG. Sized to finish in under 10 minutes on
-# 2 CPU cores. Run it again to resume an interrupted run (finished rounds are skipped).
+# The default job: set up skal, then measure the labels the recipe saves on Fashion-MNIST.
+# Three arms on the same pools, initial labels and test set (skal run, 3 repeats):
+#   random + scratch    today's baseline: random picks, a ResNet18 trained from scratch each round
+#   random + ssl-head   the recipe: a SimCLR encoder fitted once per repeat on the unlabelled pool,
+#                       frozen, and an MC-dropout head on its features (random picks)
+#   badge  + ssl-head   the recipe with its best strategy in benchmarks/results/label_efficiency
+# then prints the labels saved (the budget at which a recipe arm first reaches the baseline's
+# accuracy at its largest budget, per repeat and on the mean curve, interpolated, and the ratio)
+# and draws the three learning curves in one PNG. Sized for 15 minutes on 2 CPU cores, set-up
+# included. Run it again to resume an interrupted run (finished rounds and the fitted encoders
+# are reused).
 #
 # Usage:
-#   bash scripts/main.sh                  # CPU protocol (ResNet18 width 16, pool 5000, test 2000)
-#   bash scripts/main.sh --gpu-protocol   # full-width ResNet18 on a GPU (also: SKAL_FULL=1)
-#   bash scripts/main.sh --rounds 8 ...   # any other argument goes on to `skal run` and wins
+#   bash scripts/main.sh                  # CPU protocol (pool 3000, test 2000, 20..500 labels)
+#   bash scripts/main.sh --gpu-protocol   # larger pool, encoder and budgets on a GPU (also: SKAL_FULL=1)
+#   bash scripts/main.sh --repeats 5 ...  # any other argument goes on to every `skal run` and wins
 # Environment: SKAL_OUT (output folder, default runs/main or runs/main-gpu), SKAL_FULL=1,
 # OMP_NUM_THREADS (torch threads; default: the number of cores).
 # A different setting needs a different output folder (skal refuses to mix two configurations);
-# more --rounds extend a finished run. CPU results depend on the torch thread count, which skal
-# records: resume with the same OMP_NUM_THREADS (skal refuses another one).
+# more --rounds or --repeats extend a finished run. CPU results depend on the torch thread count,
+# which skal records: resume with the same OMP_NUM_THREADS (skal refuses another one).
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
@@ -27,24 +35,40 @@ for arg in "$@"; do
   esac
 done
 
-common=(--dataset fashion_mnist --methods bald,random --n-initial 100 --query-size 100 --seed 0
-        --mc-samples 20 --lr-schedule cosine)
+common=(--dataset fashion_mnist --n-initial 20 --seed 0)
 if [ "$protocol" = gpu ]; then
   out=${SKAL_OUT:-runs/main-gpu}
-  sizes=(--width 64 --pool-size 20000 --test-size 10000 --rounds 10 --repeats 3 --epochs 50
-         --min-steps 500 --batch-size 64 --subsample 5000 --device cuda)
+  sizes=(--pool-size 20000 --test-size 10000 --query-size 100 --rounds 20 --repeats 5
+         --device cuda)
+  scratch=(--width 64 --epochs 50 --min-steps 500 --batch-size 64 --lr-schedule cosine)
+  recipe=(--encoder-width 32 --encoder-epochs 100 --encoder-batch-size 512 --epochs 30
+          --min-steps 500 --batch-size 64)
 else
   out=${SKAL_OUT:-runs/main}
-  sizes=(--width 16 --pool-size 5000 --test-size 2000 --rounds 5 --repeats 2 --epochs 8
-         --min-steps 80 --batch-size 64 --subsample 2000 --device cpu)
+  sizes=(--pool-size 3000 --test-size 2000 --query-size 60 --rounds 8 --repeats 3 --device cpu)
+  # today's main-job training (ResNet18 width 16, >= 80 steps a round, cosine schedule)
+  scratch=(--width 16 --epochs 8 --min-steps 80 --batch-size 64 --lr-schedule cosine)
+  # encoder: width 8, 10 epochs of batch 128 on the 3000 pool images; head: >= 500 steps
+  recipe=(--encoder-width 8 --encoder-epochs 10 --encoder-batch-size 128 --epochs 30
+          --min-steps 500 --batch-size 64)
 fi
 
 export OMP_NUM_THREADS="${OMP_NUM_THREADS:-$(nproc)}"
-echo "[main] $protocol protocol, OMP_NUM_THREADS=$OMP_NUM_THREADS: skal run ${common[*]} ${sizes[*]} ${extra[*]} --out $out"
+skal=.venv/bin/skal
+echo "[main] $protocol protocol, OMP_NUM_THREADS=$OMP_NUM_THREADS, output in $out"
 start=$SECONDS
-.venv/bin/skal run "${common[@]}" "${sizes[@]}" "${extra[@]}" --out "$out"
-.venv/bin/skal compare "$out/bald" "$out/random" --out "$out/learning_curve.png"
-echo "[main] done in $((SECONDS - start)) s. Results:"
+cpu_start=$(awk '{print $14 + $15 + $16 + $17}' /proc/$$/stat)  # this shell's + its children's ticks
+run() { echo "[main] skal run $*"; "$skal" run "$@"; }
+run --recipe scratch --method random "${common[@]}" "${sizes[@]}" "${scratch[@]}" "${extra[@]}" \
+    --out "$out/scratch"
+run --recipe ssl-head --methods random,badge "${common[@]}" "${sizes[@]}" "${recipe[@]}" \
+    "${extra[@]}" --out "$out/ssl-head"
+"$skal" compare "$out/ssl-head" --baseline "$out/scratch" --out "$out/learning_curve.png" \
+    --summary "$out/labels_saved.json" --title "Fashion-MNIST: the recipe vs today's training"
+cpu_ticks=$(( $(awk '{print $14 + $15 + $16 + $17}' /proc/$$/stat) - cpu_start ))
+echo "[main] done in $((SECONDS - start)) s wall, $((cpu_ticks / $(getconf CLK_TCK))) CPU s" \
+     "(after set-up), OMP_NUM_THREADS=$OMP_NUM_THREADS. Results:"
 echo "  learning curves:  $out/learning_curve.png"
-echo "  per-round tables: $out/bald/results.csv, $out/random/results.csv (and results.jsonl)"
-echo "  configs/checkpoints: $out/<method>/config.json, $out/<method>/state.json"
+echo "  labels saved:     $out/labels_saved.json (every budget of the baseline)"
+echo "  per-round tables: $out/scratch/results.csv, $out/ssl-head/{random,badge}/results.csv"
+echo "  encoders:         $out/ssl-head/encoders/ (one per repeat, reused on a resume)"

@@ -51,6 +51,10 @@ _LAZY = {
     "ClassTimeModel": "cost",
     "CostAwareStrategy": "cost",
     "RegressorTimeModel": "cost",
+    "RECIPES": "recipe",
+    "Recipe": "recipe",
+    "get_recipe": "recipe",
+    "make_recipe": "recipe",
 }
 
 # Submodules reachable as attributes after a bare ``import skal`` (as they were when this file
@@ -59,7 +63,7 @@ _SUBMODULES = frozenset({
     "encoder",
     "augment", "batch_query", "bgadl", "callbacks", "classifier", "datasets", "exceptions",
     "experiment", "fixmatch", "learner", "losses", "low_budget", "nets", "query", "selection",
-    "waal", "stopping", "calibration", "cost",
+    "waal", "stopping", "calibration", "cost", "recipe",
 })
 
 __all__ = [
@@ -98,6 +102,10 @@ __all__ = [
     "ClassTimeModel",
     "CostAwareStrategy",
     "RegressorTimeModel",
+    "RECIPES",
+    "Recipe",
+    "get_recipe",
+    "make_recipe",
     "__version__",
 ]
 

@@ -24,7 +24,13 @@ import warnings
 
 from . import __version__
 from .exceptions import ConfigError, DeviceError, DivergenceError
-from .experiment.config import BUILTIN_METHODS, flag_names, flag_of, option_fields
+from .experiment.config import (
+    BUILTIN_METHODS,
+    BUILTIN_RECIPES,
+    flag_names,
+    flag_of,
+    option_fields,
+)
 from .labeling.cli import add_label_parser
 
 __all__ = ["main"]
@@ -76,6 +82,12 @@ _RUN_EPILOG = """\
 methods:
 {methods}
 
+recipes (--recipe; NAME+fixmatch / NAME+pseudo_label add semi-supervised training):
+{recipes}
+
+A recipe with an encoder fits a SimCLR encoder on each repeat's pool once (cached in
+OUT/encoders, shared by the runs of --methods); without --method, the recipe's own method runs.
+
 Options that a method does not use (e.g. --width for waal, --mc-samples for random) are refused;
 with --methods, each method gets the options it uses.
 
@@ -110,7 +122,9 @@ def _add_config_option(parser, f):
 
         text = f"{meta['help']}: {', '.join(DATASETS)} (default: {f.default})"
     if f.name == "method":
-        text = f"query method, see below (default: {f.default})"
+        text = "query method, see below (default: the recipe's; bald for scratch)"
+    if f.name == "recipe":
+        text = f"training recipe, see below (default: {f.default})"
     if meta["kind"] == "bool":
         kwargs["action"] = "store_true"
     elif meta["kind"] == "int":
@@ -127,12 +141,14 @@ def _add_config_option(parser, f):
 def _add_run_parser(commands):
     width = max(map(len, BUILTIN_METHODS))
     methods = "\n".join(f"  {name:<{width}}  {line}" for name, line in BUILTIN_METHODS.items())
+    rwidth = max(map(len, BUILTIN_RECIPES))
+    recipes = "\n".join(f"  {name:<{rwidth}}  {line}" for name, line in BUILTIN_RECIPES.items())
     run = commands.add_parser(
         "run", help="run (or resume, or extend) an active-learning experiment",
         description="Run a simulated-oracle active-learning experiment: train, score on the\n"
                     "test set and query, round after round, with the data set's labels as "
                     "oracle.",
-        epilog=_RUN_EPILOG.format(methods=methods),
+        epilog=_RUN_EPILOG.format(methods=methods, recipes=recipes),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     for f in option_fields():
@@ -157,6 +173,13 @@ def _add_compare_parser(commands):
     compare.add_argument("--out", default="compare.png",
                          help="PNG to write (default: compare.png)")
     compare.add_argument("--title", help="plot title (default: the data set and sizes)")
+    compare.add_argument("--baseline", metavar="DIR",
+                         help="a run folder (plotted too): print the labels every other run "
+                              "needs to reach its accuracy at its largest budget (per repeat, "
+                              "interpolated) and the ratio")
+    compare.add_argument("--summary", metavar="JSON",
+                         help="with --baseline: also write the numbers, for every budget of the "
+                              "baseline, to this JSON file")
     compare.set_defaults(handler=_compare)
 
 
@@ -170,8 +193,20 @@ def _build_parser():
     return parser
 
 
+def _default_method(args):
+    """The recipe's own method (``bald`` for ``scratch``), for a command without --method."""
+    from types import SimpleNamespace
+
+    from .experiment.config import _lookup_recipe
+
+    given = SimpleNamespace(recipe=getattr(args, "recipe", "scratch"), encoder_width=None,
+                            encoder_epochs=None, encoder_batch_size=None, semi_supervised=None)
+    return _lookup_recipe(given).strategy
+
+
 def _methods(args, registry):
-    names = args.methods.split(",") if args.methods else [getattr(args, "method", "bald")]
+    names = (args.methods.split(",") if args.methods
+             else [getattr(args, "method", None) or _default_method(args)])
     names = [n.strip() for n in names if n.strip()]
     if not names:
         raise _UsageError("skal run: error: --methods names no method")
@@ -198,11 +233,17 @@ def _configs(args, names, registry):
                 f"skal run: error: {flag_of(name)} does not apply to {which}: {names[0]} "
                 f"{method.ignore_reason(name)}"
             )
-    return [
+    configs = [
         ExperimentConfig(method=m, **{k: v for k, v in given.items()
                                       if k not in registry[m].ignores})
         for m in names
     ]
+    for name in ("width", "preact"):  # the trunk of a recipe with an encoder is the encoder's
+        if name in given and configs[0].recipe_spec().uses_encoder:
+            raise _UsageError(
+                f"skal run: error: {flag_of(name)} does not apply to --recipe "
+                f"{configs[0].recipe}: its network is the encoder's (set --encoder-width)")
+    return configs
 
 
 def _run(args):
@@ -220,8 +261,9 @@ def _run(args):
         for config in configs:
             check_estimator_params(config, classes)
     out_dirs = [os.path.join(args.out, name) if several else args.out for name in names]
+    cache = os.path.join(args.out, "encoders")  # one encoder per repeat for all the methods
     for config, out_dir in zip(configs, out_dirs):
-        result = run_experiment(config, out_dir, progress=not args.quiet)
+        result = run_experiment(config, out_dir, progress=not args.quiet, encoder_cache=cache)
         print(f"{config.method}: results in {out_dir}")
         for n_labeled, accuracy in result.mean_accuracy().items():
             print(f"  {n_labeled:6d} labels: mean test accuracy {accuracy:.4f}")
@@ -234,8 +276,50 @@ def _run(args):
 def _compare(args):
     from .experiment import compare_runs
 
-    results = compare_runs(args.dirs, args.out, title=args.title)
+    if args.summary and not args.baseline:
+        raise _UsageError("skal compare: error: --summary needs --baseline")
+    dirs = list(args.dirs)
+    if args.baseline and os.path.abspath(args.baseline) not in map(os.path.abspath, dirs):
+        dirs.insert(0, args.baseline)
+    results = compare_runs(dirs, args.out, title=args.title)
     print(f"compared {len(results)} runs: {args.out}")
+    if args.baseline:
+        _print_labels_saved(args, results)
+
+
+def _print_labels_saved(args, results):
+    import json
+
+    from .experiment import load_run
+    from .experiment.plots import run_label
+    from .experiment.savings import labels_saved
+
+    base = load_run(args.baseline)
+    name = run_label(base.config)
+    summary = []
+    budgets = sorted({row["n_labeled"] for row in base.rows})
+    for result in results:
+        if os.path.abspath(result.out_dir) == os.path.abspath(base.out_dir):
+            continue
+        for budget in budgets:
+            saved = labels_saved(base, result, reference=budget)
+            saved["run"], saved["baseline"] = run_label(result.config), name
+            summary.append(saved)
+        if saved["mean_curve"] is None:
+            line = "never reaches it"
+        else:
+            line = (f"reaches it with {saved['mean_curve']:.0f} labels (mean curve): "
+                    f"{saved['ratio']:.2f}x fewer")
+        per = ", ".join("never" if b is None else f"{b:.0f}" for b in saved["per_repeat"])
+        paired = ("" if saved["mean"] is None else
+                  f" (mean {saved['mean']:.0f} +- {saved['se']:.0f} over the {saved['reached']} "
+                  "that reach it)")
+        print(f"labels saved: {saved['run']} vs {name} at {saved['reference']} labels "
+              f"(accuracy {saved['target']:.4f}): {line}; per repeat {per}{paired}")
+    if args.summary:
+        with open(args.summary, "w") as f:
+            json.dump(summary, f, indent=2)
+        print(f"labels saved written to {args.summary}")
 
 
 _SKAL_DIR = os.path.dirname(os.path.abspath(__file__))

@@ -41,6 +41,7 @@ __all__ = [
     "RoundContext",
     "RunCallback",
     "compare_runs",
+    "labels_saved",
     "load_experiment_data",
     "load_run",
     "machine_info",
@@ -78,6 +79,7 @@ _LAZY = {
     "RESULT_COLUMNS": "storage",
     "compare_runs": "plots",
     "plot_learning_curves": "plots",
+    "labels_saved": "savings",
 }
 
 

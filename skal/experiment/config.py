@@ -18,7 +18,8 @@ from typing import Any
 
 from ..exceptions import ConfigError
 
-__all__ = ["BUILTIN_METHODS", "ExperimentConfig", "derive_seed", "option_fields"]
+__all__ = ["BUILTIN_METHODS", "BUILTIN_RECIPES", "ExperimentConfig", "derive_seed",
+           "option_fields"]
 
 # True while the ``skal`` command runs: messages name its flags instead of the fields
 _FLAG_NAMES = contextvars.ContextVar("skal_flag_names", default=False)
@@ -35,6 +36,18 @@ BUILTIN_METHODS = {
     "bgadl": "BGADL: BALD with a ResNet18 trained jointly with a VAE-ACGAN (generated images)",
     "random_gen": "random sampling with BGADL's joint VAE-ACGAN training (the paper's control)",
 }
+
+#: One line per built-in recipe (for ``skal run --help``; the recipes themselves live in
+#: :mod:`skal.recipe`). ``NAME+fixmatch`` / ``NAME+pseudo_label`` add semi-supervised training.
+BUILTIN_RECIPES = {
+    "scratch": "ResNet18 from random weights (the default; skal without a recipe)",
+    "ssl-head": "SimCLR encoder fitted on the pool, frozen + an MC-dropout MLP head (badge)",
+    "ssl-finetune": "ResNet18 whose trunk starts from the SimCLR encoder (margin)",
+    "ssl-finetune+fixmatch": "the same, trained with FixMatch on the unlabelled pool too",
+}
+
+_SEMI_SUPERVISED = ("none", "fixmatch", "pseudo_label")
+_ENCODER_FIELDS = ("encoder_width", "encoder_epochs", "encoder_batch_size")
 
 #: The learning rate of methods that declare none (Adam's, for the ResNet18 methods).
 DEFAULT_LR = 1e-3
@@ -167,6 +180,53 @@ def _lookup_method(name):
     return METHODS[name]
 
 
+def _lookup_recipe(config):
+    """The :class:`skal.recipe.Recipe` of a configuration, with its ``encoder_*`` and
+    ``semi_supervised`` fields applied (a ConfigError naming the options otherwise)."""
+    from .. import recipe as recipes  # numpy and scikit-learn: only when a config is built
+
+    name = config.recipe
+    if not isinstance(name, str):
+        _fail("recipe", "a str", name)
+    try:
+        base = recipes.get_recipe(name)
+    except ValueError:
+        known = ", ".join(repr(n) for n in recipes.recipe_names())
+        raise ConfigError(f"Unknown recipe {name!r}. Expected one of: {known} (or "
+                          "NAME+fixmatch, NAME+pseudo_label).") from None
+    overrides = {k: getattr(config, k) for k in _ENCODER_FIELDS if getattr(config, k) is not None}
+    if overrides and not base.uses_encoder:
+        key = next(iter(overrides))
+        raise ConfigError(f"{option_subject(key)} does not apply to "
+                          f"{option_setting('recipe', name)}, which trains no encoder.")
+    semi = config.semi_supervised
+    if semi is not None and semi != base.semi_supervised:
+        if base.training == "head" and semi != "none":
+            raise ConfigError(
+                f"{option_setting('semi_supervised', semi)} does not apply to "
+                f"{option_setting('recipe', name)}: FixMatch and pseudo-labelling train an "
+                "image network, the head learns on frozen features; use "
+                f"{option_setting('recipe', 'ssl-finetune')}.")
+        overrides["semi_supervised"] = semi
+    return recipes.get_recipe(base, **overrides)
+
+
+def _check_recipe_method(config, method):
+    """Refuse a recipe for a method whose estimator factory takes no encoder (WAAL, BGADL)."""
+    import inspect
+
+    try:
+        takes = "encoder" in inspect.signature(method.make_estimator).parameters
+    except (TypeError, ValueError):
+        takes = False
+    if not takes:
+        raise ConfigError(
+            f"{option_setting('recipe', config.recipe)} does not apply to "
+            f"{option_setting('method', config.method)}, which trains its own estimator; "
+            "recipes apply to the ResNet18 methods "
+            "(random, margin, entropy, bald, badge, typiclust, ...).")
+
+
 def _unknown_name(kind, value, valid):
     names = ", ".join(repr(v) for v in valid)
     return ConfigError(f"Unknown {kind} {value!r}. Expected one of: {names}.")
@@ -193,8 +253,25 @@ class ExperimentConfig:
         stratified quarter of the data (``test_size`` samples when given).
     image_size : int or None, default=None
         For an image folder: resize the images to ``image_size`` x ``image_size``.
-    method : str, default="bald"
-        One of :data:`skal.experiment.METHODS`.
+    method : str or None, default=None
+        One of :data:`skal.experiment.METHODS`; None: the recipe's (``"bald"`` for
+        ``"scratch"``, ``"badge"`` for ``"ssl-head"``).
+    recipe : str, default="scratch"
+        How the classifier is trained, one of :data:`skal.recipe.RECIPES` (``"scratch"``,
+        ``"ssl-head"``, ``"ssl-finetune"``, ``"ssl-finetune+fixmatch"``, ...; see
+        :mod:`skal.recipe`). A recipe with an encoder fits a SimCLR
+        :class:`skal.ContrastiveEncoder` on each repeat's pool once (cached in the run folder's
+        ``encoders/``); it applies to the ResNet18 methods, not to ``"waal"``, ``"bgadl"`` or
+        ``"random_gen"``, and ``width`` and ``preact`` do not apply to it (stored as None).
+    encoder_width : int or None, default=None
+        Recipes with an encoder: the encoder's width (None: the recipe's, 8).
+    encoder_epochs : int or None, default=None
+        Recipes with an encoder: its SimCLR epochs (None: the recipe's, 15).
+    encoder_batch_size : int or None, default=None
+        Recipes with an encoder: its SimCLR batch size (None: the recipe's, 256).
+    semi_supervised : {"none", "fixmatch", "pseudo_label"} or None, default=None
+        Train with :class:`skal.FixMatchClassifier` on the unlabelled rest of the pool too
+        (None: the recipe's); not with ``"ssl-head"``.
     n_initial : int, default=100
         Random labelled pool samples before the first round (at least 2: the first model needs
         two classes).
@@ -270,7 +347,19 @@ class ExperimentConfig:
                                      "file", kind="str", shown="a quarter of the data held out")
     image_size: int | None = _option(None, "resize an image folder's images to N x N", low=1,
                                      shown="as they are")
-    method: str = _option("bald", "query method (see the list below)", kind="str")
+    method: str | None = _option(None, "query method (see the list below)", kind="str",
+                                 shown="the recipe's: bald for scratch")
+    recipe: str = _option("scratch", "training recipe (see the list below)", kind="str")
+    encoder_width: int | None = _option(None, "recipes with an encoder: channels of its first "
+                                              "ResNet18 stage", low=1, shown="the recipe's: 8")
+    encoder_epochs: int | None = _option(None, "recipes with an encoder: SimCLR epochs over "
+                                               "the pool", low=1, shown="the recipe's: 15")
+    encoder_batch_size: int | None = _option(None, "recipes with an encoder: SimCLR batch "
+                                                   "size", low=2, shown="the recipe's: 256")
+    semi_supervised: str | None = _option(None, "train on the unlabelled pool too (FixMatch "
+                                                "or pseudo-labels; not for ssl-head)",
+                                          kind="choice", choices=_SEMI_SUPERVISED,
+                                          shown="the recipe's: none")
     n_initial: int = _option(100, "random labelled samples before the first round", low=2)
     query_size: int = _option(100, "samples labelled per acquisition round", low=1)
     n_rounds: int = _option(5, "acquisition rounds (the run records rounds 0..ROUNDS); a "
@@ -322,10 +411,18 @@ class ExperimentConfig:
                 f"with a dataset path too. Got {option_setting('test', repr(self.test))} with "
                 f"{option_setting('dataset', repr(self.dataset))} instead."
             )
+        recipe = _lookup_recipe(self)
+        if self.method is None:
+            object.__setattr__(self, "method", recipe.strategy)
         method = self._method()
+        ignored = set(method.ignores)
+        if recipe.uses_encoder or recipe.semi_supervised != "none":
+            _check_recipe_method(self, method)
+        if recipe.uses_encoder:
+            ignored |= {"width", "preact"}  # the trunk is the encoder's, or there is none
         for f in option_fields():
             value = getattr(self, f.name)
-            if f.name in method.ignores:
+            if f.name in ignored:
                 object.__setattr__(self, f.name, None)  # stored as "not used"
                 continue
             if f.name == "lr" and value is None:
@@ -333,6 +430,9 @@ class ExperimentConfig:
             _check_field(f, getattr(self, f.name))
         if not 0 <= self.dropout < 1:
             _fail("dropout", "a float in [0, 1)", self.dropout)
+        for key in _ENCODER_FIELDS:  # what the run really uses
+            object.__setattr__(self, key, getattr(recipe, key) if recipe.uses_encoder else None)
+        object.__setattr__(self, "semi_supervised", recipe.semi_supervised)
         if self.pool_size is not None and self.n_labeled_final > self.pool_size:
             raise ConfigError(
                 f"The pool is too small: {label_budget()} = {self.n_labeled_final} labels, but "
@@ -341,6 +441,10 @@ class ExperimentConfig:
 
     def _method(self):
         return _lookup_method(self.method)
+
+    def recipe_spec(self) -> Any:
+        """The :class:`skal.recipe.Recipe` the run trains with (its fields as configured)."""
+        return _lookup_recipe(self)
 
     @property
     def n_labeled_final(self) -> int:
@@ -368,7 +472,16 @@ class ExperimentConfig:
     @property
     def estimator(self) -> str:
         """The estimator the method trains, in words (for titles and ``config.json``)."""
-        return self._method().describe(self)
+        recipe = self.recipe_spec()
+        semi = {"none": "", "fixmatch": ", FixMatch on the pool",
+                "pseudo_label": ", pseudo-labels on the pool"}[recipe.semi_supervised]
+        encoder = (f"a SimCLR encoder (width {recipe.encoder_width}, {recipe.encoder_epochs} "
+                   "epochs on the pool)")
+        if recipe.training == "head":
+            return f"EmbeddingHeadClassifier on the frozen features of {encoder}"
+        if recipe.training == "finetune":
+            return f"ResNet18Classifier(width={recipe.encoder_width}) started from {encoder}{semi}"
+        return self._method().describe(self) + semi
 
     def to_dict(self) -> dict[str, Any]:
         """Return the configuration as a JSON-serialisable dict.

@@ -15,7 +15,6 @@ from skorch.callbacks import LRScheduler
 from torch.optim.lr_scheduler import CosineAnnealingLR
 
 from ..bgadl import PAPER_GEN_WEIGHT, BGADLClassifier
-from ..classifier import ResNet18Classifier
 from ..query import (
     bald,
     entropy_sampling,
@@ -60,8 +59,10 @@ def _resnet18_params(config, random_state, classes):
     )
 
 
-def make_resnet18(config: Any, random_state: int, classes: np.ndarray) -> ResNet18Classifier:
-    """The default estimator of every method: a :class:`skal.ResNet18Classifier`.
+def make_resnet18(config: Any, random_state: int, classes: np.ndarray,
+                  encoder: Any = None) -> Any:
+    """The default estimator of every method: a :class:`skal.ResNet18Classifier`, or what the
+    configuration's recipe trains (built by :func:`skal.recipe.make_estimator`).
 
     Parameters
     ----------
@@ -71,22 +72,32 @@ def make_resnet18(config: Any, random_state: int, classes: np.ndarray) -> ResNet
         Seed of this round's (or, with ``warm_start``, this repeat's) model.
     classes : ndarray
         All classes of the data set, so the output layer never depends on the labelled set.
+    encoder : ContrastiveEncoder, EncodedFeatures or None, default=None
+        The repeat's fitted encoder, for a recipe that uses one (the runner passes it).
 
     Returns
     -------
-    estimator : ResNet18Classifier
+    estimator : ResNet18Classifier or Pipeline
         Unfitted, with the configuration's ``width``, ``preact``, ``dropout``, ``lr``,
-        ``max_epochs``, ``batch_size``, ``device``, ``warm_start`` and ``lr_schedule``.
+        ``max_epochs``, ``batch_size``, ``device``, ``warm_start`` and ``lr_schedule``: a
+        ``ResNet18Classifier`` for the ``"scratch"`` recipe (a ``FixMatchClassifier`` with
+        ``semi_supervised``), a ``Pipeline`` of the frozen encoder and an
+        ``EmbeddingHeadClassifier`` for ``"ssl-head"``.
     """
-    return ResNet18Classifier(**_resnet18_params(config, random_state, classes))
+    from ..recipe import make_estimator
+
+    params = _resnet18_params(config, random_state, classes)
+    params["preact"] = bool(params["preact"])  # None (not used) for recipes with an encoder
+    return make_estimator(config.recipe_spec(), encoder=encoder, **params)
 
 
-def make_resnet18_learner(config: Any, random_state: int, classes: np.ndarray) -> Any:
+def make_resnet18_learner(config: Any, random_state: int, classes: np.ndarray,
+                          encoder: Any = None) -> Any:
     """:func:`make_resnet18` in a :class:`skal.ActiveLearner`, for strategies that need the
     labelled set (``"coreset"`` and ``"typiclust"`` read the learner's ``X_training_``)."""
     from ..learner import ActiveLearner
 
-    return ActiveLearner(make_resnet18(config, random_state, classes))
+    return ActiveLearner(make_resnet18(config, random_state, classes, encoder=encoder))
 
 
 def make_waal(config: Any, random_state: int, classes: np.ndarray) -> WAALClassifier:

@@ -19,6 +19,12 @@ from .storage import (
 __all__ = ["compare_runs", "plot_learning_curves"]
 
 
+def run_label(config):
+    """``"badge"``, or ``"badge + ssl-head"`` for a run with a recipe other than scratch."""
+    recipe = getattr(config, "recipe", "scratch")
+    return config.method if recipe == "scratch" else f"{config.method} + {recipe}"
+
+
 def run_title(config, data=None):
     """``"digits: pool 200, test 100, 20 + 10/round, ResNet18Classifier(width=2), 2 repeats"``."""
     pool = config.pool_size or "all"
@@ -118,10 +124,10 @@ def compare_runs(
         The runs plotted, in order.
     """
     results = [load_run(d) for d in _expand_run_dirs(dirs)]
-    methods = [r.config.method for r in results]
+    methods = [run_label(r.config) for r in results]
     curves = {}
     for result in results:
-        label = result.config.method
+        label = run_label(result.config)
         if methods.count(label) > 1:
             label = f"{label} ({result.out_dir})"
         curves[label] = result.rows

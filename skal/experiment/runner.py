@@ -49,6 +49,7 @@ from .config import (
     option_subject,
 )
 from .data import FIT, INITIAL, POOL, QUERY, TEST, ExperimentData, load_experiment_data
+from .diagnostics import round_diagnostics
 from .methods import METHODS, Method, unlabeled_steps
 from .plots import plot_learning_curves, run_title
 from .storage import (
@@ -147,8 +148,9 @@ def check_estimator_params(config: ExperimentConfig, classes: np.ndarray) -> Non
         If the estimator refuses a parameter (e.g. ``batch_size=1`` for a ResNet18, whose
         BatchNorm layers cannot train on one sample); the message names the configuration field.
     """
-    model = METHODS[config.method].make_estimator(config, 0, classes)
-    for net in (model, getattr(model, "estimator", None)):  # an ActiveLearner's estimator
+    kwargs = {"encoder": None} if _uses_recipe(config) else {}
+    model = METHODS[config.method].make_estimator(config, 0, classes, **kwargs)
+    for net in _nets(model):  # the model, an ActiveLearner's estimator, a Pipeline's last step
         check = getattr(net, "_check_params", None)
         if not callable(check):
             continue
@@ -159,6 +161,50 @@ def check_estimator_params(config: ExperimentConfig, classes: np.ndarray) -> Non
         except ValueError as exc:  # scikit-learn's InvalidParameterError is one
             raise _estimator_error(config, net, exc) from None
         return
+
+
+def _uses_recipe(config):
+    """Whether the method's estimator is built for a recipe other than plain ``"scratch"``."""
+    recipe = config.recipe_spec()
+    return recipe.uses_encoder or recipe.semi_supervised != "none"
+
+
+def _nets(model):
+    """The model, an ActiveLearner's estimator and a Pipeline's last step (what may be a net)."""
+    inner = getattr(model, "estimator", None)
+    found = [model, inner]
+    for est in (model, inner):
+        steps = getattr(est, "steps", None)
+        if isinstance(steps, list) and steps:
+            found.append(steps[-1][1])
+    return [net for net in found if net is not None]
+
+
+#: derive_seed purpose of a repeat's encoder (after POOL, INITIAL, TEST, FIT, QUERY)
+ENCODER = 5
+
+
+def repeat_encoder(config, X_pool, X_test, repeat, cache_dir):
+    """The encoder a recipe's models start from in ``repeat``, or None without one.
+
+    Fitted on the repeat's pool images (no labels) with a seed of ``(seed, repeat)``, and cached
+    in ``cache_dir`` by the pool's content and the settings, so a resumed run and every method
+    of ``skal run --methods`` reuse it. For ``"ssl-head"`` it comes as an
+    :class:`skal.recipe.EncodedFeatures` holding the features of the pool and test images.
+    """
+    from ..recipe import EncodedFeatures, fit_encoder
+
+    recipe = config.recipe_spec()
+    if not recipe.uses_encoder:
+        return None
+    encoder = fit_encoder(recipe, X_pool, random_state=derive_seed(config.seed, ENCODER, repeat),
+                          cache_dir=cache_dir, device=config.device)
+    if recipe.training != "head":
+        return encoder
+    features = EncodedFeatures(encoder)
+    features.transform(X_pool)  # embedded once, in a fixed order (the same on a resume)
+    features.transform(X_test)
+    return features
 
 
 def _new_repeat_state(config, data, repeat, y_pool):
@@ -259,8 +305,9 @@ def _summary(exc, advice):
 
 
 def _trained_net(model):
-    """The net with a skorch history: the model, or an ActiveLearner's estimator."""
-    for net in (model, getattr(model, "estimator", None)):
+    """The net with a skorch history: the model, an ActiveLearner's estimator or a Pipeline's
+    last step."""
+    for net in _nets(model):
         if getattr(net, "history_", None) is not None:
             return net
     return model
@@ -268,7 +315,7 @@ def _trained_net(model):
 
 def _epochs_trained(model):
     """Epochs in the fitted model's skorch history (fewer than planned after early stopping)."""
-    for net in (model, getattr(model, "estimator", None)):
+    for net in _nets(model):
         history = getattr(net, "history_", None)
         if history is not None:
             return len(history)
@@ -289,6 +336,7 @@ class _Repeat:
     out_dir: str = ""
     rounds_saved: int = 0
     hooks: _Hooks = dataclasses.field(default_factory=lambda: _Hooks(()))
+    encoder: Any = None  # the recipe's fitted encoder (None without one)
 
     def _remaining(self):
         return np.setdiff1d(np.arange(len(self.y_pool)), self.labeled)
@@ -308,7 +356,8 @@ class _Repeat:
         n_labeled = len(self.labeled)
         epochs = config.epochs_for(n_labeled, len(self.y_pool) - n_labeled)
         config = dataclasses.replace(config, max_epochs=epochs)
-        return self.method.make_estimator(config, seed, self.data.classes), epochs
+        kwargs = {"encoder": self.encoder} if _uses_recipe(config) else {}
+        return self.method.make_estimator(config, seed, self.data.classes, **kwargs), epochs
 
     def _diverged(self, rnd, detail, advice=None):
         lr = self.config.lr
@@ -325,7 +374,7 @@ class _Repeat:
     def fit(self, model, rnd):
         """Train the round's model; a diverged training raises :class:`DivergenceError`."""
         kwargs = {}
-        if self.method.pass_unlabeled:
+        if self.method.pass_unlabeled or self.config.semi_supervised not in (None, "none"):
             kwargs["X_unlabeled"] = self.X_pool[self._remaining()]
         if _takes(model.fit, "new_rows"):  # e.g. BGADLClassifier(rec_source="new")
             kwargs["new_rows"] = self.config.query_size if rnd > 0 else len(self.labeled)
@@ -467,7 +516,7 @@ class _ChanceCheck:
         )
 
 
-def _run_repeat(config, data, state, index, out_dir, progress, hooks, chance):
+def _run_repeat(config, data, state, index, out_dir, progress, hooks, chance, encoder_cache):
     X_pool, y_pool = data.pool(index)
     if index == len(state["repeats"]):
         state["repeats"].append(_new_repeat_state(config, data, index, y_pool))
@@ -475,9 +524,19 @@ def _run_repeat(config, data, state, index, out_dir, progress, hooks, chance):
     rows = [row for row in state["results"] if row["repeat"] == index]
     labeled, pending = check_repeat_state(record, y_pool, config, rows,
                                           os.path.join(out_dir, "state.json"), out_dir)
-    repeat = _Repeat(config, METHODS[config.method], data, index, X_pool, y_pool, labeled,
-                     out_dir=out_dir, rounds_saved=record["rounds_done"], hooks=hooks)
     total = config.n_rounds + 1
+    encoder = None  # a finished repeat needs none
+    if pending or record["rounds_done"] < total:
+        encoder = repeat_encoder(config, X_pool, data.X_test, index, encoder_cache)
+        info = getattr(getattr(encoder, "encoder", encoder), "fit_info_", None)
+        if progress and info:
+            how = ("loaded from the cache" if info.get("cached") else
+                   f"fitted once in {info['wall_s']:.1f} s ({info['cpu_s']:.1f} CPU s)")
+            tqdm.write(f"[{config.method}] repeat {index + 1}/{config.repeats}: encoder of "
+                       f"recipe {config.recipe!r} {how}", file=sys.stdout)
+    repeat = _Repeat(config, METHODS[config.method], data, index, X_pool, y_pool, labeled,
+                     out_dir=out_dir, rounds_saved=record["rounds_done"], hooks=hooks,
+                     encoder=encoder)
     bar = tqdm(
         total=total, initial=record["rounds_done"], unit="round", leave=False,
         desc=f"{config.method} repeat {index + 1}/{config.repeats}",
@@ -496,6 +555,9 @@ def _run_repeat(config, data, state, index, out_dir, progress, hooks, chance):
             if model is None or not config.warm_start:
                 model, epochs = repeat.new_model(rnd)
             row = repeat.run_round(model, rnd, epochs, ctx)
+            row.update(round_diagnostics(  # new keys: when to stop, calibration (the others kept)
+                model, data.X_test, data.y_test, config.query_size,
+                [r for r in state["results"] if r["repeat"] == index], row, record))
             record.update(rounds_done=rnd + 1, labeled=repeat.labeled.tolist(),
                           labels=y_pool[repeat.labeled].tolist())
             state["results"].append(row)
@@ -524,6 +586,7 @@ def run_experiment(
     out_dir: str | os.PathLike[str],
     progress: bool = True,
     callbacks: Sequence[RunCallback] | None = None,
+    encoder_cache: str | os.PathLike[str] | None = None,
 ) -> ExperimentResult:
     """Run (or resume, or extend) a simulated active-learning experiment, saved in ``out_dir``.
 
@@ -548,6 +611,10 @@ def run_experiment(
         Hooks called during the rounds that run, in this order (see :class:`RunCallback`):
         to watch the run or keep its models. They are not part of the run's identity and do
         not change its results; an exception in one stops the run.
+    encoder_cache : str, path-like or None, default=None
+        For a recipe with an encoder: the folder where each repeat's fitted encoder is cached
+        (by the pool's content and the settings); None: ``out_dir/encoders``. Runs that share
+        it (``skal run --methods``) fit each encoder once.
 
     Returns
     -------
@@ -603,8 +670,10 @@ def run_experiment(
     with RunLock(out_dir):
         state = open_run(config, out_dir, torch.get_num_threads(), machine_info())
         write_results(out_dir, state["results"])
+        cache = os.path.join(out_dir, "encoders") if encoder_cache is None else encoder_cache
         for repeat in range(config.repeats):
-            _run_repeat(config, data, state, repeat, out_dir, progress, hooks, chance)
+            _run_repeat(config, data, state, repeat, out_dir, progress, hooks, chance,
+                        os.fspath(cache))
         result = load_run(out_dir)
         plot_learning_curves({config.method: result.rows}, os.path.join(out_dir, CURVE_PNG),
                              title=run_title(config, data))

@@ -166,7 +166,10 @@ def _run(store, project_path, pixels, classes, round_id, ready, report):
     y_train = np.asarray([r["label"] for r in train])
     X_pool = X_all[[rows[int(i)] for i in pool]]
     seed = (int(config["seed"]) + round_id) % (2**31 - 1)
-    estimator = _fit(config, model, classes, seed, X_train, y_train, X_pool, report)
+    from . import service
+
+    encoder = service.project_encoder(config, project_path, X_all, report)  # None: no recipe
+    estimator = _fit(config, model, classes, seed, X_train, y_train, X_pool, report, encoder)
     accuracy = None
     if held:
         report("evaluating", 0, 1)
@@ -192,8 +195,9 @@ def _run(store, project_path, pixels, classes, round_id, ready, report):
     return dict(store.round(round_id))
 
 
-def _fit(config, model, classes, seed, X_train, y_train, X_pool, report):
-    """The round's estimator, trained on the training labels (WAAL also on the pool)."""
+def _fit(config, model, classes, seed, X_train, y_train, X_pool, report, encoder=None):
+    """The round's estimator, trained on the training labels (WAAL and FixMatch recipes also on
+    the pool)."""
     from . import service
 
     # an epoch is a pass over the labels (over the pool for WAAL); few labels -> more epochs
@@ -201,9 +205,9 @@ def _fit(config, model, classes, seed, X_train, y_train, X_pool, report):
                   // int(config["train_batch_size"]))
     epochs = max(int(config["epochs"]), -(-int(config["min_steps"]) // per_epoch))
     estimator = service.build_estimator(dict(config, epochs=epochs), model, classes, seed,
-                                        report)
+                                        report, encoder=encoder)
     report("training", 0, epochs)
-    if model == "waal":
+    if service.needs_unlabeled(config):
         estimator.fit(X_train, y_train, X_unlabeled=X_pool)
     else:
         estimator.fit(X_train, y_train)

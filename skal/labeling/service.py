@@ -10,7 +10,12 @@ import time
 
 from skorch.callbacks import Callback
 
-__all__ = ["TrainingService", "build_estimator"]
+__all__ = ["ENCODER_DIR", "TrainingService", "build_estimator", "needs_unlabeled",
+           "project_encoder"]
+
+#: The project sub-folder that holds the recipe's encoder (fitted at the first round).
+ENCODER_DIR = "encoder"
+_FEATURES = {}  # id(encoder) -> its EncodedFeatures: the pool is embedded once per process
 
 
 class _Progress(Callback):
@@ -29,19 +34,77 @@ class _Progress(Callback):
         return state
 
 
-def build_estimator(config, model, classes, seed, report=None):
-    """The (unfitted) estimator of a round, from the project settings.
+def project_encoder(config, project_path, X_images, report=None):
+    """The recipe's encoder of a project, or None when its recipe has none.
+
+    Fitted on ``X_images`` (every image of the project, no labels) at the first round that needs
+    it and cached in ``PROJECT/encoder/``; later rounds load it (images added since are embedded
+    by it, not refitted on). Its key is the recipe's encoder settings and the project's seed.
 
     Parameters
     ----------
     config : dict
-        Project settings (``width``, ``epochs``, ``train_batch_size``, ``lr``, ``device``).
+        Project settings (``recipe``, ``encoder_epochs``, ``encoder_width``, ``seed``,
+        ``device``).
+    project_path : str
+        The project folder.
+    X_images : ndarray
+        The project's images.
+    report : callable or None
+        ``report(phase, done, total)``.
+    """
+    import os
+
+    from ..recipe import encoder_key, fit_encoder
+    from .settings import project_recipe
+
+    recipe = project_recipe(config)
+    if not recipe.uses_encoder:
+        return None
+    seed = int(config["seed"])
+    key = encoder_key(recipe, None, seed)  # the settings: the pool grows, the encoder stays
+    cache = os.path.join(project_path, ENCODER_DIR)
+    if report is not None and not os.path.isfile(os.path.join(cache, f"encoder-{key}.pkl")):
+        report("pretraining the encoder", 0, recipe.encoder_epochs)
+    return fit_encoder(recipe, X_images, random_state=seed, cache_dir=cache, key=key,
+                       device=config["device"])
+
+
+def needs_unlabeled(config):
+    """Whether a round's ``fit`` takes the pool as ``X_unlabeled`` (WAAL, FixMatch recipes)."""
+    from .settings import model_for, project_recipe
+
+    return model_for(config) == "waal" or project_recipe(config).semi_supervised != "none"
+
+
+def _features(encoder):
+    from ..recipe import EncodedFeatures
+
+    features = _FEATURES.get(id(encoder))
+    if features is None or features.encoder is not encoder:
+        _FEATURES.clear()  # one project's encoder at a time
+        features = _FEATURES[id(encoder)] = EncodedFeatures(encoder)
+    return features
+
+
+def build_estimator(config, model, classes, seed, report=None, encoder=None):
+    """The (unfitted) estimator of a round, from the project settings.
+
+    Built by :func:`skal.recipe.make_estimator`, the factory ``skal run`` uses too.
+
+    Parameters
+    ----------
+    config : dict
+        Project settings (``recipe``, ``width``, ``epochs``, ``train_batch_size``, ``lr``,
+        ``device``).
     model : {"resnet18", "waal"}
     classes : list of str
         All the project's classes, so predictions cover classes not labelled yet.
     seed : int
     report : callable or None
         ``report(phase, epoch, epochs)`` after every epoch.
+    encoder : ContrastiveEncoder or None
+        The project's encoder (:func:`project_encoder`) for a recipe that uses one.
     """
     common = dict(
         max_epochs=int(config["epochs"]), batch_size=int(config["train_batch_size"]),
@@ -53,9 +116,14 @@ def build_estimator(config, model, classes, seed, report=None):
 
         return WAALClassifier(unlabeled_marker=None, query_size=int(config["batch_size"]),
                               **common)
-    from ..classifier import ResNet18Classifier
+    from ..recipe import make_estimator
+    from .settings import project_recipe
 
-    return ResNet18Classifier(width=int(config["width"]), **common)
+    recipe = project_recipe(config)
+    if recipe.training == "head" and encoder is not None:
+        encoder = _features(encoder)
+    width = None if recipe.uses_encoder else int(config["width"])  # finetune: the encoder's
+    return make_estimator(recipe, width=width, encoder=encoder, **common)
 
 
 class TrainingService:

@@ -10,13 +10,16 @@ import inspect
 import numpy as np
 
 __all__ = ["DEFAULT_CONFIG", "available_strategies", "check_config", "check_name", "model_for",
-           "round_params"]
+           "project_recipe", "round_params"]
 
 #: Settings of a new project; every one can be given to :meth:`Project.init`.
 DEFAULT_CONFIG = {
     "batch_size": 20,         # images per query batch
     "strategy": "bald",       # a query strategy of skal.query, by name
     "model": "auto",          # "resnet18", "waal", or "auto" (WAAL for waal_* strategies)
+    "recipe": "scratch",      # a skal.recipe name: "ssl-head" trains a head on SimCLR features
+    "encoder_epochs": None,   # recipes with an encoder: SimCLR epochs (None: the recipe's)
+    "encoder_width": None,    # ... and its width (None: the recipe's)
     "width": 16,              # ResNet18 channels of the first stage
     "epochs": 10,             # training epochs per round (at least)
     "min_steps": 100,         # ... and at least this many gradient steps (more epochs when few)
@@ -80,6 +83,34 @@ def model_for(config):
     return model
 
 
+def project_recipe(config):
+    """The :class:`skal.recipe.Recipe` of a project's settings (``"scratch"`` for a project made
+    before recipes existed); a ``ValueError`` naming the setting for an unknown or incompatible
+    one."""
+    from ..recipe import get_recipe, recipe_names
+
+    name = config.get("recipe", "scratch")
+    try:
+        recipe = get_recipe(name)
+    except (ValueError, AttributeError):
+        raise ValueError(
+            f"The 'recipe' parameter must be one of {recipe_names()} (or NAME+fixmatch, "
+            f"NAME+pseudo_label). Got {name!r} instead.") from None
+    overrides = {}
+    for key in ("encoder_epochs", "encoder_width"):
+        value = config.get(key)
+        if value is None:
+            continue
+        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+            raise ValueError(f"The '{key}' parameter must be None or an int >= 1. Got "
+                             f"{value!r} instead.")
+        if not recipe.uses_encoder:
+            raise ValueError(f"The '{key}' parameter applies to recipes with an encoder; the "
+                             f"recipe {name!r} trains none. Got {key}={value!r}.")
+        overrides[key] = int(value)
+    return get_recipe(recipe, **overrides) if overrides else recipe
+
+
 def check_name(name, what):
     """Validate a class or annotator name: 1-100 printable characters, no path separators."""
     if not isinstance(name, str) or not name.strip() or name != name.strip():
@@ -106,7 +137,12 @@ def check_config(config):
             f"{sorted(DEFAULT_CONFIG)}."
         )
     _check_strategy(config["strategy"])
-    model_for(config)
+    model = model_for(config)
+    recipe = project_recipe(config)
+    if model == "waal" and recipe.name != "scratch":
+        raise ValueError(
+            f"The 'recipe' parameter must be 'scratch' with model='waal' (WAAL trains its own "
+            f"network; strategy {config['strategy']!r}). Got {recipe.name!r} instead.")
     for key in ("batch_size", "width", "epochs", "train_batch_size", "mc_samples"):
         value = config[key]
         if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
@@ -134,4 +170,7 @@ def round_params(config):
     """The settings a round records with itself (what it trained and queried with)."""
     keys = ("width", "epochs", "min_steps", "train_batch_size", "lr", "mc_samples", "subsample",
             "holdout", "seed", "device", "batch_size")
-    return {k: config[k] for k in keys}
+    params = {k: config[k] for k in keys}
+    if config.get("recipe", "scratch") != "scratch":  # projects without a recipe: as before
+        params.update({k: config.get(k) for k in ("recipe", "encoder_epochs", "encoder_width")})
+    return params
