@@ -25,7 +25,8 @@ from skal.cli import main
 from skal.labeling import Project
 from skal.labeling import label_studio as ls
 
-TINY = dict(batch_size=6, width=2, epochs=1, min_steps=0, mc_samples=2, holdout=0.25)
+TINY = {"batch_size": 6, "width": 2, "epochs": 1, "min_steps": 0, "mc_samples": 2,
+        "holdout": 0.25}
 LS_PYTHON = os.path.join(REPO, ".venv-ls", "bin", "python")
 LS_BIN = os.path.join(REPO, ".venv-ls", "bin", "label-studio")
 EMAIL, PASSWORD, TOKEN = "annotator@example.com", "skal-test-pw-1", "skal0test0token0123456"
@@ -286,38 +287,38 @@ def server(trained, tmp_path_factory):
         # no calls out: no version check, analytics or Sentry reports
         LATEST_VERSION_CHECK="false", COLLECT_ANALYTICS="false", SENTRY_DSN="",
         FRONTEND_SENTRY_DSN="")
-    log = open(data / "server.log", "w")
-    started = time.monotonic()
-    proc = subprocess.Popen(
-        [LS_BIN, "start", "--no-browser", "--host", "127.0.0.1", "--port", str(port),
-         "--data-dir", str(data), "--enable-legacy-api-token"],
-        stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env)
     url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = started + 300
-        while True:
-            try:
-                with urllib.request.urlopen(url + "/health", timeout=5) as r:
-                    if json.loads(r.read()).get("status") == "UP":
-                        break
-            except OSError:
-                pass
-            if proc.poll() is not None or time.monotonic() > deadline:
-                log.flush()
-                tail = (data / "server.log").read_text()[-3000:]
-                pytest.fail(f"Label Studio did not come up on {url} "
-                            f"(exit {proc.poll()}):\n{tail}")
-            time.sleep(1)
-        print(f"Label Studio up in {time.monotonic() - started:.1f} s")
-        yield url
-    finally:
-        proc.terminate()
+    with open(data / "server.log", "w") as log:
+        started = time.monotonic()
+        proc = subprocess.Popen(
+            [LS_BIN, "start", "--no-browser", "--host", "127.0.0.1", "--port", str(port),
+             "--data-dir", str(data), "--enable-legacy-api-token"],
+            stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env)
         try:
-            proc.wait(30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-        log.close()
+            _wait_until_up(url, proc, started + 300, data / "server.log")
+            print(f"Label Studio up in {time.monotonic() - started:.1f} s")
+            yield url
+        finally:
+            proc.terminate()
+            try:
+                proc.wait(30)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+
+
+def _wait_until_up(url, proc, deadline, log):
+    while True:
+        try:
+            with urllib.request.urlopen(url + "/health", timeout=5) as r:
+                if json.loads(r.read()).get("status") == "UP":
+                    return
+        except OSError:
+            pass
+        if proc.poll() is not None or time.monotonic() > deadline:
+            pytest.fail(f"Label Studio did not come up on {url} (exit {proc.poll()}):\n"
+                        f"{log.read_text()[-3000:]}")
+        time.sleep(1)
 
 
 # a person's actions in Label Studio, through label-studio-sdk (run by .venv-ls's Python)
@@ -328,8 +329,10 @@ url, key, action, args = sys.argv[1], sys.argv[2], sys.argv[3], json.loads(sys.a
 client = LabelStudio(base_url=url, api_key=key)
 if action == "order":  # task positions in the Data Manager sorted by prediction score
     out = {}
-    for name, ordering in (("desc", "-tasks:predictions_score"), ("asc", "tasks:predictions_score")):
-        tasks = client.tasks.list(project=args["project"], query=json.dumps({"ordering": [ordering]}))
+    for name, ordering in (("desc", "-tasks:predictions_score"),
+                           ("asc", "tasks:predictions_score")):
+        query = json.dumps({"ordering": [ordering]})
+        tasks = client.tasks.list(project=args["project"], query=query)
         out[name] = [[t.id, t.data["skal_image_id"]] for t in tasks]
     project = client.projects.get(id=args["project"])
     out["label_config"] = project.label_config
@@ -352,7 +355,7 @@ elif action == "relabel":
 
 def _human(url, action, **args):
     proc = subprocess.run([LS_PYTHON, "-c", _HUMAN, url, TOKEN, action, json.dumps(args)],
-                          capture_output=True, text=True, timeout=120)
+                          check=False, capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr[-3000:]
     return json.loads(proc.stdout.strip().splitlines()[-1])
 

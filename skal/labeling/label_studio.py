@@ -46,15 +46,50 @@ _MAX_PROBLEMS = 20
 
 
 class LabelStudioError(RuntimeError):
-    """Label Studio could not be reached, refused the API key or answered with an error."""
+    """Label Studio could not be reached, refused the API key or answered with an error.
+
+    The message names the request and the server's answer, never the API key.
+
+    See Also
+    --------
+    LabelStudioClient : What raises it.
+
+    Examples
+    --------
+    >>> from skal.labeling.label_studio import LabelStudioClient, LabelStudioError
+    >>> try:
+    ...     LabelStudioClient("http://127.0.0.1:1", "key").projects()
+    ... except LabelStudioError as exc:
+    ...     print(str(exc).split(":")[0])
+    Could not reach Label Studio at http
+    """
 
 
 class ImportReport(NamedTuple):
     """What :func:`import_annotations` did.
 
-    ``added``: answers recorded (annotation ids); ``unchanged``: annotations already imported
-    with the same answer; ``skipped``: of the added, those that were cancelled (skipped) in Label
-    Studio and recorded as skips; ``tasks_without_annotations``: tasks nobody annotated yet.
+    Annotations are named by their Label Studio ids.
+
+    Parameters
+    ----------
+    added : list of int
+        The annotation ids recorded as answers.
+    unchanged : list of int
+        The annotations imported before with the same answer (nothing written).
+    skipped : list of int
+        Of ``added``, those cancelled (skipped) in Label Studio, recorded as skips.
+    tasks_without_annotations : int
+        Tasks nobody annotated yet.
+
+    See Also
+    --------
+    import_annotations : What returns it.
+
+    Examples
+    --------
+    >>> from skal.labeling.label_studio import ImportReport
+    >>> ImportReport(added=[3, 4], unchanged=[1], skipped=[4], tasks_without_annotations=2)
+    ImportReport(added=[3, 4], unchanged=[1], skipped=[4], tasks_without_annotations=2)
     """
 
     added: list
@@ -64,9 +99,38 @@ class ImportReport(NamedTuple):
 
 
 class SyncReport(NamedTuple):
-    """What :func:`sync` did: the Label Studio project id and whether it was created, the tasks
-    created and those whose data (the ``skal_*`` batch columns) was updated, the predictions
-    pushed and removed (of older rounds), and the import's report."""
+    """What :func:`sync` did.
+
+    Counts of what changed on the server, and what came back into the store.
+
+    Parameters
+    ----------
+    project_id : int
+        The Label Studio project.
+    created : bool
+        Whether this sync created it.
+    tasks_created : int
+        Tasks created (images of the batch that had none).
+    tasks_updated : int
+        Tasks whose data (the ``skal_*`` batch columns) was brought up to date.
+    predictions_added : int
+        Predictions of the current round pushed.
+    predictions_removed : int
+        The predictions of skal's older rounds removed.
+    imported : ImportReport
+        What the pull imported (empty with ``pull=False``).
+
+    See Also
+    --------
+    sync : What returns it.
+
+    Examples
+    --------
+    >>> from skal.labeling.label_studio import ImportReport, SyncReport
+    >>> report = SyncReport(1, True, 6, 0, 6, 0, ImportReport([], [], [], 6))
+    >>> report.tasks_created, report.imported.tasks_without_annotations
+    (6, 6)
+    """
 
     project_id: int
     created: bool
@@ -84,6 +148,7 @@ def label_config(classes):
     Parameters
     ----------
     classes : list of str
+        The project's class names, in order.
 
     Returns
     -------
@@ -126,6 +191,7 @@ def export_tasks(project, images=None, *, document_root=None):
     Parameters
     ----------
     project : skal.labeling.Project
+        The project whose images become tasks.
     images : iterable of (int or str) or None
         Image ids or relative paths; None: the current batch (best first).
     document_root : str, path-like or None
@@ -191,8 +257,26 @@ def _prediction(round_row, query, size):
 
 
 def write_tasks(project, out, images=None, *, document_root=None):
-    """Write :func:`export_tasks` to the JSON file ``out`` (Label Studio's import format);
-    returns the number of tasks. The file is written only once every image checked out."""
+    """Write :func:`export_tasks` to a JSON file (Label Studio's import format).
+
+    The file is written only once every image checked out.
+
+    Parameters
+    ----------
+    project : skal.labeling.Project
+        The project whose images become tasks.
+    out : str or path-like
+        The JSON file.
+    images : iterable of (int or str) or None
+        See :func:`export_tasks`.
+    document_root : str, path-like or None
+        See :func:`export_tasks`.
+
+    Returns
+    -------
+    n_tasks : int
+        The number of tasks written.
+    """
     tasks = export_tasks(project, images, document_root=document_root)
     tmp = f"{os.fspath(out)}.tmp{os.getpid()}"
     with open(tmp, "w", encoding="utf-8") as f:
@@ -249,9 +333,10 @@ def _choice(annotation, where, problems, classes):
 def _plan(project, tasks, users):
     """Check every task and annotation; returns (answers to consider, tasks without annotations)
     or raises one ``ValueError`` listing the problems."""
-    if not isinstance(tasks, list):
-        raise ValueError(f"A Label Studio export must be a JSON list of tasks; got "
-                         f"{type(tasks).__name__}. Nothing was imported.")
+    if not isinstance(tasks, list):  # a file's content: a ValueError, as for a bad task
+        raise ValueError(  # noqa: TRY004
+            f"A Label Studio export must be a JSON list of tasks; got {type(tasks).__name__}. "
+            "Nothing was imported.")
     classes = project.classes
     problems, planned, seen, empty = [], [], {}, 0
     for n, task in enumerate(tasks):
@@ -322,6 +407,7 @@ def import_annotations(project, tasks, *, users=None):
     Parameters
     ----------
     project : skal.labeling.Project
+        The project that records the answers.
     tasks : str, path-like or list of dict
         A JSON export of the Label Studio project ("JSON" format), or its tasks as loaded.
     users : dict or None
@@ -331,6 +417,7 @@ def import_annotations(project, tasks, *, users=None):
     Returns
     -------
     report : ImportReport
+        The annotations added, unchanged and skipped.
 
     Notes
     -----
@@ -366,6 +453,8 @@ def _looks_like_jwt(key):
 class LabelStudioClient:
     """A small client of Label Studio's REST API (standard library only).
 
+    It makes the calls :func:`sync` needs; :meth:`request` makes any other.
+
     Parameters
     ----------
     url : str
@@ -376,6 +465,16 @@ class LabelStudioClient:
         ``url`` only (never to a redirect) and never appears in a message.
     timeout : float, default=30.0
         Seconds per request.
+
+    See Also
+    --------
+    sync : Push a batch and pull the annotations through a client.
+
+    Examples
+    --------
+    >>> from skal.labeling.label_studio import LabelStudioClient
+    >>> LabelStudioClient("http://127.0.0.1:8080", "my-secret-key")
+    LabelStudioClient('http://127.0.0.1:8080', api_key='***')
     """
 
     def __init__(self, url, api_key, *, timeout=30.0):
@@ -405,7 +504,24 @@ class LabelStudioClient:
         return f"Bearer {self._access[0]}"
 
     def request(self, method, path, body=None, params=None):
-        """One API call; returns the decoded JSON (None for an empty answer)."""
+        """One API call.
+
+        Parameters
+        ----------
+        method : str
+            ``"GET"``, ``"POST"``, ``"PATCH"``, ``"DELETE"``, ...
+        path : str
+            E.g. ``"/api/projects"``.
+        body : object or None
+            Sent as JSON.
+        params : dict or None
+            The query string.
+
+        Returns
+        -------
+        answer : object
+            The decoded JSON answer (None for an empty one).
+        """
         return self._send(method, path, body, params, auth=self._authorization())
 
     def _send(self, method, path, body=None, params=None, *, auth):
@@ -454,16 +570,40 @@ class LabelStudioClient:
 
     # the calls sync needs
     def projects(self):
+        """Every project the key's user can see.
+
+        Returns
+        -------
+        projects : list of dict
+            Label Studio's project records (``id``, ``title``, ``label_config``, ...).
+        """
         return self._pages("/api/projects", "results")
 
     def users(self):
-        """``{user id: email}``."""
+        """The users of the organisation.
+
+        Returns
+        -------
+        emails : dict
+            ``{user id: email}``.
+        """
         answer = self.request("GET", "/api/users")
         rows = answer if isinstance(answer, list) else answer.get("results", [])
         return {u["id"]: u.get("email") or u["id"] for u in rows}
 
     def tasks(self, project_id):
-        """Every task of a project with its annotations and predictions."""
+        """Every task of a project with its annotations and predictions.
+
+        Parameters
+        ----------
+        project_id : int
+            The Label Studio project.
+
+        Returns
+        -------
+        tasks : list of dict
+            Label Studio's task records (``id``, ``data``, ``annotations``, ``predictions``).
+        """
         return self._pages("/api/tasks", "tasks", {"project": project_id, "fields": "all"})
 
 
@@ -508,7 +648,9 @@ def sync(project, client, *, title=None, document_root=None, images=None, push=T
     Parameters
     ----------
     project : skal.labeling.Project
+        The skal project.
     client : LabelStudioClient
+        The Label Studio server.
     title : str or None
         None: ``skal: <project folder name>``.
     document_root : str, path-like or None
@@ -524,6 +666,7 @@ def sync(project, client, *, title=None, document_root=None, images=None, push=T
     Returns
     -------
     report : SyncReport
+        What was created, pushed, removed and imported.
     """
     title = title or f"skal: {os.path.basename(project.path)}"
     # checks before any call
