@@ -49,6 +49,7 @@ from starlette.responses import (
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
+from .diagnostics import load_report
 from .project import Project
 from .service import TrainingService
 from .settings import available_strategies, check_name
@@ -297,7 +298,9 @@ class _Handlers:
             "classes": [{"name": c, "key": k} for c, k in zip(classes, class_keys(classes))],
             "round": None if latest is None else {
                 "id": latest["id"], "strategy": latest["strategy"],
-                "accuracy": latest["accuracy"], "n_labeled": latest["n_labeled"]},
+                "accuracy": latest["accuracy"], "n_labeled": latest["n_labeled"],
+                # when to stop and calibration (skal.labeling.diagnostics), None without one
+                "stopping": load_report(project.path, latest["id"])},
             "batch": items,
             "progress": {"answered": answered, "total": len(items)},
             "counts": project.label_counts(),

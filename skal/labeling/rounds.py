@@ -11,6 +11,7 @@ trained leave the pool before the query, and those answered while it queried lea
 """
 
 import inspect
+import json
 import os
 from typing import NamedTuple
 
@@ -176,6 +177,8 @@ def _run(store, project_path, pixels, classes, round_id, ready, report):
         X_held = X_all[[rows[r["image_id"]] for r in held]]
         y_held = np.asarray([r["label"] for r in held])
         accuracy = float(np.mean(estimator.predict(X_held) == y_held))
+    _stopping(store, project_path, round_id, estimator, X_all, rows, config, held,
+              len(current), accuracy)
     report("querying", 0, 1)
     # the pool was fixed before training: images answered meanwhile leave it before the query,
     # and those answered while it queried leave its ranking before the batch is stored
@@ -239,3 +242,24 @@ def _query(config, estimator, X_pool, X_train, pool, seed, n):
         (int(pool[i]), float(s), str(classes[int(np.argmax(p))]), float(np.max(p)))
         for i, s, p in zip(idx, scores, proba)
     ]
+
+
+def _stopping(store, project_path, round_id, estimator, X_all, rows, config, held, n_labeled,
+              accuracy):
+    """The round's stopping and calibration report (:mod:`skal.labeling.diagnostics`), stored
+    next to its checkpoint; an error in it is reported there and does not fail the round."""
+    from .diagnostics import compute_report, report_path
+
+    stop = [r for r in store.images() if in_holdout(r["sha256"], config["holdout"])]
+    try:
+        return compute_report(
+            store, project_path, round_id, estimator, X_all[[rows[r["id"]] for r in stop]],
+            [r["sha256"] for r in stop], X_all[[rows[r["image_id"]] for r in held]],
+            np.asarray([r["label"] for r in held]), n_labeled, accuracy,
+            int(config["batch_size"]))
+    except Exception as exc:  # noqa: BLE001 - the labels matter more than the diagnostics
+        error = {"error": f"{type(exc).__name__}: {exc}"}
+        os.makedirs(os.path.dirname(report_path(project_path, round_id)), exist_ok=True)
+        with open(report_path(project_path, round_id), "w", encoding="utf-8") as f:
+            json.dump({"report": error}, f)
+        return error
