@@ -11,7 +11,7 @@
 
 const SVG = "http://www.w3.org/2000/svg";
 const MAX_VIEW_MS = 86400000;
-const BACKOFF_MS = [1000, 2000, 4000, 8000, 15000];
+const BACKOFF_MS = [1000, 2000, 4000, 8000, 10000];
 
 let state = null;        // the last /api/state
 let selected = 0;        // index in state.batch
@@ -135,7 +135,7 @@ function waitingFor(imageId) {
 // ------------------------------------------------------------------------------ the loop
 // One loop sends the outbox in order, then undo/train requests, then reads the state. It runs
 // every few seconds (every 0.5 s while a round runs) and at once after an answer; while the
-// server is away it waits 1, 2, 4, 8, then 15 s between tries.
+// server is away it waits 1, 2, 4, 8, then 10 s between tries.
 function kick() {
   if (ticking) { again = true; return; }
   if (!online && Date.now() < retryAt) return;  // the backoff decides
@@ -694,7 +694,7 @@ function init() {
   $("guess-button").addEventListener("click", (e) => { acceptGuess(); afterClick(e); });
   $("skip-button").addEventListener("click", (e) => { answerSelected(null); afterClick(e); });
   $("undo-button").addEventListener("click", (e) => { undo(); afterClick(e); });
-  $("train-button").addEventListener("click", train);
+  $("train-button").addEventListener("click", (e) => { train(); afterClick(e); });
   $("done-train-button").addEventListener("click", (e) => { train(); afterClick(e); });
   $("retry-button").addEventListener("click", () => { retryAt = 0; kick(); });
   $("help-button").addEventListener("click", () => { fillHelp(); openOverlay("help-sheet"); });
