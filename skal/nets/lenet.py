@@ -15,7 +15,7 @@ class BGADLLeNet(nn.Module):
 
     Conv(C, 6, 5x5, padding 2)-ReLU-MaxPool 2 -> Conv(6, 16, 5x5)-ReLU-MaxPool 2 -> FC 120-ReLU
     -> FC 84-ReLU -> Dropout -> FC n_classes. On 28x28 images the feature map before the first
-    FC layer is 16x5x5, as in the authors' net. The authors' ``lenet`` has no dropout, so their
+    FC layer is 16x5x5, as in the authors' net [1]_. The authors' ``lenet`` has no dropout, so their
     MC-dropout passes are all identical; the dropout before the last layer (0.5, as in the Gal et
     al. net the authors define beside it) makes BALD meaningful. ``features`` and ``head`` split
     the network there, so MC dropout reuses one feature computation.
