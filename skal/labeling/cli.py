@@ -1,5 +1,5 @@
-"""``skal label init | serve | train | export | rescan | unlock``: the command line of a labelling
-project.
+"""``skal label init | serve | train | export | rescan | unlock | studio``: the command line of a
+labelling project (``studio``: Label Studio in and out).
 
 :func:`add_label_parser` adds the ``label`` command to ``skal``'s parser. Only argparse is imported
 here; torch, the web framework and the project code are imported by the handlers, so that
@@ -72,8 +72,8 @@ def _classes(text):
 
 
 def add_label_parser(commands):
-    """Add ``skal label`` (with ``init``, ``serve``, ``train``, ``export``, ``rescan`` and
-    ``unlock``) to ``commands``, the sub-parsers of ``skal``'s parser."""
+    """Add ``skal label`` (with ``init``, ``serve``, ``train``, ``export``, ``rescan``,
+    ``unlock`` and ``studio``) to ``commands``, the sub-parsers of ``skal``'s parser."""
     label = commands.add_parser(
         "label", help="label your own images, with a person as the oracle",
         description="A labelling project: a folder of images, a web page to label the batches "
