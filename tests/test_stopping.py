@@ -200,3 +200,71 @@ def test_round_report_keys_and_values():
     assert second["forecast_n"] == [40, 80]
     assert second["recommendation"].startswith("labelling 50 more is expected to add")
     assert all(isinstance(v, (type(None), bool, float, int, str, list)) for v in second.values())
+
+
+# ---------------------------------------------------------------------------- skal run
+_TIMES = ("fit_seconds", "query_seconds")
+
+
+def test_skal_run_records_the_new_keys_and_a_resume_records_the_same(tmp_path):
+    from skal.experiment import ExperimentConfig, run_experiment
+
+    params = dict(dataset="digits", method="entropy", n_initial=20, query_size=10, repeats=1,
+                  width=2, max_epochs=1, pool_size=200, test_size=100, seed=0)
+    full = run_experiment(ExperimentConfig(n_rounds=4, **params), tmp_path / "a",
+                          progress=False).rows
+    run_experiment(ExperimentConfig(n_rounds=1, **params), tmp_path / "b", progress=False)
+    extended = run_experiment(ExperimentConfig(n_rounds=4, **params), tmp_path / "b",
+                              progress=False).rows
+    strip = [{k: v for k, v in r.items() if k not in _TIMES} for r in full]
+    assert strip == [{k: v for k, v in r.items() if k not in _TIMES} for r in extended]
+    first, last = full[0], full[-1]
+    assert first["stop_kappa"] is None and first["recommendation"] is None
+    assert all(r["stop_kappa"] is not None and -1 <= r["stop_kappa"] <= 1 for r in full[1:])
+    assert last["stop_kappa_mean"] == pytest.approx(np.mean([r["stop_kappa"] for r in full[2:]]))
+    assert isinstance(last["stop_by_kappa"], bool) and isinstance(last["stop_by_plateau"], bool)
+    assert all(0 <= r["ece"] <= 1 and 0 <= r["ece_calibrated"] <= 1 and r["temperature"] > 0
+               for r in full)
+    assert last["forecast_n"] == [70, 110]
+    assert last["recommendation"].startswith("labelling 50 more is expected to add")
+
+
+# ---------------------------------------------------------------------------- skal label
+def test_skal_label_rounds_store_the_report_and_the_status_shows_it(tmp_path):
+    import json as _json
+    import os
+
+    from label_helpers import DIGIT_CLASSES, true_label, write_digit_pngs
+    from starlette.testclient import TestClient
+
+    from skal.labeling import Project
+    from skal.labeling.app import create_app
+    from skal.labeling.diagnostics import load_report, report_path
+
+    write_digit_pngs(tmp_path / "png", 60, size=8)
+    project = Project.init(tmp_path / "p", tmp_path / "png", DIGIT_CLASSES, batch_size=12,
+                           width=2, epochs=1, min_steps=0, mc_samples=2, holdout=0.4,
+                           strategy="entropy_sampling")
+    try:
+        ids = []
+        for _ in range(3):
+            for item in project.next_batch():
+                project.label(item.image_id, true_label(item.path), annotator="me")
+            ids.append(project.train_and_query()["id"])
+        first, second, third = (load_report(project.path, i) for i in ids)
+        assert first["stop_kappa"] is None and second["stop_kappa"] is not None
+        assert -1 <= third["stop_kappa"] <= 1
+        assert first["stop_set"] == second["stop_set"] > 0  # every held-out-part image
+        held = [r for r in project.learning_curve()]
+        assert held[-1]["n_holdout"] >= 4 and third["ece"] is not None
+        assert 0 <= third["ece_calibrated"] <= 1 and third["temperature"] > 0
+        assert third["recommendation"].startswith("labelling 60 more is expected to add")
+        with open(report_path(project.path, ids[-1])) as f:
+            stored = _json.load(f)
+        assert set(stored["stop_predictions"].values()) <= set(DIGIT_CLASSES)
+        with TestClient(create_app(project), base_url="http://127.0.0.1") as client:
+            state = client.get("/api/state").json()
+        assert state["round"]["stopping"] == third
+        assert os.path.basename(report_path(project.path, 7)) == "round_0007.stopping.json"
+    finally:
+        project.close()
