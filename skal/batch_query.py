@@ -34,6 +34,7 @@ from ._docstrings import fill_doc
 from ._params import COUNT, SEED, Choice, Satisfies, validates
 from ._typing import ArrayLike, Learner, QueryResult, RandomStateLike
 from ._validation import as_generator, check_n_instances
+from .calibration import TemperatureScaling, tempering
 from .query import (
     _as_pool,
     _check_mc_dropout,
@@ -74,8 +75,11 @@ def _seed(rng):
     return int(rng.integers(2**31 - 1))
 
 
-def _mc_samples(owner, learner, X_pool, n_samples, subsample, rng, seeded, n_instances):
-    """``(candidates, samples)``: MC-dropout probabilities of the (sub-sampled) pool."""
+def _mc_samples(owner, learner, X_pool, n_samples, subsample, rng, seeded, n_instances,
+                calibrate=None):
+    """``(candidates, samples)``: MC-dropout probabilities of the (sub-sampled) pool, each pass
+    tempered as ``calibrate`` says (:func:`skal.calibration.tempering`)."""
+    temper = tempering(calibrate, f"The 'calibrate' parameter of {owner}")
     est, X = _final_estimator(learner, X_pool)
     _check_mc_dropout(est, owner, owner, "mutual information", "badge")
     n_pool = _n_rows(X_pool)
@@ -85,7 +89,7 @@ def _mc_samples(owner, learner, X_pool, n_samples, subsample, rng, seeded, n_ins
         X = _safe_indexing(X, candidates)
     samples = est.sample_proba(X, n_samples=n_samples,
                                random_state=_seed(rng) if seeded else None)
-    return candidates, np.asarray(samples)
+    return candidates, temper(np.asarray(samples))
 
 
 def _is_fitted(est):
@@ -163,6 +167,7 @@ def batch_bald(
     n_configurations: int = 1000,
     subsample: int | None = None,
     random_state: RandomStateLike = None,
+    calibrate: float | TemperatureScaling | None = None,
 ) -> QueryResult:
     """BatchBALD: a batch that jointly maximises the mutual information with the weights.
 
@@ -182,6 +187,10 @@ def batch_bald(
     {subsample}
     random_state : None, int, RandomState or Generator, default=None
         Seeds the subset, the dropout masks and the sampled configurations.
+    calibrate : None, float or fitted TemperatureScaling, default=None
+        Temper each MC pass's probabilities before selecting (:mod:`skal.calibration`): a
+        temperature ``T > 0``, or a :class:`~skal.calibration.TemperatureScaling` fitted on
+        held-out labels; None uses them as they are.
 
     Returns
     -------
@@ -214,7 +223,7 @@ def batch_bald(
     X_pool = _as_pool(X_pool)
     n_instances = check_n_instances(n_instances, len(X_pool))
     candidates, samples = _mc_samples("batch_bald", learner, X_pool, n_samples, subsample, rng,
-                                      random_state is not None, n_instances)
+                                      random_state is not None, n_instances, calibrate)
     idx, gains = batchbald_select(samples, n_instances, n_configurations=n_configurations,
                                   random_state=rng)
     return candidates[idx], gains

@@ -187,3 +187,23 @@ def test_calibrate_bad_values_name_the_parameter(fitted, bad, match):
 def test_tempering_identity_is_the_same_object():
     p = np.array([[0.3, 0.7]])
     assert tempering(None)(p) is p
+
+
+def test_batch_bald_tempers_each_mc_pass(digits):
+    from skal import batch_bald
+    from skal.selection import batchbald_select
+
+    X, y = digits
+    clf = ResNet18Classifier(width=2, max_epochs=1, batch_size=32, random_state=0).fit(
+        X[:64], y[:64])
+    pool = X[64:124]
+    rng = np.random.default_rng(0)  # what batch_bald makes of random_state=0
+    samples = clf.sample_proba(pool, n_samples=6, random_state=int(rng.integers(2**31 - 1)))
+    expected = batchbald_select(apply_temperature(samples, 2.0), 4, random_state=rng)
+    idx, gains = batch_bald(clf, pool, n_instances=4, n_samples=6, random_state=0, calibrate=2.0)
+    np.testing.assert_array_equal(idx, expected[0])
+    np.testing.assert_allclose(gains, expected[1], rtol=1e-6)
+    _, plain = batch_bald(clf, pool, n_instances=4, n_samples=6, random_state=0)
+    assert not np.allclose(plain, gains)
+    with pytest.raises(ValueError, match="'calibrate' parameter of batch_bald"):
+        batch_bald(clf, pool, n_instances=2, n_samples=2, calibrate=-1.0)
