@@ -36,6 +36,11 @@ subsample : int or None, default=None
     "random_state_ties": """\
 random_state : None, int, RandomState or Generator, default=None
     Tie-breaking: by position when None, by a seeded random permutation otherwise.""",
+    "calibrate": """\
+calibrate : None, float or fitted TemperatureScaling, default=None
+    Temper the probabilities before scoring (:mod:`skal.calibration`): a temperature
+    ``T > 0``, or a :class:`~skal.calibration.TemperatureScaling` fitted on held-out labels;
+    None scores them as they are.""",
 }
 
 _PLACEHOLDER = re.compile(r"^([ \t]*)\{([A-Za-z_]\w*)\}[ \t]*$", re.M)

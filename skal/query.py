@@ -41,6 +41,7 @@ from scipy.special import xlogy
 from sklearn.pipeline import Pipeline
 
 from . import _topk, distributed
+from ._docstrings import fill_doc
 from ._params import COUNT, SEED, validates
 from ._pool import as_pool
 from ._sources import as_image_array, is_image_source
@@ -323,6 +324,7 @@ def _query_with(utility, learner, X_pool, n_instances, random_state, calibrate=N
 
 # ---------------------------------------------------------------------------- strategies
 @validates(_SEEDED)
+@fill_doc
 def random_sampling(
     learner: Learner,
     X_pool: ArrayLike,
@@ -336,10 +338,8 @@ def random_sampling(
     ----------
     learner : learner, estimator or Pipeline
         Not used: random sampling needs no model (kept for the common signature).
-    X_pool : array-like of shape (n_pool, ...)
-        The unlabelled samples to choose from, one per row (a list is converted once).
-    n_instances : int, default=1
-        How many samples to choose, from 1 to ``n_pool``.
+    {X_pool}
+    {n_instances}
     random_state : None, int, RandomState or Generator, default=None
         Seeds the draw; None draws fresh randomness.
 
@@ -371,6 +371,7 @@ def random_sampling(
 
 
 @validates(_SEEDED)
+@fill_doc
 def uncertainty_sampling(
     learner: Learner,
     X_pool: ArrayLike,
@@ -383,19 +384,11 @@ def uncertainty_sampling(
 
     Parameters
     ----------
-    learner : learner, estimator or Pipeline
-        A :class:`skal.ActiveLearner`, a modAL learner, or a fitted estimator or ``Pipeline``
-        with ``predict_proba``.
-    X_pool : array-like of shape (n_pool, ...)
-        The unlabelled samples to choose from, one per row (a list is converted once).
-    n_instances : int, default=1
-        How many samples to choose, from 1 to ``n_pool``.
-    random_state : None, int, RandomState or Generator, default=None
-        Tie-breaking: by position when None, by a seeded random permutation otherwise.
-    calibrate : None, float or fitted TemperatureScaling, default=None
-        Temper the probabilities before scoring (:mod:`skal.calibration`): a temperature
-        ``T > 0``, or a :class:`~skal.calibration.TemperatureScaling` fitted on held-out labels;
-        None scores them as they are.
+    {learner_proba}
+    {X_pool}
+    {n_instances}
+    {random_state_ties}
+    {calibrate}
 
     Returns
     -------
@@ -421,6 +414,7 @@ def uncertainty_sampling(
 
 
 @validates(_SEEDED)
+@fill_doc
 def margin_sampling(
     learner: Learner,
     X_pool: ArrayLike,
@@ -433,19 +427,11 @@ def margin_sampling(
 
     Parameters
     ----------
-    learner : learner, estimator or Pipeline
-        A :class:`skal.ActiveLearner`, a modAL learner, or a fitted estimator or ``Pipeline``
-        with ``predict_proba``.
-    X_pool : array-like of shape (n_pool, ...)
-        The unlabelled samples to choose from, one per row (a list is converted once).
-    n_instances : int, default=1
-        How many samples to choose, from 1 to ``n_pool``.
-    random_state : None, int, RandomState or Generator, default=None
-        Tie-breaking: by position when None, by a seeded random permutation otherwise.
-    calibrate : None, float or fitted TemperatureScaling, default=None
-        Temper the probabilities before scoring (:mod:`skal.calibration`): a temperature
-        ``T > 0``, or a :class:`~skal.calibration.TemperatureScaling` fitted on held-out labels;
-        None scores them as they are.
+    {learner_proba}
+    {X_pool}
+    {n_instances}
+    {random_state_ties}
+    {calibrate}
 
     Returns
     -------
@@ -473,6 +459,7 @@ def margin_sampling(
 
 
 @validates(_SEEDED)
+@fill_doc
 def entropy_sampling(
     learner: Learner,
     X_pool: ArrayLike,
@@ -485,19 +472,11 @@ def entropy_sampling(
 
     Parameters
     ----------
-    learner : learner, estimator or Pipeline
-        A :class:`skal.ActiveLearner`, a modAL learner, or a fitted estimator or ``Pipeline``
-        with ``predict_proba``.
-    X_pool : array-like of shape (n_pool, ...)
-        The unlabelled samples to choose from, one per row (a list is converted once).
-    n_instances : int, default=1
-        How many samples to choose, from 1 to ``n_pool``.
-    random_state : None, int, RandomState or Generator, default=None
-        Tie-breaking: by position when None, by a seeded random permutation otherwise.
-    calibrate : None, float or fitted TemperatureScaling, default=None
-        Temper the probabilities before scoring (:mod:`skal.calibration`): a temperature
-        ``T > 0``, or a :class:`~skal.calibration.TemperatureScaling` fitted on held-out labels;
-        None scores them as they are.
+    {learner_proba}
+    {X_pool}
+    {n_instances}
+    {random_state_ties}
+    {calibrate}
 
     Returns
     -------
@@ -523,6 +502,7 @@ def entropy_sampling(
 
 
 @validates({"n_samples": [COUNT], "subsample": [None, COUNT], "random_state": [SEED]})
+@fill_doc
 def bald(
     learner: Learner,
     X_pool: ArrayLike,
@@ -541,14 +521,10 @@ def bald(
 
     Parameters
     ----------
-    learner : learner, estimator or Pipeline
-        Its (final) estimator must have ``sample_proba(X, n_samples=..., random_state=...)``.
-    X_pool : array-like of shape (n_pool, ...)
-        The unlabelled samples to choose from, one per row (a list is converted once).
-    n_instances : int, default=1
-        How many samples to choose, from 1 to ``n_pool``.
-    n_samples : int, default=20
-        MC passes T.
+    {learner_mc}
+    {X_pool}
+    {n_instances}
+    {n_samples}
     subsample : int >= 1 or None, default=None
         Score only a random subset of this many pool samples (Gal et al. 2017 use 2000); the
         returned indices still index ``X_pool``. At least ``n_instances`` samples are scored.
@@ -619,6 +595,7 @@ def bald(
 
 
 @validates(_SEEDED)
+@fill_doc
 def waal_uncertainty_diversity(
     learner: Learner,
     X_pool: ArrayLike,
@@ -643,10 +620,8 @@ def waal_uncertainty_diversity(
     learner : learner, estimator or Pipeline
         Its (final) estimator must be a fitted :class:`skal.WAALClassifier` (or anything with a
         ``waal_score(X, selection=, mixture=, uncertainty=)`` method).
-    X_pool : array-like of shape (n_pool, ...)
-        The unlabelled samples to choose from, one per row (a list is converted once).
-    n_instances : int, default=1
-        How many samples to choose, from 1 to ``n_pool``.
+    {X_pool}
+    {n_instances}
     selection : float or None, default=None
         Weight of the critic's diversity score; None uses the estimator's ``selection`` (5).
     mixture : float or None, default=None

@@ -6,9 +6,14 @@ public estimator, method and function and ignores a few checks; this file applie
 """
 
 import inspect
+import os
+import re
+import textwrap
 
 import pytest
 from public_api import PUBLIC_MODULES, public_names, public_objects
+
+import skal
 
 numpydoc_validate = pytest.importorskip(
     "numpydoc.validate",
@@ -16,7 +21,7 @@ numpydoc_validate = pytest.importorskip(
 )
 from numpydoc.docscrape import NumpyDocString  # noqa: E402
 
-OBJECTS = list(public_objects())
+OBJECTS = list(public_objects(PUBLIC_MODULES))
 
 
 def sklearn_filter(errors, klass=None, method=None):
@@ -55,10 +60,59 @@ def test_the_walk_covers_the_api():
     assert {"skal.query.bald", "skal.classifier.MCDropoutClassifier.sample_proba",
             "skal.waal.WAALClassifier.critic_score", "skal.learner.ActiveLearner.teach",
             "skal.experiment.runner.run_experiment", "skal.exceptions.DivergenceError",
-            "skal.datasets.load_digits_images"} <= paths
+            "skal.datasets.load_digits_images", "skal.encoder.ContrastiveEncoder",
+            "skal.head.EmbeddingHeadClassifier", "skal.fixmatch.FixMatchMixin",
+            "skal.low_budget.probcover", "skal.transforms.weak_augment",
+            "skal.selection.badge_select", "skal.nets.resnet.ResNet18.forward",
+            "skal.labeling.project.Project.label", "skal.labeling.store.LabelStore.add_answer",
+            "skal.distributed.AcceleratedResNet18Classifier"} <= paths
     # inherited skorch methods are skorch's docstrings, not walked
     assert "skal.classifier.MCDropoutClassifier.get_params_for" not in paths
-    assert {m for m, _, _ in public_names()} == set(PUBLIC_MODULES)
+    # every module file and package of skal without a leading underscore is a public module
+    root = os.path.dirname(skal.__file__)
+    on_disk = {"skal"}
+    for folder, subfolders, files in os.walk(root):
+        subfolders[:] = [d for d in subfolders if not d.startswith(("_", "."))
+                         and os.path.isfile(os.path.join(folder, d, "__init__.py"))]
+        package = "skal" if folder == root else "skal." + os.path.relpath(folder, root).replace(
+            os.sep, ".")
+        on_disk.add(package)
+        on_disk.update(f"{package}.{f[:-3]}" for f in files
+                       if f.endswith(".py") and not f.startswith("_"))
+    assert on_disk == set(PUBLIC_MODULES)
+
+
+def test_the_shared_parameters_are_written_once():
+    # the strategies' shared Parameters text lives in skal._docstrings only; fill_doc writes it
+    # into each docstring, which then holds no placeholder
+    from skal._docstrings import SHARED_PARAMETERS, fill_doc
+
+    root = os.path.dirname(skal.__file__)
+    sources = {}
+    for folder, _, files in os.walk(root):
+        for f in files:
+            if f.endswith(".py"):
+                path = os.path.join(folder, f)
+                sources[os.path.relpath(path, root)] = open(path, encoding="utf-8").read()
+    docs = [obj.__doc__ or "" for _, _, obj in public_names() if inspect.isfunction(obj)]
+    for name, text in SHARED_PARAMETERS.items():
+        block = textwrap.indent(text, "    ")
+        copies = [path for path, src in sources.items() if block in src]
+        assert copies == [], f"{name!r} is written out in {copies}: use {{{name}}} and fill_doc"
+        assert any(block in doc for doc in docs), f"no docstring uses {name!r}"
+    placeholder = re.compile(r"^[ \t]*\{[A-Za-z_]\w*\}[ \t]*$", re.M)
+    assert [d for d in docs if placeholder.search(d)] == []
+
+    def strategy():
+        """Summary.
+
+        Parameters
+        ----------
+        {no_such_entry}
+        """
+
+    with pytest.raises(KeyError, match="no_such_entry"):
+        fill_doc(strategy)
 
 
 STRATEGIES = [name for module, name, obj in public_names()
