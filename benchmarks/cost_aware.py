@@ -16,7 +16,8 @@ Arms: ``blind`` (``entropy_sampling``), ``class`` (:class:`skal.CostAwareStrateg
 ``entropy_sampling`` with a :class:`skal.ClassTimeModel` fitted every round on the recorded
 times, prior strength 5), ``regressor`` (the same with a :class:`skal.RegressorTimeModel` on the
 model's probabilities and entropy, refitted every round on the answers' times and the current
-model's probabilities of them) and ``random``. Repeat k of every arm shares the split, the
+model's probabilities of them), ``class_sqrt`` and ``regressor_sqrt`` (the same with
+``cost_power=0.5``: score per square root of the expected seconds) and ``random``. Repeat k of every arm shares the split, the
 initial labels and the answers' time draws (each image's time is fixed per repeat).
 
 Reported: test accuracy at 25, 50 and 100 % of ``--seconds`` (the last model trained within
@@ -50,7 +51,7 @@ from skal import (
 )
 from skal.datasets import load_digits_images
 
-ARMS = ("blind", "class", "regressor", "random")
+ARMS = ("blind", "class", "regressor", "class_sqrt", "regressor_sqrt", "random")
 COST_MODELS = ("per_class", "uncertain")
 CLASS_SECONDS = np.array([3, 3, 4, 5, 6, 8, 10, 14, 20, 30], dtype=float)
 N_TEST = 597
@@ -91,13 +92,14 @@ def one_run(X, y, cost_model, arm, seed, args):
         elif arm == "random":
             picked, _ = random_sampling(clf, X_pool[rest], n, random_state=rs)
         else:
-            if arm == "class":
+            if arm.startswith("class"):
                 model = ClassTimeModel(classes=clf.classes_, prior_strength=5.0).fit(
                     None, y_pool[labeled], times[labeled])
             else:
                 model = RegressorTimeModel().fit(
                     None, None, times[labeled], proba=clf.predict_proba(X_pool[labeled]))
-            picked, _ = CostAwareStrategy(entropy_sampling, model)(
+            power = 0.5 if arm.endswith("_sqrt") else 1.0
+            picked, _ = CostAwareStrategy(entropy_sampling, model, cost_power=power)(
                 clf, X_pool[rest], n, random_state=rs)
         labeled = np.concatenate([labeled, rest[picked]])
 
@@ -122,16 +124,17 @@ def _se(values):
 def report(records, args, seconds):
     lines = ["# Cost-aware queries: accuracy per annotation second (digits, LogisticRegression)",
              "", f"Command: `OMP_NUM_THREADS={os.environ.get('OMP_NUM_THREADS', '?')} "
-             f"{_bench.command_line()}`", "",
+             f"{_bench.command_line().replace(" --report-only", "")}`", "",
              f"Machine: {platform.machine()}, {os.cpu_count()} cores shared with other jobs "
              f"(load {os.getloadavg()[0]:.1f}), torch threads {torch.get_num_threads()}, "
-             f"{seconds:.0f} s of this invocation.", "",
+             f"{seconds:.0f} s of this invocation, {sum(r['seconds'] for r in records):.0f} s "
+             "in all the runs (wall clock).", "",
              f"Protocol: {args.initial} initial labels + {args.query} per round until "
              f"{args.seconds:.0f} s of simulated annotation; accuracy (%) on the 597 test images "
              "of the last model trained within 25/50/100 % of that time, and the normalised area "
              "under accuracy-against-seconds (AUC, %). Paired differences to `blind` "
              "(entropy_sampling) over the repeats: mean +- standard error.", ""]
-    summary = {"command": _bench.command_line(), "threads": torch.get_num_threads(),
+    summary = {"command": _bench.command_line().replace(" --report-only", ""), "threads": torch.get_num_threads(),
                "machine": platform.machine(), "cost_models": {}}
     for cm in COST_MODELS:
         by_arm = {a: {r["seed"]: r for r in records if r["cost_model"] == cm and r["arm"] == a}

@@ -140,10 +140,11 @@ def _se(values):
 def report(records, args, seconds):
     lines = ["# Stopping criteria on simulated-oracle runs (digits, LogisticRegression)", "",
              f"Command: `OMP_NUM_THREADS={os.environ.get('OMP_NUM_THREADS', '?')} "
-             f"{_bench.command_line()}`", "",
+             f"{_bench.command_line().replace(" --report-only", "")}`", "",
              f"Machine: {platform.machine()}, {os.cpu_count()} cores shared with other jobs "
              f"(load {os.getloadavg()[0]:.1f}), torch threads {torch.get_num_threads()}, "
-             f"{seconds:.0f} s of this invocation.", "",
+             f"{seconds:.0f} s of this invocation, {sum(r['seconds'] for r in records):.0f} s "
+             "in all the runs (wall clock).", "",
              f"Protocol: {args.initial} initial labels + {args.query} per round up to "
              f"{args.budget}; held-out {args.heldout} labels, stop set {N_STOP}, test {N_TEST}; "
              f"forecast stop below {args.min_gain} points for the next {AHEAD * args.query} "
@@ -151,7 +152,7 @@ def report(records, args, seconds):
              "wasted = labels at the criterion's stop minus at the best stop; lost = best test "
              "accuracy minus the accuracy at the stop (points). Mean +- standard error over "
              "repeats.", ""]
-    summary = {"command": _bench.command_line(), "threads": torch.get_num_threads(),
+    summary = {"command": _bench.command_line().replace(" --report-only", ""), "threads": torch.get_num_threads(),
                "machine": platform.machine(), "strategies": {}}
     table = []
     for strategy in STRATEGIES:
