@@ -116,6 +116,11 @@ def area(curve, budget):
     return float(np.mean([at_seconds(curve, t) for t in grid]))
 
 
+def _command():
+    """The command that made the runs (a --report-only rerun quotes it without the flag)."""
+    return _bench.command_line().replace(" --report-only", "")
+
+
 def _se(values):
     values = np.asarray(values, dtype=float)
     return float(values.std(ddof=1) / np.sqrt(len(values)))
@@ -124,7 +129,7 @@ def _se(values):
 def report(records, args, seconds):
     lines = ["# Cost-aware queries: accuracy per annotation second (digits, LogisticRegression)",
              "", f"Command: `OMP_NUM_THREADS={os.environ.get('OMP_NUM_THREADS', '?')} "
-             f"{_bench.command_line().replace(" --report-only", "")}`", "",
+             f"{_command()}`", "",
              f"Machine: {platform.machine()}, {os.cpu_count()} cores shared with other jobs "
              f"(load {os.getloadavg()[0]:.1f}), torch threads {torch.get_num_threads()}, "
              f"{seconds:.0f} s of this invocation, {sum(r['seconds'] for r in records):.0f} s "
@@ -134,7 +139,7 @@ def report(records, args, seconds):
              "of the last model trained within 25/50/100 % of that time, and the normalised area "
              "under accuracy-against-seconds (AUC, %). Paired differences to `blind` "
              "(entropy_sampling) over the repeats: mean +- standard error.", ""]
-    summary = {"command": _bench.command_line().replace(" --report-only", ""), "threads": torch.get_num_threads(),
+    summary = {"command": _command(), "threads": torch.get_num_threads(),
                "machine": platform.machine(), "cost_models": {}}
     for cm in COST_MODELS:
         by_arm = {a: {r["seed"]: r for r in records if r["cost_model"] == cm and r["arm"] == a}

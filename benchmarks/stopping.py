@@ -132,6 +132,11 @@ def evaluate(rounds, min_gain):
     return out
 
 
+def _command():
+    """The command that made the runs (a --report-only rerun quotes it without the flag)."""
+    return _bench.command_line().replace(" --report-only", "")
+
+
 def _se(values):
     values = np.asarray(values, dtype=float)
     return float(values.std(ddof=1) / np.sqrt(len(values))) if len(values) > 1 else float("nan")
@@ -140,7 +145,7 @@ def _se(values):
 def report(records, args, seconds):
     lines = ["# Stopping criteria on simulated-oracle runs (digits, LogisticRegression)", "",
              f"Command: `OMP_NUM_THREADS={os.environ.get('OMP_NUM_THREADS', '?')} "
-             f"{_bench.command_line().replace(" --report-only", "")}`", "",
+             f"{_command()}`", "",
              f"Machine: {platform.machine()}, {os.cpu_count()} cores shared with other jobs "
              f"(load {os.getloadavg()[0]:.1f}), torch threads {torch.get_num_threads()}, "
              f"{seconds:.0f} s of this invocation, {sum(r['seconds'] for r in records):.0f} s "
@@ -152,7 +157,7 @@ def report(records, args, seconds):
              "wasted = labels at the criterion's stop minus at the best stop; lost = best test "
              "accuracy minus the accuracy at the stop (points). Mean +- standard error over "
              "repeats.", ""]
-    summary = {"command": _bench.command_line().replace(" --report-only", ""), "threads": torch.get_num_threads(),
+    summary = {"command": _command(), "threads": torch.get_num_threads(),
                "machine": platform.machine(), "strategies": {}}
     table = []
     for strategy in STRATEGIES:
