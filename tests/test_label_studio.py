@@ -176,6 +176,21 @@ def test_an_answer_undone_in_skal_stays_undone_on_reimport(project, trained):
     assert path not in project.labels()
 
 
+def test_annotations_of_a_retired_image_wait_until_it_is_back(project, trained):
+    tasks = ls.export_tasks(project, document_root=trained)
+    export = _annotated(tasks, ["1", "2"] + [None] * 4)
+    image_id, path = tasks[0]["data"]["skal_image_id"], tasks[0]["data"]["skal_path"]
+    project.store.update_images(retire=[(image_id, "gone")])  # as a rescan does
+    before = len(project.store.answers())
+    report = ls.import_annotations(project, export)
+    assert report.added == [2] and report.retired == [1]
+    assert len(project.store.answers()) == before + 1
+    project.store.update_images(move=[(image_id, path)])  # the file is back
+    report = ls.import_annotations(project, export)
+    assert report.added == [1] and report.unchanged == [2] and report.retired == []
+    assert project.labels()[path] == "1"
+
+
 def test_a_bad_export_is_refused_whole_with_every_problem_listed(project, trained, tmp_path):
     tasks = ls.export_tasks(project, document_root=trained)
     export = _annotated(tasks, ["1", "cat", "2", "3", "4", "5"])

@@ -479,8 +479,10 @@ def _sync_line(report, client):
 
 
 def _import_line(r):
+    held = (f"; {len(r.retired)} left in Label Studio: their image is retired (rescan once the "
+            "file is back)" if r.retired else "")
     return (f"{len(r.added)} answer(s) imported ({len(r.skipped)} skip(s)), {len(r.unchanged)} "
-            f"already imported, {r.tasks_without_annotations} task(s) not annotated yet")
+            f"already imported, {r.tasks_without_annotations} task(s) not annotated yet{held}")
 
 
 @_studio_errors

@@ -80,6 +80,9 @@ class ImportReport(NamedTuple):
         Of ``added``, those cancelled (skipped) in Label Studio, recorded as skips.
     tasks_without_annotations : int
         Tasks nobody annotated yet.
+    retired : list of int
+        Annotations left out because their image is retired (its file left the image folder);
+        an import after the file is back (``rescan``) records them.
 
     See Also
     --------
@@ -88,14 +91,17 @@ class ImportReport(NamedTuple):
     Examples
     --------
     >>> from skal.labeling.label_studio import ImportReport
-    >>> ImportReport(added=[3, 4], unchanged=[1], skipped=[4], tasks_without_annotations=2)
-    ImportReport(added=[3, 4], unchanged=[1], skipped=[4], tasks_without_annotations=2)
+    >>> report = ImportReport(added=[3, 4], unchanged=[1], skipped=[4],
+    ...                       tasks_without_annotations=2, retired=[])
+    >>> len(report.added), report.skipped
+    (2, [4])
     """
 
     added: list
     unchanged: list
     skipped: list
     tasks_without_annotations: int
+    retired: list
 
 
 class SyncReport(NamedTuple):
@@ -127,7 +133,7 @@ class SyncReport(NamedTuple):
     Examples
     --------
     >>> from skal.labeling.label_studio import ImportReport, SyncReport
-    >>> report = SyncReport(1, True, 6, 0, 6, 0, ImportReport([], [], [], 6))
+    >>> report = SyncReport(1, True, 6, 0, 6, 0, ImportReport([], [], [], 6, []))
     >>> report.tasks_created, report.imported.tasks_without_annotations
     (6, 6)
     """
@@ -338,7 +344,7 @@ def _plan(project, tasks, users):
             f"A Label Studio export must be a JSON list of tasks; got {type(tasks).__name__}. "
             "Nothing was imported.")
     classes = project.classes
-    problems, planned, seen, empty = [], [], {}, 0
+    problems, planned, seen, empty, retired = [], [], {}, 0, []
     for n, task in enumerate(tasks):
         if not isinstance(task, dict) or not isinstance(task.get("data"), dict):
             problems.append(f"task #{n}: not a Label Studio task (an object with 'data')")
@@ -350,10 +356,6 @@ def _plan(project, tasks, users):
         if row is None or row["sha256"] != sha:
             problems.append(f"{where} ({data.get('skal_path', data.get('image'))!r}): not an "
                             "image of this project (its skal_image_id / skal_sha256 match none)")
-            continue
-        if row["retired_at"] is not None:
-            problems.append(f"{where} ({row['path']}): the image is retired (its file left the "
-                            "image folder)")
             continue
         annotations = task.get("annotations", [])
         if not isinstance(annotations, list):
@@ -378,14 +380,16 @@ def _plan(project, tasks, users):
             if seen.setdefault(annotation["id"], entry[:4]) != entry[:4]:
                 problems.append(f"{a_where}: appears twice with different answers")
                 continue
-            planned.append(entry)
+            # a retired image takes no answers: its annotations wait in Label Studio until the
+            # file is back (rescan), and a later import takes them
+            (retired if row["retired_at"] is not None else planned).append(entry)
     if problems:
         shown = "\n  ".join(problems[:_MAX_PROBLEMS])
         more = (f"\n  ... and {len(problems) - _MAX_PROBLEMS} more"
                 if len(problems) > _MAX_PROBLEMS else "")
         raise ValueError(f"The Label Studio export has {len(problems)} problem(s); nothing was "
                          f"imported:\n  {shown}{more}")
-    return planned, empty
+    return planned, empty, [e[0] for e in retired]
 
 
 def imported_answers(store):
@@ -428,7 +432,7 @@ def import_annotations(project, tasks, *, users=None):
     ``updated_at``), so the latest is an image's standing answer. An answer undone in skal is not
     brought back by importing its annotation again.
     """
-    planned, empty = _plan(project, _load(tasks), users)
+    planned, empty, retired = _plan(project, _load(tasks), users)
     done = imported_answers(project.store)
     added, unchanged, skipped = [], [], []
     for annotation_id, image_id, kind, label, annotator, _ in sorted(
@@ -442,7 +446,7 @@ def import_annotations(project, tasks, *, users=None):
         added.append(annotation_id)
         if kind == "skip":
             skipped.append(annotation_id)
-    return ImportReport(added, unchanged, skipped, empty)
+    return ImportReport(added, unchanged, skipped, empty, retired)
 
 
 # ---------------------------------------------------------------------------- the server
@@ -700,7 +704,7 @@ def sync(project, client, *, title=None, document_root=None, images=None, push=T
         added, removed, updated = _push_predictions(project, client, project_id, tasks, wanted)
         added += sum(len(t.get("predictions", [])) for t in new)  # (imported with their task)
     imported = (import_annotations(project, client.tasks(project_id), users=users) if pull
-                else ImportReport([], [], [], 0))
+                else ImportReport([], [], [], 0, []))
     return SyncReport(project_id, created, len(new), updated, added, removed, imported)
 
 
