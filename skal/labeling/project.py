@@ -284,7 +284,8 @@ class Project:
             raise KeyError(f"{image!r} is not an image of this project (give an id or a path).")
         return row["id"]
 
-    def label(self, image, label, *, annotator=None, source="api"):
+    def label(self, image, label, *, annotator=None, source="api", view_ms=None,
+              client_id=None):
         """Record ``label`` for an image; committed before returning.
 
         Parameters
@@ -297,6 +298,11 @@ class Project:
             Who answered; None: the user name of this process.
         source : str, default="api"
             Where the answer came from (recorded in the log).
+        view_ms : int or None, default=None
+            Milliseconds from the image being shown to the answer (recorded, exported).
+        client_id : str or None, default=None
+            The sender's id of this answer: re-sent with the same ``annotator`` and
+            ``client_id`` it is stored once (the first answer's id is returned).
 
         Returns
         -------
@@ -309,11 +315,18 @@ class Project:
             If ``image`` is not an image of this project.
         skal.labeling.store.ImageRetiredError
             If the image was retired: it takes no answers.
+
+        Notes
+        -----
+        Each annotator has one vote per image: a second annotator's answer is stored beside the
+        first one's, never in its place; the image's label is the majority of the votes (see
+        :mod:`skal.labeling.store`).
         """
         return self.store.add_answer(self._image_id(image), "label", label,
-                                     annotator=annotator or _default_annotator(), source=source)
+                                     annotator=annotator or _default_annotator(), source=source,
+                                     view_ms=view_ms, client_id=client_id)
 
-    def skip(self, image, *, annotator=None, source="api"):
+    def skip(self, image, *, annotator=None, source="api", view_ms=None, client_id=None):
         """Skip an image: it leaves the pool (it is not queried again) until the skip is undone.
 
         Parameters
@@ -324,6 +337,11 @@ class Project:
             Who skipped it; None: the user name of this process.
         source : str, default="api"
             Where the answer came from (recorded in the log).
+        view_ms : int or None, default=None
+            Milliseconds from the image being shown to the answer (recorded, exported).
+        client_id : str or None, default=None
+            The sender's id of this answer: re-sent with the same ``annotator`` and
+            ``client_id`` it is stored once (the first answer's id is returned).
 
         Returns
         -------
@@ -331,7 +349,8 @@ class Project:
             The id of the recorded skip.
         """
         return self.store.add_answer(self._image_id(image), "skip", None,
-                                     annotator=annotator or _default_annotator(), source=source)
+                                     annotator=annotator or _default_annotator(), source=source,
+                                     view_ms=view_ms, client_id=client_id)
 
     def undo(self, *, annotator=None, image=None, source="api"):
         """Take back the latest answer of ``annotator`` (on ``image`` if given).
@@ -349,6 +368,11 @@ class Project:
         -------
         int or None
             The undone answer's image id, or None when there was nothing to undo.
+
+        Raises
+        ------
+        skal.labeling.store.NotYourAnswerError
+            If ``image`` is given and only other annotators answered it.
         """
         image_id = None if image is None else self._image_id(image)
         row = self.store.undo(annotator=annotator or _default_annotator(), source=source,

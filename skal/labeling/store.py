@@ -21,13 +21,24 @@ ends, so a round left ``running`` by a process that is gone (or whose pid was re
 host) is recognised as stale and never blocks the next one. Where there is no ``fcntl`` (Windows)
 a round is stale when its pid is not alive on this host.
 
-Schema version 2 added ``images.retired_at`` and ``images.retired_reason``; a version 1 database
-is migrated when it is opened.
+Schema version 2 added ``images.retired_at`` and ``images.retired_reason``; version 3 added
+``answers.view_ms`` (milliseconds from the page's view of the image to the answer),
+``answers.client_id`` (the sender's id of an answer: a re-sent answer is stored once),
+``votes`` (the standing answer of each annotator on each image: several annotators' answers on
+one image are kept side by side, none replaces another's), ``annotators`` (names with a token)
+and ``assignments`` (which annotator holds which item of a batch). An older database is migrated
+when it is opened, every answer kept.
+
+The standing answer of an image (``current``) is the majority of its annotators' votes: the
+label most of them gave, a tie going to the label given first; a skip when all of them skipped.
+Labels imported from class sub-folders count only until a person answers the image.
 """
 
 import contextlib
+import hashlib
 import json
 import os
+import secrets
 import socket
 import sqlite3
 import threading
@@ -38,13 +49,21 @@ try:
 except ImportError:  # pragma: no cover - not on Windows: the pid check is used there
     _fcntl = None
 
-__all__ = ["DB_NAME", "ImageRetiredError", "LabelStore", "ROUND_LOCK", "RoundRunningError",
-           "SCHEMA_VERSION"]
+__all__ = ["DB_NAME", "STORE_FILE", "AnnotatorError", "ImageRetiredError", "LabelStore",
+           "NotYourAnswerError", "ROUND_LOCK", "RoundRunningError", "SCHEMA_VERSION",
+           "project_store"]
 
 DB_NAME = "skal.db"
+#: The file (in the project folder) naming a project's store when it is not ``skal.db``: one line,
+#: a ``postgresql://`` URL.
+STORE_FILE = "skal.store"
 #: The lock file (beside the database) held by the process running a round.
 ROUND_LOCK = "round.lock"
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
+#: Longest ``client_id`` of an answer.
+MAX_CLIENT_ID = 100
+#: Largest ``view_ms`` of an answer (24.8 days).
+MAX_VIEW_MS = 2**31 - 1
 # the range of an SQLite INTEGER; a larger Python int is no image's id
 _MAX_ID = 2**63 - 1
 
@@ -76,12 +95,30 @@ CREATE TABLE answers (
     annotator TEXT NOT NULL,
     source TEXT NOT NULL,
     created_at REAL NOT NULL,
+    view_ms INTEGER CHECK (view_ms IS NULL OR view_ms >= 0),
+    client_id TEXT,
     CHECK ((kind = 'label') = (label IS NOT NULL)),
     CHECK ((kind = 'undo') = (undoes IS NOT NULL))
 );
 CREATE INDEX answers_image ON answers(image_id);
 CREATE INDEX answers_annotator ON answers(annotator, id);
 CREATE UNIQUE INDEX answers_undone_once ON answers(undoes) WHERE undoes IS NOT NULL;
+CREATE UNIQUE INDEX answers_client ON answers(annotator, client_id) WHERE client_id IS NOT NULL;
+CREATE TABLE votes (
+    image_id INTEGER NOT NULL REFERENCES images(id),
+    annotator TEXT NOT NULL,
+    answer_id INTEGER NOT NULL REFERENCES answers(id),
+    kind TEXT NOT NULL CHECK (kind IN ('label', 'skip')),
+    label TEXT REFERENCES classes(name),
+    PRIMARY KEY (image_id, annotator)
+);
+CREATE INDEX votes_annotator ON votes(annotator);
+CREATE TABLE annotators (
+    name TEXT PRIMARY KEY,
+    token_sha256 TEXT UNIQUE,
+    created_at REAL NOT NULL,
+    removed_at REAL
+);
 CREATE TABLE current (
     image_id INTEGER PRIMARY KEY REFERENCES images(id),
     answer_id INTEGER NOT NULL REFERENCES answers(id),
@@ -116,7 +153,24 @@ CREATE TABLE queries (
     confidence REAL,
     PRIMARY KEY (round_id, image_id)
 );
+CREATE TABLE assignments (
+    round_id INTEGER NOT NULL REFERENCES rounds(id),
+    image_id INTEGER NOT NULL REFERENCES images(id),
+    annotator TEXT NOT NULL,
+    assigned_at REAL NOT NULL,
+    touched_at REAL NOT NULL,
+    PRIMARY KEY (round_id, image_id, annotator)
+);
 """
+
+# the standing answer of every (image, annotator): their latest label or skip not undone
+_STANDING_VOTES = (
+    "SELECT a.image_id, a.annotator, a.id, a.kind, a.label FROM answers a "
+    "WHERE a.kind IN ('label', 'skip') AND NOT EXISTS (SELECT 1 FROM answers u WHERE u.undoes = a.id) "
+    "AND a.id = (SELECT max(b.id) FROM answers b WHERE b.image_id = a.image_id "
+    "AND b.annotator = a.annotator AND b.kind IN ('label', 'skip') "
+    "AND NOT EXISTS (SELECT 1 FROM answers w WHERE w.undoes = b.id))"
+)
 
 # schema version N -> N + 1: statements run in one transaction (foreign keys off, checked after)
 # when an older database is opened. 1 -> 2: images gain retired_at / retired_reason, and a path is
@@ -132,6 +186,23 @@ _MIGRATIONS = {
         "ALTER TABLE images_v2 RENAME TO images",
         "CREATE UNIQUE INDEX images_path_in_use ON images(path) WHERE retired_at IS NULL",
         "CREATE INDEX images_sha256 ON images(sha256)"),
+    # 2 -> 3: answers gain view_ms and client_id; votes (filled from the log), annotators and
+    # assignments are new. The standing answers (current) are kept as they were.
+    2: ("ALTER TABLE answers ADD COLUMN view_ms INTEGER CHECK (view_ms IS NULL OR view_ms >= 0)",
+        "ALTER TABLE answers ADD COLUMN client_id TEXT",
+        "CREATE UNIQUE INDEX answers_client ON answers(annotator, client_id) "
+        "WHERE client_id IS NOT NULL",
+        "CREATE TABLE votes (image_id INTEGER NOT NULL REFERENCES images(id), annotator TEXT NOT "
+        "NULL, answer_id INTEGER NOT NULL REFERENCES answers(id), kind TEXT NOT NULL CHECK (kind "
+        "IN ('label', 'skip')), label TEXT REFERENCES classes(name), "
+        "PRIMARY KEY (image_id, annotator))",
+        "CREATE INDEX votes_annotator ON votes(annotator)",
+        "INSERT INTO votes (image_id, annotator, answer_id, kind, label) " + _STANDING_VOTES,
+        "CREATE TABLE annotators (name TEXT PRIMARY KEY, token_sha256 TEXT UNIQUE, "
+        "created_at REAL NOT NULL, removed_at REAL)",
+        "CREATE TABLE assignments (round_id INTEGER NOT NULL REFERENCES rounds(id), image_id "
+        "INTEGER NOT NULL REFERENCES images(id), annotator TEXT NOT NULL, assigned_at REAL NOT "
+        "NULL, touched_at REAL NOT NULL, PRIMARY KEY (round_id, image_id, annotator))"),
 }
 
 _ANSWER_KINDS = ("label", "skip")
@@ -169,6 +240,92 @@ class ImageRetiredError(ValueError):
     >>> issubclass(ImageRetiredError, ValueError)
     True
     """
+
+
+class NotYourAnswerError(PermissionError):
+    """An undo of an image that only other annotators answered: one undoes only one's own.
+
+    Raised by :meth:`LabelStore.undo`; the web page answers 409 with its message.
+
+    Examples
+    --------
+    >>> issubclass(NotYourAnswerError, PermissionError)
+    True
+    """
+
+
+class AnnotatorError(PermissionError):
+    """An answer in the name of an annotator who was removed from the project.
+
+    Raised by :meth:`LabelStore.add_answer`; the web page answers 403 with its message.
+
+    Examples
+    --------
+    >>> issubclass(AnnotatorError, PermissionError)
+    True
+    """
+
+
+def _token_hash(token):
+    return hashlib.sha256(token.encode("utf-8")).hexdigest()
+
+
+def _check_view_ms(view_ms):
+    if view_ms is None:
+        return None
+    if isinstance(view_ms, bool) or not isinstance(view_ms, int) or not (
+            0 <= view_ms <= MAX_VIEW_MS):
+        raise ValueError(f"view_ms must be None or an int in the range [0, {MAX_VIEW_MS}] "
+                         f"(milliseconds), got {view_ms!r}.")
+    return view_ms
+
+
+def _check_client_id(client_id):
+    if client_id is None:
+        return None
+    if not isinstance(client_id, str) or not 1 <= len(client_id) <= MAX_CLIENT_ID or not (
+            client_id.isprintable()) or client_id != client_id.strip():
+        raise ValueError(f"client_id must be None or a string of 1 to {MAX_CLIENT_ID} printable "
+                         f"characters without leading or trailing spaces, got {client_id!r}.")
+    return client_id
+
+
+def project_store(project_dir):
+    """Where the store of the project in ``project_dir`` is.
+
+    Parameters
+    ----------
+    project_dir : str or path-like
+
+    Returns
+    -------
+    location : str or None
+        The path of its ``skal.db``, else the ``postgresql://`` URL written in its
+        ``skal.store``, else None.
+    """
+    db = os.path.join(os.fspath(project_dir), DB_NAME)
+    if os.path.isfile(db):
+        return db
+    marker = os.path.join(os.fspath(project_dir), STORE_FILE)
+    if os.path.isfile(marker):
+        with open(marker, encoding="utf-8") as f:
+            url = f.read().strip()
+        return url or None
+    return None
+
+
+def is_url(location):
+    """Whether a store location is a PostgreSQL URL (else it is an SQLite file's path).
+
+    Parameters
+    ----------
+    location : str or path-like
+
+    Returns
+    -------
+    bool
+    """
+    return isinstance(location, str) and location.startswith(("postgresql://", "postgres://"))
 
 
 def _valid_id(image_id):
@@ -239,93 +396,67 @@ class _RoundLock:
             self._fd = None
 
 
-class LabelStore:
-    """Open (or create, with :meth:`create`) the SQLite store of a labelling project.
+class _SQLite:
+    """The SQLite backend: one connection in WAL mode with ``synchronous=FULL``."""
 
-    The store holds the images (by path and SHA-256), the append-only log of answers, the
-    standing answer of each image, and the rounds with their batches. Every write is one
-    committed transaction.
+    kind = "sqlite"
 
-    Parameters
-    ----------
-    path : str or path-like
-        The database file.
-    _create : bool, default=False
-        Internal: :meth:`create` opens a file that does not exist yet.
-
-    See Also
-    --------
-    skal.labeling.Project : The labelling project built on this store.
-
-    Notes
-    -----
-    One object may be shared by threads (calls are serialised by a lock); other processes may
-    open the same file at the same time.
-
-    Examples
-    --------
-    >>> import os, tempfile
-    >>> from skal.labeling.store import LabelStore
-    >>> path = os.path.join(tempfile.mkdtemp(), "skal.db")
-    >>> store = LabelStore.create(path, ["cat", "dog"], {"strategy": "bald"})
-    >>> store.classes(), store.config()
-    (['cat', 'dog'], {'strategy': 'bald'})
-    >>> store.close()
-    """
-
-    def __init__(self, path, *, _create=False):
+    def __init__(self, path, create):
         self.path = os.fspath(path)
-        if not _create and not os.path.isfile(self.path):
+        self.name = self.path
+        if not create and not os.path.isfile(self.path):
             raise FileNotFoundError(f"There is no labelling project database at {self.path!r}.")
-        self._lock = threading.RLock()
-        self._lock_path = os.path.join(os.path.dirname(os.path.abspath(self.path)), ROUND_LOCK)
-        self._held = None  # (round id, _RoundLock or None) while this object runs a round
-        self._conn = sqlite3.connect(
-            self.path, timeout=30.0, isolation_level=None, check_same_thread=False
-        )
-        self._conn.row_factory = sqlite3.Row
+        self.lock = threading.RLock()
+        self.conn = sqlite3.connect(self.path, timeout=30.0, isolation_level=None,
+                                    check_same_thread=False)
+        self.conn.row_factory = sqlite3.Row
         try:
-            self._conn.execute("PRAGMA busy_timeout = 30000")
-            mode = self._conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
+            self.conn.execute("PRAGMA busy_timeout = 30000")
+            mode = self.conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
             if mode.lower() != "wal":  # pragma: no cover (e.g. a network file system)
                 raise OSError(f"SQLite could not put {self.path!r} in WAL mode (got {mode!r}).")
-            self._conn.execute("PRAGMA synchronous = FULL")
-            self._conn.execute("PRAGMA foreign_keys = ON")
-            if not _create:
-                self._check_version()
+            self.conn.execute("PRAGMA synchronous = FULL")
+            self.conn.execute("PRAGMA foreign_keys = ON")
         except sqlite3.DatabaseError as exc:  # not an SQLite file, or a damaged one
-            self._conn.close()
+            self.conn.close()
             raise ValueError(f"{self.path!r} is not a skal labelling project database "
                              f"(SQLite: {exc}).") from None
         except BaseException:
-            self._conn.close()
+            self.conn.close()
             raise
 
-    def _check_version(self):
-        """Accept the current schema; migrate an older one (one transaction); refuse others."""
-        try:
-            version = self.meta("schema_version")
-            version = int(version) if version is not None else None
-        except (sqlite3.OperationalError, ValueError):
-            version = None
-        if version is not None and version > SCHEMA_VERSION:
-            raise ValueError(
-                f"{self.path!r} was made by a newer version of skal (schema version {version}; "
-                f"this one reads up to {SCHEMA_VERSION}): upgrade skal to open it."
-            )
-        if version is None or version < 1:
-            raise ValueError(
-                f"{self.path!r} is not a skal labelling project database (expected schema "
-                f"version {SCHEMA_VERSION}, found {version!r})."
-            )
-        if version < SCHEMA_VERSION:
-            self._migrate()
+    database_errors = (sqlite3.OperationalError, sqlite3.DatabaseError)
 
-    def _migrate(self):
-        with self._lock:
-            self._conn.execute("PRAGMA foreign_keys = OFF")  # (a no-op inside a transaction)
+    def exists(self):
+        return bool(self.conn.execute(
+            "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'meta'").fetchone())
+
+    def schema(self):
+        return [s for s in _SCHEMA.split(";") if s.strip()]
+
+    @contextlib.contextmanager
+    def tx(self):
+        """``BEGIN IMMEDIATE`` (takes the write lock up front, so two writers never deadlock on
+        an upgrade) ... ``COMMIT``; rolled back on any error."""
+        with self.lock:
+            cursor = _Cursor(self.conn)
+            self.conn.execute("BEGIN IMMEDIATE")
             try:
-                with self._tx() as c:
+                yield cursor
+            except BaseException:
+                self.conn.execute("ROLLBACK")
+                raise
+            self.conn.execute("COMMIT")
+
+    def query(self, sql, params=()):
+        with self.lock:
+            return self.conn.execute(sql, params).fetchall()
+
+    def migrate(self, store):
+        with self.lock:
+            self.conn.execute("PRAGMA foreign_keys = OFF")  # (a no-op inside a transaction)
+            try:
+                with self.tx() as c:
                     # read again inside the write lock: another process may have migrated it
                     current = int(c.one(
                         "SELECT value FROM meta WHERE key = 'schema_version'")[0])
@@ -339,87 +470,140 @@ class LabelStore:
                     c.execute("UPDATE meta SET value = ? WHERE key = 'schema_version'",
                               (str(SCHEMA_VERSION),))
             finally:
-                self._conn.execute("PRAGMA foreign_keys = ON")
+                self.conn.execute("PRAGMA foreign_keys = ON")
+
+    def integrity_check(self):
+        return self.query("PRAGMA integrity_check")[0][0]
+
+    def close(self):
+        with self.lock:
+            self.conn.close()
+
+
+def _backend(location, create):
+    if is_url(location):
+        from .store_pg import PostgresBackend
+
+        return PostgresBackend(location, create)
+    return _SQLite(location, create)
+
+
+class LabelStore:
+    """Open (or create, with :meth:`create`) the store of a labelling project.
+
+    Parameters
+    ----------
+    path : str or path-like
+        The SQLite database file, or a ``postgresql://`` URL (psycopg 3 is needed then; see
+        :mod:`skal.labeling.store_pg`).
+    lock_dir : str or None, default=None
+        The folder of the round lock file; None: the SQLite file's folder (required for a URL).
+
+    Notes
+    -----
+    One object may be shared by threads (calls are serialised by a lock); other processes may
+    open the same store at the same time.
+    """
+
+    def __init__(self, path, *, lock_dir=None, _create=False):
+        location = path if is_url(path) else os.fspath(path)
+        if lock_dir is None:
+            if is_url(location):
+                raise ValueError("lock_dir must be the project folder for a PostgreSQL store, "
+                                 "got None.")
+            lock_dir = os.path.dirname(os.path.abspath(location))
+        self._db = _backend(location, _create)
+        self.path = self._db.name  # the file, or the URL without its password
+        self.backend = self._db.kind
+        self._lock = self._db.lock
+        self._lock_path = os.path.join(os.fspath(lock_dir), ROUND_LOCK)
+        self._held = None  # (round id, _RoundLock or None) while this object runs a round
+        try:
+            if not _create:
+                self._check_version()
+        except self._db.database_errors as exc:
+            self._db.close()
+            raise ValueError(f"{self.path!r} is not a skal labelling project database "
+                             f"({exc}).") from None
+        except BaseException:
+            self._db.close()
+            raise
+
+    @property
+    def _conn(self):
+        """The SQLite connection (the tests' window on the PRAGMAs)."""
+        return self._db.conn
+
+    def _check_version(self):
+        """Accept the current schema; migrate an older one (one transaction); refuse others."""
+        try:
+            version = self.meta("schema_version") if self._db.exists() else None
+            version = int(version) if version is not None else None
+        except (*self._db.database_errors, ValueError):
+            version = None
+        if version is not None and version > SCHEMA_VERSION:
+            raise ValueError(
+                f"{self.path!r} was made by a newer version of skal (schema version {version}; "
+                f"this one reads up to {SCHEMA_VERSION}): upgrade skal to open it."
+            )
+        if version is None or version < 1:
+            raise ValueError(
+                f"{self.path!r} is not a skal labelling project database (expected schema "
+                f"version {SCHEMA_VERSION}, found {version!r})."
+            )
+        if version < SCHEMA_VERSION:
+            self._db.migrate(self)
 
     # ------------------------------------------------------------------ plumbing
     @classmethod
-    def create(cls, path, classes, config):
-        """Create a new store with its classes and configuration.
-
-        Parameters
-        ----------
-        path : str or path-like
-            The database file to create.
-        classes : sequence of str
-            The class names, in their order.
-        config : dict
-            The project configuration (JSON-serialisable).
-
-        Returns
-        -------
-        LabelStore
-            The open store.
-
-        Raises
-        ------
-        FileExistsError
-            If ``path`` exists.
-        """
-        path = os.fspath(path)
-        if os.path.exists(path):
-            raise FileExistsError(f"{path!r} already exists; open it instead of creating it.")
-        store = cls(path, _create=True)
-        with store._tx() as c:
-            for statement in _SCHEMA.split(";"):
-                if statement.strip():
+    def create(cls, path, classes, config, *, lock_dir=None):
+        """Create a new store with its classes and configuration (fails if the file exists, or
+        if the PostgreSQL database already holds a project)."""
+        if not is_url(path):
+            path = os.fspath(path)
+            if os.path.exists(path):
+                raise FileExistsError(f"{path!r} already exists; open it instead of creating it.")
+        store = cls(path, lock_dir=lock_dir, _create=True)
+        try:
+            with store._tx() as c:
+                if store._db.exists():
+                    raise FileExistsError(f"{store.path!r} already holds a labelling project; "
+                                          "open it instead of creating it.")
+                for statement in store._db.schema():
                     c.execute(statement)
-            c.execute("INSERT INTO meta VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),))
-            c.execute("INSERT INTO meta VALUES ('config', ?)", (json.dumps(config),))
-            c.execute("INSERT INTO meta VALUES ('created_at', ?)", (repr(time.time()),))
-            c.executemany(
-                "INSERT INTO classes (name, position) VALUES (?, ?)",
-                [(name, i) for i, name in enumerate(classes)],
-            )
+                c.execute("INSERT INTO meta VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),))
+                c.execute("INSERT INTO meta VALUES ('config', ?)", (json.dumps(config),))
+                c.execute("INSERT INTO meta VALUES ('created_at', ?)", (repr(time.time()),))
+                c.executemany(
+                    "INSERT INTO classes (name, position) VALUES (?, ?)",
+                    [(name, i) for i, name in enumerate(classes)],
+                )
+        except BaseException:
+            store.close()
+            raise
         return store
 
-    @contextlib.contextmanager
     def _tx(self):
-        """One write transaction: ``BEGIN IMMEDIATE`` (takes the write lock up front, so two
-        writers never deadlock on an upgrade) ... ``COMMIT``; rolled back on any error."""
-        with self._lock:
-            cursor = _Cursor(self._conn)
-            self._conn.execute("BEGIN IMMEDIATE")
-            try:
-                yield cursor
-            except BaseException:
-                self._conn.execute("ROLLBACK")
-                raise
-            self._conn.execute("COMMIT")
+        """One write transaction, serialised with every other writer of the store, committed
+        when the block ends and rolled back on any error."""
+        return self._db.tx()
 
     def _query(self, sql, params=()):
-        with self._lock:
-            return self._conn.execute(sql, params).fetchall()
+        return self._db.query(sql, params)
 
     def close(self):
-        """Close the connection and release a round lock this object holds.
-
-        Closing runs a checkpoint that folds the WAL back into the database file.
-        """
+        """Close the connection (SQLite: a checkpoint folds the WAL back into the database
+        file); a round lock this object holds is released."""
         with self._lock:
             if self._held is not None and self._held[1] is not None:
                 self._held[1].release()
             self._held = None
-            self._conn.close()
+            self._db.close()
 
     def integrity_check(self):
-        """Run SQLite's ``PRAGMA integrity_check``.
-
-        Returns
-        -------
-        str
-            ``"ok"`` for a sound file, else SQLite's first finding.
-        """
-        return self._query("PRAGMA integrity_check")[0][0]
+        """``"ok"`` for a sound store (SQLite's ``PRAGMA integrity_check``; on PostgreSQL the
+        agreement of ``votes`` and ``current`` with the answer log)."""
+        return self._db.integrity_check()
 
     # ------------------------------------------------------------------ meta, classes, images
     def meta(self, key):
@@ -485,8 +669,8 @@ class LabelStore:
         now = time.time()
         with self._tx() as c:
             c.executemany(
-                "INSERT OR IGNORE INTO images (path, sha256, height, width, added_at) "
-                "VALUES (?, ?, ?, ?, ?)",
+                "INSERT INTO images (path, sha256, height, width, added_at) "
+                "VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
                 [(p, h, ht, w, now) for p, h, ht, w in rows],
             )
         return [r[0] for r in self._query("SELECT id FROM images ORDER BY id")]
@@ -527,7 +711,8 @@ class LabelStore:
             for path, sha, height, width, label in add:
                 image_id = c.execute(
                     "INSERT INTO images (path, sha256, height, width, added_at) "
-                    "VALUES (?, ?, ?, ?, ?)", (path, sha, height, width, now)).lastrowid
+                    "VALUES (?, ?, ?, ?, ?) RETURNING id",
+                    (path, sha, height, width, now)).fetchone()[0]
                 ids.append(image_id)
                 if label is not None:
                     self._insert_answer(c, image_id, "label", label, annotator, "import", None)
@@ -576,35 +761,38 @@ class LabelStore:
         return rows[0] if rows else None
 
     # ------------------------------------------------------------------ answers
-    def add_answer(self, image_id, kind, label=None, *, annotator, source, round_id=None):
-        """Record a label or a skip and make it the image's standing answer.
+    def add_answer(self, image_id, kind, label=None, *, annotator, source, round_id=None,
+                   view_ms=None, client_id=None):
+        """Record a label (``kind="label"``) or a skip of ``annotator`` on an image.
+
+        The answer becomes the annotator's vote on the image (replacing only their own earlier
+        vote) and the image's standing answer is the majority of the votes (see the module's
+        notes). Returns the answer's id once it is committed.
 
         Parameters
         ----------
         image_id : int
-            The image.
         kind : {"label", "skip"}
-            What the answer is.
-        label : str or None, default=None
-            The class name, for ``kind="label"``.
+        label : str or None
+            A class of the project (for ``kind="label"``).
         annotator : str
-            Who answered.
         source : str
-            Where the answer came from (the page sends ``web:<client id>``).
-        round_id : int or None, default=None
-            The round whose batch held the image; None: the latest finished round.
-
-        Returns
-        -------
-        int
-            The answer's id, once it is committed.
+            Where it came from (``"web"``, ``"api"``, ``"import"``, ...).
+        round_id : int or None
+            The round whose batch it answers; None: the latest finished round.
+        view_ms : int or None
+            Milliseconds from the image being shown to the answer.
+        client_id : str or None
+            The sender's id of this answer: an answer re-sent with the same ``annotator`` and
+            ``client_id`` is stored once (its first id is returned); the same id with another
+            image, kind or label raises ``ValueError``.
 
         Raises
         ------
         ValueError
-            For an unknown image, kind or label.
+            An unknown image, kind or label, a bad ``view_ms`` or ``client_id``.
         ImageRetiredError
-            If the image was retired.
+            The image was retired.
         """
         if kind not in _ANSWER_KINDS:
             raise ValueError(f"kind must be 'label' or 'skip'; got {kind!r}.")
@@ -612,7 +800,19 @@ class LabelStore:
             label = None
         if not _valid_id(image_id):
             raise ValueError(f"There is no image with id {image_id!r} in this project.")
+        view_ms = _check_view_ms(view_ms)
+        client_id = _check_client_id(client_id)
         with self._tx() as c:
+            if client_id is not None:
+                sent = c.one("SELECT id, image_id, kind, label FROM answers WHERE annotator = ? "
+                             "AND client_id = ?", (annotator, client_id))
+                if sent is not None:
+                    if (sent["image_id"], sent["kind"], sent["label"]) != (image_id, kind, label):
+                        raise ValueError(
+                            f"client_id {client_id!r} of {annotator!r} already names answer "
+                            f"{sent['id']} ({sent['kind']} {sent['label']!r} on image "
+                            f"{sent['image_id']}); a new answer needs a new client_id.")
+                    return sent["id"]  # a re-send: stored once
             row = c.one("SELECT retired_at, path FROM images WHERE id = ?", (image_id,))
             if row is None:
                 raise ValueError(f"There is no image with id {image_id!r} in this project.")
@@ -627,45 +827,82 @@ class LabelStore:
                 raise ValueError(
                     f"{label!r} is not one of the project's classes: {self.classes()}."
                 )
-            return self._insert_answer(c, image_id, kind, label, annotator, source, round_id)
+            gone = c.one("SELECT removed_at FROM annotators WHERE name = ?", (annotator,))
+            if gone is not None and gone["removed_at"] is not None:
+                raise AnnotatorError(f"The annotator {annotator!r} was removed from this "
+                                     "project; their answers are kept, they take no new ones.")
+            answer_id = self._insert_answer(c, image_id, kind, label, annotator, source,
+                                            round_id, view_ms, client_id)
+            c.execute("UPDATE assignments SET touched_at = ? WHERE annotator = ?",
+                      (time.time(), annotator))
+            return answer_id
 
-    @staticmethod
-    def _insert_answer(c, image_id, kind, label, annotator, source, round_id):
-        """Append an answer and make it the image's standing one (inside a transaction)."""
+    @classmethod
+    def _insert_answer(cls, c, image_id, kind, label, annotator, source, round_id,
+                       view_ms=None, client_id=None):
+        """Append an answer, make it the annotator's vote and update the image's standing
+        answer (inside a transaction)."""
         if round_id is None:
             row = c.one("SELECT max(id) FROM rounds WHERE status = 'done'")
             round_id = row[0] if row else None
         answer_id = c.execute(
             "INSERT INTO answers (image_id, kind, label, round_id, annotator, source, "
-            "created_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
-            (image_id, kind, label, round_id, annotator, source, time.time()),
-        ).lastrowid
-        c.execute(
-            "INSERT OR REPLACE INTO current (image_id, answer_id, kind, label) "
-            "VALUES (?, ?, ?, ?)",
-            (image_id, answer_id, kind, label),
-        )
+            "created_at, view_ms, client_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
+            (image_id, kind, label, round_id, annotator, source, time.time(), view_ms,
+             client_id),
+        ).fetchone()[0]
+        cls._set_vote(c, image_id, annotator, (answer_id, kind, label))
         return answer_id
+
+    @staticmethod
+    def _set_vote(c, image_id, annotator, vote):
+        """Set (or, with ``vote=None``, drop) an annotator's vote on an image, then the image's
+        standing answer: the majority label of the votes (a tie goes to the label given first),
+        else a skip; votes imported from sub-folders count only while no person voted."""
+        if vote is None:
+            c.execute("DELETE FROM votes WHERE image_id = ? AND annotator = ?",
+                      (image_id, annotator))
+        else:
+            c.execute(
+                "INSERT INTO votes (image_id, annotator, answer_id, kind, label) "
+                "VALUES (?, ?, ?, ?, ?) ON CONFLICT (image_id, annotator) DO UPDATE SET "
+                "answer_id = excluded.answer_id, kind = excluded.kind, label = excluded.label",
+                (image_id, annotator, *vote))
+        votes = c.execute(
+            "SELECT v.answer_id, v.kind, v.label, a.source FROM votes v JOIN answers a "
+            "ON a.id = v.answer_id WHERE v.image_id = ? ORDER BY v.answer_id",
+            (image_id,)).fetchall()
+        people = [v for v in votes if v["source"] != "import"]
+        votes = people or votes
+        labels = {}
+        for v in votes:
+            if v["kind"] == "label":
+                labels.setdefault(v["label"], []).append(v["answer_id"])
+        if labels:  # most votes, then the earliest first vote
+            label, ids = min(labels.items(), key=lambda kv: (-len(kv[1]), kv[1][0]))
+            standing = (ids[0], "label", label)
+        elif votes:
+            standing = (votes[-1]["answer_id"], "skip", None)
+        else:
+            c.execute("DELETE FROM current WHERE image_id = ?", (image_id,))
+            return
+        c.execute(
+            "INSERT INTO current (image_id, answer_id, kind, label) VALUES (?, ?, ?, ?) "
+            "ON CONFLICT (image_id) DO UPDATE SET answer_id = excluded.answer_id, "
+            "kind = excluded.kind, label = excluded.label", (image_id, *standing))
 
     def undo(self, *, annotator, source, image_id=None):
         """Take back the latest label or skip of ``annotator`` (on ``image_id`` if given).
 
-        The answer stays in the log; an ``undo`` row points at it, and the image's standing
-        answer falls back to the one before (or to none).
+        The answer stays in the log; an ``undo`` row points at it, the annotator's vote falls
+        back to their answer before (or to none), and the image's standing answer follows.
+        Other annotators' answers are never undone. Returns the undone answer as a row, or None
+        when there is nothing to undo.
 
-        Parameters
-        ----------
-        annotator : str
-            Whose answer to take back.
-        source : str
-            Recorded as the source of the ``undo`` row.
-        image_id : int or None, default=None
-            Only an answer on this image.
-
-        Returns
-        -------
-        sqlite3.Row or None
-            The undone answer, or None when there is nothing to undo.
+        Raises
+        ------
+        NotYourAnswerError
+            ``image_id`` is given, ``annotator`` has nothing to undo on it and someone else has.
         """
         with self._tx() as c:
             sql = (
@@ -678,6 +915,15 @@ class LabelStore:
                 params.append(image_id)
             target = c.one(sql + " ORDER BY a.id DESC LIMIT 1", params)
             if target is None:
+                if image_id is not None:
+                    others = c.execute("SELECT annotator FROM votes WHERE image_id = ? ORDER BY "
+                                       "annotator", (image_id,)).fetchall()
+                    if others:
+                        names = ", ".join(repr(r[0]) for r in others)
+                        raise NotYourAnswerError(
+                            f"Image {image_id} has no answer of {annotator!r} to undo; its "
+                            f"answers are {names}'s: an annotator can undo only their own "
+                            "answers.")
                 return None
             c.execute(
                 "INSERT INTO answers (image_id, kind, undoes, round_id, annotator, source, "
@@ -687,19 +933,128 @@ class LabelStore:
             )
             previous = c.one(
                 "SELECT a.id, a.kind, a.label FROM answers a WHERE a.image_id = ? AND "
-                "a.kind IN ('label', 'skip') AND NOT EXISTS "
+                "a.annotator = ? AND a.kind IN ('label', 'skip') AND NOT EXISTS "
                 "(SELECT 1 FROM answers u WHERE u.undoes = a.id) ORDER BY a.id DESC LIMIT 1",
-                (target["image_id"],),
+                (target["image_id"], annotator),
             )
-            if previous is None:
-                c.execute("DELETE FROM current WHERE image_id = ?", (target["image_id"],))
-            else:
-                c.execute(
-                    "INSERT OR REPLACE INTO current (image_id, answer_id, kind, label) "
-                    "VALUES (?, ?, ?, ?)",
-                    (target["image_id"], previous["id"], previous["kind"], previous["label"]),
-                )
+            self._set_vote(c, target["image_id"], annotator, None if previous is None else (
+                previous["id"], previous["kind"], previous["label"]))
         return target
+
+    def votes(self, include_retired=False):
+        """Every annotator's standing answer on every image in use (all with
+        ``include_retired``): rows (image_id, annotator, kind, label, answer_id, source,
+        view_ms, created_at), by image then answer."""
+        sql = ("SELECT v.image_id, v.annotator, v.kind, v.label, v.answer_id, a.source, "
+               "a.view_ms, a.created_at FROM votes v JOIN answers a ON a.id = v.answer_id "
+               "JOIN images i ON i.id = v.image_id"
+               + ("" if include_retired else " WHERE i.retired_at IS NULL")
+               + " ORDER BY v.image_id, v.answer_id")
+        return self._query(sql)
+
+    # ------------------------------------------------------------------ annotators
+    def add_annotator(self, name, *, replace=False):
+        """Register an annotator with a new token and return the token (shown once: only its
+        SHA-256 is stored). A registered name answers only with its token.
+
+        Parameters
+        ----------
+        name : str
+            A valid annotator name.
+        replace : bool, default=False
+            Give an existing (or removed) annotator a new token; the old one stops working.
+
+        Returns
+        -------
+        token : str
+        """
+        from .settings import check_name
+
+        check_name(name, "annotator")
+        token = secrets.token_urlsafe(24)
+        with self._tx() as c:
+            known = c.one("SELECT name FROM annotators WHERE name = ?", (name,))
+            if known is not None and not replace:
+                raise ValueError(f"The annotator {name!r} is already registered; give "
+                                 "replace=True (--replace) for a new token.")
+            c.execute(
+                "INSERT INTO annotators (name, token_sha256, created_at) VALUES (?, ?, ?) "
+                "ON CONFLICT (name) DO UPDATE SET token_sha256 = excluded.token_sha256, "
+                "removed_at = NULL", (name, _token_hash(token), time.time()))
+        return token
+
+    def remove_annotator(self, name):
+        """Revoke an annotator's token: their answers are kept, the name takes no new answers
+        (until :meth:`add_annotator` with ``replace=True``)."""
+        with self._tx() as c:
+            updated = c.execute("UPDATE annotators SET token_sha256 = NULL, removed_at = ? "
+                                "WHERE name = ?", (time.time(), name)).rowcount
+        if updated != 1:
+            raise ValueError(f"There is no registered annotator {name!r}; registered: "
+                             f"{[r['name'] for r in self.annotators()]}.")
+
+    def annotators(self):
+        """The registered annotators: rows (name, created_at, removed_at), by name."""
+        return self._query("SELECT name, created_at, removed_at FROM annotators ORDER BY name")
+
+    def annotator_for_token(self, token):
+        """The name of the annotator whose token this is, or None."""
+        if not isinstance(token, str) or not token or len(token) > 200:
+            return None
+        rows = self._query("SELECT name FROM annotators WHERE token_sha256 = ? AND "
+                           "removed_at IS NULL", (_token_hash(token),))
+        return rows[0][0] if rows else None
+
+    def is_registered(self, name):
+        """Whether ``name`` is a registered annotator (removed ones included)."""
+        return bool(self._query("SELECT 1 FROM annotators WHERE name = ?", (name,)))
+
+    # ------------------------------------------------------------------ assignments
+    def assign(self, round_id, annotator, *, size, overlap=1, timeout=900.0, now=None):
+        """The items of a round's batch that ``annotator`` holds, assigning more (one
+        transaction): up to ``size`` unanswered items each, every item to at most ``overlap``
+        annotators (those who answered it and those holding it). Calling it (or answering)
+        keeps an annotator's items theirs; the unanswered items of one not seen for
+        ``timeout`` seconds go to others.
+
+        Returns
+        -------
+        image_ids : list of int
+            The annotator's items of the batch (answered ones included), best first.
+        """
+        now = time.time() if now is None else now
+        with self._tx() as c:
+            c.execute(
+                "DELETE FROM assignments WHERE round_id = ? AND touched_at < ? AND NOT EXISTS "
+                "(SELECT 1 FROM votes v WHERE v.image_id = assignments.image_id AND "
+                "v.annotator = assignments.annotator)", (round_id, now - timeout))
+            c.execute("UPDATE assignments SET touched_at = ? WHERE annotator = ?",
+                      (now, annotator))
+            batch = [r[0] for r in c.execute(
+                "SELECT q.image_id FROM queries q JOIN images i ON i.id = q.image_id WHERE "
+                "q.round_id = ? AND i.retired_at IS NULL ORDER BY q.position",
+                (round_id,)).fetchall()]
+            holders = {}
+            for image_id, who in c.execute(
+                    "SELECT image_id, annotator FROM assignments WHERE round_id = ? UNION "
+                    "SELECT v.image_id, v.annotator FROM votes v JOIN queries q ON "
+                    "q.image_id = v.image_id AND q.round_id = ?", (round_id, round_id)):
+                holders.setdefault(image_id, set()).add(who)
+            voted = {r[0] for r in c.execute("SELECT image_id FROM votes WHERE annotator = ?",
+                                             (annotator,)).fetchall()}
+            mine = {i for i in batch if annotator in holders.get(i, ())}
+            open_ = len(mine - voted)
+            for image_id in batch:
+                if open_ >= size:
+                    break
+                if image_id in mine or len(holders.get(image_id, ())) >= overlap:
+                    continue
+                c.execute("INSERT INTO assignments (round_id, image_id, annotator, assigned_at, "
+                          "touched_at) VALUES (?, ?, ?, ?, ?)",
+                          (round_id, image_id, annotator, now, now))
+                mine.add(image_id)
+                open_ += 1
+        return [i for i in batch if i in mine]
 
     def answers(self):
         """Read the whole answer log.
@@ -942,10 +1297,10 @@ class LabelStore:
                 round_id = c.execute(
                     "INSERT INTO rounds (status, strategy, model, params, pid, host, started_at, "
                     "last_answer_id) VALUES ('running', ?, ?, ?, ?, ?, ?, "
-                    "(SELECT coalesce(max(id), 0) FROM answers))",
+                    "(SELECT coalesce(max(id), 0) FROM answers)) RETURNING id",
                     (strategy, model, json.dumps(params), os.getpid(), socket.gethostname(),
                      time.time()),
-                ).lastrowid
+                ).fetchone()[0]
             if lock is not None:
                 lock.write_owner(round_id)
         except BaseException:
