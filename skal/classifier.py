@@ -3,14 +3,16 @@
 skorch alone does not validate input, returns column indices from ``predict`` and fails on float64
 or int32 data (docs/ecosystem.md, 'skorch's classifier: what it does not check'). The classes here
 add the scikit-learn contract on top of skorch:
-validation with clear errors, any label type through ``classes_``, ``n_features_in_``, image layouts,
-``random_state`` and :meth:`MCDropoutClassifier.sample_proba` for MC dropout.
+validation with clear errors, any label type through ``classes_``, ``n_features_in_``, image
+layouts, ``random_state`` and :meth:`MCDropoutClassifier.sample_proba` for MC dropout.
 
 The pieces are mixins with one job each: ``skal._skorch_compat.SkorchParamsMixin`` (scikit-learn's
-parameter rules on a skorch net), ``skal._training.TrainingHooksMixin`` (batches, the step, modes,
+parameter rules on a skorch net), ``skal._data_contract.ClassifierDataMixin`` (input validation,
+labels through ``classes_``) and ``PoolPredictionMixin`` (``predict_proba`` / ``predict``, on
+pools one chunk at a time), ``skal._training.TrainingHooksMixin`` (batches, the step, modes,
 checks before training), ``skal._mc_dropout.MCDropoutSamplingMixin`` (``sample_proba``,
 ``embed``) and ``skal._precision.PrecisionMixin`` (autocast, memory format); this module holds the
-parameters, the validation of the data and the fit / predict flow.
+parameters, the network and the fit flow.
 """
 
 import contextlib
@@ -22,19 +24,17 @@ from typing import Any, ClassVar
 import numpy as np
 import torch
 from sklearn.preprocessing import LabelEncoder
-from sklearn.utils.validation import check_is_fitted
 from skorch import NeuralNetClassifier
-from skorch.utils import is_dataset
 from torch import nn
 
+from ._data_contract import ClassifierDataMixin, PoolPredictionMixin
 from ._mc_dropout import MCDropoutSamplingMixin
 from ._params import Float, Int, Satisfies, check_params
-from ._pool import Pool, as_pool, is_lazy_pool
 from ._precision import PrecisionMixin
 from ._skorch_compat import (
     SkorchParamsMixin,
 )
-from ._sources import images_and_labels, is_image_source
+from ._sources import images_and_labels
 from ._training import TrainingHooksMixin, batch_bounds  # noqa: F401  (batch_bounds: old path)
 from ._typing import ArrayLike, RandomStateLike
 from ._validation import (
@@ -42,8 +42,6 @@ from ._validation import (
     check_image_shape,
     resolve_seed,
     torch_rng,
-    validate_images,
-    validate_labels,
 )
 from .callbacks import DivergenceCheck  # noqa: F401  (its old import path)
 from .nets.resnet import PreActResNet18, ResNet18
@@ -58,8 +56,9 @@ def _is_module_or_factory(value):
 ONE_BATCH = Satisfies(Int(-1, 0, closed="left").is_satisfied_by, "-1 (one batch)")
 
 
-class MCDropoutClassifier(SkorchParamsMixin, TrainingHooksMixin, MCDropoutSamplingMixin,
-                          PrecisionMixin, NeuralNetClassifier):
+class MCDropoutClassifier(SkorchParamsMixin, ClassifierDataMixin, PoolPredictionMixin,
+                          TrainingHooksMixin, MCDropoutSamplingMixin, PrecisionMixin,
+                          NeuralNetClassifier):
     """A skorch classifier with scikit-learn validation and Monte-Carlo dropout sampling.
 
     Wraps any torch module that returns logits: ``fit`` validates the data and the parameters,
@@ -206,8 +205,6 @@ class MCDropoutClassifier(SkorchParamsMixin, TrainingHooksMixin, MCDropoutSampli
         self.memory_format = memory_format
         self._drop_init_state()  # scikit-learn's rule: __init__ stores parameters only
 
-    _flat_ok = True
-
     def initialize_module(self) -> "MCDropoutClassifier":
         """Build the module; a module *class* gets data-derived arguments it accepts.
 
@@ -246,35 +243,7 @@ class MCDropoutClassifier(SkorchParamsMixin, TrainingHooksMixin, MCDropoutSampli
             )
         return self
 
-    # ------------------------------------------------------------------ validation
-    def _validate_X(self, X, reset):
-        return validate_images(
-            self, X, reset=reset, image_shape=self.image_shape, flat_ok=self._flat_ok
-        )
-
-    @property
-    def classes_(self) -> np.ndarray:
-        try:
-            return self.label_encoder_.classes_
-        except AttributeError:
-            raise AttributeError(
-                f"{type(self).__name__} has no attribute 'classes_' before it is fitted."
-            ) from None
-
-    def _encode(self, X, y, reset):
-        y = validate_labels(self, X, y, min_classes=2 if reset else 1)
-        if reset:
-            self.label_encoder_ = LabelEncoder().fit(
-                y if self.classes is None else np.asarray(self.classes)
-            )
-        unknown = np.setdiff1d(y, self.classes_)
-        if len(unknown):
-            raise ValueError(
-                f"y contains labels {unknown.tolist()} not among the classes this "
-                f"{type(self).__name__} was fitted with: {self.classes_.tolist()}."
-            )
-        return self.label_encoder_.transform(y).astype(np.int64)
-
+    # ------------------------------------------------------------------ parameters
     def _fit_seed(self, continued):
         seed = resolve_seed(self.random_state, owner=type(self).__name__)
         if continued and self.history_ is not None:
@@ -401,21 +370,6 @@ class MCDropoutClassifier(SkorchParamsMixin, TrainingHooksMixin, MCDropoutSampli
                 self._check_module_io(X)
             return self._train(X, y, fit_params, **context)
 
-    def _prepare_fit_data(self, X, y, *, reset, classes, partial):
-        """Validate ``X`` and encode ``y``; return ``(X, y, context)`` for :meth:`_train`.
-
-        ``fit`` (re)learns the input shape and the classes when it re-initialises; ``partial_fit``
-        learns them on its first call only (``classes`` gives every class then).
-        """
-        if not partial:
-            X = self._validate_X(X, reset=reset)
-            return X, self._encode(X, y, reset=reset), {}
-        seen = hasattr(self, "input_shape_")  # data seen, or described by image_shape
-        X = self._validate_X(X, reset=not seen)
-        if not hasattr(self, "label_encoder_") and classes is not None:
-            self.label_encoder_ = LabelEncoder().fit(np.asarray(classes))
-        return X, self._encode(X, y, reset=not hasattr(self, "label_encoder_")), {}
-
     def _train(self, X, y, fit_params):
         """skorch's fit loop (its ``partial_fit``) on validated, encoded data."""
         return super().partial_fit(X, y, **fit_params)
@@ -441,78 +395,6 @@ class MCDropoutClassifier(SkorchParamsMixin, TrainingHooksMixin, MCDropoutSampli
         if not hasattr(self, "label_encoder_") and self.classes is not None:
             self.label_encoder_ = LabelEncoder().fit(np.asarray(self.classes))
         return super().initialize()
-
-    def _require_data_description(self):
-        if not (hasattr(self, "input_shape_") and hasattr(self, "label_encoder_")):
-            raise ValueError(
-                f"{type(self).__name__} builds its network from the data. To initialise it "
-                "before fit (as modAL's DeepActiveLearner does), pass classes=[...] and "
-                "image_shape=(C, H, W)."
-            )
-
-    # ------------------------------------------------------------------ prediction
-    def _check_fitted_X(self, X):
-        check_is_fitted(self, ["module_", "label_encoder_"])
-        return self._validate_X(X, reset=False)
-
-    def _pool_chunks(self, X):
-        """``(start, rows)`` per chunk of a pool (memmap, Dataset, Pool), rows validated.
-
-        Chunks hold a whole number of batches, so the batches (and MC-dropout masks) are those of
-        the unchunked pool.
-        """
-        pool = as_pool(X)
-        batch = self.batch_size if self.batch_size and self.batch_size > 0 else pool.chunk_size
-        pool = Pool(pool, chunk_size=max(batch, pool.chunk_size // batch * batch))
-        if len(pool) == 0:  # the usual "0 sample(s)" error
-            self._check_fitted_X(pool.read(0, 0))
-        for start, rows in pool.chunks():
-            yield start, self._check_fitted_X(rows)
-
-    def predict_proba(self, X: ArrayLike) -> np.ndarray:
-        """Predict class probabilities from one deterministic pass (dropout off).
-
-        ``X`` may be a pool larger than memory (``np.memmap``, torch ``Dataset``,
-        :class:`skal._pool.Pool`): it is read and converted one chunk at a time.
-
-        Parameters
-        ----------
-        X : array-like of shape (n, C, H, W), (n, H, W) or (n, n_features), memmap or Dataset
-            Samples, in the layout of the training data.
-
-        Returns
-        -------
-        proba : ndarray of shape (n, n_classes)
-            Probabilities of the classes in ``classes_`` order.
-        """
-        if is_lazy_pool(X):  # memmaps and user Datasets: one chunk at a time
-            check_is_fitted(self, ["module_", "label_encoder_"])
-            return np.concatenate(
-                [super(MCDropoutClassifier, self).predict_proba(rows)
-                 for _, rows in self._pool_chunks(X)]
-            )
-        if is_dataset(X) and not is_image_source(X):  # skorch's own scoring callbacks pass
-            return super().predict_proba(X)  # validated datasets
-        return super().predict_proba(self._check_fitted_X(X))
-
-    def predict(self, X: ArrayLike) -> np.ndarray:
-        """Predict labels, the most probable of ``classes_``.
-
-        Parameters
-        ----------
-        X : array-like of shape (n, C, H, W), (n, H, W) or (n, n_features), memmap or Dataset
-            Samples, in the layout of the training data.
-
-        Returns
-        -------
-        y_pred : ndarray of shape (n,)
-            Labels from ``classes_``.
-        """
-        if is_dataset(X) and not is_image_source(X):
-            # internal scoring (e.g. skorch's valid_acc) compares with the encoded targets
-            return super().predict_proba(X).argmax(axis=1)
-        proba = self.predict_proba(X)
-        return self.classes_[proba.argmax(axis=1)]
 
     # ------------------------------------------------------------------ scikit-learn
     def __sklearn_tags__(self):
