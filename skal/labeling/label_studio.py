@@ -43,6 +43,7 @@ API_KEY_ENV = "LABEL_STUDIO_API_KEY"
 _SOURCE = "label-studio:"
 _MODEL_PREFIX = "skal-round-"
 _MAX_PROBLEMS = 20
+_MAX_PAGES = 10_000  # of 100 items
 
 
 class LabelStudioError(RuntimeError):
@@ -430,7 +431,8 @@ def import_annotations(project, tasks, *, users=None):
     way), one changed in Label Studio since adds a new answer, which becomes the standing one.
     A cancelled (skipped) annotation is a skip. Annotations are applied oldest first (by their
     ``updated_at``), so the latest is an image's standing answer. An answer undone in skal is not
-    brought back by importing its annotation again.
+    brought back by importing its annotation again. An annotation of a retired image is left out
+    (``report.retired``) and recorded by the first import after the image is back.
     """
     planned, empty, retired = _plan(project, _load(tasks), users)
     done = imported_answers(project.store)
@@ -571,6 +573,9 @@ class LabelStudioClient:
             if not batch or not more:
                 return items
             page += 1
+            if page > _MAX_PAGES:  # a server that never stops saying "next"
+                raise LabelStudioError(f"Label Studio's {path} gave more than {_MAX_PAGES} "
+                                       "pages; stopped.")
 
     # the calls sync needs
     def projects(self):
