@@ -169,6 +169,13 @@ def test_label_two_batches_by_keyboard_in_chromium(tmp_path, window):
         round3 = _train_and_wait(browser, round2)
         _wait(lambda: len(browser.find_elements("css selector", "#curve svg circle")) == 2, 10,
               "the learning curve's two points")
+        # when to stop: the page shows the server's report of the round
+        report = browser.execute_script("return state.round.stopping;")
+        assert report is not None and report["stop_kappa"] is not None, report
+        shown = browser.find_element("id", "stopping").text
+        assert f"kappa with the previous round's predictions {report['stop_kappa']:.3f}" in shown
+        assert report["recommendation"] and report["recommendation"] in shown
+        assert f"calibration error (ECE) {report['ece'] * 100:.1f}%" in shown
         # a few answers in the third batch, for the screenshot; the first accepts the guess
         guessed_path = _selected_path(browser)
         guess = next(c["guess"] for c in _cells(browser) if c["path"] == guessed_path)

@@ -450,11 +450,52 @@ function renderCurve() {
   box.append(root);
 }
 
+function renderStopping() {
+  // the latest round's report (skal.labeling.diagnostics): every number as the server gave it
+  const box = $("stopping");
+  const r = state.round && state.round.stopping;
+  box.replaceChildren();
+  if (!r) {
+    box.textContent = "No report yet: it comes with the rounds that train a model.";
+    return;
+  }
+  const pct = (x) => (x * 100).toFixed(1) + "%";
+  const lines = [];
+  if (r.recommendation) lines.push(["recommendation", r.recommendation]);
+  if (r.stop_kappa !== null && r.stop_kappa !== undefined) {
+    let text = "kappa with the previous round's predictions " + r.stop_kappa.toFixed(3);
+    if (r.stop_by_kappa !== null && r.stop_by_kappa !== undefined) {
+      text += r.stop_by_kappa ? ": predictions have stabilised (stop)" : ": still changing";
+    }
+    lines.push(["kappa", text]);
+  }
+  if (r.stop_by_plateau !== null && r.stop_by_plateau !== undefined) {
+    lines.push(["plateau", r.stop_by_plateau
+      ? "held-out accuracy has reached a plateau (stop)" : "held-out accuracy still rises"]);
+  }
+  if (r.ece !== null && r.ece !== undefined) {
+    let text = "calibration error (ECE) " + pct(r.ece);
+    if (r.ece_calibrated !== null && r.ece_calibrated !== undefined) {
+      text += ", " + pct(r.ece_calibrated) + " after temperature scaling";
+      if (r.temperature) text += " (T = " + r.temperature.toFixed(2) + ")";
+    }
+    lines.push(["ece", text]);
+  }
+  if (!lines.length) lines.push(["none", "Not enough rounds or held-out labels for a report yet."]);
+  for (const [kind, text] of lines) {
+    const p = document.createElement("p");
+    p.dataset.kind = kind;
+    p.textContent = text;
+    box.append(p);
+  }
+}
+
 function render() {
   renderGrid();
   renderCounts();
   renderJob();
   renderCurve();
+  renderStopping();
   renderConnection();
 }
 
