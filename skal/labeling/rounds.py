@@ -88,7 +88,8 @@ def check_ready(store, strategy=None):
     check_config(config)
     model = model_for(config)
     _check_files(store, config["image_root"])
-    current = [r for r in store.current() if r["kind"] == "label"]
+    # several annotators' votes: the aggregated label of each image (the majority by default)
+    current = store.training_labels(config.get("aggregation", "majority"))
     train = [r for r in current if not in_holdout(r["sha256"], config["holdout"])]
     held = [r for r in current if in_holdout(r["sha256"], config["holdout"])]
     train_classes = sorted({r["label"] for r in train})

@@ -10,7 +10,7 @@ import inspect
 import numpy as np
 
 __all__ = ["DEFAULT_CONFIG", "available_strategies", "check_config", "check_name", "model_for",
-           "project_recipe", "round_params"]
+           "project_recipe", "round_params", "team_settings"]
 
 #: Settings of a new project; every one can be given to :meth:`Project.init`.
 DEFAULT_CONFIG = {
@@ -30,6 +30,10 @@ DEFAULT_CONFIG = {
     "holdout": 0.2,           # fraction of the labels kept out of training for the curve
     "seed": 0,
     "device": "cpu",
+    "overlap": 1,             # each batch item goes to this many annotators
+    "aggregation": "majority",  # the labels a round trains on: "majority" or "dawid_skene"
+    "assign_size": 10,        # unanswered batch items an annotator holds at once
+    "assign_timeout": 900.0,  # seconds after which an absent annotator's items go to others
 }
 
 #: What :meth:`Project.init` adds from the images themselves.
@@ -157,6 +161,7 @@ def check_config(config):
             f"The 'subsample' parameter must be None or an int >= 1. Got "
             f"{config['subsample']!r} instead."
         )
+    _check_team(config)
     if not 0 <= float(config["holdout"]) < 1:
         raise ValueError(
             f"The 'holdout' parameter must be a fraction in [0, 1). Got {config['holdout']!r} "
@@ -166,6 +171,31 @@ def check_config(config):
         raise ValueError(f"The 'lr' parameter must be > 0. Got {config['lr']!r} instead.")
 
 
+def _check_team(config):
+    """The settings of several annotators (absent from projects made before them)."""
+    for key in ("overlap", "assign_size"):
+        value = config.get(key, DEFAULT_CONFIG[key])
+        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+            raise ValueError(f"The '{key}' parameter must be an int in the range [1, inf). Got "
+                             f"{value!r} instead.")
+    aggregation = config.get("aggregation", DEFAULT_CONFIG["aggregation"])
+    if aggregation not in ("majority", "dawid_skene"):
+        raise ValueError(f"The 'aggregation' parameter must be 'majority' or 'dawid_skene'. Got "
+                         f"{aggregation!r} instead.")
+    timeout = config.get("assign_timeout", DEFAULT_CONFIG["assign_timeout"])
+    if isinstance(timeout, bool) or not isinstance(timeout, (int, float, np.integer,
+                                                             np.floating)) or not timeout > 0:
+        raise ValueError(f"The 'assign_timeout' parameter must be a float in the range "
+                         f"(0.0, inf) (seconds). Got {timeout!r} instead.")
+
+
+def team_settings(config):
+    """``(overlap, aggregation, assign_size, assign_timeout)`` of a project's settings (the
+    defaults for a project made before them)."""
+    return tuple(config.get(k, DEFAULT_CONFIG[k])
+                 for k in ("overlap", "aggregation", "assign_size", "assign_timeout"))
+
+
 def round_params(config):
     """The settings a round records with itself (what it trained and queried with)."""
     keys = ("width", "epochs", "min_steps", "train_batch_size", "lr", "mc_samples", "subsample",
@@ -173,4 +203,6 @@ def round_params(config):
     params = {k: config[k] for k in keys}
     if config.get("recipe", "scratch") != "scratch":  # projects without a recipe: as before
         params.update({k: config.get(k) for k in ("recipe", "encoder_epochs", "encoder_width")})
+    if config.get("aggregation", "majority") != "majority":  # several annotators' labels
+        params["aggregation"] = config["aggregation"]
     return params

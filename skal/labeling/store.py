@@ -952,6 +952,43 @@ class LabelStore:
                + " ORDER BY v.image_id, v.answer_id")
         return self._query(sql)
 
+    def vote_triples(self):
+        """The ``(image_id, annotator, label)`` of every label vote on an image in use, as the
+        standing answers count them (imported labels only where no person answered), oldest
+        first: the input of :mod:`skal.labeling.aggregate`."""
+        rows = self.votes()
+        by_people = {r["image_id"] for r in rows if r["source"] != "import"}
+        return [(r["image_id"], r["annotator"], r["label"]) for r in rows
+                if r["kind"] == "label" and (r["source"] != "import"
+                                             or r["image_id"] not in by_people)]
+
+    def training_labels(self, aggregation="majority"):
+        """The labelled images in use with the label a round trains on.
+
+        Parameters
+        ----------
+        aggregation : {"majority", "dawid_skene"}, default="majority"
+            ``"majority"``: the standing answers (:meth:`current`); ``"dawid_skene"``: the
+            labels of :func:`skal.labeling.aggregate.dawid_skene` fitted on every vote.
+
+        Returns
+        -------
+        rows : list of dict
+            Those of :meth:`current` whose kind is ``"label"``, with ``label`` aggregated.
+        """
+        rows = [dict(r) for r in self.current() if r["kind"] == "label"]
+        if aggregation == "majority":
+            return rows
+        if aggregation != "dawid_skene":
+            raise ValueError(f"aggregation must be 'majority' or 'dawid_skene', got "
+                             f"{aggregation!r}.")
+        from .aggregate import dawid_skene
+
+        labels = dawid_skene(self.vote_triples(), classes=self.classes()).labels
+        for r in rows:
+            r["label"] = labels.get(r["image_id"], r["label"])
+        return rows
+
     # ------------------------------------------------------------------ annotators
     def add_annotator(self, name, *, replace=False):
         """Register an annotator with a new token and return the token (shown once: only its
