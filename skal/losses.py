@@ -252,7 +252,7 @@ def masked_cross_entropy(logits, y, keep=None):
 
 @validates({name: [_POSITIVE] for name in ("n_labeled", "n_unlabeled", "n_query")})
 def waal_bias_coefficient(n_labeled, n_unlabeled, n_query):
-    """Weight C0 of the labelled critic term in the WAAL mini-batch loss (Eq. 3.8).
+    """Weight C0 of the labelled critic term in the WAAL mini-batch loss (Eq. 3.8 of [1]_).
 
     With gamma = U / L (imbalance ratio) and alpha = B / L (query ratio),
 
