@@ -247,6 +247,10 @@ class NotYourAnswerError(PermissionError):
 
     Raised by :meth:`LabelStore.undo`; the web page answers 409 with its message.
 
+    See Also
+    --------
+    LabelStore.undo : Takes back an annotator's latest answer.
+
     Examples
     --------
     >>> issubclass(NotYourAnswerError, PermissionError)
@@ -258,6 +262,10 @@ class AnnotatorError(PermissionError):
     """An answer in the name of an annotator who was removed from the project.
 
     Raised by :meth:`LabelStore.add_answer`; the web page answers 403 with its message.
+
+    See Also
+    --------
+    LabelStore.remove_annotator : Removes an annotator.
 
     Examples
     --------
@@ -296,6 +304,7 @@ def project_store(project_dir):
     Parameters
     ----------
     project_dir : str or path-like
+        The project folder.
 
     Returns
     -------
@@ -491,6 +500,10 @@ def _backend(location, create):
 class LabelStore:
     """Open (or create, with :meth:`create`) the store of a labelling project.
 
+    The store holds the images (by path and SHA-256), the append-only log of answers, every
+    annotator's vote and each image's standing answer, the annotators, and the rounds with their
+    batches. Every write is one committed transaction.
+
     Parameters
     ----------
     path : str or path-like
@@ -498,11 +511,27 @@ class LabelStore:
         :mod:`skal.labeling.store_pg`).
     lock_dir : str or None, default=None
         The folder of the round lock file; None: the SQLite file's folder (required for a URL).
+    _create : bool, default=False
+        Internal: :meth:`create` opens a store that does not exist yet.
+
+    See Also
+    --------
+    skal.labeling.Project : The labelling project built on this store.
 
     Notes
     -----
     One object may be shared by threads (calls are serialised by a lock); other processes may
     open the same store at the same time.
+
+    Examples
+    --------
+    >>> import os, tempfile
+    >>> from skal.labeling.store import LabelStore
+    >>> path = os.path.join(tempfile.mkdtemp(), "skal.db")
+    >>> store = LabelStore.create(path, ["cat", "dog"], {"strategy": "bald"})
+    >>> store.classes(), store.config()
+    (['cat', 'dog'], {'strategy': 'bald'})
+    >>> store.close()
     """
 
     def __init__(self, path, *, lock_dir=None, _create=False):
@@ -557,8 +586,29 @@ class LabelStore:
     # ------------------------------------------------------------------ plumbing
     @classmethod
     def create(cls, path, classes, config, *, lock_dir=None):
-        """Create a new store with its classes and configuration (fails if the file exists, or
-        if the PostgreSQL database already holds a project)."""
+        """Create a new store with its classes and configuration.
+
+        Parameters
+        ----------
+        path : str or path-like
+            The SQLite file to create, or a ``postgresql://`` URL of an empty database.
+        classes : sequence of str
+            The class names, in their order.
+        config : dict
+            The project configuration (JSON-serialisable).
+        lock_dir : str or None, default=None
+            The folder of the round lock file (see :class:`LabelStore`).
+
+        Returns
+        -------
+        LabelStore
+            The open store.
+
+        Raises
+        ------
+        FileExistsError
+            If the file exists (or the PostgreSQL database already holds a project).
+        """
         if not is_url(path):
             path = os.fspath(path)
             if os.path.exists(path):
@@ -592,8 +642,10 @@ class LabelStore:
         return self._db.query(sql, params)
 
     def close(self):
-        """Close the connection (SQLite: a checkpoint folds the WAL back into the database
-        file); a round lock this object holds is released."""
+        """Close the connection and release a round lock this object holds.
+
+        On SQLite, closing runs a checkpoint that folds the WAL back into the database file.
+        """
         with self._lock:
             if self._held is not None and self._held[1] is not None:
                 self._held[1].release()
@@ -601,8 +653,14 @@ class LabelStore:
             self._db.close()
 
     def integrity_check(self):
-        """``"ok"`` for a sound store (SQLite's ``PRAGMA integrity_check``; on PostgreSQL the
-        agreement of ``votes`` and ``current`` with the answer log)."""
+        """Check that the store is sound.
+
+        Returns
+        -------
+        str
+            ``"ok"`` for a sound store (SQLite's ``PRAGMA integrity_check``; on PostgreSQL the
+            agreement of ``votes`` and ``current`` with the answer log), else the first finding.
+        """
         return self._db.integrity_check()
 
     # ------------------------------------------------------------------ meta, classes, images
@@ -767,15 +825,18 @@ class LabelStore:
 
         The answer becomes the annotator's vote on the image (replacing only their own earlier
         vote) and the image's standing answer is the majority of the votes (see the module's
-        notes). Returns the answer's id once it is committed.
+        notes).
 
         Parameters
         ----------
         image_id : int
+            The image.
         kind : {"label", "skip"}
+            What the answer is.
         label : str or None
             A class of the project (for ``kind="label"``).
         annotator : str
+            Who answered.
         source : str
             Where it came from (``"web"``, ``"api"``, ``"import"``, ...).
         round_id : int or None
@@ -786,6 +847,11 @@ class LabelStore:
             The sender's id of this answer: an answer re-sent with the same ``annotator`` and
             ``client_id`` is stored once (its first id is returned); the same id with another
             image, kind or label raises ``ValueError``.
+
+        Returns
+        -------
+        int
+            The answer's id, once it is committed.
 
         Raises
         ------
@@ -896,8 +962,21 @@ class LabelStore:
 
         The answer stays in the log; an ``undo`` row points at it, the annotator's vote falls
         back to their answer before (or to none), and the image's standing answer follows.
-        Other annotators' answers are never undone. Returns the undone answer as a row, or None
-        when there is nothing to undo.
+        Other annotators' answers are never undone.
+
+        Parameters
+        ----------
+        annotator : str
+            Whose answer to take back.
+        source : str
+            Recorded as the source of the ``undo`` row.
+        image_id : int or None, default=None
+            Only an answer on this image.
+
+        Returns
+        -------
+        sqlite3.Row or dict or None
+            The undone answer, or None when there is nothing to undo.
 
         Raises
         ------
@@ -942,9 +1021,19 @@ class LabelStore:
         return target
 
     def votes(self, include_retired=False):
-        """Every annotator's standing answer on every image in use (all with
-        ``include_retired``): rows (image_id, annotator, kind, label, answer_id, source,
-        view_ms, created_at), by image then answer."""
+        """List every annotator's standing answer on every image in use.
+
+        Parameters
+        ----------
+        include_retired : bool, default=False
+            Also the votes on retired images.
+
+        Returns
+        -------
+        list of sqlite3.Row or dict
+            Rows (image_id, annotator, kind, label, answer_id, source, view_ms, created_at), by
+            image then answer.
+        """
         sql = ("SELECT v.image_id, v.annotator, v.kind, v.label, v.answer_id, a.source, "
                "a.view_ms, a.created_at FROM votes v JOIN answers a ON a.id = v.answer_id "
                "JOIN images i ON i.id = v.image_id"
@@ -953,9 +1042,16 @@ class LabelStore:
         return self._query(sql)
 
     def vote_triples(self):
-        """The ``(image_id, annotator, label)`` of every label vote on an image in use, as the
-        standing answers count them (imported labels only where no person answered), oldest
-        first: the input of :mod:`skal.labeling.aggregate`."""
+        """List the label votes on the images in use, as the standing answers count them.
+
+        Imported labels count only where no person answered; the triples are the input of
+        :mod:`skal.labeling.aggregate`.
+
+        Returns
+        -------
+        list of (int, str, str)
+            ``(image_id, annotator, label)``, oldest first.
+        """
         rows = self.votes()
         by_people = {r["image_id"] for r in rows if r["source"] != "import"}
         return [(r["image_id"], r["annotator"], r["label"]) for r in rows
@@ -991,8 +1087,10 @@ class LabelStore:
 
     # ------------------------------------------------------------------ annotators
     def add_annotator(self, name, *, replace=False):
-        """Register an annotator with a new token and return the token (shown once: only its
-        SHA-256 is stored). A registered name answers only with its token.
+        """Register an annotator with a new token and return the token.
+
+        The token is shown once: only its SHA-256 is stored. A registered name answers only with its
+        token.
 
         Parameters
         ----------
@@ -1004,6 +1102,7 @@ class LabelStore:
         Returns
         -------
         token : str
+            The annotator's new token.
         """
         from .settings import check_name
 
@@ -1021,8 +1120,20 @@ class LabelStore:
         return token
 
     def remove_annotator(self, name):
-        """Revoke an annotator's token: their answers are kept, the name takes no new answers
-        (until :meth:`add_annotator` with ``replace=True``)."""
+        """Revoke an annotator's token; their answers are kept.
+
+        The name takes no new answers until :meth:`add_annotator` with ``replace=True``.
+
+        Parameters
+        ----------
+        name : str
+            A registered annotator.
+
+        Raises
+        ------
+        ValueError
+            If ``name`` is not a registered annotator.
+        """
         with self._tx() as c:
             updated = c.execute("UPDATE annotators SET token_sha256 = NULL, removed_at = ? "
                                 "WHERE name = ?", (time.time(), name)).rowcount
@@ -1031,11 +1142,28 @@ class LabelStore:
                              f"{[r['name'] for r in self.annotators()]}.")
 
     def annotators(self):
-        """The registered annotators: rows (name, created_at, removed_at), by name."""
+        """List the registered annotators.
+
+        Returns
+        -------
+        list of sqlite3.Row or dict
+            Rows (name, created_at, removed_at), by name.
+        """
         return self._query("SELECT name, created_at, removed_at FROM annotators ORDER BY name")
 
     def annotator_for_token(self, token):
-        """The name of the annotator whose token this is, or None."""
+        """Find the annotator whose token this is.
+
+        Parameters
+        ----------
+        token : str
+            A token given by :meth:`add_annotator`.
+
+        Returns
+        -------
+        str or None
+            The annotator's name, or None (also for a removed annotator or a malformed token).
+        """
         if not isinstance(token, str) or not token or len(token) > 200:
             return None
         rows = self._query("SELECT name FROM annotators WHERE token_sha256 = ? AND "
@@ -1043,16 +1171,43 @@ class LabelStore:
         return rows[0][0] if rows else None
 
     def is_registered(self, name):
-        """Whether ``name`` is a registered annotator (removed ones included)."""
+        """Tell whether ``name`` is a registered annotator (removed ones included).
+
+        Parameters
+        ----------
+        name : str
+            The annotator's name.
+
+        Returns
+        -------
+        bool
+            True when the name was registered with :meth:`add_annotator`.
+        """
         return bool(self._query("SELECT 1 FROM annotators WHERE name = ?", (name,)))
 
     # ------------------------------------------------------------------ assignments
     def assign(self, round_id, annotator, *, size, overlap=1, timeout=900.0, now=None):
-        """The items of a round's batch that ``annotator`` holds, assigning more (one
-        transaction): up to ``size`` unanswered items each, every item to at most ``overlap``
-        annotators (those who answered it and those holding it). Calling it (or answering)
-        keeps an annotator's items theirs; the unanswered items of one not seen for
-        ``timeout`` seconds go to others.
+        """Return the items of a round's batch that ``annotator`` holds, assigning more.
+
+        In one transaction: up to ``size`` unanswered items each, every item to at most ``overlap``
+        annotators (those who answered it and those holding it). Calling it (or answering) keeps an
+        annotator's items theirs; the unanswered items of one not seen for ``timeout`` seconds go to
+        others.
+
+        Parameters
+        ----------
+        round_id : int
+            The round whose batch is shared.
+        annotator : str
+            Who asks for items.
+        size : int
+            Unanswered items each annotator holds at most.
+        overlap : int, default=1
+            Annotators per item at most.
+        timeout : float, default=900.0
+            Seconds after which an absent annotator's unanswered items are released.
+        now : float or None, default=None
+            The current time (``time.time()``); for tests.
 
         Returns
         -------
