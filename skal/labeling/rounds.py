@@ -29,20 +29,52 @@ RANKED = 2
 
 
 def in_holdout(sha256, fraction):
-    """Whether an image (by content hash) belongs to the held-out part: a fixed ``fraction`` of
-    the content-hash space, so an image keeps its side from round to round."""
+    """Tell whether an image (by content hash) belongs to the held-out part.
+
+    The held-out part is a fixed ``fraction`` of the content-hash space, so an image keeps its
+    side from round to round.
+
+    Parameters
+    ----------
+    sha256 : str
+        The image's SHA-256, as hex.
+    fraction : float
+        The held-out share, in [0, 1].
+
+    Returns
+    -------
+    bool
+        True for a held-out image (never trained on).
+    """
     return int(sha256[:8], 16) < fraction * 2**32
 
 
 def pool_ids(store):
-    """The ids of the images in use without a standing answer (the pool), in id order."""
+    """Return the ids of the images in use without a standing answer (the pool), in id order.
+
+    Parameters
+    ----------
+    store : skal.labeling.store.LabelStore
+        The project's store.
+
+    Returns
+    -------
+    ndarray of int64
+        The pool's image ids.
+    """
     answered = {r["image_id"] for r in store.current()}
     return np.asarray([r["id"] for r in store.images() if r["id"] not in answered],
                       dtype=np.int64)
 
 
 def first_batch(store):
-    """Round 1: a random batch of unlabelled images (there is no model yet)."""
+    """Run round 1: a random batch of unlabelled images (there is no model yet).
+
+    Parameters
+    ----------
+    store : skal.labeling.store.LabelStore
+        The project's store; the round is recorded there (``failed`` if anything goes wrong).
+    """
     config = store.config()
     pool = pool_ids(store)
     round_id = store.begin_round("random_sampling", None, {"seed": config["seed"]})
@@ -61,7 +93,35 @@ def first_batch(store):
 
 
 class Ready(NamedTuple):
-    """What a round works with (see :func:`check_ready`)."""
+    """What a round works with (see :func:`check_ready`).
+
+    :func:`check_ready` builds it once every check passed; :func:`train_and_query` consumes it.
+
+    Parameters
+    ----------
+    config : dict
+        The project's settings, with the round's strategy.
+    model : str
+        The name of the model the round trains.
+    train : list
+        The label rows it trains on.
+    held : list
+        The held-out label rows it is scored on.
+    pool : ndarray of int64
+        The image ids it may query.
+    current : list
+        Every label row.
+
+    See Also
+    --------
+    check_ready : Builds it.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> Ready({}, "ResNet18Classifier", [], [], np.array([1, 2]), []).pool.tolist()
+    [1, 2]
+    """
 
     config: dict
     model: str
@@ -72,8 +132,17 @@ class Ready(NamedTuple):
 
 
 def check_ready(store, strategy=None):
-    """Check that a round can run now (a known strategy, labels of 2 classes in the training
-    part, a non-empty pool); raises ``ValueError`` saying what is missing.
+    """Check that a round can run now and return what it works with.
+
+    A round needs a known strategy, every registered image's file in the folder, labels of two
+    classes in the training part and a non-empty pool.
+
+    Parameters
+    ----------
+    store : skal.labeling.store.LabelStore
+        The project's store.
+    strategy : str or None, default=None
+        The round's strategy; None: the project's.
 
     Returns
     -------
@@ -81,6 +150,11 @@ def check_ready(store, strategy=None):
         ``(config, model, train, held, pool, current)``: the settings (with ``strategy``), the
         model's name, the training and held-out label rows, the pool's image ids and every
         label row.
+
+    Raises
+    ------
+    ValueError
+        Saying what is missing.
     """
     config = store.config()
     if strategy is not None:
@@ -119,8 +193,21 @@ def _check_files(store, root):
 
 
 class PixelCache:
-    """All images in use of a project as one uint8 array, in id order: read once, and again
-    only when the images (their ids, paths or contents) changed."""
+    """All images in use of a project as one uint8 array, in id order.
+
+    The images are read once, and again only when the images (their ids, paths or contents)
+    changed.
+
+    See Also
+    --------
+    train_and_query : Reads the pixels through it.
+
+    Examples
+    --------
+    >>> cache = PixelCache()
+    >>> cache.load  # doctest: +ELLIPSIS
+    <bound method PixelCache.load of <...PixelCache object at ...>>
+    """
 
     def __init__(self):
         self._pixels = None
@@ -128,7 +215,20 @@ class PixelCache:
         self._key = None
 
     def load(self, store):
-        """``(pixels, rows)``: the array and ``{image id: row of the array}``."""
+        """Return the images in use, reading them only if they changed.
+
+        Parameters
+        ----------
+        store : skal.labeling.store.LabelStore
+            The project's store.
+
+        Returns
+        -------
+        pixels : ndarray of uint8, shape (n, C, H, W)
+            The images, in id order.
+        rows : dict of int to int
+            ``{image id: row of pixels}``.
+        """
         from .._sources import read_images
 
         images = store.images()
@@ -145,10 +245,27 @@ class PixelCache:
 
 
 def train_and_query(store, project_path, pixels, classes, ready, progress=None):
-    """Run a round on ``ready`` (from :func:`check_ready`) and return the finished round's row.
+    """Run a round on ``ready`` and return the finished round's row.
 
-    ``pixels`` is the project's :class:`PixelCache`, ``classes`` its class names and
-    ``progress(phase, done, total)`` is called while the round runs.
+    Parameters
+    ----------
+    store : skal.labeling.store.LabelStore
+        The project's store; the round is recorded there (``failed`` if anything goes wrong).
+    project_path : str
+        The project folder (its ``models/`` gets the checkpoint).
+    pixels : PixelCache
+        The project's images.
+    classes : list of str
+        The project's class names.
+    ready : Ready
+        From :func:`check_ready`.
+    progress : callable or None, default=None
+        Called as ``progress(phase, done, total)`` while the round runs.
+
+    Returns
+    -------
+    sqlite3.Row or dict
+        The finished round.
     """
     report = progress or (lambda *a: None)
     round_id = store.begin_round(ready.config["strategy"], ready.model,
@@ -219,8 +336,22 @@ def _fit(config, model, classes, seed, X_train, y_train, X_pool, report, encoder
 
 
 def unanswered_first(ranking, pool, n):
-    """The first ``n`` rows of ``ranking`` (``(image id, ...)`` rows, best first) whose image is
-    still in ``pool`` (the ids without a standing answer), in ranking order."""
+    """Return the first ``n`` rows of ``ranking`` whose image is still in ``pool``.
+
+    Parameters
+    ----------
+    ranking : list of tuple
+        ``(image id, ...)`` rows, best first.
+    pool : array-like of int
+        The ids without a standing answer.
+    n : int
+        How many rows to keep.
+
+    Returns
+    -------
+    list of tuple
+        The rows kept, in ranking order.
+    """
     still = set(np.asarray(pool, dtype=np.int64).tolist())
     return [row for row in ranking if row[0] in still][:n]
 
