@@ -14,12 +14,15 @@ learning curve.
 The criteria (each stops at the first round it says stop; at the budget if never):
 
 - ``kappa``: :class:`skal.StabilizingPredictions` defaults (mean kappa of the last 3 rounds on the
-  stop set >= 0.99);
-- ``plateau``: :func:`skal.stopping.accuracy_plateau` (window 2, 95 % Wilson interval of the
-  held-out accuracy);
-- ``plateau_boot``: :class:`skal.AccuracyPlateau` with the paired bootstrap (window 2, 95 %);
+  stop set >= 0.99); ``kappa_w5``: the mean of the last 5;
+- ``plateau``: :func:`skal.stopping.accuracy_plateau` defaults (window 10 rounds, 95 % Wilson
+  interval of the held-out accuracy); ``plateau_w2`` / ``plateau_w5``: windows of 2 and 5;
+- ``plateau_boot``: :class:`skal.AccuracyPlateau` with the paired bootstrap (window 10, 95 %);
+  ``plateau_boot_w2``: window 2;
 - ``forecast``: :func:`skal.forecast_accuracy` predicts less than ``--min-gain`` points for the
-  next ``5 * --query`` labels (4 rounds at least, the power law).
+  next ``5 * --query`` labels (4 rounds at least); ``forecast_1pt``: less than 1 point.
+
+The variants are computed from the recorded rounds when the report is written.
 
 The best stop of a repeat is the first round whose *test* accuracy is within 1 point of the best
 test accuracy of the run (the oracle-optimal stop). For each criterion and repeat: ``wasted`` =
@@ -49,10 +52,9 @@ import _bench  # benchmarks/ is on sys.path when run as a script
 
 from skal import AccuracyPlateau, entropy_sampling, random_sampling
 from skal.datasets import load_digits_images
-from skal.stopping import round_report
+from skal.stopping import accuracy_plateau, round_report
 
 STRATEGIES = {"random": random_sampling, "entropy": entropy_sampling}
-CRITERIA = ("kappa", "plateau", "plateau_boot", "forecast")
 N_TEST, N_STOP = 597, 300
 AHEAD = 5  # the forecast looks this many rounds ahead
 
@@ -69,7 +71,7 @@ def one_run(X, y, strategy, seed, args):
     rng = np.random.default_rng(seed + 1000)
     labeled = rng.choice(len(pool), args.initial, replace=False)
     rounds, previous = [], None
-    boot = AccuracyPlateau(window=2, method="bootstrap", random_state=seed)
+    boots = {w: AccuracyPlateau(window=w, method="bootstrap", random_state=seed) for w in (2, 10)}
     while True:
         clf = LogisticRegression(max_iter=2000).fit(X[pool[labeled]], y[pool[labeled]])
         held_pred = clf.predict(X[held])
@@ -81,7 +83,8 @@ def one_run(X, y, strategy, seed, args):
             rounds + [row], stop_predictions=stop_pred, previous_stop_predictions=previous,
             heldout_proba=clf.predict_proba(X[held]), heldout_y=y[held], classes=clf.classes_,
             n_test=len(held), more=[AHEAD * args.query])
-        row.update(report, stop_by_boot=boot.update(y[held], held_pred))
+        row.update(report, **{f"stop_by_boot{w}": b.update(y[held], held_pred)
+                              for w, b in boots.items()})
         rounds.append(row)
         previous = stop_pred
         if len(labeled) + args.query > args.budget:
@@ -92,31 +95,60 @@ def one_run(X, y, strategy, seed, args):
         labeled = np.concatenate([labeled, rest[picked]])
 
 
-def stops(rounds, min_gain):
+def _kappa(threshold, window):
+    def rule(rounds, i, protocol):
+        kappas = [r["stop_kappa"] for r in rounds[:i + 1]][-window:]
+        return (len(kappas) == window and None not in kappas
+                and float(np.mean(kappas)) >= threshold)
+    return rule
+
+
+def _plateau(window):
+    def rule(rounds, i, protocol):
+        return accuracy_plateau([r["accuracy"] for r in rounds[:i + 1]], protocol["heldout"],
+                                window=window)
+    return rule
+
+
+def _forecast(min_gain=None):
+    def rule(rounds, i, protocol):
+        r = rounds[i]
+        gain = protocol["min_gain"] if min_gain is None else min_gain
+        return (i >= 3 and r["forecast_gain_sd"] is not None
+                and 100 * r["forecast_gain"][0] < gain)
+    return rule
+
+
+#: name -> rule(rounds, i, protocol): does the criterion say stop at round i
+CRITERIA = {
+    "kappa": _kappa(0.99, 3),  # Bloodgood & Vijay-Shanker's defaults
+    "kappa_w5": _kappa(0.99, 5),
+    "plateau_w2": _plateau(2),
+    "plateau_w5": _plateau(5),
+    "plateau": _plateau(10),  # the default window
+    "plateau_boot_w2": lambda rounds, i, protocol: rounds[i]["stop_by_boot2"],
+    "plateau_boot": lambda rounds, i, protocol: rounds[i]["stop_by_boot10"],
+    "forecast": _forecast(),  # --min-gain
+    "forecast_1pt": _forecast(1.0),
+}
+
+
+def stops(rounds, protocol):
     """The round index at which each criterion stops (the last round if never) and whether it
     did."""
-    rule = {
-        "kappa": lambda r: r["stop_by_kappa"] is True,
-        "plateau": lambda r: r["stop_by_plateau"] is True,
-        "plateau_boot": lambda r: r["stop_by_boot"],
-        "forecast": lambda r, i=None: (r["forecast_gain"] is not None and r["n_labeled"] > 0
-                                       and r["forecast_gain_sd"] is not None
-                                       and 100 * r["forecast_gain"][0] < min_gain),
-    }
     out = {}
-    for name in CRITERIA:
-        hits = [i for i, r in enumerate(rounds) if rule[name](r)
-                and (name != "forecast" or i >= 3)]
+    for name, rule in CRITERIA.items():
+        hits = [i for i in range(len(rounds)) if rule(rounds, i, protocol)]
         out[name] = (hits[0], True) if hits else (len(rounds) - 1, False)
     return out
 
 
-def evaluate(rounds, min_gain):
+def evaluate(rounds, protocol):
     acc = np.array([r["test_accuracy"] for r in rounds])
     n = np.array([r["n_labeled"] for r in rounds])
     best = int(np.argmax(acc >= acc.max() - 0.01))
     out = {"best_n": int(n[best]), "best_accuracy": float(100 * acc.max())}
-    for name, (i, stopped) in stops(rounds, min_gain).items():
+    for name, (i, stopped) in stops(rounds, protocol).items():
         out[name] = {"n": int(n[i]), "stopped": stopped, "wasted": int(n[i] - n[best]),
                      "lost": float(100 * (acc.max() - acc[i]))}
     # the forecast against what the held-out accuracy did AHEAD rounds later
@@ -160,6 +192,8 @@ def report(records, args, seconds):
     summary = {"command": _command(), "threads": torch.get_num_threads(),
                "machine": platform.machine(), "strategies": {}}
     table = []
+    for r in records:
+        r["eval"] = evaluate(r["rounds"], r["protocol"])
     for strategy in STRATEGIES:
         recs = [r for r in records if r["strategy"] == strategy]
         if not recs:
@@ -255,7 +289,6 @@ def main():
             rounds = one_run(X, y, strategy, seed, args)
             record = {"strategy": strategy, "seed": seed, "protocol": protocol,
                       "seconds": time.perf_counter() - t0,
-                      "eval": evaluate(rounds, args.min_gain),
                       "rounds": rounds}
             records.append(record)
             with open(path, "a") as f:

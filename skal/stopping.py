@@ -240,7 +240,7 @@ def wilson_interval(n_correct: int, n: int, confidence: float = 0.95) -> tuple[f
     return max(0.0, centre - half), min(1.0, centre + half)
 
 
-def accuracy_plateau(accuracies: ArrayLike, n_test: int, *, window: int = 2,
+def accuracy_plateau(accuracies: ArrayLike, n_test: int, *, window: int = 10,
                      confidence: float = 0.95) -> bool:
     """Whether the held-out accuracy gain over the last ``window`` rounds is within its CI.
 
@@ -255,8 +255,10 @@ def accuracy_plateau(accuracies: ArrayLike, n_test: int, *, window: int = 2,
         The rounds' held-out accuracies, oldest first.
     n_test : int >= 1
         Held-out labels each accuracy was measured on.
-    window : int >= 1, default=2
-        Rounds over which the gain is taken.
+    window : int >= 1, default=10
+        Rounds over which the gain is taken: it must span enough labels for a real gain to
+        exceed the held-out noise (on ``benchmarks/stopping.py``'s digits runs, 10 labels per
+        round and 200 held out, windows of 2 and 5 rounds stopped far too early).
     confidence : float in (0, 1), default=0.95
         Coverage of the interval.
 
@@ -268,12 +270,13 @@ def accuracy_plateau(accuracies: ArrayLike, n_test: int, *, window: int = 2,
     Examples
     --------
     >>> from skal.stopping import accuracy_plateau
-    >>> accuracy_plateau([0.70, 0.85, 0.90, 0.91], n_test=100)  # 0.85 is inside 0.91's interval
+    >>> accuracy_plateau([0.70, 0.85, 0.90, 0.91], n_test=100, window=2)  # 0.85: in 0.91's CI
     True
-    >>> accuracy_plateau([0.50, 0.70, 0.90], n_test=400)
+    >>> accuracy_plateau([0.50, 0.70, 0.90], n_test=400, window=2)
     False
     """
     window = _check_window(window)
+    confidence = _check_confidence(confidence)
     acc = np.asarray(accuracies, dtype=np.float64)
     if acc.ndim != 1 or not np.all((acc >= 0) & (acc <= 1)):
         raise ValueError("accuracies must be a 1-d sequence of values in [0, 1].")
@@ -295,8 +298,10 @@ class AccuracyPlateau:
 
     Parameters
     ----------
-    window : int >= 1, default=2
-        Rounds over which the gain is taken.
+    window : int >= 1, default=10
+        Rounds over which the gain is taken: it must span enough labels for a real gain to
+        exceed the held-out noise (on ``benchmarks/stopping.py``'s digits runs, 10 labels per
+        round and 200 held out, windows of 2 and 5 rounds stopped far too early).
     confidence : float in (0, 1), default=0.95
         Coverage of the interval.
     method : {"wilson", "bootstrap"}, default="wilson"
@@ -336,7 +341,7 @@ class AccuracyPlateau:
     (True, 0.0)
     """
 
-    def __init__(self, window: int = 2, confidence: float = 0.95, method: str = "wilson",
+    def __init__(self, window: int = 10, confidence: float = 0.95, method: str = "wilson",
                  n_bootstrap: int = 1000, random_state: RandomStateLike = None) -> None:
         self.window = _check_window(window)
         self.confidence = _check_confidence(confidence)
@@ -453,7 +458,8 @@ class Forecast:
     gains : tuple of float
         ``predicted`` minus the curve's value at ``n_labeled``: the expected gain.
     gains_sd : tuple of float or None
-        The bootstrap standard deviation of each gain (None with 2 rounds: no spread yet).
+        The standard deviation of the held-out gain one would measure at each budget (see
+        :func:`forecast_accuracy`; None with 2 rounds: no spread yet).
     model : str
         ``"power_law"`` (``a - b n^-c``, 4 rounds or more) or ``"log_linear"`` (the fallback).
     n_rounds : int
@@ -511,9 +517,11 @@ def forecast_accuracy(n_labeled: ArrayLike, accuracy: ArrayLike, more: int | Seq
     (``n_1`` the first round's labels), fitted by bounded least squares (``a, b`` in [0, 1],
     ``c`` in [0.05, 3]); with 2 or 3 rounds, or when that fit fails, it is
     ``acc(n) = alpha + beta log n`` (the fallback; it does not saturate, so it overstates far
-    gains). The uncertainty is a residual bootstrap over the rounds: the fitted values plus
-    resampled residuals are refitted ``n_bootstrap`` times and the spread (standard deviation) of
-    each forecast gain is reported; it reflects the rounds' scatter around the curve, not a
+    gains). The ``+-`` is the standard deviation of the gain one would *measure* on the held-out
+    labels: the variance of the fitted curve's gain under a residual bootstrap over the rounds
+    (the fitted values plus resampled residuals, refitted ``n_bootstrap`` times) plus twice the
+    rounds' scatter around the curve (residual variance with ``n - k`` degrees of freedom, ``k``
+    the curve's parameters), for the measurement now and the one then. It does not cover a
     change of the curve's shape beyond the rounds seen.
 
     Parameters
@@ -577,7 +585,11 @@ def forecast_accuracy(n_labeled: ArrayLike, accuracy: ArrayLike, more: int | Seq
             sample = np.clip(fitted + rng.choice(residuals, len(residuals)), 0, 1)
             _, c, _ = _fit(u, sample, params)
             boot[k] = np.clip(c(budgets / scale), 0, 1) - c(u[-1])
-        sd = tuple(float(s) for s in boot.std(axis=0, ddof=1))
+        # the gain one will measure: the curve's bootstrap spread plus the rounds' scatter
+        # around it, at the measurement now and at the one then
+        n_params = 3 if model == "power_law" else 2
+        scatter = float(np.sum(residuals ** 2) / max(len(x) - n_params, 1))
+        sd = tuple(float(np.sqrt(v + 2 * scatter)) for v in boot.var(axis=0, ddof=1))
     return Forecast(
         n_labeled=int(x[-1]), accuracy=float(acc[-1]),
         budgets=tuple(int(b) for b in budgets), predicted=tuple(float(p) for p in predicted),
@@ -623,7 +635,7 @@ def round_report(history: list[dict], *, stop_predictions: ArrayLike | None = No
                  heldout_proba: ArrayLike | None = None, heldout_y: ArrayLike | None = None,
                  classes: ArrayLike | None = None, n_test: int | None = None,
                  more: Sequence[int] | None = None, kappa_threshold: float = 0.99,
-                 kappa_window: int = 3, plateau_window: int = 2, confidence: float = 0.95,
+                 kappa_window: int = 3, plateau_window: int = 10, confidence: float = 0.95,
                  n_bins: int = 15) -> dict:
     """The stopping and calibration numbers of one round, as a dict of JSON values.
 

@@ -82,15 +82,16 @@ def test_wilson_interval_hand_computed_and_as_scipy():
 
 def test_accuracy_plateau_is_the_ci_rule():
     # 0.85 lies inside the Wilson interval of 0.91 on 100 labels, not on 10,000
-    assert accuracy_plateau([0.7, 0.85, 0.9, 0.91], n_test=100)
-    assert not accuracy_plateau([0.7, 0.85, 0.9, 0.91], n_test=10_000)
-    assert not accuracy_plateau([0.85, 0.91], n_test=100)  # too few rounds for window=2
+    assert accuracy_plateau([0.7, 0.85, 0.9, 0.91], n_test=100, window=2)
+    assert not accuracy_plateau([0.7, 0.85, 0.9, 0.91], n_test=10_000, window=2)
+    assert not accuracy_plateau([0.85, 0.91], n_test=100, window=2)  # too few rounds
+    assert not accuracy_plateau([0.7, 0.85, 0.9, 0.91], n_test=100)  # default window: 10
     with pytest.raises(ValueError, match=r"window must be an int in the range \[1, inf\)"):
         accuracy_plateau([0.5, 0.6], 100, window=0)
     with pytest.raises(ValueError, match=r"values in \[0, 1\]"):
         accuracy_plateau([0.5, 60.0], 100)
     with pytest.raises(ValueError, match=r"confidence must be a float in the range \(0.0, 1.0\)"):
-        accuracy_plateau([0.5, 0.6, 0.7], 100, confidence=1.0)
+        accuracy_plateau([0.5, 0.6, 0.7], 100, window=2, confidence=1.0)
 
 
 @pytest.mark.parametrize("method", ["wilson", "bootstrap"])
@@ -222,7 +223,8 @@ def test_skal_run_records_the_new_keys_and_a_resume_records_the_same(tmp_path):
     assert first["stop_kappa"] is None and first["recommendation"] is None
     assert all(r["stop_kappa"] is not None and -1 <= r["stop_kappa"] <= 1 for r in full[1:])
     assert last["stop_kappa_mean"] == pytest.approx(np.mean([r["stop_kappa"] for r in full[2:]]))
-    assert isinstance(last["stop_by_kappa"], bool) and isinstance(last["stop_by_plateau"], bool)
+    assert isinstance(last["stop_by_kappa"], bool)
+    assert last["stop_by_plateau"] is None  # 5 rounds: fewer than the window of 10 plus one
     assert all(0 <= r["ece"] <= 1 and 0 <= r["ece_calibrated"] <= 1 and r["temperature"] > 0
                for r in full)
     assert last["forecast_n"] == [70, 110]
