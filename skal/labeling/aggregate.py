@@ -79,7 +79,9 @@ def item_agreement(answers, classes=None):
     Parameters
     ----------
     answers : iterable of (item, annotator, label)
+        The answers; a later answer of an annotator on an item replaces the earlier one.
     classes : sequence or None, default=None
+        The allowed labels (others raise ``ValueError``); None: any.
 
     Returns
     -------
@@ -101,7 +103,7 @@ def item_agreement(answers, classes=None):
 
 
 def cohen_kappa(answers, first, second, classes=None):
-    """Cohen's kappa of two annotators on the items both labelled.
+    """Compute Cohen's kappa of two annotators on the items both labelled.
 
     ``(p_o - p_e) / (1 - p_e)``, with ``p_o`` the share of those items on which they agree and
     ``p_e = sum_k p1(k) p2(k)`` the agreement expected from each one's label frequencies.
@@ -109,9 +111,11 @@ def cohen_kappa(answers, first, second, classes=None):
     Parameters
     ----------
     answers : iterable of (item, annotator, label)
+        The answers; a later answer of an annotator on an item replaces the earlier one.
     first, second : hashable
         The two annotators.
     classes : sequence or None, default=None
+        The allowed labels (others raise ``ValueError``); None: any.
 
     Returns
     -------
@@ -150,7 +154,9 @@ def fleiss_kappa(answers, classes=None):
     Parameters
     ----------
     answers : iterable of (item, annotator, label)
+        The answers; a later answer of an annotator on an item replaces the earlier one.
     classes : sequence or None, default=None
+        The allowed labels (others raise ``ValueError``); None: any.
 
     Returns
     -------
@@ -188,7 +194,9 @@ def agreement(answers, classes=None):
     Parameters
     ----------
     answers : iterable of (item, annotator, label)
+        The answers; a later answer of an annotator on an item replaces the earlier one.
     classes : sequence or None, default=None
+        The allowed labels (others raise ``ValueError``); None: any.
 
     Returns
     -------
@@ -227,7 +235,10 @@ def agreement(answers, classes=None):
 class DawidSkeneResult(NamedTuple):
     """What :func:`dawid_skene` found.
 
-    Attributes
+    The estimated true labels and their posteriors, each annotator's confusion matrix and the
+    class priors, after EM converged (or stopped).
+
+    Parameters
     ----------
     labels : dict
         ``{item: most probable true label}``.
@@ -242,6 +253,17 @@ class DawidSkeneResult(NamedTuple):
         The class priors.
     n_iter : int
         EM iterations run.
+
+    See Also
+    --------
+    dawid_skene : Returns it.
+    majority_vote : The simpler aggregation.
+
+    Examples
+    --------
+    >>> answers = [(1, "ann", "cat"), (1, "bob", "cat"), (2, "ann", "dog"), (2, "bob", "dog")]
+    >>> dawid_skene(answers).labels
+    {1: 'cat', 2: 'dog'}
     """
 
     labels: dict
@@ -266,6 +288,7 @@ def dawid_skene(answers, classes=None, *, max_iter=100, tol=1e-6, smoothing=0.01
     Parameters
     ----------
     answers : iterable of (item, annotator, label)
+        The answers; a later answer of an annotator on an item replaces the earlier one.
     classes : sequence or None, default=None
         The label set (its order is that of ``proba``); None: the labels seen, in order of
         first appearance.
