@@ -43,8 +43,15 @@ _MAX_NAME = 100
 
 
 def available_strategies():
-    """Names of the query strategies in :mod:`skal.query` (modAL convention:
-    ``strategy(learner, X_pool, n_instances, ...)``), sorted."""
+    """List the query strategies of :mod:`skal.query` by name.
+
+    They follow modAL's convention, ``strategy(learner, X_pool, n_instances, ...)``.
+
+    Returns
+    -------
+    list of str
+        The names, sorted.
+    """
     from .. import query
 
     names = []
@@ -71,7 +78,23 @@ def _check_strategy(name):
 
 
 def model_for(config):
-    """The model a round trains, ``"resnet18"`` or ``"waal"``, from ``model`` and ``strategy``."""
+    """Tell which model a round trains, from the ``model`` and ``strategy`` settings.
+
+    Parameters
+    ----------
+    config : dict
+        A project's settings.
+
+    Returns
+    -------
+    str
+        ``"resnet18"`` or ``"waal"``.
+
+    Raises
+    ------
+    ValueError
+        For an unknown ``model`` setting.
+    """
     model = config["model"]
     if model not in ("auto", "resnet18", "waal"):
         raise ValueError(
@@ -88,9 +111,23 @@ def model_for(config):
 
 
 def project_recipe(config):
-    """The :class:`skal.recipe.Recipe` of a project's settings (``"scratch"`` for a project made
-    before recipes existed); a ``ValueError`` naming the setting for an unknown or incompatible
-    one."""
+    """Return the :class:`skal.recipe.Recipe` of a project's settings.
+
+    Parameters
+    ----------
+    config : dict
+        A project's settings.
+
+    Returns
+    -------
+    skal.recipe.Recipe
+        ``"scratch"``'s for a project made before recipes existed.
+
+    Raises
+    ------
+    ValueError
+        Naming the setting, for an unknown or incompatible recipe.
+    """
     from ..recipe import get_recipe, recipe_names
 
     name = config.get("recipe", "scratch")
@@ -116,7 +153,25 @@ def project_recipe(config):
 
 
 def check_name(name, what):
-    """Validate a class or annotator name: 1-100 printable characters, no path separators."""
+    """Validate a class or annotator name: 1-100 printable characters, no path separators.
+
+    Parameters
+    ----------
+    name : str
+        The name.
+    what : str
+        What it names (``"class"``, ``"annotator"``), for the message.
+
+    Returns
+    -------
+    str
+        The name, unchanged.
+
+    Raises
+    ------
+    ValueError
+        If the name is not valid.
+    """
     if not isinstance(name, str) or not name.strip() or name != name.strip():
         raise ValueError(
             f"A {what} name must be a non-empty string without leading or trailing spaces. Got "
@@ -133,7 +188,18 @@ def check_name(name, what):
 
 
 def check_config(config):
-    """Raise a ``ValueError`` naming the first unknown or invalid setting of ``config``."""
+    """Check a project's settings.
+
+    Parameters
+    ----------
+    config : dict
+        The settings to check.
+
+    Raises
+    ------
+    ValueError
+        Naming the first unknown or invalid setting.
+    """
     unknown = set(config) - set(DEFAULT_CONFIG) - _DERIVED
     if unknown:
         raise ValueError(
@@ -190,14 +256,35 @@ def _check_team(config):
 
 
 def team_settings(config):
-    """``(overlap, aggregation, assign_size, assign_timeout)`` of a project's settings (the
-    defaults for a project made before them)."""
+    """Return the team settings of a project (the defaults for a project made before them).
+
+    Parameters
+    ----------
+    config : dict
+        A project's settings.
+
+    Returns
+    -------
+    tuple
+        ``(overlap, aggregation, assign_size, assign_timeout)``.
+    """
     return tuple(config.get(k, DEFAULT_CONFIG[k])
                  for k in ("overlap", "aggregation", "assign_size", "assign_timeout"))
 
 
 def round_params(config):
-    """The settings a round records with itself (what it trained and queried with)."""
+    """Return the settings a round records with itself (what it trained and queried with).
+
+    Parameters
+    ----------
+    config : dict
+        A project's settings.
+
+    Returns
+    -------
+    dict
+        The round's parameters.
+    """
     keys = ("width", "epochs", "min_steps", "train_batch_size", "lr", "mc_samples", "subsample",
             "holdout", "seed", "device", "batch_size")
     params = {k: config[k] for k in keys}
