@@ -52,6 +52,11 @@ def project_encoder(config, project_path, X_images, report=None):
         The project's images.
     report : callable or None
         ``report(phase, done, total)``.
+
+    Returns
+    -------
+    skal.ContrastiveEncoder or None
+        The fitted encoder, or None when the recipe has none.
     """
     import os
 
@@ -71,7 +76,18 @@ def project_encoder(config, project_path, X_images, report=None):
 
 
 def needs_unlabeled(config):
-    """Whether a round's ``fit`` takes the pool as ``X_unlabeled`` (WAAL, FixMatch recipes)."""
+    """Tell whether a round's ``fit`` takes the pool as ``X_unlabeled`` (WAAL, FixMatch recipes).
+
+    Parameters
+    ----------
+    config : dict
+        Project settings.
+
+    Returns
+    -------
+    bool
+        True for WAAL and the semi-supervised recipes.
+    """
     from .settings import model_for, project_recipe
 
     return model_for(config) == "waal" or project_recipe(config).semi_supervised != "none"
@@ -98,13 +114,20 @@ def build_estimator(config, model, classes, seed, report=None, encoder=None):
         Project settings (``recipe``, ``width``, ``epochs``, ``train_batch_size``, ``lr``,
         ``device``).
     model : {"resnet18", "waal"}
+        The model the round trains.
     classes : list of str
         All the project's classes, so predictions cover classes not labelled yet.
     seed : int
+        The estimator's ``random_state``.
     report : callable or None
         ``report(phase, epoch, epochs)`` after every epoch.
     encoder : ContrastiveEncoder or None
         The project's encoder (:func:`project_encoder`) for a recipe that uses one.
+
+    Returns
+    -------
+    estimator
+        The unfitted estimator.
     """
     common = dict(
         max_epochs=int(config["epochs"]), batch_size=int(config["train_batch_size"]),
@@ -129,9 +152,24 @@ def build_estimator(config, model, classes, seed, report=None, encoder=None):
 class TrainingService:
     """Runs train + query rounds of one project in the background, one at a time.
 
+    The labelling page starts rounds through it and polls :meth:`status`; labels can be given
+    while a round runs (a round ranks more images than its batch, see
+    :data:`skal.labeling.rounds.RANKED`).
+
     Parameters
     ----------
     project : skal.labeling.Project
+        The project whose rounds it runs.
+
+    See Also
+    --------
+    skal.labeling.Project.train_and_query : The same round, blocking.
+
+    Examples
+    --------
+    >>> from skal.labeling.service import TrainingService
+    >>> TrainingService(project=None).status()["state"]
+    'idle'
     """
 
     def __init__(self, project):
@@ -143,19 +181,47 @@ class TrainingService:
                        "strategy": None}
 
     def status(self):
-        """A copy of the job state: ``state`` (idle, running, done, failed), ``phase``,
-        ``done`` / ``total`` (e.g. epochs), ``round``, ``error``, ``strategy``."""
+        """Return a copy of the job state.
+
+        Returns
+        -------
+        dict
+            ``state`` (idle, running, done, failed), ``phase``, ``done`` / ``total`` (e.g. epochs),
+            ``round``, ``error``, ``strategy``.
+        """
         with self._lock:
             return dict(self._state)
 
     def running(self):
+        """Tell whether a round runs in this service's thread now.
+
+        Returns
+        -------
+        bool
+            True while the background round runs.
+        """
         with self._lock:
             return self._thread is not None and self._thread.is_alive()
 
     def start(self, strategy=None):
-        """Start a round in the background; raises ``RuntimeError`` if one is running (here or
-        in another process) and ``ValueError`` for an unknown strategy or too few labels
-        (checked before starting)."""
+        """Start a round in the background.
+
+        The checks run before starting: a round refused for too few labels or an unknown strategy
+        never starts.
+
+        Parameters
+        ----------
+        strategy : str or None, default=None
+            The round's strategy; None: the project's.
+
+        Raises
+        ------
+        RuntimeError
+            If a round is running, here or in another process
+            (:class:`~skal.labeling.store.RoundRunningError`).
+        ValueError
+            For an unknown strategy or too few labels.
+        """
         from .store import RoundRunningError
 
         self.project.check_ready(strategy)
@@ -191,7 +257,18 @@ class TrainingService:
                                finished_at=time.time())
 
     def wait(self, timeout=None):
-        """Wait for the running job (tests and scripts); returns its final status."""
+        """Wait for the running job (tests and scripts).
+
+        Parameters
+        ----------
+        timeout : float or None, default=None
+            Seconds to wait at most; None: until it ends.
+
+        Returns
+        -------
+        dict
+            Its final status (see :meth:`status`).
+        """
         thread = self._thread
         if thread is not None:
             thread.join(timeout)
