@@ -72,8 +72,21 @@ def _classes(text):
 
 
 def add_label_parser(commands):
-    """Add ``skal label`` (with ``init``, ``serve``, ``train``, ``export``, ``rescan``,
-    ``unlock`` and ``studio``) to ``commands``, the sub-parsers of ``skal``'s parser."""
+    """Add the ``skal label`` command to ``skal``'s parser.
+
+    Its subcommands are ``init``, ``serve``, ``train``, ``export``, ``rescan``, ``unlock`` and
+    ``studio``.
+
+    Parameters
+    ----------
+    commands : argparse._SubParsersAction
+        The sub-parsers of ``skal``'s parser.
+
+    Returns
+    -------
+    argparse.ArgumentParser
+        The ``label`` parser.
+    """
     label = commands.add_parser(
         "label", help="label your own images, with a person as the oracle",
         description="A labelling project: a folder of images, a web page to label the batches "
