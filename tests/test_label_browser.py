@@ -192,15 +192,15 @@ def test_label_two_batches_by_keyboard_in_chromium(tmp_path, window):
 
     # the database: every keyboard answer, the undo, and the rounds
     db = sqlite3.connect(project / "skal.db")
-    answers = db.execute("SELECT kind, label, undoes, annotator, source, image_id FROM answers "
-                         "ORDER BY id").fetchall()
+    answers = db.execute("SELECT kind, label, undoes, annotator, source, image_id, client_id "
+                         "FROM answers ORDER BY id").fetchall()
     paths = dict(db.execute("SELECT id, path FROM images").fetchall())
-    web = [a for a in answers if a[4] == "web" or a[4].startswith("web:")]
+    web = [a for a in answers if a[4] == "web"]
     assert [a[0] for a in web].count("undo") == 1
     assert len(web) == 2 * BATCH + 2 + 3 and all(a[3] == "web" for a in web)
     # each answer of the page came with its own client id (the undo is the server's)
-    sources = [a[4] for a in web if a[0] != "undo"]
-    assert len(set(sources)) == len(sources) and all(len(s) == 4 + 32 for s in sources)
+    ids = [a[6] for a in web if a[0] != "undo"]
+    assert len(set(ids)) == len(ids) and all(len(i) == 32 for i in ids)
     assert {(a[3], a[4]) for a in answers if a not in web} == {("import", "import")}
     current = {paths[i]: label for i, kind, label in db.execute(
         "SELECT image_id, kind, label FROM current")}
@@ -290,8 +290,8 @@ def _in_view(driver):
 def _web_answers(project_dir):
     db = sqlite3.connect(project_dir / "skal.db")
     try:
-        return db.execute("SELECT id, image_id, kind, label, source FROM answers WHERE source "
-                          "LIKE 'web:%' ORDER BY id").fetchall()
+        return db.execute("SELECT id, image_id, kind, label, client_id FROM answers WHERE "
+                          "source = 'web' AND client_id IS NOT NULL ORDER BY id").fetchall()
     finally:
         db.close()
 
@@ -407,7 +407,7 @@ def test_keyboard_only_flow_in_a_700px_window(tmp_path, window):
             assert all(isinstance(s["view_ms"], int) and 0 <= s["view_ms"] < 60_000
                        for s in sent)
             assert sent[0]["view_ms"] >= 300  # selected 0.3 s (and more) before the click
-            assert [r[4] for r in rows] == ["web:" + s["client_id"] for s in sent]
+            assert [r[4] for r in rows] == [s["client_id"] for s in sent]
             # "t" starts the round the page offers
             _press(browser, "t")
             _wait(lambda: _body(browser, "round") == "2", 30, "the next batch")
@@ -494,7 +494,7 @@ def test_a_server_killed_mid_batch_loses_no_answer_and_the_page_says_so(tmp_path
             "sessionStorage.getItem('skal-tab');"
             "localStorage.setItem(key, JSON.stringify([{client_id: arguments[0], image_id: "
             "arguments[1], annotator: 'web', skip: false, label: arguments[2], view_ms: 5}]));",
-            first[4][len("web:"):], first[1], first[3])
+            first[4], first[1], first[3])
         browser.refresh()
         _wait(lambda: len(_cells(browser)) == 6 and _body(browser, "waiting") == "0"
               and _body(browser, "answered") == "5", 15, "the re-sent answer")

@@ -41,22 +41,22 @@ def test_an_answer_sent_again_with_its_client_id_is_stored_once(server):
     (a, la), (b, lb) = _batch(server)[:2]
     before = len(store.answers())
     status, first = post(server, {"image_id": a, "label": la, "client_id": "page-0001-aaaa"})
-    assert status == 200 and first["repeated"] is False
+    assert status == 200 and set(first) == {"answer_id", "image_id"}
     # the acknowledgement was lost: the page sends the same answer again, twice
     for _ in range(2):
         status, again = post(server, {"image_id": a, "label": la, "client_id": "page-0001-aaaa"})
-        assert status == 200 and again == dict(first, repeated=True)
+        assert status == 200 and again == first
     assert len(store.answers()) == before + 1
     row = store.answers()[-1]
-    assert (row["id"], row["image_id"], row["label"], row["source"]) == (
-        first["answer_id"], a, la, "web:page-0001-aaaa")
+    assert (row["id"], row["image_id"], row["label"], row["source"], row["client_id"]) == (
+        first["answer_id"], a, la, "web", "page-0001-aaaa")
     # a later answer on the same image (a correction) has its own id and is stored
     other = str((int(la) + 1) % 10)
     status, fix = post(server, {"image_id": a, "label": other, "client_id": "page-0002-aaaa"})
     assert status == 200 and fix["answer_id"] > first["answer_id"]
     # re-sending the first one now must not bring it back over the correction
     status, late = post(server, {"image_id": a, "label": la, "client_id": "page-0001-aaaa"})
-    assert status == 200 and late["repeated"] and late["answer_id"] == first["answer_id"]
+    assert status == 200 and late["answer_id"] == first["answer_id"]
     assert {r["image_id"]: r["label"] for r in store.current()}[a] == other
     # an undone answer re-sent stays undone
     status, skip = post(server, {"image_id": b, "skip": True, "client_id": "page-0003-bbbb"})
@@ -64,22 +64,28 @@ def test_an_answer_sent_again_with_its_client_id_is_stored_once(server):
     assert http_request(server.base, "POST", "/api/undo", body={})[0] == 200
     assert b not in {r["image_id"] for r in store.current()}
     status, resent = post(server, {"image_id": b, "skip": True, "client_id": "page-0003-bbbb"})
-    assert status == 200 and resent["repeated"]
+    assert status == 200 and resent["answer_id"] == skip["answer_id"]
     assert b not in {r["image_id"] for r in store.current()}
     # the same id on another image is a page bug, not the same answer: refused, nothing stored
     n = len(store.answers())
     status, err = post(server, {"image_id": b, "label": lb, "client_id": "page-0001-aaaa"})
-    assert status == 409 and "client_id" in err["detail"] and str(a) in err["detail"]
+    assert status == 422 and "client_id" in err["detail"] and "page-0001-aaaa" in err["detail"]
     assert len(store.answers()) == n
+    # the id is the annotator's: another annotator's answer with the same id is their own
+    status, theirs = post(server, {"image_id": b, "label": lb, "client_id": "page-0003-bbbb",
+                                   "annotator": "someone"})
+    assert status == 200 and theirs["answer_id"] not in (skip["answer_id"], first["answer_id"])
+    assert len(store.answers()) == n + 1
     # without a client_id an answer is stored each time (the API as before)
     status, _ = post(server, {"image_id": b, "label": lb})
     status2, _ = post(server, {"image_id": b, "label": lb})
-    assert status == status2 == 200 and len(store.answers()) == n + 2
-    assert store.answers()[-1]["source"] == "web"
+    assert status == status2 == 200 and len(store.answers()) == n + 3
+    assert store.answers()[-1]["source"] == "web" and store.answers()[-1]["client_id"] is None
 
 
 @pytest.mark.parametrize("client_id", [
     "", "short", "x" * 65, "has space1", "semi;colon", "../../etc", "ünïcödé-id", "web:abcdefgh",
+    "tab\there00", "new\nline00", "\u202eright-to-left",
     12345678, 1.5, True, ["page-0001-aaaa"], {"id": "page-0001-aaaa"},
 ])
 def test_bad_client_ids_are_refused(server, client_id):
@@ -116,6 +122,4 @@ def test_good_view_ms_values_are_accepted(server, view_ms):
     status, reply = post(server, {"image_id": image_id, "label": label, "view_ms": view_ms})
     assert status == 200 and len(store.answers()) == n + 1
     row = store.answers()[-1]
-    assert row["id"] == reply["answer_id"]
-    if "view_ms" in row.keys():  # the column of the annotators' store
-        assert row["view_ms"] == view_ms
+    assert row["id"] == reply["answer_id"] and row["view_ms"] == view_ms

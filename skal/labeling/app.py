@@ -6,10 +6,9 @@ Routes: ``GET /`` (the page), ``GET /api/state`` (batch, counts, job, learning c
 
 An answer is ``{"image_id", "label" | "skip": true, "annotator", "client_id", "view_ms"}``, the
 last three optional: ``client_id`` is the page's id of the answer (8-64 letters, digits, ``-``,
-``_``; stored as the answer's source ``web:<client_id>``), so that an answer sent again, after its
-acknowledgement was lost, is stored once (the reply has ``"repeated": true`` and the first
-answer's id); ``view_ms`` is the time from showing the image to answering it, an integer of
-milliseconds in ``[0, 86400000]``.
+``_``), so that an answer sent again by the same annotator, after its acknowledgement was lost,
+is stored once (the reply carries the first answer's id); ``view_ms`` is the time from showing the
+image to answering it, an integer of milliseconds in ``[0, 86400000]``.
 
 Security: the server binds to 127.0.0.1 unless told otherwise, and then checks the ``Host`` header
 (a page elsewhere cannot reach it through DNS rebinding). On any other address a token is required
@@ -26,7 +25,6 @@ so half-open connections cannot hold the server.
 import asyncio
 import hmac
 import http.cookies
-import inspect
 import json
 import os
 import re
@@ -246,8 +244,7 @@ def _view_ms(data):
 
 def _client_id(data):
     """The ``client_id`` field (the page's id of an answer, so that a re-sent answer is stored
-    once; it is recorded as the answer's source ``web:<client_id>``): absent or null (None),
-    else 8 to 64 letters, digits, ``-`` or ``_`` (ValueError)."""
+    once): absent or null (None), else 8 to 64 letters, digits, ``-`` or ``_`` (ValueError)."""
     value = data.get("client_id")
     if value is None:
         return None
@@ -255,13 +252,6 @@ def _client_id(data):
         raise ValueError("'client_id' must be a string of 8 to 64 letters, digits, '-' or '_' "
                          f"(or null); got {_shown(value)}.")
     return value
-
-
-def _accepts(func, name):
-    try:
-        return name in inspect.signature(func).parameters
-    except (TypeError, ValueError):  # pragma: no cover
-        return False
 
 
 def _annotator(data):
@@ -355,32 +345,19 @@ class _Handlers:
             return _error(422, f"'label' must be one of the project's classes "
                                f"{self.project.classes} (or send 'skip': true); got "
                                f"{_shown(label)}.")
-        # an answer the page sends again (its acknowledgement was lost) is the one stored: the
-        # look-up and the insert run with no await between them, so one server stores it once
-        source = "web" if client_id is None else "web:" + client_id
-        if client_id is not None:
-            stored = self.project.store.answer_from(source)
-            if stored is not None:
-                if stored["image_id"] != image_id:
-                    return _error(409, f"'client_id' {client_id!r} is the id of an answer on "
-                                       f"another image ({stored['image_id']}); send a new id "
-                                       "with each answer.")
-                return JSONResponse({"answer_id": stored["id"], "image_id": image_id,
-                                     "repeated": True})
+        # an answer sent again with its client_id (its acknowledgement was lost) is stored once
+        # (the store looks it up and inserts in one transaction); its first id comes back
         call = self.project.skip if skip else self.project.label
-        extra = {"view_ms": view_ms} if view_ms is not None and _accepts(call, "view_ms") else {}
+        extra = {"view_ms": view_ms, "client_id": client_id}
         try:
             if skip:
-                answer_id = call(image_id, annotator=annotator, source=source, **extra)
+                answer_id = call(image_id, annotator=annotator, source="web", **extra)
             else:
-                answer_id = call(image_id, label, annotator=annotator, source=source, **extra)
+                answer_id = call(image_id, label, annotator=annotator, source="web", **extra)
         except ImageRetiredError as exc:
             return _error(409, str(exc))
         except ValueError as exc:
             return _error(422, str(exc))
-        if client_id is not None:
-            return JSONResponse({"answer_id": answer_id, "image_id": image_id,
-                                 "repeated": False})
         return JSONResponse({"answer_id": answer_id, "image_id": image_id})
 
     async def undo(self, request):

@@ -1293,23 +1293,6 @@ class LabelStore:
         )
         return {name: n for name, n in rows}
 
-    def answer_from(self, source):
-        """Find the latest label or skip recorded with ``source``.
-
-        Parameters
-        ----------
-        source : str
-            The page sends its answers as ``web:<client id>``, so a re-sent answer is found.
-
-        Returns
-        -------
-        sqlite3.Row or None
-            The answer, or None.
-        """
-        rows = self._query("SELECT * FROM answers WHERE source = ? AND kind IN ('label', 'skip') "
-                           "ORDER BY id DESC LIMIT 1", (source,))
-        return rows[0] if rows else None
-
     def last_answer_id(self):
         """Read the id of the latest answer.
 
