@@ -59,6 +59,11 @@ def _is_int(value, low):
 class Recipe:
     """How a loop's classifier is trained, and with which strategy it pairs best.
 
+    A frozen dataclass: the representation (a SimCLR encoder fitted on the pool, or none), the
+    classifier on it (a head on frozen features, or a ResNet18 from scratch or started from the
+    encoder), the optional semi-supervised training on the pool, and the query method. The
+    named ones are in :data:`RECIPES`; :func:`get_recipe` returns one with fields replaced.
+
     Parameters
     ----------
     name : str
@@ -102,6 +107,13 @@ class Recipe:
     --------
     get_recipe : A registered recipe, with fields overridden.
     make_recipe : What a loop needs from a pool.
+
+    Examples
+    --------
+    >>> from skal import Recipe
+    >>> recipe = Recipe("my-head", "head", strategy="margin", encoder_epochs=5)
+    >>> recipe.uses_encoder, recipe.encoder_settings()["encoder_epochs"]
+    (True, 5)
     """
 
     name: str
@@ -162,7 +174,14 @@ class Recipe:
         return self.training != "scratch"
 
     def encoder_settings(self) -> dict[str, Any]:
-        """The settings that define the encoder (its cache key, with the pool and the seed)."""
+        """The settings that define the encoder (its cache key, with the pool and the seed).
+
+        Returns
+        -------
+        settings : dict
+            ``encoder_width``, ``encoder_epochs``, ``encoder_batch_size``, ``encoder_lr``,
+            ``temperature``, ``flip`` and ``crop_min``.
+        """
         keys = ("encoder_width", "encoder_epochs", "encoder_batch_size", "encoder_lr",
                 "temperature", "flip", "crop_min")
         return {k: getattr(self, k) for k in keys}
@@ -237,6 +256,7 @@ def get_recipe(name: "str | Recipe", **overrides: Any) -> Recipe:
     Returns
     -------
     recipe : Recipe
+        The recipe, with the overrides applied (checked).
 
     Raises
     ------
@@ -383,6 +403,22 @@ class EncodedFeatures(TransformerMixin, BaseEstimator):
         A fitted encoder (None only to check the parameters of a pipeline before it exists).
     max_rows : int, default=200000
         Rows remembered at most (then forgotten all at once).
+
+    See Also
+    --------
+    sklearn.frozen.FrozenEstimator : The same without the memory.
+    make_recipe : Builds the ``Pipeline`` of this step and a head.
+
+    Examples
+    --------
+    >>> from skal import ContrastiveEncoder
+    >>> from skal.datasets import load_digits_images
+    >>> from skal.recipe import EncodedFeatures
+    >>> X, _ = load_digits_images()
+    >>> enc = ContrastiveEncoder(width=2, max_epochs=1, batch_size=64, flip=False,
+    ...                          random_state=0).fit(X[:128])
+    >>> EncodedFeatures(enc).transform(X[:3]).shape
+    (3, 16)
     """
 
     def __init__(self, encoder: Any = None, max_rows: int = 200_000) -> None:
@@ -394,7 +430,18 @@ class EncodedFeatures(TransformerMixin, BaseEstimator):
         return self.__dict__.setdefault("_remembered", {})
 
     def set_params(self, **params: Any) -> "EncodedFeatures":
-        """Set ``encoder`` or ``max_rows`` (forgets the remembered rows)."""
+        """Set ``encoder`` or ``max_rows`` (forgets the remembered rows).
+
+        Parameters
+        ----------
+        **params
+            ``encoder`` and / or ``max_rows``.
+
+        Returns
+        -------
+        self : EncodedFeatures
+            This step.
+        """
         super().set_params(**params)
         self.__dict__.pop("_remembered", None)
         return self
@@ -424,12 +471,42 @@ class EncodedFeatures(TransformerMixin, BaseEstimator):
         return self.encoder
 
     def fit(self, X: Any = None, y: Any = None, **fit_params: Any) -> "EncodedFeatures":
-        """Check that the encoder is fitted; nothing is learnt (the features are frozen)."""
+        """Check that the encoder is fitted; nothing is learnt (the features are frozen).
+
+        Parameters
+        ----------
+        X, y : ignored
+            Accepted for the ``Pipeline`` API.
+        **fit_params
+            Ignored.
+
+        Returns
+        -------
+        self : EncodedFeatures
+            This step.
+
+        Raises
+        ------
+        ValueError
+            If ``encoder`` is not a :class:`skal.ContrastiveEncoder`.
+        """
         self._encoder()
         return self
 
     def transform(self, X: Any) -> np.ndarray:
-        """The features ``(n, d)`` of the images ``X`` (rows seen before come from memory)."""
+        """The features ``(n, d)`` of the images ``X`` (rows seen before come from memory).
+
+        Parameters
+        ----------
+        X : array-like of images
+            Images as the encoder takes them; a torch ``Dataset`` or a list of PIL images is
+            embedded without being remembered.
+
+        Returns
+        -------
+        Z : ndarray of shape (n, d)
+            The encoder's features (float32).
+        """
         encoder = self._encoder()
         if not isinstance(X, np.ndarray):
             return encoder.transform(X)  # a Dataset, a list of PIL images: not remembered
@@ -447,7 +524,22 @@ class EncodedFeatures(TransformerMixin, BaseEstimator):
         return np.stack([self._rows[k] for k in keys]) if keys else encoder.transform(X)
 
     def fit_transform(self, X: Any, y: Any = None, **fit_params: Any) -> np.ndarray:
-        """:meth:`transform` (nothing is fitted)."""
+        """:meth:`transform` (nothing is fitted).
+
+        Parameters
+        ----------
+        X : array-like of images
+            The images.
+        y : ignored
+            Accepted for the ``Pipeline`` API.
+        **fit_params
+            Ignored.
+
+        Returns
+        -------
+        Z : ndarray of shape (n, d)
+            The encoder's features.
+        """
         return self.fit(X).transform(X)
 
 
@@ -472,9 +564,22 @@ def make_estimator(recipe: "str | Recipe" = "scratch", *, classes: Any = None,
         its parameters: fitting it then fails with a clear message).
     width : int or None, default=None
         ResNet18 width; None: 16 from scratch, the encoder's for ``"finetune"``.
-    preact, dropout, lr, max_epochs, batch_size, device, warm_start, callbacks
-        The classifier's parameters (for ``"head"``: the head's; ``width`` and ``preact`` do
-        not apply).
+    preact : bool, default=False
+        Pre-activation ResNet18 (``"finetune"``: the encoder's; ``"head"``: unused).
+    dropout : float, default=0.5
+        Dropout before the last layer (the MC-dropout layer).
+    lr : float, default=1e-3
+        Learning rate (Adam).
+    max_epochs : int, default=30
+        Epochs per fit.
+    batch_size : int, default=64
+        Training batch size.
+    device : str, default="cpu"
+        Torch device.
+    warm_start : bool, default=False
+        Continue training between fits.
+    callbacks : list or None, default=None
+        The skorch callbacks of the classifier (the head for ``"head"``).
 
     Returns
     -------
@@ -525,15 +630,30 @@ def make_estimator(recipe: "str | Recipe" = "scratch", *, classes: Any = None,
 class PreparedRecipe:
     """What :func:`make_recipe` returns: the recipe, its fitted encoder and its estimator.
 
-    Attributes
+    A loop trains ``estimator`` on images; a strategy that works on the data view scores
+    ``transform(X_pool)``.
+
+    Parameters
     ----------
     recipe : Recipe
+        The recipe, overrides applied.
     encoder : ContrastiveEncoder or None
         Fitted on the pool (None for ``"scratch"``).
     features : EncodedFeatures or None
         The encoder as a frozen, remembering ``Pipeline`` step (``"head"`` only).
-    estimator
+    estimator : estimator
         Unfitted; takes images (see :func:`make_estimator`).
+
+    See Also
+    --------
+    make_recipe : Builds it.
+
+    Examples
+    --------
+    >>> from skal.recipe import PreparedRecipe, get_recipe, make_estimator
+    >>> prepared = PreparedRecipe(get_recipe("scratch"), None, None, make_estimator("scratch"))
+    >>> prepared.needs_unlabeled
+    False
     """
 
     recipe: Recipe
@@ -542,7 +662,18 @@ class PreparedRecipe:
     estimator: Any
 
     def transform(self, X: Any) -> Any:
-        """The data view the strategy scores on: the features for ``"head"``, else ``X``."""
+        """The data view the strategy scores on: the features for ``"head"``, else ``X``.
+
+        Parameters
+        ----------
+        X : array-like of images
+            Images.
+
+        Returns
+        -------
+        view : ndarray or array-like
+            The features ``(n, d)`` for ``"head"``, ``X`` itself otherwise.
+        """
         return X if self.features is None else self.features.transform(X)
 
     @property

@@ -443,7 +443,13 @@ class ExperimentConfig:
         return _lookup_method(self.method)
 
     def recipe_spec(self) -> Any:
-        """The :class:`skal.recipe.Recipe` the run trains with (its fields as configured)."""
+        """The :class:`skal.recipe.Recipe` the run trains with (its fields as configured).
+
+        Returns
+        -------
+        recipe : skal.recipe.Recipe
+            ``recipe`` with ``encoder_*`` and ``semi_supervised`` applied.
+        """
         return _lookup_recipe(self)
 
     @property

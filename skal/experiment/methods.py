@@ -61,8 +61,10 @@ def _resnet18_params(config, random_state, classes):
 
 def make_resnet18(config: Any, random_state: int, classes: np.ndarray,
                   encoder: Any = None) -> Any:
-    """The default estimator of every method: a :class:`skal.ResNet18Classifier`, or what the
-    configuration's recipe trains (built by :func:`skal.recipe.make_estimator`).
+    """The default estimator of every method: what the configuration's recipe trains.
+
+    A :class:`skal.ResNet18Classifier` for the ``"scratch"`` recipe, built, like every recipe's
+    estimator, by :func:`skal.recipe.make_estimator`.
 
     Parameters
     ----------
@@ -93,8 +95,26 @@ def make_resnet18(config: Any, random_state: int, classes: np.ndarray,
 
 def make_resnet18_learner(config: Any, random_state: int, classes: np.ndarray,
                           encoder: Any = None) -> Any:
-    """:func:`make_resnet18` in a :class:`skal.ActiveLearner`, for strategies that need the
-    labelled set (``"coreset"`` and ``"typiclust"`` read the learner's ``X_training_``)."""
+    """:func:`make_resnet18` in a :class:`skal.ActiveLearner`, for ``"coreset"`` / ``"typiclust"``.
+
+    Those strategies need the labelled set: they read the learner's ``X_training_``.
+
+    Parameters
+    ----------
+    config : ExperimentConfig
+        Its ``max_epochs`` is already this round's.
+    random_state : int
+        Seed of this round's model.
+    classes : ndarray
+        All classes of the data set.
+    encoder : ContrastiveEncoder, EncodedFeatures or None, default=None
+        The repeat's fitted encoder, for a recipe that uses one.
+
+    Returns
+    -------
+    learner : ActiveLearner
+        Holding the unfitted estimator of :func:`make_resnet18`.
+    """
     from ..learner import ActiveLearner
 
     return ActiveLearner(make_resnet18(config, random_state, classes, encoder=encoder))
