@@ -161,8 +161,13 @@ def test_import_is_idempotent_follows_updates_and_records_skips(project, trained
     changed[1]["annotations"][0]["updated_at"] = "2026-01-02T00:00:00Z"
     assert ls.import_annotations(project, changed, users={7: "ann@example.com"}).added == [2]
     assert project.labels()[tasks[1]["data"]["skal_path"]] == other
-    assert project.store.answers()[-1]["annotator"] == "label-studio:ann@example.com"
+    # still the same person (named as when first imported), so their vote changed
+    assert project.store.answers()[-1]["annotator"] == "label-studio:7"
     assert len(project.store.answers()) == before + 5
+    # a new annotation, with the users' emails known, is named by email
+    newer = _annotated(tasks, [None] * 4 + ["5", None], first_id=50)
+    assert ls.import_annotations(project, newer, users={7: "ann@example.com"}).added == [54]
+    assert project.store.answers()[-1]["annotator"] == "label-studio:ann@example.com"
 
 
 def test_an_answer_undone_in_skal_stays_undone_on_reimport(project, trained):

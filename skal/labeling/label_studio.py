@@ -394,15 +394,15 @@ def _plan(project, tasks, users):
 
 
 def imported_answers(store):
-    """``{annotation id: (kind, label)}`` of the latest answer imported from each Label Studio
-    annotation (undone or not)."""
+    """``{annotation id: (kind, label, annotator)}`` of the latest answer imported from each
+    Label Studio annotation (undone or not)."""
     latest = {}
     for answer in store.answers():
         source = answer["source"]
         if answer["kind"] != "undo" and source.startswith(_SOURCE):
             tail = source[len(_SOURCE):]
             if tail.isdigit():
-                latest[int(tail)] = (answer["kind"], answer["label"])
+                latest[int(tail)] = (answer["kind"], answer["label"], answer["annotator"])
     return latest
 
 
@@ -429,6 +429,8 @@ def import_annotations(project, tasks, *, users=None):
     An annotation's answer has ``source="label-studio:<annotation id>"``: an annotation already
     imported with the same answer is left alone (re-importing is safe, also after a crash half
     way), one changed in Label Studio since adds a new answer, which becomes the standing one.
+    A changed annotation keeps the annotator name of its first import (a file export names
+    users by id, a sync by email), so it is one person's changed answer, not a second vote.
     A cancelled (skipped) annotation is a skip. Annotations are applied oldest first (by their
     ``updated_at``), so the latest is an image's standing answer. An answer undone in skal is not
     brought back by importing its annotation again. An annotation of a retired image is left out
@@ -439,12 +441,15 @@ def import_annotations(project, tasks, *, users=None):
     added, unchanged, skipped = [], [], []
     for annotation_id, image_id, kind, label, annotator, _ in sorted(
             planned, key=lambda e: (e[5], e[0])):
-        if done.get(annotation_id) == (kind, label):
+        before = done.get(annotation_id)
+        if before is not None and before[:2] == (kind, label):
             unchanged.append(annotation_id)
             continue
+        if before is not None:  # the same person changed their mind: their first name stays
+            annotator = before[2]
         project.store.add_answer(image_id, kind, label, annotator=annotator,
                                  source=f"{_SOURCE}{annotation_id}")
-        done[annotation_id] = (kind, label)
+        done[annotation_id] = (kind, label, annotator)
         added.append(annotation_id)
         if kind == "skip":
             skipped.append(annotation_id)
