@@ -408,6 +408,11 @@ def test_keyboard_only_flow_in_a_700px_window(tmp_path, window):
                        for s in sent)
             assert sent[0]["view_ms"] >= 300  # selected 0.3 s (and more) before the click
             assert [r[4] for r in rows] == [s["client_id"] for s in sent]
+            db = sqlite3.connect(tmp_path / "p" / "skal.db")
+            stored_ms = [r[0] for r in db.execute(
+                "SELECT view_ms FROM answers WHERE client_id IS NOT NULL ORDER BY id")]
+            db.close()
+            assert stored_ms == [s["view_ms"] for s in sent]
             # "t" starts the round the page offers
             _press(browser, "t")
             _wait(lambda: _body(browser, "round") == "2", 30, "the next batch")

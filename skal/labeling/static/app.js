@@ -52,6 +52,7 @@ function hideError() { $("error").hidden = true; }
 // answers wait, the page says why and tries again
 class Offline extends Error {}
 let offlineReason = "";
+let blocked = "";        // why the server refuses the outbox's first answer (403: who answers)
 
 async function api(method, path, body) {
   const options = { method, headers: {}, credentials: "same-origin", cache: "no-store" };
@@ -196,10 +197,19 @@ async function flush() {
     try {
       await api("POST", "/api/answers", body);
     } catch (e) {
-      if (e instanceof Offline) { sending = null; throw e; }
+      sending = null;
+      if (e instanceof Offline) throw e;
+      if (e.status === 403) {
+        // not this answer's fault but the sender's (a registered name without its token): it
+        // waits, in order, until the name is changed or the token given
+        blocked = e.message;
+        entry.blocked = true;
+        saveOutbox();
+        return;
+      }
       refused = e;  // the server will never store it (e.g. a retired image): say so, drop it
     }
-    sending = null;
+    blocked = "";
     outbox = outbox.filter((o) => o !== entry);
     saveOutbox();
     if (refused) {
@@ -400,6 +410,9 @@ function renderConnection() {
     };
     say();
     countdown = setInterval(say, 1000);
+    box.hidden = false;
+  } else if (n && blocked) {
+    $("connection-text").textContent = "Not saved \u2014 " + answers + " waiting: " + blocked;
     box.hidden = false;
   } else if (n && Date.now() - (outbox[0].at || 0) > 1000) {  // (not for a moment's wait)
     $("connection-text").textContent = "Saving \u2014 " + answers + " waiting.";
@@ -727,6 +740,10 @@ function init() {
   if (saved) $("annotator").value = saved;
   $("annotator").addEventListener("change", () => {
     if (window.localStorage) localStorage.setItem("skal-annotator", annotator());
+    // answers the server refused for their name (never stored) go again under the new one
+    for (const e of outbox) if (e.blocked) { e.annotator = annotator(); delete e.blocked; }
+    saveOutbox();
+    kick();
   });
   loadOutbox();
   for (const button of document.querySelectorAll(".class-button")) {
