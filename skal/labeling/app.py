@@ -10,6 +10,13 @@ last three optional: ``client_id`` is the page's id of the answer (8-64 letters,
 is stored once (the reply carries the first answer's id); ``view_ms`` is the time from showing the
 image to answering it, an integer of milliseconds in ``[0, 86400000]``.
 
+Several annotators: ``POST /api/my-items`` gives the sender the items of the batch assigned to
+them; an annotator registered with ``skal label annotator add`` is known by their token (header
+``X-Skal-Annotator-Token``, or the ``skal_annotator`` cookie that ``/?annotator_token=TOKEN``
+sets; it also opens a server that needs the server's token), and their name is refused (403)
+without it; ``POST /api/undo`` undoes only the sender's own answers (409 on an image only others
+answered). See ``docs/labeling.md``.
+
 Security: the server binds to 127.0.0.1 unless told otherwise, and then checks the ``Host`` header
 (a page elsewhere cannot reach it through DNS rebinding). On any other address a token is required
 (header ``X-Skal-Token``, cookie ``skal_token``, or ``?token=`` once, which sets the cookie):
@@ -51,7 +58,7 @@ from .diagnostics import load_report
 from .project import Project
 from .service import TrainingService
 from .settings import available_strategies, check_name
-from .store import ImageRetiredError
+from .store import AnnotatorError, ImageRetiredError, NotYourAnswerError
 
 __all__ = ["create_app", "start_server", "make_server", "class_keys", "page_url",
            "LOOPBACK_HOSTS"]
@@ -61,6 +68,10 @@ _HERE = os.path.dirname(os.path.abspath(__file__))
 LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1")
 TOKEN_HEADER = "x-skal-token"
 TOKEN_COOKIE = "skal_token"
+#: An annotator's token (``skal label annotator add``): a header, or the cookie that
+#: ``/?annotator_token=TOKEN`` sets.
+ANNOTATOR_HEADER = "x-skal-annotator-token"
+ANNOTATOR_COOKIE = "skal_annotator"
 DEFAULT_MAX_BODY = 64 * 1024
 #: Seconds a connection has to send a request's headers (from connecting, or from the previous
 #: response) and a request's body.
@@ -78,8 +89,21 @@ _CSP = ("default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'
 
 
 def class_keys(classes):
-    """The key that labels each class: its own name when every class name is one distinct
-    character (``0``-``9`` for digits), else ``1``-``9``, ``0`` for the first ten classes."""
+    """Return the key that labels each class.
+
+    A class's key is its own name when every class name is one distinct character (``0``-``9``
+    for digits), else ``1``-``9``, ``0`` for the first ten classes.
+
+    Parameters
+    ----------
+    classes : list of str
+        The project's class names.
+
+    Returns
+    -------
+    list of str or None
+        One key per class (None beyond the tenth class).
+    """
     if all(len(c) == 1 and c != " " for c in classes) and len(set(classes)) == len(classes):
         return list(classes)
     return [str((i + 1) % 10) if i < 10 else None for i in range(len(classes))]
@@ -90,11 +114,12 @@ class _Guard:
     """Pure ASGI middleware: the token check, the body size bound and the security headers."""
 
     def __init__(self, app, token=None, max_body=DEFAULT_MAX_BODY,
-                 body_timeout=DEFAULT_BODY_TIMEOUT):
+                 body_timeout=DEFAULT_BODY_TIMEOUT, annotator_of=None):
         self.app = app
         self.token = token
         self.max_body = max_body
         self.body_timeout = body_timeout
+        self.annotator_of = annotator_of  # an annotator token -> their name, or None
 
     def _has_token(self, scope):
         headers = {k.decode("latin-1").lower(): v.decode("latin-1")
@@ -107,7 +132,32 @@ class _Guard:
             pass
         if TOKEN_COOKIE in cookie:
             candidates.append(cookie[TOKEN_COOKIE].value)
-        return any(hmac.compare_digest(c.encode(), self.token.encode()) for c in candidates if c)
+        if any(hmac.compare_digest(c.encode(), self.token.encode()) for c in candidates if c):
+            return True
+        # an annotator's own token opens the server too (a team member needs only theirs)
+        token = _annotator_token(scope)
+        return bool(token and self.annotator_of is not None and self.annotator_of(token))
+
+    async def _annotator_link(self, scope, receive, send):
+        """``GET /?annotator_token=TOKEN``: a valid token becomes the ``skal_annotator`` cookie
+        (303 to the same path, without the token); another gets 401. False when the request
+        has no such parameter."""
+        if scope["method"] != "GET" or self.annotator_of is None:
+            return False
+        query = urllib.parse.parse_qs(scope.get("query_string", b"").decode("latin-1"))
+        given = query.get("annotator_token", [""])[0]
+        if not given:
+            return False
+        if self.annotator_of(given):
+            response = RedirectResponse(scope.get("path", "/") or "/", status_code=303)
+            response.set_cookie(ANNOTATOR_COOKIE, given, httponly=True, samesite="strict")
+        else:
+            response = PlainTextResponse(
+                "401 Unauthorized: this annotator token is not valid here (it was replaced or "
+                "removed: ask for a new one, 'skal label annotator add NAME --replace').",
+                status_code=401)
+        await response(scope, receive, send)
+        return True
 
     async def __call__(self, scope, receive, send):
         if scope["type"] != "http":
@@ -126,6 +176,8 @@ class _Guard:
                 message = dict(message, headers=headers)
             await send(message)
 
+        if await self._annotator_link(scope, receive, send_with_headers):
+            return
         if self.token is not None and not self._has_token(scope):
             query = urllib.parse.parse_qs(scope.get("query_string", b"").decode("latin-1"))
             given = query.get("token", [""])[0]
@@ -254,6 +306,24 @@ def _client_id(data):
     return value
 
 
+def _annotator_token(scope):
+    """The annotator token a request carries (header, else cookie), or None."""
+    headers = {k.decode("latin-1").lower(): v.decode("latin-1")
+               for k, v in scope.get("headers", [])}
+    if headers.get(ANNOTATOR_HEADER):
+        return headers[ANNOTATOR_HEADER]
+    cookie = http.cookies.SimpleCookie()
+    try:
+        cookie.load(headers.get("cookie", ""))
+    except http.cookies.CookieError:
+        return None
+    return cookie[ANNOTATOR_COOKIE].value if ANNOTATOR_COOKIE in cookie else None
+
+
+class _Refused(Exception):
+    """An answer, undo or item request in a name the sender may not use (status, message)."""
+
+
 def _annotator(data):
     """The ``annotator`` field: absent or null (``"web"``), else a valid name (ValueError)."""
     name = data.get("annotator")
@@ -270,6 +340,31 @@ class _Handlers:
         self.project = project
         self.service = service
         self.templates = templates
+
+    def _who(self, request, data):
+        """The sender's annotator name: their token's (a different ``annotator`` in the body is
+        refused), else the body's name unless it is registered with a token (refused); raises
+        ``_Refused`` (403) or ``ValueError`` (422)."""
+        token = _annotator_token(request.scope)
+        store = self.project.store
+        if token:
+            name = store.annotator_for_token(token)
+            if name is None:
+                raise _Refused("The annotator token sent is not valid here (it was replaced or "
+                               "removed); ask for a new one ('skal label annotator add NAME "
+                               "--replace').")
+            asked = data.get("annotator")
+            if asked is not None and asked != name:
+                raise _Refused(f"This annotator token is {name!r}'s: it cannot act as "
+                               f"{_shown(asked)}.")
+            return name
+        name = _annotator(data)
+        if store.is_registered(name):
+            raise _Refused(
+                f"The annotator {name!r} is registered with a token: open the address that "
+                "'skal label annotator add' printed (it sets the skal_annotator cookie) or send "
+                "the token as the X-Skal-Annotator-Token header.")
+        return name
 
     def _state(self):
         project = self.project
@@ -300,6 +395,8 @@ class _Handlers:
             "curve": project.learning_curve(),
             "strategies": available_strategies(),
             "strategy": config["strategy"],
+            # several annotators: agreement of the items answered by 2 or more, kappas
+            "agreement": project.agreement(),
         }
 
     async def page(self, request):
@@ -333,9 +430,11 @@ class _Handlers:
             return _error(422, "Send either a 'label' or 'skip': true, not both (the label "
                                f"{_shown(label)} came with skip: true).")
         try:
-            annotator = _annotator(data)
+            annotator = self._who(request, data)
             view_ms = _view_ms(data)
             client_id = _client_id(data)
+        except _Refused as exc:
+            return _error(403, str(exc))
         except ValueError as exc:
             return _error(422, str(exc))
         row = self.project.store.image(image_id=image_id)
@@ -356,6 +455,8 @@ class _Handlers:
                 answer_id = call(image_id, label, annotator=annotator, source="web", **extra)
         except ImageRetiredError as exc:
             return _error(409, str(exc))
+        except AnnotatorError as exc:
+            return _error(403, str(exc))
         except ValueError as exc:
             return _error(422, str(exc))
         return JSONResponse({"answer_id": answer_id, "image_id": image_id})
@@ -365,11 +466,52 @@ class _Handlers:
         if err:
             return err
         try:
-            annotator = _annotator(data)
+            annotator = self._who(request, data)
+        except _Refused as exc:
+            return _error(403, str(exc))
         except ValueError as exc:
             return _error(422, str(exc))
-        image_id = self.project.undo(annotator=annotator, source="web")
+        target = data.get("image_id")
+        if target is not None and (isinstance(target, bool) or not isinstance(target, int)
+                                   or target not in _SQL_INT):
+            return _error(422, f"'image_id' must be an image's id (an integer) or null; got "
+                               f"{_shown(target)}.")
+        if target is not None and self.project.store.image(image_id=target) is None:
+            return _error(404, f"There is no image with id {target} in this project.")
+        try:
+            image_id = self.project.undo(annotator=annotator, image=target, source="web")
+        except NotYourAnswerError as exc:
+            return _error(409, str(exc))
         return JSONResponse({"image_id": image_id})
+
+    async def my_items(self, request):
+        data, err = await _json_body(request)
+        if err:
+            return err
+        try:
+            annotator = self._who(request, data)
+        except _Refused as exc:
+            return _error(403, str(exc))
+        except ValueError as exc:
+            return _error(422, str(exc))
+        items = self.project.my_items(annotator)
+        n_votes = {}
+        for r in self.project.store.votes():
+            n_votes[r["image_id"]] = n_votes.get(r["image_id"], 0) + 1
+        latest = self.project.store.latest_done_round()
+        return JSONResponse({
+            "annotator": annotator,
+            "round": None if latest is None else latest["id"],
+            "items": [{
+                "image_id": it.image_id, "path": it.path,
+                "url": "/images/" + urllib.parse.quote(it.path),
+                "position": it.position, "score": it.score, "guess": it.guess,
+                "confidence": it.confidence, "mine": it.answer, "label": it.label,
+                "n_votes": n_votes.get(it.image_id, 0),
+            } for it in items],
+            "progress": {"answered": sum(it.answer is not None for it in items),
+                         "total": len(items)},
+        })
 
     async def train(self, request):
         data, err = await _json_body(request)
@@ -443,12 +585,14 @@ def create_app(project, *, token=None, allowed_hosts=None, max_body=DEFAULT_MAX_
         Route("/api/job", h.job),
         Route("/api/answers", h.answer, methods=["POST"]),
         Route("/api/undo", h.undo, methods=["POST"]),
+        Route("/api/my-items", h.my_items, methods=["POST"]),
         Route("/api/train", h.train, methods=["POST"]),
         Route("/images/{path:path}", h.image),
         Mount("/static", StaticFiles(directory=os.path.join(_HERE, "static")), name="static"),
     ]
     middleware = [Middleware(_Guard, token=token, max_body=max_body,
-                             body_timeout=body_timeout)]
+                             body_timeout=body_timeout,
+                             annotator_of=project.store.annotator_for_token)]
     if allowed_hosts is not None:
         middleware.insert(0, Middleware(TrustedHostMiddleware, allowed_hosts=allowed_hosts))
     app = Starlette(routes=routes, middleware=middleware)
@@ -459,21 +603,24 @@ def create_app(project, *, token=None, allowed_hosts=None, max_body=DEFAULT_MAX_
 
 # ---------------------------------------------------------------------------- serving
 def page_url(host, port, token=None):
-    """The address of the page for a server bound to ``host``: for a wildcard address
-    (``0.0.0.0``, ``::``) this machine's name, which the other machines may have to replace by
-    its IP address.
+    """Return the address of the page for a server bound to ``host``.
+
+    For a wildcard address (``0.0.0.0``, ``::``) the address names this machine, which the other
+    machines may have to replace by its IP address.
 
     Parameters
     ----------
     host : str
         The bound address.
     port : int
+        The bound port.
     token : str or None
         Added as ``?token=...``.
 
     Returns
     -------
     url : str
+        The page's address.
     """
     if host in WILDCARD_HOSTS:
         host = socket.gethostname() or "localhost"
@@ -535,22 +682,48 @@ def _bounded_protocol(header_timeout):
 def make_server(project, host="127.0.0.1", port=8000, *, token=None, require_token=False,
                 max_body=DEFAULT_MAX_BODY, header_timeout=DEFAULT_HEADER_TIMEOUT,
                 body_timeout=DEFAULT_BODY_TIMEOUT):
-    """A uvicorn server for a project, bound now (``port=0`` picks a free port).
+    """Build a uvicorn server for a project, bound now (``port=0`` picks a free port).
 
     A token is required on any address but 127.0.0.1 / localhost / ::1 (and there when
     ``require_token``); one is generated when none is given. A connection that has not sent a
     request's headers within ``header_timeout`` seconds (of connecting, or of its previous
     response) is closed; a POST body that takes longer than ``body_timeout`` gets 408.
 
+    Parameters
+    ----------
+    project : skal.labeling.Project or str
+        The project (or its folder).
+    host : str, default="127.0.0.1"
+        The address to bind.
+    port : int, default=8000
+        The port to bind; 0 picks a free one.
+    token : str or None, default=None
+        The access token; None generates one where one is required.
+    require_token : bool, default=False
+        Require a token on a loopback address too.
+    max_body : int, default=65536
+        The largest request body accepted, in bytes.
+    header_timeout : float, default=10.0
+        Seconds a connection has to send a request's headers.
+    body_timeout : float, default=30.0
+        Seconds a request has to send its body.
+
     Returns
     -------
     server : uvicorn.Server
+        The server, not running yet.
     sock : socket.socket
         The bound socket; pass it as ``server.run(sockets=[sock])``.
     url : str
         The address of the page (with ``?token=...`` when a token is needed); for a wildcard
         address it names this machine (see :func:`page_url`).
     token : str or None
+        The token, or None on a loopback address without ``require_token``.
+
+    Raises
+    ------
+    ValueError
+        For a timeout that is not a number of seconds > 0.
     """
     import uvicorn
 
@@ -612,9 +785,27 @@ class _Running:
 
 
 def start_server(project, host="127.0.0.1", port=0, *, timeout=10, **kwargs):
-    """Serve a project from a background thread (notebooks, tests); returns a handle with
-    ``url``, ``base``, ``token``, ``project``, ``service`` and ``stop()`` (also a context
-    manager). Waits at most ``timeout`` seconds for the server to start."""
+    """Serve a project from a background thread (notebooks, tests).
+
+    Parameters
+    ----------
+    project : skal.labeling.Project or str
+        The project (or its folder).
+    host : str, default="127.0.0.1"
+        The address to bind.
+    port : int, default=0
+        The port to bind; 0 picks a free one.
+    timeout : float, default=10
+        Seconds to wait at most for the server to start.
+    **kwargs : dict
+        The other parameters of :func:`make_server`.
+
+    Returns
+    -------
+    handle
+        With ``url``, ``base``, ``token``, ``project``, ``service`` and ``stop()``; also a context
+        manager that stops the server.
+    """
     server, sock, url, token = make_server(project, host, port, **kwargs)
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]},
                               name="skal-label-server", daemon=True)

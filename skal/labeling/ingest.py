@@ -19,13 +19,13 @@ import warnings
 from .export import looks_like_formula
 from .files import MODELS_DIR, inside, sha256
 from .settings import DEFAULT_CONFIG, check_config, check_name
-from .store import DB_NAME, LabelStore
+from .store import DB_NAME, STORE_FILE, LabelStore, is_url
 
 __all__ = ["RescanReport", "create_project", "rescan_project"]
 
 
 def create_project(path, images, classes=None, *, image_size=None, color=None, settings=None,
-                   stacklevel=2):
+                   stacklevel=2, store=None):
     """Write a new project's database for the images of ``images``.
 
     See :meth:`skal.labeling.Project.init`, which calls it, for what is registered and how.
@@ -46,6 +46,9 @@ def create_project(path, images, classes=None, *, image_size=None, color=None, s
         Any of :data:`~skal.labeling.DEFAULT_CONFIG`.
     stacklevel : int, default=2
         Of the warnings about files left out, counted from the caller of this function.
+    store : str or None, default=None
+        A ``postgresql://`` URL of an empty database to hold the project (its folder gets a
+        ``skal.store`` file naming it); None: ``PROJECT/skal.db``.
 
     Returns
     -------
@@ -56,8 +59,12 @@ def create_project(path, images, classes=None, *, image_size=None, color=None, s
 
     config = dict(DEFAULT_CONFIG, **(settings or {}))
     check_config(config)
+    if store is not None and not is_url(store):
+        raise ValueError(f"store must be None (PROJECT/{DB_NAME}) or a postgresql:// URL, got "
+                         f"{store!r}.")
     path = os.path.abspath(os.fspath(path))
-    if os.path.exists(os.path.join(path, DB_NAME)):
+    if os.path.exists(os.path.join(path, DB_NAME)) or os.path.exists(
+            os.path.join(path, STORE_FILE)):
         raise FileExistsError(f"{path!r} already holds a labelling project; open it instead.")
     root = os.path.realpath(os.fspath(images))
     size = _check_image_size(image_size, "Project.init")
@@ -74,7 +81,11 @@ def create_project(path, images, classes=None, *, image_size=None, color=None, s
     config.update(image_root=root, image_size=list(X.shape[2:]), channels=int(X.shape[1]))
 
     os.makedirs(os.path.join(path, MODELS_DIR), exist_ok=True)
-    store = LabelStore.create(os.path.join(path, DB_NAME), names, config)
+    store = LabelStore.create(store or os.path.join(path, DB_NAME), names, config, lock_dir=path)
+    if store.backend != "sqlite":  # the URL may hold a password: readable by the owner only
+        fd = os.open(os.path.join(path, STORE_FILE), os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(store.location + "\n")
     try:
         store.update_images(add=[_row(root, paths[i], hashes[i], folder_labels[i])
                                  for i in kept])

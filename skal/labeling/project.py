@@ -19,7 +19,7 @@ from .files import inside, load_checkpoint
 from .ingest import RescanReport, create_project, rescan_project
 from .rounds import in_holdout  # noqa: F401 (importable from here, as before the split)
 from .settings import DEFAULT_CONFIG, available_strategies, check_config
-from .store import DB_NAME, LabelStore
+from .store import DB_NAME, LabelStore, is_url, project_store
 
 __all__ = ["BatchItem", "Project", "RescanReport", "available_strategies", "DEFAULT_CONFIG"]
 
@@ -83,6 +83,9 @@ class Project:
     ----------
     path : str or path-like
         The project folder (it holds ``skal.db`` and ``models/``).
+    store : str or None, default=None
+        The project's store: None: ``PROJECT/skal.db``, or the ``postgresql://`` URL written in
+        ``PROJECT/skal.store``; a URL here overrides that one (e.g. with another user name).
 
     See Also
     --------
@@ -100,21 +103,24 @@ class Project:
     >>> project.learning_curve()  # doctest: +SKIP
     """
 
-    def __init__(self, path):
+    def __init__(self, path, *, store=None):
         self.path = os.path.abspath(os.fspath(path))
-        db = os.path.join(self.path, DB_NAME)
-        if not os.path.isfile(db):
+        if store is not None and not is_url(store):
+            raise ValueError(f"store must be None or a postgresql:// URL, got {store!r}.")
+        db = store or project_store(self.path)
+        if db is None:
             raise FileNotFoundError(
                 f"{self.path!r} is not a skal labelling project (it has no {DB_NAME}); create "
                 "one with 'skal label init'."
             )
-        self.store = LabelStore(db)
+        self.store = LabelStore(db, lock_dir=self.path)
         self.store.mark_interrupted()  # rounds of a killed process: 'interrupted'
         self._pixels = _rounds.PixelCache()
 
     # ------------------------------------------------------------------ creation
     @classmethod
-    def init(cls, path, images, classes=None, *, image_size=None, color=None, **settings):
+    def init(cls, path, images, classes=None, *, image_size=None, color=None, store=None,
+             **settings):
         """Create a project from a folder of images and return it, with a first random batch.
 
         Images directly in ``images`` are unlabelled; images in sub-folders are labelled with
@@ -137,17 +143,20 @@ class Project:
             The size the model sees; None when every image has one size.
         color : {"gray", "rgb"} or None
             None: gray when every image is gray.
+        store : str or None, default=None
+            A ``postgresql://`` URL of an empty database for the project's store (a team
+            server); None: ``PROJECT/skal.db`` (SQLite).
         **settings
             Any of :data:`DEFAULT_CONFIG` (``batch_size``, ``strategy``, ``width``, ``epochs``,
-            ...).
+            ``overlap``, ``aggregation``, ...).
 
         Returns
         -------
         project : Project
         """
         path = create_project(path, images, classes, image_size=image_size, color=color,
-                              settings=settings, stacklevel=3)
-        project = cls(path)
+                              settings=settings, stacklevel=3, store=store)
+        project = cls(path, store=store)
         _rounds.first_batch(project.store)
         return project
 
@@ -225,6 +234,102 @@ class Project:
         return [BatchItem(r["image_id"], r["path"], r["position"], r["score"], r["guess"],
                           r["confidence"], r["kind"], r["label"])
                 for r in self.store.batch(latest["id"])]
+
+    def my_items(self, annotator=None):
+        """The items of the current batch assigned to ``annotator``, assigning more.
+
+        Each annotator holds up to ``assign_size`` unanswered items; each item goes to
+        ``overlap`` annotators (those who answered it or hold it); the unanswered items of an
+        annotator not seen for ``assign_timeout`` seconds go to others. Calling it keeps the
+        annotator's items theirs.
+
+        Parameters
+        ----------
+        annotator : str or None, default=None
+            None: the user name of this process.
+
+        Returns
+        -------
+        items : list of BatchItem
+            Best first; ``answer`` and ``label`` are the annotator's own answer.
+        """
+        from .settings import check_name, team_settings
+
+        annotator = check_name(annotator or _default_annotator(), "annotator")
+        latest = self.store.latest_done_round()
+        if latest is None:
+            return []
+        overlap, _, size, timeout = team_settings(self.config)
+        ids = set(self.store.assign(latest["id"], annotator, size=size, overlap=overlap,
+                                    timeout=timeout))
+        own = {r["image_id"]: r for r in self.store.votes() if r["annotator"] == annotator}
+        items = []
+        for r in self.store.batch(latest["id"]):
+            if r["image_id"] in ids:
+                mine = own.get(r["image_id"])
+                items.append(BatchItem(r["image_id"], r["path"], r["position"], r["score"],
+                                       r["guess"], r["confidence"],
+                                       mine["kind"] if mine else None,
+                                       mine["label"] if mine else None))
+        return items
+
+    def agreement(self):
+        """How far the annotators agree, and how the project aggregates their labels.
+
+        Returns
+        -------
+        report : dict
+            :func:`skal.labeling.aggregate.agreement`'s report on every label vote, with
+            ``items`` (``{image_id: agreement}`` of the items answered by 2 or more
+            annotators), ``n_annotators`` and ``aggregation`` (the project's setting).
+        """
+        from .aggregate import agreement, item_agreement
+        from .settings import team_settings
+
+        triples = self.store.vote_triples()
+        report = agreement(triples)
+        report["items"] = {i: share for i, (share, n) in item_agreement(triples).items()
+                           if n >= 2}
+        report["n_annotators"] = len({a for _, a, _ in triples})
+        report["aggregation"] = team_settings(self.config)[1]
+        return report
+
+    def add_annotator(self, name, *, replace=False):
+        """Register an annotator and return their token (shown once; only its hash is kept).
+
+        A registered name answers only with its token (on the page: open
+        ``/?annotator_token=TOKEN`` once); a token also opens a server that needs its own.
+
+        Parameters
+        ----------
+        name : str
+        replace : bool, default=False
+            Give a registered (or removed) annotator a new token.
+
+        Returns
+        -------
+        token : str
+        """
+        return self.store.add_annotator(name, replace=replace)
+
+    def remove_annotator(self, name):
+        """Revoke an annotator's token; their answers are kept, the name answers no more.
+
+        Parameters
+        ----------
+        name : str
+        """
+        self.store.remove_annotator(name)
+
+    def annotators(self):
+        """The registered annotators.
+
+        Returns
+        -------
+        list of dict
+            ``name``, ``created_at``, ``removed_at`` (None unless removed).
+        """
+        return [dict(r) for r in self.store.annotators()]
 
     def labels(self):
         """Return the label of every labelled image in use.
