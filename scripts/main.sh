@@ -65,6 +65,16 @@ run --recipe ssl-head --methods random,badge "${common[@]}" "${sizes[@]}" "${rec
     "${extra[@]}" --out "$out/ssl-head"
 "$skal" compare "$out/ssl-head" --baseline "$out/scratch" --out "$out/learning_curve.png" \
     --summary "$out/labels_saved.json" --title "Fashion-MNIST: the recipe vs today's training"
+# the labels saved at every budget of the baseline (mean curves; "-": never reached)
+.venv/bin/python - "$out/labels_saved.json" <<'PY'
+import json, sys
+rows = json.load(open(sys.argv[1]))
+print("[main] labels a recipe arm needs to reach random + scratch's accuracy at each budget:")
+for run in dict.fromkeys(r["run"] for r in rows):
+    cells = [f"{r['reference']}->{'-' if r['mean_curve'] is None else round(r['mean_curve'])}"
+             for r in rows if r["run"] == run]
+    print(f"  {run}: {', '.join(cells)}")
+PY
 cpu_ticks=$(( $(awk '{print $14 + $15 + $16 + $17}' /proc/$$/stat) - cpu_start ))
 echo "[main] done in $((SECONDS - start)) s wall, $((cpu_ticks / $(getconf CLK_TCK))) CPU s" \
      "(after set-up), OMP_NUM_THREADS=$OMP_NUM_THREADS. Results:"

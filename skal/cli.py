@@ -295,7 +295,7 @@ def _print_labels_saved(args, results):
     from .experiment.savings import labels_saved
 
     base = load_run(args.baseline)
-    name = run_label(base.config)
+    name = run_label(base.config, True)  # "random + scratch"
     summary = []
     budgets = sorted({row["n_labeled"] for row in base.rows})
     for result in results:

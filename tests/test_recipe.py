@@ -318,7 +318,7 @@ def test_skal_compare_baseline_prints_and_writes_labels_saved(tmp_path, capsys):
     assert main(["compare", str(tmp_path / "head"), "--baseline", str(tmp_path / "base"),
                  "--out", str(tmp_path / "c.png"), "--summary", str(summary)]) == 0
     out = capsys.readouterr().out
-    assert "labels saved: random + ssl-head vs random at 30 labels" in out
+    assert "labels saved: random + ssl-head vs random + scratch at 30 labels" in out
     rows = json.loads(summary.read_text())
     assert [r["reference"] for r in rows] == [20, 30] and rows[0]["run"] == "random + ssl-head"
     assert os.path.isfile(tmp_path / "c.png")

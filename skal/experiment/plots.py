@@ -19,10 +19,13 @@ from .storage import (
 __all__ = ["compare_runs", "plot_learning_curves"]
 
 
-def run_label(config):
-    """``"badge"``, or ``"badge + ssl-head"`` for a run with a recipe other than scratch."""
-    recipe = getattr(config, "recipe", "scratch")
-    return config.method if recipe == "scratch" else f"{config.method} + {recipe}"
+def run_label(config, recipe=None):
+    """``"badge"``, or ``"badge + ssl-head"`` for a run with a recipe other than scratch (or
+    with ``recipe=True``, for runs compared with such runs)."""
+    name = getattr(config, "recipe", "scratch")
+    if recipe is None:
+        recipe = name != "scratch"
+    return f"{config.method} + {name}" if recipe else config.method
 
 
 def run_title(config, data=None):
@@ -124,10 +127,11 @@ def compare_runs(
         The runs plotted, in order.
     """
     results = [load_run(d) for d in _expand_run_dirs(dirs)]
-    methods = [run_label(r.config) for r in results]
+    recipes = any(getattr(r.config, "recipe", "scratch") != "scratch" for r in results)
+    methods = [run_label(r.config, recipes) for r in results]
     curves = {}
     for result in results:
-        label = run_label(result.config)
+        label = run_label(result.config, recipes)
         if methods.count(label) > 1:
             label = f"{label} ({result.out_dir})"
         curves[label] = result.rows
