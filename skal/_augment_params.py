@@ -4,9 +4,10 @@ validation of the images and labels that ``fit``, ``sample`` and ``generate`` ta
 import numpy as np
 from sklearn.utils import check_consistent_length, column_or_1d
 
+from ._bgadl_generation import check_unit_range
 from ._params import Choice, Float, Int, check_params
 from ._validation import check_device, validate_images
-from .bgadl import BETAS, _check_unit_range, bgadl_counterpart
+from .bgadl import BETAS, bgadl_counterpart
 
 __all__ = ["AUGMENTER_CONSTRAINTS", "check_augmenter_params", "known_labels", "unit_images"]
 
@@ -38,7 +39,7 @@ def unit_images(augmenter, X, reset):
     """Images in the augmenter's layout, checked to lie in [0, 1] (rounding clipped)."""
     X = validate_images(augmenter, X, reset=reset, image_shape=augmenter.image_shape,
                         flat_ok=False)
-    _check_unit_range(augmenter, X)
+    check_unit_range(augmenter, X)
     return np.clip(X, 0.0, 1.0)
 
 

@@ -7,13 +7,13 @@ import torch
 from sklearn.utils import column_or_1d
 from sklearn.utils.validation import check_is_fitted
 
-from ._modes import _EvalMode
+from ._modes import EvalMode
 from ._typing import ArrayLike, RandomStateLike
 from ._validation import resolve_seed
 from .exceptions import DivergenceError
 from .nets.vae_acgan import reparameterize
 
-__all__ = ["BGADLGenerationMixin"]
+__all__ = ["BGADLGenerationMixin", "check_unit_range"]
 
 _RANGE_TOL = 1e-4  # float images may overshoot [0, 1] by rounding (e.g. after a MinMaxScaler)
 
@@ -31,7 +31,7 @@ def _finite_images(owner, out):
     return out
 
 
-def _check_unit_range(owner, X):
+def check_unit_range(owner, X):
     if X.size and (X.min() < -_RANGE_TOL or X.max() > 1 + _RANGE_TOL):
         raise ValueError(
             f"{type(owner).__name__} needs images with values in [0, 1] (the range of its "
@@ -75,7 +75,7 @@ class BGADLGenerationMixin:
             return gan._sample_encoded(X, gan.label_encoder_.transform(y_idx), seed)
         noise = torch.Generator(device=torch.device(self.device)).manual_seed(seed)
         out = np.empty(X.shape, dtype=np.float32)
-        with _EvalMode(self.encoder_, self.generator_), torch.no_grad():
+        with EvalMode(self.encoder_, self.generator_), torch.no_grad():
             for s in _batches(len(X), self.batch_size):
                 xb = torch.as_tensor(X[s], device=self.device)
                 yb = torch.as_tensor(y_idx[s], device=self.device)
@@ -91,7 +91,7 @@ class BGADLGenerationMixin:
             return gan._generate_encoded(gan.label_encoder_.transform(y_idx), seed)
         noise = torch.Generator(device=torch.device(self.device)).manual_seed(seed)
         out = np.empty((len(y_idx), *self.input_shape_), dtype=np.float32)
-        with _EvalMode(self.generator_), torch.no_grad():
+        with EvalMode(self.generator_), torch.no_grad():
             for s in _batches(len(y_idx), self.batch_size):
                 yb = torch.as_tensor(y_idx[s], device=self.device)
                 z = torch.randn((len(yb), int(self.latent_dim)), generator=noise,
@@ -122,7 +122,7 @@ class BGADLGenerationMixin:
         """
         self._check_generator_fitted()
         X = self._validate_X(X, reset=False)
-        _check_unit_range(self, X)
+        check_unit_range(self, X)
         y, y_idx = self._encode_labels(y)
         if len(y) != len(X):
             raise ValueError(

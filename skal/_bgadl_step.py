@@ -15,7 +15,7 @@ from skorch.dataset import unpack_data
 from skorch.utils import TeeGenerator, to_tensor
 from torch.nn import functional as F
 
-from ._modes import GENERATED_BATCHNORM, _EvalMode, _Frozen
+from ._modes import GENERATED_BATCHNORM, EvalMode, Frozen
 from ._skorch_compat import set_training
 from .exceptions import DivergenceError
 from .losses import (
@@ -196,7 +196,7 @@ class BGADLStepMixin:
         y_onehot = self._onehot(y, x.dtype)
 
         # 1. E step: reconstruct x through the VAE; only E is updated.
-        with _Frozen(generator):
+        with Frozen(generator):
             mu, log_var = encoder(x)
             z_rec = reparameterize(mu, log_var, generator=noise)
             loss_e = encoder_loss(generator(z_rec, y_onehot), x, mu, log_var,
@@ -209,7 +209,7 @@ class BGADLStepMixin:
         # 2. G step: fool D, be recognised by C (in eval mode), reconstruct x; only G learns.
         z_rec = z_rec.detach()
         z = torch.randn(z_rec.shape, generator=noise, device=x.device, dtype=x.dtype)
-        with _Frozen(discriminator, self.module_), _EvalMode(self.module_):
+        with Frozen(discriminator, self.module_), EvalMode(self.module_):
             x_fake = generator(z, y_onehot)
             x_rec = generator(z_rec, y_onehot)
             c_logits = _logits(self.module_(x_fake))
@@ -350,7 +350,7 @@ class BGADLStepMixin:
         """joint=False: the separate discriminator's logits of x' (for gen_filter)."""
         if self.gen_filter != "discriminator":
             return None
-        with torch.no_grad(), _EvalMode(self.vae_acgan_.discriminator_):
+        with torch.no_grad(), EvalMode(self.vae_acgan_.discriminator_):
             return self.vae_acgan_.discriminator_(x_gen)
 
     def _plain_step(self, batch, **fit_params):

@@ -12,7 +12,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from ._modes import _EvalMode
+from ._modes import EvalMode
 
 
 def penultimate_pass(module, X, *, batch_size, device, nonlinearity, return_proba, owner):
@@ -51,7 +51,7 @@ def penultimate_pass(module, X, *, batch_size, device, nonlinearity, return_prob
     handles = [m.register_forward_pre_hook(hook) for m in linears]
     features, probas = [], []
     try:
-        with _EvalMode(module), torch.no_grad():
+        with EvalMode(module), torch.no_grad():
             for start in range(0, len(X), batch_size):
                 xb = torch.as_tensor(X[start:start + batch_size], device=device)
                 captured.clear()

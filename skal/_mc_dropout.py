@@ -21,7 +21,7 @@ import torch
 from sklearn.utils.validation import check_is_fitted
 from torch import nn
 
-from ._modes import _EvalMode
+from ._modes import EvalMode
 from ._params import Int, check_params
 from ._pool import is_lazy_pool
 from ._precision import as_float32, to_memory_format
@@ -56,7 +56,7 @@ def _dropout_free_features(module, dropouts, x_probe, device):
     return not fired
 
 
-class ConsistentDropout(_EvalMode):
+class ConsistentDropout(EvalMode):
     """Context manager: MC dropout with one mask per pass shared by every row (one weight draw).
 
     Inside the block, ``module`` is in eval mode, dropout layers included, and each dropout layer

@@ -3,10 +3,11 @@ forward pass outside training) and restore them afterwards: the one place skal s
 
 import torch
 
-__all__ = []
+__all__ = ["GENERATED_BATCHNORM", "EvalMode", "Frozen", "MCDropoutMode", "OwnBatchStats",
+           "RealDataStats"]
 
 
-class _EvalMode:
+class EvalMode:
     """Context manager: put modules in eval mode, restore their previous modes on exit."""
 
     def __init__(self, *modules):
@@ -23,7 +24,7 @@ class _EvalMode:
         return False
 
 
-class _MCDropoutMode(_EvalMode):
+class MCDropoutMode(EvalMode):
     """Context manager: ``module`` in eval mode except its dropout layers (Monte-Carlo dropout);
     the previous mode is restored on exit."""
 
@@ -37,7 +38,7 @@ class _MCDropoutMode(_EvalMode):
             m.train()
 
 
-class _Frozen:
+class Frozen:
     """Context manager: stop gradients to the parameters of some modules (inputs still get them).
 
     Used where a loss updates one network but flows through others, so that no time is spent on
@@ -63,7 +64,7 @@ def _batch_norms(modules):
             if isinstance(m, torch.nn.modules.batchnorm._BatchNorm)]
 
 
-class _RealDataStats(_EvalMode):
+class RealDataStats(EvalMode):
     """Context manager: the BatchNorm layers of some modules normalise with their running
     statistics, which only real images update, and are left unchanged (eval mode for BatchNorm
     only; dropout and the rest keep their mode).
@@ -86,11 +87,11 @@ class _RealDataStats(_EvalMode):
         super().__init__(*_batch_norms(modules))
 
 
-class _OwnBatchStats:
+class OwnBatchStats:
     """Context manager: the BatchNorm layers of some modules normalise with the batch's own
     statistics (training mode as it is) but leave their running statistics unchanged (momentum
     0, the batch count restored): ``gen_batchnorm="batch"``, skal's behaviour before
-    :class:`_RealDataStats`."""
+    :class:`RealDataStats`."""
 
     def __init__(self, *modules):
         self.norms = _batch_norms(modules)
@@ -108,4 +109,4 @@ class _OwnBatchStats:
 
 
 #: ``gen_batchnorm`` -> how C's BatchNorm layers treat generated batches
-GENERATED_BATCHNORM = {"running": _RealDataStats, "batch": _OwnBatchStats}
+GENERATED_BATCHNORM = {"running": RealDataStats, "batch": OwnBatchStats}

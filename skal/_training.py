@@ -15,7 +15,7 @@ from skorch.utils import to_tensor
 from torch import nn
 from torch.utils.data import DataLoader, RandomSampler, Sampler, SequentialSampler
 
-from ._modes import _EvalMode
+from ._modes import EvalMode
 from ._params import Int
 from ._precision import to_memory_format
 from ._skorch_compat import add_default_callbacks, set_training
@@ -116,7 +116,7 @@ class TrainingHooksMixin:
         x = torch.as_tensor(X[:1], device=self._compute_device())  # (1,) + input_shape_
         x = to_memory_format(x, self.memory_format)
         try:  # as training will run it: same device, precision and memory format
-            with _EvalMode(module), torch.no_grad(), torch.random.fork_rng(devices=[]), \
+            with EvalMode(module), torch.no_grad(), torch.random.fork_rng(devices=[]), \
                     self._autocast():
                 out = module(x)
         except RuntimeError as exc:

@@ -13,7 +13,7 @@ import torch
 from sklearn.utils.validation import check_is_fitted
 from torch.nn import functional as F
 
-from ._modes import _EvalMode
+from ._modes import EvalMode
 from ._params import Float, check_params
 from ._pool import is_lazy_pool
 from ._precision import to_memory_format
@@ -45,7 +45,7 @@ class WAALScoringMixin:
     def _eval_forward(self, chunks, fn):
         """Run ``fn(xb)`` per batch of every chunk, every network in eval mode, no gradients."""
         out = []
-        with _EvalMode(self.module_, self.critic_), torch.no_grad():
+        with EvalMode(self.module_, self.critic_), torch.no_grad():
             for _, X in chunks:
                 for xb in self._pool_batches(X):
                     with self._autocast():

@@ -2,7 +2,7 @@
 
 * :meth:`~WAALTrainingMixin._prepare_fit_data` splits ``fit``'s input into labelled rows and
   unlabelled ones (``skal._semi_supervised``) and sets the adversarial weights (Eq. 3.8);
-* :meth:`~WAALTrainingMixin.get_iterator` replaces skorch's loader by :class:`_PairedBatches`
+* :meth:`~WAALTrainingMixin.get_iterator` replaces skorch's loader by :class:`PairedBatches`
   (S labelled and S unlabelled samples per step), so skorch's fit loop, callbacks and history stay;
 * :meth:`~WAALTrainingMixin.train_step` makes Alg. 2's two updates (feature extractor + head,
   then the critic on the detached features), each on its own optimizer.
@@ -23,7 +23,6 @@ from skorch.utils import TeeGenerator, to_tensor
 
 from ._precision import as_float32, to_memory_format
 from ._semi_supervised import (
-    LazyRows,
     UnlabeledRowsMixin,
     marker_collision,
     split_labeled,
@@ -35,12 +34,12 @@ from ._validation import validate_labels
 from .exceptions import DivergenceError
 from .losses import gradient_penalty, waal_adversarial_loss, waal_bias_coefficient
 
-__all__ = ["WAALTrainingMixin"]
+__all__ = ["COEF_ALIASES", "PairedBatches", "WAALTrainingMixin"]
 
 COEF_ALIASES = {"paper": "bias_bound", "code": "ratio"}  # ``coef``'s names before 0.1
 
 
-class _PairedBatches:
+class PairedBatches:
     """WAAL's mini-batches; each ``iter()`` is one epoch (skorch's fit loop iterates it per epoch).
 
     With unlabelled data and ``epoch_over="unlabeled"`` (paper and code) an epoch is one shuffled
@@ -112,9 +111,6 @@ class _PairedBatches:
             else:
                 lab = torch.randint(n_l, (len(rows),))
             yield self.X_l[mine(lab)], self.y_l[mine(lab)], self.X_u[mine(rows % n_u)]
-
-
-_LazyRows = LazyRows  # its old name
 
 
 class WAALTrainingMixin(UnlabeledRowsMixin):
@@ -206,7 +202,7 @@ class WAALTrainingMixin(UnlabeledRowsMixin):
         batch_size = params.get("batch_size", self.batch_size)
         if batch_size == -1:
             batch_size = max(len(X_l), len(X_u))
-        return _PairedBatches(X_l, y_l, X_u, batch_size, self.labeled_sampling, self.epoch_over,
+        return PairedBatches(X_l, y_l, X_u, batch_size, self.labeled_sampling, self.epoch_over,
                               shuffle=bool(params.get("shuffle", True)))
 
     def _check_finite(self, value, what):

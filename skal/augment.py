@@ -29,7 +29,6 @@ from ._augment_params import AUGMENTER_CONSTRAINTS, known_labels, unit_images
 from ._augment_training import fit_augmenter
 from ._typing import ArrayLike, RandomStateLike
 from ._validation import resolve_seed
-from .bgadl import _RealDataStats  # noqa: F401  (importable from here as before)
 from .exceptions import DivergenceError
 
 try:  # optional dependency

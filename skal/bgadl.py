@@ -13,14 +13,15 @@ way skorch builds extra modules (as :class:`skal.WAALClassifier` builds its crit
   skorch's own fit loop, so ``history_``, ``train_split`` and every callback (EarlyStopping,
   LRScheduler, Checkpoint, ProgressBar, ...) work as in any skorch net.
 
-:class:`BGADLMixin` holds the parameters, the networks and the per-fit data; the update itself is
-``skal._bgadl_step.BGADLStepMixin`` and generation (``sample``, ``generate``)
+:class:`BGADLMixin` holds the parameters and the fit flow; its pieces are mixins with one job each:
+the networks and their optimizers (``skal._bgadl_networks.BGADLNetworksMixin``), the per-fit data
+of the generative terms (``skal._bgadl_data.BGADLFitDataMixin``), the update
+(``skal._bgadl_step.BGADLStepMixin``) and generation (``sample``, ``generate``)
 ``skal._bgadl_generation.BGADLGenerationMixin``. :class:`BGADLClassifier` (ResNet18) and
 :class:`BGADLMCDropoutClassifier` (any module) are the estimators. :class:`skal.GenerativeAugmenter`
 is the imbalanced-learn sampler over the same networks and losses.
 """
 
-import warnings
 from typing import Any, ClassVar
 
 import numpy as np
@@ -28,16 +29,13 @@ import torch
 from sklearn.base import clone
 from skorch.callbacks import PassthroughScoring
 
-from ._bgadl_generation import BGADLGenerationMixin, _check_unit_range
-from ._bgadl_step import BGADLStepMixin, warmup_weight  # noqa: F401  (its old import path)
-from ._modes import (
-    _RealDataStats,  # noqa: F401  (its old import path)
-)
+from ._bgadl_data import BGADLFitDataMixin
+from ._bgadl_generation import BGADLGenerationMixin
+from ._bgadl_networks import BGADLNetworksMixin
+from ._bgadl_step import BGADLStepMixin
 from ._params import Choice, Float, Int, Satisfies
 from ._skorch_compat import (
     add_default_callbacks,
-    dataset_arrays,
-    full_length,
     set_training,
 )
 from ._typing import ArrayLike
@@ -46,15 +44,9 @@ from .callbacks import RecalibrateBatchNorm
 from .classifier import MCDropoutClassifier, ResNet18Classifier
 from .nets.vae_acgan import (
     AuxiliaryClassifier,
-    Discriminator,
-    Encoder,
-    Generator,
-    init_normal_,
 )
 
 __all__ = ["BGADLMixin", "BGADLClassifier", "BGADLMCDropoutClassifier"]
-
-_GAN_NETS = ("encoder", "generator", "discriminator")
 
 #: The BGADL parameters and their defaults (the constructor arguments :class:`BGADLMixin` adds).
 #: The paper's (and the authors' code's) weight of the generated terms; the default is 0.
@@ -108,7 +100,7 @@ BETAS = Satisfies(
 
 
 # ------------------------------------------------------------------------------- the mixin
-class BGADLMixin(BGADLStepMixin, BGADLGenerationMixin):
+class BGADLMixin(BGADLNetworksMixin, BGADLFitDataMixin, BGADLStepMixin, BGADLGenerationMixin):
     """BGADL's joint VAE-ACGAN training for a skal MC-dropout classifier (a skorch net).
 
     Mix it in before an :class:`skal.MCDropoutClassifier` subclass (see
@@ -412,163 +404,6 @@ class BGADLMixin(BGADLStepMixin, BGADLGenerationMixin):
         finally:
             self._new_rows = None
             self._fit_state = None
-
-    def _new_mask(self, n):
-        """The ``new_rows`` of the current fit as a boolean mask over the n rows of X."""
-        new_rows = getattr(self, "_new_rows", None)
-        mask = np.zeros(n, dtype=bool)
-        if new_rows is None:
-            mask[:] = True
-            return mask
-        owner = type(self).__name__
-        if Int(1, n).is_satisfied_by(new_rows):
-            mask[n - int(new_rows):] = True
-            return mask
-        rows = np.asarray(new_rows)
-        if rows.dtype == bool and rows.shape == (n,) and rows.any():
-            return rows.copy()
-        if rows.ndim == 1 and rows.size and rows.dtype.kind in "iu" and rows.min() >= 0 and (
-                rows.max() < n):
-            mask[rows] = True
-            return mask
-        raise ValueError(
-            f"The 'new_rows' parameter of {owner}.fit must be None, {Int(1, n)}, indices "
-            f"of rows of X or a boolean mask of length {n} with a True. Got {new_rows!r} "
-            "instead."
-        )
-
-    # ------------------------------------------------------------------ networks
-    def _gan_signature(self):
-        return (tuple(self.input_shape_), len(self.classes_), int(self.latent_dim),
-                int(self.gan_width), int(self.gan_hidden))
-
-    def initialize_module(self) -> "BGADLMixin":
-        """Build the classifier ``module_`` and, in joint mode, the VAE-ACGAN networks.
-
-        ``encoder_``, ``generator_`` and ``discriminator_`` are kept from the previous fit with
-        ``gan_warm_start``.
-
-        Returns
-        -------
-        self : BGADLMixin
-            This estimator, with its modules set.
-        """
-        super().initialize_module()
-        self._gan_kept = False
-        if not (self.generative and self.joint):
-            return self
-        signature = self._gan_signature()
-        if self.gan_warm_start and getattr(self, "gan_signature_", None) == signature and all(
-                hasattr(self, f"{net}_") for net in _GAN_NETS):
-            self._gan_kept = True
-            return self
-        shape, n_classes = signature[0], signature[1]
-        width, hidden = int(self.gan_width), int(self.gan_hidden)
-        init = torch.Generator().manual_seed(self._gan_seed_now())
-        with torch.random.fork_rng(devices=[]):  # torch's default init must not use up the
-            # classifier's random stream; init_normal_ then draws every weight from ``init``
-            encoder = Encoder(shape, int(self.latent_dim), width=width, hidden=hidden)
-            generator = Generator(shape, n_classes, int(self.latent_dim), width=width,
-                                  hidden=hidden)
-            discriminator = Discriminator(shape, width=width, hidden=hidden)
-        self.encoder_ = init_normal_(encoder, generator=init)
-        self.generator_ = init_normal_(generator, generator=init)
-        self.discriminator_ = init_normal_(discriminator, generator=init)
-        self.gan_signature_ = signature
-        return self
-
-    def initialize_optimizer(self, triggered_directly: Any = None) -> "BGADLMixin":
-        """Build ``optimizer_`` for the classifier only, and one optimizer per VAE-ACGAN net.
-
-        skorch's default would put every module's parameters in ``optimizer_``; here
-        ``encoder_optimizer_``, ``generator_optimizer_`` and ``discriminator_optimizer_`` are
-        ``gan_optimizer`` instances of their own.
-
-        Parameters
-        ----------
-        triggered_directly : None, default=None
-            Deprecated in skorch and unused; kept for skorch's signature.
-
-        Returns
-        -------
-        self : BGADLMixin
-            This estimator, with its optimizers set.
-        """
-        args, kwargs = self.get_params_for_optimizer("optimizer", self.module_.named_parameters())
-        self.optimizer_ = self.optimizer(*args, **kwargs)
-        if not (self.generative and self.joint):
-            return self
-        for net in _GAN_NETS:
-            name = f"{net}_optimizer"
-            if getattr(self, "_gan_kept", False) and hasattr(self, name + "_"):
-                continue
-            module = getattr(self, net + "_")
-            args, kwargs = self.get_params_for_optimizer(name, module.named_parameters())
-            given = self.get_params_for(name)
-            if "lr" not in given:
-                kwargs["lr"] = float(self.gan_lr)
-            if "betas" not in given and accepts(self.gan_optimizer, "betas"):
-                kwargs["betas"] = tuple(float(b) for b in self.gan_betas)
-            setattr(self, name + "_", self.gan_optimizer(*args, **kwargs))
-        return self
-
-    # ------------------------------------------------------------------ data
-    def get_iterator(self, dataset: Any, training: bool = False) -> Any:
-        """Return the parent's loader; for training, also prepare the per-fit BGADL data.
-
-        The loader shuffles training batches and joins a last batch of one to the one before.
-        For the generative modes a training loader also prepares the training rows (for extra
-        VAE-ACGAN batches), the new rows (``rec_source="new"``) and, with ``joint=False``, the
-        separate VAE-ACGAN and its x'.
-
-        Parameters
-        ----------
-        dataset : torch Dataset
-            The data to iterate over.
-        training : bool, default=False
-            Training batches or prediction batches.
-
-        Returns
-        -------
-        iterator : torch.utils.data.DataLoader
-            The batches.
-        """
-        iterator = super().get_iterator(dataset, training=training)
-        if training and self.generative:
-            self._prepare_fit_state(dataset, len(iterator))
-        return iterator
-
-    def _prepare_fit_state(self, dataset, n_batches):
-        X, y, rows = dataset_arrays(dataset, type(self).__name__)
-        _check_unit_range(self, X)
-        mask = self._new_mask(full_length(dataset))
-        mask = mask[rows] if rows is not None else mask
-        if not mask.any():
-            warnings.warn(
-                f"None of the new_rows of this {type(self).__name__}.fit is in the training "
-                "split (train_split held them all out); the generated terms use every training "
-                "row instead.",
-                UserWarning,
-                stacklevel=4,
-            )
-            mask[:] = True
-        seed = self._gan_seed_now()
-        state = {
-            "n_batches": n_batches,
-            "X": torch.from_numpy(np.ascontiguousarray(X)),
-            "y": torch.from_numpy(np.ascontiguousarray(y)),
-            "X_new": torch.from_numpy(np.ascontiguousarray(X[mask])),
-            "y_new": torch.from_numpy(np.ascontiguousarray(y[mask])),
-            "noise": torch.Generator(device=torch.device(self.device)).manual_seed(seed + 1),
-            "draw": torch.Generator().manual_seed(seed + 2),
-            "credit": 0.0,
-            "epoch": 0,
-            "weight": 0.0,
-            "first": {},  # each loss's first batch value: the reference for explosions
-        }
-        if not self.joint:
-            state.update(self._fit_separate_vae_acgan(X, y, mask, seed))
-        self._fit_state = state
 
     def _fit_separate_vae_acgan(self, X, y, mask, seed):
         """``joint=False``: train a VAE-ACGAN of its own on the training rows; make x'."""

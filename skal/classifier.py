@@ -35,7 +35,7 @@ from ._skorch_compat import (
     SkorchParamsMixin,
 )
 from ._sources import images_and_labels
-from ._training import TrainingHooksMixin, batch_bounds  # noqa: F401  (batch_bounds: old path)
+from ._training import TrainingHooksMixin
 from ._typing import ArrayLike, RandomStateLike
 from ._validation import (
     check_device,
@@ -43,10 +43,9 @@ from ._validation import (
     resolve_seed,
     torch_rng,
 )
-from .callbacks import DivergenceCheck  # noqa: F401  (its old import path)
 from .nets.resnet import PreActResNet18, ResNet18
 
-__all__ = ["MCDropoutClassifier", "ResNet18Classifier", "DivergenceCheck"]
+__all__ = ["MCDropoutClassifier", "ResNet18Classifier"]
 
 def _is_module_or_factory(value):
     return isinstance(value, nn.Module) or callable(value)
@@ -148,8 +147,9 @@ class MCDropoutClassifier(SkorchParamsMixin, ClassifierDataMixin, PoolPrediction
     - **Eval mode after fit.** ``module_`` is left in eval mode after ``fit`` / ``partial_fit``,
       so calling ``module_(x)`` directly (as modAL's ``mc_dropout_bald`` does) neither uses batch
       statistics nor changes BatchNorm's running statistics.
-    - **Divergence.** A default callback ``divergence`` (:class:`DivergenceCheck`) raises
-      :class:`skal.exceptions.DivergenceError` when the loss becomes non-finite or explodes.
+    - **Divergence.** A default callback ``divergence``
+      (:class:`~skal.callbacks.DivergenceCheck`) raises :class:`skal.exceptions.DivergenceError`
+      when the loss becomes non-finite or explodes.
     - **Checks at fit.** Parameters, the device, callbacks that monitor a validation score without
       ``train_split``, and the module's input and output shapes (one forward pass on one sample)
       are checked before training, with errors that say what to change.
@@ -317,7 +317,7 @@ class MCDropoutClassifier(SkorchParamsMixin, ClassifierDataMixin, PoolPrediction
         skal.exceptions.DeviceError
             If ``device`` names a device this machine does not have.
         skal.exceptions.DivergenceError
-            If training diverges (see :class:`DivergenceCheck`).
+            If training diverges (see :class:`~skal.callbacks.DivergenceCheck`).
         """
         reset = not (self.warm_start and self.initialized_)
         return self._fit(X, y, reset=reset, classes=None, partial=False, fit_params=fit_params)

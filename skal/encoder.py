@@ -29,9 +29,6 @@ References
    of Visual Representations", ICML 2020.
 """
 
-import copy
-import inspect
-import zlib
 from collections.abc import Callable
 from typing import Any, ClassVar
 
@@ -43,9 +40,15 @@ from skorch import NeuralNet
 from skorch.callbacks import Callback
 from torch import nn
 
-from ._modes import _EvalMode
 from ._params import Float, Int, Satisfies, check_params
 from ._pool import Pool, as_pool, is_lazy_pool
+from ._simclr import (
+    BACKBONES,
+    ContrastiveTrainingMixin,
+    SimCLRNet,
+    SimCLRNetworksMixin,
+    lightly_parts,
+)
 from ._skorch_compat import SkorchParamsMixin
 from ._training import TrainingHooksMixin
 from ._typing import ArrayLike, RandomStateLike
@@ -56,49 +59,9 @@ from ._validation import (
     torch_rng,
     validate_images,
 )
-from .nets.resnet import PreActResNet18, ResNet18, _ResNet18Base
+from .nets.resnet import PreActResNet18, _ResNet18Base
 
 __all__ = ["ContrastiveEncoder", "InitTrunk", "init_trunk"]
-
-_BACKBONES = {"resnet18": ResNet18, "preact_resnet18": PreActResNet18}
-
-_LIGHTLY_HINT = (
-    "ContrastiveEncoder takes its NT-Xent loss and SimCLR projection head from the 'lightly' "
-    "package, which is not installed. Install it without its training framework (those two "
-    "pieces need only torch): pip install --no-deps lightly==1.6.0"
-)
-
-
-def _lightly():
-    """lightly's ``(NTXentLoss, SimCLRProjectionHead)``, or an ImportError saying how to install."""
-    try:
-        from lightly.loss import NTXentLoss
-        from lightly.models.modules.heads import SimCLRProjectionHead
-    except ImportError as exc:
-        raise ImportError(_LIGHTLY_HINT) from exc
-    return NTXentLoss, SimCLRProjectionHead
-
-
-class _SimCLRNet(nn.Module):
-    """``backbone`` (images -> features ``h``) and ``projection_head`` (``h`` -> ``z``).
-
-    ``forward`` returns the features (what ``transform`` gives); the training step projects them.
-    """
-
-    def __init__(self, backbone, projection_head, use_features=False):
-        super().__init__()
-        self.backbone = backbone
-        self.projection_head = projection_head
-        self.use_features = use_features
-
-    def forward(self, x):
-        if self.use_features:
-            return self.backbone.features(x)  # (n, d)
-        return self.backbone(x)  # (n, d)
-
-    def project(self, h):
-        return self.projection_head(h)  # (n, projection_dim)
-
 
 def _trunk_keys(trunk):
     """The state-dict entries of a trunk: a ResNet18's, less its head (``linear``)."""
@@ -136,18 +99,94 @@ class _Rows(torch.utils.data.Dataset):
         return self.__getitems__([index])[0]
 
 
-def _epoch_seed(seed, epoch):
-    """The seed of epoch ``epoch`` (1-based) of a fit seeded with ``seed``."""
-    return zlib.crc32(f"{seed}:{epoch}".encode()) % (2**31 - 1)
-
-
 def _images(X):
     """Samples of ``X``: a torch Dataset of ``(x, y)`` pairs or images stays lazy (a Pool)."""
     return as_pool(X) if is_lazy_pool(X) else X
 
 
-class ContrastiveEncoder(SkorchParamsMixin, TrainingHooksMixin, ClassNamePrefixFeaturesOutMixin,
-                         TransformerMixin, NeuralNet):
+class EncoderTransformMixin:
+    """The transformer side of :class:`ContrastiveEncoder`: the backbone's features of images.
+
+    ``transform`` reads a lazy pool (memmap, Dataset, :class:`skal._pool.Pool`) a chunk at a time,
+    each chunk a whole number of batches, and runs the backbone in eval mode without using any
+    randomness; ``trunk_`` is the fitted backbone that :func:`init_trunk` copies.
+    """
+
+    def _pool_chunks(self, X):
+        """Validated chunks of a pool (a whole number of batches each)."""
+        pool = as_pool(X)
+        batch = self.batch_size
+        pool = Pool(pool, chunk_size=max(batch, pool.chunk_size // batch * batch))
+        if len(pool) == 0:
+            yield self._validate(pool.read(0, 0), reset=False)
+        for _, rows in pool.chunks():
+            yield self._validate(rows, reset=False)
+
+    def transform(self, X: ArrayLike) -> np.ndarray:
+        """The backbone's features of ``X`` (eval mode: BatchNorm's running statistics).
+
+        Parameters
+        ----------
+        X : array-like of shape (n, C, H, W) or (n, H, W), memmap, torch Dataset or Pool
+            Images of the shape seen in ``fit``; a pool is read a chunk at a time.
+
+        Returns
+        -------
+        features : ndarray of float32, shape (n, d)
+            One row per image; ``d`` is ``embedding_dim_``.
+
+        Raises
+        ------
+        sklearn.exceptions.NotFittedError
+            Before ``fit``.
+        ValueError
+            For images of another shape than in ``fit``.
+        """
+        check_is_fitted(self)
+        X = _images(X)
+        chunks = self._pool_chunks(X) if isinstance(X, Pool) else [self._validate(X, False)]
+        out = []
+        for rows in chunks:
+            dataset = _Rows(as_pool(rows))
+            with torch.random.fork_rng(devices=[]):  # nothing random, nothing changed
+                parts = [h.float().cpu() for h in self.forward_iter(dataset, training=False)]
+            out.append(torch.cat(parts).numpy() if parts else
+                       np.empty((0, self.embedding_dim_), np.float32))
+        return np.concatenate(out).astype(np.float32, copy=False)
+
+    def fit_transform(self, X: ArrayLike, y: None = None, **fit_params: Any) -> np.ndarray:
+        """Fit on ``X``, then return its features.
+
+        Parameters
+        ----------
+        X : array-like of shape (n, C, H, W) or (n, H, W), memmap, torch Dataset or Pool
+            Unlabelled images.
+        y : None
+            Ignored.
+        **fit_params
+            Passed on to :meth:`fit`.
+
+        Returns
+        -------
+        features : ndarray of float32, shape (n, d)
+            ``transform(X)`` after ``fit(X)``; ``d`` is ``embedding_dim_``.
+        """
+        return self.fit(X, **fit_params).transform(X)
+
+    @property
+    def trunk_(self) -> nn.Module:
+        """The fitted backbone: a ResNet18 without its head (``linear``), or the given module."""
+        check_is_fitted(self)
+        return self.module_.backbone
+
+    @property
+    def _n_features_out(self):
+        return self.embedding_dim_
+
+
+class ContrastiveEncoder(SkorchParamsMixin, SimCLRNetworksMixin, ContrastiveTrainingMixin,
+                         EncoderTransformMixin, TrainingHooksMixin,
+                         ClassNamePrefixFeaturesOutMixin, TransformerMixin, NeuralNet):
     """SimCLR: a self-supervised image representation, learnt from unlabelled images.
 
     ``fit(X)`` trains a backbone and a projection head so that two random augmentations of the
@@ -306,7 +345,7 @@ class ContrastiveEncoder(SkorchParamsMixin, TrainingHooksMixin, ClassNamePrefixF
         **kwargs: Any,
     ) -> None:
         super().__init__(
-            _SimCLRNet,
+            SimCLRNet,
             criterion=criterion,  # None: lightly's NTXentLoss, see initialize_criterion
             optimizer=optimizer,
             lr=lr,
@@ -333,9 +372,9 @@ class ContrastiveEncoder(SkorchParamsMixin, TrainingHooksMixin, ClassNamePrefixF
 
     _parameter_constraints: ClassVar[dict] = {
         "backbone": [Satisfies(
-            lambda v: v in _BACKBONES or isinstance(v, nn.Module)
+            lambda v: v in BACKBONES or isinstance(v, nn.Module)
             or (callable(v) and not isinstance(v, str)),
-            f"one of {sorted(_BACKBONES)}, a torch.nn.Module instance or a class that builds one",
+            f"one of {sorted(BACKBONES)}, a torch.nn.Module instance or a class that builds one",
         )],
         "width": [Int(1)],
         "projection_dim": [Int(1)],
@@ -379,103 +418,6 @@ class ContrastiveEncoder(SkorchParamsMixin, TrainingHooksMixin, ClassNamePrefixF
         return self.device
 
     # ------------------------------------------------------------------ skorch's hooks
-    def _build_backbone(self):
-        channels = self.input_shape_[0]
-        spec = self.backbone
-        if isinstance(spec, str):
-            net = _BACKBONES[spec](in_channels=channels, n_classes=1, width=self.width,
-                                   dropout=0.0)
-            net.dropout, net.linear = nn.Identity(), nn.Identity()  # the trunk: features only
-            return net, False
-        if isinstance(spec, nn.Module):
-            net = copy.deepcopy(spec)  # every fit starts from the given weights
-        else:
-            try:
-                accepted = inspect.signature(spec).parameters
-            except (TypeError, ValueError):
-                accepted = {}
-            derived = {"in_channels": channels, "width": self.width,
-                       "image_shape": self.input_shape_}
-            net = spec(**{k: v for k, v in derived.items() if k in accepted})
-        if not isinstance(net, nn.Module):
-            raise TypeError(
-                f"The 'backbone' parameter of {type(self).__name__} must build a torch.nn.Module; "
-                f"{spec!r} built a {type(net).__name__}."
-            )
-        return net, callable(getattr(net, "features", None))
-
-    def _feature_size(self, module):
-        """``d``: one forward pass on one zero image (eval mode, no randomness used)."""
-        x = torch.zeros((1,) + tuple(self.input_shape_), device=self._compute_device())
-        try:
-            with _EvalMode(module), torch.no_grad(), torch.random.fork_rng(devices=[]):
-                h = module(x)
-        except RuntimeError as exc:
-            raise ValueError(
-                f"The backbone of {type(self).__name__} ({type(module.backbone).__name__}) cannot "
-                f"take images of shape {tuple(self.input_shape_)}: a forward pass failed with: "
-                f"{exc}"
-            ) from None
-        if not isinstance(h, torch.Tensor) or h.ndim != 2:
-            shape = tuple(h.shape) if isinstance(h, torch.Tensor) else type(h).__name__
-            raise ValueError(
-                f"The backbone of {type(self).__name__} must return features of shape (n, d); "
-                f"for one image of shape {tuple(self.input_shape_)} it returned {shape}."
-            )
-        return int(h.shape[1])
-
-    def initialize_module(self) -> "ContrastiveEncoder":
-        """Build the backbone from the image shape, and lightly's SimCLR projection head on it.
-
-        Returns
-        -------
-        self : ContrastiveEncoder
-            This estimator, with ``module_``, ``embedding_dim_`` and ``augment_`` set.
-        """
-        if not hasattr(self, "input_shape_"):
-            raise ValueError(
-                f"{type(self).__name__} builds its network from the images. To initialise it "
-                "before fit (e.g. to load a checkpoint), pass image_shape=(C, H, W)."
-            )
-        if len(self.input_shape_) != 3:
-            raise ValueError(
-                f"{type(self).__name__} takes images (n, C, H, W); got rows of shape "
-                f"{tuple(self.input_shape_)}. Pass image_shape=(C, H, W) for flat rows."
-            )
-        _, head_cls = _lightly()
-        backbone, use_features = self._build_backbone()
-        net = _SimCLRNet(backbone, nn.Identity(), use_features).to(self._compute_device())
-        dim = self._feature_size(net)
-        net.projection_head = head_cls(input_dim=dim, hidden_dim=self.hidden_dim or dim,
-                                       output_dim=self.projection_dim)
-        self.module_ = net
-        self.embedding_dim_ = dim
-        self.augment_ = self._build_augment()
-        return self
-
-    def _build_augment(self):
-        if self.augment is not None:
-            return self.augment
-        from ._ssl_augment import simclr_augment  # imports torchvision: only when training
-
-        return simclr_augment(self.input_shape_[0], crop_scale=tuple(self.crop_scale),
-                              flip=self.flip, jitter=self.jitter, grayscale=self.grayscale,
-                              blur=self.blur)
-
-    def initialize_criterion(self) -> "ContrastiveEncoder":
-        """Build the NT-Xent loss: lightly's ``NTXentLoss(temperature)``, or ``criterion`` if set.
-
-        Returns
-        -------
-        self : ContrastiveEncoder
-            This estimator, with ``criterion_`` set.
-        """
-        if self.criterion is not None:
-            return super().initialize_criterion()
-        loss_cls, _ = _lightly()
-        kwargs = {"temperature": self.temperature, **self.get_params_for("criterion")}
-        self.criterion_ = loss_cls(**kwargs)
-        return self
 
     def initialize(self) -> "ContrastiveEncoder":
         """Initialise the network, loss, optimizer and callbacks.
@@ -515,118 +457,6 @@ class ContrastiveEncoder(SkorchParamsMixin, TrainingHooksMixin, ClassNamePrefixF
             return dataset
         return _Rows(as_pool(self._validate(dataset, reset=False)))
 
-    def _views(self, x):
-        """Two augmented views of a batch, through the network as one batch: ``(z0, z1)``."""
-        views = torch.cat([self._augmented(x), self._augmented(x)])  # (2B, C, H, W)
-        z = self.module_.project(self.infer(views))  # (2B, projection_dim)
-        return z.chunk(2)  # two (B, projection_dim)
-
-    def _augmented(self, x):
-        out = self.augment_(x)
-        if not isinstance(out, torch.Tensor) or out.shape != x.shape:
-            shape = tuple(out.shape) if isinstance(out, torch.Tensor) else type(out).__name__
-            raise ValueError(
-                f"The 'augment' parameter of {type(self).__name__} must return a batch of the "
-                f"shape it was given, {tuple(x.shape)}; it returned {shape}."
-            )
-        return out
-
-    def _batch(self, batch):
-        x = batch[0] if isinstance(batch, (tuple, list)) else batch
-        return torch.as_tensor(x, device=self._compute_device())  # (B, C, H, W)
-
-    def get_loss(self, y_pred: Any, y_true: Any = None, X: Any = None,
-                 training: bool = False) -> torch.Tensor:
-        """NT-Xent loss of the projections of the two views.
-
-        Parameters
-        ----------
-        y_pred : tuple of two tensors (B, projection_dim)
-            Projections of the first and the second view of each image.
-        y_true : None
-            Ignored (no labels).
-        X : tensor, default=None
-            The batch (unused).
-        training : bool, default=False
-            Whether this is a training step.
-
-        Returns
-        -------
-        loss : torch.Tensor
-            A scalar.
-        """
-        z0, z1 = y_pred
-        return self.criterion_(z0, z1)
-
-    def train_step_single(self, batch: Any, **fit_params: Any) -> dict[str, Any]:
-        """Forward two random views of the batch, the NT-Xent loss, backward.
-
-        Parameters
-        ----------
-        batch : tensor (B, C, H, W)
-            A batch of images.
-        **fit_params
-            Unused.
-
-        Returns
-        -------
-        step : dict
-            ``loss`` and ``y_pred`` (the first view's projections), as skorch's step.
-        """
-        self._set_training(True)
-        x = self._batch(batch)
-        z0, z1 = self._views(x)
-        loss = self.get_loss((z0, z1), None, X=x, training=True)
-        loss.backward()
-        return {"loss": loss, "y_pred": z0}
-
-    def validation_step(self, batch: Any, **fit_params: Any) -> dict[str, Any]:
-        """The NT-Xent loss of two random views of a held-out batch (no gradient).
-
-        Parameters
-        ----------
-        batch : tensor (B, C, H, W)
-            A batch of held-out images.
-        **fit_params
-            Unused.
-
-        Returns
-        -------
-        step : dict
-            ``loss`` and ``y_pred``, as skorch's step.
-        """
-        self._set_training(False)
-        x = self._batch(batch)
-        with torch.no_grad():
-            z0, z1 = self._views(x)
-            loss = self.get_loss((z0, z1), None, X=x, training=False)
-        return {"loss": loss, "y_pred": z0}
-
-    def on_epoch_begin(self, net: Any, dataset_train: Any = None, dataset_valid: Any = None,
-                       **kwargs: Any) -> None:
-        """Start an epoch: skorch's history row, then torch's generator seeded for this epoch.
-
-        Each epoch's shuffling and augmentation depend only on ``random_state`` and the epoch's
-        number, so training resumed from a checkpoint (weights, optimizer, history) runs the
-        epochs the interrupted run would have run.
-
-        Parameters
-        ----------
-        net : ContrastiveEncoder
-            This estimator (skorch's callback protocol).
-        dataset_train : Dataset or None
-            The training dataset of the epoch (skorch's argument).
-        dataset_valid : Dataset or None
-            The validation dataset of the epoch (skorch's argument).
-        **kwargs
-            Other arguments of skorch's ``on_epoch_begin``.
-        """
-        super().on_epoch_begin(net, dataset_train=dataset_train, dataset_valid=dataset_valid,
-                               **kwargs)
-        seed = vars(self).get("_seed")
-        if seed is not None and vars(self).get("_fitting"):
-            torch.manual_seed(_epoch_seed(seed, len(self.history)))
-
     # ------------------------------------------------------------------ data
     def _validate(self, X, reset):
         return validate_images(self, X, reset=reset, image_shape=self.image_shape, flat_ok=False)
@@ -640,16 +470,6 @@ class ContrastiveEncoder(SkorchParamsMixin, TrainingHooksMixin, ClassNamePrefixF
             self._validate(X.read(0, 0), reset=reset)
         self._validate(X.read(0, 1), reset=reset)  # learns (or checks) the image shape
         return _Rows(X, validate=lambda rows: self._validate(rows, reset=False))
-
-    def _pool_chunks(self, X):
-        """Validated chunks of a pool (a whole number of batches each)."""
-        pool = as_pool(X)
-        batch = self.batch_size
-        pool = Pool(pool, chunk_size=max(batch, pool.chunk_size // batch * batch))
-        if len(pool) == 0:
-            yield self._validate(pool.read(0, 0), reset=False)
-        for _, rows in pool.chunks():
-            yield self._validate(rows, reset=False)
 
     # ------------------------------------------------------------------ fit / transform
     def fit(self, X: ArrayLike, y: None = None, **fit_params: Any) -> "ContrastiveEncoder":
@@ -703,7 +523,7 @@ class ContrastiveEncoder(SkorchParamsMixin, TrainingHooksMixin, ClassNamePrefixF
 
     def _fit(self, X, *, reset, fit_params):
         self._check_params()
-        _lightly()  # the ImportError before anything is built
+        lightly_parts()  # the ImportError before anything is built
         rows = self._fit_rows(X, reset=reset or not hasattr(self, "input_shape_"))
         if len(rows) < 2:
             raise ValueError(
@@ -721,67 +541,6 @@ class ContrastiveEncoder(SkorchParamsMixin, TrainingHooksMixin, ClassNamePrefixF
         finally:
             vars(self).pop("_fitting", None)
         return self
-
-    def transform(self, X: ArrayLike) -> np.ndarray:
-        """The backbone's features of ``X`` (eval mode: BatchNorm's running statistics).
-
-        Parameters
-        ----------
-        X : array-like of shape (n, C, H, W) or (n, H, W), memmap, torch Dataset or Pool
-            Images of the shape seen in ``fit``; a pool is read a chunk at a time.
-
-        Returns
-        -------
-        features : ndarray of float32, shape (n, d)
-            One row per image; ``d`` is ``embedding_dim_``.
-
-        Raises
-        ------
-        sklearn.exceptions.NotFittedError
-            Before ``fit``.
-        ValueError
-            For images of another shape than in ``fit``.
-        """
-        check_is_fitted(self)
-        X = _images(X)
-        chunks = self._pool_chunks(X) if isinstance(X, Pool) else [self._validate(X, False)]
-        out = []
-        for rows in chunks:
-            dataset = _Rows(as_pool(rows))
-            with torch.random.fork_rng(devices=[]):  # nothing random, nothing changed
-                parts = [h.float().cpu() for h in self.forward_iter(dataset, training=False)]
-            out.append(torch.cat(parts).numpy() if parts else
-                       np.empty((0, self.embedding_dim_), np.float32))
-        return np.concatenate(out).astype(np.float32, copy=False)
-
-    def fit_transform(self, X: ArrayLike, y: None = None, **fit_params: Any) -> np.ndarray:
-        """Fit on ``X``, then return its features.
-
-        Parameters
-        ----------
-        X : array-like of shape (n, C, H, W) or (n, H, W), memmap, torch Dataset or Pool
-            Unlabelled images.
-        y : None
-            Ignored.
-        **fit_params
-            Passed on to :meth:`fit`.
-
-        Returns
-        -------
-        features : ndarray of float32, shape (n, d)
-            ``transform(X)`` after ``fit(X)``; ``d`` is ``embedding_dim_``.
-        """
-        return self.fit(X, **fit_params).transform(X)
-
-    @property
-    def trunk_(self) -> nn.Module:
-        """The fitted backbone: a ResNet18 without its head (``linear``), or the given module."""
-        check_is_fitted(self)
-        return self.module_.backbone
-
-    @property
-    def _n_features_out(self):
-        return self.embedding_dim_
 
     def __sklearn_is_fitted__(self):
         return bool(self.initialized_) and hasattr(self, "module_") and hasattr(

@@ -14,7 +14,7 @@ class DivergenceError(FloatingPointError, RuntimeError):
 
     See Also
     --------
-    skal.classifier.DivergenceCheck : The callback that raises it for skal's classifiers.
+    skal.callbacks.DivergenceCheck : The callback that raises it for skal's classifiers.
 
     Examples
     --------

@@ -2,8 +2,10 @@
 
 The learner's parameter rules (an ``estimator`` that is never fitted, yet read fitted by modAL)
 are ``skal._learner_params.LearnerParamsMixin``; the BGADL augmenter paths
-``skal._learner_augment.LearnerAugmentMixin``; this module holds the labelled data, modAL's learner
-protocol, the pool handed to ``fit(X_unlabeled=)``, querying and prediction.
+``skal._learner_augment.LearnerAugmentMixin``; modAL's private protocol (the labelled set a
+Committee grows and refits) ``skal._learner_protocol.ModALProtocolMixin``; prediction through the
+estimator ``skal._learner_predict.LearnerPredictionMixin``. This module holds the parameters,
+``fit`` / ``teach``, the pool handed to ``fit(X_unlabeled=)`` and querying.
 """
 
 import warnings
@@ -14,14 +16,14 @@ from typing import Any
 import numpy as np
 from sklearn.base import BaseEstimator, MetaEstimatorMixin, clone
 from sklearn.utils import _safe_indexing, check_consistent_length
-from sklearn.utils.validation import check_is_fitted
 
 from ._learner_augment import LearnerAugmentMixin
 from ._learner_params import LearnerParamsMixin
-from ._rows import as_rows, n_rows, sample_shape, stack
+from ._learner_predict import LearnerPredictionMixin
+from ._learner_protocol import ModALProtocolMixin
+from ._rows import as_rows, n_rows
 from ._typing import ArrayLike, RandomStateLike
 from ._validation import accepts as _accepts
-from ._validation import resolve_seed
 from .query import bald
 
 __all__ = ["ActiveLearner"]
@@ -35,7 +37,8 @@ def _weak(X):
         return None
 
 
-class ActiveLearner(LearnerParamsMixin, LearnerAugmentMixin, MetaEstimatorMixin, BaseEstimator):
+class ActiveLearner(LearnerParamsMixin, LearnerAugmentMixin, ModALProtocolMixin,
+                    LearnerPredictionMixin, MetaEstimatorMixin, BaseEstimator):
     """Pool-based active learner with modAL's interface (``query`` / ``teach``).
 
     A drop-in for ``modAL.models.ActiveLearner`` that is also a proper scikit-learn estimator:
@@ -255,83 +258,6 @@ class ActiveLearner(LearnerParamsMixin, LearnerAugmentMixin, MetaEstimatorMixin,
         else:
             self._fit_to_known(bootstrap=bootstrap, **fit_kwargs)
 
-    # modAL's private protocol: a modAL Committee / CommitteeRegressor calls these on its learners
-    def _add_training_data(self, X, y):
-        """Record newly labelled samples without refitting (modAL's ``_add_training_data``)."""
-        check_consistent_length(X, y)
-        X, y = as_rows(X), np.asarray(y)
-        if getattr(self, "X_training_", None) is None:
-            self.X_training_, self.y_training_ = X, y
-            self.X_generated_ = self.y_generated_ = None
-        else:
-            self._check_like_taught(X, y)
-            self.X_training_ = stack([self.X_training_, X])
-            self.y_training_ = np.concatenate([self.y_training_, y])
-        self._n_new = n_rows(X)
-
-    def _check_like_taught(self, X, y):
-        have, given = sample_shape(self.X_training_), sample_shape(X)
-        if have != given:
-            raise ValueError(
-                f"teach() was given samples of shape {given} (X has shape {np.shape(X)}), but "
-                f"the labelled set's samples have shape {have}: every labelled sample must have "
-                "the same layout (reshape X to it)."
-            )
-        if y.shape[1:] != self.y_training_.shape[1:]:
-            raise ValueError(
-                f"teach() was given y of shape {y.shape}, but the labels taught so far have "
-                f"shape {self.y_training_.shape}: pass y as "
-                + ("a 1-d array of shape (n_samples,)." if self.y_training_.ndim == 1
-                   else f"an array of shape (n_samples, {', '.join(map(str, have))}).")
-            )
-
-    def _fit_to_known(self, bootstrap=False, **fit_kwargs):
-        """Refit on all labelled data (modAL's ``_fit_to_known``; ``rebag`` bootstraps it)."""
-        X, y = self.X_training_, self.y_training_
-        n = n_rows(X)
-        n_new = min(getattr(self, "_n_new", n), n)
-        new = (_safe_indexing(X, np.arange(n - n_new, n)), y[n - n_new:])
-        if bootstrap:
-            X, y = self._bootstrap(X, y)
-        self._fit_estimator(X, y, new=new, **fit_kwargs)
-        return self
-
-    def _fit_on_new(self, X, y, bootstrap=False, **fit_kwargs):
-        """Fit on ``(X, y)`` only (modAL's ``_fit_on_new``)."""
-        y = np.asarray(y)
-        new = (X, y)
-        if bootstrap:
-            X, y = self._bootstrap(X, y)
-        self._fit_estimator(X, y, new=new, **fit_kwargs)
-        return self
-
-    def _bootstrap(self, X, y):
-        rng = np.random.default_rng(resolve_seed(self.random_state))
-        idx = rng.choice(n_rows(X), n_rows(X), replace=True)
-        return _safe_indexing(X, idx), y[idx]
-
-    def transform_without_estimating(self, X: ArrayLike) -> ArrayLike:
-        """Transform ``X`` as the final estimator sees it: through a Pipeline's transformers.
-
-        What modAL's learners offer for strategies and committees with ``on_transformed=True``.
-
-        Parameters
-        ----------
-        X : array-like of shape (n, ...)
-            Samples in the layout the learner is given.
-
-        Returns
-        -------
-        X_transformed : array-like of shape (n, ...)
-            ``X`` through every step but the last when the estimator is a ``Pipeline``,
-            otherwise ``X`` itself.
-        """
-        from sklearn.pipeline import Pipeline
-
-        if isinstance(self.estimator, Pipeline):
-            return self.estimator[:-1].transform(X)
-        return X
-
     def _remaining_pool(self, X_new):
         """The last queried pool without the rows just taught, if the estimator wants it.
 
@@ -429,80 +355,7 @@ class ActiveLearner(LearnerParamsMixin, LearnerAugmentMixin, MetaEstimatorMixin,
             return idx, X_query, scores
         return idx, X_query
 
-    # ---------------------------------------------------------------- prediction
-    def _check_fitted(self):
-        check_is_fitted(self.estimator)  # estimator_ once fitted; the parameter raises before
-
-    def predict(self, X: ArrayLike) -> np.ndarray:
-        """Predict labels with the estimator.
-
-        Parameters
-        ----------
-        X : array-like of shape (n, ...)
-            Samples in the layout the estimator takes.
-
-        Returns
-        -------
-        y_pred : ndarray of shape (n,)
-            ``estimator.predict(X)``.
-        """
-        self._check_fitted()
-        return self.estimator.predict(X)
-
-    def predict_proba(self, X: ArrayLike) -> np.ndarray:
-        """Predict class probabilities with the estimator.
-
-        Parameters
-        ----------
-        X : array-like of shape (n, ...)
-            Samples in the layout the estimator takes.
-
-        Returns
-        -------
-        proba : ndarray of shape (n, n_classes)
-            ``estimator.predict_proba(X)``.
-        """
-        self._check_fitted()
-        return self.estimator.predict_proba(X)
-
-    def sample_proba(self, X: ArrayLike, n_samples: int = 20, **kwargs: Any) -> np.ndarray:
-        """Draw MC-dropout class probabilities from the estimator.
-
-        Parameters
-        ----------
-        X : array-like of shape (n, ...)
-            Samples in the layout the estimator takes.
-        n_samples : int, default=20
-            Number of MC passes T.
-        **kwargs
-            Passed to ``estimator.sample_proba`` (e.g. ``random_state=``).
-
-        Returns
-        -------
-        proba : ndarray of shape (n_samples, n, n_classes)
-            ``estimator.sample_proba(X, n_samples=n_samples, **kwargs)``.
-        """
-        self._check_fitted()
-        return self.estimator.sample_proba(X, n_samples=n_samples, **kwargs)
-
-    def score(self, X: ArrayLike, y: ArrayLike) -> float:
-        """Return the estimator's score (accuracy for a classifier) on ``(X, y)``.
-
-        Parameters
-        ----------
-        X : array-like of shape (n, ...)
-            Test samples.
-        y : array-like of shape (n,)
-            Their true labels.
-
-        Returns
-        -------
-        score : float
-            ``estimator.score(X, y)``.
-        """
-        self._check_fitted()
-        return self.estimator.score(X, y)
-
+    # ---------------------------------------------------------------- scikit-learn
     def __sklearn_is_fitted__(self):
         return hasattr(self, "X_training_")
 

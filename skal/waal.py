@@ -14,8 +14,9 @@ authors' code').
 The pieces live where they belong: the networks and the choice of feature extractor in
 :mod:`skal.nets.waal`, the losses and scores in :mod:`skal.losses`, the learning-rate schedule in
 :class:`skal.callbacks.MilestoneLR`, the labelled / unlabelled split in ``skal._semi_supervised``,
-the training hooks (paired batches, Alg. 2's step) in ``skal._waal_training`` and the pool scores in
-``skal._waal_scoring``; this module holds the parameters, the presets and the networks' wiring.
+the networks' and optimizers' initialisation in ``skal._waal_networks``, the training hooks (paired
+batches, Alg. 2's step) in ``skal._waal_training`` and the pool scores in ``skal._waal_scoring``;
+this module holds the parameters, the presets and the fit flow.
 
 References
 ----------
@@ -30,7 +31,6 @@ import torch
 from skorch.callbacks import PassthroughScoring
 from torch import nn
 
-from ._modes import _EvalMode
 from ._params import (
     Choice,
     Float,
@@ -41,29 +41,15 @@ from ._params import (
 )
 from ._skorch_compat import add_default_callbacks
 from ._typing import ArrayLike, RandomStateLike
-from ._validation import accepts
+from ._waal_networks import WAALNetworksMixin
 from ._waal_scoring import WAALScoringMixin
-from ._waal_training import (  # noqa: F401  (_PairedBatches, _LazyRows: their old import path)
-    COEF_ALIASES,
-    WAALTrainingMixin,
-    _LazyRows,
-    _PairedBatches,
-)
+from ._waal_training import COEF_ALIASES, WAALTrainingMixin
 from .callbacks import MilestoneLR
 from .classifier import MCDropoutClassifier
 from .losses import (
     UNCERTAINTY_ALIASES,
 )
-from .nets.waal import (  # noqa: F401  (MLPFeatures, ResNet18Features: their old import path)
-    NAMED_FEATURES,
-    MLPFeatures,
-    ResNet18Features,
-    WAALCritic,
-    WAALHead,
-    WAALNet,
-    infer_out_features,
-    make_features,
-)
+from .nets.waal import NAMED_FEATURES, WAALNet
 
 __all__ = ["AUTHORS_CODE", "WAALClassifier"]
 
@@ -113,7 +99,8 @@ class _WAALSchedule(MilestoneLR):
         super().on_train_begin(net, X=X, y=y, **kwargs)
 
 
-class WAALClassifier(WAALTrainingMixin, WAALScoringMixin, MCDropoutClassifier):
+class WAALClassifier(WAALNetworksMixin, WAALTrainingMixin, WAALScoringMixin,
+                     MCDropoutClassifier):
     """Wasserstein Adversarial Active Learning (WAAL): a classifier that also learns from the pool.
 
     Trained on labelled and unlabelled data, with a critic that scores how unlike the labelled set
@@ -144,7 +131,7 @@ class WAALClassifier(WAALTrainingMixin, WAALScoringMixin, MCDropoutClassifier):
     ``gamma = U / L`` and ``alpha = B / L`` (Eq. 3.8; B = ``query_size``). Losses are checked
     every step: a non-finite loss raises :class:`skal.exceptions.DivergenceError` (a
     ``FloatingPointError``) instead of producing NaN scores, and the default ``divergence``
-    callback (:class:`skal.classifier.DivergenceCheck`) also stops a loss that explodes while
+    callback (:class:`skal.callbacks.DivergenceCheck`) also stops a loss that explodes while
     staying finite, or weights that become non-finite. The learning-rate schedule is the default
     callback ``lr_schedule`` (:class:`skal.callbacks.MilestoneLR` on both optimizers).
 
@@ -427,96 +414,6 @@ class WAALClassifier(WAALTrainingMixin, WAALScoringMixin, MCDropoutClassifier):
 
     def _divergence_hint(self):
         return f"Lower lr (now {self.lr!r}) or mu (now {self.mu!r})"
-
-    # ------------------------------------------------------------------ networks
-    def initialize_module(self) -> "WAALClassifier":
-        """Build ``module_`` (feature extractor + head) and ``critic_`` from the fitted data.
-
-        Returns
-        -------
-        self : WAALClassifier
-            This estimator, with ``module_`` and ``critic_`` set.
-        """
-        if self.get_params_for("module"):
-            raise ValueError(
-                "WAALClassifier builds its module itself: use features=, hidden= and dropout= "
-                "(and critic__* for the critic) instead of module__* parameters."
-            )
-        shape = getattr(self, "input_shape_", None)
-        if shape is None:
-            raise AttributeError(
-                "WAALClassifier sizes its networks from the data: call fit(X, y) instead of "
-                "initialize()."
-            )
-        features = make_features(self.features, tuple(shape), dropout=self.dropout)
-        try:
-            n_features = infer_out_features(features, tuple(shape))
-        except RuntimeError as exc:  # the probe on one zero image of the input's shape failed
-            raise ValueError(
-                f"The 'features' module of {type(self).__name__} ({type(features).__name__}) "
-                f"cannot take the input: a forward pass on one sample of shape "
-                f"{(1,) + tuple(shape)} failed with: {exc}"
-            ) from None
-        head = WAALHead(n_features, len(self.classes_), hidden=self.hidden, dropout=self.dropout)
-        self.module_ = WAALNet(features, head)
-        critic_kwargs = {"hidden": self.hidden, "dropout": self.dropout}
-        critic_kwargs.update(self.get_params_for("critic"))
-        self.critic_ = WAALCritic(n_features, **critic_kwargs)
-        return self
-
-    def _check_module_io(self, X):
-        """One forward pass of the feature extractor on one sample: it must take the input and
-        return flat features of the size the head was built for (torch's errors otherwise come
-        from deep inside the first training step)."""
-        features = self.module_.features
-        name, features_name = type(self).__name__, type(features).__name__
-        x = torch.as_tensor(X[:1], device=self._compute_device())  # (1,) + input_shape_
-        n_features = self.module_.head.in_features
-        try:
-            with _EvalMode(features), torch.no_grad(), torch.random.fork_rng(devices=[]):
-                z = features(x)
-        except RuntimeError as exc:
-            raise ValueError(
-                f"The 'features' module of {name} ({features_name}) cannot take the input: a "
-                f"forward pass on one sample of shape {tuple(x.shape)} failed with: {exc}"
-            ) from None
-        if not isinstance(z, torch.Tensor) or tuple(z.shape) != (1, n_features):
-            shape = tuple(z.shape) if isinstance(z, torch.Tensor) else type(z).__name__
-            raise ValueError(
-                f"The 'features' module of {name} ({features_name}) returns {shape} for one "
-                f"sample of shape {tuple(x.shape)}; expected flat features of shape "
-                f"(1, {n_features}) ({n_features} from its out_features or a probe). End it with "
-                "nn.Flatten(), or set out_features to the feature size."
-            )
-
-    def _optimizer_kwargs(self, kwargs):
-        if accepts(self.optimizer, "momentum") and "momentum" not in kwargs:
-            kwargs["momentum"] = self.momentum
-        return kwargs
-
-    def initialize_optimizer(self, triggered_directly: Any = None) -> "WAALClassifier":
-        """Build one optimizer for feature extractor + head and another for the critic.
-
-        ``optimizer_`` and ``critic_optimizer_``: skorch's default would put every parameter,
-        the critic's too, in one optimizer.
-
-        Parameters
-        ----------
-        triggered_directly : None, default=None
-            Deprecated in skorch and unused; kept for skorch's signature.
-
-        Returns
-        -------
-        self : WAALClassifier
-            This estimator, with both optimizers set.
-        """
-        args, kwargs = self.get_params_for_optimizer("optimizer", self.module_.named_parameters())
-        self.optimizer_ = self.optimizer(*args, **self._optimizer_kwargs(kwargs))
-        args, kwargs = self.get_params_for_optimizer(
-            "critic_optimizer", self.critic_.named_parameters()
-        )
-        self.critic_optimizer_ = self.optimizer(*args, **self._optimizer_kwargs(kwargs))
-        return self
 
     # ------------------------------------------------------------------ fitting
     def fit(

@@ -23,7 +23,7 @@ from skal import (
     ResNet18Classifier,
     bald,
 )
-from skal.bgadl import warmup_weight
+from skal._bgadl_step import warmup_weight
 from skal.exceptions import DivergenceError
 from skal.losses import auxiliary_classifier_loss, masked_cross_entropy
 from skal.nets import AuxiliaryClassifier, BGADLLeNet

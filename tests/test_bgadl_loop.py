@@ -218,14 +218,14 @@ def test_generated_batches_are_normalised_with_real_image_statistics():
     import torch
     from torch import nn
 
-    from skal.augment import _RealDataStats
+    from skal._modes import RealDataStats
 
     net = nn.Sequential(nn.BatchNorm1d(3), nn.Dropout(0.5)).train()
     norm = net[0]
     norm.running_mean.fill_(2.0)
     norm.running_var.fill_(4.0)
     x = torch.randn(8, 3) * 10
-    with _RealDataStats(net):
+    with RealDataStats(net):
         out = norm(x)
         assert net[1].training
     torch.testing.assert_close(out, (x - 2.0) / torch.sqrt(torch.tensor(4.0 + norm.eps)))

@@ -16,7 +16,7 @@ from skal.exceptions import DivergenceError
 from skal.losses import waal_query_score
 from skal.nets import LeNetFeatures, VGG16BNFeatures
 from skal.query import entropy_sampling
-from skal.waal import MLPFeatures, ResNet18Features
+from skal.nets.waal import MLPFeatures, ResNet18Features
 
 TINY = dict(max_epochs=2, batch_size=8, random_state=0)
 
@@ -222,11 +222,11 @@ def test_epoch_over_sets_the_steps_per_epoch(images):
 
 
 def test_epoch_over_labeled_passes_each_labelled_sample_once():
-    from skal.waal import _PairedBatches
+    from skal._waal_training import PairedBatches
 
     X_l = torch.arange(10.0)[:, None]  # row i holds the value i
     X_u = 100 + torch.arange(40.0)[:, None]
-    batches = list(_PairedBatches(X_l, torch.arange(10), X_u, 4, "replacement", "labeled"))
+    batches = list(PairedBatches(X_l, torch.arange(10), X_u, 4, "replacement", "labeled"))
     assert [len(b[0]) for b in batches] == [4, 4, 2]
     seen = torch.cat([b[0] for b in batches]).flatten()
     assert sorted(seen.tolist()) == list(range(10))
@@ -519,19 +519,19 @@ def test_sklearn_compatible(estimator, check):
 
 # ------------------------------------------------------------------ issue 10: order, modes, RNG
 def test_paired_batches_shuffle_fold_and_honour_shuffle_false():
-    from skal.waal import _PairedBatches
+    from skal._waal_training import PairedBatches
 
     X_l = torch.arange(9.0)[:, None]
     X_u = 100 + torch.arange(9.0)[:, None]
-    torch.manual_seed(0)  # _PairedBatches draws from torch's default generator (fit seeds it)
-    epochs = [list(_PairedBatches(X_l, torch.arange(9), X_u, 4, "cyclic")) for _ in range(2)]
+    torch.manual_seed(0)  # PairedBatches draws from torch's default generator (fit seeds it)
+    epochs = [list(PairedBatches(X_l, torch.arange(9), X_u, 4, "cyclic")) for _ in range(2)]
     orders = [torch.cat([b[2] for b in batches]).flatten().tolist() for batches in epochs]
     assert [len(b[0]) for b in epochs[0]] == [4, 5]  # 9 = 4 + 5: no batch of one
     assert sorted(orders[0]) == sorted(orders[1]) == [100.0 + i for i in range(9)]
     assert orders[0] != orders[1]  # a fresh permutation every epoch
-    fixed = list(_PairedBatches(X_l, torch.arange(9), X_u, 4, "cyclic", shuffle=False))
+    fixed = list(PairedBatches(X_l, torch.arange(9), X_u, 4, "cyclic", shuffle=False))
     assert torch.cat([b[2] for b in fixed]).flatten().tolist() == [100.0 + i for i in range(9)]
-    assert len(_PairedBatches(X_l, torch.arange(9), X_u, 4, "cyclic")) == 2
+    assert len(PairedBatches(X_l, torch.arange(9), X_u, 4, "cyclic")) == 2
 
 
 def test_iterator_train_shuffle_false_reaches_the_paired_batches(images):

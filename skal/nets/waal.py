@@ -23,7 +23,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from .._modes import _EvalMode
+from .._modes import EvalMode
 from .._shapes import check_image_shape
 from .resnet import ResNet18
 
@@ -329,7 +329,7 @@ def infer_out_features(features, image_shape=None):
         )
     parameter = next(features.parameters(), None)
     device = parameter.device if parameter is not None else None
-    with _EvalMode(features), torch.no_grad():
+    with EvalMode(features), torch.no_grad():
         z = features(torch.zeros(1, *image_shape, device=device))  # (1, ...)
     return int(z[0].numel())
 
