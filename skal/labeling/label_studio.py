@@ -234,7 +234,8 @@ def export_tasks(project, images=None, *, document_root=None):
             raise ValueError(f"The 'images' parameter names images that are not in this "
                              f"project: {unknown[:_MAX_PROBLEMS]}.")
     tasks = []
-    size = max(len(batch), 1)
+    # (positions of the stored ranking: retired images leave gaps, the first pick stays 1.0)
+    size = max((r["position"] for r in batch.values()), default=0) + 1
     for image_id in ids:
         row = project.store.image(image_id=image_id)
         if row["retired_at"] is not None:
