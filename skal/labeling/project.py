@@ -303,12 +303,14 @@ class Project:
         Parameters
         ----------
         name : str
+            A valid annotator name.
         replace : bool, default=False
             Give a registered (or removed) annotator a new token.
 
         Returns
         -------
         token : str
+            The annotator's new token.
         """
         return self.store.add_annotator(name, replace=replace)
 
@@ -318,6 +320,7 @@ class Project:
         Parameters
         ----------
         name : str
+            A registered annotator.
         """
         self.store.remove_annotator(name)
 
