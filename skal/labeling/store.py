@@ -190,17 +190,18 @@ _MIGRATIONS = {
     # assignments are new. The standing answers (current) are kept as they were.
     2: ("ALTER TABLE answers ADD COLUMN view_ms INTEGER CHECK (view_ms IS NULL OR view_ms >= 0)",
         "ALTER TABLE answers ADD COLUMN client_id TEXT",
-        "CREATE UNIQUE INDEX answers_client ON answers(annotator, client_id) "
+        "CREATE UNIQUE INDEX IF NOT EXISTS answers_client ON answers(annotator, client_id) "
         "WHERE client_id IS NOT NULL",
-        "CREATE TABLE votes (image_id INTEGER NOT NULL REFERENCES images(id), annotator TEXT NOT "
+        "CREATE TABLE IF NOT EXISTS votes (image_id INTEGER NOT NULL REFERENCES images(id), annotator TEXT NOT "
         "NULL, answer_id INTEGER NOT NULL REFERENCES answers(id), kind TEXT NOT NULL CHECK (kind "
         "IN ('label', 'skip')), label TEXT REFERENCES classes(name), "
         "PRIMARY KEY (image_id, annotator))",
-        "CREATE INDEX votes_annotator ON votes(annotator)",
-        "INSERT INTO votes (image_id, annotator, answer_id, kind, label) " + _STANDING_VOTES,
-        "CREATE TABLE annotators (name TEXT PRIMARY KEY, token_sha256 TEXT UNIQUE, "
+        "CREATE INDEX IF NOT EXISTS votes_annotator ON votes(annotator)",
+        "INSERT INTO votes (image_id, annotator, answer_id, kind, label) " + _STANDING_VOTES
+        + " ON CONFLICT DO NOTHING",
+        "CREATE TABLE IF NOT EXISTS annotators (name TEXT PRIMARY KEY, token_sha256 TEXT UNIQUE, "
         "created_at REAL NOT NULL, removed_at REAL)",
-        "CREATE TABLE assignments (round_id INTEGER NOT NULL REFERENCES rounds(id), image_id "
+        "CREATE TABLE IF NOT EXISTS assignments (round_id INTEGER NOT NULL REFERENCES rounds(id), image_id "
         "INTEGER NOT NULL REFERENCES images(id), annotator TEXT NOT NULL, assigned_at REAL NOT "
         "NULL, touched_at REAL NOT NULL, PRIMARY KEY (round_id, image_id, annotator))"),
 }
@@ -471,6 +472,10 @@ class _SQLite:
                         "SELECT value FROM meta WHERE key = 'schema_version'")[0])
                     for step in range(current, SCHEMA_VERSION):
                         for statement in _MIGRATIONS[step]:
+                            if statement.startswith("ALTER TABLE answers ADD COLUMN ") and (
+                                    statement.split()[5] in {
+                                        r[1] for r in c.execute("PRAGMA table_info(answers)")}):
+                                continue  # (a database whose version was set back by hand)
                             c.execute(statement)
                     broken = c.execute("PRAGMA foreign_key_check").fetchall()
                     if broken:  # pragma: no cover - rolled back, the file is left as it was
@@ -542,6 +547,7 @@ class LabelStore:
                                  "got None.")
             lock_dir = os.path.dirname(os.path.abspath(location))
         self._db = _backend(location, _create)
+        self.location = location  # the file's path, or the URL as given
         self.path = self._db.name  # the file, or the URL without its password
         self.backend = self._db.kind
         self._lock = self._db.lock
