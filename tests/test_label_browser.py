@@ -11,13 +11,15 @@ Set SKAL_LABEL_SCREENSHOT=PATH to also save the page's screenshot there (the REA
 docs/images/label_page.png is made so).
 """
 
+import json
 import os
 import shutil
 import sqlite3
 import time
 
 import pytest
-from label_helpers import DIGIT_CLASSES, ServeProcess, true_label, write_digit_pngs
+from label_helpers import (DIGIT_CLASSES, ServeProcess, http_request, true_label,
+                           write_digit_pngs)
 
 from skal.cli import main
 
@@ -307,7 +309,8 @@ def test_keyboard_only_flow_in_a_700px_window(tmp_path, window):
     n = 16
     write_digit_pngs(tmp_path / "png", 30, size=8)
     project = Project.init(tmp_path / "p", tmp_path / "png", DIGIT_CLASSES, batch_size=n,
-                           width=2, epochs=1, min_steps=0, mc_samples=2, holdout=0.0)
+                           width=2, epochs=1, min_steps=0, mc_samples=2, holdout=0.0,
+                           assign_size=n)
     try:
         with start_server(project) as running:
             browser.set_window_size(900, 700)
@@ -508,3 +511,47 @@ def test_a_server_killed_mid_batch_loses_no_answer_and_the_page_says_so(tmp_path
         status = db.execute("SELECT status FROM rounds WHERE id = 2").fetchone()[0]
         db.close()
         assert status in ("running", "interrupted")  # the killed round left nothing behind
+
+
+def test_each_annotator_sees_their_own_items_in_chromium(tmp_path, window):
+    from selenium.webdriver.common.by import By
+
+    from skal.labeling import Project
+    from skal.labeling.app import start_server
+
+    browser = window
+    write_digit_pngs(tmp_path / "png", 20, size=8)
+    project = Project.init(tmp_path / "p", tmp_path / "png", DIGIT_CLASSES, batch_size=6,
+                           width=2, epochs=1, min_steps=0, holdout=0.0, assign_size=3)
+    try:
+        with start_server(project) as running:
+            # bob (another browser, through the API) holds three items of the batch first
+            status, _, payload = http_request(running.base, "POST", "/api/my-items",
+                                              body={"annotator": "bob"})
+            assert status == 200, payload
+            bobs = {it["image_id"] for it in json.loads(payload)["items"]}
+            assert len(bobs) == 3
+            # alice's browser has her name from an earlier visit (before the page's script runs:
+            # a first visit as "web" would hold three items for "web")
+            script = browser.execute_cdp_cmd("Page.addScriptToEvaluateOnNewDocument", {
+                "source": "localStorage.setItem('skal-annotator', 'alice');"})
+            browser.get(running.url)
+            browser.execute_cdp_cmd("Page.removeScriptToEvaluateOnNewDocument",
+                                    {"identifier": script["identifier"]})
+            _wait(lambda: browser.execute_script(
+                "return teamApi === true && state.batch.length === 3 && "
+                "document.getElementById('annotator').value === 'alice';"), 15, "alice's items")
+            mine = {c["image_id"] for c in browser.execute_script("return state.batch;")}
+            assert not mine & bobs
+            for _ in range(3):
+                _press(browser, true_label(_selected_path(browser)))
+            _wait(lambda: _body(browser, "waiting") == "0" and _body(browser, "answered") == "3",
+                  10, "alice's answers")
+            # her items are answered; bob still holds his: she gets no more, and none of his
+            time.sleep(0.5)
+            ids = {c["image_id"] for c in browser.execute_script("return state.batch;")}
+            assert ids == mine and _body(browser, "batchDone") == "1"
+        rows = [r for r in project.store.answers() if r["kind"] == "label"]
+        assert {r["image_id"] for r in rows} == mine and {r["annotator"] for r in rows} == {"alice"}
+    finally:
+        project.close()

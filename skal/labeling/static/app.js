@@ -152,7 +152,9 @@ async function tick() {
       const op = ops.shift();
       await op();
     }
-    applyState(await api("GET", "/api/state"));
+    const fresh = await api("GET", "/api/state");
+    await myItems(fresh);
+    applyState(fresh);
     online = true;
     failures = 0;
   } catch (e) {
@@ -226,14 +228,51 @@ async function flush() {
   }
 }
 
+// Several annotators: the server hands each their own items of the batch (POST /api/my-items,
+// with the sender's own answers as "mine"); the grid shows those. A server without that route
+// (404) shows everyone the whole batch. A registered annotator is known by the token cookie: the
+// page learns the name from the server and answers under it.
+let teamApi = null;      // whether the server assigns items (null: not asked yet)
+let tokenName = null;    // the annotator name of this browser's token, once known
+
+async function myItems(fresh) {
+  if (teamApi === false || !fresh.round) return;
+  let data;
+  try {
+    data = await api("POST", "/api/my-items", { annotator: annotator() });
+  } catch (e) {
+    if (e instanceof Offline) throw e;
+    if (e.status === 404 || e.status === 405) { teamApi = false; return; }
+    if (e.status !== 403 || tokenName !== null) throw e;
+    // a token for another name: ask who the token is, and answer as them from now on
+    data = await api("POST", "/api/my-items", { annotator: null });
+    tokenName = data.annotator;
+    $("annotator").value = tokenName;
+    $("annotator").readOnly = true;
+    $("annotator").title = "the name of your annotator token";
+  }
+  teamApi = true;
+  fresh.batch = data.items.map((it) => Object.assign({}, it, { answer: it.mine }));
+  fresh.progress = data.progress;
+}
+
 function applyState(fresh) {
   const newRound = !state || !fresh.round || fresh.round.id !== roundId;
+  const before = state && state.batch[selected] ? state.batch[selected].image_id : null;
   state = fresh;
   roundId = fresh.round ? fresh.round.id : null;
   if (newRound) {
     batchDone = false;
     select(firstUnanswered(0), false);
     if (state.batch.length && answeredCount() === state.batch.length) batchDone = true;
+  } else {
+    // the items may change (more assigned as one answers): the selection follows its image
+    const i = state.batch.findIndex((it) => it.image_id === before);
+    if (i >= 0) selected = i;
+    if (batchDone && firstUnanswered(0) >= 0) {  // new items came: on to the first of them
+      batchDone = false;
+      select(firstUnanswered(0), false);
+    }
   }
   selected = Math.min(selected, Math.max(state.batch.length - 1, 0));
   pickKeys();
@@ -616,6 +655,7 @@ function undo() {
     const result = await api("POST", "/api/undo", { annotator: annotator() });
     if (result.image_id !== null) {
       const fresh = await api("GET", "/api/state");
+      await myItems(fresh);
       applyState(fresh);
       const i = state.batch.findIndex((it) => it.image_id === result.image_id);
       if (i >= 0) { batchDone = false; select(i, false); renderGrid(); }
