@@ -521,37 +521,56 @@ def test_each_annotator_sees_their_own_items_in_chromium(tmp_path, window):
 
     browser = window
     write_digit_pngs(tmp_path / "png", 20, size=8)
-    project = Project.init(tmp_path / "p", tmp_path / "png", DIGIT_CLASSES, batch_size=6,
+    project = Project.init(tmp_path / "p", tmp_path / "png", DIGIT_CLASSES, batch_size=9,
                            width=2, epochs=1, min_steps=0, holdout=0.0, assign_size=3)
+    batch = lambda: {c["image_id"] for c in browser.execute_script("return state.batch;")}
     try:
         with start_server(project) as running:
-            # bob (another browser, through the API) holds three items of the batch first
+            # bob (another browser, through the API) holds three items of the batch
             status, _, payload = http_request(running.base, "POST", "/api/my-items",
                                               body={"annotator": "bob"})
             assert status == 200, payload
             bobs = {it["image_id"] for it in json.loads(payload)["items"]}
             assert len(bobs) == 3
-            # alice's browser has her name from an earlier visit (before the page's script runs:
-            # a first visit as "web" would hold three items for "web")
+            # carol has a token (the address 'skal label annotator add' prints): the page learns
+            # her name from the server and answers as her (the name field cannot say otherwise)
+            token = project.add_annotator("carol")
+            browser.get(running.url + "?annotator_token=" + token)
+            _wait(lambda: browser.execute_script(
+                "return teamApi === true && tokenName === 'carol' && state.batch.length === 3;"),
+                15, "carol's items")
+            field = browser.find_element(By.ID, "annotator")
+            assert field.get_attribute("value") == "carol" and field.get_attribute("readOnly")
+            assert not batch() & bobs
+            _press(browser, true_label(_selected_path(browser)))
+            # answered: saved, and one more item comes to her (she holds 3 unanswered)
+            _wait(lambda: _body(browser, "waiting") == "0" and _body(browser, "answered") == "1"
+                  and len(batch()) == 4, 10, "carol's answer and her next item")
+            carols = batch()
+            assert not carols & bobs
+            browser.delete_all_cookies()
+            # alice's browser has her name from an earlier visit (set before the page's script
+            # runs: a first visit as "web" would hold items for "web")
             script = browser.execute_cdp_cmd("Page.addScriptToEvaluateOnNewDocument", {
                 "source": "localStorage.setItem('skal-annotator', 'alice');"})
             browser.get(running.url)
             browser.execute_cdp_cmd("Page.removeScriptToEvaluateOnNewDocument",
                                     {"identifier": script["identifier"]})
             _wait(lambda: browser.execute_script(
-                "return teamApi === true && state.batch.length === 3 && "
+                "return teamApi === true && state.batch.length === 2 && tokenName === null && "
                 "document.getElementById('annotator').value === 'alice';"), 15, "alice's items")
-            mine = {c["image_id"] for c in browser.execute_script("return state.batch;")}
-            assert not mine & bobs
-            for _ in range(3):
+            mine = batch()
+            assert not mine & (bobs | carols)
+            for _ in range(2):
                 _press(browser, true_label(_selected_path(browser)))
-            _wait(lambda: _body(browser, "waiting") == "0" and _body(browser, "answered") == "3",
+            _wait(lambda: _body(browser, "waiting") == "0" and _body(browser, "answered") == "2",
                   10, "alice's answers")
-            # her items are answered; bob still holds his: she gets no more, and none of his
+            # her items are answered and the others hold theirs: she gets none of them
             time.sleep(0.5)
-            ids = {c["image_id"] for c in browser.execute_script("return state.batch;")}
-            assert ids == mine and _body(browser, "batchDone") == "1"
+            assert batch() == mine and _body(browser, "batchDone") == "1"
         rows = [r for r in project.store.answers() if r["kind"] == "label"]
-        assert {r["image_id"] for r in rows} == mine and {r["annotator"] for r in rows} == {"alice"}
+        assert {r["annotator"] for r in rows} == {"alice", "carol"} and len(rows) == 3
+        assert {r["image_id"] for r in rows if r["annotator"] == "alice"} == mine
+        assert {r["image_id"] for r in rows if r["annotator"] == "carol"} <= carols
     finally:
         project.close()
