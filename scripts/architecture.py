@@ -6,7 +6,7 @@ private names imported across modules and ``# noqa: F401`` re-export shims.
 
 Usage::
 
-    python scripts/architecture.py [--json] [--max-class-lines 400]
+    python scripts/architecture.py [--json] [--max-class-lines 400] [--root CHECKOUT]
 """
 
 import argparse
@@ -211,23 +211,42 @@ def noqa_shims(root=ROOT, package=PACKAGE):
     return out
 
 
-def report(max_class_lines=400):
-    graph = import_graph()
+#: The strategy layer and the estimator modules: no strategy module should reach an estimator.
+STRATEGIES = ("skal.query", "skal.batch_query", "skal.low_budget", "skal.selection")
+ESTIMATORS = ("skal.classifier", "skal.waal", "skal.bgadl", "skal.fixmatch", "skal.head",
+              "skal.encoder", "skal.distributed", "skal.augment", "skal.learner")
+
+
+def reached(graph, module):
+    """Every module ``module`` imports at import time, directly or through others."""
+    seen, stack = set(), [module]
+    while stack:
+        for target in graph.get(stack.pop(), ()):
+            if target not in seen:
+                seen.add(target)
+                stack.append(target)
+    return seen
+
+
+def report(max_class_lines=400, root=ROOT):
+    graph = import_graph(root)
     found = cycles(graph)
-    full = import_graph(deferred=True)
-    long_classes = [(n, c) for n, c in class_lengths() if n > max_class_lines]
-    private = private_imports()
+    full = import_graph(root, deferred=True)
+    long_classes = [(n, c) for n, c in class_lengths(root) if n > max_class_lines]
+    private = private_imports(root)
     return {
         "modules": len(graph),
         "edges": sum(len(v) for v in graph.values()),
         "cycles": found,
         "edges_with_deferred_imports": sum(len(v) for v in full.values()),
         "cycles_with_deferred_imports": cycles(full),
+        "strategies_reaching_estimators": {
+            m: sorted(reached(graph, m) & set(ESTIMATORS)) for m in STRATEGIES if m in graph},
         f"classes_over_{max_class_lines}_lines": long_classes,
         "private_names_imported_across_modules": len({n for _, n in private}),
         "private_imports": len(private),
         "private_import_list": private,
-        "noqa_F401_lines": noqa_shims(),
+        "noqa_F401_lines": noqa_shims(root),
     }
 
 
@@ -235,8 +254,10 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--json", action="store_true", help="print the report as JSON")
     parser.add_argument("--max-class-lines", type=int, default=400)
+    parser.add_argument("--root", default=ROOT,
+                        help="the checkout to measure (e.g. an exported older commit)")
     args = parser.parse_args(argv)
-    out = report(args.max_class_lines)
+    out = report(args.max_class_lines, args.root)
     if args.json:
         print(json.dumps(out, indent=1))
         return 0
@@ -247,6 +268,9 @@ def main(argv=None):
           f"cycles {len(out['cycles_with_deferred_imports'])}")
     for component in out["cycles_with_deferred_imports"]:
         print("  cycle:", " <-> ".join(component))
+    print("estimator modules the strategy modules import (at import time, through any chain):")
+    for module, found in out["strategies_reaching_estimators"].items():
+        print(f"  {module}: {', '.join(found) or '-'}")
     key = f"classes_over_{args.max_class_lines}_lines"
     print(f"classes over {args.max_class_lines} lines: {len(out[key])}")
     for n, c in out[key]:

@@ -16,6 +16,8 @@ import numpy as np
 __all__ = [
     "IMAGE_EXTENSIONS",
     "as_image_array",
+    "check_color",
+    "check_image_size",
     "images_and_labels",
     "is_image_source",
     "load_array",
@@ -92,7 +94,7 @@ def scan_image_folder(path):
 
 
 # ---------------------------------------------------------------------------- decoding
-def _check_color(color, func_name):
+def check_color(color, func_name):
     if color is None:
         return None
     key = color.lower() if isinstance(color, str) else None
@@ -104,7 +106,7 @@ def _check_color(color, func_name):
     return _COLOR_CHANNELS[key]
 
 
-def _check_image_size(image_size, func_name):
+def check_image_size(image_size, func_name):
     """``None``, an int (square) or ``(height, width)`` -> None or ``(height, width)``."""
     if image_size is None:
         return None
@@ -189,8 +191,8 @@ def read_images(paths, image_size=None, color=None, on_error="raise", *,
         Positions in ``paths`` of the images in ``X`` (all of them unless ``on_error="skip"``).
     """
     func = _func
-    size = _check_image_size(image_size, func)
-    channels = _check_color(color, func)
+    size = check_image_size(image_size, func)
+    channels = check_color(color, func)
     _check_on_error(on_error, func)
     paths = [os.fspath(p) for p in paths]
     headers, errors = {}, []
@@ -281,8 +283,8 @@ def load_image_folder(
     (120, 3, 64, 64)
     """
     func = "load_image_folder"
-    _check_image_size(image_size, func)  # parameters first, then the disk
-    _check_color(color, func)
+    check_image_size(image_size, func)  # parameters first, then the disk
+    check_color(color, func)
     _check_on_error(on_error, func)
     paths, labels = scan_image_folder(path)
     if not paths:

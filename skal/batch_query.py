@@ -21,30 +21,28 @@ The labelled set (core-set's initial centres, TypiClust's covered clusters) come
 :class:`skal.ActiveLearner`, ``X_training`` of modAL's learners).
 """
 
-import inspect
 from collections.abc import Callable
 from typing import Any
 
 import numpy as np
-from sklearn.exceptions import NotFittedError
 from sklearn.utils import _safe_indexing
-from sklearn.utils.validation import check_is_fitted
 
 from ._docstrings import fill_doc
 from ._params import COUNT, SEED, Choice, Satisfies, validates
+from ._scores import bald_scores, entropy, least_confidence, margin
+from ._strategy import (
+    EMBEDDING,
+    check_mc_dropout,
+    draw_seed,
+    embed_features,
+    final_estimator,
+    labeled_features,
+    n_pool_rows,
+    pool_rows,
+)
 from ._typing import ArrayLike, Learner, QueryResult, RandomStateLike
 from ._validation import as_generator, check_n_instances
 from .calibration import TemperatureScaling, tempering
-from .query import (
-    _as_pool,
-    _check_mc_dropout,
-    _final_estimator,
-    _n_rows,
-    bald_scores,
-    entropy,
-    least_confidence,
-    margin,
-)
 from .selection import (
     MODE,
     TEMPERATURE,
@@ -61,98 +59,26 @@ _UTILITIES = ("bald", "entropy", "least_confidence", "margin")
 
 # The constraints the strategies share (each declares its own dict with these).
 _MC = {"n_samples": [COUNT], "subsample": [None, COUNT], "random_state": [SEED]}
-_EMBEDDING = [
-    None,
-    Satisfies(lambda value: isinstance(value, str) and value == "input", "'input'"),
-    Satisfies(callable, "a callable X -> (n, d) features"),
-]
 _UTILITY = [Choice(*_UTILITIES, description=f"one of {_UTILITIES}"),
             Satisfies(callable, "a callable (estimator, X) -> scores")]
 
 
 # ---------------------------------------------------------------------------- helpers
-def _seed(rng):
-    return int(rng.integers(2**31 - 1))
-
-
 def _mc_samples(owner, learner, X_pool, n_samples, subsample, rng, seeded, n_instances,
                 calibrate=None):
     """``(candidates, samples)``: MC-dropout probabilities of the (sub-sampled) pool, each pass
     tempered as ``calibrate`` says (:func:`skal.calibration.tempering`)."""
     temper = tempering(calibrate, f"The 'calibrate' parameter of {owner}")
-    est, X = _final_estimator(learner, X_pool)
-    _check_mc_dropout(est, owner, owner, "mutual information", "badge")
-    n_pool = _n_rows(X_pool)
+    est, X = final_estimator(learner, X_pool)
+    check_mc_dropout(est, owner, owner, "mutual information", "badge")
+    n_pool = n_pool_rows(X_pool)
     candidates = np.arange(n_pool)
     if subsample is not None and subsample < n_pool:
         candidates = np.sort(rng.choice(n_pool, max(subsample, n_instances), replace=False))
         X = _safe_indexing(X, candidates)
     samples = est.sample_proba(X, n_samples=n_samples,
-                               random_state=_seed(rng) if seeded else None)
+                               random_state=draw_seed(rng) if seeded else None)
     return candidates, temper(np.asarray(samples))
-
-
-def _is_fitted(est):
-    try:
-        check_is_fitted(est)
-    except NotFittedError:
-        return False
-    except TypeError:  # not an estimator scikit-learn knows how to check: let it try
-        return True
-    return True
-
-
-def _flat(owner, X):
-    X = np.asarray(X)
-    if X.ndim < 2:
-        raise ValueError(
-            f"{owner} needs samples with features, of shape (n, ...); got shape {X.shape}."
-        )
-    return X.reshape(len(X), -1)  # (n, ...) -> (n, d)
-
-
-def _features(owner, est, X, embedding, need_proba=False):
-    """``(features, proba or None)`` of the already transformed ``X`` (see the module doc)."""
-    if embedding is None and hasattr(est, "embed") and _is_fitted(est):
-        if need_proba and "return_proba" in inspect.signature(est.embed).parameters:
-            Z, proba = est.embed(X, return_proba=True)  # one forward pass for both
-            return _flat(owner, Z), np.asarray(proba)
-        Z = _flat(owner, est.embed(X))
-    elif embedding is None or (isinstance(embedding, str) and embedding == "input"):
-        Z = _flat(owner, X)
-    else:  # a callable (the strategies' constraints let nothing else through)
-        Z = _flat(owner, embedding(X))
-        if len(Z) != len(X):
-            raise ValueError(
-                f"The embedding given to {owner} returned {len(Z)} rows for {len(X)} samples."
-            )
-    if not need_proba:
-        return Z, None
-    if not hasattr(est, "predict_proba"):
-        raise TypeError(f"{owner} needs an estimator with predict_proba; got {type(est).__name__}.")
-    return Z, np.asarray(est.predict_proba(X))
-
-
-def _labeled_rows(learner, X_labeled):
-    """The labelled samples: ``X_labeled``, else the learner's training data, else None."""
-    if X_labeled is not None:
-        return X_labeled
-    for attr in ("X_training_", "X_training"):  # skal.ActiveLearner, then modAL's learners
-        X = getattr(learner, attr, None)
-        if X is not None:
-            return X
-    return None
-
-
-def _labeled_features(owner, learner, X_labeled, embedding):
-    X_lab = _labeled_rows(learner, X_labeled)
-    if X_lab is None:
-        return None
-    X_lab = _as_pool(X_lab)
-    if len(X_lab) == 0:
-        return None
-    est, X_lab = _final_estimator(learner, X_lab)
-    return _features(owner, est, X_lab, embedding)[0]
 
 
 # ---------------------------------------------------------------------------- strategies
@@ -220,7 +146,7 @@ def batch_bald(
     (4,)
     """
     rng = as_generator(random_state)
-    X_pool = _as_pool(X_pool)
+    X_pool = pool_rows(X_pool)
     n_instances = check_n_instances(n_instances, len(X_pool))
     candidates, samples = _mc_samples("batch_bald", learner, X_pool, n_samples, subsample, rng,
                                       random_state is not None, n_instances, calibrate)
@@ -232,12 +158,12 @@ def batch_bald(
 def _utility_scores(owner, utility, mode, learner, X_pool, n_samples, subsample, rng, seeded,
                     n_instances):
     if callable(utility):
-        est, X = _final_estimator(learner, X_pool)
+        est, X = final_estimator(learner, X_pool)
         scores = np.asarray(utility(est, X), dtype=np.float64)
-        if scores.shape != (_n_rows(X_pool),):
+        if scores.shape != (n_pool_rows(X_pool),):
             raise ValueError(
                 f"The utility given to {owner} must return one score per pool sample, shape "
-                f"({_n_rows(X_pool)},); got shape {scores.shape}."
+                f"({n_pool_rows(X_pool)},); got shape {scores.shape}."
             )
         return np.arange(len(scores)), scores
     if utility == "bald":
@@ -331,7 +257,7 @@ def stochastic_batch(
 def _stochastic(owner, learner, X_pool, n_instances, utility, mode, temperature, n_samples,
                 subsample, random_state):
     rng = as_generator(random_state)
-    X_pool = _as_pool(X_pool)
+    X_pool = pool_rows(X_pool)
     n_instances = check_n_instances(n_instances, len(X_pool))
     candidates, scores = _utility_scores(owner, utility, mode, learner, X_pool, n_samples,
                                          subsample, rng, random_state is not None, n_instances)
@@ -397,7 +323,7 @@ def power_bald(
                        n_samples, subsample, random_state)
 
 
-@validates({"embedding": _EMBEDDING, "random_state": [SEED]})
+@validates({"embedding": EMBEDDING, "random_state": [SEED]})
 @fill_doc
 def badge(
     learner: Learner,
@@ -454,14 +380,14 @@ def badge(
     ((10,), True)
     """
     rng = as_generator(random_state)
-    X_pool = _as_pool(X_pool)
+    X_pool = pool_rows(X_pool)
     n_instances = check_n_instances(n_instances, len(X_pool))
-    est, X = _final_estimator(learner, X_pool)
-    Z, proba = _features("badge", est, X, embedding, need_proba=True)
+    est, X = final_estimator(learner, X_pool)
+    Z, proba = embed_features("badge", est, X, embedding, need_proba=True)
     return badge_select(proba, Z, n_instances, random_state=rng)
 
 
-@validates({"embedding": _EMBEDDING, "random_state": [SEED]})
+@validates({"embedding": EMBEDDING, "random_state": [SEED]})
 @fill_doc
 def coreset(
     learner: Learner,
@@ -523,15 +449,15 @@ def coreset(
     """
     owner = "coreset"
     rng = as_generator(random_state)
-    X_pool = _as_pool(X_pool)
+    X_pool = pool_rows(X_pool)
     n_instances = check_n_instances(n_instances, len(X_pool))
-    est, X = _final_estimator(learner, X_pool)
-    Z = _features(owner, est, X, embedding)[0]
-    Z_lab = _labeled_features(owner, learner, X_labeled, embedding)
+    est, X = final_estimator(learner, X_pool)
+    Z = embed_features(owner, est, X, embedding)[0]
+    Z_lab = labeled_features(owner, learner, X_labeled, embedding)
     return kcenter_greedy(Z, n_instances, labeled=Z_lab, random_state=rng)
 
 
-@validates({"embedding": _EMBEDDING, "n_neighbors": [COUNT], "max_clusters": [COUNT],
+@validates({"embedding": EMBEDDING, "n_neighbors": [COUNT], "max_clusters": [COUNT],
             "min_cluster_size": [COUNT], "random_state": [SEED]})
 @fill_doc
 def typiclust(
@@ -606,11 +532,11 @@ def typiclust(
 
     owner = "typiclust"
     rng = as_generator(random_state)
-    X_pool = _as_pool(X_pool)
+    X_pool = pool_rows(X_pool)
     n_instances = check_n_instances(n_instances, len(X_pool))
-    est, X = _final_estimator(learner, X_pool)
-    Z = _features(owner, est, X, embedding)[0]
-    Z_lab = _labeled_features(owner, learner, X_labeled, embedding)
+    est, X = final_estimator(learner, X_pool)
+    Z = embed_features(owner, est, X, embedding)[0]
+    Z_lab = labeled_features(owner, learner, X_labeled, embedding)
     n_lab = 0 if Z_lab is None else len(Z_lab)
     if n_lab and Z_lab.shape[1] != Z.shape[1]:
         raise ValueError(
@@ -619,7 +545,7 @@ def typiclust(
         )
     features = Z if not n_lab else np.concatenate([Z_lab.astype(Z.dtype), Z])  # (n_lab + n, d)
     n_clusters = min(n_lab + n_instances, max_clusters, len(features))
-    seed = _seed(rng)
+    seed = draw_seed(rng)
     if n_clusters <= 50:
         km = KMeans(n_clusters=n_clusters, n_init=10, random_state=seed)
     else:

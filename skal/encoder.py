@@ -23,6 +23,12 @@ Two ways to use the representation:
 The NT-Xent loss and the SimCLR projection head come from the ``lightly`` package (its ``ssl``
 extra; ``pip install --no-deps lightly==1.6.0``: the two pieces need only torch).
 
+The encoder's pieces are mixins with one job each: ``skal._simclr.SimCLRNetworksMixin`` (the
+backbone, the projection head and the loss), ``skal._simclr.ContrastiveTrainingMixin`` (two
+views per batch, the NT-Xent step, per-epoch seeds) and :class:`EncoderTransformMixin`
+(``transform`` by chunks, ``trunk_``); this module holds the parameters, the data and the fit
+flow, and the ways classifiers start from the trunk.
+
 References
 ----------
 .. [1] T. Chen, S. Kornblith, M. Norouzi, G. Hinton, "A Simple Framework for Contrastive Learning
@@ -59,14 +65,14 @@ from ._validation import (
     torch_rng,
     validate_images,
 )
-from .nets.resnet import PreActResNet18, _ResNet18Base
+from .nets.resnet import PreActResNet18, ResNet18Base
 
 __all__ = ["ContrastiveEncoder", "InitTrunk", "init_trunk"]
 
 def _trunk_keys(trunk):
     """The state-dict entries of a trunk: a ResNet18's, less its head (``linear``)."""
     state = trunk.state_dict()
-    if isinstance(trunk, _ResNet18Base):
+    if isinstance(trunk, ResNet18Base):
         state = {k: v for k, v in state.items() if not k.startswith("linear.")}
     return state
 
@@ -573,7 +579,7 @@ def _find_trunks(module, kind):
 
 
 def _describe(trunk):
-    if isinstance(trunk, _ResNet18Base):
+    if isinstance(trunk, ResNet18Base):
         return (f"{type(trunk).__name__}(in_channels={trunk.in_channels}, "
                 f"width={trunk.conv1.out_channels})")
     return type(trunk).__name__
@@ -585,8 +591,8 @@ def _load_trunk(target, encoder, owner):
     kind = type(source)
     found = _find_trunks(target, kind)
     if not found:
-        if isinstance(source, _ResNet18Base):
-            other = [m for m in target.modules() if isinstance(m, _ResNet18Base)]
+        if isinstance(source, ResNet18Base):
+            other = [m for m in target.modules() if isinstance(m, ResNet18Base)]
             if other:
                 raise ValueError(
                     f"{owner} has a {type(other[0]).__name__} trunk, but the encoder's backbone "
@@ -607,7 +613,7 @@ def _load_trunk(target, encoder, owner):
             "init_trunk needs exactly one. Call it on the submodule to start."
         )
     trunk = found[0]
-    if isinstance(source, _ResNet18Base):
+    if isinstance(source, ResNet18Base):
         for what, theirs, ours, hint in (
             ("in_channels", trunk.in_channels, source.in_channels,
              "the images' channels: fit the encoder on images like the classifier's"),
@@ -777,7 +783,7 @@ def init_trunk(estimator_or_module: Any, encoder: Any, *,
         )
     enc = _fitted_encoder(encoder, owner)
     source = enc.trunk_
-    if isinstance(source, _ResNet18Base):
+    if isinstance(source, ResNet18Base):
         params = target.get_params(deep=False)
         preact = isinstance(source, PreActResNet18)
         if "preact" in params and bool(params["preact"]) != preact:

@@ -40,11 +40,19 @@ from sklearn.utils import _safe_indexing
 
 from ._docstrings import fill_doc
 from ._params import COUNT, SEED, Choice, Int, validates
+from ._scores import select_top
+from ._strategy import (
+    EMBEDDING,
+    check_mc_dropout,
+    draw_seed,
+    embed_features,
+    final_estimator,
+    labeled_features,
+    pool_rows,
+)
 from ._typing import ArrayLike, Learner, QueryResult, RandomStateLike
 from ._validation import as_generator, check_n_instances
-from .batch_query import _EMBEDDING, _features, _labeled_features, _seed
 from .batch_query import typiclust  # noqa: F401  re-exported: skal.low_budget.typiclust
-from .query import _as_pool, _check_mc_dropout, _final_estimator, select_top
 from .selection import (
     PURITY_THRESHOLD,
     RADIUS,
@@ -76,7 +84,7 @@ def _n_classes(owner, est, n_classes):
     )
 
 
-@validates({"embedding": _EMBEDDING, "radius": [None, RADIUS],
+@validates({"embedding": EMBEDDING, "radius": [None, RADIUS],
             "purity_threshold": [PURITY_THRESHOLD], "n_classes": [None, _N_CLASSES],
             "max_neighbors": [COUNT], "shrink": [SHRINK], "n_neighbors": [COUNT],
             "random_state": [SEED]})
@@ -182,11 +190,11 @@ def probcover(
 
     owner = "probcover"
     rng = as_generator(random_state)
-    X_pool = _as_pool(X_pool)
+    X_pool = pool_rows(X_pool)
     n_instances = check_n_instances(n_instances, len(X_pool))
-    est, X = _final_estimator(learner, X_pool)
-    Z = _features(owner, est, X, embedding)[0]
-    Z_lab = _labeled_features(owner, learner, X_labeled, embedding)
+    est, X = final_estimator(learner, X_pool)
+    Z = embed_features(owner, est, X, embedding)[0]
+    Z_lab = labeled_features(owner, learner, X_labeled, embedding)
     n_lab = 0 if Z_lab is None else len(Z_lab)
     if n_lab and Z_lab.shape[1] != Z.shape[1]:
         raise ValueError(
@@ -203,7 +211,7 @@ def probcover(
                 f"to choose its radius, which needs more than {k} points; got {len(features)}. "
                 "Pass a smaller n_classes, a radius=, or a larger pool."
             )
-        seed = _seed(rng)
+        seed = draw_seed(rng)
         if k <= 50:
             km = KMeans(n_clusters=k, n_init=10, random_state=seed)
         else:
@@ -316,11 +324,11 @@ def epig(
     """
     owner = "epig"
     rng = as_generator(random_state)
-    X_pool = _as_pool(X_pool)
+    X_pool = pool_rows(X_pool)
     n_pool = len(X_pool)
     n_instances = check_n_instances(n_instances, n_pool)
     if X_target is not None:
-        X_target = _as_pool(X_target)
+        X_target = pool_rows(X_target)
         pool_shape, target_shape = np.shape(X_pool)[1:], np.shape(X_target)[1:]
         if target_shape != pool_shape:
             raise ValueError(
@@ -343,10 +351,10 @@ def epig(
                               _safe_indexing(X_target, targets))  # (n + m, ...)
         pool_pos = np.arange(len(candidates))
         target_pos = len(candidates) + np.arange(len(targets))
-    est, X = _final_estimator(learner, X_rows)
-    _check_mc_dropout(est, owner, owner, "expected predictive information gain", "probcover")
+    est, X = final_estimator(learner, X_rows)
+    check_mc_dropout(est, owner, owner, "expected predictive information gain", "probcover")
     samples = np.asarray(est.sample_proba(
-        X, n_samples=n_samples, random_state=_seed(rng) if random_state is not None else None,
+        X, n_samples=n_samples, random_state=draw_seed(rng) if random_state is not None else None,
     ))  # (T, n + m, C): one weight draw per pass for the pool and the targets
     scores = epig_scores(samples[:, pool_pos], samples[:, target_pos])  # (n,)
     if mode == "top":

@@ -37,14 +37,18 @@ share of the chunks and all processes return the same indices as one process wou
 import warnings
 
 import numpy as np
-from scipy.special import xlogy
-from sklearn.pipeline import Pipeline
 
-from . import _topk, distributed
+from . import _process_group, _topk
 from ._docstrings import fill_doc
 from ._params import COUNT, SEED, validates
-from ._pool import as_pool
-from ._sources import as_image_array, is_image_source
+from ._scores import bald_scores, entropy, least_confidence, margin, select_top
+from ._strategy import (
+    check_mc_dropout,
+    estimator_and_transform,
+    n_pool_rows,
+    pool_view,
+    scan_pool,
+)
 from ._typing import ArrayLike, Learner, QueryResult, RandomStateLike
 from ._validation import as_generator, check_n_instances, resolve_seed
 from .calibration import TemperatureScaling, tempering
@@ -64,246 +68,10 @@ __all__ = [
 ]
 
 
-# ---------------------------------------------------------------------------- pure scores
-def least_confidence(proba: np.ndarray) -> np.ndarray:
-    """Least confidence ``1 - max_k p_k`` per row (high = uncertain).
-
-    Parameters
-    ----------
-    proba : ndarray of shape (n, n_classes)
-        Class probabilities, e.g. from ``predict_proba``.
-
-    Returns
-    -------
-    scores : ndarray of shape (n,)
-        ``1 - max_k p_k``, in [0, 1 - 1/n_classes].
-
-    Examples
-    --------
-    >>> import numpy as np
-    >>> from skal.query import least_confidence
-    >>> least_confidence(np.array([[0.9, 0.1], [0.5, 0.5]]))
-    array([0.1, 0.5])
-    """
-    return 1.0 - np.max(proba, axis=1)
-
-
-def margin(proba: np.ndarray) -> np.ndarray:
-    """Difference between the two largest probabilities per row (small = uncertain).
-
-    Parameters
-    ----------
-    proba : ndarray of shape (n, n_classes)
-        Class probabilities, e.g. from ``predict_proba``.
-
-    Returns
-    -------
-    margins : ndarray of shape (n,)
-        ``p_(1) - p_(2)``, in [0, 1]; all ones for a single class.
-
-    Examples
-    --------
-    >>> import numpy as np
-    >>> from skal.query import margin
-    >>> margin(np.array([[0.7, 0.2, 0.1], [0.4, 0.4, 0.2]]))
-    array([0.5, 0. ])
-    """
-    if proba.shape[1] < 2:
-        return np.ones(len(proba))
-    top2 = np.partition(proba, -2, axis=1)[:, -2:]  # (n, 2): second largest, largest
-    return top2[:, 1] - top2[:, 0]
-
-
-def entropy(proba: np.ndarray) -> np.ndarray:
-    """Predictive entropy ``-sum_k p_k log p_k`` per row, in nats (0 log 0 = 0).
-
-    Parameters
-    ----------
-    proba : ndarray of shape (n, n_classes)
-        Class probabilities, e.g. from ``predict_proba``.
-
-    Returns
-    -------
-    scores : ndarray of shape (n,)
-        Entropy in nats, in [0, log n_classes].
-
-    Examples
-    --------
-    >>> import numpy as np
-    >>> from skal.query import entropy
-    >>> entropy(np.array([[0.5, 0.5], [0.9, 0.1]])).round(4)
-    array([0.6931, 0.3251])
-    """
-    return -np.sum(xlogy(proba, proba), axis=1)
-
-
-def bald_scores(samples: ArrayLike) -> np.ndarray:
-    """BALD mutual information from MC samples (Houlsby et al. 2011; Gal et al. 2017).
-
-    ``I[y; w | x] = H[mean_t p_t] - mean_t H[p_t]``, computed with ``xlogy`` so that zero
-    probabilities give 0 rather than NaN.
-
-    Parameters
-    ----------
-    samples : ndarray of shape (n_samples, n, n_classes)
-        MC-dropout probabilities, as returned by ``sample_proba``.
-
-    Returns
-    -------
-    scores : ndarray of shape (n,)
-        Mutual information in nats, >= 0 up to rounding.
-
-    Examples
-    --------
-    Two passes that agree carry no information about the weights; two that disagree do:
-
-    >>> import numpy as np
-    >>> from skal.query import bald_scores
-    >>> samples = np.array([[[0.5, 0.5], [1.0, 0.0]],
-    ...                     [[0.5, 0.5], [0.0, 1.0]]])  # (T=2, n=2, n_classes=2)
-    >>> bald_scores(samples).round(4)
-    array([0.    , 0.6931])
-    """
-    samples = np.asarray(samples, dtype=np.float64)
-    if samples.ndim != 3:
-        raise ValueError(
-            f"samples must have shape (n_samples, n, n_classes); got shape {samples.shape}."
-        )
-    mean = samples.mean(axis=0)  # (n, n_classes)
-    expected_entropy = -np.sum(xlogy(samples, samples), axis=2).mean(axis=0)  # (n,)
-    return entropy(mean) - expected_entropy
-
-
 _SEEDED = {"random_state": [SEED]}
 
 
-@validates(_SEEDED)
-def select_top(
-    scores: ArrayLike, n_instances: int, random_state: RandomStateLike = None
-) -> np.ndarray:
-    """Return the positions of the ``n_instances`` highest scores, best first.
-
-    Parameters
-    ----------
-    scores : array-like of shape (n,)
-        Utilities, higher = better; NaN is an error.
-    n_instances : int
-        How many positions to return, from 1 to ``n``.
-    random_state : None, int, RandomState or Generator, default=None
-        None breaks ties by position; anything else by a seeded random order of the positions
-        (a keyed hash of each position, see :mod:`skal._topk`, so that a pool scored chunk by
-        chunk or on several processes gives the same selection).
-
-    Returns
-    -------
-    indices : ndarray of int64, shape (n_instances,)
-        Positions in ``scores``, highest score first.
-
-    Examples
-    --------
-    >>> from skal.query import select_top
-    >>> select_top([0.1, 0.9, 0.5, 0.9], 3)
-    array([1, 3, 2])
-    """
-    scores = np.asarray(scores, dtype=np.float64)
-    n_instances = check_n_instances(n_instances, len(scores))
-    return _topk.select_top(scores, n_instances, _topk.tiebreak_seed(random_state))
-
-
 # ---------------------------------------------------------------------------- helpers
-def _as_pool(X_pool):
-    """The pool as the strategies index it: lists, tuples, torch Datasets and PIL lists become
-    arrays, once."""
-    if is_image_source(X_pool):
-        return as_image_array(X_pool, "X_pool")
-    if isinstance(X_pool, (list, tuple)):
-        X_pool = np.asarray(X_pool)
-    try:
-        len(X_pool)
-    except TypeError:
-        raise TypeError(
-            f"X_pool must be an array-like of samples; got {type(X_pool).__name__}."
-        ) from None
-    return X_pool
-
-
-def _is_dataset_pool(X_pool):
-    return is_image_source(X_pool) and not isinstance(X_pool, (list, tuple))
-
-
-def _n_rows(X_pool):
-    if _is_dataset_pool(X_pool):  # counted, not loaded
-        return len(X_pool)
-    return len(_as_pool(X_pool))
-
-
-def _pool_view(X_pool):
-    """The pool as a chunked :class:`~skal._pool.Pool` view (memmaps and torch Datasets are read
-    one chunk at a time; lists of PIL images are converted once)."""
-    if _is_dataset_pool(X_pool):
-        return as_pool(X_pool)
-    return as_pool(_as_pool(X_pool))
-
-
-def _check_mc_dropout(est, owner, method, score, alternative):
-    """Refuse an estimator that cannot give MC-dropout samples with a message saying why."""
-    if not hasattr(est, "sample_proba"):
-        raise TypeError(
-            f"{owner} needs an estimator with a sample_proba(X, n_samples) method (MC dropout), "
-            f"such as skal.ResNet18Classifier; got {type(est).__name__}."
-        )
-    n_dropout = getattr(est, "_n_dropout_layers", None)
-    if hasattr(est, "module_") and callable(n_dropout) and n_dropout() == 0:
-        raise ValueError(
-            f"{method} needs stochastic passes, but the module of {type(est).__name__} has no "
-            "dropout layer with p > 0: every MC-dropout pass would give the same probabilities "
-            f"and every {score} would be 0. Use a module with dropout (e.g. "
-            "ResNet18Classifier(dropout=0.5)) or a strategy that needs none, such as "
-            f"{alternative}."
-        )
-
-
-def _final_estimator(learner_or_estimator, X_pool):
-    """The estimator that owns ``sample_proba`` and the (whole) pool transformed for it."""
-    est, transform = _estimator_and_transform(learner_or_estimator)
-    return est, transform(X_pool)
-
-
-def _estimator_and_transform(learner_or_estimator):
-    """The estimator that owns ``sample_proba`` and the transform a pool chunk needs for it."""
-    est = learner_or_estimator
-    if hasattr(est, "query_strategy") and hasattr(est, "estimator"):  # modAL or skal learner
-        est = est.estimator
-    if isinstance(est, Pipeline):
-        return est[-1], est[:-1].transform
-    return est, _identity
-
-
-def _identity(X):
-    return X
-
-
-def _scan(pool, score_chunk, n_instances, seed):
-    """The best ``n_instances`` of a pool, scored chunk by chunk: ``(positions, scores)``.
-
-    ``score_chunk(k, rows)`` gives the scores (higher = better) of chunk ``k``. Only this
-    process's chunks are scored (all of them outside a distributed run) and only the running top
-    k is kept; the processes' candidates are merged, so every process gets the same result, that
-    of one process over the whole pool. Memory: one chunk and k scores.
-    """
-    top = _topk.TopK(n_instances, seed)
-    for k in distributed.shard_chunks(pool.n_chunks):
-        start, stop = pool.chunk_bounds(k)
-        scores = np.asarray(score_chunk(k, pool.read(start, stop)), dtype=np.float64)
-        if scores.shape != (stop - start,):
-            raise ValueError(
-                f"The estimator returned scores of shape {scores.shape} for a chunk of "
-                f"{stop - start} pool samples; expected ({stop - start},)."
-            )
-        top.push(scores, np.arange(start, stop))
-    return distributed.merge_topk(top)
-
-
 def _calibration(calibrate, owner):
     """``calibrate=`` of strategy ``owner`` as the function applied to the probabilities it
     obtains (:func:`skal.calibration.tempering`; the identity for None)."""
@@ -312,14 +80,14 @@ def _calibration(calibrate, owner):
 
 def _query_with(utility, learner, X_pool, n_instances, random_state, calibrate=None, owner=""):
     temper = _calibration(calibrate, owner)
-    pool = _pool_view(X_pool)
+    pool = pool_view(X_pool)
     n_instances = check_n_instances(n_instances, len(pool))
-    (seed,) = distributed.broadcast_seeds(_topk.tiebreak_seed(random_state))
+    (seed,) = _process_group.broadcast_seeds(_topk.tiebreak_seed(random_state))
 
     def score(k, rows):
         return utility(temper(np.asarray(learner.predict_proba(rows))))
 
-    return _scan(pool, score, n_instances, seed)
+    return scan_pool(pool, score, n_instances, seed)
 
 
 # ---------------------------------------------------------------------------- strategies
@@ -363,10 +131,10 @@ def random_sampling(
     ((5,), True)
     """
     rng = as_generator(random_state)
-    n_pool = _n_rows(X_pool)
+    n_pool = n_pool_rows(X_pool)
     n_instances = check_n_instances(n_instances, n_pool)
     idx = rng.choice(n_pool, n_instances, replace=False).astype(np.int64)
-    idx = distributed.broadcast_array(idx)  # rank 0's draw, on every process
+    idx = _process_group.broadcast_array(idx)  # rank 0's draw, on every process
     return idx, np.zeros(n_instances)
 
 
@@ -566,22 +334,22 @@ def bald(
     """
     temper = _calibration(calibrate, "bald")
     rng = as_generator(random_state)
-    pool = _pool_view(X_pool)
+    pool = pool_view(X_pool)
     n_pool = len(pool)
     n_instances = check_n_instances(n_instances, n_pool)
-    est, transform = _estimator_and_transform(learner)
-    _check_mc_dropout(est, "bald", "BALD", "BALD score", "entropy_sampling")
+    est, transform = estimator_and_transform(learner)
+    check_mc_dropout(est, "bald", "BALD", "BALD score", "entropy_sampling")
     candidates = None
     if subsample is not None and subsample < n_pool:
         candidates = np.sort(rng.choice(n_pool, max(int(subsample), n_instances), replace=False))
-        candidates = distributed.broadcast_array(candidates)
+        candidates = _process_group.broadcast_array(candidates)
         pool = pool.subset(candidates)
     mask_seed = None if random_state is None else int(rng.integers(2**31 - 1))
     tie_seed = _topk.tiebreak_seed(None if random_state is None else rng)
-    if mask_seed is None and (pool.n_chunks > 1 or distributed.world_size() > 1):
+    if mask_seed is None and (pool.n_chunks > 1 or _process_group.world_size() > 1):
         # the estimator's own seed (what sample_proba would use), fixed once for all chunks
         mask_seed = resolve_seed(getattr(est, "random_state", None))
-    mask_seed, tie_seed = distributed.broadcast_seeds(mask_seed, tie_seed)
+    mask_seed, tie_seed = _process_group.broadcast_seeds(mask_seed, tie_seed)
 
     def score(k, rows):
         # one seed for every chunk and process: pass t is the same weight draw for the whole pool
@@ -590,7 +358,7 @@ def bald(
         )  # (T, chunk, n_classes): one chunk at a time, never (T, n, n_classes)
         return bald_scores(temper(samples))
 
-    best, scores = _scan(pool, score, n_instances, tie_seed)
+    best, scores = scan_pool(pool, score, n_instances, tie_seed)
     return (best if candidates is None else candidates[best]), scores
 
 
@@ -658,9 +426,9 @@ def waal_uncertainty_diversity(
     >>> idx.shape, bool((scores[:-1] <= scores[1:]).all())  # smallest first
     ((5,), True)
     """
-    pool = _pool_view(X_pool)
+    pool = pool_view(X_pool)
     n_instances = check_n_instances(n_instances, len(pool))
-    est, transform = _estimator_and_transform(learner)
+    est, transform = estimator_and_transform(learner)
     if not hasattr(est, "waal_score"):
         raise TypeError(
             "waal_uncertainty_diversity needs a fitted skal.WAALClassifier (an estimator with "
@@ -676,21 +444,21 @@ def waal_uncertainty_diversity(
         )
         uncertainty = UNCERTAINTY_ALIASES.get(kind, kind)
     waal_kwargs = {} if uncertainty is None else {"uncertainty": uncertainty}
-    (seed,) = distributed.broadcast_seeds(_topk.tiebreak_seed(random_state))
+    (seed,) = _process_group.broadcast_seeds(_topk.tiebreak_seed(random_state))
 
     def score(k, rows):  # the smallest WAAL scores are the best: rank by their negatives
         waal = est.waal_score(transform(rows), selection=selection, mixture=mixture,
                               **waal_kwargs)
         return -np.asarray(waal, dtype=np.float64)
 
-    idx, negated = _scan(pool, score, n_instances, seed)
+    idx, negated = scan_pool(pool, score, n_instances, seed)
     return idx, -negated
 
 
-# ---------------------------------------------------------------------------- batch-aware strategies
-# Defined in skal.batch_query (on skal.selection's pure selectors) and re-exported here on first
-# use: skal.batch_query imports this module's helpers, so an import at this point would be
-# circular whenever skal.batch_query is imported first.
+# ---------------------------------------------------------------------------- other families
+# Defined in skal.batch_query and skal.low_budget (on skal.selection's pure selectors) and
+# re-exported here on first use, so that ``import skal.query`` does not load them. No cycle: they
+# import the layer below (skal._scores, skal._strategy), never this module.
 _BATCH_STRATEGIES = ("batch_bald", "stochastic_batch", "power_bald", "badge", "coreset",
                      "typiclust")
 _LOW_BUDGET_STRATEGIES = ("probcover", "epig")

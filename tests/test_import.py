@@ -120,11 +120,13 @@ def test_unknown_attribute():
 
 @pytest.mark.parametrize("module", ["skal.batch_query", "skal.query", "skal.selection"])
 def test_each_query_module_imports_first_in_a_fresh_interpreter(module):
-    # skal.batch_query imports skal.query, which re-exports the batch strategies: imported first,
-    # it used to fail with "cannot import name 'badge' from partially initialized module"
+    # skal.query re-exports the batch and low-budget strategies and the pure scores of
+    # skal._scores; when skal.batch_query imported skal.query, importing it first failed with
+    # "cannot import name 'badge' from partially initialized module"
     out = fresh(
         f"import json, {module}, skal.query as q\n"
         "print(json.dumps([getattr(q, n).__module__ for n in q.__all__]))"
     )
-    assert set(out) == {"skal.query", "skal.batch_query", "skal.low_budget"}
+    assert set(out) == {"skal.query", "skal._scores", "skal.batch_query", "skal.low_budget"}
     assert out.count("skal.batch_query") == 6 and out.count("skal.low_budget") == 2
+    assert out.count("skal._scores") == 5

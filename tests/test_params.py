@@ -212,7 +212,7 @@ def _hand_written_range_errors():
 
     from skal import BGADLClassifier, ContrastiveEncoder, WAALClassifier
     from skal._pool import Pool
-    from skal._sources import _check_image_size
+    from skal._sources import check_image_size
     from skal.losses import waal_uncertainty
     from skal.nets import BGADLLeNet, LeNetFeatures, ResNet18
 
@@ -220,7 +220,7 @@ def _hand_written_range_errors():
         (lambda: Pool(np.zeros((3, 2)), chunk_size=0),
          "The 'chunk_size' parameter must be None or an int in the range [1, inf). Got 0 "
          "instead."),
-        (lambda: _check_image_size((0, 3), "load_image_folder"),
+        (lambda: check_image_size((0, 3), "load_image_folder"),
          "The 'image_size' parameter of load_image_folder must be None, an int in the range "
          "[1, inf) or a pair (height, width) of such ints. Got (0, 3) instead."),
         (lambda: waal_uncertainty(torch.zeros(2, 3), mixture=1.5),

@@ -55,7 +55,7 @@ def create_project(path, images, classes=None, *, image_size=None, color=None, s
     str
         The project folder.
     """
-    from .._sources import _check_color, _check_image_size
+    from .._sources import check_color, check_image_size
 
     config = dict(DEFAULT_CONFIG, **(settings or {}))
     check_config(config)
@@ -67,8 +67,8 @@ def create_project(path, images, classes=None, *, image_size=None, color=None, s
             os.path.join(path, STORE_FILE)):
         raise FileExistsError(f"{path!r} already holds a labelling project; open it instead.")
     root = os.path.realpath(os.fspath(images))
-    size = _check_image_size(image_size, "Project.init")
-    channels = _check_color(color, "Project.init")
+    size = check_image_size(image_size, "Project.init")
+    channels = check_color(color, "Project.init")
     scan = _scan(root, stacklevel + 1)
     if not scan.paths:
         raise ValueError(f"The folder {root!r} holds no PNG, JPEG or WebP image.")

@@ -153,7 +153,7 @@ class PreActBlock(nn.Module):
         return out + identity
 
 
-class _ResNet18Base(nn.Module):
+class ResNet18Base(nn.Module):
     """Shared skeleton: stem, four stages, pooling and the dropout head."""
 
     preact = False
@@ -243,7 +243,7 @@ class _ResNet18Base(nn.Module):
         return self.head(self.features(x))
 
 
-class ResNet18(_ResNet18Base):
+class ResNet18(ResNet18Base):
     """CIFAR-style ResNet18 built from :class:`BasicBlock` (torchvision's block, reimplemented).
 
     A 3x3 stride-1 stem, four stages of two blocks, global average pooling and a
@@ -280,7 +280,7 @@ class ResNet18(_ResNet18Base):
         return BasicBlock(in_planes, planes, stride, downsample=downsample)
 
 
-class PreActResNet18(_ResNet18Base):
+class PreActResNet18(ResNet18Base):
     """Pre-activation ResNet18 ("ResNet18pa" in BGADL).
 
     The skeleton of :class:`ResNet18` built from :class:`PreActBlock`: the stem is a bare
