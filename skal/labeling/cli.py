@@ -1,4 +1,5 @@
-"""``skal label init | serve | train | export | rescan | unlock | studio``: the command line of a
+"""``skal label init | serve | train | export | rescan | unlock | studio | annotator``: the command
+line of a
 labelling project (``studio``: Label Studio in and out).
 
 :func:`add_label_parser` adds the ``label`` command to ``skal``'s parser. Only argparse is imported
@@ -19,7 +20,7 @@ __all__ = ["add_label_parser"]
 _DEFAULTS = {"batch_size": 20, "strategy": "bald", "model": "auto", "recipe": "scratch",
              "width": 16, "epochs": 10, "min_steps": 100,
              "train_batch_size": 32, "lr": 1e-3, "mc_samples": 20, "holdout": 0.2, "seed": 0,
-             "device": "cpu"}
+             "device": "cpu", "overlap": 1, "aggregation": "majority", "assign_size": 10}
 
 
 def _positive_int(text):
@@ -62,6 +63,19 @@ def _port(text):
     if not 0 <= value <= 65535:
         raise argparse.ArgumentTypeError(f"expected a port number in [0, 65535], got {text!r}")
     return value
+
+
+def _store_url(text):
+    if not text.startswith(("postgresql://", "postgres://")):
+        raise argparse.ArgumentTypeError(f"expected a postgresql:// URL (the default store is "
+                                         f"PROJECT/skal.db), got {text!r}")
+    return text
+
+
+def _add_store_option(parser, help_text=None):
+    parser.add_argument("--store", type=_store_url, metavar="postgresql://...",
+                        help=help_text or "the project's PostgreSQL store (default: the one "
+                        "PROJECT/skal.store names, else PROJECT/skal.db)")
 
 
 def _classes(text):
@@ -140,6 +154,15 @@ def add_label_parser(commands):
                       help="fraction of the labels held out for the learning curve")
     init.add_argument("--seed", type=int, default=_DEFAULTS["seed"])
     init.add_argument("--device", default=_DEFAULTS["device"], help="cpu, cuda, cuda:1, ...")
+    init.add_argument("--overlap", type=_positive_int, default=_DEFAULTS["overlap"],
+                      help="several annotators: each batch item goes to this many of them")
+    init.add_argument("--aggregation", choices=("majority", "dawid_skene"),
+                      default=_DEFAULTS["aggregation"],
+                      help="the labels a round trains on when annotators disagree")
+    init.add_argument("--assign-size", type=_positive_int, default=_DEFAULTS["assign_size"],
+                      help="unanswered batch items an annotator holds at once")
+    _add_store_option(init, "keep the project's store in this (empty) PostgreSQL database, "
+                            "for a team server (default: PROJECT/skal.db, SQLite)")
     init.set_defaults(handler=_init)
 
     serve = sub.add_parser("serve", help="serve the labelling page",
@@ -151,6 +174,7 @@ def add_label_parser(commands):
     serve.add_argument("--port", type=_port, default=8000, help="0 picks a free port")
     serve.add_argument("--require-token", action="store_true",
                        help="require the token on 127.0.0.1 too")
+    _add_store_option(serve)
     serve.set_defaults(handler=_serve)
 
     train = sub.add_parser("train", help="train and query the next batch, without the page")
@@ -191,6 +215,7 @@ def add_label_parser(commands):
                     "first). Labels are not touched.")
     unlock.add_argument("project", metavar="PROJECT")
     unlock.set_defaults(handler=_unlock)
+    _add_annotator_parser(sub)
     _add_studio_parser(sub)
     return label
 
@@ -213,10 +238,79 @@ def _user_errors(handler):
     return wrapped
 
 
-def _open(path):
+def _open(path, store=None):
     from .project import Project
 
-    return Project(path)
+    return Project(path, store=store)
+
+
+def _add_annotator_parser(sub):
+    annotator = sub.add_parser(
+        "annotator", help="register the annotators of a team (each gets a token)",
+        description="Several annotators: 'add' registers a name and prints its token once (only "
+                    "its hash is stored) with the link that signs a browser in; a registered "
+                    "name answers only with its token. 'remove' revokes it (the answers stay); "
+                    "'list' shows them.")
+    actions = annotator.add_subparsers(dest="annotator_command", required=True,
+                                       parser_class=type(annotator))
+    add = actions.add_parser("add", help="register NAME and print its token")
+    add.add_argument("project", metavar="PROJECT")
+    add.add_argument("name", metavar="NAME")
+    add.add_argument("--replace", action="store_true",
+                     help="give a registered (or removed) NAME a new token")
+    add.add_argument("--url", default="http://127.0.0.1:8000/",
+                     help="the page's address, for the printed link")
+    _add_store_option(add)
+    add.set_defaults(handler=_annotator_add)
+    remove = actions.add_parser("remove", help="revoke NAME's token (the answers stay)")
+    remove.add_argument("project", metavar="PROJECT")
+    remove.add_argument("name", metavar="NAME")
+    _add_store_option(remove)
+    remove.set_defaults(handler=_annotator_remove)
+    listing = actions.add_parser("list", help="the registered annotators and their answers")
+    listing.add_argument("project", metavar="PROJECT")
+    _add_store_option(listing)
+    listing.set_defaults(handler=_annotator_list)
+
+
+@_user_errors
+def _annotator_add(args):
+    import urllib.parse
+
+    with _open(args.project, args.store) as project:
+        token = project.add_annotator(args.name, replace=args.replace)
+    base = args.url if args.url.endswith("/") else args.url + "/"
+    print(f"annotator {args.name}: token {token} (shown this once; only its hash is stored)")
+    print(f"their link (it signs the browser in): {base}?annotator_token="
+          f"{urllib.parse.quote(token)}")
+
+
+@_user_errors
+def _annotator_remove(args):
+    with _open(args.project, args.store) as project:
+        project.remove_annotator(args.name)
+    print(f"annotator {args.name}: token revoked; their answers are kept")
+
+
+@_user_errors
+def _annotator_list(args):
+    import datetime
+
+    with _open(args.project, args.store) as project:
+        counts = {}
+        for r in project.store.votes():
+            counts[r["annotator"]] = counts.get(r["annotator"], 0) + 1
+        registered = {a["name"]: a for a in project.annotators()}
+        for name in sorted(set(registered) | set(counts)):
+            a = registered.get(name)
+            if a is None:
+                state = "by name"
+            elif a["removed_at"] is not None:
+                state = "removed"
+            else:
+                when = datetime.datetime.fromtimestamp(a["created_at"], datetime.timezone.utc)
+                state = f"token since {when.isoformat(timespec='seconds')}"
+            print(f"{name}\t{state}\t{counts.get(name, 0)} answered images")
 
 
 @_user_errors
@@ -228,12 +322,13 @@ def _init(args):
     settings = {k: getattr(args, k) for k in (
         "batch_size", "strategy", "model", "recipe", "encoder_epochs", "encoder_width", "width",
         "epochs", "min_steps", "train_batch_size", "lr", "mc_samples", "subsample", "holdout",
-        "seed", "device")}
+        "seed", "device", "overlap", "aggregation", "assign_size")}
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         try:
             project = Project.init(args.project, args.images, args.classes,
-                                   image_size=args.image_size, color=args.color, **settings)
+                                   image_size=args.image_size, color=args.color,
+                                   store=args.store, **settings)
         except FileExistsError as exc:
             raise ValueError(str(exc)) from None
     for w in caught:
@@ -266,7 +361,7 @@ def _serve(args):
             f"skal label serve needs the web extra ({exc.name} is missing): pip install "
             "'skal[label]'"
         ) from None
-    project = _open(args.project)
+    project = _open(args.project, args.store)
     try:
         server, sock, url, token = make_server(project, args.host, args.port,
                                                require_token=args.require_token)
@@ -360,11 +455,12 @@ def _unlock(args):
     import os
 
     from .project import Project
-    from .store import DB_NAME, LabelStore
+    from .store import LabelStore, project_store
 
-    if not os.path.isfile(os.path.join(args.project, DB_NAME)):
+    location = project_store(args.project)
+    if location is None:
         Project(args.project)  # raises the usual "is not a skal labelling project" error
-    store = LabelStore(os.path.join(args.project, DB_NAME))  # (Project() would unlock on open)
+    store = LabelStore(location, lock_dir=args.project)  # (Project() would unlock on open)
     try:
         running = {r["id"]: r for r in store.rounds() if r["status"] == "running"}
         ids = store.unlock()
