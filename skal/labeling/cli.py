@@ -1,6 +1,6 @@
 """``skal label init | serve | train | export | rescan | unlock | studio | annotator``: the command
-line of a
-labelling project (``studio``: Label Studio in and out).
+line of a labelling project (``studio``: Label Studio in and out; ``annotator``: a team's
+names and tokens).
 
 :func:`add_label_parser` adds the ``label`` command to ``skal``'s parser. Only argparse is imported
 here; torch, the web framework and the project code are imported by the handlers, so that
