@@ -61,6 +61,17 @@ if ! { command -v chromium && command -v chromedriver; } >/dev/null 2>&1; then
     echo "[setup] note: chromium not found; as root run: apt-get install chromium chromium-driver"
   fi
 fi
+# The label store's PostgreSQL tests start a throw-away cluster with Debian's initdb/pg_ctl (as the
+# postgres user when run as root; unix socket only). Without them those tests are skipped.
+if ! { command -v initdb || ls /usr/lib/postgresql/*/bin/initdb; } >/dev/null 2>&1; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+    echo "[setup] installing the Debian package postgresql (label store tests)"
+    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql) >/dev/null \
+      || echo "[setup] warning: could not install postgresql; the PostgreSQL store tests will be skipped"
+  else
+    echo "[setup] note: PostgreSQL not found; as root run: apt-get install postgresql"
+  fi
+fi
 # A failing import here ends the script with an error (set -e applies to an assignment), never "ready".
 versions=$("$VENV/bin/python" -c 'import skal, torch, skorch, sklearn; print(f"torch {torch.__version__}, skorch {skorch.__version__}, scikit-learn {sklearn.__version__}")')
 # Label Studio for tests/test_label_studio.py, in an environment of its own: label-studio 1.23.2 pins
