@@ -464,6 +464,14 @@ def test_cli_sync_reads_the_key_from_the_environment(server, trained, tmp_path, 
     assert TOKEN not in out
     assert main(args) == 0
     assert "(found)" in capsys.readouterr().out
+    common = [str(tmp_path / "project"), "--url", server, "--title", "from the cli"]
+    assert main(["label", "studio", "export", *common, "--document-root", str(trained)]) == 0
+    out = capsys.readouterr().out  # a push only: no import part
+    assert "(found)" in out and "0 task(s) created, 0 updated, 0 prediction(s) pushed" in out
+    assert "answer(s)" not in out
+    assert main(["label", "studio", "import", *common]) == 0
+    assert capsys.readouterr().out.startswith("0 answer(s) imported (0 skip(s)), 0 already "
+                                              "imported, 6 task(s) not annotated yet")
     monkeypatch.setenv(ls.API_KEY_ENV, "wrong-key-123456")
     assert main(args) == 2
     err = capsys.readouterr().err
