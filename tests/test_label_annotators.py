@@ -305,3 +305,27 @@ def test_the_annotator_link_sets_a_cookie_and_opens_a_guarded_server(project):
         status, _, _ = http_request(running.base, "GET", "/api/state",
                                     headers={"Cookie": f"skal_annotator={token}"})
         assert status == 401
+
+
+def test_the_answers_export_has_every_annotator_and_view_ms(project, tmp_path):
+    import csv
+    import subprocess
+    import sys
+
+    from label_helpers import subprocess_env
+
+    project.label(1, "3", annotator="alice", view_ms=1200)
+    project.label(1, "4", annotator="=bob")  # a name a spreadsheet would run
+    project.skip(2, annotator="alice", view_ms=0)
+    assert project.export_answers(tmp_path / "a.csv") == 3
+    with open(tmp_path / "a.csv", newline="", encoding="utf-8") as f:
+        rows = list(csv.DictReader(f))
+    assert [(r["annotator"], r["answer"], r["label"], r["view_ms"]) for r in rows] == [
+        ("alice", "label", "3", "1200"), ("'=bob", "label", "4", ""),
+        ("alice", "skip", "", "0")]
+    project.close()
+    done = subprocess.run([sys.executable, "-m", "skal", "label", "export", project.path,
+                           "--format", "answers"], capture_output=True, text=True,
+                          env=subprocess_env(), timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert os.path.isfile(os.path.join(project.path, "answers.csv"))

@@ -187,7 +187,9 @@ def add_label_parser(commands):
                                         "(path,label,annotator,answered_at,sha256) or as an "
                                         "ImageFolder (one sub-folder per class).")
     export.add_argument("project", metavar="PROJECT")
-    export.add_argument("--format", choices=("csv", "imagefolder"), default="csv")
+    export.add_argument("--format", choices=("csv", "imagefolder", "answers"), default="csv",
+                        help="csv: one label per image; answers: every annotator's answer "
+                             "with its view_ms (CSV); imagefolder: a folder per class")
     export.add_argument("--out", help="default: PROJECT/labels.csv or PROJECT/export/")
     export.add_argument("--escape-formulas", action=argparse.BooleanOptionalAction, default=True,
                         help="CSV: make cells a spreadsheet could run as a formula inert (a path "
@@ -404,10 +406,12 @@ def _export(args):
 
     project = _open(args.project)
     with project:
-        out = args.out or os.path.join(project.path, "labels.csv" if args.format == "csv"
-                                       else "export")
+        default = {"csv": "labels.csv", "answers": "answers.csv"}.get(args.format, "export")
+        out = args.out or os.path.join(project.path, default)
         try:
-            if args.format == "csv":
+            if args.format == "answers":
+                n = project.export_answers(out, escape_formulas=args.escape_formulas)
+            elif args.format == "csv":
                 n = project.export_csv(out, escape_formulas=args.escape_formulas)
             else:
                 n = project.export_imagefolder(out)

@@ -7,7 +7,7 @@ import re
 import shutil
 import warnings
 
-__all__ = ["export_csv", "export_imagefolder", "looks_like_formula"]
+__all__ = ["export_answers_csv", "export_csv", "export_imagefolder", "looks_like_formula"]
 
 
 # what a spreadsheet may run as a formula (OWASP's "CSV injection" list, the DDE pipe, and the
@@ -85,6 +85,42 @@ def export_csv(store, out, escape_formulas=True):
                              _cell(r["label"], escape_formulas),
                              _cell(r["annotator"], escape_formulas),
                              when.isoformat(timespec="seconds"), r["sha256"]])
+    return len(rows)
+
+
+def export_answers_csv(store, out, escape_formulas=True):
+    """Write every annotator's answer on every image in use, one row each.
+
+    Columns ``path,annotator,answer,label,answered_at,view_ms,sha256`` (``answer`` is
+    ``label`` or ``skip``; ``view_ms`` the milliseconds from the image being shown to the
+    answer, empty when the sender gave none): what several annotators said, for agreement or
+    aggregation elsewhere. Cells are escaped as by :func:`export_csv`.
+
+    Parameters
+    ----------
+    store : LabelStore
+    out : str or path-like
+    escape_formulas : bool, default=True
+
+    Returns
+    -------
+    int
+        The number of rows.
+    """
+    paths = {r["id"]: (r["path"], r["sha256"]) for r in store.images()}
+    rows = [r for r in store.votes() if r["image_id"] in paths]
+    with open(out, "w", newline="", encoding="utf-8") as f:
+        writer = csv.writer(f)
+        writer.writerow(["path", "annotator", "answer", "label", "answered_at", "view_ms",
+                         "sha256"])
+        for r in rows:
+            path, digest = paths[r["image_id"]]
+            when = datetime.datetime.fromtimestamp(r["created_at"], datetime.timezone.utc)
+            writer.writerow([_path_cell(path, escape_formulas),
+                             _cell(r["annotator"], escape_formulas), r["kind"],
+                             "" if r["label"] is None else _cell(r["label"], escape_formulas),
+                             when.isoformat(timespec="seconds"),
+                             "" if r["view_ms"] is None else r["view_ms"], digest])
     return len(rows)
 
 

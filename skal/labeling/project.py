@@ -630,6 +630,24 @@ class Project:
         """
         return _export.export_csv(self.store, out, escape_formulas=escape_formulas)
 
+    def export_answers(self, out, escape_formulas=True):
+        """Write every annotator's answer on every image in use as CSV.
+
+        Columns ``path,annotator,answer,label,answered_at,view_ms,sha256`` (see
+        :func:`skal.labeling.export.export_answers_csv`).
+
+        Parameters
+        ----------
+        out : str or path-like
+        escape_formulas : bool, default=True
+
+        Returns
+        -------
+        int
+            The number of rows.
+        """
+        return _export.export_answers_csv(self.store, out, escape_formulas=escape_formulas)
+
     def export_imagefolder(self, out):
         """Copy every labelled image to ``out/CLASS/`` (torchvision's ``ImageFolder`` layout).
 
