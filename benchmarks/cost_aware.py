@@ -35,12 +35,11 @@ import platform
 import sys
 import time
 
+import _bench  # benchmarks/ is on sys.path when run as a script
 import numpy as np
 import torch
 from scipy.special import xlogy
 from sklearn.linear_model import LogisticRegression
-
-import _bench  # benchmarks/ is on sys.path when run as a script
 
 from skal import (
     ClassTimeModel,

@@ -44,11 +44,10 @@ import platform
 import sys
 import time
 
+import _bench  # benchmarks/ is on sys.path when run as a script
 import numpy as np
 import torch
 from sklearn.linear_model import LogisticRegression
-
-import _bench  # benchmarks/ is on sys.path when run as a script
 
 from skal import AccuracyPlateau, entropy_sampling, random_sampling
 from skal.datasets import load_digits_images

@@ -17,8 +17,9 @@ with the expected seconds from a *time model* fitted on recorded answer times:
 Both take ``fit(X, y, seconds, proba=None)`` and ``predict(X, proba)``.
 """
 
+from collections.abc import Callable
 from numbers import Integral, Real
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 from scipy.special import xlogy

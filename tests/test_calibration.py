@@ -73,7 +73,7 @@ def test_ece_hand_computed():
 
 
 def test_temperature_scaling_lowers_nll_and_ece_on_new_data():
-    z, p, y = _overconfident(n=3000, seed=2)
+    _, p, y = _overconfident(n=3000, seed=2)
     ts = TemperatureScaling().fit(p[:1500], y[:1500])
     assert ts.nll_after_ < ts.nll_before_
     before = expected_calibration_error(y[1500:], p[1500:])

@@ -145,7 +145,9 @@ def test_forecast_recovers_a_power_law_and_its_gain():
 def test_forecast_uncertainty_covers_the_truth_on_noisy_curves():
     # residual bootstrap on 8 noisy rounds: the truth within 3 s.d. in most of 20 curves
     n = np.arange(1, 9) * 50
-    true = lambda k: 0.9 - 0.5 * (k / 50) ** -0.6  # noqa: E731
+    def true(k):
+        return 0.9 - 0.5 * (k / 50) ** -0.6
+
     covered, sds = 0, []
     for seed in range(20):
         acc = true(n) + np.random.default_rng(seed).normal(0, 0.005, len(n))
@@ -210,8 +212,9 @@ _TIMES = ("fit_seconds", "query_seconds")
 def test_skal_run_records_the_new_keys_and_a_resume_records_the_same(tmp_path):
     from skal.experiment import ExperimentConfig, run_experiment
 
-    params = dict(dataset="digits", method="entropy", n_initial=20, query_size=10, repeats=1,
-                  width=2, max_epochs=1, pool_size=200, test_size=100, seed=0)
+    params = {"dataset": "digits", "method": "entropy", "n_initial": 20, "query_size": 10,
+              "repeats": 1, "width": 2, "max_epochs": 1, "pool_size": 200, "test_size": 100,
+              "seed": 0}
     full = run_experiment(ExperimentConfig(n_rounds=4, **params), tmp_path / "a",
                           progress=False).rows
     run_experiment(ExperimentConfig(n_rounds=1, **params), tmp_path / "b", progress=False)
