@@ -574,3 +574,49 @@ def test_each_annotator_sees_their_own_items_in_chromium(tmp_path, window):
         assert {r["image_id"] for r in rows if r["annotator"] == "carol"} <= carols
     finally:
         project.close()
+
+
+def test_agreement_of_overlapping_annotators_is_shown_in_chromium(tmp_path, window):
+    from selenium.webdriver.common.by import By
+
+    from skal.labeling import Project
+    from skal.labeling.app import start_server
+
+    browser = window
+    write_digit_pngs(tmp_path / "png", 12, size=8)
+    project = Project.init(tmp_path / "p", tmp_path / "png", DIGIT_CLASSES, batch_size=3,
+                           width=2, epochs=1, min_steps=0, holdout=0.0, overlap=2)
+    try:
+        with start_server(project) as running:
+            items = [it.image_id for it in project.next_batch()]
+            # bob and dave answer the same three items; they differ on the last one
+            for who, labels in (("bob", ["1", "2", "3"]), ("dave", ["1", "2", "4"])):
+                assert http_request(running.base, "POST", "/api/my-items",
+                                    body={"annotator": who})[0] == 200
+                for image_id, label in zip(items, labels):
+                    assert http_request(running.base, "POST", "/api/answers", body={
+                        "image_id": image_id, "label": label, "annotator": who})[0] == 200
+            # bob's browser (his name from an earlier visit)
+            script = browser.execute_cdp_cmd("Page.addScriptToEvaluateOnNewDocument", {
+                "source": "localStorage.setItem('skal-annotator', 'bob');"})
+            browser.get(running.url)
+            browser.execute_cdp_cmd("Page.removeScriptToEvaluateOnNewDocument",
+                                    {"identifier": script["identifier"]})
+            box = browser.find_element(By.ID, "agreement-box")
+            _wait(lambda: box.is_displayed(), 15, "the agreement")
+            report = browser.execute_script("return state.agreement;")
+            assert report["n_overlap"] == 3 and report["pairs"][0]["n_items"] == 3
+            text = browser.find_element(By.ID, "agreement").text
+            assert "3 of 3 answered items have 2 or more answers" in text
+            assert f"mean agreement per item {round(report['mean_item_agreement'] * 100)}%" in text
+            assert f"Fleiss' kappa {report['fleiss_kappa']:.2f}" in text
+            assert f"Cohen's kappa bob / dave {report['pairs'][0]['kappa']:.2f} on 3 items" \
+                in text
+            # bob sees his items, his own answers and that each has two
+            _wait(lambda: len(_cells(browser)) == 3, 10, "bob's items")
+            cells = _cells(browser)
+            assert [c["label"] for c in cells] == ["1", "2", "3"]
+            assert all(c["guess"].endswith("\u00b7 2 answers") for c in cells), cells
+            assert _body(browser, "answered") == "3"
+    finally:
+        project.close()

@@ -354,8 +354,9 @@ function renderGrid() {
     let text = s.kind === "label" ? s.label : (s.kind === "skip" ? "skipped" : "\u00a0");
     if (s.kind && !s.saved) text += " \u00b7 not saved yet";
     cell.querySelector(".answer").textContent = text;
-    cell.querySelector(".guess").textContent = item.guess === null || item.guess === undefined
-      ? "no model yet" : "guess: " + item.guess + formatConfidence(item.confidence);
+    cell.querySelector(".guess").textContent = (item.guess === null || item.guess === undefined
+      ? "no model yet" : "guess: " + item.guess + formatConfidence(item.confidence))
+      + (item.n_votes > 1 ? " \u00b7 " + item.n_votes + " answers" : "");
   });
   const saved = state.batch.filter((it) => it.answer && !waitingFor(it.image_id)).length;
   const waiting = state.batch.filter((it) => waitingFor(it.image_id)).length;
@@ -542,7 +543,32 @@ function renderStopping() {
   }
 }
 
+function renderAgreement() {
+  // several annotators on the same items (overlap): how far they agree, as the server computed
+  const a = state.agreement;
+  const box = $("agreement");
+  box.replaceChildren();
+  $("agreement-box").hidden = !(a && a.n_overlap);
+  if (!a || !a.n_overlap) return;
+  const kappa = (k) => (k === null || k === undefined ? "undefined" : k.toFixed(2));
+  const lines = [a.n_overlap + " of " + a.n_items + " answered items have 2 or more answers"];
+  if (a.mean_item_agreement !== null && a.mean_item_agreement !== undefined) {
+    lines.push("mean agreement per item " + Math.round(a.mean_item_agreement * 100) + "%");
+  }
+  lines.push("Fleiss' kappa " + kappa(a.fleiss_kappa));
+  for (const pair of a.pairs || []) {
+    lines.push("Cohen's kappa " + pair.annotators.join(" / ") + " " + kappa(pair.kappa)
+      + " on " + pair.n_items + " items");
+  }
+  for (const text of lines) {
+    const p = document.createElement("p");
+    p.textContent = text;
+    box.append(p);
+  }
+}
+
 function render() {
+  renderAgreement();
   renderGrid();
   renderCounts();
   renderJob();
