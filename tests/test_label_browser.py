@@ -618,5 +618,14 @@ def test_agreement_of_overlapping_annotators_is_shown_in_chromium(tmp_path, wind
             assert [c["label"] for c in cells] == ["1", "2", "3"]
             assert all(c["guess"].endswith("\u00b7 2 answers") for c in cells), cells
             assert _body(browser, "answered") == "3"
+            # alice, a third, has nothing left (each item went to two) and is told so
+            script = browser.execute_cdp_cmd("Page.addScriptToEvaluateOnNewDocument", {
+                "source": "localStorage.setItem('skal-annotator', 'alice');"})
+            browser.get(running.url)
+            browser.execute_cdp_cmd("Page.removeScriptToEvaluateOnNewDocument",
+                                    {"identifier": script["identifier"]})
+            count = browser.find_element(By.ID, "batch-count")
+            _wait(lambda: count.text.startswith("no items for you now"), 10, "alice's message")
+            assert _cells(browser) == []
     finally:
         project.close()

@@ -362,8 +362,10 @@ function renderGrid() {
   const waiting = state.batch.filter((it) => waitingFor(it.image_id)).length;
   $("batch-progress").max = Math.max(state.batch.length, 1);
   $("batch-progress").value = saved;
-  $("batch-count").textContent = saved + " / " + state.batch.length + " answered"
-    + (waiting ? " (" + waiting + " more not saved yet)" : "");
+  $("batch-count").textContent = teamApi && state.round && !state.batch.length
+    ? "no items for you now: the other annotators hold the rest of this batch"
+    : saved + " / " + state.batch.length + " answered"
+      + (waiting ? " (" + waiting + " more not saved yet)" : "");
   const r = state.round;
   $("batch-title").textContent = r
     ? "batch of round " + r.id + " (" + r.strategy + ")" : "no batch";
