@@ -54,7 +54,7 @@ class PairedBatches:
     shuffled pass over the labelled set. ``shuffle=False`` (``iterator_train__shuffle=False``)
     makes the pass go in row order; the with-replacement draws stay random (they are the
     algorithm's). A last batch of one row joins the batch before it (see
-    :func:`skal.classifier.batch_bounds`): BatchNorm cannot train on one sample. Randomness comes
+    :func:`skal._training.batch_bounds`): BatchNorm cannot train on one sample. Randomness comes
     from torch's default generator, which ``fit`` seeds.
 
     Data-parallel (``rank``, ``world_size`` > 1, set by
