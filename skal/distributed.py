@@ -1,8 +1,9 @@
 """Data-parallel active learning on torch.distributed / Hugging Face Accelerate.
 
-This is the one module of skal that knows about torch.distributed and Accelerate. Under
-``torchrun`` or ``accelerate launch`` (one process per GPU, or several CPU processes with the gloo
-backend; one code path for one machine or many):
+This module and the process-group helpers it re-exports (``skal._process_group``, the layer the
+strategies import, so that they need no estimator) are the only ones of skal that know about
+torch.distributed and Accelerate. Under ``torchrun`` or ``accelerate launch`` (one process per
+GPU, or several CPU processes with the gloo backend; one code path for one machine or many):
 
 - every query strategy of :mod:`skal.query` scores only this process's *shard* of the pool (whole
   chunks of a :class:`skal._pool.Pool`, dealt out round-robin), keeps its local top k, and the
