@@ -6,8 +6,9 @@ Each result row gains the keys of :func:`skal.stopping.round_report` (``stop_kap
 ``recommendation``), computed on the run's test set:
 
 - the *stop set* of the kappa criterion is the first :data:`STOP_SET` test images (their labels
-  unused); the previous round's predictions of it are kept in the repeat's checkpoint record
-  (``state.json``), so a resumed run records what an uninterrupted one does;
+  unused); every round's predictions of it are kept in the repeat's checkpoint record
+  (``state.json``, ``stop_predictions``: round -> class positions), so a resumed run, or one
+  whose last rounds were set back, records what an uninterrupted one does;
 - the accuracy plateau and the forecast use the rounds' test accuracies (the learning curve);
   the forecast looks one and five rounds ahead (``query_size`` and ``5 * query_size`` more
   labels);
@@ -64,8 +65,8 @@ def round_diagnostics(model, X_test, y_test, query_size, rows, row, record):
     row : dict
         This round's row (``n_labeled`` and ``accuracy`` set).
     record : dict
-        The repeat's checkpoint record: ``stop_predictions`` is read (the previous round's) and
-        replaced by this round's.
+        The repeat's checkpoint record: ``stop_predictions[str(round - 1)]`` is read and
+        ``stop_predictions[str(round)]`` set (class positions).
 
     Returns
     -------
@@ -76,8 +77,11 @@ def round_diagnostics(model, X_test, y_test, query_size, rows, row, record):
     if classes is None or not hasattr(model, "predict_proba"):
         return {}
     proba = _proba(model, X_test)
-    stop = classes[proba[:STOP_SET].argmax(axis=1)]
-    previous = record.get("stop_predictions")
+    stop = proba[:STOP_SET].argmax(axis=1)  # class positions
+    stored = record.get("stop_predictions")
+    if not isinstance(stored, dict):  # (a run folder from before this key)
+        stored = record["stop_predictions"] = {}
+    previous = stored.get(str(row["round"] - 1))
     if previous is not None and len(previous) != len(stop):
         previous = None
     history = [{k: r.get(k) for k in ("n_labeled", "accuracy", "stop_kappa")} for r in rows]
@@ -87,5 +91,5 @@ def round_diagnostics(model, X_test, y_test, query_size, rows, row, record):
         previous_stop_predictions=None if previous is None else np.asarray(previous),
         heldout_proba=proba, heldout_y=np.asarray(y_test), classes=classes,
         n_test=len(y_test), more=[query_size, 5 * query_size])
-    record["stop_predictions"] = stop.tolist()
+    stored[str(row["round"])] = stop.tolist()
     return keys
