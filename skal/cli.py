@@ -248,7 +248,13 @@ def _configs(args, names, registry):
 
 def _run(args):
     from ._validation import check_device
-    from .experiment import CURVE_PNG, METHODS, compare_runs, load_experiment_data, run_experiment
+    from .experiment import (
+        CURVE_PNG,
+        METHODS,
+        compare_runs,
+        load_experiment_data,
+        run_experiment,
+    )
     from .experiment.runner import check_estimator_params
 
     names = _methods(args, METHODS)

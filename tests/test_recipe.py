@@ -57,14 +57,14 @@ def test_named_recipes_and_overrides():
 
 
 @pytest.mark.parametrize("call, match", [
-    (lambda: get_recipe("ssl-heads"), r"Unknown recipe 'ssl-heads'\. Expected one of: "
-                                      r"'scratch', .*'ssl-head'"),
+    (lambda: get_recipe("ssl-heads"), (r"Unknown recipe 'ssl-heads'\. Expected one of: "
+                                      r"'scratch', .*'ssl-head'")),
     (lambda: get_recipe("ssl-head+mixmatch"), "Unknown recipe 'ssl-head\\+mixmatch'"),
-    (lambda: get_recipe("ssl-head+fixmatch"), "'semi_supervised' parameter of Recipe must be "
-                                              "'none' with training='head'"),
+    (lambda: get_recipe("ssl-head+fixmatch"), ("'semi_supervised' parameter of Recipe must be "
+                                              "'none' with training='head'")),
     (lambda: get_recipe("scratch", epochs=3), r"Unknown Recipe fields \['epochs'\]"),
-    (lambda: get_recipe("ssl-head", encoder_epochs=0), "'encoder_epochs' parameter of Recipe "
-                                                       r"must be an int in the range \[1, inf\)"),
+    (lambda: get_recipe("ssl-head", encoder_epochs=0), ("'encoder_epochs' parameter of Recipe "
+                                                       r"must be an int in the range \[1, inf\)")),
     (lambda: get_recipe("scratch+fixmatch", threshold=0.0), r"'threshold' .* \(0\.0, 1\.0\]"),
     (lambda: Recipe("x", "frozen"), "'training' parameter of Recipe must be one of"),
     (lambda: recipes.register_recipe(RECIPES["scratch"]), "exists already"),
@@ -86,7 +86,7 @@ def test_scratch_builds_the_resnet18_of_today():
 
 
 def test_make_recipe_head_fits_predicts_and_every_strategy_scores_it(head_recipe, pool):
-    X, y, X_test, y_test = pool
+    X, y, X_test, _y_test = pool
     est = head_recipe.estimator
     assert isinstance(est, Pipeline) and isinstance(est[-1], EmbeddingHeadClassifier)
     Z = head_recipe.transform(X_test)
@@ -261,8 +261,8 @@ def test_skal_label_fixmatch_recipe_trains_on_the_pool(tmp_path):
 
 @pytest.mark.parametrize("extra, match", [
     (["--recipe", "ssl-heads"], "The 'recipe' parameter must be one of"),
-    (["--recipe", "scratch", "--encoder-epochs", "2"], "'encoder_epochs' parameter applies to "
-                                                       "recipes with an encoder"),
+    (["--recipe", "scratch", "--encoder-epochs", "2"], ("'encoder_epochs' parameter applies to "
+                                                       "recipes with an encoder")),
     (["--recipe", "ssl-head", "--strategy", "waal_uncertainty_diversity"],
      "'recipe' parameter must be 'scratch' with model='waal'"),
 ])

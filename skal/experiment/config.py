@@ -189,7 +189,8 @@ def _lookup_method(name):
 def _lookup_recipe(config):
     """The :class:`skal.recipe.Recipe` of a configuration, with its ``encoder_*`` and
     ``semi_supervised`` fields applied (a ConfigError naming the options otherwise)."""
-    from .. import recipe as recipes  # numpy and scikit-learn: only when a config is built
+    # numpy and scikit-learn: only when a config is built
+    from .. import recipe as recipes
 
     name = config.recipe
     if not isinstance(name, str):

@@ -10,10 +10,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
-
 from skorch.callbacks import LRScheduler
 from torch.optim.lr_scheduler import CosineAnnealingLR
 
+from ..batch_query import badge, batch_bald, coreset, power_bald, typiclust
 from ..bgadl import PAPER_GEN_WEIGHT, BGADLClassifier
 from ..query import (
     bald,
@@ -23,7 +23,6 @@ from ..query import (
     uncertainty_sampling,
     waal_uncertainty_diversity,
 )
-from ..batch_query import badge, batch_bald, coreset, power_bald, typiclust
 from ..waal import WAALClassifier
 
 __all__ = [

@@ -30,15 +30,19 @@ from typing import Any
 
 import numpy as np
 import torch
-from tqdm.auto import tqdm
-
 from sklearn.utils._param_validation import make_constraint
+from tqdm.auto import tqdm
 
 from .. import augment
 from .._divergence import diverged_epoch, train_losses
 from .._params import class_constraints
 from .._validation import check_device
-from ..exceptions import ChanceAccuracyWarning, ConfigError, DeviceError, DivergenceError
+from ..exceptions import (
+    ChanceAccuracyWarning,
+    ConfigError,
+    DeviceError,
+    DivergenceError,
+)
 from .callbacks import RoundContext, RunCallback
 from .config import (
     ExperimentConfig,
