@@ -108,3 +108,17 @@ def test_private_imports_are_found():
     assert arch._resolve("skal.labeling.ingest", node, is_package=False) == "skal.nets.resnet"
     assert arch._private("_Base") and not arch._private("__all__")
     assert not arch._private("ResNet18")
+
+
+# Re-exports marked noqa F401 that are public API (documented), and one in a module another
+# session owns; an old import path kept alive by a shim is not allowed back.
+ALLOWED_REEXPORTS = {
+    ("skal.low_budget", "typiclust"),  # documented: skal.low_budget.typiclust is skal.typiclust
+    ("skal.labeling.project", "in_holdout"),  # pending: skal.labeling is being reworked
+}
+
+
+def test_no_old_import_path_shims():
+    found = {(module, name) for module, _, text in arch.noqa_shims()
+             for name in [text.split(" import ", 1)[-1].split()[0].strip("(,")]}
+    assert found - ALLOWED_REEXPORTS == set(), found
