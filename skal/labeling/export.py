@@ -99,13 +99,25 @@ def export_answers_csv(store, out, escape_formulas=True):
     Parameters
     ----------
     store : LabelStore
+        The project's store.
     out : str or path-like
+        The CSV file to write.
     escape_formulas : bool, default=True
+        Make cells a spreadsheet could run as a formula inert.
 
     Returns
     -------
     int
         The number of rows.
+
+    See Also
+    --------
+    export_csv : One label per image.
+
+    Examples
+    --------
+    >>> export_answers_csv(project.store, "answers.csv")  # doctest: +SKIP
+    3
     """
     paths = {r["id"]: (r["path"], r["sha256"]) for r in store.images()}
     rows = [r for r in store.votes() if r["image_id"] in paths]

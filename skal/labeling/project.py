@@ -639,7 +639,9 @@ class Project:
         Parameters
         ----------
         out : str or path-like
+            The CSV file to write.
         escape_formulas : bool, default=True
+            Make cells a spreadsheet could run as a formula inert (as :meth:`export_csv`).
 
         Returns
         -------

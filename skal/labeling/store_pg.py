@@ -21,7 +21,8 @@ import urllib.parse
 
 from .store import _SCHEMA, SCHEMA_VERSION
 
-__all__ = ["PostgresBackend", "pg_schema", "redact"]
+# no public names: a store on PostgreSQL is LabelStore("postgresql://...")
+__all__ = []
 
 # every writer of a project takes this lock first (pg_advisory_xact_lock: held to the commit)
 _WRITE_LOCK = 0x736B616C5F7478  # "skal_tx"
