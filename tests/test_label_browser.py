@@ -18,8 +18,13 @@ import sqlite3
 import time
 
 import pytest
-from label_helpers import (DIGIT_CLASSES, ServeProcess, http_request, true_label,
-                           write_digit_pngs)
+from label_helpers import (
+    DIGIT_CLASSES,
+    ServeProcess,
+    http_request,
+    true_label,
+    write_digit_pngs,
+)
 
 from skal.cli import main
 

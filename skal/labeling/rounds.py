@@ -20,7 +20,7 @@ import numpy as np
 from .files import save_checkpoint
 from .settings import check_config, model_for, round_params
 
-__all__ = ["PixelCache", "RANKED", "Ready", "check_ready", "first_batch", "in_holdout",
+__all__ = ["RANKED", "PixelCache", "Ready", "check_ready", "first_batch", "in_holdout",
            "pool_ids", "train_and_query", "unanswered_first"]
 
 #: A round ranks ``RANKED`` times its batch size, so that the images answered while it queried
