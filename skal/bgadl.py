@@ -121,97 +121,103 @@ class BGADLMixin(BGADLNetworksMixin, BGADLFitDataMixin, BGADLStepMixin, BGADLGen
 
     Parameters
     ----------
-    generative : bool, default=True
-        ``False``: no VAE-ACGAN at all; the classifier trains on real images only (with
-        ``augment``), a plain classifier (the data-augmentation baseline).
-    joint : bool, default=True
-        ``True``: the joint scheme above. ``False``: the non-joint path; each fit first trains a
-        separate VAE-ACGAN (with its own small auxiliary classifier,
-        :class:`skal.nets.AuxiliaryClassifier`; fitted attribute ``vae_acgan_``) on the training
-        rows, makes one fixed x' = G(E(x), y) per source row (see ``rec_source``), and then
-        trains the classifier on real images plus x' (each step: a real batch and as many x'
-        drawn at random, loss CE(C(x), y) + w * CE(C(x'), y)); C never sends gradients to G.
-    latent_dim : int, default=100
-        Dimension of the latent code z.
-    gan_width, gan_hidden : int, default=64, 1024
-        Channels of the first conv layer and units of the fully connected layers of E, G and D
-        (:class:`skal.nets.Encoder` etc.); smaller is cheaper.
-    gan_optimizer : torch optimizer class, default=torch.optim.Adam
-        Optimizer of E, G and D (``encoder_optimizer__*`` etc. parameters override its
-        arguments).
-    gan_lr : float, default=2e-4
-        Learning rate of E, G and D.
-    gan_betas : tuple of two floats, default=(0.5, 0.999)
-        Adam's ``betas`` for E, G and D (ignored by optimizers without ``betas``).
-    gan_steps : float, default=1.0
-        E/G/D updates per classifier update. An int k > 1 adds k - 1 updates on real batches
-        drawn at random from the training rows before the one on the classifier's batch; a
-        fraction makes one update every ``1 / gan_steps`` classifier steps (the classifier still
-        gets generated images from the current networks every step). With ``joint=False`` the
-        separate VAE-ACGAN trains for ``round(gan_steps * max_epochs)`` epochs.
-    gan_warm_start : bool, default=False
-        Keep E, G, D and their optimizers across fits (a refit retrains the classifier from
-        scratch unless ``warm_start``, but continues the VAE-ACGAN), when the image shape, the
-        classes and the sizes are unchanged. The authors retrain everything every round.
-        Needs ``joint=True``.
-    rec_weight : float, default=0.75
-        Weight of the reconstruction term of L_G.
-    rec_reduction : {"sum", "mean"}, default="sum"
-        Squared reconstruction error in L_G summed over each image's pixels, or averaged over
-        pixels (the authors' code, about 1/784 as strong on 28x28; see Notes).
-    kl_weight : float, default=1.0
-        Weight of the KL term in L_E.
-    kl_reduction : {"mean", "sum"}, default="mean"
-        KL averaged over latent dimensions (the authors' code) or summed (the textbook KL).
-    gen_weight : float, default=0.0
-        w, the weight of the generated terms in the classifier's loss; the paper uses 1. The
-        default 0 trains C on real images only (the VAE-ACGAN still trains, so :meth:`sample`
-        and :meth:`generate` work); with the same ``random_state`` the classifier is then the
-        one the plain classifier class would fit, so BGADL with BALD is never less accurate
-        than BALD alone. It is the default because every positive weight measured in
-        ``benchmarks/bgadl_ablation.py`` was below BALD alone at some label budget (the paper's
-        1 by up to 10 points; see the README); set ``gen_weight=1.0`` for the paper's scheme.
-    gen_warmup : float in [0, 1], default=0.0
-        Fraction of ``max_epochs`` over which w rises linearly from 0 to ``gen_weight``, per
-        epoch (see :func:`warmup_weight`): early generated images are noise.
-    gen_filter : {None, "classifier", "discriminator"}, default=None
-        Keep a generated image in the classifier's loss only if the classifier gives its
-        intended label a probability >= ``gen_threshold`` (``"classifier"``), or if the
-        discriminator's probability that it is real is >= ``gen_threshold``
-        (``"discriminator"``). Dropped images count 0, the divisor stays the batch size
-        (:func:`skal.losses.masked_cross_entropy`); ``history_`` records the fraction kept as
-        ``gen_kept``.
-    gen_threshold : float in [0, 1], default=0.5
-        The probability ``gen_filter`` compares with.
-    gen_batchnorm : {"running", "batch"}, default="running"
-        How the classifier's BatchNorm layers normalise generated and reconstructed batches:
-        with the running statistics of real images, as at prediction time (``"running"``), or
-        with the batch's own statistics (``"batch"``, skal's earlier behaviour, what
-        ``benchmarks/bgadl_joint_ablation.py`` compares). Only real batches update the running
-        statistics either way.
-    recalibrate_bn : bool or "auto", default="auto"
-        After training, re-estimate the classifier's BatchNorm running statistics on the real
-        training images (:class:`skal.callbacks.RecalibrateBatchNorm`; the weights do not
-        change). With the generated terms in the loss the running statistics can fall out of
-        step with the weights: ``benchmarks/bgadl_trace.py`` found a weight-1 run whose test
-        accuracy swung between 10 % and 67 % from epoch to epoch and ended at 15 %, and at
-        58-67 % with the statistics re-estimated. ``"auto"`` is True when the generated terms
-        are in the classifier's loss (``generative`` and ``gen_weight > 0``) and False
-        otherwise, so that ``gen_weight=0`` stays bit for bit the plain classifier. The default
-        was False before; the committed BGADL benchmark numbers with a positive weight and no
-        ``recalibrate_bn`` were made with False.
-    rec_source : {"all", "new"}, default="all"
-        Which labelled images the classifier's generated terms come from: every labelled image
-        (``"all"``, the authors' code: x' and G(z, y) of each real batch), or only the newly
-        acquired ones (``"new"``, the paper's x' = G(E(x*), y*)), given to :meth:`fit` as
-        ``new_rows`` (every row when not given); a batch of new rows is drawn at random for
-        each step. E, G and D always train on all labelled images.
-    augment : None, "crop_flip" or callable, default=None
-        Ordinary data augmentation of the real images in the classifier's loss:
-        ``"crop_flip"`` is :func:`skal.transforms.random_crop_flip`; a callable maps a batch
-        tensor ``(n, C, H, W)`` to one of the same shape. E, G and D see the images unchanged.
-        The inherited ``train_transform`` (a per-image transform) applies to the same real
-        images, after ``augment``; generated images get neither.
+    *args
+        Positional parameters of the classifier it is mixed into.
+    **kwargs
+        Keyword parameters of that classifier, and the mixin's own:
+
+        generative : bool, default=True
+            ``False``: no VAE-ACGAN at all; the classifier trains on real images only (with
+            ``augment``), a plain classifier (the data-augmentation baseline).
+        joint : bool, default=True
+            ``True``: the joint scheme above. ``False``: the non-joint path; each fit first trains a
+            separate VAE-ACGAN (with its own small auxiliary classifier,
+            :class:`skal.nets.AuxiliaryClassifier`; fitted attribute ``vae_acgan_``) on the training
+            rows, makes one fixed x' = G(E(x), y) per source row (see ``rec_source``), and then
+            trains the classifier on real images plus x' (each step: a real batch and as many x'
+            drawn at random, loss CE(C(x), y) + w * CE(C(x'), y)); C never sends gradients to G.
+        latent_dim : int, default=100
+            Dimension of the latent code z.
+        gan_width, gan_hidden : int, default=64, 1024
+            Channels of the first conv layer and units of the fully connected layers of E, G and D
+            (:class:`skal.nets.Encoder` etc.); smaller is cheaper.
+        gan_optimizer : torch optimizer class, default=torch.optim.Adam
+            Optimizer of E, G and D (``encoder_optimizer__*`` etc. parameters override its
+            arguments).
+        gan_lr : float, default=2e-4
+            Learning rate of E, G and D.
+        gan_betas : tuple of two floats, default=(0.5, 0.999)
+            Adam's ``betas`` for E, G and D (ignored by optimizers without ``betas``).
+        gan_steps : float, default=1.0
+            E/G/D updates per classifier update. An int k > 1 adds k - 1 updates on real batches
+            drawn at random from the training rows before the one on the classifier's batch; a
+            fraction makes one update every ``1 / gan_steps`` classifier steps (the classifier still
+            gets generated images from the current networks every step). With ``joint=False`` the
+            separate VAE-ACGAN trains for ``round(gan_steps * max_epochs)`` epochs.
+        gan_warm_start : bool, default=False
+            Keep E, G, D and their optimizers across fits (a refit retrains the classifier from
+            scratch unless ``warm_start``, but continues the VAE-ACGAN), when the image shape, the
+            classes and the sizes are unchanged. The authors retrain everything every round.
+            Needs ``joint=True``.
+        rec_weight : float, default=0.75
+            Weight of the reconstruction term of L_G.
+        rec_reduction : {"sum", "mean"}, default="sum"
+            Squared reconstruction error in L_G summed over each image's pixels, or averaged over
+            pixels (the authors' code, about 1/784 as strong on 28x28; see Notes).
+        kl_weight : float, default=1.0
+            Weight of the KL term in L_E.
+        kl_reduction : {"mean", "sum"}, default="mean"
+            KL averaged over latent dimensions (the authors' code) or summed (the textbook KL).
+        gen_weight : float, default=0.0
+            The weight w of the generated terms in the classifier's loss; the paper uses 1. The
+            default 0 trains C on real images only (the VAE-ACGAN still trains, so :meth:`sample`
+            and :meth:`generate` work); with the same ``random_state`` the classifier is then the
+            one the plain classifier class would fit, so BGADL with BALD is never less accurate
+            than BALD alone. It is the default because every positive weight measured in
+            ``benchmarks/bgadl_ablation.py`` was below BALD alone at some label budget (the paper's
+            1 by up to 10 points; see docs/bgadl_ablation.md); set ``gen_weight=1.0`` for the
+            paper's scheme.
+        gen_warmup : float in [0, 1], default=0.0
+            Fraction of ``max_epochs`` over which w rises linearly from 0 to ``gen_weight``, per
+            epoch (see :func:`warmup_weight`): early generated images are noise.
+        gen_filter : {None, "classifier", "discriminator"}, default=None
+            Keep a generated image in the classifier's loss only if the classifier gives its
+            intended label a probability >= ``gen_threshold`` (``"classifier"``), or if the
+            discriminator's probability that it is real is >= ``gen_threshold``
+            (``"discriminator"``). Dropped images count 0, the divisor stays the batch size
+            (:func:`skal.losses.masked_cross_entropy`); ``history_`` records the fraction kept as
+            ``gen_kept``.
+        gen_threshold : float in [0, 1], default=0.5
+            The probability ``gen_filter`` compares with.
+        gen_batchnorm : {"running", "batch"}, default="running"
+            How the classifier's BatchNorm layers normalise generated and reconstructed batches:
+            with the running statistics of real images, as at prediction time (``"running"``), or
+            with the batch's own statistics (``"batch"``, skal's earlier behaviour, what
+            ``benchmarks/bgadl_joint_ablation.py`` compares). Only real batches update the running
+            statistics either way.
+        recalibrate_bn : bool or "auto", default="auto"
+            After training, re-estimate the classifier's BatchNorm running statistics on the real
+            training images (:class:`skal.callbacks.RecalibrateBatchNorm`; the weights do not
+            change). With the generated terms in the loss the running statistics can fall out of
+            step with the weights: ``benchmarks/bgadl_trace.py`` found a weight-1 run whose test
+            accuracy swung between 10 % and 67 % from epoch to epoch and ended at 15 %, and at
+            58-67 % with the statistics re-estimated. ``"auto"`` is True when the generated terms
+            are in the classifier's loss (``generative`` and ``gen_weight > 0``) and False
+            otherwise, so that ``gen_weight=0`` stays bit for bit the plain classifier. The default
+            was False before; the committed BGADL benchmark numbers with a positive weight and no
+            ``recalibrate_bn`` were made with False.
+        rec_source : {"all", "new"}, default="all"
+            Which labelled images the classifier's generated terms come from: every labelled image
+            (``"all"``, the authors' code: x' and G(z, y) of each real batch), or only the newly
+            acquired ones (``"new"``, the paper's x' = G(E(x*), y*)), given to :meth:`fit` as
+            ``new_rows`` (every row when not given); a batch of new rows is drawn at random for
+            each step. E, G and D always train on all labelled images.
+        augment : None, "crop_flip" or callable, default=None
+            Ordinary data augmentation of the real images in the classifier's loss:
+            ``"crop_flip"`` is :func:`skal.transforms.random_crop_flip`; a callable maps a batch
+            tensor ``(n, C, H, W)`` to one of the same shape. E, G and D see the images unchanged.
+            The inherited ``train_transform`` (a per-image transform) applies to the same real
+            images, after ``augment``; generated images get neither.
 
     Attributes
     ----------
@@ -227,6 +233,12 @@ class BGADLMixin(BGADLNetworksMixin, BGADLFitDataMixin, BGADLStepMixin, BGADLGen
     skal.exceptions.DivergenceError
         From ``fit`` when a loss or a VAE-ACGAN weight becomes NaN or infinite; the message
         names the loss, the epoch and the batch.
+
+    See Also
+    --------
+    BGADLClassifier : The mixin on a ResNet18.
+    BGADLMCDropoutClassifier : The mixin on any MC-dropout network.
+    skal.GenerativeAugmenter : A separately trained VAE-ACGAN as a sampler.
 
     Notes
     -----
@@ -252,6 +264,15 @@ class BGADLMixin(BGADLNetworksMixin, BGADLFitDataMixin, BGADLStepMixin, BGADLGen
     * E, G and D are initialised and draw their noise from their own ``torch.Generator`` seeded
       from ``random_state``, so they leave the classifier's random stream (batch order, dropout)
       alone.
+
+    Examples
+    --------
+    >>> from skal import MCDropoutClassifier
+    >>> from skal.bgadl import BGADLMixin
+    >>> class BGADLMLP(BGADLMixin, MCDropoutClassifier):
+    ...     pass
+    >>> BGADLMLP(module=None, gen_weight=0.3).gen_weight
+    0.3
     """
 
     _flat_ok = False
