@@ -254,7 +254,9 @@ def test_skal_label_rounds_store_the_report_and_the_status_shows_it(tmp_path):
         ids = []
         for _ in range(3):
             for item in project.next_batch():
-                project.label(item.image_id, true_label(item.path), annotator="me")
+                digit = true_label(item.path)  # digit d takes 1 + d seconds
+                project.label(item.image_id, digit, annotator="me",
+                              view_ms=1000 * (1 + int(digit)))
             ids.append(project.train_and_query()["id"])
         first, second, third = (load_report(project.path, i) for i in ids)
         assert first["stop_kappa"] is None and second["stop_kappa"] is not None
@@ -267,6 +269,12 @@ def test_skal_label_rounds_store_the_report_and_the_status_shows_it(tmp_path):
         with open(report_path(project.path, ids[-1])) as f:
             stored = _json.load(f)
         assert set(stored["stop_predictions"].values()) <= set(DIGIT_CLASSES)
+        assert third["n_timed"] == 36  # the three batches' answers, each with its time
+        timed = [int(c) for c in DIGIT_CLASSES
+                 if any(true_label(r["path"]) == c for r in project.store.current())]
+        per_class = third["seconds_per_class"]
+        assert per_class[str(max(timed))] > per_class[str(min(timed))]
+        assert set(per_class) == set(DIGIT_CLASSES)
         with TestClient(create_app(project), base_url="http://127.0.0.1") as client:
             state = client.get("/api/state").json()
         assert state["round"]["stopping"] == third

@@ -12,7 +12,12 @@ failed round's file is never read):
 - the plateau and the forecast use the finished rounds' held-out accuracies, with the current
   held-out size as ``n_test``; the forecast looks one and five batches ahead;
 - the temperature is fitted on half of the held-out labels and the ECE measured on the other
-  half (:mod:`skal.calibration`); with fewer than 4 held-out labels there is none.
+  half (:mod:`skal.calibration`); with fewer than 4 held-out labels there is none;
+- ``seconds_per_class``: the recorded answer times (``view_ms`` of the label answers, from the
+  page's view of the image to the answer) as a :class:`skal.ClassTimeModel` (the mean time of
+  each class shrunk towards the mean of all, worth 5 answers), with ``n_timed`` the answers it
+  saw; None before any answer has a time. It is what a cost-aware query
+  (:class:`skal.CostAwareStrategy`) would use.
 
 :func:`load_report` reads it back for the app's status JSON.
 """
@@ -133,6 +138,7 @@ def compute_report(store, project_path, round_id, estimator, X_stop, stop_sha, X
         heldout_y=np.asarray(y_held) if held else None, classes=classes,
         n_test=len(y_held) or None, more=[batch_size, 5 * batch_size])
     report["stop_set"] = len(stop)
+    report.update(_answer_times(store, classes))
     path = report_path(project_path, round_id)
     os.makedirs(os.path.dirname(path), exist_ok=True)
     tmp = f"{path}.tmp{os.getpid()}"
@@ -142,3 +148,20 @@ def compute_report(store, project_path, round_id, estimator, X_stop, stop_sha, X
         os.fsync(f.fileno())
     os.replace(tmp, path)
     return report
+
+
+def _answer_times(store, classes):
+    """``seconds_per_class`` ({class: seconds} or None) and ``n_timed`` from the label answers'
+    recorded ``view_ms``."""
+    from ..cost import ClassTimeModel
+
+    timed = [(a["label"], a["view_ms"] / 1000.0) for a in store.answers()
+             if a["kind"] == "label" and "view_ms" in a.keys() and a["view_ms"] is not None
+             and a["label"] in set(classes.tolist())]
+    if not timed:
+        return {"seconds_per_class": None, "n_timed": 0}
+    labels, seconds = zip(*timed)
+    model = ClassTimeModel(classes=classes, prior_strength=5.0).fit(None, list(labels), seconds)
+    return {"seconds_per_class": {str(c): round(float(t), 3)
+                                  for c, t in zip(classes, model.seconds_)},
+            "n_timed": len(timed)}
