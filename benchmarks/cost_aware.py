@@ -17,8 +17,9 @@ Arms: ``blind`` (``entropy_sampling``), ``class`` (:class:`skal.CostAwareStrateg
 times, prior strength 5), ``regressor`` (the same with a :class:`skal.RegressorTimeModel` on the
 model's probabilities and entropy, refitted every round on the answers' times and the current
 model's probabilities of them), ``class_sqrt`` and ``regressor_sqrt`` (the same with
-``cost_power=0.5``: score per square root of the expected seconds) and ``random``. Repeat k of every arm shares the split, the
-initial labels and the answers' time draws (each image's time is fixed per repeat).
+``cost_power=0.5``: score per square root of the expected seconds) and ``random``.
+Repeat k of every arm shares the split, the initial labels and the answers' time draws (each
+image's time is fixed per repeat).
 
 Reported: test accuracy at 25, 50 and 100 % of ``--seconds`` (the last model trained within
 that time) and the normalised area under accuracy-against-seconds; paired differences of each

@@ -54,7 +54,8 @@ def _log_scores(scores, kind, name="scores"):
     try:
         scores = np.asarray(scores, dtype=np.float64)
     except (TypeError, ValueError):
-        raise TypeError(f"{name} must be an array of numbers, got {type(scores).__name__}.") from None
+        raise TypeError(
+            f"{name} must be an array of numbers, got {type(scores).__name__}.") from None
     if scores.ndim < 2 or scores.shape[-1] < 2:
         raise ValueError(
             f"{name} must have shape (..., n_classes) with n_classes >= 2, got shape "
@@ -128,7 +129,8 @@ def _labels_as_columns(y, n_classes, classes, name="y"):
         unknown = classes[order][pos] != y
         if unknown.any():
             raise ValueError(
-                f"{name} holds labels that are not in classes: {sorted(set(y[unknown].tolist()))[:5]}."
+                f"{name} holds labels that are not in classes: "
+                f"{sorted(set(y[unknown].tolist()))[:5]}."
             )
         return order[pos]
     if y.dtype.kind not in "iu" and not (

@@ -110,7 +110,8 @@ class ClassTimeModel(BaseEstimator):
     def _check(self):
         classes = np.asarray(self.classes)
         if classes.ndim != 1 or len(classes) < 1 or len(np.unique(classes)) != len(classes):
-            raise ValueError(f"classes must be a 1-d array of distinct labels, got {self.classes!r}.")
+            raise ValueError(
+                f"classes must be a 1-d array of distinct labels, got {self.classes!r}.")
         p = self.prior_seconds
         if p is not None and (isinstance(p, bool) or not isinstance(p, Real)
                               or not np.isfinite(p) or p <= 0):
@@ -410,7 +411,8 @@ class CostAwareStrategy:
         if len(idx) != n_pool or len(np.unique(idx)) != n_pool:
             raise ValueError(
                 f"CostAwareStrategy needs a score for every pool sample, but "
-                f"{getattr(self.strategy, '__name__', self.strategy)!r} returned {len(np.unique(idx))} "
+                f"{getattr(self.strategy, '__name__', self.strategy)!r} returned "
+                f"{len(np.unique(idx))} "
                 f"distinct indices for n_instances={n_pool}: use a pointwise strategy "
                 "(uncertainty_sampling, margin_sampling, entropy_sampling, bald)."
             )

@@ -348,8 +348,10 @@ class AccuracyPlateau:
         if method not in ("wilson", "bootstrap"):
             raise ValueError(f"method must be 'wilson' or 'bootstrap', got {method!r}.")
         self.method = method
-        if isinstance(n_bootstrap, bool) or not isinstance(n_bootstrap, Integral) or n_bootstrap < 1:
-            raise ValueError(f"n_bootstrap must be an int in the range [1, inf), got {n_bootstrap!r}.")
+        if (isinstance(n_bootstrap, bool) or not isinstance(n_bootstrap, Integral)
+                or n_bootstrap < 1):
+            raise ValueError(
+                f"n_bootstrap must be an int in the range [1, inf), got {n_bootstrap!r}.")
         self.n_bootstrap = int(n_bootstrap)
         self.random_state = random_state
         self._rng = as_generator(random_state)

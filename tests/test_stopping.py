@@ -120,7 +120,8 @@ def test_accuracy_plateau_bad_input():
     with pytest.raises(ValueError, match=r"n_bootstrap must be an int in the range \[1, inf\)"):
         AccuracyPlateau(n_bootstrap=0)
     crit = AccuracyPlateau()
-    with pytest.raises(ValueError, match="y_true and y_pred must have the same length, got 3 and 2"):
+    with pytest.raises(ValueError, match="y_true and y_pred must have the same length, got 3 "
+                                         "and 2"):
         crit.update([0, 1, 1], [0, 1])
     crit.update([0, 1, 1], [0, 1, 0])
     with pytest.raises(ValueError, match="held-out set must be the same every round"):
