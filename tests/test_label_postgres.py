@@ -8,6 +8,7 @@ refuses to run as root). Without the binaries (Debian's ``postgresql``, which
 ``scripts/setup.sh`` installs) or psycopg the PostgreSQL cases are skipped, saying why."""
 
 import glob
+import json
 import os
 import pwd
 import shutil
@@ -19,7 +20,14 @@ import textwrap
 import time
 
 import pytest
-from label_helpers import DIGIT_CLASSES, subprocess_env, true_label, write_digit_pngs
+from label_helpers import (
+    DIGIT_CLASSES,
+    ServeProcess,
+    http_request,
+    subprocess_env,
+    true_label,
+    write_digit_pngs,
+)
 
 from skal.labeling.store import LabelStore, NotYourAnswerError
 
@@ -273,6 +281,21 @@ def test_the_cli_on_postgresql(cluster, tmp_path):
     token = added.stdout.split("annotator_token=")[1].split()[0]
     listed = skal("annotator", "list", str(tmp_path / "p"))
     assert "alice" in listed.stdout and token not in listed.stdout
+    unlocked = skal("unlock", str(tmp_path / "p"))
+    assert unlocked.returncode == 0 and "nothing to unlock" in unlocked.stdout, unlocked.stderr
+    with ServeProcess(tmp_path / "p", "--store", url) as served:
+        status, _, payload = http_request(served.base, "GET", "/api/state")
+        assert status == 200 and len(json.loads(payload)["batch"]) == 4
+        status, _, payload = http_request(served.base, "POST", "/api/answers",
+                                          body={"image_id": 1, "label": "1"},
+                                          headers={"X-Skal-Annotator-Token": token})
+        assert status == 200, payload
+    store = LabelStore(url, lock_dir=tmp_path / "p")
+    try:
+        assert [(r["image_id"], r["annotator"], r["label"]) for r in store.votes()] == [
+            (1, "alice", "1")]
+    finally:
+        store.close()
     bad = skal("init", str(tmp_path / "x"), "--images", str(tmp_path / "png"), "--store",
                "mysql://nope")
     assert bad.returncode == 2 and "argument --store: expected a postgresql:// URL" in bad.stderr
