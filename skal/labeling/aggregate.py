@@ -132,6 +132,11 @@ def cohen_kappa(answers, first, second, classes=None):
     _, _, _, triples = _votes(answers, classes)
     one = {i: label for i, a, label in triples if a == first}
     two = {i: label for i, a, label in triples if a == second}
+    return _kappa(one, two)
+
+
+def _kappa(one, two):
+    """Cohen's kappa of two ``{item: label}`` on their shared items (NaN when undefined)."""
     shared = [i for i in one if i in two]
     if not shared:
         return math.nan
@@ -211,14 +216,14 @@ def agreement(answers, classes=None):
     _, annotators, _, triples = _votes(answers, classes)
     per_item = item_agreement(triples)
     overlap = [share for share, n in per_item.values() if n >= 2]
-    items_of = {}
-    for item, annotator, _ in triples:
-        items_of.setdefault(annotator, set()).add(item)
+    labels_of = {}
+    for item, annotator, label in triples:
+        labels_of.setdefault(annotator, {})[item] = label
     pairs = []
     for a, b in itertools.combinations(annotators, 2):
-        n = len(items_of[a] & items_of[b])
+        n = len(labels_of[a].keys() & labels_of[b].keys())
         if n:
-            kappa = cohen_kappa(triples, a, b)
+            kappa = _kappa(labels_of[a], labels_of[b])
             pairs.append({"annotators": [a, b], "n_items": n,
                           "kappa": None if math.isnan(kappa) else kappa})
     kappas = [p["kappa"] for p in pairs if p["kappa"] is not None]
