@@ -263,6 +263,7 @@ def test_a_project_on_postgresql(cluster, tmp_path):
         assert again.agreement()["n_overlap"] >= 1
     with pytest.raises(FileExistsError, match="already holds a labelling project"):
         Project.init(tmp_path / "q", tmp_path / "png", DIGIT_CLASSES, store=url, **tiny)
+    assert not os.path.exists(tmp_path / "q")  # nothing left behind
 
 
 def test_the_cli_on_postgresql(cluster, tmp_path):

@@ -11,6 +11,7 @@ batches and training), a registered content found under another name moves there
 image whose file is back is in use again. Answers are never touched.
 """
 
+import contextlib
 import dataclasses
 import os
 import unicodedata
@@ -80,8 +81,16 @@ def create_project(path, images, classes=None, *, image_size=None, color=None, s
         raise ValueError(f"None of the images in {root!r} could be read.")
     config.update(image_root=root, image_size=list(X.shape[2:]), channels=int(X.shape[1]))
 
+    made = [p for p in (path, os.path.join(path, MODELS_DIR)) if not os.path.exists(p)]
     os.makedirs(os.path.join(path, MODELS_DIR), exist_ok=True)
-    store = LabelStore.create(store or os.path.join(path, DB_NAME), names, config, lock_dir=path)
+    try:
+        store = LabelStore.create(store or os.path.join(path, DB_NAME), names, config,
+                                  lock_dir=path)
+    except BaseException:  # (e.g. the database already holds a project): leave no folder behind
+        for folder in reversed(made):
+            with contextlib.suppress(OSError):
+                os.rmdir(folder)
+        raise
     if store.backend != "sqlite":  # the URL may hold a password: readable by the owner only
         fd = os.open(os.path.join(path, STORE_FILE), os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         with os.fdopen(fd, "w", encoding="utf-8") as f:
