@@ -240,6 +240,26 @@ def test_two_writers_at_once_and_kill_9_lose_nothing(store, location, tmp_path):
     assert store.integrity_check() == "ok"
 
 
+def test_a_restarted_server_loses_nothing_and_the_store_reconnects(cluster, tmp_path):
+    url = cluster.new_database()
+    store = LabelStore.create(url, CLASSES, {}, lock_dir=tmp_path)
+    restart = ("pg_ctl", "-D", cluster.data, "-m", "immediate", "-w", "restart", "-o",
+               f"-k {cluster.root} -c listen_addresses='' -c max_connections=40")
+    try:
+        store.update_images(add=[("a.png", "0" * 64, 8, 8, None)])
+        first = store.add_answer(1, "label", "cat", annotator="alice", source="t")
+        cluster._run(*restart)  # -m immediate: no clean shutdown, recovery from the WAL
+        # a read and a write after each restart: each on a new connection, nothing lost
+        assert [r["id"] for r in store.answers()] == [first]
+        second = store.add_answer(1, "label", "dog", annotator="bob", source="t")
+        cluster._run(*restart)
+        assert store.undo(annotator="bob", source="t")["id"] == second
+        assert [r["kind"] for r in store.answers()] == ["label", "label", "undo"]
+        assert store.integrity_check() == "ok"
+    finally:
+        store.close()
+
+
 # ---------------------------------------------------------------------------- a project on PG
 def test_a_project_on_postgresql(cluster, tmp_path):
     from skal.labeling import Project

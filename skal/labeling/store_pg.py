@@ -8,8 +8,10 @@ call returns (PostgreSQL's default ``synchronous_commit = on`` makes a commit du
 writers of a project are serialised, as SQLite's ``BEGIN IMMEDIATE`` does, by a
 transaction-scoped advisory lock, so that an undo or an assignment reads and writes as one
 step. A connection that broke (the server restarted) is opened again by the next call; the call
-that met the break raises and committed nothing, so the page sends that answer again (with its
-``client_id``: stored once).
+that met the break before writing anything (at its ``BEGIN``), and a read, run once more on a
+new connection; one that broke while writing raises and committed nothing, or (a break during
+the ``COMMIT``) may have committed: the page sends that answer again with its ``client_id``,
+which is stored once.
 
 One project per database (or per schema: ``?options=-csearch_path%3Dname`` in the URL).
 """
@@ -206,10 +208,25 @@ class PostgresBackend:
             Runs the transaction's statements (``execute``, ``executemany``, ``one``).
         """
         with self.lock:
-            self._ready()
-            with self.conn.transaction():
-                self.conn.execute("SELECT pg_advisory_xact_lock(%s)", (_WRITE_LOCK,))
+            for attempt in (0, 1):
+                self._ready()
+                transaction = self.conn.transaction()
+                try:
+                    transaction.__enter__()
+                    self.conn.execute("SELECT pg_advisory_xact_lock(%s)", (_WRITE_LOCK,))
+                except self._psycopg.OperationalError:
+                    # the connection broke before this transaction wrote anything (the server
+                    # restarted): once more on a new one
+                    if attempt or not self.conn.broken:
+                        raise
+                    continue
+                break
+            try:
                 yield _Cursor(self.conn)
+            except BaseException as exc:
+                transaction.__exit__(type(exc), exc, exc.__traceback__)
+                raise
+            transaction.__exit__(None, None, None)
 
     def query(self, sql, params=()):
         """Run a read query.
@@ -227,8 +244,14 @@ class PostgresBackend:
             The rows.
         """
         with self.lock:
-            self._ready()
-            return self.conn.execute(_sql(sql), params).fetchall()
+            for attempt in (0, 1):
+                self._ready()
+                try:
+                    return self.conn.execute(_sql(sql), params).fetchall()
+                except self._psycopg.OperationalError:
+                    if attempt or not self.conn.broken:  # a read: safe to run again
+                        raise
+        return []  # (not reached)
 
     def migrate(self, store):
         """Refuse to migrate: PostgreSQL stores start at schema version 3.
