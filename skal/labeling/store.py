@@ -1,4 +1,8 @@
-"""The state of a labelling project in one SQLite file (``PROJECT/skal.db``).
+"""The state of a labelling project in one SQLite file (``PROJECT/skal.db``), or on PostgreSQL.
+
+A ``postgresql://`` URL (``PROJECT/skal.store`` names it) opens the same tables on a PostgreSQL
+server with the same guarantees (:mod:`skal.labeling.store_pg`); the rest of this page describes
+SQLite's side.
 
 Tables: ``meta`` (schema version, configuration), ``classes``, ``images`` (path relative to the
 image folder, content hash, size; ``retired_at`` is set when the file left the folder, which keeps
@@ -13,7 +17,8 @@ The database is in WAL mode with ``synchronous=FULL``; every write is one ``BEGI
 ``COMMIT`` transaction, and a method returns only after its commit, so an answer that was
 acknowledged survives a ``kill -9`` of the process (or a power cut) at any later moment. Several
 processes may write at once: SQLite serialises them (``busy_timeout``). All SQL takes user values
-as parameters, never as text.
+as parameters, never as text (and is written to run on both backends: ``ON CONFLICT`` and
+``RETURNING`` rather than SQLite's ``INSERT OR ...`` and ``lastrowid``).
 
 The process running a round holds an ``fcntl.flock`` on ``round.lock`` beside the database (as
 ``skal run`` does with its run folder): the kernel releases it when that process ends, however it
