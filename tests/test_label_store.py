@@ -236,7 +236,12 @@ def test_kill_9_during_a_round_keeps_labels_and_finished_rounds(tmp_path, projec
         assert reopened.labels() == labels_before
         assert reopened.next_batch() == batch_before  # the batch of the last finished round
         leftovers = sorted(os.listdir(os.path.join(reopened.path, "models")))
-        assert leftovers == ["round_0002.pkl"]  # no partial checkpoint
+        # no partial checkpoint; stopping reports are written atomically (the killed round's
+        # may exist whole, and is never shown: the page reads the last finished round's)
+        assert [f for f in leftovers if not f.endswith(".stopping.json")] == ["round_0002.pkl"]
+        assert set(leftovers) - {"round_0002.pkl"} <= {"round_0002.stopping.json",
+                                                       "round_0003.stopping.json"}
+        assert not [f for f in leftovers if f.endswith(".tmp") or ".tmp" in f]
         assert reopened.store.integrity_check() == "ok"
         reopened.configure(epochs=1)
         result = reopened.train_and_query()  # and the next round runs
