@@ -251,11 +251,16 @@ def write_csv(path, rows, fieldnames=None, lineterminator="\n"):
         writer.writerows(rows)
 
 
-def write_summary(out_dir, summary, rows):
-    """Write ``results.json`` (the summary) and ``results.csv`` (one line per row dict)."""
+def write_json(out_dir, summary):
+    """Write ``OUT/results.json`` (the summary, indented), making ``OUT`` if needed."""
     os.makedirs(out_dir, exist_ok=True)
     with open(os.path.join(out_dir, "results.json"), "w") as f:
         json.dump(summary, f, indent=2)
+
+
+def write_summary(out_dir, summary, rows):
+    """Write ``results.json`` (the summary) and ``results.csv`` (one line per row dict)."""
+    write_json(out_dir, summary)
     write_csv(os.path.join(out_dir, "results.csv"), rows)
 
 

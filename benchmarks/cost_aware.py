@@ -173,9 +173,7 @@ def report(records, args, seconds):
         summary["cost_models"][cm] = entry
         lines += [f"## Cost model `{cm}` ({len(seeds)} repeats)", ""]
         lines += _bench.md_table(["arm"] + keys, table) + [""]
-    os.makedirs(args.out, exist_ok=True)
-    with open(os.path.join(args.out, "results.json"), "w") as f:
-        json.dump(summary, f, indent=2)
+    _bench.write_json(args.out, summary)
     _bench.write_markdown(args.out, lines)
     print("\n".join(lines))
 

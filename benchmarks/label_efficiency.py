@@ -47,7 +47,7 @@ import time
 
 import numpy as np
 import torch
-from _bench import command_line, md_table, write_markdown  # benchmarks/ on sys.path
+from _bench import command_line, md_table, write_json, write_markdown  # benchmarks/ on sys.path
 from skorch.callbacks import LRScheduler
 from torch.optim.lr_scheduler import CosineAnnealingLR
 
@@ -345,8 +345,7 @@ def report(args, info):
     lines += ["", "CPU seconds per repeat (all budgets, fits and queries): "
               + ", ".join(f"{a} {s}" for a, s in cpu.items()) + "."]
     summary["cpu_s_per_repeat"] = cpu
-    with open(os.path.join(args.out, "results.json"), "w") as f:
-        json.dump(summary, f, indent=2)
+    write_json(args.out, summary)
     write_markdown(args.out, lines)
     _plot(args, runs)
     print("\n".join(lines))

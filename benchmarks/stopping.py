@@ -244,9 +244,7 @@ def report(records, args, seconds):
         [[s, f"{e['ece']['before']:.4f}", f"{e['ece']['after']:.4f}",
           f"{e['ece']['paired_diff'][0]:+.4f} +- {e['ece']['paired_diff'][1]:.4f}"]
          for s, e in summary["strategies"].items()])
-    os.makedirs(args.out, exist_ok=True)
-    with open(os.path.join(args.out, "results.json"), "w") as f:
-        json.dump(summary, f, indent=2)
+    _bench.write_json(args.out, summary)
     _bench.write_markdown(args.out, lines)
     print("\n".join(lines))
 
