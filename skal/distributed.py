@@ -31,6 +31,7 @@ import torch
 from skorch.callbacks import LRScheduler
 from skorch.hf import AccelerateMixin
 
+from . import _process_group
 from ._process_group import (
     all_gather_variable,
     average_gradients,
@@ -51,22 +52,9 @@ from ._process_group import (
 from .classifier import MCDropoutClassifier, ResNet18Classifier
 from .waal import WAALClassifier
 
+# the process-group helpers of skal._process_group under the same names, and the estimators
 __all__ = [
-    "init",
-    "is_distributed",
-    "rank",
-    "world_size",
-    "barrier",
-    "shutdown",
-    "shard_chunks",
-    "broadcast_ints",
-    "broadcast_seeds",
-    "broadcast_array",
-    "all_gather_variable",
-    "gather_scores",
-    "merge_topk",
-    "average_gradients",
-    "broadcast_module",
+    *_process_group.__all__,
     "AcceleratedMCDropoutClassifier",
     "AcceleratedResNet18Classifier",
     "AcceleratedWAALClassifier",
