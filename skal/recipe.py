@@ -20,7 +20,6 @@ import math
 import numbers
 import os
 import pickle
-import tempfile
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -28,6 +27,8 @@ from typing import Any
 
 import numpy as np
 from sklearn.base import BaseEstimator, TransformerMixin
+
+from ._atomic import write_atomic
 
 __all__ = [
     "RECIPES",
@@ -378,10 +379,7 @@ def fit_encoder(recipe: "str | Recipe", X_pool: Any, *, random_state: int = 0,
                              "threads": torch.get_num_threads(), "cached": False}
         if path is not None:
             os.makedirs(os.path.dirname(path), exist_ok=True)
-            fd, tmp = tempfile.mkstemp(dir=os.path.dirname(path), suffix=".tmp")
-            with os.fdopen(fd, "wb") as f:
-                pickle.dump(encoder, f)
-            os.replace(tmp, path)  # atomic: a killed fit leaves no half file
+            write_atomic(path, pickle.dumps(encoder))  # a killed fit leaves no half file
     while len(_ENCODERS) >= _MAX_ENCODERS:
         _ENCODERS.pop(next(iter(_ENCODERS)))
     _ENCODERS[key] = encoder

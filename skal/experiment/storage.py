@@ -22,12 +22,13 @@ import io
 import json
 import os
 import platform
-import secrets
 import warnings
 from dataclasses import dataclass, field
 
 import numpy as np
 
+from .._atomic import TMP_PREFIX as _TMP_PREFIX
+from .._atomic import write_atomic
 from ..exceptions import RunFolderError
 from .config import ExperimentConfig, option_name, option_setting
 
@@ -44,7 +45,6 @@ RESULTS_JSONL = "results.jsonl"
 RESULTS_CSV = "results.csv"
 CURVE_PNG = "learning_curve.png"
 LOCK_FILE = ".lock"
-_TMP_PREFIX = ".tmp-"
 
 _STATE_FORMAT = 1
 # "epochs": the round's planned epochs; "epochs_trained": the epochs in the fitted model's skorch
@@ -61,27 +61,6 @@ class _NoRunError(RunFolderError, FileNotFoundError):
 
 
 # ---------------------------------------------------------------------------- files
-def write_atomic(path, data):
-    """Write ``data`` (str or bytes) to ``path`` so that readers see the old or the new file.
-
-    The temporary file is created with mode 0o666 minus the umask, as ``open()`` would.
-    """
-    directory = os.path.dirname(os.path.abspath(path))
-    tmp = os.path.join(directory, f"{_TMP_PREFIX}{secrets.token_hex(4)}-{os.path.basename(path)}")
-    payload = data.encode("utf-8") if isinstance(data, str) else data
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(payload)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-
-
 def write_results(out_dir, rows):
     """``results.jsonl`` and ``results.csv`` from the result rows."""
     write_atomic(os.path.join(out_dir, RESULTS_JSONL),

@@ -27,6 +27,7 @@ import os
 
 import numpy as np
 
+from .._atomic import write_atomic
 from ..stopping import round_report
 from .files import MODELS_DIR
 
@@ -139,15 +140,15 @@ def compute_report(store, project_path, round_id, estimator, X_stop, stop_sha, X
         n_test=len(y_held) or None, more=[batch_size, 5 * batch_size])
     report["stop_set"] = len(stop)
     report.update(_answer_times(store, classes))
+    _store(project_path, round_id, {"report": report, "stop_predictions": stop})
+    return report
+
+
+def _store(project_path, round_id, record):
+    """Write a round's report file (atomically: the page reads it while rounds run)."""
     path = report_path(project_path, round_id)
     os.makedirs(os.path.dirname(path), exist_ok=True)
-    tmp = f"{path}.tmp{os.getpid()}"
-    with open(tmp, "w", encoding="utf-8") as f:
-        json.dump({"report": report, "stop_predictions": stop}, f)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
-    return report
+    write_atomic(path, json.dumps(record))
 
 
 def _answer_times(store, classes):

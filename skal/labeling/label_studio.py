@@ -31,6 +31,8 @@ import urllib.request
 from typing import NamedTuple
 from xml.sax.saxutils import quoteattr
 
+from .._atomic import write_atomic
+
 __all__ = ["ImportReport", "LabelStudioClient", "LabelStudioError", "SyncReport",
            "export_tasks", "import_annotations", "label_config", "sync", "write_tasks"]
 
@@ -286,10 +288,7 @@ def write_tasks(project, out, images=None, *, document_root=None):
         The number of tasks written.
     """
     tasks = export_tasks(project, images, document_root=document_root)
-    tmp = f"{os.fspath(out)}.tmp{os.getpid()}"
-    with open(tmp, "w", encoding="utf-8") as f:
-        json.dump(tasks, f, indent=1)
-    os.replace(tmp, out)
+    write_atomic(os.fspath(out), json.dumps(tasks, indent=1))
     return len(tasks)
 
 

@@ -11,7 +11,6 @@ trained leave the pool before the query, and those answered while it queried lea
 """
 
 import inspect
-import json
 import os
 from typing import NamedTuple
 
@@ -380,7 +379,7 @@ def _stopping(store, project_path, round_id, estimator, X_all, rows, config, hel
               accuracy):
     """The round's stopping and calibration report (:mod:`skal.labeling.diagnostics`), stored
     next to its checkpoint; an error in it is reported there and does not fail the round."""
-    from .diagnostics import compute_report, report_path
+    from .diagnostics import _store, compute_report
 
     stop = [r for r in store.images() if in_holdout(r["sha256"], config["holdout"])]
     try:
@@ -391,7 +390,5 @@ def _stopping(store, project_path, round_id, estimator, X_all, rows, config, hel
             int(config["batch_size"]))
     except Exception as exc:  # noqa: BLE001 - the labels matter more than the diagnostics
         error = {"error": f"{type(exc).__name__}: {exc}"}
-        os.makedirs(os.path.dirname(report_path(project_path, round_id)), exist_ok=True)
-        with open(report_path(project_path, round_id), "w", encoding="utf-8") as f:
-            json.dump({"report": error}, f)
+        _store(project_path, round_id, {"report": error})
         return error
