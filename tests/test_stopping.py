@@ -2,6 +2,7 @@
 forecast, against hand-computed cases, scikit-learn and simulations."""
 
 import math
+import os
 
 import numpy as np
 import pytest
@@ -280,5 +281,32 @@ def test_skal_label_rounds_store_the_report_and_the_status_shows_it(tmp_path):
             state = client.get("/api/state").json()
         assert state["round"]["stopping"] == third
         assert os.path.basename(report_path(project.path, 7)) == "round_0007.stopping.json"
+    finally:
+        project.close()
+
+
+def test_a_failing_report_is_stored_as_its_error_and_the_round_still_finishes(tmp_path,
+                                                                             monkeypatch):
+    from label_helpers import DIGIT_CLASSES, true_label, write_digit_pngs
+
+    from skal.labeling import Project, diagnostics
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("no report today")
+
+    monkeypatch.setattr(diagnostics, "compute_report", broken)
+    write_digit_pngs(tmp_path / "png", 30, size=8)
+    project = Project.init(tmp_path / "p", tmp_path / "png", DIGIT_CLASSES, batch_size=12,
+                           width=2, epochs=1, min_steps=0, mc_samples=2, holdout=0.4,
+                           strategy="entropy_sampling")
+    try:
+        for item in project.next_batch():
+            project.label(item.image_id, true_label(item.path), annotator="me")
+        result = project.train_and_query()
+        assert result["status"] == "done"
+        assert diagnostics.load_report(project.path, result["id"]) == {
+            "error": "RuntimeError: no report today"}
+        models = os.listdir(os.path.join(project.path, "models"))
+        assert not [name for name in models if ".tmp" in name]  # written whole
     finally:
         project.close()
