@@ -23,7 +23,7 @@ import numpy as np
 import torch
 from _bench import command_line, md_table, write_markdown, write_summary  # benchmarks/ on sys.path
 
-from skal.selection import batchbald_select
+from skal.query.selection import batchbald_select
 
 
 def probabilities(n, T, C, seed):

@@ -79,7 +79,7 @@ from skal.experiment import (
     make_bgadl,
     plot_learning_curves,
 )
-from skal.bgadl import PAPER_GEN_WEIGHT
+from skal.estimators.bgadl import PAPER_GEN_WEIGHT
 from skal.nets import BGADLLeNet
 from skal.query import bald, random_sampling
 

@@ -29,7 +29,7 @@ import torch
 from _bench import command_line, md_table, write_markdown, write_summary  # benchmarks/ on sys.path
 
 from skal import BGADLClassifier, ResNet18Classifier
-from skal.bgadl import PAPER_GEN_WEIGHT
+from skal.estimators.bgadl import PAPER_GEN_WEIGHT
 from skal.datasets import load_dataset
 
 SMALL = {"gan_width": 32, "gan_hidden": 256}

@@ -37,7 +37,7 @@ from _bench import command_line, md_table, write_markdown, write_summary  # benc
 from skal import ResNet18Classifier, bald, batch_bald
 from skal.datasets import load_digits_images
 from skal.query import bald_scores
-from skal.selection import batchbald_select
+from skal.query.selection import batchbald_select
 
 COPIES, N_IMAGES, BATCH = 25, 20, 10
 

@@ -11,7 +11,7 @@ mini-batch the classifier can also learn from reconstructions ``G(E(x), y)`` and
 The paper weights the generated images 1; skal's default is 0 (the classifier learns from real
 images only, so BGADL is never less accurate than BALD alone), because every positive weight
 we measured on Fashion-MNIST was below BALD alone at some label budget (see the README). This example sets the
-paper's weight to show the scheme. See :class:`skal.bgadl.BGADLMixin` for the
+paper's weight to show the scheme. See :class:`skal.estimators.bgadl.BGADLMixin` for the
 training and its parameters, and the method notes for where skal departs from the authors'
 code.
 """

@@ -197,6 +197,37 @@ def private_imports(root=ROOT, package=PACKAGE):
     return sorted(set(out))
 
 
+def cross_package_private(root=ROOT, package=PACKAGE):
+    """``[(importer, 'module.name')]``: private modules or names reached from another package.
+
+    The boundary is :func:`package_of`'s: inside ``skal.estimators`` every module may use every
+    other, but from outside only public modules and names (no part of the imported path below the
+    package, nor the name, starts with an underscore), as scikit-learn's packages do.
+    """
+    files = module_files(root, package)
+    out = []
+    for name, path in files.items():
+        with open(path, encoding="utf-8") as fh:
+            tree = ast.parse(fh.read(), path)
+        is_package = path.endswith("__init__.py")
+        for node in _all_imports(tree):
+            if isinstance(node, ast.Import):
+                pairs = [(alias.name, None) for alias in node.names]
+            else:
+                base = _resolve(name, node, is_package)
+                pairs = [(base, alias.name) for alias in node.names]
+            for base, imported in pairs:
+                if base is None or not (base == package or base.startswith(package + ".")):
+                    continue
+                if package_of(base) == package_of(name):
+                    continue
+                target = base if imported is None else f"{base}.{imported}"
+                below = target.split(".")[2:] if "." in package_of(base) else target.split(".")[1:]
+                if any(_private(part) for part in below):
+                    out.append((name, target))
+    return sorted(set(out))
+
+
 SHIM = re.compile(r"#\s*noqa:\s*F401")
 
 
@@ -211,10 +242,49 @@ def noqa_shims(root=ROOT, package=PACKAGE):
     return out
 
 
-#: The strategy layer and the estimator modules: no strategy module should reach an estimator.
-STRATEGIES = ("skal.query", "skal.batch_query", "skal.low_budget", "skal.selection")
-ESTIMATORS = ("skal.classifier", "skal.waal", "skal.bgadl", "skal.fixmatch", "skal.head",
-              "skal.encoder", "skal.distributed", "skal.augment", "skal.learner")
+#: The floors of the package, bottom first: a module imports only from its own floor or below.
+FLOORS = (
+    ("skal.exceptions", "skal.data", "skal.datasets"),
+    ("skal.utils",),
+    ("skal.distributed", "skal.nets"),
+    ("skal.estimators", "skal.query", "skal.callbacks", "skal.losses", "skal.calibration",
+     "skal.cost", "skal.stopping"),
+    ("skal.learner", "skal.recipe"),
+    ("skal.experiment", "skal.labeling"),
+    ("skal.cli", "skal.__main__", "skal"),
+)
+
+
+def package_of(module, package=PACKAGE):
+    """The package of skal that owns ``module``: ``skal.X`` for everything under a sub-package
+    ``skal.X`` (``skal.estimators.waal._training`` -> ``skal.estimators``), else the module."""
+    parts = module.split(".")
+    return ".".join(parts[:2]) if len(parts) > 1 else module
+
+
+def floor_of(module):
+    """The floor (index into :data:`FLOORS`) of ``module``'s package, or None."""
+    owner = package_of(module)
+    for number, packages in enumerate(FLOORS):
+        if owner in packages:
+            return number
+    return None
+
+
+def upward_imports(graph):
+    """``[(importer, imported)]``: imports from a lower floor to a higher one, or of an unknown
+    package."""
+    out = []
+    for name, targets in graph.items():
+        for target in targets:
+            a, b = floor_of(name), floor_of(target)
+            if a is None or b is None or b > a:
+                out.append((name, target))
+    return sorted(out)
+
+
+def _modules_under(files, prefix):
+    return sorted(m for m in files if m == prefix or m.startswith(prefix + "."))
 
 
 def reached(graph, module):
@@ -241,7 +311,11 @@ def report(max_class_lines=400, root=ROOT):
         "edges_with_deferred_imports": sum(len(v) for v in full.values()),
         "cycles_with_deferred_imports": cycles(full),
         "strategies_reaching_estimators": {
-            m: sorted(reached(graph, m) & set(ESTIMATORS)) for m in STRATEGIES if m in graph},
+            m: sorted(reached(graph, m) & set(_modules_under(graph, "skal.estimators")))
+            for m in _modules_under(graph, "skal.query") + ["skal.distributed"]},
+        "upward_imports": upward_imports(graph),
+        "upward_imports_with_deferred": upward_imports(full),
+        "cross_package_private": cross_package_private(root),
         f"classes_over_{max_class_lines}_lines": long_classes,
         "private_names_imported_across_modules": len({n for _, n in private}),
         "private_imports": len(private),
@@ -278,6 +352,14 @@ def main(argv=None):
     print(f"private names imported across modules: {out['private_names_imported_across_modules']}"
           f" ({out['private_imports']} imports)")
     for importer, name in out["private_import_list"]:
+        print(f"  {importer:32s} {name}")
+    print(f"imports from a lower floor to a higher one: {len(out['upward_imports'])} "
+          f"({len(out['upward_imports_with_deferred'])} with imports inside functions)")
+    for importer, imported in out["upward_imports_with_deferred"]:
+        print(f"  {importer:32s} {imported}")
+    print(f"private modules or names imported from another package: "
+          f"{len(out['cross_package_private'])}")
+    for importer, name in out["cross_package_private"]:
         print(f"  {importer:32s} {name}")
     print(f"noqa: F401 lines: {len(out['noqa_F401_lines'])}")
     for module, number, text in out["noqa_F401_lines"]:

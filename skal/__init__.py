@@ -5,8 +5,8 @@ strategies are modAL-style callables returning ``(indices, scores)``; :class:`Ac
 modAL's interface.
 
 The public names are imported on first use (PEP 562), so ``import skal`` costs next to nothing and
-``from skal import ResNet18Classifier`` loads torch, skorch and scikit-learn but not, say,
-imbalanced-learn, which only :class:`GenerativeAugmenter` needs. ``from skal import X`` works for
+``from skal import X`` loads only the package that defines ``X`` (``from skal import bald``
+loads :mod:`skal.query`, not the estimators of :mod:`skal.estimators`). ``from skal import X`` works for
 every name in ``__all__``, and ``dir(skal)`` lists them; ``benchmarks/import_time.py`` measures it.
 """
 
@@ -16,17 +16,17 @@ __version__ = "0.1.0.dev0"
 
 # Public name -> the submodule that defines it.
 _LAZY = {
-    "GenerativeAugmenter": "augment",
-    "BGADLClassifier": "bgadl",
-    "BGADLMCDropoutClassifier": "bgadl",
-    "MCDropoutClassifier": "classifier",
-    "ResNet18Classifier": "classifier",
-    "FixMatchClassifier": "fixmatch",
-    "EmbeddingHeadClassifier": "head",
-    "FixMatchMCDropoutClassifier": "fixmatch",
-    "ContrastiveEncoder": "encoder",
-    "InitTrunk": "encoder",
-    "init_trunk": "encoder",
+    "GenerativeAugmenter": "estimators",
+    "BGADLClassifier": "estimators",
+    "BGADLMCDropoutClassifier": "estimators",
+    "MCDropoutClassifier": "estimators",
+    "ResNet18Classifier": "estimators",
+    "FixMatchClassifier": "estimators",
+    "EmbeddingHeadClassifier": "estimators",
+    "FixMatchMCDropoutClassifier": "estimators",
+    "ContrastiveEncoder": "estimators",
+    "InitTrunk": "estimators",
+    "init_trunk": "estimators",
     "ActiveLearner": "learner",
     "bald": "query",
     "entropy_sampling": "query",
@@ -34,15 +34,15 @@ _LAZY = {
     "random_sampling": "query",
     "uncertainty_sampling": "query",
     "waal_uncertainty_diversity": "query",
-    "WAALClassifier": "waal",
-    "badge": "batch_query",
-    "batch_bald": "batch_query",
-    "coreset": "batch_query",
-    "power_bald": "batch_query",
-    "stochastic_batch": "batch_query",
-    "typiclust": "batch_query",
-    "epig": "low_budget",
-    "probcover": "low_budget",
+    "WAALClassifier": "estimators",
+    "badge": "query",
+    "batch_bald": "query",
+    "coreset": "query",
+    "power_bald": "query",
+    "stochastic_batch": "query",
+    "typiclust": "query",
+    "epig": "query",
+    "probcover": "query",
     "TemperatureScaling": "calibration",
     "expected_calibration_error": "calibration",
     "AccuracyPlateau": "stopping",
@@ -60,10 +60,9 @@ _LAZY = {
 # Submodules reachable as attributes after a bare ``import skal`` (as they were when this file
 # imported them eagerly).
 _SUBMODULES = frozenset({
-    "encoder",
-    "augment", "batch_query", "bgadl", "callbacks", "classifier", "datasets", "exceptions",
-    "experiment", "fixmatch", "learner", "losses", "low_budget", "nets", "query", "selection",
-    "waal", "stopping", "calibration", "cost", "recipe",
+    "calibration", "callbacks", "cost", "data", "datasets", "distributed", "estimators",
+    "exceptions", "experiment", "labeling", "learner", "losses", "nets", "query", "recipe",
+    "stopping", "utils",
 })
 
 __all__ = [

@@ -29,8 +29,8 @@ from scipy.special import log_softmax
 from sklearn.base import BaseEstimator
 from sklearn.utils.validation import check_is_fitted
 
-from ._params import Choice, check_params
-from ._typing import ArrayLike
+from .utils.params import Choice, check_params
+from .utils.typing import ArrayLike
 
 __all__ = [
     "TemperatureScaling",

@@ -7,7 +7,7 @@ import torch
 from skorch.callbacks import Callback
 from torch import nn
 
-from ._skorch_compat import module_names
+from .utils.skorch_compat import module_names
 from .exceptions import DivergenceError
 
 __all__ = ["DivergenceCheck", "MilestoneLR", "RecalibrateBatchNorm"]

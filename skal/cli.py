@@ -247,7 +247,7 @@ def _configs(args, names, registry):
 
 
 def _run(args):
-    from ._validation import check_device
+    from .utils.validation import check_device
     from .experiment import (
         CURVE_PNG,
         METHODS,

@@ -27,12 +27,12 @@ from sklearn.base import BaseEstimator, clone
 from sklearn.linear_model import Ridge
 from sklearn.utils.validation import check_is_fitted
 
-from ._typing import ArrayLike, Learner, QueryResult, RandomStateLike
+from .utils.typing import ArrayLike, Learner, QueryResult, RandomStateLike
 
 __all__ = ["ClassTimeModel", "CostAwareStrategy", "RegressorTimeModel"]
 
 # the strategies whose picks are chosen together (their scores are no per-sample utility)
-_BATCH_MODULES = ("skal.batch_query", "skal.low_budget")
+_BATCH_MODULES = ("skal.query", "skal.query")
 
 
 def _check_seconds(seconds, n, name="seconds"):

@@ -345,15 +345,3 @@ def load_dataset(
             "to get all 1797 images and split them yourself."
         )
     return load_digits_images()
-
-
-# ---------------------------------------------------------------------------- your own images
-# Image folders, .npy / .npz files, torch Datasets and PIL lists live in skal._sources.
-from ._sources import (  # noqa: E402
-    as_image_array,
-    load_array,
-    load_image_folder,
-    load_images,
-)
-
-__all__ += ["as_image_array", "load_array", "load_image_folder", "load_images"]

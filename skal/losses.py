@@ -5,7 +5,7 @@ import warnings
 import torch
 from torch.nn import functional as F
 
-from ._params import Float, Int, validates
+from .utils.params import Float, Int, validates
 
 _POSITIVE = Int(1)  # a count of samples
 

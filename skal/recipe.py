@@ -28,7 +28,7 @@ from typing import Any
 import numpy as np
 from sklearn.base import BaseEstimator, TransformerMixin
 
-from ._atomic import write_atomic
+from .utils.atomic import write_atomic
 
 __all__ = [
     "RECIPES",
@@ -315,7 +315,7 @@ def _new_encoder(recipe, random_state, device):
     from skorch.callbacks import LRScheduler
     from torch.optim.lr_scheduler import CosineAnnealingLR
 
-    from .encoder import ContrastiveEncoder
+    from .estimators import ContrastiveEncoder
 
     return ContrastiveEncoder(
         width=recipe.encoder_width, max_epochs=recipe.encoder_epochs,
@@ -456,7 +456,7 @@ class EncodedFeatures(TransformerMixin, BaseEstimator):
         return state
 
     def _encoder(self):
-        from .encoder import ContrastiveEncoder
+        from .estimators import ContrastiveEncoder
 
         if not isinstance(self.encoder, ContrastiveEncoder):
             raise ValueError(
@@ -596,7 +596,7 @@ def make_estimator(recipe: "str | Recipe" = "scratch", *, classes: Any = None,
     if recipe.training == "head":
         from sklearn.pipeline import Pipeline
 
-        from .head import EmbeddingHeadClassifier
+        from .estimators import EmbeddingHeadClassifier
 
         head = EmbeddingHeadClassifier(hidden=recipe.head_hidden, dropout=dropout, **common)
         return Pipeline([("features", features or EncodedFeatures(encoder)), ("head", head)])
@@ -608,17 +608,17 @@ def make_estimator(recipe: "str | Recipe" = "scratch", *, classes: Any = None,
         width = recipe.encoder_width if width is None else width
     params = dict(preact=preact, dropout=dropout, width=16 if width is None else width, **common)
     if recipe.semi_supervised != "none":
-        from .fixmatch import FixMatchClassifier
+        from .estimators import FixMatchClassifier
 
         estimator = FixMatchClassifier(
             **params, consistency=recipe.semi_supervised, threshold=recipe.threshold,
             unlabeled_weight=recipe.unlabeled_weight, flip=recipe.flip)
     else:
-        from .classifier import ResNet18Classifier
+        from .estimators import ResNet18Classifier
 
         estimator = ResNet18Classifier(**params)
     if recipe.training == "finetune" and encoder is not None:
-        from .encoder import init_trunk
+        from .estimators import init_trunk
 
         init_trunk(estimator, encoder)
     return estimator

@@ -36,8 +36,8 @@ from scipy.optimize import OptimizeWarning, curve_fit
 from scipy.stats import norm
 from sklearn.metrics import cohen_kappa_score
 
-from ._typing import ArrayLike, RandomStateLike
-from ._validation import as_generator
+from .utils.typing import ArrayLike, RandomStateLike
+from .utils.validation import as_generator
 
 __all__ = [
     "AccuracyPlateau",

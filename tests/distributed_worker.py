@@ -31,12 +31,9 @@ from skal import (  # noqa: E402
     waal_uncertainty_diversity,
 )
 from skal import distributed  # noqa: E402
-from skal._pool import Pool  # noqa: E402
+from skal.data import Pool  # noqa: E402
 from skal.datasets import load_digits_images  # noqa: E402
-from skal.distributed import (  # noqa: E402
-    AcceleratedResNet18Classifier,
-    AcceleratedWAALClassifier,
-)
+from skal.estimators import AcceleratedResNet18Classifier, AcceleratedWAALClassifier
 
 CHUNK = 37
 

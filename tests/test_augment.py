@@ -1,4 +1,4 @@
-"""Tests for skal.augment.GenerativeAugmenter (the BGADL VAE-ACGAN sampler).
+"""Tests for skal.estimators.bgadl.GenerativeAugmenter (the BGADL VAE-ACGAN sampler).
 
 Everything runs on 8x8 digits with tiny settings (a few dozen images, one or two epochs): these
 tests check the contract (shapes, ranges, errors, reproducibility, composition), not image quality.
@@ -15,11 +15,11 @@ import torch
 from sklearn.base import clone
 
 import skal
-import skal._bgadl_step  # the losses the BGADL step calls (patched below)
-import skal.augment
-import skal.bgadl
+import skal.estimators.bgadl._step  # the losses the BGADL step calls (patched below)
+import skal.estimators.bgadl._augmenter
+import skal.estimators.bgadl._classifier
 from skal import ActiveLearner, GenerativeAugmenter, ResNet18Classifier, bald
-from skal.augment import ConvergenceError
+from skal.estimators.bgadl import ConvergenceError
 from skal.datasets import load_digits_images
 
 N_FIT = 41  # with batch_size=20 the last batch has one sample and must be dropped
@@ -173,8 +173,8 @@ def test_classifier_must_be_a_skal_classifier(data):
 @pytest.mark.parametrize("loss_name", ["encoder_loss", "discriminator_loss"])
 def test_divergence_is_detected(monkeypatch, data, loss_name):
     X, y = data
-    # the losses are called from skal.bgadl, whose skorch train_step trains the augmenter's net
-    real_loss = getattr(skal._bgadl_step, loss_name)
+    # the losses are called from skal.estimators.bgadl._classifier, whose skorch train_step trains the augmenter's net
+    real_loss = getattr(skal.estimators.bgadl._step, loss_name)
     calls = []
 
     def diverging(*args, **kwargs):
@@ -182,7 +182,7 @@ def test_divergence_is_detected(monkeypatch, data, loss_name):
         loss = real_loss(*args, **kwargs)
         return loss * float("nan") if len(calls) >= 4 else loss  # epoch 2, batch 2 of 2
 
-    monkeypatch.setattr(skal._bgadl_step, loss_name, diverging)
+    monkeypatch.setattr(skal.estimators.bgadl._step, loss_name, diverging)
     aug = GenerativeAugmenter(**{**TINY, "max_epochs": 3}, random_state=0)
     label = {"encoder_loss": "L_E", "discriminator_loss": "L_D"}[loss_name]
     with pytest.raises(ConvergenceError, match=rf"{label} is nan at epoch 2/3, batch 2/2.*lr"):
@@ -259,7 +259,7 @@ def test_works_without_imbalanced_learn(monkeypatch, data):
     monkeypatch.setitem(sys.modules, "imblearn", None)
     monkeypatch.setitem(sys.modules, "imblearn.base", None)
     spec = importlib.util.spec_from_file_location(
-        "skal._augment_without_imblearn", Path(skal.augment.__file__)
+        "skal._augment_without_imblearn", Path(skal.estimators.bgadl.__file__)
     )
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)

@@ -7,11 +7,11 @@ import torch
 from skorch.callbacks import Callback
 from torch import nn
 
-import skal.augment
-import skal._bgadl_step  # the losses the BGADL step calls (patched below)
-import skal.bgadl
+import skal.estimators.bgadl._augmenter
+import skal.estimators.bgadl._step  # the losses the BGADL step calls (patched below)
+import skal.estimators.bgadl._classifier
 from skal import GenerativeAugmenter, MCDropoutClassifier, ResNet18Classifier, WAALClassifier
-from skal.augment import ConvergenceError
+from skal.estimators.bgadl import ConvergenceError
 from skal.exceptions import DeviceError, DivergenceError
 
 
@@ -29,7 +29,7 @@ def data(digits_small):
 
 
 # ------------------------------------------------------------------ parameters, at fit
-# scikit-learn's wording (skal._params wraps sklearn.utils._param_validation)
+# scikit-learn's wording (skal.utils.params wraps sklearn.utils._param_validation)
 @pytest.mark.parametrize("param, value, expected", [
     ("max_epochs", 0, r"an int in the range \[1, inf\)"),  # used to return an untrained net
     ("max_epochs", -1, r"an int in the range \[1, inf\)"),
@@ -228,15 +228,15 @@ def test_divergence_error_types():
 
 
 def test_augmenter_exploding_loss(data, monkeypatch):
-    # the losses are called from skal.bgadl, whose skorch train_step trains the augmenter's net
-    original = skal._bgadl_step.encoder_loss
+    # the losses are called from skal.estimators.bgadl._classifier, whose skorch train_step trains the augmenter's net
+    original = skal.estimators.bgadl._step.encoder_loss
     calls = []
 
     def exploding(*args, **kwargs):
         calls.append(1)
         return original(*args, **kwargs) * (1.0 if len(calls) == 1 else 1e6)
 
-    monkeypatch.setattr(skal._bgadl_step, "encoder_loss", exploding)
+    monkeypatch.setattr(skal.estimators.bgadl._step, "encoder_loss", exploding)
     aug = GenerativeAugmenter(latent_dim=4, max_epochs=2, batch_size=20, random_state=0)
     with pytest.raises(DivergenceError, match=r"GenerativeAugmenter training diverged: the encoder "
                        r"loss L_E averaged .* over epoch 1/2, more than 100 times .* lower "
@@ -248,7 +248,7 @@ def test_augmenter_diverging_joint_classifier_names_its_lr(data, monkeypatch):
     def nan_loss(logits, *args, **kwargs):  # the generated terms of L_C
         return logits.sum() * float("nan")
 
-    monkeypatch.setattr(skal._bgadl_step, "masked_cross_entropy", nan_loss)
+    monkeypatch.setattr(skal.estimators.bgadl._step, "masked_cross_entropy", nan_loss)
     aug = GenerativeAugmenter(latent_dim=4, max_epochs=1, batch_size=30, random_state=0,
                               classifier=ResNet18Classifier(width=2, lr=0.05))
     with pytest.raises(DivergenceError, match=r"auxiliary classifier loss L_C is nan .* the "

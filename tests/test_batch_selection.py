@@ -1,4 +1,4 @@
-"""The pure batch selectors of skal.selection, against brute force and reference packages.
+"""The pure batch selectors of skal.query.selection, against brute force and reference packages.
 
 References (test-only, each test skips with its reason when the package is missing):
 batchbald-redux 2.0.5 (BatchBALD), baal 2.1.0 (stochastic acquisition distributions),
@@ -15,7 +15,7 @@ import pytest
 from scipy.special import xlogy
 from sklearn.neighbors import NearestNeighbors
 
-from skal.selection import (
+from skal.query.selection import (
     acquisition_distribution,
     badge_select,
     batchbald_select,

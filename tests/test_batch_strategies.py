@@ -1,4 +1,4 @@
-"""The batch-aware strategies (skal.batch_query) and the estimators' embed(X).
+"""The batch-aware strategies (skal.query._batch) and the estimators' embed(X).
 
 Fake estimators with fixed predict_proba / sample_proba / embed pin each strategy to its pure
 selector; tiny fitted nets check the wiring (embed, learners, Pipelines, seeding).
@@ -26,7 +26,7 @@ from skal import (
     typiclust,
 )
 from skal.query import bald_scores, entropy, least_confidence, margin
-from skal.selection import (
+from skal.query.selection import (
     badge_select,
     batchbald_select,
     kcenter_greedy,
@@ -311,7 +311,7 @@ def test_exports():
     for name in ("batch_bald", "stochastic_batch", "power_bald", "badge", "coreset", "typiclust"):
         assert getattr(skal, name) is getattr(skal.query, name)
         assert name in skal.__all__ and name in skal.query.__all__
-    assert typiclust_select is skal.selection.typiclust_select
+    assert typiclust_select is skal.query.selection.typiclust_select
 
 
 # ---------------------------------------------------------------------------- the CLI

@@ -1,4 +1,4 @@
-"""Tests for skal.bgadl: BGADL as a skorch classifier (callbacks, history, the BGADL parameters).
+"""Tests for skal.estimators.bgadl._classifier: BGADL as a skorch classifier (callbacks, history, the BGADL parameters).
 
 Tiny settings on 8x8 digits (width-2 ResNet18, small E/G/D, one to five epochs of 40 images):
 these tests check what each parameter does, not accuracy.
@@ -13,8 +13,8 @@ from skorch.callbacks import Checkpoint, EarlyStopping, LRScheduler
 from skorch.dataset import ValidSplit
 from sklearn.base import clone
 
-import skal._bgadl_step  # the losses the BGADL step calls (patched below)
-import skal.bgadl
+import skal.estimators.bgadl._step  # the losses the BGADL step calls (patched below)
+import skal.estimators.bgadl._classifier
 from skal import (
     ActiveLearner,
     BGADLClassifier,
@@ -23,11 +23,11 @@ from skal import (
     ResNet18Classifier,
     bald,
 )
-from skal._bgadl_step import warmup_weight
+from skal.estimators.bgadl._step import warmup_weight
 from skal.exceptions import DivergenceError
 from skal.losses import auxiliary_classifier_loss, masked_cross_entropy
 from skal.nets import AuxiliaryClassifier, BGADLLeNet
-from skal.transforms import random_crop_flip
+from skal.data.transforms import random_crop_flip
 
 N = 40  # two batches of 20
 # gen_weight=1.0: the paper's scheme, which most tests here exercise (the default is 0)
@@ -219,14 +219,14 @@ def test_discriminator_filter_keeps_all_or_none(data, threshold, kept):
 def _spy_generated_labels(monkeypatch, net_type=BGADLClassifier):
     """Record the labels of every generated batch the classifier's loss sees."""
     seen = []
-    real = skal.bgadl.BGADLMixin._generated_loss
+    real = skal.estimators.bgadl.BGADLMixin._generated_loss
 
     def spy(self, images, y, d_logits):
         if type(self) is net_type:  # not the separate VAE-ACGAN of joint=False
             seen.append(y.cpu().numpy().copy())
         return real(self, images, y, d_logits)
 
-    monkeypatch.setattr(skal.bgadl.BGADLMixin, "_generated_loss", spy)
+    monkeypatch.setattr(skal.estimators.bgadl.BGADLMixin, "_generated_loss", spy)
     return seen
 
 
@@ -392,7 +392,7 @@ def test_images_outside_unit_range_are_refused(data):
 
 def test_divergence_names_loss_epoch_and_batch(data, monkeypatch):
     X, y, _, _ = data
-    real = skal._bgadl_step.generator_loss
+    real = skal.estimators.bgadl._step.generator_loss
     calls = []
 
     def diverging(*args, **kwargs):
@@ -400,7 +400,7 @@ def test_divergence_names_loss_epoch_and_batch(data, monkeypatch):
         loss = real(*args, **kwargs)
         return loss * float("nan") if len(calls) == 3 else loss
 
-    monkeypatch.setattr(skal._bgadl_step, "generator_loss", diverging)
+    monkeypatch.setattr(skal.estimators.bgadl._step, "generator_loss", diverging)
     with pytest.raises(DivergenceError, match=r"L_G is nan at epoch 2/2, batch 1/2.*gan_lr"):
         _bgadl(max_epochs=2).fit(X, y)
 

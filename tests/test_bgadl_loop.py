@@ -218,7 +218,7 @@ def test_generated_batches_are_normalised_with_real_image_statistics():
     import torch
     from torch import nn
 
-    from skal._modes import RealDataStats
+    from skal.utils.modes import RealDataStats
 
     net = nn.Sequential(nn.BatchNorm1d(3), nn.Dropout(0.5)).train()
     norm = net[0]

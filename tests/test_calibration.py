@@ -191,7 +191,7 @@ def test_tempering_identity_is_the_same_object():
 
 def test_batch_bald_tempers_each_mc_pass(digits):
     from skal import batch_bald
-    from skal.selection import batchbald_select
+    from skal.query.selection import batchbald_select
 
     X, y = digits
     clf = ResNet18Classifier(width=2, max_epochs=1, batch_size=32, random_state=0).fit(

@@ -396,7 +396,7 @@ def test_any_labelled_set_size_trains(shape, n):
 
 
 def test_a_last_batch_of_one_joins_the_one_before():
-    from skal._training import batch_bounds
+    from skal.estimators._training import batch_bounds
 
     assert batch_bounds(65, 64) == [(0, 65)]
     assert batch_bounds(129, 64) == [(0, 64), (64, 129)]

@@ -12,10 +12,10 @@ from scipy.special import xlogy
 from torch import nn
 
 from skal import MCDropoutClassifier, WAALClassifier, batch_bald, bald
-from skal._mc_dropout import ConsistentDropout
-from skal._pool import Pool
+from skal.estimators._mc_dropout import ConsistentDropout
+from skal.data import Pool
 from skal.query import bald_scores
-from skal.selection import batchbald_select
+from skal.query.selection import batchbald_select
 
 
 class SplitNet(nn.Module):

@@ -15,8 +15,8 @@ from sklearn.base import clone
 
 from skal import ResNet18Classifier, WAALClassifier, bald
 from skal import distributed
-from skal._pool import Pool
-from skal._topk import TopK
+from skal.data import Pool
+from skal.utils.topk import TopK
 
 accelerate = pytest.importorskip("accelerate")
 

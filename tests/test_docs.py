@@ -33,7 +33,7 @@ def _documented_objects():
             mod, _, name = path.rpartition(".")
             try:
                 owner = importlib.import_module(mod)
-            except ImportError:  # e.g. skal.bgadl.BGADLMixin under currentmodule skal
+            except ImportError:  # e.g. skal.estimators.bgadl.BGADLMixin under currentmodule skal
                 top, _, sub = mod.partition(".")
                 owner = importlib.import_module(f"{top}.{sub}")
             found[path] = getattr(owner, name)

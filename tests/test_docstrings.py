@@ -57,17 +57,17 @@ def test_numpydoc_validation(path, klass, method, obj):
 def test_the_walk_covers_the_api():
     # the enumeration itself: every public module is walked and the big classes' own methods are in
     paths = {path for path, *_ in OBJECTS}
-    assert {"skal.query.bald", "skal.classifier.MCDropoutClassifier.sample_proba",
-            "skal.waal.WAALClassifier.critic_score", "skal.learner.ActiveLearner.teach",
+    assert {"skal.query.bald", "skal.estimators.MCDropoutClassifier.sample_proba",
+            "skal.estimators.waal.WAALClassifier.critic_score", "skal.learner.ActiveLearner.teach",
             "skal.experiment.runner.run_experiment", "skal.exceptions.DivergenceError",
-            "skal.datasets.load_digits_images", "skal.encoder.ContrastiveEncoder",
-            "skal.head.EmbeddingHeadClassifier", "skal.fixmatch.FixMatchMixin",
-            "skal.low_budget.probcover", "skal.transforms.weak_augment",
-            "skal.selection.badge_select", "skal.nets.resnet.ResNet18.forward",
+            "skal.datasets.load_digits_images", "skal.estimators.ContrastiveEncoder",
+            "skal.estimators.EmbeddingHeadClassifier", "skal.estimators.FixMatchMixin",
+            "skal.query.probcover", "skal.data.transforms.weak_augment",
+            "skal.query.selection.badge_select", "skal.nets.resnet.ResNet18.forward",
             "skal.labeling.project.Project.label", "skal.labeling.store.LabelStore.add_answer",
-            "skal.distributed.AcceleratedResNet18Classifier"} <= paths
+            "skal.estimators.AcceleratedResNet18Classifier"} <= paths
     # inherited skorch methods are skorch's docstrings, not walked
-    assert "skal.classifier.MCDropoutClassifier.get_params_for" not in paths
+    assert "skal.estimators.MCDropoutClassifier.get_params_for" not in paths
     # every module file and package of skal without a leading underscore is a public module
     root = os.path.dirname(skal.__file__)
     on_disk = {"skal"}
@@ -83,9 +83,9 @@ def test_the_walk_covers_the_api():
 
 
 def test_the_shared_parameters_are_written_once():
-    # the strategies' shared Parameters text lives in skal._docstrings only; fill_doc writes it
+    # the strategies' shared Parameters text lives in skal.query._docstrings only; fill_doc writes it
     # into each docstring, which then holds no placeholder
-    from skal._docstrings import SHARED_PARAMETERS, fill_doc
+    from skal.query._docstrings import SHARED_PARAMETERS, fill_doc
 
     root = os.path.dirname(skal.__file__)
     sources = {}

@@ -22,7 +22,7 @@ from skorch.dataset import ValidSplit
 pytest.importorskip("lightly.loss", reason="lightly is in setup.cfg's ssl extra (--no-deps)")
 
 from skal import ContrastiveEncoder  # noqa: E402
-from skal._pool import Pool  # noqa: E402
+from skal.data import Pool  # noqa: E402
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -194,7 +194,7 @@ def test_resumed_after_kill_9_as_if_never_interrupted(images, tmp_path):
 
 # ------------------------------------------------------------------ augmentation
 def test_batched_augmentations_draw_per_image():
-    from skal._ssl_augment import (
+    from skal.estimators._ssl_augment import (
         BatchColorJitter,
         BatchGaussianBlur,
         BatchRandomGrayscale,

@@ -1,4 +1,4 @@
-"""FixMatch and pseudo-labelling (skal.fixmatch): the step, the data paths, the API contracts."""
+"""FixMatch and pseudo-labelling (skal.estimators._fixmatch): the step, the data paths, the API contracts."""
 
 import pickle
 
@@ -10,8 +10,8 @@ from torch import nn
 from torch.nn import functional as F
 
 from skal import ActiveLearner, ResNet18Classifier, bald
-from skal.fixmatch import FixMatchClassifier, FixMatchMCDropoutClassifier
-from skal.transforms import strong_augment, weak_augment
+from skal.estimators import FixMatchClassifier, FixMatchMCDropoutClassifier
+from skal.data.transforms import strong_augment, weak_augment
 
 
 def _semi(y, n_labeled):

@@ -34,7 +34,7 @@ STAGES = [
                    "waal_uncertainty_diversity"),
     ("submodules", "import skal.nets, skal.losses, skal.datasets, skal.query, skal.learner"),
     ("star", "from skal import *"),
-    ("everything", "import skal.augment, skal.experiment, skal.cli"),
+    ("everything", "import skal.estimators.bgadl._augmenter, skal.experiment, skal.cli"),
 ]
 
 CHAIN = f"""
@@ -118,15 +118,15 @@ def test_unknown_attribute():
         exec("from skal import ResNet50", {})
 
 
-@pytest.mark.parametrize("module", ["skal.batch_query", "skal.query", "skal.selection"])
+@pytest.mark.parametrize("module", ["skal.query._batch", "skal.query", "skal.query.selection"])
 def test_each_query_module_imports_first_in_a_fresh_interpreter(module):
     # skal.query re-exports the batch and low-budget strategies and the pure scores of
-    # skal._scores; when skal.batch_query imported skal.query, importing it first failed with
+    # skal.query._scores; when skal.query._batch imported skal.query, importing it first failed with
     # "cannot import name 'badge' from partially initialized module"
     out = fresh(
         f"import json, {module}, skal.query as q\n"
         "print(json.dumps([getattr(q, n).__module__ for n in q.__all__]))"
     )
-    assert set(out) == {"skal.query", "skal._scores", "skal.batch_query", "skal.low_budget"}
-    assert out.count("skal.batch_query") == 6 and out.count("skal.low_budget") == 2
-    assert out.count("skal._scores") == 5
+    assert set(out) == {"skal.query", "skal.query._scores", "skal.query._batch", "skal.query._low_budget"}
+    assert out.count("skal.query._batch") == 6 and out.count("skal.query._low_budget") == 2
+    assert out.count("skal.query._scores") == 5

@@ -137,7 +137,7 @@ def test_any_strategy_by_name_and_waal_trains_on_the_pool(project, monkeypatch):
     with pytest.raises(ValueError, match="The 'strategy' parameter must be one of"):
         project.train_and_query("best_guess")
 
-    from skal.waal import WAALClassifier
+    from skal.estimators.waal import WAALClassifier
 
     seen = {}
     original = WAALClassifier.fit

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import torch
 
-import skal._data_contract
+import skal.estimators._data_contract
 from skal import (
     WAALClassifier,
     bald,
@@ -13,7 +13,7 @@ from skal import (
     uncertainty_sampling,
     waal_uncertainty_diversity,
 )
-from skal._pool import Pool
+from skal.data import Pool
 
 UTILITY_STRATEGIES = [uncertainty_sampling, margin_sampling, entropy_sampling]
 
@@ -120,7 +120,7 @@ def test_waal_strategy_on_memmap(waal_net, pool_array, pool_memmap):
 def test_predict_and_sample_proba_read_a_memmap_in_chunks(
         tiny_resnet, pool_array, pool_memmap, monkeypatch):
     sizes = []
-    real = skal._data_contract.validate_images
+    real = skal.estimators._data_contract.validate_images
 
     def recording(est, X, **kwargs):
         sizes.append(len(X))
@@ -128,7 +128,7 @@ def test_predict_and_sample_proba_read_a_memmap_in_chunks(
 
     expected_proba = tiny_resnet.predict_proba(pool_array)
     expected_samples = tiny_resnet.sample_proba(pool_array, n_samples=3, random_state=1)
-    monkeypatch.setattr(skal._data_contract, "validate_images", recording)
+    monkeypatch.setattr(skal.estimators._data_contract, "validate_images", recording)
     pool = Pool(pool_memmap, chunk_size=100)  # rounded to a whole number of batches (64)
     np.testing.assert_array_equal(tiny_resnet.predict_proba(pool), expected_proba)
     assert sizes == [64, 64, 64, 64, 44]  # never the whole memmap

@@ -1,4 +1,4 @@
-"""Low-budget selection: ProbCover and EPIG (skal.selection, skal.low_budget), TypiClust on an
+"""Low-budget selection: ProbCover and EPIG (skal.query.selection, skal.query._low_budget), TypiClust on an
 encoder's features.
 
 The pure functions against brute force (dense distance matrices, the EPIG formula broadcast in
@@ -21,7 +21,7 @@ from sklearn.preprocessing import MinMaxScaler
 import skal
 from skal import ActiveLearner, ResNet18Classifier, epig, probcover, typiclust
 from skal.query import bald_scores, select_top
-from skal.selection import (
+from skal.query.selection import (
     ball_purity,
     epig_scores,
     probcover_select,
@@ -496,9 +496,9 @@ def test_bad_arguments():
 
 def test_exports():
     for name in ("probcover", "epig"):
-        assert getattr(skal, name) is getattr(skal.low_budget, name)
-        assert name in skal.__all__ and name in skal.low_budget.__all__
-    assert skal.low_budget.typiclust is skal.typiclust
+        assert getattr(skal, name) is getattr(skal.query._low_budget, name)
+        assert name in skal.__all__ and name in skal.query.__all__
+    assert skal.query.typiclust is skal.typiclust
 
 
 # ---------------------------------------------------------------------------- real nets

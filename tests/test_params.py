@@ -1,4 +1,4 @@
-"""skal._params: scikit-learn's parameter validation as skal uses it (pins its private API)."""
+"""skal.utils.params: scikit-learn's parameter validation as skal uses it (pins its private API)."""
 
 import inspect
 from typing import ClassVar
@@ -6,7 +6,7 @@ from typing import ClassVar
 import numpy as np
 import pytest
 
-from skal._params import (
+from skal.utils.params import (
     COUNT,
     SEED,
     Choice,
@@ -20,7 +20,7 @@ from skal._params import (
     deprecated_value,
     validates,
 )
-from skal._shapes import check_image_shape
+from skal.utils.shapes import check_image_shape
 
 
 class _Owner:
@@ -164,11 +164,11 @@ KEYWORDS = {"random_state", "n_samples", "subsample", "block_elements", "mode", 
 
 
 def test_every_strategy_and_selector_declares_its_constraints():
-    import skal.batch_query
+    import skal.query._batch
     import skal.query
-    import skal.selection
+    import skal.query.selection
 
-    for module in (skal.query, skal.batch_query, skal.selection):
+    for module in (skal.query, skal.query._batch, skal.query.selection):
         for name in module.__all__:
             fn = getattr(module, name)
             if set(inspect.signature(fn).parameters) & KEYWORDS:
@@ -211,8 +211,8 @@ def _hand_written_range_errors():
     import torch
 
     from skal import BGADLClassifier, ContrastiveEncoder, WAALClassifier
-    from skal._pool import Pool
-    from skal._sources import check_image_size
+    from skal.data import Pool
+    from skal.data import check_image_size
     from skal.losses import waal_uncertainty
     from skal.nets import BGADLLeNet, LeNetFeatures, ResNet18
 

@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 import torch
 
-from skal._pool import Pool, as_pool, is_lazy_pool
-from skal._topk import TopK, select_top, tiebreak_keys, tiebreak_seed
+from skal.data import Pool, as_pool, is_lazy_pool
+from skal.utils.topk import TopK, select_top, tiebreak_keys, tiebreak_seed
 from skal.query import select_top as query_select_top
 
 

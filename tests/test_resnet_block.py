@@ -3,7 +3,7 @@
 import pytest
 import torch
 
-from skal._validation import torch_rng
+from skal.utils.validation import torch_rng
 from skal.nets import resnet
 from skal.nets.resnet import BasicBlock, ResNet18
 

@@ -1,4 +1,4 @@
-"""Pins of what skal assumes about skorch's internals (skal._skorch_compat uses each one).
+"""Pins of what skal assumes about skorch's internals (skal.utils.skorch_compat uses each one).
 
 Each test states one assumption against a *plain* skorch net, then checks that skal's wrapper
 does what skal needs. A skorch release that changes an assumption fails here, by name.
@@ -15,7 +15,7 @@ from skorch.exceptions import SkorchAttributeError
 from torch import nn
 
 from skal import MCDropoutClassifier
-from skal._skorch_compat import (
+from skal.utils.skorch_compat import (
     SKORCH_INIT_STATE,
     add_default_callbacks,
     dataset_arrays,

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from PIL import Image, features
 
-from skal.datasets import as_image_array, load_array, load_image_folder, load_images
+from skal.data import as_image_array, load_array, load_image_folder, load_images
 
 
 def _save(path, array, fmt=None):

@@ -1,4 +1,4 @@
-"""Tests of WAALClassifier (skal.waal) and the waal_uncertainty_diversity strategy (tiny, CPU)."""
+"""Tests of WAALClassifier (skal.estimators.waal._classifier) and the waal_uncertainty_diversity strategy (tiny, CPU)."""
 
 import pickle
 import warnings
@@ -222,7 +222,7 @@ def test_epoch_over_sets_the_steps_per_epoch(images):
 
 
 def test_epoch_over_labeled_passes_each_labelled_sample_once():
-    from skal._waal_training import PairedBatches
+    from skal.estimators.waal._training import PairedBatches
 
     X_l = torch.arange(10.0)[:, None]  # row i holds the value i
     X_u = 100 + torch.arange(40.0)[:, None]
@@ -519,7 +519,7 @@ def test_sklearn_compatible(estimator, check):
 
 # ------------------------------------------------------------------ issue 10: order, modes, RNG
 def test_paired_batches_shuffle_fold_and_honour_shuffle_false():
-    from skal._waal_training import PairedBatches
+    from skal.estimators.waal._training import PairedBatches
 
     X_l = torch.arange(9.0)[:, None]
     X_u = 100 + torch.arange(9.0)[:, None]
@@ -626,7 +626,7 @@ def test_lr_schedule_is_a_callback_and_leaves_param_groups_alone(images):
 
 
 def test_authors_code_preset(images):
-    from skal.waal import AUTHORS_CODE
+    from skal.estimators.waal import AUTHORS_CODE
 
     X, y = images
     clf = WAALClassifier.authors_code(selection=7.0, **TINY)
@@ -667,7 +667,7 @@ def test_old_option_names_warn_and_mean_the_same(images, fitted):
 
 def test_waal_trains_through_the_base_classifier_hooks(images, monkeypatch):
     # WAAL's fit goes through MCDropoutClassifier._fit / _train, not around them
-    from skal.classifier import MCDropoutClassifier
+    from skal.estimators import MCDropoutClassifier
 
     X, y = images
     calls = []

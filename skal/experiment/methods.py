@@ -13,8 +13,8 @@ import numpy as np
 from skorch.callbacks import LRScheduler
 from torch.optim.lr_scheduler import CosineAnnealingLR
 
-from ..batch_query import badge, batch_bald, coreset, power_bald, typiclust
-from ..bgadl import PAPER_GEN_WEIGHT, BGADLClassifier
+from ..query import badge, batch_bald, coreset, power_bald, typiclust
+from ..estimators.bgadl import PAPER_GEN_WEIGHT, BGADLClassifier
 from ..query import (
     bald,
     entropy_sampling,
@@ -23,7 +23,7 @@ from ..query import (
     uncertainty_sampling,
     waal_uncertainty_diversity,
 )
-from ..waal import WAALClassifier
+from ..estimators.waal import WAALClassifier
 
 __all__ = [
     "METHODS",
@@ -175,7 +175,7 @@ def make_bgadl(
     classes : ndarray
         All classes of the data set.
     **bgadl_params
-        BGADL parameters of :class:`skal.bgadl.BGADLMixin` (e.g. ``gen_weight=0.3``); bind them
+        BGADL parameters of :class:`skal.estimators.bgadl.BGADLMixin` (e.g. ``gen_weight=0.3``); bind them
         with ``functools.partial`` to register a variant as a method. ``gen_weight`` is 1.0
         (the paper's scheme, which this method measures) unless given here, whereas
         ``BGADLClassifier`` itself defaults to 0.

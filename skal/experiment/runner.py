@@ -33,10 +33,10 @@ import torch
 from sklearn.utils._param_validation import make_constraint
 from tqdm.auto import tqdm
 
-from .. import augment
-from .._divergence import diverged_epoch, train_losses
-from .._params import class_constraints
-from .._validation import check_device
+from ..estimators import bgadl as augment
+from ..utils.divergence import diverged_epoch, train_losses
+from ..utils.params import class_constraints
+from ..utils.validation import check_device
 from ..exceptions import (
     ChanceAccuracyWarning,
     ConfigError,

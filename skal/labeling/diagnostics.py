@@ -27,7 +27,7 @@ import os
 
 import numpy as np
 
-from .._atomic import write_atomic
+from ..utils.atomic import write_atomic
 from ..stopping import round_report
 from .files import MODELS_DIR
 

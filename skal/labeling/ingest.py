@@ -56,7 +56,7 @@ def create_project(path, images, classes=None, *, image_size=None, color=None, s
     str
         The project folder.
     """
-    from .._sources import check_color, check_image_size
+    from ..data import check_color, check_image_size
 
     config = dict(DEFAULT_CONFIG, **(settings or {}))
     check_config(config)
@@ -125,7 +125,7 @@ class _Scan:
 def _scan(root, stacklevel):
     """The image files below ``root`` and their sub-folder labels; links out of it and names
     that cannot be served are left out with a warning naming them."""
-    from .._sources import scan_image_folder
+    from ..data import scan_image_folder
 
     paths, folder_labels = scan_image_folder(root)
     outside = [p for p in paths if not inside(p, root)]
@@ -206,7 +206,7 @@ def _class_names(classes, folder_labels):
 def _read(root, paths, size, channels, stacklevel):
     """Read the images (the unreadable are left out, with a warning naming them); returns the
     pixels and the positions in ``paths`` of the images read."""
-    from .._sources import read_images
+    from ..data import read_images
 
     if not paths:
         return None, []

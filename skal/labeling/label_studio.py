@@ -31,7 +31,7 @@ import urllib.request
 from typing import NamedTuple
 from xml.sax.saxutils import quoteattr
 
-from .._atomic import write_atomic
+from ..utils.atomic import write_atomic
 
 __all__ = ["ImportReport", "LabelStudioClient", "LabelStudioError", "SyncReport",
            "export_tasks", "import_annotations", "label_config", "sync", "write_tasks"]

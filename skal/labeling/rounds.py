@@ -228,7 +228,7 @@ class PixelCache:
         rows : dict of int to int
             ``{image id: row of pixels}``.
         """
-        from .._sources import read_images
+        from ..data import read_images
 
         images = store.images()
         key = tuple((r["id"], r["path"], r["sha256"]) for r in images)

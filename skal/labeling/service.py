@@ -135,7 +135,7 @@ def build_estimator(config, model, classes, seed, report=None, encoder=None):
         classes=list(classes), callbacks=[("skal_progress", _Progress(report))],
     )
     if model == "waal":
-        from ..waal import WAALClassifier
+        from ..estimators.waal import WAALClassifier
 
         return WAALClassifier(unlabeled_marker=None, query_size=int(config["batch_size"]),
                               **common)

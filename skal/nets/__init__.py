@@ -1,10 +1,10 @@
 """Plain ``torch.nn`` modules used by skal's estimators (no scikit-learn here)."""
 
-from skal.nets.head import EmbeddingHead
-from skal.nets.lenet import BGADLLeNet
-from skal.nets.resnet import PreActResNet18, ResNet18
+from .head import EmbeddingHead
+from .lenet import BGADLLeNet
+from .resnet import PreActResNet18, ResNet18
 
-from skal.nets.vae_acgan import (
+from .vae_acgan import (
     AuxiliaryClassifier,
     Discriminator,
     Encoder,
@@ -12,7 +12,7 @@ from skal.nets.vae_acgan import (
     init_normal_,
     reparameterize,
 )
-from skal.nets.waal import (
+from .waal import (
     LeNetFeatures,
     MLPFeatures,
     ResNet18Features,

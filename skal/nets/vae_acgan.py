@@ -20,7 +20,7 @@ import math
 import torch
 from torch import nn
 
-from .._shapes import check_image_shape
+from ..utils.shapes import check_image_shape
 
 __all__ = [
     "Encoder",

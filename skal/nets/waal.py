@@ -23,8 +23,8 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from .._modes import EvalMode
-from .._shapes import check_image_shape
+from ..utils.modes import EvalMode
+from ..utils.shapes import check_image_shape
 from .resnet import ResNet18
 
 __all__ = [
