@@ -113,6 +113,30 @@ class _LayoutDirective(Directive):
         return node.children
 
 
+class _FloorsDirective(Directive):
+    """``.. skal-floors::``: the floors of ``scripts/architecture.py`` (the ones
+    ``tests/test_architecture.py`` enforces), top floor first."""
+
+    has_content = False
+
+    def run(self):
+        import importlib.util
+
+        spec = importlib.util.spec_from_file_location(
+            "skal_architecture", os.path.join(ROOT, "scripts", "architecture.py"))
+        arch = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(arch)
+        lines = []
+        for number, packages in reversed(list(enumerate(arch.FLOORS))):
+            names = ", ".join(f"``{p}``" for p in packages)
+            lines += [f"* floor {number}: {names}", ""]
+        node = nodes.container()
+        self.state.nested_parse(StringList(lines, source="skal-floors"), self.content_offset,
+                                node)
+        return node.children
+
+
 def setup(app):
     app.connect("autodoc-skip-member", _skip_foreign_members)
     app.add_directive("skal-layout", _LayoutDirective)
+    app.add_directive("skal-floors", _FloorsDirective)
