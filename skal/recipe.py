@@ -21,6 +21,7 @@ import numbers
 import os
 import pickle
 import time
+import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -326,6 +327,21 @@ def _new_encoder(recipe, random_state, device):
     )
 
 
+def _load_cached_encoder(path):
+    """The encoder cached at ``path``, or None when there is none or it no longer unpickles (a
+    cache written by another version of skal names module paths that may have moved: it is then
+    fitted again and the cache replaced)."""
+    if not os.path.isfile(path):
+        return None
+    try:
+        with open(path, "rb") as f:
+            return pickle.load(f)
+    except (ImportError, AttributeError, EOFError, pickle.UnpicklingError) as exc:
+        warnings.warn(f"The cached encoder {path} cannot be loaded ({type(exc).__name__}: {exc}); "
+                      "fitting it again.", UserWarning, stacklevel=3)
+        return None
+
+
 def fit_encoder(recipe: "str | Recipe", X_pool: Any, *, random_state: int = 0,
                 cache_dir: "str | os.PathLike[str] | None" = None, key: str | None = None,
                 device: str = "cpu") -> Any:
@@ -366,9 +382,8 @@ def fit_encoder(recipe: "str | Recipe", X_pool: Any, *, random_state: int = 0,
         return _ENCODERS[key]
     path = None if cache_dir is None else os.path.join(os.fspath(cache_dir),
                                                        f"encoder-{key}.pkl")
-    if path is not None and os.path.isfile(path):
-        with open(path, "rb") as f:
-            encoder = pickle.load(f)
+    encoder = _load_cached_encoder(path) if path is not None else None
+    if encoder is not None:
         encoder.fit_info_ = dict(getattr(encoder, "fit_info_", {}), cached=True)
     else:
         encoder = _new_encoder(recipe, random_state, device)

@@ -57,17 +57,17 @@ def test_numpydoc_validation(path, klass, method, obj):
 def test_the_walk_covers_the_api():
     # the enumeration itself: every public module is walked and the big classes' own methods are in
     paths = {path for path, *_ in OBJECTS}
-    assert {"skal.query.bald", "skal.estimators.MCDropoutClassifier.sample_proba",
-            "skal.estimators.waal.WAALClassifier.critic_score", "skal.learner.ActiveLearner.teach",
+    assert {"skal.query._uncertainty.bald", "skal.estimators._classifier.MCDropoutClassifier.sample_proba",
+            "skal.estimators.waal._classifier.WAALClassifier.critic_score", "skal.learner._learner.ActiveLearner.teach",
             "skal.experiment.runner.run_experiment", "skal.exceptions.DivergenceError",
-            "skal.datasets.load_digits_images", "skal.estimators.ContrastiveEncoder",
-            "skal.estimators.EmbeddingHeadClassifier", "skal.estimators.FixMatchMixin",
-            "skal.query.probcover", "skal.data.transforms.weak_augment",
+            "skal.datasets.load_digits_images", "skal.estimators._encoder.ContrastiveEncoder",
+            "skal.estimators._head.EmbeddingHeadClassifier", "skal.estimators._fixmatch.FixMatchMixin",
+            "skal.query._low_budget.probcover", "skal.data.transforms.weak_augment",
             "skal.query.selection.badge_select", "skal.nets.resnet.ResNet18.forward",
             "skal.labeling.project.Project.label", "skal.labeling.store.LabelStore.add_answer",
-            "skal.estimators.AcceleratedResNet18Classifier"} <= paths
+            "skal.estimators._accelerate.AcceleratedResNet18Classifier"} <= paths
     # inherited skorch methods are skorch's docstrings, not walked
-    assert "skal.estimators.MCDropoutClassifier.get_params_for" not in paths
+    assert "skal.estimators._classifier.MCDropoutClassifier.get_params_for" not in paths
     # every module file and package of skal without a leading underscore is a public module
     root = os.path.dirname(skal.__file__)
     on_disk = {"skal"}

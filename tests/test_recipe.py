@@ -132,6 +132,25 @@ def test_the_encoder_is_fitted_once_and_reused_from_the_cache(tmp_path, pool):
     assert len([f for f in os.listdir(tmp_path) if f.endswith(".pkl")]) == 3
 
 
+def test_a_cache_that_no_longer_unpickles_is_refitted(tmp_path, pool):
+    # a cache written by another skal version names module paths that may be gone
+    X, _, _, _ = pool
+    recipes._ENCODERS.clear()
+    recipe = get_recipe("ssl-head", **ENC)
+    first = recipes.fit_encoder(recipe, X[:60], random_state=1, cache_dir=tmp_path)
+    (path,) = [tmp_path / f for f in os.listdir(tmp_path)]
+    # a pickle of a class from a module that does not exist
+    path.write_bytes(b"cskal.encoder\nContrastiveEncoder\n.")
+    recipes._ENCODERS.clear()
+    with pytest.warns(UserWarning, match="cannot be loaded .*ModuleNotFoundError.*fitting it again"):
+        again = recipes.fit_encoder(recipe, X[:60], random_state=1, cache_dir=tmp_path)
+    assert not again.fit_info_["cached"]
+    np.testing.assert_array_equal(again.transform(X[:5]), first.transform(X[:5]))
+    recipes._ENCODERS.clear()  # the file was replaced by one that loads
+    assert recipes.fit_encoder(recipe, X[:60], random_state=1,
+                               cache_dir=tmp_path).fit_info_["cached"]
+
+
 def test_finetune_and_fixmatch_start_from_the_encoder(head_recipe, pool):
     X, y, X_test, _ = pool
     prepared = make_recipe("ssl-finetune+fixmatch", X, recipe_params=ENC, max_epochs=1,
