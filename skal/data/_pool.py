@@ -393,7 +393,7 @@ class Pool:
 
 
 def as_pool(X, chunk_size=None):
-    """Wrap ``X`` in a :class:`Pool`; a ``Pool`` is returned as it is unless ``chunk_size`` is given.
+    """Wrap ``X`` in a :class:`Pool` (a ``Pool`` as it is, unless ``chunk_size`` is given).
 
     Parameters
     ----------
