@@ -48,6 +48,17 @@ def is_lazy_pool(X):
     """Whether ``X`` is a pool that must not be converted as a whole (memmap, Pool, Dataset).
 
     skorch's own datasets (which its scoring callbacks pass around) do not count.
+
+    Parameters
+    ----------
+    X : object
+        The pool, or anything else.
+
+    Returns
+    -------
+    lazy : bool
+        True for a :class:`Pool`, a ``np.memmap`` and a torch ``Dataset`` other than a
+        ``skorch.dataset.Dataset`` (or a ``Subset`` of one); False otherwise.
     """
     if isinstance(X, (Pool, np.memmap)):
         return True
@@ -134,6 +145,12 @@ class _FileRows:
 class Pool:
     """A chunked, read-only view of a pool of samples.
 
+    The view is read one contiguous chunk of rows at a time (rows ``[k * chunk_size,
+    (k + 1) * chunk_size)``), never as a whole: a whole-file memmap is read with ``os.pread``,
+    other arrays and tensors are sliced, and a ``Dataset`` (or any other sized, indexable
+    collection) is asked for the chunk's items one by one. Rows come back as stored: a numpy array
+    of the stored dtype (a pandas ``DataFrame`` stays one, a scipy sparse matrix is read as CSR).
+
     Parameters
     ----------
     data : array-like, np.memmap, torch.Tensor, torch Dataset or Pool
@@ -142,7 +159,30 @@ class Pool:
         Rows per chunk. None: 2,048, or fewer if they would take more than 64 MiB as float32 (at
         least 256), or the chunk size of a given ``Pool``.
     indices : array-like of int or None, default=None
-        Restrict the view to these rows of ``data`` (in this order).
+        Restrict the view to these rows of ``data`` (in this order). When ``data`` is a
+        ``Pool``, they are positions in that view.
+
+    Attributes
+    ----------
+    data : object
+        The samples (for a ``Pool`` given as ``data``, its own ``data``: views are not nested).
+    indices : ndarray of int64, shape (n_rows,), or None
+        The rows of ``data`` in the view, in order; None for all of them.
+
+    Raises
+    ------
+    TypeError
+        If ``data`` is a dict, a scalar, None, or has no ``len()``.
+    ValueError
+        If ``indices`` is not a 1-D array of ints, or ``chunk_size`` is not None or an int of at
+        least 1.
+    IndexError
+        If an entry of ``indices`` is outside ``[0, len(data))``.
+
+    See Also
+    --------
+    as_pool : A pool as a ``Pool`` (a ``Pool`` as it is).
+    is_lazy_pool : Whether a pool must be read through a ``Pool``.
 
     Examples
     --------
@@ -220,6 +260,7 @@ class Pool:
 
     @property
     def chunk_size(self):
+        """Rows per chunk: the ``chunk_size`` given, or the default described above."""
         if self._chunk_size is not None:
             return self._chunk_size
         per_row = 4 * max(int(np.prod(self.sample_shape)), 1)  # float32 bytes per sample
@@ -227,10 +268,24 @@ class Pool:
 
     @property
     def n_chunks(self):
+        """The number of chunks, ``ceil(len(self) / chunk_size)`` (the last may be shorter)."""
         return -(-len(self) // self.chunk_size)
 
     def chunk_bounds(self, k):
-        """``(start, stop)`` positions of chunk ``k`` in this view."""
+        """The ``(start, stop)`` positions of chunk ``k`` in this view.
+
+        Parameters
+        ----------
+        k : int
+            The chunk, in ``[0, n_chunks)``.
+
+        Returns
+        -------
+        start : int
+            The position of the chunk's first row, ``k * chunk_size``.
+        stop : int
+            One past its last row: ``start + chunk_size``, or ``len(self)`` for the last chunk.
+        """
         start = k * self.chunk_size
         return start, min(start + self.chunk_size, len(self))
 
@@ -267,30 +322,92 @@ class Pool:
         return _stack(items, where, unpack=False)
 
     def read(self, start, stop):
-        """View rows ``[start, stop)``, as stored (numpy array; a DataFrame stays one)."""
+        """Read the view's rows ``[start, stop)``, as stored.
+
+        Parameters
+        ----------
+        start : int
+            The first position (in this view) to read.
+        stop : int
+            One past the last position; positions past the end are not read.
+
+        Returns
+        -------
+        rows : ndarray of shape (n_read, ...)
+            An array of the stored dtype (for pandas data, a ``DataFrame``; for scipy sparse
+            data, a CSR matrix).
+        """
         return self._read(self._rows(start, stop))
 
     def take(self, positions):
-        """The view rows at ``positions`` (an int array), in that order."""
+        """Read the view's rows at ``positions``, in that order.
+
+        Parameters
+        ----------
+        positions : array-like of int, shape (m,)
+            Positions in this view (repeats allowed).
+
+        Returns
+        -------
+        rows : ndarray of shape (m, ...)
+            The rows, as :meth:`read` returns them.
+        """
         positions = np.asarray(positions, dtype=np.int64)
         return self._read(positions if self.indices is None else self.indices[positions])
 
     def chunks(self, which=None):
-        """Yield ``(start, rows)`` for the chunks ``which`` (default: all), in order.
+        """Read the chunks ``which`` one at a time.
 
-        ``start`` is the position of the chunk's first row in this view.
+        Parameters
+        ----------
+        which : iterable of int or None, default=None
+            The chunks to read, in the order given; None reads every chunk, in order.
+
+        Yields
+        ------
+        start : int
+            The position of the chunk's first row in this view.
+        rows : ndarray of shape (n_rows, ...)
+            The chunk's rows, as :meth:`read` returns them.
         """
         for k in range(self.n_chunks) if which is None else which:
             start, stop = self.chunk_bounds(k)
             yield start, self.read(start, stop)
 
     def subset(self, positions):
-        """A view of the rows at ``positions`` of this view (same chunk size)."""
+        """A view of the rows at ``positions`` of this view, with the same chunk size.
+
+        The new ``Pool`` shares this one's ``data`` (no copy).
+
+        Parameters
+        ----------
+        positions : array-like of int, shape (m,)
+            Positions in this view, in the order the new view has them.
+
+        Returns
+        -------
+        pool : Pool
+            The view of those ``m`` rows.
+        """
         return Pool(self, indices=np.asarray(positions, dtype=np.int64))
 
 
 def as_pool(X, chunk_size=None):
-    """``X`` as a :class:`Pool` (a Pool is returned as it is unless ``chunk_size`` is given)."""
+    """Wrap ``X`` in a :class:`Pool` (a ``Pool`` as it is, unless ``chunk_size`` is given).
+
+    Parameters
+    ----------
+    X : array-like, np.memmap, torch.Tensor, torch Dataset or Pool
+        The pool.
+    chunk_size : int or None, default=None
+        Rows per chunk (see :class:`Pool`). With a ``Pool``, a new view of its data with this
+        chunk size.
+
+    Returns
+    -------
+    pool : Pool
+        ``X`` itself, or a new view of it.
+    """
     if isinstance(X, Pool) and chunk_size is None:
         return X
     return Pool(X, chunk_size=chunk_size)

@@ -95,6 +95,25 @@ def scan_image_folder(path):
 
 # ---------------------------------------------------------------------------- decoding
 def check_color(color, func_name):
+    """Check a loader's ``color`` parameter and return the number of channels it asks for.
+
+    Parameters
+    ----------
+    color : {"gray", "rgb"} or None
+        The value given. Case is ignored, and ``"grey"`` and ``"L"`` (Pillow's name) mean gray.
+    func_name : str
+        The loader named in the error message.
+
+    Returns
+    -------
+    channels : {1, 3} or None
+        1 for gray, 3 for RGB, None for None (the images decide).
+
+    Raises
+    ------
+    ValueError
+        If ``color`` is anything else, in scikit-learn's wording.
+    """
     if color is None:
         return None
     key = color.lower() if isinstance(color, str) else None
@@ -107,7 +126,26 @@ def check_color(color, func_name):
 
 
 def check_image_size(image_size, func_name):
-    """``None``, an int (square) or ``(height, width)`` -> None or ``(height, width)``."""
+    """Check a loader's ``image_size`` parameter and return it as ``(height, width)``.
+
+    Parameters
+    ----------
+    image_size : int, (height, width) or None
+        The value given: an int for a square, a pair of ints, each at least 1, or None (no
+        resizing). A bool is refused.
+    func_name : str
+        The loader named in the error message.
+
+    Returns
+    -------
+    size : tuple of int (height, width) or None
+        The size as a pair of ints, or None for None.
+
+    Raises
+    ------
+    ValueError
+        If ``image_size`` is anything else, in scikit-learn's wording.
+    """
     if image_size is None:
         return None
     if isinstance(image_size, (int, np.integer)) and not isinstance(image_size, bool):
@@ -176,6 +214,7 @@ def read_images(paths, image_size=None, color=None, on_error="raise", *,
     Parameters
     ----------
     paths : sequence of str or path-like
+        The image files, in the order of the rows of ``X``.
     image_size : int, (height, width) or None, default=None
         Resize every image to this size. None: all images must already have one size.
     color : {"gray", "rgb"} or None, default=None
@@ -183,12 +222,21 @@ def read_images(paths, image_size=None, color=None, on_error="raise", *,
     on_error : {"raise", "skip"}, default="raise"
         What to do with unreadable files: raise one ``ValueError`` naming them all, or leave them
         out with a warning naming them.
+    _func : str, default="read_images"
+        The function named in error messages (skal's loaders pass their own name).
 
     Returns
     -------
     X : ndarray of uint8, shape (n_read, C, H, W)
+        The decoded images, in the order of ``paths``.
     kept : ndarray of int64, shape (n_read,)
         Positions in ``paths`` of the images in ``X`` (all of them unless ``on_error="skip"``).
+
+    Raises
+    ------
+    ValueError
+        If a parameter is invalid, a file cannot be read (with ``on_error="raise"``), or the
+        images have different sizes and ``image_size`` is None.
     """
     func = _func
     size = check_image_size(image_size, func)
@@ -487,8 +535,23 @@ def _is_skorch_dataset(obj):
 
 
 def is_image_source(X):
-    """Whether ``X`` is a torch map-style ``Dataset`` (not one of skorch's internal ones) or a
-    non-empty list / tuple of PIL images: the inputs that :func:`as_image_array` converts."""
+    """Whether ``X`` is an input that :func:`as_image_array` converts to an array.
+
+    Those are the torch map-style ``Dataset`` objects that have a ``len()`` (not skorch's own
+    datasets, which skorch passes to ``predict`` internally, nor ``Subset`` objects of them) and
+    the non-empty lists and tuples whose first item is a PIL image. It never imports torch
+    (without torch imported, ``X`` cannot be a ``Dataset``).
+
+    Parameters
+    ----------
+    X : object
+        The input.
+
+    Returns
+    -------
+    convertible : bool
+        True for such a ``Dataset`` or list of PIL images.
+    """
     if isinstance(X, (list, tuple)):
         return len(X) > 0 and _is_pil(X[0])
     import sys
@@ -595,8 +658,34 @@ def as_image_array(X: Any, input_name: str = "X", return_labels: bool = False) -
 
 
 def images_and_labels(X, y=None, input_name="X"):
-    """``(X, y)`` for ``fit``: a ``Dataset`` or PIL list becomes an array (see
-    :func:`as_image_array`), and a ``Dataset``'s own labels are used when ``y`` is None."""
+    """Turn ``fit``'s ``(X, y)`` into arrays when ``X`` is a ``Dataset`` or a list of PIL images.
+
+    ``X`` is converted by :func:`as_image_array`; when ``y`` is None, the labels of a ``Dataset``
+    of ``(image, label)`` pairs are used (None for other inputs). Any other ``X`` is returned
+    unchanged, with ``y``.
+
+    Parameters
+    ----------
+    X : Dataset, list of PIL images, or anything else
+        The training images.
+    y : array-like or None, default=None
+        The labels; when given, they are returned as they are, even for a ``Dataset`` of pairs.
+    input_name : str, default="X"
+        The name of ``X`` in messages.
+
+    Returns
+    -------
+    X : ndarray of shape (n, C, H, W), or the input
+        The images as one array, or ``X`` unchanged.
+    y : array-like or None
+        ``y``, or the ``Dataset``'s labels when ``y`` is None.
+
+    Raises
+    ------
+    ValueError
+        If ``X`` is an empty ``Dataset``, its images do not all have one shape, or an item is
+        not an image.
+    """
     if not is_image_source(X):
         return X, y
     X, labels = as_image_array(X, input_name, return_labels=True)

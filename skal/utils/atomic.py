@@ -19,6 +19,13 @@ def write_atomic(path, data):
     The data goes to a temporary file in the same folder (named ``TMP_PREFIX`` + random + the
     file's name), is flushed to disk, then replaces ``path``. The temporary file is created with
     mode 0o666 minus the umask, as ``open()`` would, and removed if writing fails.
+
+    Parameters
+    ----------
+    path : str or path-like
+        The file to write; its folder must exist.
+    data : str or bytes
+        The new contents (a str is written as UTF-8).
     """
     directory = os.path.dirname(os.path.abspath(path))
     tmp = os.path.join(directory, f"{TMP_PREFIX}{secrets.token_hex(4)}-{os.path.basename(path)}")

@@ -11,7 +11,19 @@ EXPLODED_LOSS_FACTOR = 100
 
 
 def train_losses(net):
-    """Per-epoch ``train_loss`` of a fitted skorch net (None where an epoch has none)."""
+    """The per-epoch ``train_loss`` of a fitted skorch net.
+
+    Parameters
+    ----------
+    net : skorch net
+        The net; one without a history (not fitted) has no losses.
+
+    Returns
+    -------
+    losses : list of float or None
+        One entry per epoch of ``net.history_``, None where an epoch recorded no
+        ``train_loss``; empty when the net has no history.
+    """
     history = getattr(net, "history_", None)
     if history is None:
         return []
@@ -22,7 +34,19 @@ def diverged_epoch(losses, n_classes):
     """The first ``(epoch, loss)`` showing divergence, or None.
 
     An epoch diverged if its loss is non-finite, or, for the last epoch, above
-    :data:`EXPLODED_LOSS_FACTOR` times ``log(n_classes)``.
+    :data:`EXPLODED_LOSS_FACTOR` times ``log(n_classes)``. Epochs without a loss are skipped.
+
+    Parameters
+    ----------
+    losses : sequence of float or None
+        The loss of each epoch, as :func:`train_losses` returns them.
+    n_classes : int
+        The number of classes (at least 2 is used), which sets the chance-level loss.
+
+    Returns
+    -------
+    divergence : tuple (epoch, loss) or None
+        The 1-based epoch and its loss as a float, or None if training did not diverge.
     """
     chance = math.log(max(int(n_classes), 2))
     for epoch, loss in enumerate(losses, start=1):

@@ -68,6 +68,20 @@ class Int(Interval):
 
     Described in scikit-learn's words only (one wording for ranges across skal).
 
+    Parameters
+    ----------
+    left : int or None
+        The lower bound; None (no lower bound) needs ``closed="right"`` or ``"neither"``.
+    right : int or None, default=None
+        The upper bound; None: no upper bound.
+    closed : {"left", "right", "both", "neither"} or None, default=None
+        Which bounds are in the range; None: ``"left"`` when ``right`` is None, else ``"both"``.
+
+    See Also
+    --------
+    Float : The same for real numbers.
+    sklearn.utils._param_validation.Interval : The constraint it restricts.
+
     Examples
     --------
     >>> str(Int(1))
@@ -82,6 +96,18 @@ class Int(Interval):
         super().__init__(Integral, left, right, closed=closed)
 
     def is_satisfied_by(self, val):
+        """Whether ``val`` is an int (a numpy one too), not a bool, in the range.
+
+        Parameters
+        ----------
+        val : object
+            The value to check.
+
+        Returns
+        -------
+        satisfied : bool
+            True if the value meets the constraint.
+        """
         return _not_bool(val) and super().is_satisfied_by(val)
 
 
@@ -89,6 +115,20 @@ class Float(Interval):
     """A finite real number (not a bool) in an interval; a ``None`` bound is unbounded (open).
 
     Described in scikit-learn's words only (one wording for ranges across skal).
+
+    Parameters
+    ----------
+    left : float or None, default=None
+        The lower bound; None: no lower bound.
+    right : float or None, default=None
+        The upper bound; None: no upper bound.
+    closed : {"left", "right", "both", "neither"}, default="both"
+        Which bounds are in the range; a None bound is never in it, whatever ``closed`` says.
+
+    See Also
+    --------
+    Int : The same for ints.
+    sklearn.utils._param_validation.Interval : The constraint it restricts.
 
     Examples
     --------
@@ -106,12 +146,42 @@ class Float(Interval):
         super().__init__(Real, left, right, closed=closed)
 
     def is_satisfied_by(self, val):
+        """Whether ``val`` is a finite real number, not a bool, in the range.
+
+        Parameters
+        ----------
+        val : object
+            The value to check; an int counts as a real number.
+
+        Returns
+        -------
+        satisfied : bool
+            True if the value meets the constraint.
+        """
         return (_not_bool(val) and isinstance(val, Real) and math.isfinite(val)
                 and super().is_satisfied_by(val))
 
 
 class Choice(StrOptions):
     """One of some strings; the message lists them in the given order (``deprecated`` last).
+
+    scikit-learn's ``StrOptions`` lists its options in set order, which changes from run to run;
+    this one keeps the order given, so a message reads the same every time.
+
+    Parameters
+    ----------
+    *options : str
+        The valid strings, in the order the message lists them.
+    deprecated : iterable of str, default=()
+        Strings that are still valid but deprecated: the message marks them "(deprecated)" and
+        lists those not among ``options`` after them.
+    description : str or None, default=None
+        Words that replace the list in the message; None lists the options.
+
+    See Also
+    --------
+    Satisfies : A constraint described by a predicate.
+    sklearn.utils._param_validation.StrOptions : The constraint it orders.
 
     Examples
     --------
@@ -135,6 +205,22 @@ class Choice(StrOptions):
 class Satisfies(Options):
     """Any value for which ``predicate(value)`` is true, described as ``description``.
 
+    For the few parameters whose valid values no built-in constraint describes (a torch
+    optimizer class, a skorch split, ...). A predicate that raises ``TypeError`` or
+    ``ValueError`` counts as false.
+
+    Parameters
+    ----------
+    predicate : callable
+        Takes the value and returns whether it is valid.
+    description : str
+        What valid values are, for the message ("The 'x' parameter of Y must be <description>.
+        Got ... instead.").
+
+    See Also
+    --------
+    Choice : A constraint for a fixed set of strings.
+
     Examples
     --------
     >>> str(Satisfies(callable, "a callable such as skorch.dataset.ValidSplit(5)"))
@@ -146,6 +232,18 @@ class Satisfies(Options):
         self.predicate, self.description = predicate, description
 
     def is_satisfied_by(self, val):
+        """Whether ``predicate(val)`` is true (False if it raises ``TypeError`` or ``ValueError``).
+
+        Parameters
+        ----------
+        val : object
+            The value to check.
+
+        Returns
+        -------
+        satisfied : bool
+            True if the value meets the constraint.
+        """
         try:
             return bool(self.predicate(val))
         except (TypeError, ValueError):
@@ -160,6 +258,12 @@ def class_constraints(cls):
 
     Each class declares the constraints of the parameters it adds (or changes); a subclass's entry
     replaces its parent's, as an overridden method would.
+
+    Returns
+    -------
+    constraints : dict
+        ``name -> list of constraints`` for every parameter any class in ``cls.__mro__``
+        declares, as :func:`check_params` takes it.
     """
     merged = {}
     for klass in reversed(cls.__mro__):
@@ -285,6 +389,24 @@ def _check_one(checks, name, value, owner):
 
 def deprecated_value(value, aliases, param, owner, stacklevel=3):
     """The new name of a renamed option value, with a ``DeprecationWarning``; others unchanged.
+
+    Parameters
+    ----------
+    value : object
+        The value given; only a str can be an old name.
+    aliases : dict
+        ``old name -> new name``.
+    param : str
+        The parameter's name, for the warning.
+    owner : str
+        The class or function that takes the parameter, for the warning.
+    stacklevel : int, default=3
+        Passed to ``warnings.warn``; 3 points at the caller of the function that calls this one.
+
+    Returns
+    -------
+    value : object
+        The new name for an old one, else ``value`` itself.
 
     Examples
     --------

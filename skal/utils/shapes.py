@@ -10,7 +10,9 @@ def check_image_shape(image_shape, param_name="image_shape", *, owner=None, opti
     Parameters
     ----------
     image_shape : tuple (C, H, W) or None
+        The value given: three ints, or None.
     param_name : str, default="image_shape"
+        The parameter's name, for the message.
     owner : str or None, default=None
         Who takes the parameter (an estimator's or a network's name), for the message.
     optional : bool, default=True
@@ -24,6 +26,7 @@ def check_image_shape(image_shape, param_name="image_shape", *, owner=None, opti
     Returns
     -------
     shape : tuple of int or None
+        ``(C, H, W)`` as ints, or None when ``image_shape`` is None and ``optional``.
 
     Raises
     ------

@@ -37,7 +37,7 @@ SKORCH_INIT_STATE = {
 
 
 class SkorchParamsMixin:
-    """scikit-learn's parameter rules for a skorch net (mix in before ``NeuralNet``).
+    """Mixin: scikit-learn's parameter rules for a skorch net (list it before ``NeuralNet``).
 
     * ``__init__`` leaves only parameters on the instance (call :meth:`_drop_init_state` at the
       end of the subclass's ``__init__``): skorch's ``history_``, ``initialized_`` and
@@ -51,6 +51,23 @@ class SkorchParamsMixin:
     * ``set_params(optimizer__momentum=...)`` on a fitted net is kept as a parameter: skorch
       applies an optimizer's parameters to the live optimizer without storing them, so
       ``get_params`` and ``clone`` would lose them.
+
+    See Also
+    --------
+    keep_virtual_params : What ``set_params`` calls to keep the optimizer's parameters.
+    skal.MCDropoutClassifier : An estimator built on it.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from skorch import NeuralNetClassifier
+    >>> class Net(SkorchParamsMixin, NeuralNetClassifier):
+    ...     def __init__(self, module, **kwargs):
+    ...         super().__init__(module, **kwargs)
+    ...         self._drop_init_state()
+    >>> net = Net(torch.nn.Linear(2, 2), max_epochs=1)
+    >>> "history_" in vars(net), "_params_to_validate" in net.get_params()
+    (False, False)
     """
 
     history_ = SKORCH_INIT_STATE["history_"]
@@ -95,12 +112,21 @@ class SkorchParamsMixin:
 
 
 def keep_virtual_params(net, params):
-    """Store the optimizer parameters (``optimizer__*``, ``critic_optimizer__*``, ...) of a
-    ``set_params`` call on ``net`` when skorch applied them to a live optimizer only.
+    """Store on ``net`` the optimizer parameters that skorch's ``set_params`` only applied.
 
-    skorch registers them as "virtual" parameters of an initialised net (``virtual_params_``):
-    ``set_params`` then changes the optimizer's ``param_groups`` and stores nothing, except for
-    ``lr``, which it sets on the net itself.
+    skorch registers an initialised net's optimizer parameters (``optimizer__*``,
+    ``critic_optimizer__*``, ...) as "virtual" parameters (``virtual_params_``): ``set_params``
+    then changes the live optimizer's ``param_groups`` and stores nothing, except for ``lr``,
+    which it sets on the net itself. This sets each such parameter as an attribute of ``net``,
+    so that ``get_params`` and ``clone`` keep it.
+
+    Parameters
+    ----------
+    net : skorch net
+        The net ``set_params`` was called on.
+    params : dict
+        The keyword arguments of that call; those that are not virtual parameters of ``net``
+        (all of them, before it is initialised) are left alone.
     """
     for key, value in params.items():
         if key != "lr" and "__" in key and net._is_virtual_param(key):
@@ -108,11 +134,26 @@ def keep_virtual_params(net, params):
 
 
 def dataset_arrays(dataset, owner):
-    """``(X, y, rows)`` of the training dataset skorch's fit loop passes to ``get_iterator``.
+    """The arrays of the training dataset skorch's fit loop passes to ``get_iterator``.
 
     skorch wraps ``fit``'s arrays in a ``skorch.dataset.Dataset`` (attributes ``X`` and ``y``) and
-    a ``train_split`` returns ``torch.utils.data.Subset`` s of it; ``rows`` are the indices a
-    split kept (None without a split).
+    a ``train_split`` returns ``torch.utils.data.Subset`` s of it.
+
+    Parameters
+    ----------
+    dataset : skorch.dataset.Dataset or torch.utils.data.Subset
+        The dataset, or a ``Subset`` of it; it must hold numpy arrays ``X`` and ``y``.
+    owner : str
+        The estimator named in the error message.
+
+    Returns
+    -------
+    X : ndarray
+        The training samples (only the split's rows, for a ``Subset``).
+    y : ndarray
+        Their labels.
+    rows : ndarray of int or None
+        The indices a split kept, None without a split.
 
     Raises
     ------
@@ -135,16 +176,41 @@ def dataset_arrays(dataset, owner):
 
 
 def full_length(dataset):
-    """The number of rows of the data behind skorch's training dataset (before any split)."""
+    """The number of rows of the data behind skorch's training dataset (before any split).
+
+    Parameters
+    ----------
+    dataset : torch.utils.data.Dataset
+        The dataset, or a ``Subset`` of it (a split).
+
+    Returns
+    -------
+    n_rows : int
+        The length of the dataset, or of the one a ``Subset`` takes its rows from.
+    """
     if isinstance(dataset, torch.utils.data.Subset):
         return len(dataset.dataset)
     return len(dataset)
 
 
 def add_default_callbacks(callbacks, extra):
-    """skorch's default callbacks (``net._default_callbacks``, a list of ``(name, callback)``)
-    with ``extra`` inserted before ``print_log``, which must stay last to print the epoch's
-    scores (skal's own default callbacks record some of them)."""
+    """Insert callbacks into skorch's default callbacks, before ``print_log``.
+
+    ``print_log`` must stay last to print the epoch's scores, some of which skal's own default
+    callbacks record.
+
+    Parameters
+    ----------
+    callbacks : list of (str, callback)
+        The default callbacks of skorch (``net._default_callbacks``).
+    extra : list of (str, callback)
+        The callbacks to add, in order.
+
+    Returns
+    -------
+    callbacks : list of (str, callback)
+        A new list: ``extra`` just before ``print_log`` (at the end without one).
+    """
     callbacks = list(callbacks)
     names = [name for name, _ in callbacks]
     at = names.index("print_log") if "print_log" in names else len(callbacks)
@@ -152,16 +218,51 @@ def add_default_callbacks(callbacks, extra):
 
 
 def set_training(net, training):
-    """Train or eval mode for every module the net registered (skorch's ``_set_training``)."""
+    """Set training or eval mode on every module and criterion the net registered.
+
+    This is skorch's ``_set_training``.
+
+    Parameters
+    ----------
+    net : skorch net
+        An initialised net.
+    training : bool
+        True for training mode, False for eval mode.
+    """
     net._set_training(training)
 
 
 def module_names(net):
-    """The names of the torch modules a net registered (``"module"``, ``"critic"``, ...)."""
+    """The names of the torch modules a net registered (``"module"``, ``"critic"``, ...).
+
+    Parameters
+    ----------
+    net : skorch net
+        The net.
+
+    Returns
+    -------
+    names : list of str
+        The names, without the trailing ``_`` of the fitted attributes; empty before the net is
+        initialised, and ``["module"]`` for an object that keeps no such list.
+    """
     return list(getattr(net, "_modules", ["module"]))
 
 
 def predict_nonlinearity(net):
-    """The callable ``predict_proba`` applies to the module's output (skorch resolves
-    ``predict_nonlinearity="auto"`` from the criterion)."""
+    """The callable ``predict_proba`` applies to the module's output.
+
+    skorch resolves ``predict_nonlinearity="auto"`` from the criterion (e.g. a softmax for
+    ``CrossEntropyLoss``), and None to the identity.
+
+    Parameters
+    ----------
+    net : skorch net
+        An initialised net (skorch raises ``NotInitializedError`` otherwise).
+
+    Returns
+    -------
+    nonlinearity : callable
+        Takes the module's output tensor and returns the probabilities.
+    """
     return net._get_predict_nonlinearity()

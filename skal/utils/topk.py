@@ -31,6 +31,16 @@ def tiebreak_seed(random_state):
     """The tie-breaking seed of a ``random_state``: None (ties by position) or a uint64.
 
     An int gives the same seed every time; a ``Generator`` / ``RandomState`` has one draw taken.
+
+    Parameters
+    ----------
+    random_state : None, int, numpy.random.RandomState or numpy.random.Generator
+        The strategy's ``random_state``.
+
+    Returns
+    -------
+    seed : None or numpy.uint64
+        The seed that :func:`tiebreak_keys` takes.
     """
     if random_state is None:
         return None
@@ -54,6 +64,7 @@ def tiebreak_keys(positions, seed):
     Returns
     -------
     keys : ndarray of uint64, shape (m,)
+        The key of each position: distinct positions get distinct keys.
     """
     positions = np.asarray(positions).astype(np.uint64)
     if seed is None:
@@ -65,12 +76,20 @@ def tiebreak_keys(positions, seed):
 class TopK:
     """Keeps the k best (score, position) pairs seen so far; memory O(k + chunk).
 
+    Scores are pushed a chunk at a time with their global positions. The best are the highest
+    scores, and among equal scores those with the smaller :func:`tiebreak_keys` key, so the
+    result does not depend on how the pool was cut into chunks.
+
     Parameters
     ----------
     k : int
         How many to keep (>= 1).
     seed : None or numpy.uint64, default=None
         Tie-breaking seed, from :func:`tiebreak_seed`.
+
+    See Also
+    --------
+    select_top : The top k of one array of scores.
 
     Examples
     --------
@@ -89,7 +108,20 @@ class TopK:
         self.positions = np.empty(0, dtype=np.int64)
 
     def push(self, scores, positions):
-        """Offer ``scores`` (shape (m,)) of the global ``positions`` (shape (m,))."""
+        """Offer ``scores`` of the global ``positions``; only the k best seen so far are kept.
+
+        Parameters
+        ----------
+        scores : array-like of float, shape (m,)
+            The scores of a chunk (higher is better).
+        positions : array-like of int, shape (m,)
+            Their positions in the whole pool.
+
+        Raises
+        ------
+        ValueError
+            If the two differ in length, or a score is NaN.
+        """
         scores = np.asarray(scores, dtype=np.float64).ravel()
         positions = np.asarray(positions, dtype=np.int64).ravel()
         if scores.shape != positions.shape:
@@ -113,12 +145,40 @@ class TopK:
         self.scores, self.positions = scores[order], positions[order]
 
     def result(self):
-        """``(positions, scores)`` of the best, best first (at most k of them)."""
+        """The best pairs so far, best first.
+
+        Returns
+        -------
+        positions : ndarray of int64, shape (n_kept,)
+            Their positions; ``n_kept`` is k, or fewer if fewer scores were pushed.
+        scores : ndarray of float64, shape (n_kept,)
+            Their scores.
+        """
         return self.positions.copy(), self.scores.copy()
 
 
 def select_top(scores, n_instances, seed=None):
-    """Positions of the ``n_instances`` best ``scores`` (validated by the caller), best first."""
+    """The positions of the ``n_instances`` best ``scores``, best first.
+
+    Parameters
+    ----------
+    scores : array-like of float, shape (n,)
+        One score per pool position (higher is better).
+    n_instances : int
+        How many to select (at least 1; the caller validates it).
+    seed : None or numpy.uint64, default=None
+        Tie-breaking seed, from :func:`tiebreak_seed`.
+
+    Returns
+    -------
+    positions : ndarray of int64, shape (min(n_instances, n),)
+        The selected positions.
+
+    Raises
+    ------
+    ValueError
+        If a score is NaN.
+    """
     top = TopK(n_instances, seed)
     top.push(scores, np.arange(len(scores)))
     return top.result()[0]

@@ -41,7 +41,22 @@ def _name(estimator):
 
 
 def accepts(fn, name):
-    """Whether the callable ``fn`` takes an argument called ``name`` (False if unknowable)."""
+    """Whether the callable ``fn`` takes an argument called ``name`` (False if unknowable).
+
+    Parameters
+    ----------
+    fn : callable
+        The function, method or class.
+    name : str
+        The argument's name.
+
+    Returns
+    -------
+    accepted : bool
+        True if ``name`` is a parameter of ``fn``'s signature; False if it is not, or if
+        ``inspect.signature`` cannot read the signature. A ``**kwargs`` parameter does not
+        count.
+    """
     try:
         return name in inspect.signature(fn).parameters
     except (TypeError, ValueError):
@@ -61,7 +76,22 @@ def _to_array(X, input_name):
 
 
 def as_float_images(X):
-    """float32 numpy images; uint8 is scaled to [0, 1] (the rule every skal estimator applies)."""
+    """Convert images to float32 numpy, scaling uint8 to [0, 1] (the rule of every estimator).
+
+    Tensors, DataFrames, torch ``Dataset`` objects and lists of PIL images are turned into numpy
+    arrays first; other dtypes are cast to float32 without scaling.
+
+    Parameters
+    ----------
+    X : array-like, torch.Tensor, torch Dataset or list of PIL images
+        The images, in any shape.
+
+    Returns
+    -------
+    X : ndarray of float32
+        The images, in the same shape (a ``Dataset`` or a list of PIL images as
+        ``(n, C, H, W)``).
+    """
     X = np.asarray(_to_array(X, "X"))
     return X.astype(np.float32) / 255.0 if X.dtype == np.uint8 else X.astype(np.float32)
 
@@ -126,15 +156,31 @@ def validate_images(estimator, X, *, reset, image_shape=None, flat_ok=True, inpu
         ``input_shape_`` (the per-sample shape the network sees). With ``reset=False`` X is
         checked against those.
     X : array-like
+        The images: an array, a tensor, a DataFrame, a torch ``Dataset`` or a list of PIL
+        images.
     reset : bool
-    image_shape : tuple (C, H, W) or None
-    flat_ok : bool
+        True in ``fit``: record the input's shape on ``estimator``. False afterwards: check ``X``
+        against the recorded shape.
+    image_shape : tuple (C, H, W) or None, default=None
+        The estimator's ``image_shape`` parameter (one entry may be -1).
+    flat_ok : bool, default=True
         Whether a flat 2-D X without ``image_shape`` is acceptable.
-    input_name : str
+    input_name : str, default="X"
+        The name of ``X`` in messages.
 
     Returns
     -------
     X : ndarray of float32, shape (n,) + input_shape
+        The images in the network's layout: ``(n, C, H, W)``, or ``(n, n_features)`` for flat
+        input the network takes flat.
+
+    Raises
+    ------
+    ValueError
+        If ``X`` is not finite real-valued images of an accepted layout, is ambiguous about its
+        channels, or does not match ``image_shape`` or the fitted shape.
+    TypeError
+        If ``X`` is a sparse matrix.
     """
     name = _name(estimator)
     if _check_feature_names is not None:
@@ -216,7 +262,31 @@ def _check_fitted_layout(estimator, X, n_features, input_name):
 
 
 def validate_labels(estimator, X, y, *, min_classes=2):
-    """Validate classification targets against X (length, type, number of classes)."""
+    """Validate classification targets against X (length, type, number of classes).
+
+    Parameters
+    ----------
+    estimator : estimator
+        Named in the messages.
+    X : array-like
+        The samples; only their number is compared with that of ``y``.
+    y : array-like
+        The labels: a 1-D array-like or a column vector (with a warning), a tensor or a
+        DataFrame column.
+    min_classes : int, default=2
+        The least number of distinct classes ``y`` must hold.
+
+    Returns
+    -------
+    y : ndarray of shape (n_samples,)
+        The labels as a 1-D numpy array.
+
+    Raises
+    ------
+    ValueError
+        If ``y`` is None, differs from ``X`` in length, holds NaN or infinity, is not
+        classification targets (e.g. continuous), or has fewer than ``min_classes`` classes.
+    """
     name = _name(estimator)
     if y is None:
         raise ValueError(
@@ -238,7 +308,26 @@ def validate_labels(estimator, X, y, *, min_classes=2):
 
 
 def check_n_instances(n_instances, n_pool):
-    """Validate the ``n_instances`` argument of a query strategy against the pool size."""
+    """Validate the ``n_instances`` argument of a query strategy against the pool size.
+
+    Parameters
+    ----------
+    n_instances : int
+        How many samples the strategy is asked for.
+    n_pool : int
+        The number of samples in the pool.
+
+    Returns
+    -------
+    n_instances : int
+        The value as a Python int.
+
+    Raises
+    ------
+    ValueError
+        If the pool is empty, or ``n_instances`` is not an int (a bool is not) in
+        ``[1, n_pool]``.
+    """
     if n_pool == 0:
         raise ValueError("X_pool is empty: there is nothing left to query.")
     if (
@@ -258,6 +347,16 @@ def as_generator(random_state):
 
     A ``RandomState`` seeds a new Generator from one draw; None, an int or a Generator are what
     ``np.random.default_rng`` takes.
+
+    Parameters
+    ----------
+    random_state : None, int, numpy.random.RandomState or numpy.random.Generator
+        The strategy's ``random_state``.
+
+    Returns
+    -------
+    rng : numpy.random.Generator
+        A new Generator (fresh entropy for None, seeded by an int), or the Generator given.
     """
     if isinstance(random_state, np.random.RandomState):
         return np.random.default_rng(random_state.randint(2**31 - 1))
@@ -269,6 +368,24 @@ def resolve_seed(random_state, owner=None):
 
     ``None`` draws fresh OS entropy, so results differ from call to call, as in scikit-learn.
     ``owner`` (an estimator's or a function's name) is named in the error for anything else.
+
+    Parameters
+    ----------
+    random_state : None, int, numpy.random.RandomState or numpy.random.Generator
+        An int is taken modulo ``2**31 - 1``; a ``RandomState`` or ``Generator`` has one draw
+        taken.
+    owner : str or None, default=None
+        Named in the error message.
+
+    Returns
+    -------
+    seed : int
+        A seed in ``[0, 2**31 - 1)``.
+
+    Raises
+    ------
+    ValueError
+        If ``random_state`` is none of those (a bool is not an int here).
     """
     if random_state is None:
         return int(np.random.default_rng().integers(2**31 - 1))
@@ -293,6 +410,21 @@ def torch_rng(seed, device="cpu"):
 
     Module initialisation, dropout masks and DataLoader shuffling all draw from torch's default
     generators; forking them makes a seeded fit reproducible without touching the caller's RNG.
+    The CPU generator is restored on exit, and so is the generator of ``device`` when it is a
+    CUDA device and CUDA is available. ``torch.manual_seed`` also seeds every other device's
+    generator, which is not restored.
+
+    Parameters
+    ----------
+    seed : int
+        The seed of the block.
+    device : str or torch.device, default="cpu"
+        The device the block computes on.
+
+    Yields
+    ------
+    None
+        The block runs with the seeded generators.
     """
     devices = []
     if str(device).startswith("cuda") and torch.cuda.is_available():
@@ -321,7 +453,13 @@ def check_device(device, owner="device", flag=None):
 
     Returns
     -------
-    device : the value given
+    device : str, torch.device or None
+        The value given, unchanged.
+
+    Raises
+    ------
+    skal.exceptions.DeviceError
+        If ``device`` is not a torch device, or names one this machine does not have.
     """
     from ..exceptions import DeviceError
 
