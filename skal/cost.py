@@ -32,7 +32,7 @@ from .utils.typing import ArrayLike, Learner, QueryResult, RandomStateLike
 __all__ = ["ClassTimeModel", "CostAwareStrategy", "RegressorTimeModel"]
 
 # the strategies whose picks are chosen together (their scores are no per-sample utility)
-_BATCH_MODULES = ("skal.query", "skal.query")
+_BATCH_MODULES = ("skal.query._batch", "skal.query._low_budget")
 
 
 def _check_seconds(seconds, n, name="seconds"):

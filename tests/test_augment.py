@@ -259,7 +259,8 @@ def test_works_without_imbalanced_learn(monkeypatch, data):
     monkeypatch.setitem(sys.modules, "imblearn", None)
     monkeypatch.setitem(sys.modules, "imblearn.base", None)
     spec = importlib.util.spec_from_file_location(
-        "skal._augment_without_imblearn", Path(skal.estimators.bgadl.__file__)
+        "skal.estimators.bgadl._augmenter_without_imblearn",
+        Path(skal.estimators.bgadl._augmenter.__file__)
     )
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)

@@ -85,12 +85,12 @@ def test_benchmarks_use_public_names_and_leave_the_registry_alone(script):
 
 def test_the_check_finds_what_it_looks_for():
     source = """
-import skal.estimators.bgadl._classifier
-import skal.utils.modes as modes
+import skal.estimators
+import skal.data._pool as pools
 from skal.experiment import _load_data, METHODS, register_method
 from skal.estimators.bgadl._step import Step
 from skal import experiment as ex
-skal.estimators.bgadl._classifier._RealDataStats = object
+skal.estimators._RealDataStats = object
 x = ex._pool_rows
 METHODS["bald"] = None
 del METHODS["random"]
@@ -99,12 +99,12 @@ register_method("bald", None, overwrite=True)
 ok = skal.__version__
 """
     assert sorted(violations(source)) == sorted([
-        "import skal.utils.modes",
+        "import skal.data._pool",
         "from skal.experiment import _load_data",
         "from skal.estimators.bgadl._step",
-        "skal.estimators.bgadl._classifier._RealDataStats",
+        "skal.estimators._RealDataStats",
         "ex._pool_rows",
-        "skal.estimators.bgadl._classifier._RealDataStats assigned",
+        "skal.estimators._RealDataStats assigned",
         "METHODS['bald'] changed",
         "METHODS['random'] changed",
         "ex.METHODS.update()",

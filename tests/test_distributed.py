@@ -14,7 +14,7 @@ import torch
 from sklearn.base import clone
 
 from skal import ResNet18Classifier, WAALClassifier, bald
-from skal import distributed
+from skal import distributed, estimators
 from skal.data import Pool
 from skal.utils.topk import TopK
 
@@ -132,7 +132,7 @@ def accelerator():
 
 def test_accelerated_classifier_in_one_process(accelerator, digits, tmp_path):
     X, y = digits
-    clf = distributed.AcceleratedResNet18Classifier(
+    clf = estimators.AcceleratedResNet18Classifier(
         accelerator=accelerator, width=4, max_epochs=1, random_state=0
     ).fit(X[:64], y[:64])
     assert len(clf.history[-1]["batches"]) == 1  # 64 rows, batch_size 64
@@ -149,12 +149,12 @@ def test_accelerated_mixed_precision_errors(accelerator, digits):
     X, y = digits
     with pytest.raises(ValueError, match=r"scales fp16 losses itself: pass "
                                          r"accelerate\.Accelerator\(mixed_precision='fp16'\)"):
-        distributed.AcceleratedResNet18Classifier(
+        estimators.AcceleratedResNet18Classifier(
             accelerator=accelerator, width=2, max_epochs=1, mixed_precision="fp16"
         ).fit(X[:32], y[:32])
     with pytest.raises(ValueError, match=r"The 'unwrap_after_train' parameter of "
                                          r"AcceleratedResNet18Classifier must be True"):
-        distributed.AcceleratedResNet18Classifier(
+        estimators.AcceleratedResNet18Classifier(
             accelerator=accelerator, width=2, max_epochs=1, unwrap_after_train=False
         ).fit(X[:32], y[:32])
     # Accelerate's state is one per process, so a stand-in for an Accelerator(mixed_precision=bf16)
@@ -163,4 +163,4 @@ def test_accelerated_mixed_precision_errors(accelerator, digits):
     y_waal = y[:40].copy()
     y_waal[20:] = -1
     with pytest.raises(ValueError, match="does not use the accelerator's mixed precision"):
-        distributed.AcceleratedWAALClassifier(accelerator=bf16, max_epochs=1).fit(X[:40], y_waal)
+        estimators.AcceleratedWAALClassifier(accelerator=bf16, max_epochs=1).fit(X[:40], y_waal)

@@ -379,7 +379,7 @@ def test_real_exploding_training_is_detected(tmp_path):
 
 
 def test_a_diverged_augmenter_is_not_blamed_on_the_classifier_lr(tmp_path):
-    from skal import augment
+    from skal.estimators import bgadl as augment
     from skal.exceptions import DivergenceError
 
     class GanDiverges(_Exploding):

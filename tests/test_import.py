@@ -97,11 +97,12 @@ def test_submodules_are_attributes_after_a_bare_import(chain):
 
 
 def test_lazy_names_are_the_submodules_objects():
-    from skal import augment, classifier, learner, query, waal
+    from skal import estimators, learner, query
+    from skal.estimators import bgadl, waal
 
-    assert skal.ResNet18Classifier is classifier.ResNet18Classifier
-    assert skal.MCDropoutClassifier is classifier.MCDropoutClassifier
-    assert skal.GenerativeAugmenter is augment.GenerativeAugmenter
+    assert skal.ResNet18Classifier is estimators.ResNet18Classifier
+    assert skal.MCDropoutClassifier is estimators.MCDropoutClassifier
+    assert skal.GenerativeAugmenter is bgadl.GenerativeAugmenter is estimators.GenerativeAugmenter
     assert skal.ActiveLearner is learner.ActiveLearner
     assert skal.WAALClassifier is waal.WAALClassifier
     for name in ("bald", "entropy_sampling", "margin_sampling", "random_sampling",
@@ -127,6 +128,7 @@ def test_each_query_module_imports_first_in_a_fresh_interpreter(module):
         f"import json, {module}, skal.query as q\n"
         "print(json.dumps([getattr(q, n).__module__ for n in q.__all__]))"
     )
-    assert set(out) == {"skal.query", "skal.query._scores", "skal.query._batch", "skal.query._low_budget"}
-    assert out.count("skal.query._batch") == 6 and out.count("skal.query._low_budget") == 2
+    assert set(out) == {"skal.query._uncertainty", "skal.query._scores", "skal.query._batch",
+                        "skal.query._low_budget"}
+    assert out.count("skal.query._uncertainty") == 6 and out.count("skal.query._batch") == 6 and out.count("skal.query._low_budget") == 2
     assert out.count("skal.query._scores") == 5

@@ -21,7 +21,7 @@ from ._classifier import MCDropoutClassifier, ResNet18Classifier
 from ._encoder import ContrastiveEncoder, InitTrunk, init_trunk
 from ._fixmatch import FixMatchClassifier, FixMatchMCDropoutClassifier, FixMatchMixin
 from ._head import EmbeddingHeadClassifier
-from .bgadl import BGADLClassifier, BGADLMCDropoutClassifier, BGADLMixin, GenerativeAugmenter
+from .bgadl import BGADLClassifier, BGADLMCDropoutClassifier, BGADLMixin
 from .waal import WAALClassifier
 
 __all__ = [
@@ -43,3 +43,15 @@ __all__ = [
     "AcceleratedResNet18Classifier",
     "AcceleratedWAALClassifier",
 ]
+
+
+def __getattr__(name):
+    if name == "GenerativeAugmenter":  # imported on first use: it loads imbalanced-learn
+        from . import bgadl
+
+        return bgadl.GenerativeAugmenter
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__():
+    return sorted(set(globals()) | set(__all__))
