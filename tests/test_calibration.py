@@ -207,3 +207,134 @@ def test_batch_bald_tempers_each_mc_pass(digits):
     assert not np.allclose(plain, gains)
     with pytest.raises(ValueError, match="'calibrate' parameter of batch_bald"):
         batch_bald(clf, pool, n_instances=2, n_samples=2, calibrate=-1.0)
+
+
+# ---------------------------------------------------------------------------- the batch strategies
+@pytest.fixture(scope="module")
+def mc_net(digits):
+    X, y = digits
+    clf = ResNet18Classifier(width=2, max_epochs=1, batch_size=32, random_state=0).fit(
+        X[:64], y[:64])
+    return clf, X[64:124]
+
+
+@pytest.mark.parametrize("utility, score", [
+    ("entropy", entropy),
+    ("least_confidence", least_confidence),
+    ("margin", lambda p: 1.0 - margin(p)),
+])
+def test_stochastic_batch_tempers_predict_proba(fitted, utility, score):
+    from skal import stochastic_batch
+    from skal.selection import stochastic_select
+
+    clf, X_pool = fitted
+    proba = clf.predict_proba(X_pool)
+    tempered = score(apply_temperature(proba, 10.0))
+    # softrank draws from the ranks: the batch moves only because the temperature reorders them
+    expected = stochastic_select(tempered, 15, mode="softrank", temperature=0.2,
+                                 random_state=np.random.default_rng(0))
+    idx, scores = stochastic_batch(clf, X_pool, 15, utility=utility, mode="softrank",
+                                   temperature=0.2, random_state=0, calibrate=10.0)
+    np.testing.assert_array_equal(idx, expected)
+    np.testing.assert_allclose(scores, tempered[idx], rtol=1e-10)
+    plain, plain_scores = stochastic_batch(clf, X_pool, 15, utility=utility, mode="softrank",
+                                           temperature=0.2, random_state=0)
+    none = stochastic_batch(clf, X_pool, 15, utility=utility, mode="softrank", temperature=0.2,
+                            random_state=0, calibrate=None)
+    np.testing.assert_array_equal(plain, none[0])
+    np.testing.assert_array_equal(plain_scores, none[1])
+    assert set(plain.tolist()) != set(idx.tolist())
+
+
+def test_power_bald_and_stochastic_bald_temper_each_mc_pass(mc_net):
+    from skal import power_bald, stochastic_batch
+    from skal.selection import stochastic_select
+
+    clf, pool = mc_net
+    rng = np.random.default_rng(0)  # what the strategies make of random_state=0
+    samples = clf.sample_proba(pool, n_samples=6, random_state=int(rng.integers(2**31 - 1)))
+    tempered = np.maximum(bald_scores(apply_temperature(samples, 3.0)), 0.0)
+    expected = stochastic_select(tempered, 8, mode="power", random_state=rng)
+    for strategy in (power_bald, stochastic_batch):
+        idx, scores = strategy(clf, pool, 8, n_samples=6, random_state=0, calibrate=3.0)
+        np.testing.assert_array_equal(idx, expected)
+        np.testing.assert_allclose(scores, tempered[idx], rtol=1e-6)
+    _, plain = power_bald(clf, pool, 8, n_samples=6, random_state=0)
+    assert not np.allclose(plain, scores)  # the temperature moved the mutual information
+
+
+def test_badge_builds_its_gradient_embeddings_from_the_tempered_probabilities(fitted):
+    from skal import badge
+    from skal.selection import badge_select
+
+    clf, X_pool = fitted
+    proba = clf.predict_proba(X_pool)
+    for t in (0.5, 4.0):
+        expected = badge_select(apply_temperature(proba, t), X_pool, 12,
+                                random_state=np.random.default_rng(0))
+        idx, d2 = badge(clf, X_pool, 12, random_state=0, calibrate=t)
+        np.testing.assert_array_equal(idx, expected[0])
+        np.testing.assert_allclose(d2, expected[1], rtol=1e-10)
+    plain, plain_d2 = badge(clf, X_pool, 12, random_state=0)
+    # T > 1 lengthens p - e_yhat: the first pick's squared gradient norm grows
+    assert d2[0] > plain_d2[0]
+    assert plain.tolist() != idx.tolist()
+    none = badge(clf, X_pool, 12, random_state=0, calibrate=None)
+    np.testing.assert_array_equal(none[0], plain)
+    np.testing.assert_array_equal(none[1], plain_d2)
+
+
+def test_epig_tempers_the_pool_and_the_targets(mc_net):
+    from skal import epig
+    from skal.selection import epig_scores
+
+    clf, pool = mc_net
+    rng = np.random.default_rng(0)  # no subset drawn: the first draw seeds the masks
+    samples = clf.sample_proba(pool, n_samples=6, random_state=int(rng.integers(2**31 - 1)))
+    tempered = apply_temperature(samples, 0.4)
+    expected = epig_scores(tempered, tempered)
+    idx, scores = epig(clf, pool, 6, n_samples=6, random_state=0, calibrate=0.4)
+    np.testing.assert_allclose(scores, np.sort(expected)[::-1][:6], rtol=1e-6)
+    np.testing.assert_allclose(scores, expected[idx], rtol=1e-6)
+    plain_idx, plain = epig(clf, pool, 6, n_samples=6, random_state=0)
+    np.testing.assert_allclose(plain, np.sort(epig_scores(samples, samples))[::-1][:6],
+                               rtol=1e-6)
+    assert not np.allclose(plain, scores)
+
+
+@pytest.mark.parametrize("name, kwargs", [
+    ("stochastic_batch", {"utility": "entropy"}),
+    ("stochastic_batch", {}),
+    ("power_bald", {}),
+    ("badge", {}),
+    ("epig", {}),
+])
+@pytest.mark.parametrize("bad, match", [
+    ("hot", "must be None, a float temperature"),
+    (-1.0, r"must be a float in the range \(0.0, inf\)"),
+    (TemperatureScaling(), "unfitted TemperatureScaling"),
+])
+def test_calibrate_bad_values_name_the_batch_strategy(mc_net, name, kwargs, bad, match):
+    import skal
+
+    clf, pool = mc_net
+    with pytest.raises(ValueError, match=match) as info:
+        getattr(skal, name)(clf, pool, 2, calibrate=bad, **kwargs)
+    assert f"'calibrate' parameter of {name}" in str(info.value)
+
+
+def test_calibrate_with_a_callable_utility_is_refused(fitted):
+    from skal import stochastic_batch
+
+    clf, X_pool = fitted
+    called = []
+
+    def utility(est, X):
+        called.append(1)
+        return entropy(est.predict_proba(X))
+
+    with pytest.raises(ValueError, match="a callable utility computes its own scores"):
+        stochastic_batch(clf, X_pool, 3, utility=utility, calibrate=2.0)
+    assert not called  # refused before the utility ran
+    idx, _ = stochastic_batch(clf, X_pool, 3, utility=utility, random_state=0)
+    assert len(idx) == 3

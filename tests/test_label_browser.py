@@ -12,6 +12,7 @@ docs/images/label_page.png is made so).
 """
 
 import json
+import math
 import os
 import shutil
 import sqlite3
@@ -171,6 +172,11 @@ def test_label_two_batches_by_keyboard_in_chromium(tmp_path, window):
         cells = _cells(browser)
         assert not {c["path"] for c in cells} & set(first), "a labelled image was queried again"
         assert all(c["guess"].startswith("guess: ") and c["answer"] is None for c in cells), cells
+        # each guess shows its calibrated confidence (a temperature fitted on held-out labels)
+        served = browser.execute_script("return state.batch;")
+        assert all(it["calibrated"] for it in served), served
+        assert [f"({math.floor(it['calibrated_confidence'] * 100 + 0.5)}%, calibrated)"
+                in c["guess"] for it, c in zip(served, cells)] == [True] * BATCH, cells
 
         second = _label_batch_by_keyboard(browser)
         round3 = _train_and_wait(browser, round2)

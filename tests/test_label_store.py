@@ -236,11 +236,14 @@ def test_kill_9_during_a_round_keeps_labels_and_finished_rounds(tmp_path, projec
         assert reopened.labels() == labels_before
         assert reopened.next_batch() == batch_before  # the batch of the last finished round
         leftovers = sorted(os.listdir(os.path.join(reopened.path, "models")))
-        # no partial checkpoint; stopping reports are written atomically (the killed round's
-        # may exist whole, and is never shown: the page reads the last finished round's)
-        assert [f for f in leftovers if not f.endswith(".stopping.json")] == ["round_0002.pkl"]
-        assert set(leftovers) - {"round_0002.pkl"} <= {"round_0002.stopping.json",
-                                                       "round_0003.stopping.json"}
+        # no partial checkpoint; stopping and batch reports are written atomically (the killed
+        # round's may exist whole, and is never shown: the page reads the last finished round's)
+        assert [f for f in leftovers if not f.endswith((".stopping.json", ".batch.json"))] == [
+            "round_0002.pkl"]
+        assert "round_0002.batch.json" in leftovers  # the finished round's, written before done
+        assert set(leftovers) - {"round_0002.pkl"} <= {
+            "round_0002.stopping.json", "round_0003.stopping.json", "round_0002.batch.json",
+            "round_0003.batch.json"}
         assert not [f for f in leftovers if f.endswith(".tmp") or ".tmp" in f]
         assert reopened.store.integrity_check() == "ok"
         reopened.configure(epochs=1)

@@ -54,10 +54,11 @@ from starlette.responses import (
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
+from .batch_report import load_report as load_batch_report
 from .diagnostics import load_report
 from .project import Project
 from .service import TrainingService
-from .settings import available_strategies, check_name
+from .settings import available_strategies, check_name, cost_settings
 from .store import AnnotatorError, ImageRetiredError, NotYourAnswerError
 
 __all__ = ["create_app", "start_server", "make_server", "class_keys", "page_url",
@@ -335,6 +336,18 @@ def _annotator(data):
     return name
 
 
+def _details(item):
+    """An item's calibrated confidence and expected seconds (:mod:`.batch_report`)."""
+    return {"calibrated_confidence": item.calibrated_confidence, "calibrated": item.calibrated,
+            "expected_seconds": item.expected_seconds}
+
+
+def _query_summary(project_path, round_id):
+    """A round's batch report without its per-image part (the items carry it), or None."""
+    report = load_batch_report(project_path, round_id)
+    return None if report is None else {k: v for k, v in report.items() if k != "items"}
+
+
 class _Handlers:
     def __init__(self, project, service, templates):
         self.project = project
@@ -376,6 +389,7 @@ class _Handlers:
             "url": "/images/" + urllib.parse.quote(it.path),
             "position": it.position, "score": it.score, "guess": it.guess,
             "confidence": it.confidence, "answer": it.answer, "label": it.label,
+            **_details(it),
         } for it in batch]
         answered = sum(it["answer"] is not None for it in items)
         config = project.config
@@ -385,7 +399,9 @@ class _Handlers:
                 "id": latest["id"], "strategy": latest["strategy"],
                 "accuracy": latest["accuracy"], "n_labeled": latest["n_labeled"],
                 # when to stop and calibration (skal.labeling.diagnostics), None without one
-                "stopping": load_report(project.path, latest["id"])},
+                "stopping": load_report(project.path, latest["id"]),
+                # cost-aware or not, seconds per image, temperature (skal.labeling.batch_report)
+                "query": _query_summary(project.path, latest["id"])},
             "batch": items,
             "progress": {"answered": answered, "total": len(items)},
             "counts": project.label_counts(),
@@ -395,6 +411,7 @@ class _Handlers:
             "curve": project.learning_curve(),
             "strategies": available_strategies(),
             "strategy": config["strategy"],
+            "cost_aware": bool(cost_settings(config)[0]),
             # several annotators: agreement of the items answered by 2 or more, kappas
             "agreement": project.agreement(),
         }
@@ -406,6 +423,7 @@ class _Handlers:
             project_name=os.path.basename(project.path),
             classes=list(zip(classes, class_keys(classes))),
             strategies=available_strategies(), strategy=project.config["strategy"],
+            cost_aware=bool(cost_settings(project.config)[0]),
         )
         return HTMLResponse(html)
 
@@ -507,7 +525,7 @@ class _Handlers:
                 "url": "/images/" + urllib.parse.quote(it.path),
                 "position": it.position, "score": it.score, "guess": it.guess,
                 "confidence": it.confidence, "mine": it.answer, "label": it.label,
-                "n_votes": n_votes.get(it.image_id, 0),
+                "n_votes": n_votes.get(it.image_id, 0), **_details(it),
             } for it in items],
             "progress": {"answered": sum(it.answer is not None for it in items),
                          "total": len(items)},
@@ -522,8 +540,12 @@ class _Handlers:
                                      or strategy not in available_strategies()):
             return _error(422, f"Unknown strategy {_shown(strategy)}; expected one of "
                                f"{available_strategies()} (or null for the project's).")
+        cost_aware = data.get("cost_aware")
+        if cost_aware is not None and not isinstance(cost_aware, bool):
+            return _error(422, f"'cost_aware' must be true, false or null (the project's "
+                               f"setting); got {_shown(cost_aware)}.")
         try:
-            self.service.start(strategy)
+            self.service.start(strategy, cost_aware)
         except RuntimeError as exc:
             return _error(409, str(exc))
         except ValueError as exc:

@@ -1,5 +1,6 @@
-"""``skal label init | serve | train | export | rescan | unlock | studio | annotator``: the command
-line of a labelling project (``studio``: Label Studio in and out; ``annotator``: a team's
+"""``skal label init | serve | train | batch | export | rescan | unlock | studio | annotator``: the
+command line of a labelling project (``batch``: the current batch with the guesses' calibrated
+confidences and expected seconds; ``studio``: Label Studio in and out; ``annotator``: a team's
 names and tokens).
 
 :func:`add_label_parser` adds the ``label`` command to ``skal``'s parser. Only argparse is imported
@@ -20,7 +21,8 @@ __all__ = ["add_label_parser"]
 _DEFAULTS = {"batch_size": 20, "strategy": "bald", "model": "auto", "recipe": "scratch",
              "width": 16, "epochs": 10, "min_steps": 100,
              "train_batch_size": 32, "lr": 1e-3, "mc_samples": 20, "holdout": 0.2, "seed": 0,
-             "device": "cpu", "overlap": 1, "aggregation": "majority", "assign_size": 10}
+             "device": "cpu", "overlap": 1, "aggregation": "majority", "assign_size": 10,
+             "cost_aware": False, "cost_power": 0.5, "time_model": "class"}
 
 
 def _positive_int(text):
@@ -40,6 +42,16 @@ def _fraction(text):
         raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
     if not 0 <= value < 1:
         raise argparse.ArgumentTypeError(f"expected a fraction in [0, 1), got {text}")
+    return value
+
+
+def _non_negative(text):
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if not 0 <= value < float("inf"):
+        raise argparse.ArgumentTypeError(f"expected a number >= 0, got {text}")
     return value
 
 
@@ -88,8 +100,8 @@ def _classes(text):
 def add_label_parser(commands):
     """Add the ``skal label`` command to ``skal``'s parser.
 
-    Its subcommands are ``init``, ``serve``, ``train``, ``export``, ``rescan``, ``unlock`` and
-    ``studio``.
+    Its subcommands are ``init``, ``serve``, ``train``, ``batch``, ``export``, ``rescan``,
+    ``unlock``, ``annotator`` and ``studio``.
 
     Parameters
     ----------
@@ -161,6 +173,16 @@ def add_label_parser(commands):
                       help="the labels a round trains on when annotators disagree")
     init.add_argument("--assign-size", type=_positive_int, default=_DEFAULTS["assign_size"],
                       help="unanswered batch items an annotator holds at once")
+    init.add_argument("--cost-aware", action="store_true",
+                      help="rank by information per expected second of annotation, from the "
+                           "recorded answer times (uncertainty_sampling, margin_sampling, "
+                           "entropy_sampling, bald; cost-blind until 10 answers have a time)")
+    init.add_argument("--cost-power", type=_non_negative, default=_DEFAULTS["cost_power"],
+                      help="cost-aware: score / seconds ** POWER (1: per second; 0: cost-blind)")
+    init.add_argument("--time-model", choices=("class", "regressor"),
+                      default=_DEFAULTS["time_model"],
+                      help="cost-aware: seconds from the mean time per class, or a regressor "
+                           "on the model's probabilities")
     _add_store_option(init, "keep the project's store in this (empty) PostgreSQL database, "
                             "for a team server (default: PROJECT/skal.db, SQLite)")
     init.set_defaults(handler=_init)
@@ -180,7 +202,20 @@ def add_label_parser(commands):
     train = sub.add_parser("train", help="train and query the next batch, without the page")
     train.add_argument("project", metavar="PROJECT")
     train.add_argument("--strategy", help="default: the project's")
+    train.add_argument("--cost-aware", action=argparse.BooleanOptionalAction, default=None,
+                       help="this round: rank by information per expected second (or not); "
+                            "default: the project's setting")
     train.set_defaults(handler=_train)
+
+    batch = sub.add_parser(
+        "batch", help="list the current batch: guesses, calibrated confidences, seconds",
+        description="Print the current batch of PROJECT, best first: each image's path, the "
+                    "model's guess with its calibrated confidence (or its uncalibrated one "
+                    "when the round could fit no temperature), the expected seconds to label "
+                    "it, and its answer.")
+    batch.add_argument("project", metavar="PROJECT")
+    _add_store_option(batch)
+    batch.set_defaults(handler=_batch)
 
     export = sub.add_parser("export", help="write the labels out",
                             description="Write the labels of PROJECT as a CSV file "
@@ -324,7 +359,8 @@ def _init(args):
     settings = {k: getattr(args, k) for k in (
         "batch_size", "strategy", "model", "recipe", "encoder_epochs", "encoder_width", "width",
         "epochs", "min_steps", "train_batch_size", "lr", "mc_samples", "subsample", "holdout",
-        "seed", "device", "overlap", "aggregation", "assign_size")}
+        "seed", "device", "overlap", "aggregation", "assign_size", "cost_aware", "cost_power",
+        "time_model")}
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         try:
@@ -392,12 +428,57 @@ def _train(args):
         def progress(phase, done, total):
             if phase == "training" and done:
                 print(f"  epoch {done}/{total}", flush=True)
-        result = project.train_and_query(args.strategy, progress=progress)
+        result = project.train_and_query(args.strategy, progress=progress,
+                                         cost_aware=args.cost_aware)
         acc = result["accuracy"]
         acc_text = "n/a (nothing held out)" if acc is None else f"{acc:.4f}"
         print(f"round {result['id']} ({result['strategy']}): trained on {result['n_train']} "
               f"labels, held-out accuracy {acc_text} on {result['n_holdout']}; next batch of "
               f"{len(project.next_batch())} images; model {result['checkpoint']}")
+        from .batch_report import load_report
+
+        print(_batch_line(load_report(project.path, result["id"])))
+
+
+def _batch_line(report):
+    """One line on how a round queried: cost-aware or not, seconds, calibrated or not."""
+    if report is None:
+        return "batch: no report"
+    if report["cost_aware"]:
+        how = (f"cost-aware (score / seconds ** {report['cost_power']:g}, {report['time_model']} "
+               f"time model on {report['n_timed']} timed answers)")
+    else:
+        how = report["note"] or "cost-blind"
+    if report["seconds_per_image"] is not None:
+        how += f"; about {report['seconds_per_image']:.1f} s per image expected"
+    calibrated = (f"calibrated (temperature {report['temperature']:.2f})"
+                  if report["calibrated"] else "uncalibrated (no temperature: fewer than 4 "
+                                              "held-out labels)")
+    return f"batch: {how}; guesses {calibrated}"
+
+
+@_user_errors
+def _batch(args):
+    from .batch_report import load_report
+
+    with _open(args.project, args.store) as project:
+        items = project.next_batch()
+        latest = project.store.latest_done_round()
+        if latest is None or not items:
+            print("no batch: every image is answered, or no round has finished")
+            return
+        print(f"round {latest['id']} ({latest['strategy']}): "
+              + _batch_line(load_report(project.path, latest["id"])))
+        for it in items:
+            if it.guess is None:
+                guess = "no model yet"
+            elif it.calibrated:
+                guess = f"{it.guess} {it.calibrated_confidence:.0%} calibrated"
+            else:
+                guess = f"{it.guess} {it.confidence:.0%} uncalibrated"
+            seconds = "" if it.expected_seconds is None else f"~{it.expected_seconds:.1f} s"
+            answer = it.label if it.answer == "label" else (it.answer or "")
+            print(f"{it.path}\t{guess}\t{seconds}\t{answer}")
 
 
 @_user_errors

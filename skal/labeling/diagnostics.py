@@ -155,10 +155,9 @@ def _answer_times(store, classes):
     """``seconds_per_class`` ({class: seconds} or None) and ``n_timed`` from the label answers'
     recorded ``view_ms``."""
     from ..cost import ClassTimeModel
+    from .batch_report import timed_answers
 
-    timed = [(a["label"], a["view_ms"] / 1000.0) for a in store.answers()
-             if a["kind"] == "label" and "view_ms" in a.keys() and a["view_ms"] is not None
-             and a["label"] in set(classes.tolist())]
+    timed = [(label, seconds) for _, label, seconds in timed_answers(store, classes)]
     if not timed:
         return {"seconds_per_class": None, "n_timed": 0}
     labels, seconds = zip(*timed)

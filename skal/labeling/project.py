@@ -15,6 +15,8 @@ import numpy as np
 
 from . import export as _export
 from . import rounds as _rounds
+from .batch_report import load_report as load_batch_report
+from .batch_report import with_details
 from .files import inside, load_checkpoint
 from .ingest import RescanReport, create_project, rescan_project
 from .rounds import in_holdout  # noqa: F401 (importable from here, as before the split)
@@ -49,6 +51,13 @@ class BatchItem:
         The image's standing answer, if any.
     label : str or None
         The standing label.
+    calibrated_confidence : float or None, default=None
+        The probability for ``guess`` after the round's temperature scaling (fitted on held-out
+        labels); None when the round could fit no temperature (uncalibrated).
+    calibrated : bool, default=False
+        Whether ``calibrated_confidence`` is there.
+    expected_seconds : float or None, default=None
+        The expected annotation time from the round's time model (None without one).
 
     See Also
     --------
@@ -70,6 +79,9 @@ class BatchItem:
     confidence: object
     answer: object
     label: object
+    calibrated_confidence: object = None
+    calibrated: bool = False
+    expected_seconds: object = None
 
 
 class Project:
@@ -231,9 +243,10 @@ class Project:
         latest = self.store.latest_done_round()
         if latest is None:
             return []
-        return [BatchItem(r["image_id"], r["path"], r["position"], r["score"], r["guess"],
-                          r["confidence"], r["kind"], r["label"])
-                for r in self.store.batch(latest["id"])]
+        return with_details([BatchItem(r["image_id"], r["path"], r["position"], r["score"],
+                                       r["guess"], r["confidence"], r["kind"], r["label"])
+                             for r in self.store.batch(latest["id"])],
+                            load_batch_report(self.path, latest["id"]))
 
     def my_items(self, annotator=None):
         """The items of the current batch assigned to ``annotator``, assigning more.
@@ -271,7 +284,7 @@ class Project:
                                        r["guess"], r["confidence"],
                                        mine["kind"] if mine else None,
                                        mine["label"] if mine else None))
-        return items
+        return with_details(items, load_batch_report(self.path, latest["id"]))
 
     def agreement(self):
         """How far the annotators agree, and how the project aggregates their labels.
@@ -529,7 +542,7 @@ class Project:
     def _pool_ids(self):
         return _rounds.pool_ids(self.store)
 
-    def train_and_query(self, strategy=None, *, progress=None):
+    def train_and_query(self, strategy=None, *, progress=None, cost_aware=None):
         """Train a model on the labels given so far and query the next batch (blocking).
 
         The round is recorded as ``running`` first; when the model is trained, evaluated on the
@@ -544,17 +557,20 @@ class Project:
             A strategy of :mod:`skal.query` by name; None uses the project's (``bald``).
         progress : callable or None
             Called as ``progress(phase, done, total)`` while the round runs.
+        cost_aware : bool or None, default=None
+            Rank by information per expected second (:mod:`.batch_report`); None: the
+            project's ``cost_aware`` setting.
 
         Returns
         -------
         round : dict
             The finished round (see :meth:`rounds`).
         """
-        ready = self.check_ready(strategy)
+        ready = self.check_ready(strategy, cost_aware=cost_aware)
         return _rounds.train_and_query(self.store, self.path, self._pixels, self.classes, ready,
                                        progress)
 
-    def check_ready(self, strategy=None):
+    def check_ready(self, strategy=None, *, cost_aware=None):
         """Check that a round can run now.
 
         A round needs a known strategy, every registered image's file in the folder, labels of two
@@ -564,6 +580,8 @@ class Project:
         ----------
         strategy : str or None, default=None
             The strategy the round would use; None: the project's.
+        cost_aware : bool or None, default=None
+            Whether it would be cost-aware; None: the project's setting.
 
         Returns
         -------
@@ -575,7 +593,7 @@ class Project:
         ValueError
             Saying what is missing.
         """
-        return _rounds.check_ready(self.store, strategy)
+        return _rounds.check_ready(self.store, strategy, cost_aware)
 
     def load_model(self, round_id=None):
         """Load the trained estimator of a round.

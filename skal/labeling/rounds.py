@@ -16,6 +16,7 @@ from typing import NamedTuple
 
 import numpy as np
 
+from . import batch_report
 from .files import save_checkpoint
 from .settings import check_config, model_for, round_params
 
@@ -130,7 +131,7 @@ class Ready(NamedTuple):
     current: list
 
 
-def check_ready(store, strategy=None):
+def check_ready(store, strategy=None, cost_aware=None):
     """Check that a round can run now and return what it works with.
 
     A round needs a known strategy, every registered image's file in the folder, labels of two
@@ -142,6 +143,9 @@ def check_ready(store, strategy=None):
         The project's store.
     strategy : str or None, default=None
         The round's strategy; None: the project's.
+    cost_aware : bool or None, default=None
+        Whether the round ranks by information per expected second; None: the project's
+        ``cost_aware`` setting.
 
     Returns
     -------
@@ -158,6 +162,8 @@ def check_ready(store, strategy=None):
     config = store.config()
     if strategy is not None:
         config["strategy"] = strategy
+    if cost_aware is not None:
+        config["cost_aware"] = cost_aware
     check_config(config)
     model = model_for(config)
     _check_files(store, config["image_root"])
@@ -294,19 +300,22 @@ def _run(store, project_path, pixels, classes, round_id, ready, report):
         X_held = X_all[[rows[r["image_id"]] for r in held]]
         y_held = np.asarray([r["label"] for r in held])
         accuracy = float(np.mean(estimator.predict(X_held) == y_held))
-    _stopping(store, project_path, round_id, estimator, X_all, rows, config, held,
-              len(current), accuracy)
+    stopping = _stopping(store, project_path, round_id, estimator, X_all, rows, config, held,
+                         len(current), accuracy)
     report("querying", 0, 1)
+    plan = batch_report.plan_query(store, config, estimator, X_all, rows, stopping)
     # the pool was fixed before training: images answered meanwhile leave it before the query,
     # and those answered while it queried leave its ranking before the batch is stored
     keep = np.isin(pool, pool_ids(store))
     pool, X_pool = pool[keep], X_pool[keep]
     n = min(int(config["batch_size"]), len(pool))
     ranking = _query(config, estimator, X_pool, X_train, pool, seed,
-                     min(RANKED * n, len(pool))) if n else []
+                     min(RANKED * n, len(pool)), plan) if n else []
     report("saving the model", 0, 1)
     checkpoint, digest = save_checkpoint(project_path, round_id, estimator)
     queries = unanswered_first(ranking, pool_ids(store), n)
+    batch_report.store_report(project_path, round_id, plan, queries, estimator,
+                              X_all[[rows[q[0]] for q in queries]])
     store.finish_round(
         round_id, queries, n_labeled=len(current), n_train=len(train), n_holdout=len(held),
         accuracy=accuracy, checkpoint=checkpoint, checkpoint_sha256=digest,
@@ -355,9 +364,9 @@ def unanswered_first(ranking, pool, n):
     return [row for row in ranking if row[0] in still][:n]
 
 
-def _query(config, estimator, X_pool, X_train, pool, seed, n):
+def _query(config, estimator, X_pool, X_train, pool, seed, n, plan=None):
     """The ``n`` best images of the pool, best first: ``(image id, score, guess, confidence)``
-    rows."""
+    rows; per expected second when ``plan`` (:class:`.batch_report.QueryPlan`) is cost-aware."""
     from .. import query
 
     func = getattr(query, config["strategy"])
@@ -366,6 +375,8 @@ def _query(config, estimator, X_pool, X_train, pool, seed, n):
     extra = {"n_samples": config["mc_samples"], "subsample": config["subsample"],
              "X_labeled": X_train}
     kwargs = {k: v for k, v in extra.items() if k in accepted}
+    if plan is not None:
+        func, kwargs = plan.wrap(func, kwargs), {}
     idx, scores = func(estimator, X_pool, n_instances=n, random_state=seed, **kwargs)
     proba = estimator.predict_proba(X_pool[idx])  # (n, n_classes)
     classes = list(estimator.classes_)

@@ -203,7 +203,7 @@ class TrainingService:
         with self._lock:
             return self._thread is not None and self._thread.is_alive()
 
-    def start(self, strategy=None):
+    def start(self, strategy=None, cost_aware=None):
         """Start a round in the background.
 
         The checks run before starting: a round refused for too few labels or an unknown strategy
@@ -213,6 +213,8 @@ class TrainingService:
         ----------
         strategy : str or None, default=None
             The round's strategy; None: the project's.
+        cost_aware : bool or None, default=None
+            Whether the round is cost-aware; None: the project's setting.
 
         Raises
         ------
@@ -224,7 +226,7 @@ class TrainingService:
         """
         from .store import RoundRunningError
 
-        self.project.check_ready(strategy)
+        self.project.check_ready(strategy, cost_aware=cost_aware)
         running = self.project.store.running_round()
         if running is not None:
             raise RoundRunningError(
@@ -236,7 +238,7 @@ class TrainingService:
             self._state.update(state="running", phase="starting", done=0, total=0, round=None,
                                error=None, started_at=time.time(), finished_at=None,
                                strategy=strategy or self.project.config["strategy"])
-            self._thread = threading.Thread(target=self._run, args=(strategy,),
+            self._thread = threading.Thread(target=self._run, args=(strategy, cost_aware),
                                             name="skal-train", daemon=True)
             self._thread.start()
 
@@ -244,9 +246,10 @@ class TrainingService:
         with self._lock:
             self._state.update(phase=phase, done=int(done), total=int(total))
 
-    def _run(self, strategy):
+    def _run(self, strategy, cost_aware=None):
         try:
-            result = self.project.train_and_query(strategy, progress=self._report)
+            result = self.project.train_and_query(strategy, progress=self._report,
+                                                  cost_aware=cost_aware)
         except Exception as exc:  # shown on the page; the round is marked failed in the store
             with self._lock:
                 self._state.update(state="failed", error=f"{type(exc).__name__}: {exc}",

@@ -9,8 +9,9 @@ import inspect
 
 import numpy as np
 
-__all__ = ["DEFAULT_CONFIG", "available_strategies", "check_config", "check_name", "model_for",
-           "project_recipe", "round_params", "team_settings"]
+__all__ = ["COST_AWARE_STRATEGIES", "DEFAULT_CONFIG", "available_strategies", "check_config",
+           "check_name", "cost_settings", "model_for", "project_recipe", "round_params",
+           "team_settings"]
 
 #: Settings of a new project; every one can be given to :meth:`Project.init`.
 DEFAULT_CONFIG = {
@@ -34,7 +35,15 @@ DEFAULT_CONFIG = {
     "aggregation": "majority",  # the labels a round trains on: "majority" or "dawid_skene"
     "assign_size": 10,        # unanswered batch items an annotator holds at once
     "assign_timeout": 900.0,  # seconds after which an absent annotator's items go to others
+    "cost_aware": False,      # rank by information per expected second of annotation
+    "cost_power": 0.5,        # ... score / seconds ** cost_power (1: per second; 0: cost-blind)
+    "time_model": "class",    # ... seconds from the mean time per class, or "regressor"
 }
+
+#: The strategies a cost-aware round can wrap (one utility per image), with the offset that
+#: makes their scores >= 0 (:class:`skal.CostAwareStrategy`).
+COST_AWARE_STRATEGIES = {"uncertainty_sampling": 0.0, "margin_sampling": 1.0,
+                         "entropy_sampling": 0.0, "bald": 0.0}
 
 #: What :meth:`Project.init` adds from the images themselves.
 _DERIVED = {"image_size", "channels", "image_root"}
@@ -228,6 +237,7 @@ def check_config(config):
             f"{config['subsample']!r} instead."
         )
     _check_team(config)
+    _check_cost(config)
     if not 0 <= float(config["holdout"]) < 1:
         raise ValueError(
             f"The 'holdout' parameter must be a fraction in [0, 1). Got {config['holdout']!r} "
@@ -253,6 +263,49 @@ def _check_team(config):
                                                              np.floating)) or not timeout > 0:
         raise ValueError(f"The 'assign_timeout' parameter must be a float in the range "
                          f"(0.0, inf) (seconds). Got {timeout!r} instead.")
+
+
+def cost_settings(config):
+    """Return the cost-aware settings of a project (the defaults for a project made before them).
+
+    Parameters
+    ----------
+    config : dict
+        A project's settings.
+
+    Returns
+    -------
+    tuple
+        ``(cost_aware, cost_power, time_model)``.
+    """
+    return tuple(config.get(k, DEFAULT_CONFIG[k]) for k in ("cost_aware", "cost_power",
+                                                             "time_model"))
+
+
+def _check_cost(config):
+    """The cost-aware settings (absent from projects made before them)."""
+    cost_aware, power, time_model = cost_settings(config)
+    if not isinstance(cost_aware, (bool, np.bool_)):
+        raise ValueError(f"The 'cost_aware' parameter must be True or False. Got {cost_aware!r} "
+                         "instead.")
+    if isinstance(power, bool) or not isinstance(power, (int, float, np.integer, np.floating)) \
+            or not (np.isfinite(power) and power >= 0):
+        raise ValueError(f"The 'cost_power' parameter must be a float in the range [0.0, inf). "
+                         f"Got {power!r} instead.")
+    if time_model not in ("class", "regressor"):
+        raise ValueError(f"The 'time_model' parameter must be 'class' or 'regressor'. Got "
+                         f"{time_model!r} instead.")
+    if not cost_aware:
+        return
+    if config["strategy"] not in COST_AWARE_STRATEGIES:
+        raise ValueError(
+            f"A cost-aware round (cost_aware=True) ranks by score per expected second, which "
+            f"needs a strategy with one score per image: one of {sorted(COST_AWARE_STRATEGIES)}. "
+            f"Got strategy={config['strategy']!r}; choose one of those or turn cost_aware off.")
+    if config.get("subsample") is not None:
+        raise ValueError(
+            f"A cost-aware round scores every pool image; the 'subsample' parameter must be None "
+            f"with cost_aware=True. Got subsample={config['subsample']!r}.")
 
 
 def team_settings(config):
@@ -292,4 +345,6 @@ def round_params(config):
         params.update({k: config.get(k) for k in ("recipe", "encoder_epochs", "encoder_width")})
     if config.get("aggregation", "majority") != "majority":  # several annotators' labels
         params["aggregation"] = config["aggregation"]
+    if config.get("cost_aware"):  # asked for; the round's batch report says whether it was
+        params.update(zip(("cost_aware", "cost_power", "time_model"), cost_settings(config)))
     return params

@@ -64,11 +64,17 @@ _UTILITY = [Choice(*_UTILITIES, description=f"one of {_UTILITIES}"),
 
 
 # ---------------------------------------------------------------------------- helpers
+def _calibration(calibrate, owner):
+    """``calibrate=`` of strategy ``owner`` as the function applied to the probabilities it
+    obtains (:func:`skal.calibration.tempering`; the identity for None)."""
+    return tempering(calibrate, f"The 'calibrate' parameter of {owner}")
+
+
 def _mc_samples(owner, learner, X_pool, n_samples, subsample, rng, seeded, n_instances,
                 calibrate=None):
     """``(candidates, samples)``: MC-dropout probabilities of the (sub-sampled) pool, each pass
     tempered as ``calibrate`` says (:func:`skal.calibration.tempering`)."""
-    temper = tempering(calibrate, f"The 'calibrate' parameter of {owner}")
+    temper = _calibration(calibrate, owner)
     est, X = final_estimator(learner, X_pool)
     check_mc_dropout(est, owner, owner, "mutual information", "badge")
     n_pool = n_pool_rows(X_pool)
@@ -113,10 +119,7 @@ def batch_bald(
     {subsample}
     random_state : None, int, RandomState or Generator, default=None
         Seeds the subset, the dropout masks and the sampled configurations.
-    calibrate : None, float or fitted TemperatureScaling, default=None
-        Temper each MC pass's probabilities before selecting (:mod:`skal.calibration`): a
-        temperature ``T > 0``, or a :class:`~skal.calibration.TemperatureScaling` fitted on
-        held-out labels; None uses them as they are.
+    {calibrate_mc}
 
     Returns
     -------
@@ -156,8 +159,15 @@ def batch_bald(
 
 
 def _utility_scores(owner, utility, mode, learner, X_pool, n_samples, subsample, rng, seeded,
-                    n_instances):
+                    n_instances, calibrate=None):
+    temper = _calibration(calibrate, owner)  # checked before the estimator is used
     if callable(utility):
+        if calibrate is not None:
+            raise ValueError(
+                f"The 'calibrate' parameter of {owner} tempers the probabilities of the built-in "
+                f"utilities {_UTILITIES}; a callable utility computes its own scores from the "
+                f"estimator, so temper inside it instead. Got calibrate={calibrate!r}."
+            )
         est, X = final_estimator(learner, X_pool)
         scores = np.asarray(utility(est, X), dtype=np.float64)
         if scores.shape != (n_pool_rows(X_pool),):
@@ -168,12 +178,12 @@ def _utility_scores(owner, utility, mode, learner, X_pool, n_samples, subsample,
         return np.arange(len(scores)), scores
     if utility == "bald":
         candidates, samples = _mc_samples(owner, learner, X_pool, n_samples, subsample, rng,
-                                          seeded, n_instances)
+                                          seeded, n_instances, calibrate)
         scores = bald_scores(samples)
         if mode == "power":
             scores = np.maximum(scores, 0.0)  # mutual information >= 0; rounding can go below
         return candidates, scores
-    proba = np.asarray(learner.predict_proba(X_pool), dtype=np.float64)
+    proba = temper(np.asarray(learner.predict_proba(X_pool), dtype=np.float64))
     if utility == "margin":
         return np.arange(len(proba)), 1.0 - margin(proba)  # in [0, 1], so power works
     fn = entropy if utility == "entropy" else least_confidence
@@ -193,6 +203,7 @@ def stochastic_batch(
     n_samples: int = 20,
     subsample: int | None = None,
     random_state: RandomStateLike = None,
+    calibrate: float | TemperatureScaling | None = None,
 ) -> QueryResult:
     """Stochastic batch acquisition: sample the batch in proportion to a per-sample score.
 
@@ -222,6 +233,12 @@ def stochastic_batch(
         With ``utility="bald"``: score only a random subset of the pool.
     random_state : None, int, RandomState or Generator, default=None
         The same value gives the same batch (None: a fresh random batch each call).
+    calibrate : None, float or fitted TemperatureScaling, default=None
+        Temper the probabilities before scoring (:mod:`skal.calibration`; each MC pass's with
+        ``utility="bald"``): a temperature ``T > 0``, or a
+        :class:`~skal.calibration.TemperatureScaling` fitted on held-out labels; None scores
+        them as they are. Not the same as ``temperature``, which shapes the draw from the
+        scores. A callable ``utility`` computes its own scores and takes no ``calibrate``.
 
     Returns
     -------
@@ -251,16 +268,17 @@ def stochastic_batch(
     True
     """
     return _stochastic("stochastic_batch", learner, X_pool, n_instances, utility, mode,
-                       temperature, n_samples, subsample, random_state)
+                       temperature, n_samples, subsample, random_state, calibrate)
 
 
 def _stochastic(owner, learner, X_pool, n_instances, utility, mode, temperature, n_samples,
-                subsample, random_state):
+                subsample, random_state, calibrate=None):
     rng = as_generator(random_state)
     X_pool = pool_rows(X_pool)
     n_instances = check_n_instances(n_instances, len(X_pool))
     candidates, scores = _utility_scores(owner, utility, mode, learner, X_pool, n_samples,
-                                         subsample, rng, random_state is not None, n_instances)
+                                         subsample, rng, random_state is not None, n_instances,
+                                         calibrate)
     idx = stochastic_select(scores, n_instances, mode=mode, temperature=temperature,
                             random_state=rng)
     return candidates[idx], scores[idx]
@@ -277,6 +295,7 @@ def power_bald(
     n_samples: int = 20,
     subsample: int | None = None,
     random_state: RandomStateLike = None,
+    calibrate: float | TemperatureScaling | None = None,
 ) -> QueryResult:
     """PowerBALD: draw the batch with probability proportional to ``BALD^(1/temperature)``.
 
@@ -296,6 +315,7 @@ def power_bald(
     {subsample}
     random_state : None, int, RandomState or Generator, default=None
         The same value gives the same batch.
+    {calibrate_mc}
 
     Returns
     -------
@@ -320,7 +340,7 @@ def power_bald(
     10
     """
     return _stochastic("power_bald", learner, X_pool, n_instances, "bald", "power", temperature,
-                       n_samples, subsample, random_state)
+                       n_samples, subsample, random_state, calibrate)
 
 
 @validates({"embedding": EMBEDDING, "random_state": [SEED]})
@@ -332,6 +352,7 @@ def badge(
     *,
     embedding: str | Callable[[Any], ArrayLike] | None = None,
     random_state: RandomStateLike = None,
+    calibrate: float | TemperatureScaling | None = None,
 ) -> QueryResult:
     """BADGE: k-means++ seeding on last-layer gradient embeddings (uncertain and diverse).
 
@@ -351,6 +372,12 @@ def badge(
         used, which is the exact gradient embedding of a linear softmax model.
     random_state : None, int, RandomState or Generator, default=None
         Seeds the k-means++ draws; the same value gives the same batch.
+    calibrate : None, float or fitted TemperatureScaling, default=None
+        Temper the probabilities before the gradient embeddings are formed
+        (:mod:`skal.calibration`): a temperature ``T > 0``, or a
+        :class:`~skal.calibration.TemperatureScaling` fitted on held-out labels; None uses them
+        as they are. The predicted label stays; ``p - e_yhat`` (the embedding's length) grows
+        for ``T > 1`` and shrinks for ``T < 1``.
 
     Returns
     -------
@@ -379,12 +406,13 @@ def badge(
     >>> idx.shape, bool(d2[0] >= d2[1:].max())
     ((10,), True)
     """
+    temper = _calibration(calibrate, "badge")
     rng = as_generator(random_state)
     X_pool = pool_rows(X_pool)
     n_instances = check_n_instances(n_instances, len(X_pool))
     est, X = final_estimator(learner, X_pool)
     Z, proba = embed_features("badge", est, X, embedding, need_proba=True)
-    return badge_select(proba, Z, n_instances, random_state=rng)
+    return badge_select(temper(proba), Z, n_instances, random_state=rng)
 
 
 @validates({"embedding": EMBEDDING, "random_state": [SEED]})

@@ -41,6 +41,11 @@ calibrate : None, float or fitted TemperatureScaling, default=None
     Temper the probabilities before scoring (:mod:`skal.calibration`): a temperature
     ``T > 0``, or a :class:`~skal.calibration.TemperatureScaling` fitted on held-out labels;
     None scores them as they are.""",
+    "calibrate_mc": """\
+calibrate : None, float or fitted TemperatureScaling, default=None
+    Temper each MC pass's probabilities before scoring (:mod:`skal.calibration`): a
+    temperature ``T > 0``, or a :class:`~skal.calibration.TemperatureScaling` fitted on
+    held-out labels; None scores them as they are.""",
 }
 
 _PLACEHOLDER = re.compile(r"^([ \t]*)\{([A-Za-z_]\w*)\}[ \t]*$", re.M)

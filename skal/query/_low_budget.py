@@ -50,6 +50,7 @@ from ._strategy import (
     labeled_features,
     pool_rows,
 )
+from ..calibration import TemperatureScaling, tempering
 from ..utils.typing import ArrayLike, Learner, QueryResult, RandomStateLike
 from ..utils.validation import as_generator, check_n_instances
 from .selection import (
@@ -257,6 +258,7 @@ def epig(
     mode: str = "top",
     temperature: float = 1.0,
     random_state: RandomStateLike = None,
+    calibrate: float | TemperatureScaling | None = None,
 ) -> QueryResult:
     """EPIG: the pool points whose labels tell the most about the predictions on a target set.
 
@@ -290,6 +292,11 @@ def epig(
     random_state : None, int, RandomState or Generator, default=None
         Seeds the pool subset, the target subset, the dropout masks and the stochastic draw;
         the same value gives the same batch.
+    calibrate : None, float or fitted TemperatureScaling, default=None
+        Temper each MC pass's probabilities, of the pool and of the targets, before scoring
+        (:mod:`skal.calibration`): a temperature ``T > 0``, or a
+        :class:`~skal.calibration.TemperatureScaling` fitted on held-out labels; None scores
+        them as they are. Not the same as ``temperature``, which shapes the stochastic draw.
 
     Returns
     -------
@@ -322,6 +329,7 @@ def epig(
     ((4,), True)
     """
     owner = "epig"
+    temper = tempering(calibrate, f"The 'calibrate' parameter of {owner}")
     rng = as_generator(random_state)
     X_pool = pool_rows(X_pool)
     n_pool = len(X_pool)
@@ -352,9 +360,9 @@ def epig(
         target_pos = len(candidates) + np.arange(len(targets))
     est, X = final_estimator(learner, X_rows)
     check_mc_dropout(est, owner, owner, "expected predictive information gain", "probcover")
-    samples = np.asarray(est.sample_proba(
+    samples = temper(np.asarray(est.sample_proba(
         X, n_samples=n_samples, random_state=draw_seed(rng) if random_state is not None else None,
-    ))  # (T, n + m, C): one weight draw per pass for the pool and the targets
+    )))  # (T, n + m, C): one weight draw per pass for the pool and the targets
     scores = epig_scores(samples[:, pool_pos], samples[:, target_pos])  # (n,)
     if mode == "top":
         idx = select_top(scores, n_instances)

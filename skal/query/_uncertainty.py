@@ -263,10 +263,7 @@ def bald(
         returned indices still index ``X_pool``. At least ``n_instances`` samples are scored.
     random_state : None, int, RandomState or Generator, default=None
         Seeds the subset, the dropout masks and tie-breaking.
-    calibrate : None, float or fitted TemperatureScaling, default=None
-        Temper each MC pass's probabilities before scoring (:mod:`skal.calibration`): a
-        temperature ``T > 0``, or a :class:`~skal.calibration.TemperatureScaling` fitted on
-        held-out labels; None scores them as they are.
+    {calibrate_mc}
 
     Returns
     -------

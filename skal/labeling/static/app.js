@@ -280,8 +280,18 @@ function applyState(fresh) {
 }
 
 // ------------------------------------------------------------------------------ rendering
-function formatConfidence(c) {
-  return c === null || c === undefined ? "" : " (" + Math.round(c * 100) + "%)";
+function formatConfidence(item) {
+  // the guess's probability after the round's temperature scaling when it could fit one
+  // (skal.labeling.batch_report), else the model's own, said to be uncalibrated
+  if (item.calibrated) {
+    return " (" + Math.round(item.calibrated_confidence * 100) + "%, calibrated)";
+  }
+  const c = item.confidence;
+  return c === null || c === undefined ? "" : " (" + Math.round(c * 100) + "%, uncalibrated)";
+}
+
+function formatSeconds(s) {
+  return s === null || s === undefined ? "" : "~" + (s < 10 ? s.toFixed(1) : Math.round(s)) + " s";
 }
 
 function nameOf(imageId) {
@@ -305,7 +315,10 @@ function describe(item, i) {
   else text += "not answered";
   if (s.kind && !s.saved) text += ", not saved yet";
   if (item.guess !== null && item.guess !== undefined) {
-    text += "; model's guess " + item.guess + formatConfidence(item.confidence);
+    text += "; model's guess " + item.guess + formatConfidence(item);
+    if (item.expected_seconds !== null && item.expected_seconds !== undefined) {
+      text += "; expected " + formatSeconds(item.expected_seconds) + " to label";
+    }
   }
   return text;
 }
@@ -355,7 +368,9 @@ function renderGrid() {
     if (s.kind && !s.saved) text += " \u00b7 not saved yet";
     cell.querySelector(".answer").textContent = text;
     cell.querySelector(".guess").textContent = (item.guess === null || item.guess === undefined
-      ? "no model yet" : "guess: " + item.guess + formatConfidence(item.confidence))
+      ? "no model yet" : "guess: " + item.guess + formatConfidence(item))
+      + (item.expected_seconds !== null && item.expected_seconds !== undefined
+        ? " \u00b7 " + formatSeconds(item.expected_seconds) : "")
       + (item.n_votes > 1 ? " \u00b7 " + item.n_votes + " answers" : "");
   });
   const saved = state.batch.filter((it) => it.answer && !waitingFor(it.image_id)).length;
@@ -367,8 +382,14 @@ function renderGrid() {
     : saved + " / " + state.batch.length + " answered"
       + (waiting ? " (" + waiting + " more not saved yet)" : "");
   const r = state.round;
-  $("batch-title").textContent = r
-    ? "batch of round " + r.id + " (" + r.strategy + ")" : "no batch";
+  const q = r && r.query;  // how the round queried (skal.labeling.batch_report), null before
+  let how = r ? r.strategy : "";
+  if (q && q.cost_aware) how += ", cost-aware";
+  if (q && q.seconds_per_image !== null) how += ", " + formatSeconds(q.seconds_per_image) + " per image";
+  $("batch-title").textContent = r ? "batch of round " + r.id + " (" + how + ")" : "no batch";
+  $("batch-note").textContent = q && q.note ? q.note : "";
+  $("batch-note").hidden = !(q && q.note);
+  document.body.dataset.costAware = q && q.cost_aware ? "1" : "0";
   document.body.dataset.round = r ? String(r.id) : "";
   document.body.dataset.answered = String(saved);
   document.body.dataset.waiting = String(outbox.length);
@@ -698,9 +719,10 @@ function undo() {
 function train() {
   if (!online) { showError("Offline: training can start once the server is back."); return; }
   const strategy = $("strategy").value;
+  const costAware = $("cost-aware").checked;
   // after the outbox: the round sees every answer given so far
   const op = async () => {
-    await api("POST", "/api/train", { strategy });
+    await api("POST", "/api/train", { strategy, cost_aware: costAware });
   };
   op.onOffline = () => showError("The server did not answer; once it is back the page shows "
     + "whether the round started.");
