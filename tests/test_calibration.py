@@ -225,7 +225,7 @@ def mc_net(digits):
 ])
 def test_stochastic_batch_tempers_predict_proba(fitted, utility, score):
     from skal import stochastic_batch
-    from skal.selection import stochastic_select
+    from skal.query.selection import stochastic_select
 
     clf, X_pool = fitted
     proba = clf.predict_proba(X_pool)
@@ -248,7 +248,7 @@ def test_stochastic_batch_tempers_predict_proba(fitted, utility, score):
 
 def test_power_bald_and_stochastic_bald_temper_each_mc_pass(mc_net):
     from skal import power_bald, stochastic_batch
-    from skal.selection import stochastic_select
+    from skal.query.selection import stochastic_select
 
     clf, pool = mc_net
     rng = np.random.default_rng(0)  # what the strategies make of random_state=0
@@ -265,7 +265,7 @@ def test_power_bald_and_stochastic_bald_temper_each_mc_pass(mc_net):
 
 def test_badge_builds_its_gradient_embeddings_from_the_tempered_probabilities(fitted):
     from skal import badge
-    from skal.selection import badge_select
+    from skal.query.selection import badge_select
 
     clf, X_pool = fitted
     proba = clf.predict_proba(X_pool)
@@ -286,7 +286,7 @@ def test_badge_builds_its_gradient_embeddings_from_the_tempered_probabilities(fi
 
 def test_epig_tempers_the_pool_and_the_targets(mc_net):
     from skal import epig
-    from skal.selection import epig_scores
+    from skal.query.selection import epig_scores
 
     clf, pool = mc_net
     rng = np.random.default_rng(0)  # no subset drawn: the first draw seeds the masks
