@@ -136,7 +136,17 @@ class _FloorsDirective(Directive):
         return node.children
 
 
+def _no_signature_for_data(app, what, name, obj, options, signature, return_annotation):
+    # a type alias such as ``tuple[np.ndarray, np.ndarray]`` is callable, so numpydoc offers it a
+    # signature, and Sphinx fails formatting it ("list assignment index out of range"): data has
+    # no signature
+    if what == "data":
+        return None, None
+    return None
+
+
 def setup(app):
+    app.connect("autodoc-process-signature", _no_signature_for_data, priority=400)
     app.connect("autodoc-skip-member", _skip_foreign_members)
     app.add_directive("skal-layout", _LayoutDirective)
     app.add_directive("skal-floors", _FloorsDirective)
