@@ -37,6 +37,8 @@ RUNS = {
     "margin_fixmatch": dict(_TINY, method="margin", recipe="scratch+fixmatch"),
     "ssl_head": dict(_TINY, recipe="ssl-head", encoder_width=2, encoder_epochs=1,
                      encoder_batch_size=64),
+    "ssl_finetune": dict(_TINY, recipe="ssl-finetune", encoder_width=2, encoder_epochs=1,
+                         encoder_batch_size=64),
     "bald_warm": dict(_TINY, method="bald", warm_start=True, min_steps=3),
 }
 
@@ -47,6 +49,10 @@ ROUNDS = {
     "badge": dict(strategy="badge"),
     "coreset": dict(strategy="coreset"),
     "margin_fixmatch": dict(strategy="margin_sampling", recipe="scratch+fixmatch"),
+    "ssl_head": dict(strategy="margin_sampling", recipe="ssl-head", encoder_epochs=1,
+                     encoder_width=2),
+    "ssl_finetune": dict(strategy="entropy_sampling", recipe="ssl-finetune", encoder_epochs=1,
+                         encoder_width=2),
 }
 _LABEL_TINY = dict(batch_size=6, width=2, epochs=1, min_steps=0, mc_samples=2, holdout=0.25,
                    seed=3)
