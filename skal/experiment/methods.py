@@ -143,18 +143,14 @@ def make_waal(config: Any, random_state: int, classes: np.ndarray) -> WAALClassi
     Returns
     -------
     estimator : WAALClassifier
-        Unfitted.
+        Unfitted, built by :func:`skal.recipe.make_estimator` (``model="waal"``).
     """
-    return WAALClassifier(
-        dropout=config.dropout,
-        lr=config.lr,
-        max_epochs=config.max_epochs,
-        batch_size=config.batch_size,
-        query_size=config.query_size,
-        random_state=random_state,
-        device=config.device,
-        warm_start=bool(config.warm_start),
-        classes=classes,
+    from ..recipe import make_estimator
+
+    return make_estimator(
+        model="waal", dropout=config.dropout, lr=config.lr, max_epochs=config.max_epochs,
+        batch_size=config.batch_size, random_state=random_state, device=config.device,
+        warm_start=bool(config.warm_start), classes=classes, query_size=config.query_size,
     )
 
 
@@ -186,10 +182,14 @@ def make_bgadl(
     Returns
     -------
     estimator : BGADLClassifier
-        Unfitted, with the ResNet18 parameters of :func:`make_resnet18`.
+        Unfitted, with the ResNet18 parameters of :func:`make_resnet18`, built by
+        :func:`skal.recipe.make_estimator` (``model="bgadl"``).
     """
+    from ..recipe import make_estimator
+
     bgadl_params.setdefault("gen_weight", PAPER_GEN_WEIGHT)
-    return BGADLClassifier(**_resnet18_params(config, random_state, classes), **bgadl_params)
+    return make_estimator(model="bgadl", **_resnet18_params(config, random_state, classes),
+                          **bgadl_params)
 
 
 def make_random_gen(config: Any, random_state: int, classes: np.ndarray) -> BGADLClassifier:
