@@ -16,6 +16,11 @@ however large the pool. Other memmaps (views, copy-on-write) are sliced.
 The chunk grid (rows ``[k * chunk_size, (k + 1) * chunk_size)``) is also the unit that
 :mod:`skal.distributed` deals out to processes and that seeds MC-dropout masks, so a pool gives the
 same scores whether it is read by one process or by several.
+
+This module is the one place that decides what a pool is: :func:`is_lazy_pool` (read in chunks,
+never as a whole: a memmap, a :class:`Pool`, a torch ``Dataset`` of the user's), and, for the
+query strategies, :func:`pool_rows` (the pool as rows they index), :func:`n_pool_rows` and
+:func:`pool_view` (the chunked view they scan).
 """
 
 import mmap
@@ -25,7 +30,10 @@ import os
 import numpy as np
 import torch
 
-__all__ = ["Pool", "as_pool", "is_lazy_pool", "DEFAULT_CHUNK_BYTES"]
+from ._sources import as_image_array, is_image_source, is_map_dataset
+
+__all__ = ["Pool", "as_pool", "is_dataset_pool", "is_lazy_pool", "n_pool_rows", "pool_rows",
+           "pool_view", "DEFAULT_CHUNK_BYTES"]
 
 #: Default chunk: at most this many bytes of float32 samples, at least ``_MIN_DEFAULT_CHUNK`` rows
 #: (large images would otherwise give tiny chunks) and at most ``_MAX_DEFAULT_CHUNK`` rows (2,048
@@ -36,22 +44,46 @@ _MIN_DEFAULT_CHUNK = 256
 _MAX_DEFAULT_CHUNK = 2048
 
 
-def _is_skorch_dataset(X):
-    from skorch.dataset import Dataset as SkorchDataset
-
-    if isinstance(X, torch.utils.data.Subset):
-        X = X.dataset
-    return isinstance(X, SkorchDataset)
+def is_dataset_pool(X):
+    """Whether ``X`` is a torch ``Dataset`` pool: sized, map-style, the user's (skorch's own
+    datasets, which its scoring callbacks pass around, do not count)."""
+    return is_map_dataset(X)
 
 
 def is_lazy_pool(X):
-    """Whether ``X`` is a pool that must not be converted as a whole (memmap, Pool, Dataset).
+    """Whether ``X`` is a pool that must not be converted as a whole (memmap, Pool, Dataset)."""
+    return isinstance(X, (Pool, np.memmap)) or is_dataset_pool(X)
 
-    skorch's own datasets (which its scoring callbacks pass around) do not count.
-    """
-    if isinstance(X, (Pool, np.memmap)):
-        return True
-    return isinstance(X, torch.utils.data.Dataset) and not _is_skorch_dataset(X)
+
+def pool_rows(X_pool):
+    """The pool as the strategies index it: lists, tuples, torch Datasets and PIL lists become
+    arrays, once."""
+    if is_image_source(X_pool):
+        return as_image_array(X_pool, "X_pool")
+    if isinstance(X_pool, (list, tuple)):
+        X_pool = np.asarray(X_pool)
+    try:
+        len(X_pool)
+    except TypeError:
+        raise TypeError(
+            f"X_pool must be an array-like of samples; got {type(X_pool).__name__}."
+        ) from None
+    return X_pool
+
+
+def n_pool_rows(X_pool):
+    """Samples in the pool (a torch Dataset is counted, not loaded)."""
+    if is_dataset_pool(X_pool):
+        return len(X_pool)
+    return len(pool_rows(X_pool))
+
+
+def pool_view(X_pool):
+    """The pool as a chunked :class:`Pool` view (memmaps and torch Datasets are read one chunk
+    at a time; lists of PIL images are converted once)."""
+    if is_dataset_pool(X_pool):
+        return as_pool(X_pool)
+    return as_pool(pool_rows(X_pool))
 
 
 def _item_array(item, unpack=True):

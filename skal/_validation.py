@@ -14,6 +14,7 @@ import torch
 from sklearn.utils import check_array, check_consistent_length, column_or_1d
 from sklearn.utils.multiclass import check_classification_targets
 
+from ._seeds import MAX_SEED, wrap_seed
 from ._shapes import check_image_shape
 from ._sources import as_image_array, is_image_source
 
@@ -23,6 +24,7 @@ except ImportError:  # pragma: no cover
     _check_feature_names = None
 
 __all__ = [
+    "accepted",
     "accepts",
     "as_float_images",
     "check_image_shape",
@@ -41,11 +43,21 @@ def _name(estimator):
 
 
 def accepts(fn, name):
-    """Whether the callable ``fn`` takes an argument called ``name`` (False if unknowable)."""
+    """Whether the callable ``fn`` takes an argument called ``name`` (False if unknowable).
+
+    The one test of skal's loops and factories for an optional argument: ``X_unlabeled`` /
+    ``new_rows`` of a ``fit``, the options of a query strategy, ``in_channels`` of a module
+    factory.
+    """
     try:
         return name in inspect.signature(fn).parameters
     except (TypeError, ValueError):
         return False
+
+
+def accepted(fn, candidates):
+    """The items of the mapping ``candidates`` that ``fn`` takes as arguments, by name."""
+    return {key: value for key, value in candidates.items() if accepts(fn, key)}
 
 
 def _to_array(X, input_name):
@@ -260,7 +272,7 @@ def as_generator(random_state):
     ``np.random.default_rng`` takes.
     """
     if isinstance(random_state, np.random.RandomState):
-        return np.random.default_rng(random_state.randint(2**31 - 1))
+        return np.random.default_rng(random_state.randint(MAX_SEED))
     return np.random.default_rng(random_state)
 
 
@@ -271,15 +283,15 @@ def resolve_seed(random_state, owner=None):
     ``owner`` (an estimator's or a function's name) is named in the error for anything else.
     """
     if random_state is None:
-        return int(np.random.default_rng().integers(2**31 - 1))
+        return int(np.random.default_rng().integers(MAX_SEED))
     if isinstance(random_state, (numbers.Integral, np.integer)) and not isinstance(
         random_state, bool
     ):
-        return int(random_state) % (2**31 - 1)
+        return wrap_seed(random_state)
     if isinstance(random_state, np.random.RandomState):
-        return int(random_state.randint(2**31 - 1))
+        return int(random_state.randint(MAX_SEED))
     if isinstance(random_state, np.random.Generator):
-        return int(random_state.integers(2**31 - 1))
+        return int(random_state.integers(MAX_SEED))
     of = f" of {owner}" if owner else ""
     raise ValueError(
         f"The 'random_state' parameter{of} must be None, an int, a numpy RandomState or a numpy "

@@ -29,16 +29,15 @@ from sklearn.utils import _safe_indexing
 
 from ._docstrings import fill_doc
 from ._params import COUNT, SEED, Choice, Satisfies, validates
+from ._pool import n_pool_rows, pool_rows
 from ._scores import bald_scores, entropy, least_confidence, margin
+from ._seeds import draw_seed
 from ._strategy import (
     EMBEDDING,
     check_mc_dropout,
-    draw_seed,
     embed_features,
     final_estimator,
     labeled_features,
-    n_pool_rows,
-    pool_rows,
 )
 from ._typing import ArrayLike, Learner, QueryResult, RandomStateLike
 from ._validation import as_generator, check_n_instances

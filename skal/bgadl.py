@@ -24,7 +24,6 @@ is the imbalanced-learn sampler over the same networks and losses.
 
 from typing import Any, ClassVar
 
-import numpy as np
 import torch
 from sklearn.base import clone
 from skorch.callbacks import PassthroughScoring
@@ -34,6 +33,7 @@ from ._bgadl_generation import BGADLGenerationMixin
 from ._bgadl_networks import BGADLNetworksMixin
 from ._bgadl_step import BGADLStepMixin
 from ._params import Choice, Float, Int, Satisfies
+from ._seeds import derive_seed
 from ._skorch_compat import (
     add_default_callbacks,
     set_training,
@@ -351,8 +351,7 @@ class BGADLMixin(BGADLNetworksMixin, BGADLFitDataMixin, BGADLStepMixin, BGADLGen
     def _fit_seed(self, continued):
         seed = super()._fit_seed(continued)
         # E, G, D and their noise draw from a stream of their own
-        self._gan_seed = int(np.random.SeedSequence([seed, 7]).generate_state(1)[0]) % (
-            2**31 - 1)
+        self._gan_seed = derive_seed(seed, 7)
         return seed
 
     def _gan_seed_now(self):

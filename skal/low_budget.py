@@ -40,15 +40,15 @@ from sklearn.utils import _safe_indexing
 
 from ._docstrings import fill_doc
 from ._params import COUNT, SEED, Choice, Int, validates
+from ._pool import pool_rows
 from ._scores import select_top
+from ._seeds import draw_seed
 from ._strategy import (
     EMBEDDING,
     check_mc_dropout,
-    draw_seed,
     embed_features,
     final_estimator,
     labeled_features,
-    pool_rows,
 )
 from ._typing import ArrayLike, Learner, QueryResult, RandomStateLike
 from ._validation import as_generator, check_n_instances
