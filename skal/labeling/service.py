@@ -78,6 +78,9 @@ def project_encoder(config, project_path, X_images, report=None):
 def needs_unlabeled(config):
     """Tell whether a round's ``fit`` takes the pool as ``X_unlabeled`` (WAAL, FixMatch recipes).
 
+    From the settings alone; a round itself leaves it to its :class:`skal.ActiveLearner`, which
+    hands the pool to an estimator whose ``fit`` takes ``X_unlabeled``.
+
     Parameters
     ----------
     config : dict
