@@ -4,9 +4,10 @@
 epoch) and, from round 1's ``on_round_begin`` to its ``on_round_end``, records every call
 between two skal modules (``sys.setprofile``): the modules the round walks through, and those
 at the loop level (``skal.experiment.*``, ``skal.learner``, ``skal.labeling.*``,
-``skal.recipe``) with their call edges. Then it counts, with a regular expression over the
-sources, the places where the three loops (``skal/learner.py``, ``skal/experiment/runner.py``,
-``skal/labeling/rounds.py``) call an estimator's ``fit`` or a query strategy.
+``skal.recipe``) with their call edges. Then it counts, with ``ast`` over the sources, the
+places where the three loops (``skal/learner.py``, ``skal/experiment/runner.py``,
+``skal/labeling/rounds.py``) call an estimator's ``fit`` or a query strategy themselves, and
+where they go through an :class:`skal.ActiveLearner` instead.
 """
 
 import argparse
@@ -20,9 +21,8 @@ import warnings
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 LOOPS = ("skal/learner.py", "skal/experiment/runner.py", "skal/labeling/rounds.py")
 LOOP_LEVEL = ("skal.experiment", "skal.learner", "skal.labeling", "skal.recipe")
-#: the names a loop calls a query strategy by (``strategy(model, X_pool, ...)``) or a learner's
-#: ``query``
-_QUERY_NAMES = ("query_strategy", "strategy", "func", "query")
+#: the names a loop calls a query strategy by (``strategy(model, X_pool, ...)``)
+_STRATEGY_NAMES = ("query_strategy", "strategy", "func")
 
 
 def _module(frame):
@@ -69,57 +69,59 @@ def walk():
     return modules, edges
 
 
-def _callee(node):
-    func = node.func
-    if isinstance(func, ast.Attribute):
-        owner = func.value
-        own = isinstance(owner, ast.Name) and owner.id == "self" or (
-            isinstance(owner, ast.Call) and getattr(owner.func, "id", "") == "super")
-        return func.attr, own
-    return getattr(func, "id", None), False
-
-
 def call_sites():
-    """``{path: (fit call lines, query call lines)}`` of the three loops: calls of some
-    object's ``fit`` (not ``self.fit``) and of a query strategy or a learner's ``query``."""
+    """``{path: {kind: lines}}`` of the three loops. Kinds: ``fit`` (an estimator's ``fit``:
+    a call of ``X.fit`` where ``X`` is neither ``self`` nor a learner), ``strategy`` (a query
+    strategy called directly), ``learner`` (``fit`` / ``teach`` / ``query`` of an
+    :class:`skal.ActiveLearner`, a variable or attribute named ``learner``)."""
     found = {}
     for path in LOOPS:
         with open(os.path.join(ROOT, path)) as f:
             tree = ast.parse(f.read())
-        fits, queries = [], []
+        kinds = {"fit": [], "strategy": [], "learner": []}
         for node in ast.walk(tree):
             if not isinstance(node, ast.Call):
                 continue
-            name, own = _callee(node)
-            if name == "fit" and not own:
-                fits.append(node.lineno)
-            elif name in _QUERY_NAMES and not (own and name == "query"):
-                queries.append(node.lineno)
-        found[path] = (sorted(fits), sorted(queries))
+            func = node.func
+            if isinstance(func, ast.Attribute):
+                owner = ast.unparse(func.value)
+                if owner.split(".")[-1] == "learner" and func.attr in ("fit", "teach", "query"):
+                    kinds["learner"].append(node.lineno)
+                elif func.attr == "fit" and owner not in ("self", "super()"):
+                    kinds["fit"].append(node.lineno)
+                elif func.attr in _STRATEGY_NAMES:
+                    kinds["strategy"].append(node.lineno)
+            elif getattr(func, "id", None) in _STRATEGY_NAMES:
+                kinds["strategy"].append(node.lineno)
+        found[path] = {k: sorted(v) for k, v in kinds.items()}
     return found
 
 
 def main(argv=None):
-    argparse.ArgumentParser(description=__doc__.splitlines()[0]).parse_args(argv)
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--modules", action="store_true", help="list every module entered")
+    args = parser.parse_args(argv)
     sys.path.insert(0, ROOT)
     modules, edges = walk()
     loop = sorted(m for m in modules if m.startswith(LOOP_LEVEL))
     print(f"one skal run round (round 1 of bald): {len(modules)} skal modules entered, "
           f"{len(loop)} at the loop level")
     print("  loop level: " + ", ".join(loop))
+    if args.modules:
+        print("  all: " + ", ".join(sorted(modules)))
     loop_edges = {e: n for e, n in edges.items() if e[0].startswith(LOOP_LEVEL)
                   and e[1].startswith(LOOP_LEVEL)}
     print(f"  calls between loop-level modules: {sum(loop_edges.values())} over "
           f"{len(loop_edges)} edges")
     for (a, b), n in sorted(loop_edges.items()):
         print(f"    {a} -> {b}: {n}")
-    print("fit / query call sites of the loops (ast):")
-    total_fit = total_query = 0
-    for path, (fits, queries) in call_sites().items():
-        total_fit, total_query = total_fit + len(fits), total_query + len(queries)
-        print(f"  {path}: fit {len(fits)} {fits}, query {len(queries)} {queries}")
-    print(f"  total: fit {total_fit}, query {total_query}")
-
+    print("call sites of the loops (ast): an estimator's fit, a strategy, an ActiveLearner's "
+          "fit/teach/query")
+    total = collections.Counter()
+    for path, kinds in call_sites().items():
+        total.update({k: len(v) for k, v in kinds.items()})
+        print(f"  {path}: " + ", ".join(f"{k} {len(v)} {v}" for k, v in kinds.items()))
+    print("  total: " + ", ".join(f"{k} {total[k]}" for k in ("fit", "strategy", "learner")))
 
 if __name__ == "__main__":
     main()
