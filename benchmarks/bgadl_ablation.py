@@ -184,10 +184,10 @@ class WarmGAN(RunCallback):
             return make_bgadl(config, random_state, classes, **self.params)
         return self.model.set_params(max_epochs=config.max_epochs, random_state=random_state)
 
-    def on_fit_end(self, ctx, model):
+    def on_fit_end(self, ctx, model, **kwargs):
         self.model = model
 
-    def on_round_end(self, ctx, model, row):
+    def on_round_end(self, ctx, model, row, **kwargs):
         if ctx.round == ctx.config.n_rounds:
             self.model = None
 

@@ -82,11 +82,11 @@ class Tracer(RunCallback):
         model = self.make(config, random_state, classes)
         return model.set_params(callbacks=[("test_score", self.score)])
 
-    def on_round_begin(self, ctx):
+    def on_round_begin(self, ctx, **kwargs):
         self.score.X, self.score.y = ctx.X_test, ctx.y_test
         self.score.X_train = ctx.X_pool[ctx.labeled]
 
-    def on_fit_end(self, ctx, model):
+    def on_fit_end(self, ctx, model, **kwargs):
         for epoch in model.history_:
             row = {"round": ctx.round, "n_labeled": len(ctx.labeled), "epoch": epoch["epoch"],
                    "test_acc": epoch["test_acc"], "test_acc_bn": epoch["test_acc_bn"]}

@@ -92,7 +92,7 @@ class FinalModel(RunCallback):
 
     model = None
 
-    def on_fit_end(self, ctx, model):
+    def on_fit_end(self, ctx, model, **kwargs):
         if ctx.round == ctx.config.n_rounds:
             self.model = model
 

@@ -121,7 +121,7 @@ class KeepCurve(RunCallback):
 
     curve = None
 
-    def on_fit_end(self, ctx, model):
+    def on_fit_end(self, ctx, model, **kwargs):
         self.curve = dict(model.callbacks_)["epoch_scores"].curve
 
 

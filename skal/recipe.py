@@ -9,8 +9,8 @@ up (``"ssl-finetune+fixmatch"`` adds FixMatch to ``"ssl-finetune"``) and :func:`
 builds what a loop needs from a pool: the encoder (fitted once, cached by the pool's content and
 the settings), the estimator and the data view the strategy scores on.
 
-:func:`make_estimator` is the one estimator factory of skal's loops: ``skal run`` (its ResNet18
-methods) and ``skal label`` build their classifiers through it.
+:func:`make_estimator` is the one estimator factory of skal's loops: ``skal run`` (every method,
+WAAL and BGADL included) and ``skal label`` build their classifiers through it.
 """
 
 import dataclasses
@@ -557,17 +557,33 @@ class EncodedFeatures(TransformerMixin, BaseEstimator):
 
 
 # ---------------------------------------------------------------------------- the factory
-def make_estimator(recipe: "str | Recipe" = "scratch", *, classes: Any = None,
-                   random_state: Any = None, encoder: Any = None, width: int | None = None,
-                   preact: bool = False, dropout: float = 0.5, lr: float = 1e-3,
-                   max_epochs: int = 30, batch_size: int = 64, device: str = "cpu",
-                   warm_start: bool = False, callbacks: Any = None) -> Any:
-    """The unfitted classifier a recipe trains: the one factory of ``skal run`` and ``skal label``.
+#: The models :func:`make_estimator` builds: a recipe's ResNet18 (or head), WAAL's classifier
+#: and BGADL's jointly trained ResNet18.
+MODELS = ("resnet18", "waal", "bgadl")
+
+
+def make_estimator(recipe: "str | Recipe" = "scratch", *, model: str = "resnet18",
+                   classes: Any = None, random_state: Any = None, encoder: Any = None,
+                   width: int | None = None, preact: bool = False, dropout: float = 0.5,
+                   lr: float = 1e-3, max_epochs: int = 30, batch_size: int = 64,
+                   device: str = "cpu", warm_start: bool = False, callbacks: Any = None,
+                   **model_params: Any) -> Any:
+    """The unfitted classifier of a loop: the one factory of ``skal run`` and ``skal label``.
+
+    Every method of ``skal run`` (through :mod:`skal.experiment.methods`) and every model of
+    ``skal label`` is built here: the classifier a recipe trains, :class:`skal.WAALClassifier`
+    and :class:`skal.BGADLClassifier`.
 
     Parameters
     ----------
     recipe : str or Recipe, default="scratch"
-        See :func:`get_recipe`.
+        See :func:`get_recipe`; ``model="waal"`` and ``"bgadl"`` train their own network, so
+        they take ``"scratch"`` only.
+    model : {"resnet18", "waal", "bgadl"}, default="resnet18"
+        ``"resnet18"``: what the recipe trains (below); ``"waal"``: a
+        :class:`skal.WAALClassifier` (its feature extractor follows the images; ``width`` and
+        ``preact`` do not apply); ``"bgadl"``: a :class:`skal.BGADLClassifier`, the recipe's
+        ResNet18 trained jointly with a VAE-ACGAN.
     classes : array-like or None, default=None
         All classes, so the output layer does not depend on the labels seen so far.
     random_state : int, RandomState, Generator or None, default=None
@@ -593,6 +609,9 @@ def make_estimator(recipe: "str | Recipe" = "scratch", *, classes: Any = None,
         Continue training between fits.
     callbacks : list or None, default=None
         The skorch callbacks of the classifier (the head for ``"head"``).
+    **model_params
+        Parameters of the WAAL or BGADL classifier (e.g. ``query_size=`` for WAAL,
+        ``gen_weight=`` for BGADL); none for ``"resnet18"``.
 
     Returns
     -------
@@ -600,14 +619,36 @@ def make_estimator(recipe: "str | Recipe" = "scratch", *, classes: Any = None,
         ``"scratch"`` / ``"finetune"``: a :class:`skal.ResNet18Classifier` (a
         :class:`skal.FixMatchClassifier` with ``semi_supervised``; its ``fit`` takes
         ``X_unlabeled``); ``"head"``: a ``Pipeline`` of :class:`EncodedFeatures` and an
-        :class:`skal.EmbeddingHeadClassifier`, taking images.
+        :class:`skal.EmbeddingHeadClassifier`, taking images. ``model="waal"``: a
+        :class:`skal.WAALClassifier` (its ``fit`` takes ``X_unlabeled``); ``"bgadl"``: a
+        :class:`skal.BGADLClassifier` (its ``fit`` takes ``new_rows``).
+
+    Raises
+    ------
+    ValueError
+        For an unknown ``model``, a recipe other than ``"scratch"`` with WAAL or BGADL, or
+        ``model_params`` with ``"resnet18"``.
+
+    Examples
+    --------
+    >>> from skal.recipe import make_estimator
+    >>> make_estimator(model="waal", query_size=10, max_epochs=2).max_epochs
+    2
     """
     recipe = get_recipe(recipe)
+    if model not in MODELS:
+        raise ValueError(f"The 'model' parameter of make_estimator must be one of {MODELS}. Got "
+                         f"{model!r} instead.")
     features = encoder if isinstance(encoder, EncodedFeatures) else None
     encoder = features.encoder if features is not None else encoder
     common = dict(lr=lr, max_epochs=max_epochs, batch_size=batch_size,
                   random_state=random_state, device=device, warm_start=bool(warm_start),
                   classes=classes, callbacks=callbacks)
+    if model != "resnet18":
+        return _own_network(model, recipe, dropout, width, preact, common, model_params)
+    if model_params:
+        raise ValueError(f"make_estimator(model='resnet18') takes no parameters "
+                         f"{sorted(model_params)} (they are WAAL's or BGADL's).")
     if recipe.training == "head":
         from sklearn.pipeline import Pipeline
 
@@ -637,6 +678,22 @@ def make_estimator(recipe: "str | Recipe" = "scratch", *, classes: Any = None,
 
         init_trunk(estimator, encoder)
     return estimator
+
+
+def _own_network(model, recipe, dropout, width, preact, common, model_params):
+    """WAAL's or BGADL's classifier (they train their own network: no encoder, no FixMatch)."""
+    if recipe.uses_encoder or recipe.semi_supervised != "none":
+        raise ValueError(f"The 'recipe' parameter of make_estimator must be 'scratch' with "
+                         f"model={model!r} (it trains its own network). Got {recipe.name!r} "
+                         "instead.")
+    if model == "waal":
+        from .estimators import WAALClassifier
+
+        return WAALClassifier(dropout=dropout, **common, **model_params)
+    from .estimators import BGADLClassifier
+
+    return BGADLClassifier(preact=preact, dropout=dropout, width=16 if width is None else width,
+                           **common, **model_params)
 
 
 @dataclass(frozen=True)

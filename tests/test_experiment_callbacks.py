@@ -35,22 +35,22 @@ class Recorder(RunCallback):
             model.predict_proba(ctx.X_test)
         np.random.rand(3)  # and from numpy's
 
-    def on_round_begin(self, ctx):
+    def on_round_begin(self, ctx, **kwargs):
         self.log.append(("begin", ctx.repeat, ctx.round, ctx.n_labeled))
         self.contexts.append(ctx)
         self._touch(ctx)
 
-    def on_fit_end(self, ctx, model):
+    def on_fit_end(self, ctx, model, **kwargs):
         self.log.append(("fit", ctx.repeat, ctx.round, ctx.n_labeled))
         self.models[ctx.repeat, ctx.round] = model
         self._touch(ctx, model)
 
-    def on_query_end(self, ctx, model, new_indices):
+    def on_query_end(self, ctx, model, new_indices, **kwargs):
         self.log.append(("query", ctx.repeat, ctx.round, ctx.n_labeled))
         self.queried[ctx.repeat, ctx.round] = new_indices
         self._touch(ctx, model)
 
-    def on_round_end(self, ctx, model, row):
+    def on_round_end(self, ctx, model, row, **kwargs):
         self.log.append(("end", ctx.repeat, ctx.round, ctx.n_labeled))
         self.rows[ctx.repeat, ctx.round] = row
         self._touch(ctx, model)
@@ -184,7 +184,7 @@ class _StopAfter(RunCallback):
     def __init__(self, rnd):
         self.rnd = rnd
 
-    def on_round_end(self, ctx, model, row):
+    def on_round_end(self, ctx, model, row, **kwargs):
         if ctx.round == self.rnd:
             raise KeyboardInterrupt(f"stop after round {ctx.round}")
 
@@ -229,12 +229,23 @@ def test_callbacks_run_in_the_order_given(tmp_path):
         def __init__(self, name):
             self.name = name
 
-        def on_fit_end(self, ctx, model):
+        def on_fit_end(self, ctx, model):  # written without **kwargs: still called
             order.append(self.name)
 
     config = ExperimentConfig(method="random", **{**TINY, "repeats": 1, "n_rounds": 0})
     run_experiment(config, tmp_path, progress=False, callbacks=[Named("a"), Named("b")])
     assert order == ["a", "b"]
+
+
+def test_every_hook_takes_keyword_arguments_as_skorchs_do():
+    import inspect
+
+    hooks = [name for name in vars(RunCallback) if name.startswith("on_")]
+    assert sorted(hooks) == ["on_fit_end", "on_query_end", "on_round_begin", "on_round_end"]
+    for name in hooks:
+        kinds = [p.kind for p in inspect.signature(getattr(RunCallback, name)).parameters.values()]
+        assert kinds[-1] is inspect.Parameter.VAR_KEYWORD, name
+        getattr(RunCallback(), name)(*[None] * (len(kinds) - 2), future=1)  # a new keyword
 
 
 @pytest.mark.parametrize("callbacks", [Recorder(), [Recorder(), object()], "abc", 3])

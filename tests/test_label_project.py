@@ -241,7 +241,8 @@ def test_batch_strategies_get_the_labelled_images(project, monkeypatch):
 
     @functools.wraps(original)
     def spy(learner, X_pool, n_instances=1, **kwargs):
-        seen.update(n_pool=len(X_pool), X_labeled=kwargs.get("X_labeled"))
+        # the round queries through its ActiveLearner, whose labelled set coreset reads
+        seen.update(n_pool=len(X_pool), X_labeled=learner.X_training_)
         return original(learner, X_pool, n_instances, **kwargs)
 
     monkeypatch.setattr(query, "coreset", spy)

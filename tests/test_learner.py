@@ -321,7 +321,60 @@ def test_the_estimator_parameter_is_never_fitted(digits_small):
         ActiveLearner(_clf()).n_features_in_  # noqa: B018
     assert not {k for k in vars(ActiveLearner(_clf(), note=1)) if not k.startswith("_")} - {
         "estimator", "query_strategy", "X_training", "y_training", "augmenter", "joint",
-        "pass_pool", "random_state"}  # no fitting state in __init__ without data
+        "pass_pool", "clone_estimator", "random_state"}  # no fitting state in __init__ without data
+
+
+class _Spy(LogisticRegression):
+    """A logistic regression on flat rows whose fit records the loop arguments it is given."""
+
+    def fit(self, X, y, X_unlabeled=None, new_rows=None):
+        self.seen_ = {"n": len(X), "n_unlabeled": None if X_unlabeled is None else len(
+            X_unlabeled), "new_rows": new_rows}
+        return super().fit(np.asarray(X).reshape(len(X), -1), y)
+
+    def predict_proba(self, X):
+        return super().predict_proba(np.asarray(X).reshape(len(X), -1))
+
+
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+def test_fit_hands_the_pool_and_the_new_rows_to_an_estimator_that_takes_them(digits_small):
+    X, y = digits_small
+    learner = ActiveLearner(_Spy(max_iter=20), query_strategy=random_sampling)
+    learner.fit(X[:30], y[:30], unlabeled=X[30:100], n_new=10)
+    assert learner.estimator_.seen_ == {"n": 30, "n_unlabeled": 70, "new_rows": 10}
+    learner.fit(X[:30], y[:30])  # no pool given, every row new: nothing extra
+    assert learner.estimator_.seen_ == {"n": 30, "n_unlabeled": None, "new_rows": None}
+    X_pool = X[30:100]  # alive until teach (the learner keeps a weak reference)
+    idx, X_query = learner.query(X_pool, n_instances=5, random_state=0)
+    learner.teach(X_query, y[30:100][idx])  # the rest of the queried pool, the 5 new rows
+    assert learner.estimator_.seen_ == {"n": 35, "n_unlabeled": 65, "new_rows": 5}
+    shut = ActiveLearner(_Spy(max_iter=20), query_strategy=random_sampling, pass_pool=False)
+    shut.fit(X[:30], y[:30], unlabeled=X[30:100])
+    assert shut.estimator_.seen_["n_unlabeled"] is None  # pass_pool=False: never the pool
+    plain = ActiveLearner(LogisticRegression(max_iter=20), query_strategy=random_sampling)
+    plain.fit(X[:30].reshape(30, -1), y[:30], unlabeled=X[30:100].reshape(70, -1), n_new=10)
+    assert plain.score(X[:30].reshape(30, -1), y[:30]) > 0  # a fit without them gets neither
+
+
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+def test_clone_estimator_false_fits_the_object_and_set_params_swaps_it(digits_small):
+    X, y = digits_small
+    first, second = _Spy(max_iter=20), _Spy(max_iter=20, C=0.5)
+    learner = ActiveLearner(first, query_strategy=random_sampling, clone_estimator=False)
+    learner.fit(X[:30], y[:30])
+    assert learner.estimator_ is first and hasattr(first, "coef_")
+    X_pool = X[30:100]
+    idx, X_query = learner.query(X_pool, n_instances=5, random_state=0)
+    learner.set_params(estimator=second)  # the next round's model
+    learner.teach(X_query, y[30:100][idx])
+    assert learner.estimator_ is second and second.seen_["n"] == 35
+    cloning = ActiveLearner(first, query_strategy=random_sampling).fit(X[:30], y[:30])
+    cloning.set_params(estimator=second)
+    cloning.teach(X[30:35], y[30:35])
+    assert cloning.estimator_ is not second and cloning.estimator_.C == 0.5  # a clone of it
+    fitted = cloning.estimator_
+    cloning.teach(X[35:40], y[35:40])
+    assert cloning.estimator_ is fitted  # the same parameter: refitted, not cloned again
 
 
 def test_sparse_rows_and_missing_y():

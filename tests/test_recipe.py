@@ -85,6 +85,39 @@ def test_scratch_builds_the_resnet18_of_today():
     assert type(semi) is FixMatchClassifier and semi.consistency == "fixmatch"
 
 
+def test_one_factory_builds_waal_and_bgadl_for_both_command_lines(monkeypatch):
+    from skal import BGADLClassifier, WAALClassifier
+    from skal.experiment import ExperimentConfig, make_bgadl, make_waal
+    from skal.labeling import DEFAULT_CONFIG
+    from skal.labeling.service import build_estimator
+
+    waal = recipes.make_estimator(model="waal", lr=0.01, max_epochs=3, query_size=5)
+    assert isinstance(waal, WAALClassifier) and (waal.max_epochs, waal.query_size) == (3, 5)
+    bgadl = recipes.make_estimator(model="bgadl", width=4, gen_weight=0.5)
+    assert isinstance(bgadl, BGADLClassifier) and (bgadl.width, bgadl.gen_weight) == (4, 0.5)
+    with pytest.raises(ValueError, match="The 'model' parameter of make_estimator must be one"):
+        recipes.make_estimator(model="lenet")
+    with pytest.raises(ValueError, match="must be 'scratch' with model='waal'"):
+        recipes.make_estimator("ssl-head", model="waal")
+    with pytest.raises(ValueError, match=r"takes no parameters \['query_size'\]"):
+        recipes.make_estimator(query_size=5)
+    built = []
+    original = recipes.make_estimator
+
+    def spy(*args, **kwargs):
+        built.append(kwargs.get("model", "resnet18"))
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(recipes, "make_estimator", spy)
+    config = ExperimentConfig(dataset="digits", method="waal", width=None)
+    assert isinstance(make_waal(config, 0, np.arange(10)), WAALClassifier)
+    assert isinstance(make_bgadl(ExperimentConfig(dataset="digits", method="bgadl"), 0,
+                                 np.arange(10)), BGADLClassifier)
+    assert isinstance(build_estimator(dict(DEFAULT_CONFIG, strategy="waal_uncertainty_diversity"),
+                                      "waal", ["a", "b"], 0), WAALClassifier)
+    assert built == ["waal", "bgadl", "waal"]
+
+
 def test_make_recipe_head_fits_predicts_and_every_strategy_scores_it(head_recipe, pool):
     X, y, X_test, _y_test = pool
     est = head_recipe.estimator

@@ -16,6 +16,11 @@ however large the pool. Other memmaps (views, copy-on-write) are sliced.
 The chunk grid (rows ``[k * chunk_size, (k + 1) * chunk_size)``) is also the unit that
 :mod:`skal.distributed` deals out to processes and that seeds MC-dropout masks, so a pool gives the
 same scores whether it is read by one process or by several.
+
+This module is the one place that decides what a pool is: :func:`is_lazy_pool` (read in chunks,
+never as a whole: a memmap, a :class:`Pool`, a torch ``Dataset`` of the user's), and, for the
+query strategies, :func:`pool_rows` (the pool as rows they index), :func:`n_pool_rows` and
+:func:`pool_view` (the chunked view they scan).
 """
 
 import mmap
@@ -25,7 +30,10 @@ import os
 import numpy as np
 import torch
 
-__all__ = ["Pool", "as_pool", "is_lazy_pool", "DEFAULT_CHUNK_BYTES"]
+from ._sources import as_image_array, is_image_source, is_map_dataset
+
+__all__ = ["Pool", "as_pool", "is_dataset_pool", "is_lazy_pool", "n_pool_rows", "pool_rows",
+           "pool_view", "DEFAULT_CHUNK_BYTES"]
 
 #: Default chunk: at most this many bytes of float32 samples, at least ``_MIN_DEFAULT_CHUNK`` rows
 #: (large images would otherwise give tiny chunks) and at most ``_MAX_DEFAULT_CHUNK`` rows (2,048
@@ -36,18 +44,29 @@ _MIN_DEFAULT_CHUNK = 256
 _MAX_DEFAULT_CHUNK = 2048
 
 
-def _is_skorch_dataset(X):
-    from skorch.dataset import Dataset as SkorchDataset
+def is_dataset_pool(X):
+    """Whether ``X`` is a torch ``Dataset`` pool of the user's.
 
-    if isinstance(X, torch.utils.data.Subset):
-        X = X.dataset
-    return isinstance(X, SkorchDataset)
+    Parameters
+    ----------
+    X : object
+        The pool, or anything else.
+
+    Returns
+    -------
+    dataset : bool
+        True for a sized, map-style torch ``Dataset``; skorch's own datasets (which its scoring
+        callbacks pass around) do not count.
+
+    See Also
+    --------
+    is_lazy_pool : Whether a pool must be read in chunks.
+    """
+    return is_map_dataset(X)
 
 
 def is_lazy_pool(X):
-    """Whether ``X`` is a pool that must not be converted as a whole (memmap, Pool, Dataset).
-
-    skorch's own datasets (which its scoring callbacks pass around) do not count.
+    """Whether ``X`` is a pool that must not be converted as a whole.
 
     Parameters
     ----------
@@ -57,12 +76,99 @@ def is_lazy_pool(X):
     Returns
     -------
     lazy : bool
-        True for a :class:`Pool`, a ``np.memmap`` and a torch ``Dataset`` other than a
-        ``skorch.dataset.Dataset`` (or a ``Subset`` of one); False otherwise.
+        True for a :class:`Pool`, a ``np.memmap`` and a torch ``Dataset`` pool
+        (:func:`is_dataset_pool`); False otherwise.
+
+    See Also
+    --------
+    as_pool : The chunked view of a pool.
     """
-    if isinstance(X, (Pool, np.memmap)):
-        return True
-    return isinstance(X, torch.utils.data.Dataset) and not _is_skorch_dataset(X)
+    return isinstance(X, (Pool, np.memmap)) or is_dataset_pool(X)
+
+
+def pool_rows(X_pool):
+    """The pool as the strategies index it.
+
+    Lists, tuples, torch ``Dataset`` objects and lists of PIL images become arrays, once; arrays
+    and memmaps are returned as they are.
+
+    Parameters
+    ----------
+    X_pool : array-like, torch Dataset or list of PIL images
+        The pool.
+
+    Returns
+    -------
+    rows : array-like
+        Something with ``len`` that numpy-style indexing (``rows[idx]``) reads.
+
+    Raises
+    ------
+    TypeError
+        If ``X_pool`` has no length.
+
+    See Also
+    --------
+    pool_view : The chunked view the strategies scan.
+    """
+    if is_image_source(X_pool):
+        return as_image_array(X_pool, "X_pool")
+    if isinstance(X_pool, (list, tuple)):
+        X_pool = np.asarray(X_pool)
+    try:
+        len(X_pool)
+    except TypeError:
+        raise TypeError(
+            f"X_pool must be an array-like of samples; got {type(X_pool).__name__}."
+        ) from None
+    return X_pool
+
+
+def n_pool_rows(X_pool):
+    """The number of samples in the pool.
+
+    Parameters
+    ----------
+    X_pool : array-like, torch Dataset or list of PIL images
+        The pool.
+
+    Returns
+    -------
+    n : int
+        Its length; a torch ``Dataset`` is counted, not loaded.
+
+    See Also
+    --------
+    pool_rows : The pool as the strategies index it.
+    """
+    if is_dataset_pool(X_pool):
+        return len(X_pool)
+    return len(pool_rows(X_pool))
+
+
+def pool_view(X_pool):
+    """The pool as a chunked :class:`Pool` view.
+
+    Memmaps and torch ``Dataset`` objects are read one chunk at a time; lists of PIL images are
+    converted once.
+
+    Parameters
+    ----------
+    X_pool : array-like, torch Dataset or list of PIL images
+        The pool.
+
+    Returns
+    -------
+    pool : Pool
+        The view the strategies scan chunk by chunk.
+
+    See Also
+    --------
+    as_pool : The same for a pool that is already rows.
+    """
+    if is_dataset_pool(X_pool):
+        return as_pool(X_pool)
+    return as_pool(pool_rows(X_pool))
 
 
 def _item_array(item, unpack=True):

@@ -20,6 +20,7 @@ __all__ = [
     "check_image_size",
     "images_and_labels",
     "is_image_source",
+    "is_map_dataset",
     "load_array",
     "load_image_folder",
     "load_images",
@@ -512,7 +513,13 @@ def _is_pil(obj):
     return isinstance(obj, Image.Image)
 
 
-def _is_dataset(obj):
+def is_map_dataset(obj):
+    """Whether ``obj`` is a sized, map-style torch ``Dataset`` of the user's (not an
+    ``IterableDataset``, not one of skorch's internal ones); False without torch imported."""
+    import sys
+
+    if "torch" not in sys.modules:  # a torch Dataset cannot exist without torch imported
+        return False
     import torch.utils.data
 
     return isinstance(obj, torch.utils.data.Dataset) and not isinstance(
@@ -554,11 +561,7 @@ def is_image_source(X):
     """
     if isinstance(X, (list, tuple)):
         return len(X) > 0 and _is_pil(X[0])
-    import sys
-
-    if "torch" not in sys.modules:  # a torch Dataset cannot exist without torch imported
-        return False
-    return _is_dataset(X)
+    return is_map_dataset(X)
 
 
 def _item_array(item, position):

@@ -17,7 +17,6 @@ parameters, the network and the fit flow.
 
 import contextlib
 import copy
-import inspect
 from collections.abc import Callable
 from typing import Any, ClassVar
 
@@ -31,6 +30,7 @@ from ._data_contract import ClassifierDataMixin, PoolPredictionMixin
 from ._mc_dropout import MCDropoutSamplingMixin
 from ..utils.params import Float, Int, Satisfies, check_params
 from ._precision import PrecisionMixin
+from ..utils.seeds import wrap_seed
 from ..utils.skorch_compat import (
     SkorchParamsMixin,
 )
@@ -38,6 +38,7 @@ from ..data import images_and_labels
 from ._training import TrainingHooksMixin
 from ..utils.typing import ArrayLike, RandomStateLike
 from ..utils.validation import (
+    accepted,
     check_device,
     check_image_shape,
     resolve_seed,
@@ -219,16 +220,11 @@ class MCDropoutClassifier(SkorchParamsMixin, ClassifierDataMixin, PoolPrediction
         kwargs = self.get_params_for("module")
         if callable(self.module) and not isinstance(self.module, nn.Module):
             self._require_data_description()
-            try:
-                accepted = inspect.signature(self.module).parameters
-            except (TypeError, ValueError):
-                accepted = {}
             derived = {"n_classes": len(self.classes_), "in_features": self.n_features_in_}
             if len(self.input_shape_) == 3:
                 derived.update(in_channels=self.input_shape_[0], image_shape=self.input_shape_)
-            for key, value in derived.items():
-                if key in accepted and key not in kwargs:
-                    kwargs[key] = value
+            for key, value in accepted(self.module, derived).items():
+                kwargs.setdefault(key, value)
         if isinstance(self.module, nn.Module) and not kwargs:
             # a copy, so every fit starts from the given weights and the user's module is
             # never trained in place (skorch would keep training the same instance)
@@ -248,7 +244,7 @@ class MCDropoutClassifier(SkorchParamsMixin, ClassifierDataMixin, PoolPrediction
         seed = resolve_seed(self.random_state, owner=type(self).__name__)
         if continued and self.history_ is not None:
             # continued training draws fresh (but reproducible) randomness after earlier epochs
-            seed = (seed + len(self.history_)) % (2**31 - 1)
+            seed = wrap_seed(seed + len(self.history_))
         return seed
 
     # the parameters skal relies on, checked at fit before anything is built (see skal.utils.params)

@@ -10,15 +10,16 @@ interrupted run. lightly is imported on first use (:func:`lightly_parts`).
 """
 
 import copy
-import inspect
 import zlib
 from typing import Any
 
 import torch
 from torch import nn
 
-from ..utils.modes import EvalMode
 from ..nets.resnet import PreActResNet18, ResNet18
+from ..utils.modes import EvalMode
+from ..utils.seeds import wrap_seed
+from ..utils.validation import accepted
 
 __all__ = ["BACKBONES", "ContrastiveTrainingMixin", "SimCLRNet", "SimCLRNetworksMixin",
            "epoch_seed", "lightly_parts"]
@@ -64,7 +65,7 @@ class SimCLRNet(nn.Module):
 
 def epoch_seed(seed, epoch):
     """The seed of epoch ``epoch`` (1-based) of a fit seeded with ``seed``."""
-    return zlib.crc32(f"{seed}:{epoch}".encode()) % (2**31 - 1)
+    return wrap_seed(zlib.crc32(f"{seed}:{epoch}".encode()))
 
 
 class SimCLRNetworksMixin:
@@ -86,13 +87,9 @@ class SimCLRNetworksMixin:
         if isinstance(spec, nn.Module):
             net = copy.deepcopy(spec)  # every fit starts from the given weights
         else:
-            try:
-                accepted = inspect.signature(spec).parameters
-            except (TypeError, ValueError):
-                accepted = {}
             derived = {"in_channels": channels, "width": self.width,
                        "image_shape": self.input_shape_}
-            net = spec(**{k: v for k, v in derived.items() if k in accepted})
+            net = spec(**accepted(spec, derived))
         if not isinstance(net, nn.Module):
             raise TypeError(
                 f"The 'backbone' parameter of {type(self).__name__} must build a torch.nn.Module; "

@@ -99,9 +99,15 @@ class RunCallback:
     :meth:`on_fit_end` and :meth:`on_query_end` with that round's context, and no
     :meth:`on_round_begin` or :meth:`on_round_end` (the round's row exists already).
 
-    The ``model`` passed to the hooks is the runner's own object; with ``warm_start`` it is
-    trained further in the next round, so keep a copy (e.g. ``copy.deepcopy``) to keep a
-    round's weights.
+    The ``model`` passed to the hooks is the runner's own object: the estimator the method's
+    ``make_estimator`` built for the round (trained through the runner's
+    :class:`skal.ActiveLearner`), or that learner for a method whose ``make_estimator`` builds
+    one. With ``warm_start`` it is trained further in the next round, so keep a copy (e.g.
+    ``copy.deepcopy``) to keep a round's weights.
+
+    Every hook takes ``**kwargs``, as skorch's callbacks do: later versions may pass new keyword
+    arguments, and a hook defined with ``**kwargs`` keeps working. The arguments documented here
+    come positionally, in this order.
 
     See Also
     --------
@@ -116,7 +122,7 @@ class RunCallback:
     >>> class KeepModels(RunCallback):
     ...     def __init__(self):
     ...         self.models = {}
-    ...     def on_fit_end(self, ctx, model):
+    ...     def on_fit_end(self, ctx, model, **kwargs):
     ...         self.models[ctx.repeat, ctx.round] = model
     >>> keep = KeepModels()
     >>> config = ExperimentConfig(dataset="digits", method="random", n_initial=20,
@@ -127,16 +133,18 @@ class RunCallback:
     [(0, 0), (0, 1)]
     """
 
-    def on_round_begin(self, ctx: RoundContext) -> None:
+    def on_round_begin(self, ctx: RoundContext, **kwargs: Any) -> None:
         """Call before the round's model is made and trained.
 
         Parameters
         ----------
         ctx : RoundContext
             The round.
+        **kwargs
+            Keyword arguments later versions may add (none today).
         """
 
-    def on_fit_end(self, ctx: RoundContext, model: Any) -> None:
+    def on_fit_end(self, ctx: RoundContext, model: Any, **kwargs: Any) -> None:
         """Call once the round's model is trained on ``ctx.labeled``, before it is scored.
 
         Parameters
@@ -144,10 +152,14 @@ class RunCallback:
         ctx : RoundContext
             The round.
         model : object
-            The fitted model (an estimator, or the method's :class:`skal.ActiveLearner`).
+            The fitted model (the method's estimator, or the runner's
+            :class:`skal.ActiveLearner` for a method that builds a learner).
+        **kwargs
+            Keyword arguments later versions may add (none today).
         """
 
-    def on_query_end(self, ctx: RoundContext, model: Any, new_indices: np.ndarray) -> None:
+    def on_query_end(self, ctx: RoundContext, model: Any, new_indices: np.ndarray,
+                     **kwargs: Any) -> None:
         """Call once the round's query picked the next samples to label.
 
         Parameters
@@ -158,9 +170,12 @@ class RunCallback:
             The fitted model that was queried.
         new_indices : ndarray of int64
             The pool indices labelled next, in the order the strategy returned them.
+        **kwargs
+            Keyword arguments later versions may add (none today).
         """
 
-    def on_round_end(self, ctx: RoundContext, model: Any, row: dict[str, Any]) -> None:
+    def on_round_end(self, ctx: RoundContext, model: Any, row: dict[str, Any],
+                     **kwargs: Any) -> None:
         """Call once the round is saved in the checkpoint.
 
         Parameters
@@ -171,4 +186,6 @@ class RunCallback:
             The round's fitted model.
         row : dict
             The round's result row (a copy; the keys of the run's ``results.csv``).
+        **kwargs
+            Keyword arguments later versions may add (none today).
         """

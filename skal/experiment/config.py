@@ -16,6 +16,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from ..utils.seeds import derive_seed
 from ..exceptions import ConfigError
 
 __all__ = ["BUILTIN_METHODS", "BUILTIN_RECIPES", "ExperimentConfig", "derive_seed",
@@ -220,13 +221,9 @@ def _lookup_recipe(config):
 
 def _check_recipe_method(config, method):
     """Refuse a recipe for a method whose estimator factory takes no encoder (WAAL, BGADL)."""
-    import inspect
+    from ..utils.validation import accepts  # loaded with the methods' registry already
 
-    try:
-        takes = "encoder" in inspect.signature(method.make_estimator).parameters
-    except (TypeError, ValueError):
-        takes = False
-    if not takes:
+    if not accepts(method.make_estimator, "encoder"):
         raise ConfigError(
             f"{option_setting('recipe', config.recipe)} does not apply to "
             f"{option_setting('method', config.method)}, which trains its own estimator; "
@@ -543,28 +540,3 @@ class ExperimentConfig:
         return {k: v for k, v in self.to_dict().items()
                 if k not in ("device", "n_rounds", "repeats", "estimator")}
 
-
-def derive_seed(seed: int, *keys: int) -> int:
-    """Derive an int seed from ``seed`` and integer ``keys``.
-
-    Parameters
-    ----------
-    seed : int
-        The run's seed.
-    *keys : int
-        What the seed is for (a repeat, a round, ...); other keys give independent seeds.
-
-    Returns
-    -------
-    int
-        A seed in ``[0, 2**31 - 1)``, the same for the same arguments.
-
-    Examples
-    --------
-    >>> derive_seed(0, 1, 2) == derive_seed(0, 1, 2) != derive_seed(0, 2, 1)
-    True
-    """
-    import numpy as np
-
-    state = np.random.SeedSequence([seed, *keys]).generate_state(1)[0]
-    return int(state) % (2**31 - 1)

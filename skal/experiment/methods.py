@@ -94,9 +94,12 @@ def make_resnet18(config: Any, random_state: int, classes: np.ndarray,
 
 def make_resnet18_learner(config: Any, random_state: int, classes: np.ndarray,
                           encoder: Any = None) -> Any:
-    """:func:`make_resnet18` in a :class:`skal.ActiveLearner`, for ``"coreset"`` / ``"typiclust"``.
+    """:func:`make_resnet18` in a :class:`skal.ActiveLearner`.
 
-    Those strategies need the labelled set: they read the learner's ``X_training_``.
+    No built-in method needs it any more: the runner queries every method through its own
+    learner, whose ``X_training_`` the labelled-set strategies (``"coreset"``,
+    ``"typiclust"``) read. A method that returns a learner has its parameters taken over by the
+    runner's.
 
     Parameters
     ----------
@@ -140,18 +143,14 @@ def make_waal(config: Any, random_state: int, classes: np.ndarray) -> WAALClassi
     Returns
     -------
     estimator : WAALClassifier
-        Unfitted.
+        Unfitted, built by :func:`skal.recipe.make_estimator` (``model="waal"``).
     """
-    return WAALClassifier(
-        dropout=config.dropout,
-        lr=config.lr,
-        max_epochs=config.max_epochs,
-        batch_size=config.batch_size,
-        query_size=config.query_size,
-        random_state=random_state,
-        device=config.device,
-        warm_start=bool(config.warm_start),
-        classes=classes,
+    from ..recipe import make_estimator
+
+    return make_estimator(
+        model="waal", dropout=config.dropout, lr=config.lr, max_epochs=config.max_epochs,
+        batch_size=config.batch_size, random_state=random_state, device=config.device,
+        warm_start=bool(config.warm_start), classes=classes, query_size=config.query_size,
     )
 
 
@@ -183,10 +182,14 @@ def make_bgadl(
     Returns
     -------
     estimator : BGADLClassifier
-        Unfitted, with the ResNet18 parameters of :func:`make_resnet18`.
+        Unfitted, with the ResNet18 parameters of :func:`make_resnet18`, built by
+        :func:`skal.recipe.make_estimator` (``model="bgadl"``).
     """
+    from ..recipe import make_estimator
+
     bgadl_params.setdefault("gen_weight", PAPER_GEN_WEIGHT)
-    return BGADLClassifier(**_resnet18_params(config, random_state, classes), **bgadl_params)
+    return make_estimator(model="bgadl", **_resnet18_params(config, random_state, classes),
+                          **bgadl_params)
 
 
 def make_random_gen(config: Any, random_state: int, classes: np.ndarray) -> BGADLClassifier:
@@ -267,17 +270,21 @@ class Method:
     Parameters
     ----------
     query_strategy : callable
-        ``strategy(model, X_pool, n_instances, *, random_state, **kwargs) -> (indices, scores)``,
-        as in :mod:`skal.query`.
+        ``strategy(learner, X_pool, n_instances=k, *, random_state, **kwargs) -> (indices,
+        scores)``, as in :mod:`skal.query`. The runner queries through its
+        :class:`skal.ActiveLearner` (``learner.query``), so the strategy receives that learner:
+        its ``estimator`` is the round's fitted model and its ``X_training_`` the labelled set.
     make_estimator : callable, default=make_resnet18
         ``make_estimator(config, random_state, classes)`` returns an unfitted model with ``fit``
-        and ``score`` (an estimator, or a :class:`skal.ActiveLearner` with an augmenter for
-        BGADL), which ``query_strategy`` accepts. ``config.max_epochs`` is already the round's
-        number of epochs (see :meth:`ExperimentConfig.epochs_for`).
+        and ``score`` (an estimator, or a :class:`skal.ActiveLearner` whose estimator,
+        augmenter and fit arguments the runner's learner takes). ``config.max_epochs`` is
+        already the round's number of epochs (see :meth:`ExperimentConfig.epochs_for`). The
+        runner trains the object it returns (not a clone).
     query_kwargs : callable, default=no extra arguments
         ``query_kwargs(config) -> dict`` of extra arguments for ``query_strategy``.
     pass_unlabeled : bool, default=False
-        Call ``fit(X, y, X_unlabeled=X_rest)`` with the unlabelled rest of the pool (WAAL).
+        Train on the unlabelled rest of the pool too (WAAL): the runner's learner hands it to a
+        ``fit`` that takes ``X_unlabeled`` (a parameter of that name).
     ignores : tuple of str, default=()
         :class:`ExperimentConfig` fields the method does not use: they are stored as None, and
         the ``skal`` command refuses them with :meth:`ignore_reason`.
@@ -362,8 +369,9 @@ METHODS = {
     "batch_bald": Method(batch_bald, query_kwargs=_bald_kwargs),
     "power_bald": Method(power_bald, query_kwargs=_bald_kwargs),
     "badge": Method(badge, ignores=_BALD_ONLY),
-    "coreset": Method(coreset, make_estimator=make_resnet18_learner, ignores=_BALD_ONLY),
-    "typiclust": Method(typiclust, make_estimator=make_resnet18_learner, ignores=_BALD_ONLY),
+    # the runner queries through its ActiveLearner, whose X_training_ these strategies read
+    "coreset": Method(coreset, ignores=_BALD_ONLY),
+    "typiclust": Method(typiclust, ignores=_BALD_ONLY),
 }
 
 

@@ -1,5 +1,11 @@
 """The simulated-oracle loop: rounds, seeds, the callbacks' hooks and what each round records.
 
+Each repeat trains and queries through one :class:`skal.ActiveLearner` (the loop of the Python
+API and of ``skal label``): every round hands it the model its method built; the first round a
+process runs is a ``fit`` on the labels so far, every later round a ``teach`` of the batch the
+last query picked. The learner decides what the estimator trains on (the unlabelled rest of
+the pool for WAAL and FixMatch, the number of new labels for BGADL).
+
 The data, pools and initial labels are those of :mod:`skal.experiment.data`. Everything random is
 a pure function of ``(seed, repeat, round, purpose)``:
 
@@ -17,7 +23,6 @@ why the thread count is recorded and a resume with another one is refused.
 """
 
 import dataclasses
-import inspect
 import math
 import os
 import re
@@ -326,9 +331,30 @@ def _epochs_trained(model):
     return None
 
 
+def _new_learner(config, method):
+    """The repeat's :class:`skal.ActiveLearner`: it fits, queries and teaches for the runner.
+
+    It fits the object each round's ``make_estimator`` built (``clone_estimator=False``) and is
+    the one that decides what the estimator trains on: the unlabelled rest of the pool for a
+    ``fit`` that takes ``X_unlabeled`` (WAAL, FixMatch; only for methods with
+    ``pass_unlabeled`` or a semi-supervised recipe), the number of new labels for a ``fit`` that
+    takes ``new_rows`` (BGADL).
+    """
+    from ..learner import ActiveLearner
+
+    semi = config.semi_supervised not in (None, "none")
+    return ActiveLearner(None, query_strategy=method.query_strategy,
+                         pass_pool=bool(method.pass_unlabeled or semi), clone_estimator=False)
+
+
+#: parameters of a method's own ActiveLearner that the runner's learner does not take from it
+_RUNNER_OWNS = ("query_strategy", "X_training", "y_training", "pass_pool", "clone_estimator")
+
+
 @dataclass
 class _Repeat:
-    """One repeat in progress: its pool, its labelled pool indices and how to train and query."""
+    """One repeat in progress: its pool, its labelled pool indices and the learner that trains
+    and queries."""
 
     config: ExperimentConfig
     method: Method
@@ -341,6 +367,13 @@ class _Repeat:
     rounds_saved: int = 0
     hooks: _Hooks = dataclasses.field(default_factory=lambda: _Hooks(()))
     encoder: Any = None  # the recipe's fitted encoder (None without one)
+    learner: Any = None  # the repeat's ActiveLearner (see _new_learner)
+    built: Any = None  # what make_estimator built for the learner's current estimator
+    queried: Any = None  # (pool rows of the last query, its picks' rows and labels) until taught
+
+    def __post_init__(self):
+        if self.learner is None:
+            self.learner = _new_learner(self.config, self.method)
 
     def _remaining(self):
         return np.setdiff1d(np.arange(len(self.y_pool)), self.labeled)
@@ -375,19 +408,47 @@ class _Repeat:
             f"{self.out_dir}; other settings need another output folder."
         )
 
-    def fit(self, model, rnd):
-        """Train the round's model; a diverged training raises :class:`DivergenceError`."""
-        kwargs = {}
-        if self.method.pass_unlabeled or self.config.semi_supervised not in (None, "none"):
-            kwargs["X_unlabeled"] = self.X_pool[self._remaining()]
-        if _takes(model.fit, "new_rows"):  # e.g. BGADLClassifier(rec_source="new")
-            kwargs["new_rows"] = self.config.query_size if rnd > 0 else len(self.labeled)
+    def _install(self, built):
+        """Hand the learner what ``make_estimator`` built: an estimator, or the parameters of
+        a method's own :class:`skal.ActiveLearner` (its estimator, augmenter, ...)."""
+        from ..learner import ActiveLearner
+
+        if isinstance(built, ActiveLearner):
+            params = built.get_params(deep=False)
+            self.learner.set_params(**{k: v for k, v in params.items() if k not in _RUNNER_OWNS})
+        else:
+            self.learner.set_params(estimator=built)
+        self.built = built
+
+    def model(self):
+        """The round's fitted model as the hooks see it: the estimator ``make_estimator``
+        built, or the learner for a method that builds its own."""
+        from ..learner import ActiveLearner
+
+        return self.learner if isinstance(self.built, ActiveLearner) else self.learner.estimator_
+
+    def fit(self, built, rnd):
+        """Train the round's model through the learner: ``teach`` the labels of the last query,
+        or, in the first round this process runs, ``fit`` on every label; a diverged training
+        raises :class:`DivergenceError`."""
+        if built is not self.built:  # a new round's model (the same one with warm_start)
+            self._install(built)
+        learner = self.learner
         try:
-            model.fit(self.X_pool[self.labeled], self.y_pool[self.labeled], **kwargs)
+            if self.queried is None:
+                n_new = self.config.query_size if rnd > 0 else len(self.labeled)
+                learner.fit(self.X_pool[self.labeled], self.y_pool[self.labeled],
+                            unlabeled=self.X_pool[self._remaining()], n_new=n_new)
+            else:
+                _, X_new, y_new = self.queried  # the learner keeps a weak reference to the pool
+                learner.teach(X_new, y_new)
         except (FloatingPointError, _AugmenterDiverged) as exc:  # DivergenceError is one
-            advice = _augmenter_advice(exc) or _gan_advice(exc, _trained_net(model))
+            advice = _augmenter_advice(exc) or _gan_advice(exc, _trained_net(learner))
             raise self._diverged(rnd, _summary(exc, advice), advice=advice) from exc
-        net = _trained_net(model)
+        finally:
+            self.queried = None
+        model = self.model()
+        net = _trained_net(learner)
         found = diverged_epoch(train_losses(net), len(self.data.classes))
         if found is not None:
             epoch, loss = found
@@ -396,37 +457,41 @@ class _Repeat:
                 rnd, f"the training loss of {type(net).__name__} is {loss:.3g} at epoch {epoch} "
                      f"(chance level: {chance:.2f})"
             )
+        return model
 
-    def query(self, model, rnd):
-        """``query_size`` new pool indices from the strategy, never one already labelled."""
+    def query(self, rnd):
+        """``query_size`` new pool indices from the learner's strategy, never one already
+        labelled."""
         config = self.config
         remaining = self._remaining()
-        picked, _ = self.method.query_strategy(
-            model, self.X_pool[remaining], config.query_size,
+        X_remaining = self.X_pool[remaining]
+        picked, X_new = self.learner.query(
+            X_remaining, config.query_size,
             random_state=derive_seed(config.seed, QUERY, self.index, rnd),
             **self.method.query_kwargs(config),
         )
-        new = remaining[np.asarray(picked, dtype=np.int64)]
+        new = remaining[picked]
         if len(np.unique(new)) != config.query_size:
             raise RuntimeError(
                 f"The query strategy of {config.method!r} returned {len(np.unique(new))} "
                 f"distinct indices; expected {config.query_size}."
             )
+        self.queried = (X_remaining, X_new, self.y_pool[new])  # taught in the next round
         return new
 
     def _timed_query(self, model, rnd, ctx):
         """Query and label; the seconds of the query alone (the hook is not timed)."""
         start = time.perf_counter()
-        new = self.query(model, rnd)
+        new = self.query(rnd)
         seconds = round(time.perf_counter() - start, 3)
         self.labeled = np.concatenate([self.labeled, new])
         self.hooks("on_query_end", ctx, model, new.copy())
         return seconds
 
-    def run_round(self, model, rnd, epochs, ctx):
+    def run_round(self, built, rnd, epochs, ctx):
         """Fit, score and (except in the last round) query and label; returns the result row."""
         start = time.perf_counter()
-        self.fit(model, rnd)
+        model = self.fit(built, rnd)
         fit_seconds = time.perf_counter() - start
         self.hooks("on_fit_end", ctx, model)
         accuracy = float(model.score(self.data.X_test, self.data.y_test))
@@ -445,7 +510,7 @@ class _Repeat:
         }
         if rnd < self.config.n_rounds:
             row["query_seconds"] = self._timed_query(model, rnd, ctx)
-        return row
+        return row, model
 
     def catch_up_query(self, rnd):
         """Query after finished round ``rnd``, which was the last of a shorter run (extension).
@@ -453,11 +518,11 @@ class _Repeat:
         Its model is retrained from the round's seed (the same weights on the CPU), so the
         extended run picks what an uninterrupted longer run would have picked.
         """
-        model, epochs = self.new_model(rnd)
+        built, epochs = self.new_model(rnd)
         ctx = self.context(rnd)
-        self.fit(model, rnd)
+        model = self.fit(built, rnd)
         self.hooks("on_fit_end", ctx, model)
-        return model, epochs, self._timed_query(model, rnd, ctx)
+        return built, epochs, self._timed_query(model, rnd, ctx)
 
 
 # ---------------------------------------------------------------------------- chance level
@@ -546,19 +611,19 @@ def _run_repeat(config, data, state, index, out_dir, progress, hooks, chance, en
         desc=f"{config.method} repeat {index + 1}/{config.repeats}",
         disable=not (progress and sys.stderr.isatty()),
     )
-    model = None
+    built = None  # what the method's make_estimator built for the round
     with bar:
         if pending:  # the run was extended after its last round
-            model, epochs, seconds = repeat.catch_up_query(record["rounds_done"] - 1)
+            built, epochs, seconds = repeat.catch_up_query(record["rounds_done"] - 1)
             rows[-1]["query_seconds"] = seconds
             record.update(labeled=repeat.labeled.tolist(), labels=y_pool[repeat.labeled].tolist())
             save_state(out_dir, state)
         for rnd in range(record["rounds_done"], total):
             ctx = repeat.context(rnd)
             hooks("on_round_begin", ctx)
-            if model is None or not config.warm_start:
-                model, epochs = repeat.new_model(rnd)
-            row = repeat.run_round(model, rnd, epochs, ctx)
+            if built is None or not config.warm_start:
+                built, epochs = repeat.new_model(rnd)
+            row, model = repeat.run_round(built, rnd, epochs, ctx)
             row.update(round_diagnostics(  # new keys: when to stop, calibration (the others kept)
                 model, data.X_test, data.y_test, config.query_size,
                 [r for r in state["results"] if r["repeat"] == index], row, record))
@@ -683,9 +748,3 @@ def run_experiment(
                              title=run_title(config, data))
     return result
 
-
-def _takes(fn, name):
-    try:
-        return name in inspect.signature(fn).parameters
-    except (TypeError, ValueError):
-        return False

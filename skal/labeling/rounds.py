@@ -8,14 +8,19 @@ is kept). Labels are never touched.
 The pool is fixed when a round starts; answers go on meanwhile. Images answered while the model
 trained leave the pool before the query, and those answered while it queried leave its ranking
 (:data:`RANKED` times the batch size), so the next batch holds only images without an answer.
+
+A round trains and queries through a :class:`skal.ActiveLearner`, the loop of the Python API and
+of ``skal run``: it fits the round's estimator on the training labels (the learner hands the pool
+to WAAL and the FixMatch recipes) and asks the project's strategy for the ranking.
 """
 
-import inspect
 import os
 from typing import NamedTuple
 
 import numpy as np
 
+from ..utils.seeds import wrap_seed
+from ..utils.validation import accepted
 from . import batch_report
 from .files import save_checkpoint
 from .settings import check_config, model_for, round_params
@@ -289,17 +294,18 @@ def _run(store, project_path, pixels, classes, round_id, ready, report):
     X_train = X_all[[rows[r["image_id"]] for r in train]]
     y_train = np.asarray([r["label"] for r in train])
     X_pool = X_all[[rows[int(i)] for i in pool]]
-    seed = (int(config["seed"]) + round_id) % (2**31 - 1)
+    seed = wrap_seed(int(config["seed"]) + round_id)
     from . import service
 
     encoder = service.project_encoder(config, project_path, X_all, report)  # None: no recipe
-    estimator = _fit(config, model, classes, seed, X_train, y_train, X_pool, report, encoder)
+    learner = _fit(config, model, classes, seed, X_train, y_train, X_pool, report, encoder)
+    estimator = learner.estimator_
     accuracy = None
     if held:
         report("evaluating", 0, 1)
         X_held = X_all[[rows[r["image_id"]] for r in held]]
         y_held = np.asarray([r["label"] for r in held])
-        accuracy = float(np.mean(estimator.predict(X_held) == y_held))
+        accuracy = float(np.mean(learner.predict(X_held) == y_held))
     stopping = _stopping(store, project_path, round_id, estimator, X_all, rows, config, held,
                          len(current), accuracy)
     report("querying", 0, 1)
@@ -309,7 +315,7 @@ def _run(store, project_path, pixels, classes, round_id, ready, report):
     keep = np.isin(pool, pool_ids(store))
     pool, X_pool = pool[keep], X_pool[keep]
     n = min(int(config["batch_size"]), len(pool))
-    ranking = _query(config, estimator, X_pool, X_train, pool, seed,
+    ranking = _query(config, learner, X_pool, pool, seed,
                      min(RANKED * n, len(pool)), plan) if n else []
     report("saving the model", 0, 1)
     checkpoint, digest = save_checkpoint(project_path, round_id, estimator)
@@ -325,8 +331,10 @@ def _run(store, project_path, pixels, classes, round_id, ready, report):
 
 
 def _fit(config, model, classes, seed, X_train, y_train, X_pool, report, encoder=None):
-    """The round's estimator, trained on the training labels (WAAL and FixMatch recipes also on
-    the pool)."""
+    """The round's :class:`skal.ActiveLearner`, fitted on the training labels (its estimator
+    also on the pool if its ``fit`` takes ``X_unlabeled``: WAAL, the FixMatch recipes)."""
+    from .. import query
+    from ..learner import ActiveLearner
     from . import service
 
     # an epoch is a pass over the labels (over the pool for WAAL); few labels -> more epochs
@@ -335,12 +343,11 @@ def _fit(config, model, classes, seed, X_train, y_train, X_pool, report, encoder
     epochs = max(int(config["epochs"]), -(-int(config["min_steps"]) // per_epoch))
     estimator = service.build_estimator(dict(config, epochs=epochs), model, classes, seed,
                                         report, encoder=encoder)
+    # the learner trains the estimator built here (its progress callback as it is)
+    learner = ActiveLearner(estimator, query_strategy=getattr(query, config["strategy"]),
+                            clone_estimator=False)
     report("training", 0, epochs)
-    if service.needs_unlabeled(config):
-        estimator.fit(X_train, y_train, X_unlabeled=X_pool)
-    else:
-        estimator.fit(X_train, y_train)
-    return estimator
+    return learner.fit(X_train, y_train, unlabeled=X_pool)
 
 
 def unanswered_first(ranking, pool, n):
@@ -364,22 +371,19 @@ def unanswered_first(ranking, pool, n):
     return [row for row in ranking if row[0] in still][:n]
 
 
-def _query(config, estimator, X_pool, X_train, pool, seed, n, plan=None):
+def _query(config, learner, X_pool, pool, seed, n, plan=None):
     """The ``n`` best images of the pool, best first: ``(image id, score, guess, confidence)``
     rows; per expected second when ``plan`` (:class:`.batch_report.QueryPlan`) is cost-aware."""
-    from .. import query
-
-    func = getattr(query, config["strategy"])
-    accepted = inspect.signature(func).parameters
-    # what a strategy may take beyond the pool: MC passes, a subset, the labelled images
-    extra = {"n_samples": config["mc_samples"], "subsample": config["subsample"],
-             "X_labeled": X_train}
-    kwargs = {k: v for k, v in extra.items() if k in accepted}
-    if plan is not None:
-        func, kwargs = plan.wrap(func, kwargs), {}
-    idx, scores = func(estimator, X_pool, n_instances=n, random_state=seed, **kwargs)
-    proba = estimator.predict_proba(X_pool[idx])  # (n, n_classes)
-    classes = list(estimator.classes_)
+    # what a strategy may take beyond the pool: MC passes, a subset (the labelled images are the
+    # learner's X_training_)
+    extra = {"n_samples": config["mc_samples"], "subsample": config["subsample"]}
+    kwargs = accepted(learner.query_strategy, extra)
+    if plan is not None and plan.cost_aware:  # the round's learner queries per expected second
+        learner.set_params(query_strategy=plan.wrap(learner.query_strategy, kwargs))
+        kwargs = {}
+    idx, _, scores = learner.query(X_pool, n, random_state=seed, return_metrics=True, **kwargs)
+    proba = learner.predict_proba(X_pool[idx])  # (n, n_classes)
+    classes = list(learner.estimator_.classes_)
     return [
         (int(pool[i]), float(s), str(classes[int(np.argmax(p))]), float(np.max(p)))
         for i, s, p in zip(idx, scores, proba)

@@ -78,6 +78,9 @@ def project_encoder(config, project_path, X_images, report=None):
 def needs_unlabeled(config):
     """Tell whether a round's ``fit`` takes the pool as ``X_unlabeled`` (WAAL, FixMatch recipes).
 
+    From the settings alone; a round itself leaves it to its :class:`skal.ActiveLearner`, which
+    hands the pool to an estimator whose ``fit`` takes ``X_unlabeled``.
+
     Parameters
     ----------
     config : dict
@@ -106,7 +109,8 @@ def _features(encoder):
 def build_estimator(config, model, classes, seed, report=None, encoder=None):
     """The (unfitted) estimator of a round, from the project settings.
 
-    Built by :func:`skal.recipe.make_estimator`, the factory ``skal run`` uses too.
+    Built by :func:`skal.recipe.make_estimator`, the factory every ``skal run`` method uses too
+    (WAAL's included).
 
     Parameters
     ----------
@@ -129,19 +133,17 @@ def build_estimator(config, model, classes, seed, report=None, encoder=None):
     estimator
         The unfitted estimator.
     """
+    from ..recipe import make_estimator
+    from .settings import project_recipe
+
     common = dict(
         max_epochs=int(config["epochs"]), batch_size=int(config["train_batch_size"]),
         lr=float(config["lr"]), device=config["device"], random_state=seed,
         classes=list(classes), callbacks=[("skal_progress", _Progress(report))],
     )
-    if model == "waal":
-        from ..estimators.waal import WAALClassifier
-
-        return WAALClassifier(unlabeled_marker=None, query_size=int(config["batch_size"]),
-                              **common)
-    from ..recipe import make_estimator
-    from .settings import project_recipe
-
+    if model == "waal":  # class names are labels: no -1 marks an unlabelled row
+        return make_estimator(model="waal", unlabeled_marker=None,
+                              query_size=int(config["batch_size"]), **common)
     recipe = project_recipe(config)
     if recipe.training == "head" and encoder is not None:
         encoder = _features(encoder)

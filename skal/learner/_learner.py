@@ -22,9 +22,9 @@ from ._params import LearnerParamsMixin
 from ._predict import LearnerPredictionMixin
 from ._protocol import ModALProtocolMixin
 from ._rows import as_rows, n_rows
-from ..utils.typing import ArrayLike, RandomStateLike
-from ..utils.validation import accepts as _accepts
 from ..query import bald
+from ..utils.typing import ArrayLike, RandomStateLike
+from ..utils.validation import accepts
 
 __all__ = ["ActiveLearner"]
 
@@ -70,10 +70,12 @@ class ActiveLearner(LearnerParamsMixin, LearnerAugmentMixin, ModALProtocolMixin,
     Parameters
     ----------
     estimator : scikit-learn classifier
-        Never fitted itself: :meth:`fit` fits a clone of it, ``estimator_``, which every
-        ``teach`` refits on all labelled data (skorch nets restart from scratch unless
-        ``warm_start=True``, as in both papers). With ``joint=True`` ``estimator_`` receives the
-        jointly trained classifier's fitted state after every fit (see ``joint``).
+        Never fitted itself (unless ``clone_estimator=False``): :meth:`fit` fits a clone of it,
+        ``estimator_``, which every ``teach`` refits on all labelled data (skorch nets restart
+        from scratch unless ``warm_start=True``, as in both papers). After
+        ``set_params(estimator=...)`` the next ``teach`` fits (a clone of) the new estimator.
+        With ``joint=True`` ``estimator_`` receives the jointly trained classifier's fitted
+        state after every fit (see ``joint``).
     query_strategy : callable, default=skal.bald
         ``strategy(learner, X_pool, n_instances, **kwargs) -> (indices, scores)``; strategies that
         return indices only are accepted too (and, unlike modAL, never called twice).
@@ -99,13 +101,20 @@ class ActiveLearner(LearnerParamsMixin, LearnerAugmentMixin, ModALProtocolMixin,
         restarts from scratch every fit, and no generated sample is stored (``X_generated_``
         stays None).
     pass_pool : bool, default=True
-        If the estimator's ``fit`` takes ``X_unlabeled`` (e.g. :class:`skal.WAALClassifier`),
-        ``teach`` hands it the last queried pool minus the rows just labelled. The learner keeps
+        If the estimator's ``fit`` takes ``X_unlabeled`` (e.g. :class:`skal.WAALClassifier`,
+        :class:`skal.FixMatchClassifier`), ``teach`` hands it the last queried pool minus the
+        rows just labelled, and ``fit(X, y, unlabeled=X_rest)`` the pool it is given: the
+        learner is the one place that decides what the estimator trains on. The learner keeps
         only a weak reference to that pool, never the pool itself (so a pickled learner does
         not grow with the pool and no memory is held): the pool must still exist when ``teach``
         runs, as it does in ``idx, X_q = learner.query(X_pool); learner.teach(X_q, y)``. Pools
         that cannot be referenced weakly (lists) or no longer exist get a warning: pass
         ``X_unlabeled=`` to ``teach`` then.
+    clone_estimator : bool, default=True
+        Fit a clone of ``estimator`` (scikit-learn's rule). False fits the ``estimator`` object
+        itself, as modAL does: for a loop that builds a fresh estimator for each round and
+        hands it over with ``set_params(estimator=...)`` (``skal run`` and ``skal label`` do),
+        so that the object it built is the one trained, with its callbacks as they are.
     random_state : None, int, RandomState or Generator, default=None
         Seeds the bootstrap resampling of ``fit`` / ``teach(bootstrap=True)`` and of a modAL
         ``Committee``'s ``rebag``. An int gives the same resample every time: give each member
@@ -154,6 +163,7 @@ class ActiveLearner(LearnerParamsMixin, LearnerAugmentMixin, ModALProtocolMixin,
         augmenter: Any = None,
         joint: bool = False,
         pass_pool: bool = True,
+        clone_estimator: bool = True,
         random_state: RandomStateLike = None,
         **fit_kwargs: Any,
     ) -> None:
@@ -164,6 +174,7 @@ class ActiveLearner(LearnerParamsMixin, LearnerAugmentMixin, ModALProtocolMixin,
         self.augmenter = augmenter
         self.joint = joint
         self.pass_pool = pass_pool
+        self.clone_estimator = clone_estimator
         self.random_state = random_state
         self._fit_kwargs = fit_kwargs  # parameters too (get_params lists them), kept private
         if X_training is not None or y_training is not None:
@@ -179,7 +190,14 @@ class ActiveLearner(LearnerParamsMixin, LearnerAugmentMixin, ModALProtocolMixin,
 
     # ---------------------------------------------------------------- fitting
     def fit(
-        self, X: ArrayLike, y: ArrayLike, bootstrap: bool = False, **fit_kwargs: Any
+        self,
+        X: ArrayLike,
+        y: ArrayLike,
+        bootstrap: bool = False,
+        *,
+        unlabeled: ArrayLike | None = None,
+        n_new: int | None = None,
+        **fit_kwargs: Any,
     ) -> "ActiveLearner":
         """Forget previous labels and fit the estimator on ``(X, y)``.
 
@@ -192,6 +210,15 @@ class ActiveLearner(LearnerParamsMixin, LearnerAugmentMixin, ModALProtocolMixin,
         bootstrap : bool, default=False
             Fit on a bootstrap resample of ``(X, y)`` (modAL's option, for committees by
             bagging), drawn from ``random_state``.
+        unlabeled : array-like of shape (n_unlabeled, ...), default=None
+            The unlabelled pool (the samples without a label). With ``pass_pool``, an
+            estimator whose ``fit`` takes ``X_unlabeled`` gets it (WAAL, FixMatch); others never
+            see it.
+        n_new : int or None, default=None
+            How many of the last rows of ``X`` are the newest labels (as after a ``teach``; a
+            loop that refits after a restart knows them): the augmenter generates from them and
+            an estimator whose ``fit`` takes ``new_rows`` gets the number (BGADL's
+            ``rec_source="new"``). None: every row is new.
         **fit_kwargs
             Extra arguments for ``estimator.fit``.
 
@@ -212,9 +239,11 @@ class ActiveLearner(LearnerParamsMixin, LearnerAugmentMixin, ModALProtocolMixin,
         self.X_training_ = X
         self.y_training_ = np.asarray(y)
         self.X_generated_ = self.y_generated_ = None
-        self._n_new = n_rows(X)
+        self._n_new = n_rows(X) if n_new is None else min(int(n_new), n_rows(X))
         self._last_query = None
-        self.estimator_ = clone(self._estimator, safe=False)  # never fit the parameter itself
+        self._new_estimator()
+        fit_kwargs = self._loop_kwargs(fit_kwargs, unlabeled, None if n_new is None else
+                                       self._n_new)
         return self._fit_to_known(bootstrap=bootstrap, **fit_kwargs)
 
     def teach(
@@ -244,13 +273,10 @@ class ActiveLearner(LearnerParamsMixin, LearnerAugmentMixin, ModALProtocolMixin,
         check_consistent_length(X, y)
         if getattr(self, "X_training_", None) is not None:
             self._check_like_taught(X, np.asarray(y))  # before anything is compared or stored
-        if "X_unlabeled" not in fit_kwargs:
-            pool = self._remaining_pool(X)
-            if pool is not None:
-                fit_kwargs["X_unlabeled"] = pool
-        if not only_new and "new_rows" not in fit_kwargs and _accepts(self.estimator.fit,
-                                                                      "new_rows"):
-            fit_kwargs["new_rows"] = len(y)  # e.g. BGADLClassifier(rec_source="new")
+        unlabeled = None
+        if "X_unlabeled" not in fit_kwargs and self._takes("X_unlabeled"):
+            unlabeled = self._remaining_pool(X)
+        fit_kwargs = self._loop_kwargs(fit_kwargs, unlabeled, None if only_new else len(y))
         self._last_query = None
         self._add_training_data(X, y)
         if only_new:
@@ -258,14 +284,39 @@ class ActiveLearner(LearnerParamsMixin, LearnerAugmentMixin, ModALProtocolMixin,
         else:
             self._fit_to_known(bootstrap=bootstrap, **fit_kwargs)
 
+    def _takes(self, name):
+        """Whether the estimator's ``fit`` takes ``name`` (``X_unlabeled`` only with
+        ``pass_pool``)."""
+        if name == "X_unlabeled" and not self.pass_pool:
+            return False
+        return accepts(self._estimator.fit, name)
+
+    def _loop_kwargs(self, fit_kwargs, unlabeled, n_new):
+        """``fit_kwargs`` plus what the loop knows and the estimator takes: the unlabelled pool
+        as ``X_unlabeled`` and the number of new rows as ``new_rows`` (the caller's own win)."""
+        fit_kwargs = dict(fit_kwargs)
+        if unlabeled is not None and "X_unlabeled" not in fit_kwargs and self._takes(
+                "X_unlabeled"):
+            fit_kwargs["X_unlabeled"] = unlabeled
+        if n_new is not None and "new_rows" not in fit_kwargs and self._takes("new_rows"):
+            fit_kwargs["new_rows"] = n_new  # e.g. BGADLClassifier(rec_source="new")
+        return fit_kwargs
+
+    def _new_estimator(self):
+        """``estimator_`` becomes a clone of the ``estimator`` parameter (the parameter itself
+        with ``clone_estimator=False``)."""
+        source = self._estimator
+        self.estimator_ = clone(source, safe=False) if self.clone_estimator else source
+        self._estimator_source = source
+
     def _remaining_pool(self, X_new):
-        """The last queried pool without the rows just taught, if the estimator wants it.
+        """The last queried pool without the rows just taught.
 
         The learner keeps only a weak reference to that pool (and its query's indices), so it
         never holds a pool in memory or in a pickle; the caller's pool must still exist.
         """
         last = getattr(self, "_last_query", None)
-        if last is None or not self.pass_pool or not _accepts(self.estimator.fit, "X_unlabeled"):
+        if last is None:
             return None
         ref, idx = last
         X_pool = ref() if ref is not None else None
@@ -293,8 +344,10 @@ class ActiveLearner(LearnerParamsMixin, LearnerAugmentMixin, ModALProtocolMixin,
 
     def _fit_estimator(self, X, y, new=None, **fit_kwargs):
         kwargs = {**self._fit_kwargs, **fit_kwargs}
-        if vars(self).get("estimator_") is None:  # e.g. the first teach of an unfitted learner
-            self.estimator_ = clone(self._estimator, safe=False)
+        # the first teach of an unfitted learner, or the first after set_params(estimator=...)
+        if vars(self).get("estimator_") is None or vars(self).get(
+                "_estimator_source", self._estimator) is not self._estimator:
+            self._new_estimator()
         if self.joint:
             self._fit_joint(X, y, kwargs)
             return

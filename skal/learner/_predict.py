@@ -46,6 +46,9 @@ class LearnerPredictionMixin:
         return X
 
     def _check_fitted(self):
+        fitted = vars(self).get("estimator_")
+        if fitted is not None and not hasattr(fitted, "__sklearn_tags__"):
+            return  # a duck-typed model (fit, predict_proba) that this learner fitted
         check_is_fitted(self.estimator)  # estimator_ once fitted; the parameter raises before
 
     def predict(self, X: ArrayLike) -> np.ndarray:

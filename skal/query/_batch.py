@@ -28,17 +28,16 @@ import numpy as np
 from sklearn.utils import _safe_indexing
 
 from ._docstrings import fill_doc
+from ..data import n_pool_rows, pool_rows
 from ..utils.params import COUNT, SEED, Choice, Satisfies, validates
 from ._scores import bald_scores, entropy, least_confidence, margin
+from ..utils.seeds import draw_seed
 from ._strategy import (
     EMBEDDING,
     check_mc_dropout,
-    draw_seed,
     embed_features,
     final_estimator,
     labeled_features,
-    n_pool_rows,
-    pool_rows,
 )
 from ..utils.typing import ArrayLike, Learner, QueryResult, RandomStateLike
 from ..utils.validation import as_generator, check_n_instances

@@ -39,16 +39,16 @@ import numpy as np
 from sklearn.utils import _safe_indexing
 
 from ._docstrings import fill_doc
+from ..data import pool_rows
 from ..utils.params import COUNT, SEED, Choice, Int, validates
 from ._scores import select_top
+from ..utils.seeds import draw_seed
 from ._strategy import (
     EMBEDDING,
     check_mc_dropout,
-    draw_seed,
     embed_features,
     final_estimator,
     labeled_features,
-    pool_rows,
 )
 from ..calibration import TemperatureScaling, tempering
 from ..utils.typing import ArrayLike, Learner, QueryResult, RandomStateLike

@@ -3,18 +3,15 @@
 The layer under the strategy modules (:mod:`skal.query`, :mod:`skal.query`,
 :mod:`skal.query`), which import it and not each other:
 
-- the pool as strategies index it (:func:`pool_rows`, :func:`n_pool_rows`, :func:`pool_view`:
-  a chunked :class:`skal.data.Pool` view of memmaps and torch Datasets);
 - the estimator behind a learner or a ``Pipeline`` and the transform a chunk needs
   (:func:`estimator_and_transform`, :func:`final_estimator`), and the MC-dropout check
   (:func:`check_mc_dropout`);
 - :func:`scan_pool`: the best k of a pool scored chunk by chunk, sharded across the processes of
   a distributed run (:mod:`skal.distributed`);
 - the feature space of the feature-space strategies (``embedding=``: :data:`EMBEDDING`,
-  :func:`embed_features`, :func:`labeled_features`) and :func:`draw_seed`.
+  :func:`embed_features`, :func:`labeled_features`).
 """
 
-import inspect
 
 import numpy as np
 from sklearn.exceptions import NotFittedError
@@ -22,48 +19,13 @@ from sklearn.pipeline import Pipeline
 from sklearn.utils.validation import check_is_fitted
 
 from .. import distributed as _process_group
+from ..data import pool_rows
 from ..utils import topk as _topk
 from ..utils.params import Satisfies
-from ..data import as_pool
-from ..data import as_image_array, is_image_source
+from ..utils.validation import accepts
 
-__all__ = ["EMBEDDING", "check_mc_dropout", "draw_seed", "embed_features",
-           "estimator_and_transform", "final_estimator", "is_dataset_pool", "labeled_features",
-           "labeled_rows", "n_pool_rows", "pool_rows", "pool_view", "scan_pool"]
-
-
-def pool_rows(X_pool):
-    """The pool as the strategies index it: lists, tuples, torch Datasets and PIL lists become
-    arrays, once."""
-    if is_image_source(X_pool):
-        return as_image_array(X_pool, "X_pool")
-    if isinstance(X_pool, (list, tuple)):
-        X_pool = np.asarray(X_pool)
-    try:
-        len(X_pool)
-    except TypeError:
-        raise TypeError(
-            f"X_pool must be an array-like of samples; got {type(X_pool).__name__}."
-        ) from None
-    return X_pool
-
-
-def is_dataset_pool(X_pool):
-    return is_image_source(X_pool) and not isinstance(X_pool, (list, tuple))
-
-
-def n_pool_rows(X_pool):
-    if is_dataset_pool(X_pool):  # counted, not loaded
-        return len(X_pool)
-    return len(pool_rows(X_pool))
-
-
-def pool_view(X_pool):
-    """The pool as a chunked :class:`~skal.data.Pool` view (memmaps and torch Datasets are read
-    one chunk at a time; lists of PIL images are converted once)."""
-    if is_dataset_pool(X_pool):
-        return as_pool(X_pool)
-    return as_pool(pool_rows(X_pool))
+__all__ = ["EMBEDDING", "check_mc_dropout", "embed_features", "estimator_and_transform",
+           "final_estimator", "labeled_features", "labeled_rows", "scan_pool"]
 
 
 def check_mc_dropout(est, owner, method, score, alternative):
@@ -133,10 +95,6 @@ EMBEDDING = [
 ]
 
 
-def draw_seed(rng):
-    return int(rng.integers(2**31 - 1))
-
-
 def _is_fitted(est):
     try:
         check_is_fitted(est)
@@ -159,7 +117,7 @@ def _flat(owner, X):
 def embed_features(owner, est, X, embedding, need_proba=False):
     """``(features, proba or None)`` of the already transformed ``X`` (see the module doc)."""
     if embedding is None and hasattr(est, "embed") and _is_fitted(est):
-        if need_proba and "return_proba" in inspect.signature(est.embed).parameters:
+        if need_proba and accepts(est.embed, "return_proba"):
             Z, proba = est.embed(X, return_proba=True)  # one forward pass for both
             return _flat(owner, Z), np.asarray(proba)
         Z = _flat(owner, est.embed(X))

@@ -10,18 +10,14 @@ import numpy as np
 from .. import distributed as _process_group
 from ..utils import topk as _topk
 from ._docstrings import fill_doc
+from ..calibration import TemperatureScaling, tempering
+from ..data import n_pool_rows, pool_view
 from ..utils.params import COUNT, SEED, validates
-from ._scores import bald_scores, entropy, least_confidence, margin, select_top
-from ._strategy import (
-    check_mc_dropout,
-    estimator_and_transform,
-    n_pool_rows,
-    pool_view,
-    scan_pool,
-)
+from ..utils.seeds import draw_seed
 from ..utils.typing import ArrayLike, Learner, QueryResult, RandomStateLike
 from ..utils.validation import as_generator, check_n_instances, resolve_seed
-from ..calibration import TemperatureScaling, tempering
+from ._scores import bald_scores, entropy, least_confidence, margin, select_top
+from ._strategy import check_mc_dropout, estimator_and_transform, scan_pool
 
 __all__ = [
     "random_sampling",
@@ -306,7 +302,7 @@ def bald(
         candidates = np.sort(rng.choice(n_pool, max(int(subsample), n_instances), replace=False))
         candidates = _process_group.broadcast_array(candidates)
         pool = pool.subset(candidates)
-    mask_seed = None if random_state is None else int(rng.integers(2**31 - 1))
+    mask_seed = None if random_state is None else draw_seed(rng)
     tie_seed = _topk.tiebreak_seed(None if random_state is None else rng)
     if mask_seed is None and (pool.n_chunks > 1 or _process_group.world_size() > 1):
         # the estimator's own seed (what sample_proba would use), fixed once for all chunks

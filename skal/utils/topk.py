@@ -11,6 +11,8 @@ its chunks (or of the processes' shards), whatever the chunking, in O(k + chunk)
 
 import numpy as np
 
+from .seeds import MAX_SEED
+
 __all__ = ["TopK", "select_top", "tiebreak_keys", "tiebreak_seed"]
 
 _GOLDEN = np.uint64(0x9E3779B97F4A7C15)
@@ -45,7 +47,7 @@ def tiebreak_seed(random_state):
     if random_state is None:
         return None
     if isinstance(random_state, np.random.RandomState):
-        rng = np.random.default_rng(random_state.randint(2**31 - 1))
+        rng = np.random.default_rng(random_state.randint(MAX_SEED))
     else:
         rng = np.random.default_rng(random_state)
     return np.uint64(rng.integers(0, 2**64, dtype=np.uint64))

@@ -14,8 +14,9 @@ import torch
 from sklearn.utils import check_array, check_consistent_length, column_or_1d
 from sklearn.utils.multiclass import check_classification_targets
 
-from .shapes import check_image_shape
 from ..data import as_image_array, is_image_source
+from .seeds import MAX_SEED, wrap_seed
+from .shapes import check_image_shape
 
 try:  # private, but the only way to get scikit-learn's exact feature-name checks
     from sklearn.utils.validation import _check_feature_names
@@ -23,6 +24,7 @@ except ImportError:  # pragma: no cover
     _check_feature_names = None
 
 __all__ = [
+    "accepted",
     "accepts",
     "as_float_images",
     "check_image_shape",
@@ -43,6 +45,10 @@ def _name(estimator):
 def accepts(fn, name):
     """Whether the callable ``fn`` takes an argument called ``name`` (False if unknowable).
 
+    The one test of skal's loops and factories for an optional argument: ``X_unlabeled`` /
+    ``new_rows`` of a ``fit``, the options of a query strategy, ``in_channels`` of a module
+    factory.
+
     Parameters
     ----------
     fn : callable
@@ -56,11 +62,37 @@ def accepts(fn, name):
         True if ``name`` is a parameter of ``fn``'s signature; False if it is not, or if
         ``inspect.signature`` cannot read the signature. A ``**kwargs`` parameter does not
         count.
+
+    See Also
+    --------
+    accepted : The items of a mapping that a callable takes.
     """
     try:
         return name in inspect.signature(fn).parameters
     except (TypeError, ValueError):
         return False
+
+
+def accepted(fn, candidates):
+    """The items of the mapping ``candidates`` that ``fn`` takes as arguments, by name.
+
+    Parameters
+    ----------
+    fn : callable
+        The function, method or class.
+    candidates : mapping
+        Keyword arguments ``fn`` may take.
+
+    Returns
+    -------
+    kwargs : dict
+        The items of ``candidates`` whose key :func:`accepts` says ``fn`` takes.
+
+    See Also
+    --------
+    accepts : Whether a callable takes one argument.
+    """
+    return {key: value for key, value in candidates.items() if accepts(fn, key)}
 
 
 def _to_array(X, input_name):
@@ -359,7 +391,7 @@ def as_generator(random_state):
         A new Generator (fresh entropy for None, seeded by an int), or the Generator given.
     """
     if isinstance(random_state, np.random.RandomState):
-        return np.random.default_rng(random_state.randint(2**31 - 1))
+        return np.random.default_rng(random_state.randint(MAX_SEED))
     return np.random.default_rng(random_state)
 
 
@@ -388,15 +420,15 @@ def resolve_seed(random_state, owner=None):
         If ``random_state`` is none of those (a bool is not an int here).
     """
     if random_state is None:
-        return int(np.random.default_rng().integers(2**31 - 1))
+        return int(np.random.default_rng().integers(MAX_SEED))
     if isinstance(random_state, (numbers.Integral, np.integer)) and not isinstance(
         random_state, bool
     ):
-        return int(random_state) % (2**31 - 1)
+        return wrap_seed(random_state)
     if isinstance(random_state, np.random.RandomState):
-        return int(random_state.randint(2**31 - 1))
+        return int(random_state.randint(MAX_SEED))
     if isinstance(random_state, np.random.Generator):
-        return int(random_state.integers(2**31 - 1))
+        return int(random_state.integers(MAX_SEED))
     of = f" of {owner}" if owner else ""
     raise ValueError(
         f"The 'random_state' parameter{of} must be None, an int, a numpy RandomState or a numpy "

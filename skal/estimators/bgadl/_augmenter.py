@@ -27,9 +27,10 @@ from sklearn.utils.validation import check_is_fitted
 
 from ._augment_params import AUGMENTER_CONSTRAINTS, known_labels, unit_images
 from ._augment_training import fit_augmenter
+from ...exceptions import DivergenceError
+from ...utils.seeds import wrap_seed
 from ...utils.typing import ArrayLike, RandomStateLike
 from ...utils.validation import resolve_seed
-from ...exceptions import DivergenceError
 
 try:  # optional dependency
     from imblearn.base import BaseSampler as _SamplerBase
@@ -387,7 +388,7 @@ class GenerativeAugmenter(_SamplerBase):
         rng = np.random.default_rng(seed)
         rows = rng.choice(n, size=n_new, replace=n_new > n)
         if n_new:
-            X_gen, y_gen = self.sample(X[rows], y[rows], random_state=(seed + 2) % (2**31 - 1))
+            X_gen, y_gen = self.sample(X[rows], y[rows], random_state=wrap_seed(seed + 2))
             X_res, y_res = np.concatenate([X, X_gen]), np.concatenate([y, y_gen])
         else:
             X_res, y_res = X, np.asarray(y).copy()

@@ -24,16 +24,12 @@ is the imbalanced-learn sampler over the same networks and losses.
 
 from typing import Any, ClassVar
 
-import numpy as np
 import torch
 from sklearn.base import clone
 from skorch.callbacks import PassthroughScoring
 
-from ._data import BGADLFitDataMixin
-from ._generation import BGADLGenerationMixin
-from ._networks import BGADLNetworksMixin
-from ._step import BGADLStepMixin
 from ...utils.params import Choice, Float, Int, Satisfies
+from ...utils.seeds import derive_seed
 from ...utils.skorch_compat import (
     add_default_callbacks,
     set_training,
@@ -351,8 +347,7 @@ class BGADLMixin(BGADLNetworksMixin, BGADLFitDataMixin, BGADLStepMixin, BGADLGen
     def _fit_seed(self, continued):
         seed = super()._fit_seed(continued)
         # E, G, D and their noise draw from a stream of their own
-        self._gan_seed = int(np.random.SeedSequence([seed, 7]).generate_state(1)[0]) % (
-            2**31 - 1)
+        self._gan_seed = derive_seed(seed, 7)
         return seed
 
     def _gan_seed_now(self):
