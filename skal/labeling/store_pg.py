@@ -3,9 +3,10 @@
 :class:`~skal.labeling.store.LabelStore` opens it for a ``postgresql://`` URL (``skal label
 init --store URL``, through :func:`skal.labeling.backends.open_backend`); the tables, columns
 and constraints are those of :mod:`skal.labeling.schema` (``INTEGER`` becomes ``BIGINT``,
-``REAL`` ``DOUBLE PRECISION``, and the ids are identity columns). The guarantees are the same: every write is one transaction, committed before the
-call returns (PostgreSQL's default ``synchronous_commit = on`` makes a commit durable), and the
-writers of a project are serialised, as SQLite's ``BEGIN IMMEDIATE`` does, by a
+``REAL`` ``DOUBLE PRECISION``, and the ids are identity columns). The guarantees are the same:
+every write is one transaction, committed before the call returns (PostgreSQL's default
+``synchronous_commit = on`` makes a commit durable), and the writers of a project are
+serialised, as SQLite's ``BEGIN IMMEDIATE`` does, by a
 transaction-scoped advisory lock, so that an undo or an assignment reads and writes as one
 step. A connection that broke (the server restarted) is opened again by the next call; the call
 that met the break before writing anything (at its ``BEGIN``), and a read, run once more on a
