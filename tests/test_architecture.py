@@ -16,15 +16,10 @@ MAX_CLASS_LINES = 400
 
 # Classes over the limit whose modules other sessions own while this test is written; each entry
 # is a strict xfail, so the test fails as soon as the class is split and the entry must go.
-PENDING_SPLITS = {
-    "skal.labeling.store.LabelStore": "the label store is being reworked in another session",
-    "skal.labeling.project.Project": "the labelling project is being reworked in another session",
-}
+PENDING_SPLITS = {}
 
-# Import cycles through deferred (function-level) imports in modules other sessions own while
-# this test is written: skal.labeling.store imports store_pg in a function, store_pg imports the
-# schema from store (the shared schema belongs in a module both import).
-PENDING_CYCLES = [["skal.labeling.store", "skal.labeling.store_pg"]]
+# Import cycles through deferred (function-level) imports that are known and tolerated (none).
+PENDING_CYCLES = []
 
 # Private names imported from another package of skal, in modules other sessions own.
 PENDING_PRIVATE = {
@@ -46,9 +41,7 @@ CLASSES = arch.class_lengths()
 
 
 @pytest.mark.parametrize("lines, name", [
-    pytest.param(n, c, marks=pytest.mark.xfail(strict=True, reason=PENDING_SPLITS[c]))
-    if c in PENDING_SPLITS else (n, c)
-    for n, c in CLASSES if n > MAX_CLASS_LINES or c in PENDING_SPLITS
+    (n, c) for n, c in CLASSES if n > MAX_CLASS_LINES
 ] or [pytest.param(0, "none", id="no-long-class")])
 def test_no_class_over_400_lines(lines, name):
     assert lines <= MAX_CLASS_LINES, (
@@ -68,7 +61,7 @@ def test_class_lengths_are_measured():
 def test_no_import_cycle(deferred):
     graph = arch.import_graph(deferred=deferred)
     assert len(graph) > 50 and sum(map(len, graph.values())) > 100  # the graph was built
-    assert [c for c in arch.cycles(graph) if c not in PENDING_CYCLES] == []
+    assert arch.cycles(graph) == []
 
 
 def test_cycle_detection_finds_a_cycle():

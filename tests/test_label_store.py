@@ -264,3 +264,14 @@ def test_store_refuses_other_files(tmp_path):
         LabelStore(tmp_path / "garbage.db")
     with pytest.raises(FileNotFoundError, match="is not a skal labelling project"):
         Project(tmp_path)
+
+
+def test_the_store_imports_only_the_standard_library():
+    # the writers above load store.py on its own, without the package: the store's modules
+    # (schema, backends, mixins) import neither numpy nor torch, nor psycopg before a URL opens
+    code = ("import sys, skal.labeling.store; "
+            "print(sorted(m for m in ('numpy', 'torch', 'psycopg') if m in sys.modules))")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          env=subprocess_env(), timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip() == "[]"

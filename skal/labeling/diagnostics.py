@@ -31,7 +31,7 @@ from ..utils.atomic import write_atomic
 from ..stopping import round_report
 from .files import MODELS_DIR
 
-__all__ = ["compute_report", "load_report", "report_path"]
+__all__ = ["compute_report", "load_report", "report_path", "write_report"]
 
 
 def report_path(project_path, round_id):
@@ -140,12 +140,23 @@ def compute_report(store, project_path, round_id, estimator, X_stop, stop_sha, X
         n_test=len(y_held) or None, more=[batch_size, 5 * batch_size])
     report["stop_set"] = len(stop)
     report.update(_answer_times(store, classes))
-    _store(project_path, round_id, {"report": report, "stop_predictions": stop})
+    write_report(project_path, round_id, {"report": report, "stop_predictions": stop})
     return report
 
 
-def _store(project_path, round_id, record):
-    """Write a round's report file (atomically: the page reads it while rounds run)."""
+def write_report(project_path, round_id, record):
+    """Write a round's report file (atomically: the page reads it while rounds run).
+
+    Parameters
+    ----------
+    project_path : str
+        The project folder.
+    round_id : int
+        The round.
+    record : dict
+        JSON-serialisable: ``{"report": ..., "stop_predictions": ...}``, or ``{"report":
+        {"error": ...}}`` when the report could not be computed.
+    """
     path = report_path(project_path, round_id)
     os.makedirs(os.path.dirname(path), exist_ok=True)
     write_atomic(path, json.dumps(record))

@@ -394,7 +394,7 @@ def _stopping(store, project_path, round_id, estimator, X_all, rows, config, hel
               accuracy):
     """The round's stopping and calibration report (:mod:`skal.labeling.diagnostics`), stored
     next to its checkpoint; an error in it is reported there and does not fail the round."""
-    from .diagnostics import _store, compute_report
+    from .diagnostics import compute_report, write_report
 
     stop = [r for r in store.images() if in_holdout(r["sha256"], config["holdout"])]
     try:
@@ -405,5 +405,5 @@ def _stopping(store, project_path, round_id, estimator, X_all, rows, config, hel
             int(config["batch_size"]))
     except Exception as exc:  # noqa: BLE001 - the labels matter more than the diagnostics
         error = {"error": f"{type(exc).__name__}: {exc}"}
-        _store(project_path, round_id, {"report": error})
+        write_report(project_path, round_id, {"report": error})
         return error
