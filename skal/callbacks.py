@@ -7,8 +7,8 @@ import torch
 from skorch.callbacks import Callback
 from torch import nn
 
-from .utils.skorch_compat import module_names
 from .exceptions import DivergenceError
+from .utils.skorch_compat import module_names
 
 __all__ = ["DivergenceCheck", "MilestoneLR", "RecalibrateBatchNorm"]
 

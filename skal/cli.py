@@ -195,13 +195,12 @@ def _build_parser():
 
 def _default_method(args):
     """The recipe's own method (``bald`` for ``scratch``), for a command without --method."""
-    from types import SimpleNamespace
+    from .recipe import get_recipe
 
-    from .experiment.config import _lookup_recipe
-
-    given = SimpleNamespace(recipe=getattr(args, "recipe", "scratch"), encoder_width=None,
-                            encoder_epochs=None, encoder_batch_size=None, semi_supervised=None)
-    return _lookup_recipe(given).strategy
+    try:
+        return get_recipe(getattr(args, "recipe", "scratch")).strategy
+    except ValueError:  # the run's configuration reports the unknown recipe, with the options
+        return "bald"
 
 
 def _methods(args, registry):
@@ -247,7 +246,6 @@ def _configs(args, names, registry):
 
 
 def _run(args):
-    from .utils.validation import check_device
     from .experiment import (
         CURVE_PNG,
         METHODS,
@@ -256,6 +254,7 @@ def _run(args):
         run_experiment,
     )
     from .experiment.runner import check_estimator_params
+    from .utils.validation import check_device
 
     names = _methods(args, METHODS)
     several = args.methods is not None

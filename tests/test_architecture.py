@@ -23,7 +23,6 @@ PENDING_CYCLES = []
 
 # Private names imported from another package of skal, in modules other sessions own.
 PENDING_PRIVATE = {
-    ("skal.cli", "skal.experiment.config._lookup_recipe"),
 }
 
 

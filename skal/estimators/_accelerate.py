@@ -9,7 +9,13 @@ import torch
 from skorch.callbacks import LRScheduler
 from skorch.hf import AccelerateMixin
 
-from ..distributed import average_gradients, broadcast_module, broadcast_seeds, rank, world_size
+from ..distributed import (
+    average_gradients,
+    broadcast_module,
+    broadcast_seeds,
+    rank,
+    world_size,
+)
 from ._classifier import MCDropoutClassifier, ResNet18Classifier
 from .waal._classifier import WAALClassifier
 

@@ -26,16 +26,13 @@ from sklearn.preprocessing import LabelEncoder
 from skorch import NeuralNetClassifier
 from torch import nn
 
-from ._data_contract import ClassifierDataMixin, PoolPredictionMixin
-from ._mc_dropout import MCDropoutSamplingMixin
+from ..data import images_and_labels
+from ..nets.resnet import PreActResNet18, ResNet18
 from ..utils.params import Float, Int, Satisfies, check_params
-from ._precision import PrecisionMixin
 from ..utils.seeds import wrap_seed
 from ..utils.skorch_compat import (
     SkorchParamsMixin,
 )
-from ..data import images_and_labels
-from ._training import TrainingHooksMixin
 from ..utils.typing import ArrayLike, RandomStateLike
 from ..utils.validation import (
     accepted,
@@ -44,7 +41,10 @@ from ..utils.validation import (
     resolve_seed,
     torch_rng,
 )
-from ..nets.resnet import PreActResNet18, ResNet18
+from ._data_contract import ClassifierDataMixin, PoolPredictionMixin
+from ._mc_dropout import MCDropoutSamplingMixin
+from ._precision import PrecisionMixin
+from ._training import TrainingHooksMixin
 
 __all__ = ["MCDropoutClassifier", "ResNet18Classifier"]
 

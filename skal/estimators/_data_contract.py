@@ -13,8 +13,7 @@ from sklearn.preprocessing import LabelEncoder
 from sklearn.utils.validation import check_is_fitted
 from skorch.utils import is_dataset
 
-from ..data import Pool, as_pool, is_lazy_pool
-from ..data import is_image_source
+from ..data import Pool, as_pool, is_image_source, is_lazy_pool
 from ..utils.typing import ArrayLike
 from ..utils.validation import validate_images, validate_labels
 

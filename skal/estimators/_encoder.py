@@ -46,17 +46,10 @@ from skorch import NeuralNet
 from skorch.callbacks import Callback
 from torch import nn
 
-from ..utils.params import Float, Int, Satisfies, check_params
 from ..data import Pool, as_pool, is_lazy_pool
-from ._simclr import (
-    BACKBONES,
-    ContrastiveTrainingMixin,
-    SimCLRNet,
-    SimCLRNetworksMixin,
-    lightly_parts,
-)
+from ..nets.resnet import PreActResNet18, ResNet18Base
+from ..utils.params import Float, Int, Satisfies, check_params
 from ..utils.skorch_compat import SkorchParamsMixin
-from ._training import TrainingHooksMixin
 from ..utils.typing import ArrayLike, RandomStateLike
 from ..utils.validation import (
     check_device,
@@ -65,7 +58,14 @@ from ..utils.validation import (
     torch_rng,
     validate_images,
 )
-from ..nets.resnet import PreActResNet18, ResNet18Base
+from ._simclr import (
+    BACKBONES,
+    ContrastiveTrainingMixin,
+    SimCLRNet,
+    SimCLRNetworksMixin,
+    lightly_parts,
+)
+from ._training import TrainingHooksMixin
 
 __all__ = ["ContrastiveEncoder", "InitTrunk", "init_trunk"]
 

@@ -33,7 +33,13 @@ from skorch.callbacks import PassthroughScoring
 from skorch.utils import TeeGenerator, to_tensor
 from torch.nn import functional as F
 
+from ..data.transforms import strong_augment, weak_augment
+from ..exceptions import DivergenceError
 from ..utils.params import Choice, Float, Int, Satisfies
+from ..utils.skorch_compat import add_default_callbacks, dataset_arrays, set_training
+from ..utils.typing import ArrayLike
+from ..utils.validation import validate_labels
+from ._classifier import MCDropoutClassifier, ResNet18Classifier
 from ._precision import as_float32, to_memory_format
 from ._semi_supervised import (
     UnlabeledRowsMixin,
@@ -41,13 +47,7 @@ from ._semi_supervised import (
     split_labeled,
     unlabeled_mask,
 )
-from ..utils.skorch_compat import add_default_callbacks, dataset_arrays, set_training
 from ._training import batch_bounds
-from ..utils.typing import ArrayLike
-from ..utils.validation import validate_labels
-from ._classifier import MCDropoutClassifier, ResNet18Classifier
-from ..exceptions import DivergenceError
-from ..data.transforms import strong_augment, weak_augment
 
 __all__ = ["FixMatchClassifier", "FixMatchMCDropoutClassifier", "FixMatchMixin"]
 

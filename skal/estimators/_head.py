@@ -12,10 +12,10 @@ from typing import Any, ClassVar
 
 import torch
 
+from ..nets.head import EmbeddingHead
 from ..utils.params import Float, Int
 from ..utils.typing import RandomStateLike
 from ._classifier import MCDropoutClassifier
-from ..nets.head import EmbeddingHead
 
 __all__ = ["EmbeddingHeadClassifier"]
 

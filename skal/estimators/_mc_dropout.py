@@ -21,13 +21,13 @@ import torch
 from sklearn.utils.validation import check_is_fitted
 from torch import nn
 
+from ..data import is_lazy_pool
 from ..utils.modes import EvalMode
 from ..utils.params import Int, check_params
-from ..data import is_lazy_pool
-from ._precision import as_float32, to_memory_format
 from ..utils.skorch_compat import predict_nonlinearity
 from ..utils.typing import ArrayLike, RandomStateLike
 from ..utils.validation import resolve_seed, torch_rng
+from ._precision import as_float32, to_memory_format
 
 __all__ = ["ConsistentDropout", "MCDropoutSamplingMixin"]
 

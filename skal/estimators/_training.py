@@ -15,11 +15,11 @@ from skorch.utils import to_tensor
 from torch import nn
 from torch.utils.data import DataLoader, RandomSampler, Sampler, SequentialSampler
 
+from ..callbacks import DivergenceCheck
 from ..utils.modes import EvalMode
 from ..utils.params import Int
-from ._precision import to_memory_format
 from ..utils.skorch_compat import add_default_callbacks, set_training
-from ..callbacks import DivergenceCheck
+from ._precision import to_memory_format
 
 __all__ = ["TrainingHooksMixin", "batch_bounds"]
 

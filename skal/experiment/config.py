@@ -16,8 +16,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..utils.seeds import derive_seed
 from ..exceptions import ConfigError
+from ..utils.seeds import derive_seed
 
 __all__ = ["BUILTIN_METHODS", "BUILTIN_RECIPES", "ExperimentConfig", "derive_seed",
            "option_fields"]

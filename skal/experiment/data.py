@@ -15,8 +15,7 @@ from typing import Any
 import numpy as np
 from sklearn.model_selection import train_test_split
 
-from ..data import RESIZE_HINT
-from ..data import load_images
+from ..data import RESIZE_HINT, load_images
 from ..datasets import load_dataset
 from ..exceptions import ConfigError
 from .config import (

@@ -13,17 +13,21 @@ import numpy as np
 from skorch.callbacks import LRScheduler
 from torch.optim.lr_scheduler import CosineAnnealingLR
 
-from ..query import badge, batch_bald, coreset, power_bald, typiclust
 from ..estimators.bgadl import PAPER_GEN_WEIGHT, BGADLClassifier
+from ..estimators.waal import WAALClassifier
 from ..query import (
+    badge,
     bald,
+    batch_bald,
+    coreset,
     entropy_sampling,
     margin_sampling,
+    power_bald,
     random_sampling,
+    typiclust,
     uncertainty_sampling,
     waal_uncertainty_diversity,
 )
-from ..estimators.waal import WAALClassifier
 
 __all__ = [
     "METHODS",

@@ -39,15 +39,15 @@ from sklearn.utils._param_validation import make_constraint
 from tqdm.auto import tqdm
 
 from ..estimators import bgadl as augment
-from ..utils.divergence import diverged_epoch, train_losses
-from ..utils.params import class_constraints
-from ..utils.validation import check_device
 from ..exceptions import (
     ChanceAccuracyWarning,
     ConfigError,
     DeviceError,
     DivergenceError,
 )
+from ..utils.divergence import diverged_epoch, train_losses
+from ..utils.params import class_constraints
+from ..utils.validation import check_device
 from .callbacks import RoundContext, RunCallback
 from .config import (
     ExperimentConfig,

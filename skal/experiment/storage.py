@@ -27,9 +27,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from ..exceptions import RunFolderError
 from ..utils.atomic import TMP_PREFIX as _TMP_PREFIX
 from ..utils.atomic import write_atomic
-from ..exceptions import RunFolderError
 from .config import ExperimentConfig, option_name, option_setting
 
 try:

@@ -27,8 +27,8 @@ import os
 
 import numpy as np
 
-from ..utils.atomic import write_atomic
 from ..stopping import round_report
+from ..utils.atomic import write_atomic
 from .files import MODELS_DIR
 
 __all__ = ["compute_report", "load_report", "report_path", "write_report"]

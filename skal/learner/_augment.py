@@ -10,10 +10,10 @@ import warnings
 import numpy as np
 from sklearn.base import clone
 
-from ..utils.divergence import diverged_epoch, train_losses
-from ._rows import stack
-from ..utils.validation import as_float_images
 from ..exceptions import DivergenceError
+from ..utils.divergence import diverged_epoch, train_losses
+from ..utils.validation import as_float_images
+from ._rows import stack
 
 __all__ = ["LearnerAugmentMixin"]
 

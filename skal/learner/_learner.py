@@ -17,14 +17,14 @@ import numpy as np
 from sklearn.base import BaseEstimator, MetaEstimatorMixin, clone
 from sklearn.utils import _safe_indexing, check_consistent_length
 
+from ..query import bald
+from ..utils.typing import ArrayLike, RandomStateLike
+from ..utils.validation import accepts
 from ._augment import LearnerAugmentMixin
 from ._params import LearnerParamsMixin
 from ._predict import LearnerPredictionMixin
 from ._protocol import ModALProtocolMixin
 from ._rows import as_rows, n_rows
-from ..query import bald
-from ..utils.typing import ArrayLike, RandomStateLike
-from ..utils.validation import accepts
 
 __all__ = ["ActiveLearner"]
 

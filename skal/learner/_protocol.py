@@ -11,8 +11,8 @@ with the learner's ``random_state``.
 import numpy as np
 from sklearn.utils import _safe_indexing, check_consistent_length
 
-from ._rows import as_rows, n_rows, sample_shape, stack
 from ..utils.validation import resolve_seed
+from ._rows import as_rows, n_rows, sample_shape, stack
 
 __all__ = ["ModALProtocolMixin"]
 

@@ -3,7 +3,6 @@
 from .head import EmbeddingHead
 from .lenet import BGADLLeNet
 from .resnet import PreActResNet18, ResNet18
-
 from .vae_acgan import (
     AuxiliaryClassifier,
     Discriminator,

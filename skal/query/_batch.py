@@ -27,11 +27,14 @@ from typing import Any
 import numpy as np
 from sklearn.utils import _safe_indexing
 
-from ._docstrings import fill_doc
+from ..calibration import TemperatureScaling, tempering
 from ..data import n_pool_rows, pool_rows
 from ..utils.params import COUNT, SEED, Choice, Satisfies, validates
-from ._scores import bald_scores, entropy, least_confidence, margin
 from ..utils.seeds import draw_seed
+from ..utils.typing import ArrayLike, Learner, QueryResult, RandomStateLike
+from ..utils.validation import as_generator, check_n_instances
+from ._docstrings import fill_doc
+from ._scores import bald_scores, entropy, least_confidence, margin
 from ._strategy import (
     EMBEDDING,
     check_mc_dropout,
@@ -39,9 +42,6 @@ from ._strategy import (
     final_estimator,
     labeled_features,
 )
-from ..utils.typing import ArrayLike, Learner, QueryResult, RandomStateLike
-from ..utils.validation import as_generator, check_n_instances
-from ..calibration import TemperatureScaling, tempering
 from .selection import (
     MODE,
     TEMPERATURE,

@@ -38,11 +38,14 @@ from typing import Any
 import numpy as np
 from sklearn.utils import _safe_indexing
 
-from ._docstrings import fill_doc
+from ..calibration import TemperatureScaling, tempering
 from ..data import pool_rows
 from ..utils.params import COUNT, SEED, Choice, Int, validates
-from ._scores import select_top
 from ..utils.seeds import draw_seed
+from ..utils.typing import ArrayLike, Learner, QueryResult, RandomStateLike
+from ..utils.validation import as_generator, check_n_instances
+from ._docstrings import fill_doc
+from ._scores import select_top
 from ._strategy import (
     EMBEDDING,
     check_mc_dropout,
@@ -50,9 +53,6 @@ from ._strategy import (
     final_estimator,
     labeled_features,
 )
-from ..calibration import TemperatureScaling, tempering
-from ..utils.typing import ArrayLike, Learner, QueryResult, RandomStateLike
-from ..utils.validation import as_generator, check_n_instances
 from .selection import (
     PURITY_THRESHOLD,
     RADIUS,

@@ -8,15 +8,15 @@ import warnings
 import numpy as np
 
 from .. import distributed as _process_group
-from ..utils import topk as _topk
-from ._docstrings import fill_doc
 from ..calibration import TemperatureScaling, tempering
 from ..data import n_pool_rows, pool_view
+from ..utils import topk as _topk
 from ..utils.params import COUNT, SEED, validates
 from ..utils.seeds import draw_seed
 from ..utils.typing import ArrayLike, Learner, QueryResult, RandomStateLike
 from ..utils.validation import as_generator, check_n_instances, resolve_seed
-from ._scores import bald_scores, entropy, least_confidence, margin, select_top
+from ._docstrings import fill_doc
+from ._scores import bald_scores, entropy, least_confidence, margin
 from ._strategy import check_mc_dropout, estimator_and_transform, scan_pool
 
 __all__ = [

@@ -2,7 +2,12 @@
 and the samples it generates, and :class:`GenerativeAugmenter`, the VAE-ACGAN on its own as a
 scikit-learn resampler."""
 
-from ._classifier import PAPER_GEN_WEIGHT, BGADLClassifier, BGADLMCDropoutClassifier, BGADLMixin
+from ._classifier import (
+    PAPER_GEN_WEIGHT,
+    BGADLClassifier,
+    BGADLMCDropoutClassifier,
+    BGADLMixin,
+)
 
 __all__ = [
     "BGADLMixin",

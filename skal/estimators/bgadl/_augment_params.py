@@ -4,10 +4,10 @@ validation of the images and labels that ``fit``, ``sample`` and ``generate`` ta
 import numpy as np
 from sklearn.utils import check_consistent_length, column_or_1d
 
-from ._generation import check_unit_range
 from ...utils.params import Choice, Float, Int, check_params
 from ...utils.validation import check_device, validate_images
 from ._classifier import BETAS, bgadl_counterpart
+from ._generation import check_unit_range
 
 __all__ = ["AUGMENTER_CONSTRAINTS", "check_augmenter_params", "known_labels", "unit_images"]
 

@@ -4,12 +4,17 @@ fit, and divergence messages worded in the augmenter's parameters."""
 import torch
 from sklearn.preprocessing import LabelEncoder
 
-from ._augment_params import check_augmenter_params, unit_images
-from ...utils.skorch_compat import set_training
-from ...utils.validation import validate_labels
-from ._classifier import PAPER_GEN_WEIGHT, BGADLMCDropoutClassifier, BGADLMixin, bgadl_counterpart
 from ...exceptions import DivergenceError
 from ...nets.vae_acgan import AuxiliaryClassifier
+from ...utils.skorch_compat import set_training
+from ...utils.validation import validate_labels
+from ._augment_params import check_augmenter_params, unit_images
+from ._classifier import (
+    PAPER_GEN_WEIGHT,
+    BGADLMCDropoutClassifier,
+    BGADLMixin,
+    bgadl_counterpart,
+)
 
 __all__ = ["fit_augmenter", "make_net"]
 

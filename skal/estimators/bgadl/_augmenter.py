@@ -25,12 +25,12 @@ import torch
 from sklearn.base import BaseEstimator
 from sklearn.utils.validation import check_is_fitted
 
-from ._augment_params import AUGMENTER_CONSTRAINTS, known_labels, unit_images
-from ._augment_training import fit_augmenter
 from ...exceptions import DivergenceError
 from ...utils.seeds import wrap_seed
 from ...utils.typing import ArrayLike, RandomStateLike
 from ...utils.validation import resolve_seed
+from ._augment_params import AUGMENTER_CONSTRAINTS, known_labels, unit_images
+from ._augment_training import fit_augmenter
 
 try:  # optional dependency
     from imblearn.base import BaseSampler as _SamplerBase

@@ -28,6 +28,10 @@ import torch
 from sklearn.base import clone
 from skorch.callbacks import PassthroughScoring
 
+from ...callbacks import RecalibrateBatchNorm
+from ...nets.vae_acgan import (
+    AuxiliaryClassifier,
+)
 from ...utils.params import Choice, Float, Int, Satisfies
 from ...utils.seeds import derive_seed
 from ...utils.skorch_compat import (
@@ -36,11 +40,11 @@ from ...utils.skorch_compat import (
 )
 from ...utils.typing import ArrayLike
 from ...utils.validation import accepts, resolve_seed
-from ...callbacks import RecalibrateBatchNorm
 from .._classifier import MCDropoutClassifier, ResNet18Classifier
-from ...nets.vae_acgan import (
-    AuxiliaryClassifier,
-)
+from ._data import BGADLFitDataMixin
+from ._generation import BGADLGenerationMixin
+from ._networks import BGADLNetworksMixin
+from ._step import BGADLStepMixin
 
 __all__ = ["BGADLMixin", "BGADLClassifier", "BGADLMCDropoutClassifier"]
 

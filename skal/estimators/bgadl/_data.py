@@ -11,9 +11,9 @@ from typing import Any
 import numpy as np
 import torch
 
-from ._generation import check_unit_range
 from ...utils.params import Int
 from ...utils.skorch_compat import dataset_arrays, full_length
+from ._generation import check_unit_range
 
 __all__ = ["BGADLFitDataMixin"]
 

@@ -7,11 +7,11 @@ import torch
 from sklearn.utils import column_or_1d
 from sklearn.utils.validation import check_is_fitted
 
+from ...exceptions import DivergenceError
+from ...nets.vae_acgan import reparameterize
 from ...utils.modes import EvalMode
 from ...utils.typing import ArrayLike, RandomStateLike
 from ...utils.validation import resolve_seed
-from ...exceptions import DivergenceError
-from ...nets.vae_acgan import reparameterize
 
 __all__ = ["BGADLGenerationMixin", "check_unit_range"]
 

@@ -14,8 +14,8 @@ from typing import Any
 
 import torch
 
-from ...utils.validation import accepts
 from ...nets.vae_acgan import Discriminator, Encoder, Generator, init_normal_
+from ...utils.validation import accepts
 
 __all__ = ["GAN_NETS", "BGADLNetworksMixin"]
 

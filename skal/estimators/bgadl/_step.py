@@ -15,8 +15,7 @@ from skorch.dataset import unpack_data
 from skorch.utils import TeeGenerator, to_tensor
 from torch.nn import functional as F
 
-from ...utils.modes import GENERATED_BATCHNORM, EvalMode, Frozen
-from ...utils.skorch_compat import set_training
+from ...data.transforms import random_crop_flip
 from ...exceptions import DivergenceError
 from ...losses import (
     discriminator_loss,
@@ -25,7 +24,8 @@ from ...losses import (
     masked_cross_entropy,
 )
 from ...nets.vae_acgan import reparameterize
-from ...data.transforms import random_crop_flip
+from ...utils.modes import GENERATED_BATCHNORM, EvalMode, Frozen
+from ...utils.skorch_compat import set_training
 
 __all__ = ["BGADLStepMixin", "warmup_weight"]
 

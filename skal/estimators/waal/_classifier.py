@@ -31,6 +31,11 @@ import torch
 from skorch.callbacks import PassthroughScoring
 from torch import nn
 
+from ...callbacks import MilestoneLR
+from ...losses import (
+    UNCERTAINTY_ALIASES,
+)
+from ...nets.waal import NAMED_FEATURES, WAALNet
 from ...utils.params import (
     Choice,
     Float,
@@ -41,15 +46,10 @@ from ...utils.params import (
 )
 from ...utils.skorch_compat import add_default_callbacks
 from ...utils.typing import ArrayLike, RandomStateLike
+from .._classifier import MCDropoutClassifier
 from ._networks import WAALNetworksMixin
 from ._scoring import WAALScoringMixin
 from ._training import COEF_ALIASES, WAALTrainingMixin
-from ...callbacks import MilestoneLR
-from .._classifier import MCDropoutClassifier
-from ...losses import (
-    UNCERTAINTY_ALIASES,
-)
-from ...nets.waal import NAMED_FEATURES, WAALNet
 
 __all__ = ["AUTHORS_CODE", "WAALClassifier"]
 

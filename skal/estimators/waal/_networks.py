@@ -12,9 +12,15 @@ from typing import Any
 
 import torch
 
+from ...nets.waal import (
+    WAALCritic,
+    WAALHead,
+    WAALNet,
+    infer_out_features,
+    make_features,
+)
 from ...utils.modes import EvalMode
 from ...utils.validation import accepts
-from ...nets.waal import WAALCritic, WAALHead, WAALNet, infer_out_features, make_features
 
 __all__ = ["WAALNetworksMixin"]
 

@@ -13,13 +13,13 @@ import torch
 from sklearn.utils.validation import check_is_fitted
 from torch.nn import functional as F
 
-from ...utils.modes import EvalMode
-from ...utils.params import Float, check_params
 from ...data import is_lazy_pool
-from .._precision import to_memory_format
-from ...utils.typing import ArrayLike
 from ...exceptions import DivergenceError
 from ...losses import UNCERTAINTY_ALIASES, waal_query_score
+from ...utils.modes import EvalMode
+from ...utils.params import Float, check_params
+from ...utils.typing import ArrayLike
+from .._precision import to_memory_format
 
 __all__ = ["WAALScoringMixin"]
 

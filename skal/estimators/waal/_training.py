@@ -21,6 +21,10 @@ import torch
 from sklearn.preprocessing import LabelEncoder
 from skorch.utils import TeeGenerator, to_tensor
 
+from ...exceptions import DivergenceError
+from ...losses import gradient_penalty, waal_adversarial_loss, waal_bias_coefficient
+from ...utils.skorch_compat import dataset_arrays, set_training
+from ...utils.validation import validate_labels
 from .._precision import as_float32, to_memory_format
 from .._semi_supervised import (
     UnlabeledRowsMixin,
@@ -28,11 +32,7 @@ from .._semi_supervised import (
     split_labeled,
     unlabeled_mask,
 )
-from ...utils.skorch_compat import dataset_arrays, set_training
 from .._training import batch_bounds
-from ...utils.validation import validate_labels
-from ...exceptions import DivergenceError
-from ...losses import gradient_penalty, waal_adversarial_loss, waal_bias_coefficient
 
 __all__ = ["COEF_ALIASES", "PairedBatches", "WAALTrainingMixin"]
 
