@@ -14,18 +14,6 @@ _spec.loader.exec_module(arch)
 
 MAX_CLASS_LINES = 400
 
-# Classes over the limit whose modules other sessions own while this test is written; each entry
-# is a strict xfail, so the test fails as soon as the class is split and the entry must go.
-PENDING_SPLITS = {}
-
-# Import cycles through deferred (function-level) imports that are known and tolerated (none).
-PENDING_CYCLES = []
-
-# Private names imported from another package of skal, in modules other sessions own.
-PENDING_PRIVATE = {
-}
-
-
 def _closure(graph, start):
     seen, stack = set(), [start]
     while stack:
@@ -101,7 +89,7 @@ def test_the_floors_are_measured():
 
 
 def test_no_private_name_crosses_a_package_boundary():
-    assert set(arch.cross_package_private()) - PENDING_PRIVATE == set()
+    assert arch.cross_package_private() == []
 
 
 def test_crossing_private_names_are_found(tmp_path):

@@ -21,8 +21,8 @@ def wrap_seed(value: int) -> int:
 
     Parameters
     ----------
-    value : int or numpy integer
-        Any integer (a seed plus a round number, a numpy draw, ...).
+    value : int
+        Any integer, a numpy integer too (a seed plus a round number, a numpy draw, ...).
 
     Returns
     -------
