@@ -1,7 +1,7 @@
 """skal's BatchBALD selector next to batchbald-redux's, on the same MC-dropout probabilities.
 
 Both run the same greedy algorithm (exact joint entropies while C^|A| <= M configurations, M
-sampled configurations beyond; ``tests/test_batch_selection.py`` checks that they pick the same
+sampled configurations beyond; ``tests/query/test_batch_selection.py`` checks that they pick the same
 batch when everything is exact). This measures the CPU time of one batch (process CPU time, one
 thread; memory is not compared here: redux's allocations are torch tensors, which tracemalloc
 does not see), on random probabilities drawn from a Dirichlet

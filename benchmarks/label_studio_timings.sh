@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # What the Label Studio test costs: installing Label Studio 1.23.2 into a fresh environment (the
 # block of scripts/setup.sh, into a temporary folder; the pip cache as it is) and running
-# tests/test_label_studio.py (the server's start-up is printed by its fixture). Appends one entry to
+# tests/labeling/test_label_studio.py (the server's start-up is printed by its fixture). Appends one entry to
 # benchmarks/results/label_studio/timings.log with the machine's cores and load.
 # Usage: bash benchmarks/label_studio_timings.sh [--no-install]
 set -euo pipefail
@@ -19,7 +19,7 @@ mkdir -p "$(dirname "$out")"
     rm -rf "$tmp"
   fi
   start=$SECONDS
-  .venv/bin/python -m pytest -q -p no:cacheprovider -s tests/test_label_studio.py --durations=3 2>&1 \
+  .venv/bin/python -m pytest -q -p no:cacheprovider -s tests/labeling/test_label_studio.py --durations=3 2>&1 \
     | grep -E "Label Studio up in|passed|failed|skipped|s (setup|call)"
-  echo "[test] tests/test_label_studio.py: $((SECONDS - start)) s wall"
+  echo "[test] tests/labeling/test_label_studio.py: $((SECONDS - start)) s wall"
 } | tee -a "$out"

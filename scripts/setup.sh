@@ -32,7 +32,7 @@ if ! "$VENV/bin/python" -c "import skal, skorch, imblearn, pytest, starlette, uv
   # skal.ContrastiveEncoder's NT-Xent loss and projection head (setup.cfg's `ssl` extra), with
   # --no-deps: they need only torch, and lightly's pytorch-lightning and hydra-core are not used
   "$VENV/bin/pip" install -q --no-deps "lightly==1.6.0"
-  # test-only references of tests/test_batch_selection.py (setup.cfg's `reference` extra), with
+  # test-only references of tests/query/test_batch_selection.py (setup.cfg's `reference` extra), with
   # --no-deps because their own pins clash with skal's; the tests skip if this fails
   "$VENV/bin/pip" install -q --no-deps "batchbald-redux==2.0.5" "toma>=1.1,<2" "baal==2.1.0" \
     "structlog>=22" "torchmetrics>=1.7" "lightning-utilities>=0.15" "scikit-activeml==1.0.1" \
@@ -74,7 +74,7 @@ if ! { command -v initdb || ls /usr/lib/postgresql/*/bin/initdb; } >/dev/null 2>
 fi
 # A failing import here ends the script with an error (set -e applies to an assignment), never "ready".
 versions=$("$VENV/bin/python" -c 'import skal, torch, skorch, sklearn; print(f"torch {torch.__version__}, skorch {skorch.__version__}, scikit-learn {sklearn.__version__}")')
-# Label Studio for tests/test_label_studio.py, in an environment of its own: label-studio 1.23.2 pins
+# Label Studio for tests/labeling/test_label_studio.py, in an environment of its own: label-studio 1.23.2 pins
 # Django and, through label-studio-sdk's opencv-python-headless 4.12, numpy < 2.3, which cannot sit
 # beside skal's. sentry-sdk 3 dropped an option that label-studio 1.23.2 passes at start-up, hence < 3.
 # Reached only once skal's environment imports; SKAL_SKIP_LABEL_STUDIO=1 skips it (the test skips too).
@@ -87,6 +87,6 @@ if [ "${SKAL_SKIP_LABEL_STUDIO:-0}" != 1 ] && ! "$LS_VENV/bin/python" -c \
   { [ -x "$LS_VENV/bin/python" ] || "$PY" -m venv "$LS_VENV"; } \
     && "$LS_VENV/bin/pip" install -q "label-studio==1.23.2" "sentry-sdk<3" \
     && echo "[setup] Label Studio installed in $((SECONDS - ls_start)) s" \
-    || echo "[setup] warning: could not install Label Studio into $LS_VENV; tests/test_label_studio.py will be skipped"
+    || echo "[setup] warning: could not install Label Studio into $LS_VENV; tests/labeling/test_label_studio.py will be skipped"
 fi
 echo "[setup] ready: $VENV ($versions)"

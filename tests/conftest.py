@@ -10,7 +10,7 @@ from skal.datasets import load_digits_images
 
 # One thread per test process: with more, OpenMP threads that share the 2 CI cores with any other
 # process spin and get descheduled (measured here: the suite stalled at 12 % after 30 min with 2
-# threads beside two benchmark processes, and ran tests/test_classifier.py in 10 s with 1).
+# threads beside two benchmark processes, and ran tests/estimators/test_classifier.py in 10 s with 1).
 torch.set_num_threads(int(os.environ.get("SKAL_TEST_THREADS", "1")))
 
 

@@ -2,7 +2,7 @@
 refactor of the active-learning loop can prove them unchanged (``test_reference_loops.py``).
 
 ``python tests/reference_loops.py`` (from the repository root, ``OMP_NUM_THREADS=1``) writes
-``tests/data/reference_loops/``: per run, its ``results.jsonl`` without the wall-clock columns and
+``tests/fixtures/reference_loops/``: per run, its ``results.jsonl`` without the wall-clock columns and
 its labelled pool indices in acquisition order; per labelling round, the batch it picked (image
 ids, scores, guesses, confidences). ``machine.json`` records the torch build and CPU kernels:
 the same seed gives other weights with other kernels, so the files are compared on such a
@@ -14,7 +14,7 @@ import os
 import sys
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-REFERENCE = os.path.join(HERE, "data", "reference_loops")
+REFERENCE = os.path.join(HERE, "fixtures", "reference_loops")
 
 #: wall-clock columns of results.jsonl (never reproducible)
 TIMINGS = ("fit_seconds", "query_seconds")

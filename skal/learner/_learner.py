@@ -59,7 +59,7 @@ class ActiveLearner(LearnerParamsMixin, LearnerAugmentMixin, ModALProtocolMixin,
     * *Fitting at construction.* modAL's learners fit when ``X_training`` and ``y_training`` are
       given to the constructor, so this one does too; with neither, ``__init__`` stores the
       parameters and nothing else. (scikit-learn's ``check_do_not_raise_errors_in_init_or_set_params``
-      fails for that reason; see ``tests/test_learner.py``.)
+      fails for that reason; see ``tests/learner/test_learner.py``.)
     * *Reading ``learner.estimator``.* modAL's ``Committee`` reads
       ``learner.estimator.classes_`` and its MC-dropout strategies
       ``learner.estimator.module_``, i.e. the *fitted* estimator. So the attribute

@@ -12,7 +12,7 @@ skal has its own :class:`BasicBlock` rather than importing torchvision's: import
 ``torchvision.models`` pulls in ``torch._dynamo``, sympy and triton and used to be a third of the
 CPU time of ``import skal``. The block has torchvision's layers, names and construction order, so
 state dicts load both ways and a seeded net gets bit-identical initial weights
-(``tests/test_resnet_block.py``).
+(``tests/nets/test_resnet_block.py``).
 """
 
 from torch import nn

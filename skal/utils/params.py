@@ -8,7 +8,7 @@ checked at every call. A bad value raises scikit-learn's ``InvalidParameterError
 ... Got ... instead.".
 
 The machinery is scikit-learn's ``sklearn.utils._param_validation``, which is private. Everything
-skal takes from it is imported here and nowhere else, and ``tests/test_params.py`` pins what skal
+skal takes from it is imported here and nowhere else, and ``tests/utils/test_params.py`` pins what skal
 relies on, so a scikit-learn release that changes it breaks this one file, loudly. What skal adds:
 
 * :class:`Int` and :class:`Float`: scikit-learn's ``Interval`` without ``bool`` (``True`` is an

@@ -4,7 +4,7 @@ skal's estimators are skorch nets that also obey scikit-learn's rules, and a few
 need skorch's private behaviour: what its ``__init__`` sets, how ``__setattr__`` registers torch
 components, which attributes ``_get_param_names`` lists, how ``set_params`` treats an optimizer's
 parameters, and where the training data sit in the dataset its fit loop hands to
-``get_iterator``. Each assumption is used here and nowhere else, and ``tests/test_skorch_compat.py``
+``get_iterator``. Each assumption is used here and nowhere else, and ``tests/utils/test_skorch_compat.py``
 pins each one against the installed skorch, so a skorch release that changes one breaks this file
 and its test, loudly, instead of every estimator quietly.
 """

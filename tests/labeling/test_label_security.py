@@ -25,7 +25,7 @@ from skal.labeling.app import start_server
 
 TINY = dict(batch_size=4, width=2, epochs=1, min_steps=0, mc_samples=2, holdout=0.0)
 SECRET = b"TOP-SECRET-CONTENT"
-LABELING = pathlib.Path(__file__).resolve().parents[1] / "skal" / "labeling"
+LABELING = pathlib.Path(__file__).resolve().parents[2] / "skal" / "labeling"
 
 
 def request(base, method, path, body=None, headers=None, raw_body=None, host_header=None):

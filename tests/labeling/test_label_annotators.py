@@ -18,7 +18,7 @@ from skal.labeling.store import (
 )
 
 TINY = dict(batch_size=6, width=2, epochs=1, min_steps=0, mc_samples=2, holdout=0.0)
-DATA = os.path.join(os.path.dirname(os.path.abspath(__file__)), "data")
+DATA = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "fixtures")
 
 
 @pytest.fixture

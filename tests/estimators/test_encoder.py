@@ -24,7 +24,7 @@ pytest.importorskip("lightly.loss", reason="lightly is in setup.cfg's ssl extra 
 from skal import ContrastiveEncoder  # noqa: E402
 from skal.data import Pool  # noqa: E402
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 
 def _enc(**kw):
