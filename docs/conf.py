@@ -122,8 +122,10 @@ class _FloorsDirective(Directive):
     def run(self):
         import importlib.util
 
+        # found beside the package (the docs may be built from a copy of docs/)
+        checkout = os.path.dirname(os.path.dirname(os.path.abspath(skal.__file__)))
         spec = importlib.util.spec_from_file_location(
-            "skal_architecture", os.path.join(ROOT, "scripts", "architecture.py"))
+            "skal_architecture", os.path.join(checkout, "scripts", "architecture.py"))
         arch = importlib.util.module_from_spec(spec)
         spec.loader.exec_module(arch)
         lines = []
