@@ -114,14 +114,8 @@ def test_private_imports_are_found():
     assert not arch._private("ResNet18")
 
 
-# Re-exports marked noqa F401 that are public API (documented), and one in a module another
-# session owns; an old import path kept alive by a shim is not allowed back.
-ALLOWED_REEXPORTS = {
-    ("skal.labeling.project", "in_holdout"),  # pending: skal.labeling is being reworked
-}
-
-
 def test_no_old_import_path_shims():
+    # a name imported only to keep an old import path alive (marked noqa F401) is not allowed back
     found = {(module, name) for module, _, text in arch.noqa_shims()
              for name in [text.split(" import ", 1)[-1].split()[0].strip("(,")]}
-    assert found - ALLOWED_REEXPORTS == set(), found
+    assert found == set(), found

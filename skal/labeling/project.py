@@ -20,7 +20,6 @@ from .project_answers import AnsweringMixin, BatchItem, BatchMixin
 from .project_export import ExportMixin
 from .project_rounds import TrainingMixin
 from .project_team import TeamMixin
-from .rounds import in_holdout  # noqa: F401 (importable from here, as before the split)
 from .settings import DEFAULT_CONFIG, available_strategies, check_config
 from .store import DB_NAME, LabelStore, is_url, project_store
 

@@ -174,7 +174,7 @@ def test_training_needs_two_classes_and_a_failed_round_keeps_the_labels(project,
 
 
 def test_holdout_is_fixed_by_content_hash(project):
-    from skal.labeling.project import in_holdout
+    from skal.labeling.rounds import in_holdout
 
     hashes = [r["sha256"] for r in project.store.images()]
     held = [h for h in hashes if in_holdout(h, 0.25)]
