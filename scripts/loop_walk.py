@@ -5,7 +5,7 @@ epoch) and, from round 1's ``on_round_begin`` to its ``on_round_end``, records e
 between two skal modules (``sys.setprofile``): the modules the round walks through, and those
 at the loop level (``skal.experiment.*``, ``skal.learner``, ``skal.labeling.*``,
 ``skal.recipe``) with their call edges. Then it counts, with ``ast`` over the sources, the
-places where the three loops (``skal/learner.py``, ``skal/experiment/runner.py``,
+places where the three loops (``skal/learner/_learner.py``, ``skal/experiment/runner.py``,
 ``skal/labeling/rounds.py``) call an estimator's ``fit`` or a query strategy themselves, and
 where they go through an :class:`skal.ActiveLearner` instead.
 """
@@ -19,7 +19,7 @@ import tempfile
 import warnings
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-LOOPS = ("skal/learner.py", "skal/experiment/runner.py", "skal/labeling/rounds.py")
+LOOPS = ("skal/learner/_learner.py", "skal/experiment/runner.py", "skal/labeling/rounds.py")
 LOOP_LEVEL = ("skal.experiment", "skal.learner", "skal.labeling", "skal.recipe")
 #: the names a loop calls a query strategy by (``strategy(model, X_pool, ...)``)
 _STRATEGY_NAMES = ("query_strategy", "strategy", "func")
@@ -97,20 +97,29 @@ def call_sites():
     return found
 
 
+def _unit(module):
+    """A module at the loop level, with the learner package's private modules as the learner
+    (they were one module, ``skal/learner.py``, with its ``skal._learner_*`` helpers, before the
+    package was laid out in floors)."""
+    return "skal.learner" if module.startswith("skal.learner.") else module
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--modules", action="store_true", help="list every module entered")
     args = parser.parse_args(argv)
     sys.path.insert(0, ROOT)
     modules, edges = walk()
-    loop = sorted(m for m in modules if m.startswith(LOOP_LEVEL))
+    loop = sorted({_unit(m) for m in modules if m.startswith(LOOP_LEVEL)})
     print(f"one skal run round (round 1 of bald): {len(modules)} skal modules entered, "
           f"{len(loop)} at the loop level")
     print("  loop level: " + ", ".join(loop))
     if args.modules:
         print("  all: " + ", ".join(sorted(modules)))
-    loop_edges = {e: n for e, n in edges.items() if e[0].startswith(LOOP_LEVEL)
-                  and e[1].startswith(LOOP_LEVEL)}
+    loop_edges = collections.Counter()
+    for (a, b), n in edges.items():
+        if a.startswith(LOOP_LEVEL) and b.startswith(LOOP_LEVEL) and _unit(a) != _unit(b):
+            loop_edges[_unit(a), _unit(b)] += n
     print(f"  calls between loop-level modules: {sum(loop_edges.values())} over "
           f"{len(loop_edges)} edges")
     for (a, b), n in sorted(loop_edges.items()):
