@@ -22,14 +22,11 @@ the expected seconds (whenever a time model could be fitted, cost-aware or not).
 """
 
 import dataclasses
-import json
-import os
 from typing import Any, NamedTuple
 
 import numpy as np
 
-from ..utils.atomic import write_atomic
-from .files import MODELS_DIR
+from .files import read_round_json, round_json_path, write_round_json
 from .settings import COST_AWARE_STRATEGIES, cost_settings
 
 __all__ = ["MIN_TIMED", "QueryPlan", "load_report", "plan_query", "report_path", "store_report",
@@ -199,7 +196,7 @@ def report_path(project_path, round_id):
     path : str
         The absolute path.
     """
-    return os.path.join(project_path, MODELS_DIR, f"round_{int(round_id):04d}.batch.json")
+    return round_json_path(project_path, round_id, "batch")
 
 
 def store_report(project_path, round_id, plan, queries, estimator, X_items):
@@ -251,9 +248,7 @@ def store_report(project_path, round_id, plan, queries, estimator, X_items):
         "temperature": plan.temperature, "calibrated": plan.temperature is not None,
         "items": items,
     }
-    path = report_path(project_path, round_id)
-    os.makedirs(os.path.dirname(path), exist_ok=True)
-    write_atomic(path, json.dumps(report))
+    write_round_json(project_path, round_id, "batch", report)
     return report
 
 
@@ -272,11 +267,7 @@ def load_report(project_path, round_id):
     report : dict or None
         :func:`store_report`'s keys.
     """
-    try:
-        with open(report_path(project_path, round_id), encoding="utf-8") as f:
-            return json.load(f)
-    except (OSError, ValueError):
-        return None
+    return read_round_json(project_path, round_id, "batch")
 
 
 def with_details(items, report):

@@ -22,14 +22,11 @@ failed round's file is never read):
 :func:`load_report` reads it back for the app's status JSON.
 """
 
-import json
-import os
 
 import numpy as np
 
 from ..stopping import round_report
-from ..utils.atomic import write_atomic
-from .files import MODELS_DIR
+from .files import read_round_json, round_json_path, write_round_json
 
 __all__ = ["compute_report", "load_report", "report_path", "write_report"]
 
@@ -49,15 +46,11 @@ def report_path(project_path, round_id):
     path : str
         The absolute path.
     """
-    return os.path.join(project_path, MODELS_DIR, f"round_{int(round_id):04d}.stopping.json")
+    return round_json_path(project_path, round_id, "stopping")
 
 
 def _read(project_path, round_id):
-    try:
-        with open(report_path(project_path, round_id), encoding="utf-8") as f:
-            return json.load(f)
-    except (OSError, ValueError):
-        return None
+    return read_round_json(project_path, round_id, "stopping")
 
 
 def load_report(project_path, round_id):
@@ -157,9 +150,7 @@ def write_report(project_path, round_id, record):
         JSON-serialisable: ``{"report": ..., "stop_predictions": ...}``, or ``{"report":
         {"error": ...}}`` when the report could not be computed.
     """
-    path = report_path(project_path, round_id)
-    os.makedirs(os.path.dirname(path), exist_ok=True)
-    write_atomic(path, json.dumps(record))
+    write_round_json(project_path, round_id, "stopping", record)
 
 
 def _answer_times(store, classes):

@@ -1,10 +1,14 @@
 """The files of a labelling project: content hashes, the image-folder boundary, checkpoints."""
 
 import hashlib
+import json
 import os
 import pickle
 
-__all__ = ["MODELS_DIR", "inside", "load_checkpoint", "save_checkpoint", "sha256"]
+from ..utils.atomic import write_atomic
+
+__all__ = ["MODELS_DIR", "inside", "load_checkpoint", "read_round_json", "round_json_path",
+           "save_checkpoint", "sha256", "write_round_json"]
 
 #: The sub-folder of a project that holds the rounds' checkpoints.
 MODELS_DIR = "models"
@@ -73,12 +77,7 @@ def save_checkpoint(project_path, round_id, estimator):
     folder = os.path.join(project_path, MODELS_DIR)
     os.makedirs(folder, exist_ok=True)
     final = os.path.join(folder, name)
-    tmp = final + f".tmp{os.getpid()}"
-    with open(tmp, "wb") as f:
-        pickle.dump(estimator, f, protocol=pickle.HIGHEST_PROTOCOL)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, final)
+    write_atomic(final, pickle.dumps(estimator, protocol=pickle.HIGHEST_PROTOCOL))
     return f"{MODELS_DIR}/{name}", sha256(final)
 
 
@@ -107,3 +106,66 @@ def load_checkpoint(project_path, row):
         raise ValueError(f"{path} does not match the checksum recorded for round {row['id']}.")
     with open(path, "rb") as f:
         return pickle.load(f)
+
+
+def round_json_path(project_path, round_id, kind):
+    """The JSON file of a round's ``kind`` of report, ``models/round_NNNN.KIND.json``.
+
+    Parameters
+    ----------
+    project_path : str
+        The project folder.
+    round_id : int
+        The round.
+    kind : str
+        ``"stopping"`` or ``"batch"``.
+
+    Returns
+    -------
+    path : str
+        The path, next to the round's checkpoint.
+    """
+    return os.path.join(project_path, MODELS_DIR, f"round_{int(round_id):04d}.{kind}.json")
+
+
+def write_round_json(project_path, round_id, kind, data):
+    """Write a round's report atomically (a kill leaves the old file or the new one, whole).
+
+    Parameters
+    ----------
+    project_path : str
+        The project folder.
+    round_id : int
+        The round.
+    kind : str
+        ``"stopping"`` or ``"batch"``.
+    data : dict
+        JSON-serialisable.
+    """
+    path = round_json_path(project_path, round_id, kind)
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    write_atomic(path, json.dumps(data))
+
+
+def read_round_json(project_path, round_id, kind):
+    """Read a round's report.
+
+    Parameters
+    ----------
+    project_path : str
+        The project folder.
+    round_id : int
+        The round.
+    kind : str
+        ``"stopping"`` or ``"batch"``.
+
+    Returns
+    -------
+    data : dict or None
+        None when the round has no such report, or it does not parse.
+    """
+    try:
+        with open(round_json_path(project_path, round_id, kind), encoding="utf-8") as f:
+            return json.load(f)
+    except (OSError, ValueError):
+        return None
