@@ -537,8 +537,6 @@ def _rescan(args):
 
 @_user_errors
 def _unlock(args):
-    import os
-
     from .project import Project
     from .store import LabelStore, project_store
 
