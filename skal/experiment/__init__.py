@@ -41,6 +41,7 @@ __all__ = [
     "RoundContext",
     "RunCallback",
     "compare_runs",
+    "derive_seed",
     "labels_saved",
     "load_experiment_data",
     "load_run",
