@@ -553,8 +553,8 @@ class EncodedFeatures(TransformerMixin, BaseEstimator):
         ----------
         X : ndarray of images
             The images, as :meth:`transform` takes them.
-        Z : ndarray of shape (len(X), embedding_dim_)
-            Their features.
+        Z : ndarray of shape (len(X), d)
+            Their features; ``d`` is the encoder's ``embedding_dim_``.
 
         Returns
         -------
@@ -564,7 +564,7 @@ class EncodedFeatures(TransformerMixin, BaseEstimator):
         Raises
         ------
         ValueError
-            If ``Z`` does not have one row of ``embedding_dim_`` features per image.
+            If ``Z`` does not have one row of ``d`` features per image.
         """
         d = self._encoder().embedding_dim_
         X, Z = np.ascontiguousarray(X), np.asarray(Z, dtype=np.float32)

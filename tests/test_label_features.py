@@ -14,8 +14,7 @@ from label_helpers import DIGIT_CLASSES, true_label, write_digit_pngs
 
 from skal import ContrastiveEncoder
 from skal import recipe as recipes
-from skal.labeling import Project
-from skal.labeling import service
+from skal.labeling import Project, service
 from skal.labeling.rounds import PixelCache
 
 SETTINGS = dict(recipe="ssl-head", encoder_epochs=1, encoder_width=2, batch_size=6, epochs=2,

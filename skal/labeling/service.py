@@ -24,7 +24,7 @@ __all__ = ["ENCODER_DIR", "FEATURES_PREFIX", "TrainingService", "build_estimator
 
 #: The project sub-folder that holds the recipe's encoder (fitted at the first round).
 ENCODER_DIR = "encoder"
-#: ... and the features of the project's images, ``features-SHA.npz`` (see project_features)
+#: The name prefix of the features files there: ``features-SHA.npz`` (:func:`project_features`).
 FEATURES_PREFIX = "features-"
 _FEATURES = {}  # id(encoder) -> its EncodedFeatures: the pool is embedded once per process
 _SAVED = {}  # features file -> (EncodedFeatures, digest of the rows it holds) in this process
