@@ -1,4 +1,4 @@
-"""A ``skal label`` round with the ``ssl-head`` recipe at 1,000 labels over 10,000 images: CPU time.
+"""A ``skal label`` round of the ``ssl-head`` recipe at 1,000 labels over 10,000 images: CPU time.
 
 Issue 29's target: "a labelling-loop round with the frozen-embedding head in at most 5 s CPU at
 1,000 labels over 10K images". The benchmark writes the first ``--pool`` Fashion-MNIST training
@@ -23,11 +23,12 @@ one has. Timed, as :meth:`Project.train_and_query` calls:
 Each round is measured as CPU seconds of the process (``time.process_time``: every thread, plus
 the CPU of child processes, of which there are none) and wall seconds, broken down by the round's
 own progress reports (``checks`` is what :meth:`Project.train_and_query` does before its first
-report). Every setting runs with 1 and with 2 torch threads (``--threads``), each in its own
-processes and project. Then one server-restart round and one following round run under
-``cProfile`` (1 thread, a CPU-time clock) to say where the time goes: the cumulative CPU seconds
-of the round's steps (reading the images, loading the encoder, embedding, training the head, the
-stopping / calibration report, querying, writing files).
+report). Every setting runs with 1 and with 2 torch threads, and with 2 threads whose OpenMP
+workers sleep instead of spinning while they wait (``OMP_WAIT_POLICY=PASSIVE``: ``2p``), each
+in its own processes and project (``--threads``). Then one server-restart round and one
+following round run under ``cProfile`` (1 thread, a CPU-time clock) to say where the time goes:
+the cumulative CPU seconds of the round's steps (reading the images, loading the encoder, the
+features, training the head, the stopping / calibration report, querying, writing files).
 
 The encoder trains for ``--encoder-epochs`` (default 1, not the recipe's 15): a round with a
 cached encoder does not depend on how long the encoder trained (the same network is loaded and
@@ -36,7 +37,7 @@ short. The first round's encoder fit is therefore about 1/15 of what the recipe'
 
 Usage::
 
-    python benchmarks/label_round.py            # 10,000 images, 1,000 labels, 1 and 2 threads
+    python benchmarks/label_round.py            # 10,000 images, 1,000 labels, 1, 2, 2p threads
     python benchmarks/label_round.py --tiny     # 1,200 images, 200 labels, 1 thread (a smoke run)
 
 Results go to ``benchmarks/results/label_round/`` (``--tiny``: ``.../label_round/tiny/``):
@@ -54,14 +55,12 @@ import sys
 import tempfile
 import time
 
-CPU_AT_START = time.process_time()  # the interpreter's start-up before this module's imports
-
-import numpy as np  # noqa: E402
-import torch  # noqa: E402
+import numpy as np
+import torch
 
 # the children import no more of skal than ``skal label`` does before a round (skal.labeling),
 # so that a fresh process's round pays the imports it would pay after a restart
-from skal.labeling import Project  # noqa: E402
+from skal.labeling import Project
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 OUT = os.path.join(HERE, "results", "label_round")
@@ -99,7 +98,9 @@ def parse_args(argv=None):
     p.add_argument("--tiny", action="store_true", help="1,200 images, 200 labels, 1 thread")
     p.add_argument("--pool", type=int, default=None, help="images (default 10000)")
     p.add_argument("--labels", type=int, default=None, help="labels (default 1000)")
-    p.add_argument("--threads", default=None, help="torch thread counts (default 1,2)")
+    p.add_argument("--threads", default=None,
+                   help="torch thread counts; Np: N threads with OMP_WAIT_POLICY=PASSIVE "
+                        "(default 1,2,2p)")
     p.add_argument("--repeats", type=int, default=2,
                    help="following rounds, and fresh processes of each kind, per thread count")
     p.add_argument("--encoder-epochs", type=int, default=1)
@@ -115,11 +116,14 @@ def parse_args(argv=None):
     p.add_argument("--result", help=argparse.SUPPRESS)
     args = p.parse_args(argv)
     tiny = dict(pool=1_200, labels=200, threads="1")
-    full = dict(pool=10_000, labels=1_000, threads="1,2")
+    full = dict(pool=10_000, labels=1_000, threads="1,2,2p")
     for key, value in (tiny if args.tiny else full).items():
         if getattr(args, key) is None:
             setattr(args, key, value)
-    args.thread_counts = [int(t) for t in str(args.threads).split(",") if t.strip()]
+    args.settings = [t.strip() for t in str(args.threads).split(",") if t.strip()]
+    for setting in args.settings:
+        if not setting.rstrip("p").isdigit() or int(setting.rstrip("p")) < 1:
+            p.error(f"--threads takes N or Np (N >= 1), comma-separated; got {setting!r}")
     args.out = args.out or (os.path.join(OUT, "tiny") if args.tiny else OUT)
     return args
 
@@ -165,6 +169,7 @@ def timed_round(project, kind):
             "n_train": result["n_train"], "n_holdout": result["n_holdout"],
             "accuracy": result["accuracy"], "cpu_s": round(cpu1 - cpu0, 3),
             "wall_s": round(wall1 - wall0, 3), "threads": torch.get_num_threads(),
+            "omp_wait_policy": os.environ.get("OMP_WAIT_POLICY"),
             "phases": clock.phases(cpu1, wall1),
             # whether the stopping report's forecast had its bootstrap (from 3 rounds on)
             "forecast_bootstrap": stopping.get("forecast_gain_sd") is not None}
@@ -297,15 +302,19 @@ def write_images(work, n):
     return folder
 
 
-def child(args, mode, threads, project):
-    """Run this script as a child process in ``mode``; its result."""
-    result = os.path.join(args.work, f"{mode}-{threads}-{time.monotonic_ns()}.json")
+def child(args, mode, setting, project):
+    """Run this script as a child process in ``mode`` with a ``--threads`` setting (``N`` or
+    ``Np``); its result."""
+    result = os.path.join(args.work, f"{mode}-{setting}-{time.monotonic_ns()}.json")
+    env = dict(os.environ)
+    if setting.endswith("p"):
+        env["OMP_WAIT_POLICY"] = "PASSIVE"  # read when the OpenMP runtime starts (torch import)
     command = [sys.executable, os.path.abspath(__file__), "--child", mode, "--work", args.work,
-               "--project", project, "--result", result, "--threads", str(threads),
+               "--project", project, "--result", result, "--threads", setting.rstrip("p"),
                "--labels", str(args.labels), "--repeats", str(args.repeats),
                "--encoder-epochs", str(args.encoder_epochs), "--strategy", args.strategy,
                "--seed", str(args.seed)]
-    subprocess.run(command, check=True)
+    subprocess.run(command, check=True, env=env)
     with open(result) as f:
         return json.load(f)
 
@@ -332,20 +341,20 @@ def run_all(args):
         write_images(work, args.pool)
         png_s = round(time.perf_counter() - t, 2)
         by_threads = {}
-        for threads in args.thread_counts:
-            project = os.path.join(work, f"project-t{threads}")
-            data = child(args, "session", threads, project)
+        for setting in args.settings:
+            project = os.path.join(work, f"project-t{setting}")
+            data = child(args, "session", setting, project)
             for _ in range(args.repeats):
                 for kind in ("serve", "cli"):
-                    data["rounds"].append(child(args, kind, threads, project))
-            by_threads[str(threads)] = data
-            print(f"threads {threads}: " + ", ".join(
+                    data["rounds"].append(child(args, kind, setting, project))
+            by_threads[setting] = data
+            print(f"threads {setting}: " + ", ".join(
                 f"{r['kind']} {r['cpu_s']:.2f} CPU s" for r in data["rounds"]
                 if r["kind"] != "growing"), flush=True)
         profiled = None
         if args.profile:
-            project = os.path.join(work, f"project-t{args.thread_counts[0]}")
-            profiled = child(args, "profile", 1, project)
+            project = os.path.join(work, f"project-t{args.settings[0]}")
+            profiled = child(args, "profile", args.settings[0], project)
         load_at_end = [round(v, 2) for v in os.getloadavg()]
     result = {
         "command": "python " + " ".join([os.path.relpath(sys.argv[0])] + sys.argv[1:]),
@@ -386,10 +395,18 @@ def _phase_table(rounds):
     rows = []
     for r in rounds:
         cells = {p["phase"]: p["cpu_s"] for p in r["phases"]}
-        rows.append([KINDS[r["kind"]], r["threads"], r["n_labeled"], f"{r['cpu_s']:.2f}",
+        rows.append([KINDS[r["kind"]], _threads(r), r["n_labeled"], f"{r['cpu_s']:.2f}",
                      f"{r['wall_s']:.2f}"] + [f"{cells[p]:.2f}" if p in cells else ""
                                               for p in phases])
     return _table(["round", "threads", "labels", "CPU s", "wall s"] + phases, rows)
+
+
+def _setting(setting):
+    return setting.rstrip("p") + (" (OMP_WAIT_POLICY=PASSIVE)" if setting.endswith("p") else "")
+
+
+def _threads(row):
+    return f"{row['threads']}" + (" passive" if row.get("omp_wait_policy") == "PASSIVE" else "")
 
 
 def _cell(summary, digits=2):
@@ -419,10 +436,11 @@ def report_lines(result):
         f"rounds (at {s['labels']} labels and the next batches):", "",
     ]
     rows = []
-    for threads, row in result["summary"].items():
+    for setting, row in result["summary"].items():
         timed = [row[k] for k in ("following", "serve", "cli") if row[k]]
         ok = all(t["within_target"] for t in timed)
-        rows.append([threads, _cell(row["following"]), _cell(row["serve"]), _cell(row["cli"]),
+        rows.append([_setting(setting), _cell(row["following"]), _cell(row["serve"]),
+                     _cell(row["cli"]),
                      _cell(row["first"], 1), "met" if ok else "missed"])
     lines += _table(["torch threads", KINDS["following"], KINDS["serve"], KINDS["cli"],
                      KINDS["first"], "target"], rows)
@@ -431,11 +449,11 @@ def report_lines(result):
     lines += ["", "CPU seconds by phase (the round's progress reports; `checks` is what "
               "`train_and_query` does before its first report; `evaluating` includes the "
               "stopping / calibration report):", ""] + _phase_table(shown)
-    for threads, d in result["by_threads"].items():
+    for setting, d in result["by_threads"].items():
         growing = [r for r in d["rounds"] if r["kind"] == "growing"]
         if growing:
             cpu = [r["cpu_s"] for r in growing]
-            lines += ["", f"{threads} thread(s), the {len(growing)} growing rounds from "
+            lines += ["", f"{_setting(setting)} thread(s), the {len(growing)} growing rounds from "
                       f"{growing[0]['n_labeled']} to {growing[-1]['n_labeled']} labels: CPU s "
                       f"min {min(cpu):.2f}, median {np.median(cpu):.2f}, max {max(cpu):.2f}. "
                       f"Project init (hashing and reading the {s['pool']} files) "
@@ -446,7 +464,7 @@ def report_lines(result):
               "project before the round, in CPU seconds:", ""]
     lines += _table(["process", "threads", "before the round (imported)", "the round",
                      "in all"],
-                    [[KINDS[r["kind"]], r["threads"],
+                    [[KINDS[r["kind"]], _threads(r),
                       f"{r['process_cpu_s_before_round']:.2f} (`{r['imported']}`)",
                       f"{r['cpu_s']:.2f}", f"{r['process_cpu_s']:.2f}"] for r in fresh])
     if result["profile"]:
@@ -470,7 +488,7 @@ def main(argv=None):
     args = parse_args(argv)
     if args.child is None:
         return run_all(args)
-    torch.set_num_threads(args.thread_counts[0])
+    torch.set_num_threads(int(args.settings[0].rstrip("p")))
     run = {"session": session, "serve": fresh, "cli": fresh, "profile": profile}[args.child]
     data = run(args)
     with open(args.result, "w") as f:
