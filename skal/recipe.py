@@ -291,7 +291,7 @@ def get_recipe(name: "str | Recipe", **overrides: Any) -> Recipe:
 
 
 # ---------------------------------------------------------------------------- the encoder
-_ENCODERS: dict[str, Any] = {}  # in-process cache: key -> fitted encoder (the latest few)
+_ENCODERS: dict[tuple, Any] = {}  # in-process cache: (key, file) -> fitted encoder (latest few)
 _MAX_ENCODERS = 4
 
 
@@ -328,18 +328,19 @@ def _new_encoder(recipe, random_state, device):
 
 
 def _load_cached_encoder(path):
-    """The encoder cached at ``path``, or None when there is none or it no longer unpickles (a
-    cache written by another version of skal names module paths that may have moved: it is then
-    fitted again and the cache replaced)."""
+    """The encoder cached at ``path`` and the SHA-256 of the file, or ``(None, None)`` when there
+    is none or it no longer unpickles (a cache written by another version of skal names module
+    paths that may have moved: it is then fitted again and the cache replaced)."""
     if not os.path.isfile(path):
-        return None
+        return None, None
+    with open(path, "rb") as f:
+        data = f.read()
     try:
-        with open(path, "rb") as f:
-            return pickle.load(f)
+        return pickle.loads(data), hashlib.sha256(data).hexdigest()
     except (ImportError, AttributeError, EOFError, pickle.UnpicklingError) as exc:
         warnings.warn(f"The cached encoder {path} cannot be loaded ({type(exc).__name__}: {exc}); "
                       "fitting it again.", UserWarning, stacklevel=3)
-        return None
+        return None, None
 
 
 def fit_encoder(recipe: "str | Recipe", X_pool: Any, *, random_state: int = 0,
@@ -348,9 +349,9 @@ def fit_encoder(recipe: "str | Recipe", X_pool: Any, *, random_state: int = 0,
     """The recipe's SimCLR encoder fitted on ``X_pool``, from the cache when it is there.
 
     The encoder is looked up by ``key`` (default: :func:`encoder_key` of the settings, the seed
-    and the pool's bytes) in this process, then in ``cache_dir/encoder-KEY.pkl``; otherwise it is
-    fitted (no labels) and saved there atomically. Only load cache folders you trust: a pickle
-    can run code.
+    and the pool's bytes) and ``cache_dir`` in this process, then in ``cache_dir/encoder-KEY.pkl``;
+    otherwise it is fitted (no labels) and saved there atomically. Only load cache folders you
+    trust: a pickle can run code.
 
     Parameters
     ----------
@@ -370,7 +371,9 @@ def fit_encoder(recipe: "str | Recipe", X_pool: Any, *, random_state: int = 0,
     Returns
     -------
     encoder : ContrastiveEncoder
-        Fitted; ``fit_info_`` holds ``{"cpu_s", "wall_s", "threads", "cached"}``.
+        Fitted; ``fit_info_`` holds ``{"cpu_s", "wall_s", "threads", "cached", "sha256"}``,
+        ``sha256`` being the SHA-256 of the cache file it was loaded from or saved to (None
+        without ``cache_dir``): what identifies the encoder in caches of its features.
     """
     import torch
 
@@ -378,13 +381,13 @@ def fit_encoder(recipe: "str | Recipe", X_pool: Any, *, random_state: int = 0,
     if not recipe.uses_encoder:
         raise ValueError(f"Recipe {recipe.name!r} trains no encoder (training='scratch').")
     key = key or encoder_key(recipe, X_pool, random_state)
-    if key in _ENCODERS:
-        return _ENCODERS[key]
-    path = None if cache_dir is None else os.path.join(os.fspath(cache_dir),
-                                                       f"encoder-{key}.pkl")
-    encoder = _load_cached_encoder(path) if path is not None else None
+    path = None if cache_dir is None else os.path.abspath(
+        os.path.join(os.fspath(cache_dir), f"encoder-{key}.pkl"))
+    if (key, path) in _ENCODERS:  # the folder too: two projects' encoders are two encoders
+        return _ENCODERS[key, path]
+    encoder, digest = _load_cached_encoder(path) if path is not None else (None, None)
     if encoder is not None:
-        encoder.fit_info_ = dict(getattr(encoder, "fit_info_", {}), cached=True)
+        encoder.fit_info_ = dict(getattr(encoder, "fit_info_", {}), cached=True, sha256=digest)
     else:
         encoder = _new_encoder(recipe, random_state, device)
         cpu0, wall0 = time.process_time(), time.perf_counter()
@@ -394,10 +397,13 @@ def fit_encoder(recipe: "str | Recipe", X_pool: Any, *, random_state: int = 0,
                              "threads": torch.get_num_threads(), "cached": False}
         if path is not None:
             os.makedirs(os.path.dirname(path), exist_ok=True)
-            write_atomic(path, pickle.dumps(encoder))  # a killed fit leaves no half file
+            data = pickle.dumps(encoder)
+            write_atomic(path, data)  # a killed fit leaves no half file
+            digest = hashlib.sha256(data).hexdigest()
+        encoder.fit_info_["sha256"] = digest
     while len(_ENCODERS) >= _MAX_ENCODERS:
         _ENCODERS.pop(next(iter(_ENCODERS)))
-    _ENCODERS[key] = encoder
+    _ENCODERS[key, path] = encoder
     return encoder
 
 
@@ -535,6 +541,42 @@ class EncodedFeatures(TransformerMixin, BaseEstimator):
             if len(missing) == len(X):
                 return Z_new
         return np.stack([self._rows[k] for k in keys]) if keys else encoder.transform(X)
+
+    def remember(self, X: np.ndarray, Z: np.ndarray) -> "EncodedFeatures":
+        """Remember ``Z`` as the features of the images ``X`` (e.g. read back from a file).
+
+        The caller vouches that ``Z`` is what the encoder makes of ``X``: a cache of features
+        must be keyed by the encoder it came from (see ``fit_info_["sha256"]`` of
+        :func:`fit_encoder`).
+
+        Parameters
+        ----------
+        X : ndarray of images
+            The images, as :meth:`transform` takes them.
+        Z : ndarray of shape (len(X), d)
+            Their features; ``d`` is the encoder's ``embedding_dim_``.
+
+        Returns
+        -------
+        self : EncodedFeatures
+            This step.
+
+        Raises
+        ------
+        ValueError
+            If ``Z`` does not have one row of ``d`` features per image.
+        """
+        d = self._encoder().embedding_dim_
+        X, Z = np.ascontiguousarray(X), np.asarray(Z, dtype=np.float32)
+        if Z.shape != (len(X), d):
+            raise ValueError(f"The 'Z' parameter of EncodedFeatures.remember must have shape "
+                             f"({len(X)}, {d}) (one row of the encoder's {d} features per "
+                             f"image). Got shape {Z.shape} instead.")
+        if len(self._rows) + len(X) > self.max_rows:
+            self._rows.clear()
+        for row, z in zip(X.reshape(len(X), -1), Z):  # (n, ...) -> (n, C*H*W): a key per row
+            self._rows[row.tobytes()] = z
+        return self
 
     def fit_transform(self, X: Any, y: Any = None, **fit_params: Any) -> np.ndarray:
         """:meth:`transform` (nothing is fitted).

@@ -1,6 +1,7 @@
 """The recipe layer (skal.recipe): named recipes, make_recipe and its encoder cache, the one
 estimator factory, ``skal run --recipe``, ``skal label init --recipe`` and labels saved."""
 
+import hashlib
 import json
 import os
 import pickle
@@ -165,6 +166,40 @@ def test_the_encoder_is_fitted_once_and_reused_from_the_cache(tmp_path, pool):
     assert len([f for f in os.listdir(tmp_path) if f.endswith(".pkl")]) == 3
 
 
+def test_one_key_in_two_cache_folders_is_two_encoders_named_by_their_files(tmp_path, pool):
+    # two labelling projects with the same settings and seed in one process (same key)
+    X, _, _, _ = pool
+    recipes._ENCODERS.clear()
+    recipe = get_recipe("ssl-head", **ENC)
+    a = recipes.fit_encoder(recipe, X[:60], random_state=1, cache_dir=tmp_path / "a", key="k")
+    b = recipes.fit_encoder(recipe, X[60:], random_state=1, cache_dir=tmp_path / "b", key="k")
+    assert a is not b and os.listdir(tmp_path / "b") == ["encoder-k.pkl"]
+    assert recipes.fit_encoder(recipe, X[:60], random_state=1, cache_dir=tmp_path / "a",
+                               key="k") is a
+    for encoder, folder in ((a, "a"), (b, "b")):
+        data = (tmp_path / folder / "encoder-k.pkl").read_bytes()
+        assert encoder.fit_info_["sha256"] == hashlib.sha256(data).hexdigest()
+    recipes._ENCODERS.clear()  # loaded from the file: the file's digest again
+    loaded = recipes.fit_encoder(recipe, X[:60], random_state=1, cache_dir=tmp_path / "a",
+                                 key="k")
+    assert loaded.fit_info_["cached"] and loaded.fit_info_["sha256"] == a.fit_info_["sha256"]
+    assert recipes.fit_encoder(recipe, X[:60], random_state=1).fit_info_["sha256"] is None
+
+
+def test_remembered_features_are_served_without_the_encoder(head_recipe, pool, monkeypatch):
+    from skal import ContrastiveEncoder
+
+    X, _, X_test, _ = pool
+    features = recipes.EncodedFeatures(head_recipe.encoder)
+    Z = np.arange(3 * head_recipe.encoder.embedding_dim_, dtype=np.float32).reshape(3, -1)
+    assert features.remember(X_test[:3], Z) is features
+    monkeypatch.setattr(ContrastiveEncoder, "transform", None)  # it must not run
+    np.testing.assert_array_equal(features.transform(X_test[[2, 0]]), Z[[2, 0]])
+    with pytest.raises(ValueError, match=r"The 'Z' parameter of EncodedFeatures.remember must "
+                                         r"have shape \(2, 16\) .* Got shape \(2, 3\) instead"):
+        features.remember(X[:2], np.zeros((2, 3)))
+
+
 def test_a_cache_that_no_longer_unpickles_is_refitted(tmp_path, pool):
     # a cache written by another skal version names module paths that may be gone
     X, _, _, _ = pool
@@ -285,8 +320,8 @@ def test_skal_label_init_recipe_head_rounds_reuse_the_encoder(tmp_path, capsys):
         phases = []
         project.train_and_query(progress=lambda phase, *a: phases.append(phase))
         assert "pretraining the encoder" in phases
-        files = os.listdir(os.path.join(proj, "encoder"))
-        assert len(files) == 1
+        files = sorted(os.listdir(os.path.join(proj, "encoder")))
+        assert [f.split("-")[0] for f in files] == ["encoder", "features"]
         model = project.load_model()
         assert isinstance(model, Pipeline) and isinstance(model[-1], EmbeddingHeadClassifier)
         _label_batch(project)
@@ -294,7 +329,7 @@ def test_skal_label_init_recipe_head_rounds_reuse_the_encoder(tmp_path, capsys):
         phases.clear()
         project.train_and_query(progress=lambda phase, *a: phases.append(phase))
         assert "pretraining the encoder" not in phases
-        assert os.listdir(os.path.join(proj, "encoder")) == files
+        assert sorted(os.listdir(os.path.join(proj, "encoder"))) == files
         assert len(project.next_batch()) == 6
 
 

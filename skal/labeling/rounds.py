@@ -298,6 +298,7 @@ def _run(store, project_path, pixels, classes, round_id, ready, report):
     from . import service
 
     encoder = service.project_encoder(config, project_path, X_all, report)  # None: no recipe
+    service.project_features(config, encoder, project_path, X_all, report)  # head recipes
     learner = _fit(config, model, classes, seed, X_train, y_train, X_pool, report, encoder)
     estimator = learner.estimator_
     accuracy = None

@@ -5,17 +5,29 @@ One job at a time per server: :meth:`TrainingService.start` runs
 phase and epoch to the page while the page goes on answering requests.
 """
 
+import contextlib
+import hashlib
+import io
+import os
 import threading
 import time
+import warnings
+import zipfile
 
+import numpy as np
 from skorch.callbacks import Callback
 
-__all__ = ["ENCODER_DIR", "TrainingService", "build_estimator", "needs_unlabeled",
-           "project_encoder"]
+from ..utils.atomic import write_atomic
+
+__all__ = ["ENCODER_DIR", "FEATURES_PREFIX", "TrainingService", "build_estimator",
+           "needs_unlabeled", "project_encoder", "project_features"]
 
 #: The project sub-folder that holds the recipe's encoder (fitted at the first round).
 ENCODER_DIR = "encoder"
+#: The name prefix of the features files there: ``features-SHA.npz`` (:func:`project_features`).
+FEATURES_PREFIX = "features-"
 _FEATURES = {}  # id(encoder) -> its EncodedFeatures: the pool is embedded once per process
+_SAVED = {}  # features file -> (EncodedFeatures, digest of the rows it holds) in this process
 
 
 class _Progress(Callback):
@@ -58,8 +70,6 @@ def project_encoder(config, project_path, X_images, report=None):
     skal.ContrastiveEncoder or None
         The fitted encoder, or None when the recipe has none.
     """
-    import os
-
     from ..recipe import encoder_key, fit_encoder
     from .settings import project_recipe
 
@@ -73,6 +83,107 @@ def project_encoder(config, project_path, X_images, report=None):
         report("pretraining the encoder", 0, recipe.encoder_epochs)
     return fit_encoder(recipe, X_images, random_state=seed, cache_dir=cache, key=key,
                        device=config["device"])
+
+
+def _row_digests(X):
+    """The SHA-256 of each image's pixels (with their dtype and shape): (n, 32) uint8."""
+    X = np.ascontiguousarray(X)
+    prefix = f"{X.dtype.str}{X.shape[1:]}".encode()
+    rows = X.reshape(len(X), -1)  # (n, C, H, W) -> (n, C*H*W): one key per image
+    digests = b"".join(hashlib.sha256(prefix + row.tobytes()).digest() for row in rows)
+    return np.frombuffer(digests, dtype=np.uint8).reshape(len(X), 32)  # (n*32,) -> (n, 32)
+
+
+def _read_features(path, dim):
+    """``(keys, Z)`` of a features file, or None when there is none or it is not one."""
+    if not os.path.isfile(path):
+        return None
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            keys, Z = data["keys"], data["features"]
+    except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as exc:
+        keys = Z = None
+        problem = f"{type(exc).__name__}: {exc}"
+    else:
+        problem = None if (keys.dtype == np.uint8 and keys.ndim == 2 and keys.shape[1] == 32
+                           and Z.dtype == np.float32 and Z.shape == (len(keys), dim)) else (
+            f"keys {keys.dtype}{keys.shape}, features {Z.dtype}{Z.shape}; expected "
+            f"(n, 32) uint8 and (n, {dim}) float32")
+    if problem is not None:
+        warnings.warn(f"The cached features {path} cannot be used ({problem}); embedding the "
+                      "images again.", UserWarning, stacklevel=4)
+        return None
+    return keys, Z
+
+
+def project_features(config, encoder, project_path, X_images, report=None):
+    """The frozen features of a head recipe's images, embedded once per encoder and image.
+
+    The features live in ``PROJECT/encoder/features-SHA.npz`` (``SHA``: the first 20 hex digits
+    of the SHA-256 of the encoder's file, ``fit_info_["sha256"]``), each row with the SHA-256 of
+    its image's pixels. A process reads them instead of running the encoder over every image
+    again; images the file lacks (added, or with other pixels) are embedded, and the file is
+    written again, atomically, with the features of ``X_images``; a features file of another
+    encoder is removed then. A file that cannot be read is replaced (with a warning).
+
+    Parameters
+    ----------
+    config : dict
+        Project settings (``recipe``).
+    encoder : skal.ContrastiveEncoder or None
+        The project's encoder (:func:`project_encoder`).
+    project_path : str
+        The project folder.
+    X_images : ndarray
+        Every image of the project in use.
+    report : callable or None, default=None
+        ``report(phase, done, total)``: ``"embedding the images"`` when the encoder runs.
+
+    Returns
+    -------
+    skal.recipe.EncodedFeatures or None
+        The features step that :func:`build_estimator` puts in front of the head, with every
+        image of ``X_images`` remembered; None unless the recipe trains a head on an encoder.
+    """
+    from .settings import project_recipe
+
+    if encoder is None or project_recipe(config).training != "head":
+        return None
+    features = _features(encoder)
+    digest = (getattr(encoder, "fit_info_", None) or {}).get("sha256")
+    if digest is None:  # an encoder without a file: remembered in this process only
+        features.transform(X_images)
+        return features
+    folder = os.path.join(project_path, ENCODER_DIR)
+    path = os.path.join(folder, f"{FEATURES_PREFIX}{digest[:20]}.npz")
+    keys = _row_digests(X_images)
+    held = hashlib.sha256(keys.tobytes()).hexdigest()
+    saved = _SAVED.get(path)
+    if saved is not None and saved[0] is features and saved[1] == held:  # as the last round's
+        return features
+    known = np.zeros(len(keys), dtype=bool)
+    cached = _read_features(path, encoder.embedding_dim_)
+    if cached is not None:
+        index = {k.tobytes(): i for i, k in enumerate(cached[0])}
+        rows = np.asarray([index.get(k.tobytes(), -1) for k in keys], dtype=np.int64)
+        known = rows >= 0
+        if known.any():
+            features.remember(X_images[known], cached[1][rows[known]])
+    if not known.all():
+        if report is not None:
+            report("embedding the images", 0, int((~known).sum()))
+        Z = features.transform(X_images)  # only the images not remembered go through the encoder
+        buffer = io.BytesIO()
+        np.savez(buffer, keys=keys, features=Z)
+        write_atomic(path, buffer.getvalue())
+        for name in os.listdir(folder):  # the features of an encoder the project no longer has
+            if (name.startswith(FEATURES_PREFIX) and name.endswith(".npz")
+                    and name != os.path.basename(path)):
+                with contextlib.suppress(OSError):
+                    os.remove(os.path.join(folder, name))
+    _SAVED.clear()  # one project's features at a time, as _FEATURES
+    _SAVED[path] = (features, held)
+    return features
 
 
 def needs_unlabeled(config):
