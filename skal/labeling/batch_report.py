@@ -82,7 +82,7 @@ class QueryPlan(NamedTuple):
     temperature: Any
 
     def wrap(self, func, kwargs):
-        """The strategy the round calls: ``func`` itself, or it per expected second.
+        """The strategy a cost-aware round calls: ``func`` per expected second.
 
         Parameters
         ----------
@@ -98,8 +98,6 @@ class QueryPlan(NamedTuple):
         """
         from ..cost import CostAwareStrategy
 
-        if not self.cost_aware:
-            return lambda est, X, **kw: func(est, X, **kw, **kwargs)
         return CostAwareStrategy(func, self.time_model,
                                  offset=COST_AWARE_STRATEGIES[func.__name__],
                                  cost_power=self.cost_power, **kwargs)
