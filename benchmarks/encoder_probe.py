@@ -43,9 +43,10 @@ OUT = os.path.join(HERE, "results", "encoder_probe")
 
 #: the full setting and the tiny one; any option given on the command line overrides these
 PRESETS = {
-    "full": dict(data="fashion_mnist", pool=10_000, width=8, epochs=40, batch_size=256,
+    "full": dict(data="fashion_mnist", pool=10_000, width=8, stem_stride=1, epochs=40,
+                 batch_size=256,
                  lr=2e-3, temperature=0.5, flip=True, crop_min=0.2, cosine=True),
-    "tiny": dict(data="digits", pool=1_200, width=4, epochs=5, batch_size=128, lr=2e-3,
+    "tiny": dict(data="digits", pool=1_200, width=4, stem_stride=1, epochs=5, batch_size=128, lr=2e-3,
                  temperature=0.5, flip=False, crop_min=0.5, cosine=True),
 }
 
@@ -53,7 +54,8 @@ PRESETS = {
 def parse_args(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--tiny", action="store_true", help="digits, a few epochs (seconds)")
-    for name, kind in (("pool", int), ("width", int), ("epochs", int), ("batch-size", int),
+    for name, kind in (("pool", int), ("width", int), ("stem-stride", int), ("epochs", int),
+                       ("batch-size", int),
                        ("lr", float), ("temperature", float), ("crop-min", float)):
         p.add_argument(f"--{name}", type=kind, default=None, help="overrides the preset")
     p.add_argument("--no-flip", dest="flip", action="store_false", default=None)
@@ -118,7 +120,7 @@ def main(argv=None):
     pixels_acc, _ = probe(flat(X), y, flat(X_test), y_test, args.seed)
 
     enc = ContrastiveEncoder(
-        width=args.width, max_epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
+        width=args.width, stem_stride=args.stem_stride, max_epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
         temperature=args.temperature, flip=args.flip, crop_scale=(args.crop_min, 1.0),
         random_state=args.seed, image_shape=tuple(X.shape[1:]),
         callbacks=[("cosine", LRScheduler(CosineAnnealingLR, T_max=args.epochs))]
@@ -141,7 +143,8 @@ def main(argv=None):
         "command": "python " + " ".join([os.path.relpath(sys.argv[0])] + sys.argv[1:]),
         "setting": args.setting,
         "data": args.data, "pool": len(X), "test": len(X_test),
-        "encoder": {"backbone": "resnet18", "width": args.width, "epochs": args.epochs,
+        "encoder": {"backbone": "resnet18", "width": args.width,
+                    "stem_stride": args.stem_stride, "epochs": args.epochs,
                     "batch_size": args.batch_size, "lr": args.lr,
                     "temperature": args.temperature, "flip": args.flip,
                     "crop_scale": [args.crop_min, 1.0], "cosine_lr": args.cosine,
@@ -172,7 +175,8 @@ def main(argv=None):
         f"Command: `{result['command']}`", "",
         f"Setting: **{args.setting}**. {args.data}, pool {len(X)} images (labels unused in "
         f"pretraining), probe tested on {len(X_test)} images. ContrastiveEncoder: ResNet18 "
-        f"trunk, width {e['width']} ({e['embedding_dim']} features), {e['epochs']} epochs, "
+        f"trunk, width {e['width']}, stem stride {e['stem_stride']} ({e['embedding_dim']} "
+        f"features), {e['epochs']} epochs, "
         f"batch {e['batch_size']}, Adam lr {e['lr']}"
         f"{' (cosine decay)' if args.cosine else ''}, temperature {e['temperature']}, crop "
         f"scale ({args.crop_min}, 1), flip {args.flip}, seed {args.seed}.", "",

@@ -10,7 +10,12 @@ the heads and the strategies; the arms of a repeat share the same random order o
   :class:`skal.EmbeddingHeadClassifier` trained on its features of the labelled rows;
 - ``<strategy>_recipe`` (c): the same recipe, the labels chosen by an active-learning loop with
   that strategy on the encoder's features (``probcover`` and ``typiclust`` also pick the first
-  batch, from the features alone; the others start from the random first batch of (b)).
+  batch, from the features alone; the others start from the random first batch of (b));
+- ``random_finetune`` and ``<strategy>_finetune``: the labels of ``random_recipe`` or
+  ``<strategy>_recipe`` (the same picks: the frozen head's loop chooses them), and the model
+  scored is a ResNet18 of the encoder's width whose trunk starts from the encoder
+  (:func:`skal.init_trunk`) and is fine-tuned on them with the scratch arm's training. It says
+  what fine-tuning adds to the frozen features once the labels are picked.
 
 The budgets are cumulative label counts (each round adds the difference). The headline is the
 number of **labels saved**: per repeat, the budget at which an arm first reaches the accuracy
@@ -56,6 +61,7 @@ from skal import (
     EmbeddingHeadClassifier,
     ResNet18Classifier,
     badge,
+    init_trunk,
     bald,
     margin_sampling,
     probcover,
@@ -65,13 +71,16 @@ from skal.datasets import load_digits_images, load_fashion_mnist
 
 PRESETS = {
     "cpu": dict(data="fashion_mnist", pool=10_000, test=5_000, repeats=5,
-                budgets=(20, 50, 100, 200, 500, 1000, 2000), enc_width=8, enc_epochs=40,
-                enc_batch=256, scratch_width=8, flip=True, crop_min=0.2, device="cpu"),
+                budgets=(20, 50, 100, 200, 500, 1000, 2000), enc_width=8, enc_stem_stride=1,
+                enc_epochs=40, enc_batch=256, scratch_width=8, flip=True, crop_min=0.2,
+                device="cpu"),
     "tiny": dict(data="digits", pool=1_000, test=500, repeats=2, budgets=(10, 20, 50, 100, 200),
-                 enc_width=4, enc_epochs=3, enc_batch=128, scratch_width=4, flip=False,
+                 enc_width=4, enc_stem_stride=1, enc_epochs=3, enc_batch=128, scratch_width=4,
+                 flip=False,
                  crop_min=0.5, device="cpu"),
     "full": dict(data="fashion_mnist", pool=None, test=None, repeats=5,
-                 budgets=(20, 50, 100, 200, 500, 1000, 2000), enc_width=64, enc_epochs=200,
+                 budgets=(20, 50, 100, 200, 500, 1000, 2000), enc_width=64, enc_stem_stride=1,
+                 enc_epochs=200,
                  enc_batch=512, scratch_width=64, flip=True, crop_min=0.2, device="cuda"),
 }
 #: strategy arms: (query function, keyword arguments, picks its own first batch)
@@ -82,7 +91,10 @@ STRATEGIES = {
     "bald": (bald, {"n_samples": 20}, False),
     "badge": (badge, {}, False),
 }
-ARMS = ["random_scratch", "random_recipe"] + [f"{s}_recipe" for s in STRATEGIES]
+ARMS = (["random_scratch", "random_recipe"] + [f"{s}_recipe" for s in STRATEGIES]
+        + ["random_finetune", "badge_finetune"])
+#: the arms the default command runs (the fine-tune arms cost a scratch arm's CPU each)
+DEFAULT_ARMS = ARMS
 
 
 def parse_args(argv=None):
@@ -93,11 +105,15 @@ def parse_args(argv=None):
     p.add_argument("--out", default=None)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--repeats", type=int, default=None)
-    p.add_argument("--arms", default=",".join(ARMS))
+    p.add_argument("--arms", default=",".join(DEFAULT_ARMS))
     p.add_argument("--jobs", type=int, default=1, help="runs in parallel (processes)")
     p.add_argument("--threads", type=int, default=1, help="torch threads per process")
     p.add_argument("--enc-epochs", type=int, default=None,
                    help="the encoder's pretraining epochs (overrides the preset)")
+    p.add_argument("--enc-width", type=int, default=None,
+                   help="the encoder's width (overrides the preset)")
+    p.add_argument("--enc-stem-stride", type=int, choices=(1, 2), default=None,
+                   help="the stride of the encoder's stem (overrides the preset)")
     p.add_argument("--report-only", action="store_true")
     args = p.parse_args(argv)
     preset = "tiny" if args.tiny else "full" if args.full else "cpu"
@@ -140,7 +156,7 @@ def encoder_features(args):
     X_pool, _, X_test, _ = load_data(args)
     torch.set_num_threads(args.threads * max(args.jobs, 1))
     enc = ContrastiveEncoder(
-        width=args.enc_width, max_epochs=args.enc_epochs, batch_size=args.enc_batch, lr=2e-3,
+        width=args.enc_width, stem_stride=args.enc_stem_stride, max_epochs=args.enc_epochs, batch_size=args.enc_batch, lr=2e-3,
         temperature=0.5, flip=args.flip, crop_scale=(args.crop_min, 1.0),
         random_state=args.seed, device=args.device,
         callbacks=[("cosine", LRScheduler(CosineAnnealingLR, T_max=args.enc_epochs))],
@@ -168,6 +184,22 @@ def fit_scratch(args, X, y, seed):
                               device=args.device, random_state=seed).fit(X, y)
 
 
+def load_encoder(args):
+    """The pretrained encoder of ``OUT/encoder.pkl`` (after :func:`encoder_features`)."""
+    with open(os.path.join(args.out, "encoder.pkl"), "rb") as f:
+        return pickle.load(f)
+
+
+def fit_finetune(args, X, y, seed, encoder):
+    """A ResNet18 of the encoder's width, its trunk started from the encoder, trained as
+    :func:`fit_scratch` trains (the same epochs, steps, batch and optimiser)."""
+    epochs = _steps_epochs(len(X), 32, 15, 800)
+    model = ResNet18Classifier(width=args.enc_width, stem_stride=args.enc_stem_stride,
+                               batch_size=32, max_epochs=epochs,
+                               device=args.device, random_state=seed)
+    return init_trunk(model, encoder).fit(X, y)
+
+
 def fit_head(Z, y, seed):
     epochs = _steps_epochs(len(Z), 64, 30, 500)
     return EmbeddingHeadClassifier(hidden=128, dropout=0.5, max_epochs=epochs, batch_size=64,
@@ -184,6 +216,8 @@ def run_one(args, arm, k):
     X_pool, y_pool, X_test, y_test = load_data(args)
     if arm != "random_scratch":  # the baseline needs no encoder
         Z_pool, Z_test, _ = encoder_features(args)
+    encoder = load_encoder(args) if arm.endswith("_finetune") else None
+    picks = arm.replace("_finetune", "_recipe")  # a fine-tune arm takes a head arm's labels
     order = np.random.default_rng(seed).permutation(len(X_pool))  # the repeat's random picks
     rows, labeled, t0 = [], np.array([], dtype=np.int64), time.process_time()
     for budget in args.budgets:
@@ -192,10 +226,14 @@ def run_one(args, arm, k):
             model = fit_scratch(args, X_pool[labeled], y_pool[labeled], seed)
             accuracy = model.score(X_test, y_test)
         else:
-            labeled = _pick(arm, labeled, budget, order, Z_pool, y_pool, seed, model_of=rows)
+            labeled = _pick(picks, labeled, budget, order, Z_pool, y_pool, seed, model_of=rows)
             model = fit_head(Z_pool[labeled], y_pool[labeled], seed)
-            rows_model = model
-            accuracy = model.score(Z_test, y_test)
+            rows_model = model  # the head: the next round's query model
+            if encoder is None:
+                accuracy = model.score(Z_test, y_test)
+            else:
+                finetuned = fit_finetune(args, X_pool[labeled], y_pool[labeled], seed, encoder)
+                accuracy = finetuned.score(X_test, y_test)
         rows.append({"n_labeled": int(budget), "accuracy": float(accuracy),
                      "cpu_s": round(time.process_time() - t0, 2)})
         if arm != "random_scratch":
@@ -278,10 +316,14 @@ def report(args, info):
              f"pretrained once with {info.get('pretrain_threads')} thread(s) in "
              f"{info.get('pretrain_cpu_s')} CPU s / {info.get('pretrain_wall_s')} wall s).", "",
              f"Pool {args.pool or 'all'}, test {args.test or 'all'}, budgets {budgets}; "
-             f"encoder: SimCLR ResNet18 width {args.enc_width}, {args.enc_epochs} epochs, batch "
+             f"encoder: SimCLR ResNet18 width {args.enc_width}, stem stride "
+             f"{args.enc_stem_stride}, {args.enc_epochs} epochs, batch "
              f"{args.enc_batch}; head: EmbeddingHeadClassifier(hidden=128); scratch: "
-             f"ResNet18 width {args.scratch_width}, >= 800 steps. Accuracy in %, mean ± std over "
-             "repeats (n).", ""]
+             f"ResNet18 width {args.scratch_width}, >= 800 steps; fine-tune (the `_finetune` "
+             f"arms): ResNet18 width {args.enc_width} (stem stride {args.enc_stem_stride}) "
+             "started from the encoder's trunk, the "
+             "scratch arm's training, on the labels its `_recipe` arm picked. Accuracy in %, "
+             "mean ± std over repeats (n).", ""]
     header = ["arm"] + [str(b) for b in budgets]
     table = []
     for arm in args.arms:
@@ -361,7 +403,8 @@ def _plot(args, runs):
     for arm, r in runs.items():
         acc = 100 * np.array([[row["accuracy"] for row in run["rows"]] for run in r.values()])
         ax.errorbar(args.budgets, acc.mean(0), yerr=acc.std(0), label=arm, capsize=2,
-                    linestyle="--" if arm == "random_scratch" else "-")
+                    linestyle="--" if arm == "random_scratch"
+                    else ":" if arm.endswith("_finetune") else "-")
     ax.set_xscale("log")
     ax.set_xlabel("labels")
     ax.set_ylabel("test accuracy (%)")

@@ -165,7 +165,9 @@ def timed_round(project, kind):
     from skal.labeling.diagnostics import load_report  # imported by the round already
 
     stopping = load_report(project.path, result["id"]) or {}
-    return {"kind": kind, "round": result["id"], "n_labeled": result["n_labeled"],
+    row = [r for r in project.store.rounds() if r["id"] == result["id"]][0]
+    checkpoint = os.path.join(project.path, *row["checkpoint"].split("/"))
+    return {"checkpoint_bytes": os.path.getsize(checkpoint),"kind": kind, "round": result["id"], "n_labeled": result["n_labeled"],
             "n_train": result["n_train"], "n_holdout": result["n_holdout"],
             "accuracy": result["accuracy"], "cpu_s": round(cpu1 - cpu0, 3),
             "wall_s": round(wall1 - wall0, 3), "threads": torch.get_num_threads(),
@@ -330,6 +332,11 @@ def summary_of(rounds):
             "within_target": bool(max(cpu) <= TARGET_CPU_S)}
 
 
+def folder_bytes(folder):
+    """The total size of the files in ``folder`` (a project's ``models/`` or ``encoder/``)."""
+    return sum(os.path.getsize(os.path.join(folder, f)) for f in os.listdir(folder))
+
+
 def run_all(args):
     from skal.experiment import machine_info
 
@@ -347,6 +354,8 @@ def run_all(args):
             for _ in range(args.repeats):
                 for kind in ("serve", "cli"):
                     data["rounds"].append(child(args, kind, setting, project))
+            data["folder_bytes"] = {name: folder_bytes(os.path.join(project, name))
+                                    for name in ("models", "encoder")}
             by_threads[setting] = data
             print(f"threads {setting}: " + ", ".join(
                 f"{r['kind']} {r['cpu_s']:.2f} CPU s" for r in data["rounds"]
@@ -459,6 +468,14 @@ def report_lines(result):
                       f"Project init (hashing and reading the {s['pool']} files) "
                       f"{d['init']['cpu_s']:.1f} CPU s; the oracle's answers through "
                       f"`Project.label`: {d['answer_wall_s']:.1f} s wall in all."]
+        if "folder_bytes" in d:
+            size = d["folder_bytes"]
+            ckpt = [r["checkpoint_bytes"] for r in d["rounds"] if "checkpoint_bytes" in r]
+            lines += ["", f"{_setting(setting)} thread(s), disk: {len(ckpt)} rounds' checkpoints "
+                      f"of {min(ckpt) / 1e6:.2f} to {max(ckpt) / 1e6:.2f} MB each (the encoder is "
+                      f"referred to, not copied); `models/` {size['models'] / 1e6:.1f} MB, "
+                      f"`encoder/` {size['encoder'] / 1e6:.1f} MB (the encoder and the "
+                      "features)."]
     fresh = [r for r in shown if r["kind"] in ("serve", "cli")]
     lines += ["", "A fresh process pays its start-up (the interpreter, imports) and opening the "
               "project before the round, in CPU seconds:", ""]

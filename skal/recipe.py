@@ -84,6 +84,9 @@ class Recipe:
         ``skal run --recipe`` runs when no ``--method`` is given.
     encoder_width : int, default=8
         Channels of the encoder's first ResNet18 stage.
+    encoder_stem_stride : {1, 2}, default=1
+        Stride of the encoder's stem (2: its stages run at half the resolution, so twice the
+        width costs about the same; ``"finetune"`` classifiers get the same).
     encoder_epochs : int, default=15
         SimCLR epochs over the pool.
     encoder_batch_size : int, default=256
@@ -123,6 +126,7 @@ class Recipe:
     semi_supervised: str = "none"
     strategy: str = "random"
     encoder_width: int = 8
+    encoder_stem_stride: int = 1
     encoder_epochs: int = 15
     encoder_batch_size: int = 256
     encoder_lr: float = 2e-3
@@ -153,6 +157,8 @@ class Recipe:
                          ("encoder_batch_size", 2), ("head_hidden", 0)):
             if not _is_int(getattr(self, key), low):
                 _fail(key, f"an int in the range [{low}, inf)", getattr(self, key))
+        if not _is_int(self.encoder_stem_stride, 1) or self.encoder_stem_stride > 2:
+            _fail("encoder_stem_stride", "1 or 2", self.encoder_stem_stride)
         for key in ("encoder_lr", "temperature"):
             value = getattr(self, key)
             if isinstance(value, bool) or not isinstance(value, numbers.Real) or not (
@@ -182,11 +188,15 @@ class Recipe:
         -------
         settings : dict
             ``encoder_width``, ``encoder_epochs``, ``encoder_batch_size``, ``encoder_lr``,
-            ``temperature``, ``flip`` and ``crop_min``.
+            ``temperature``, ``flip`` and ``crop_min``; and ``encoder_stem_stride`` when it is
+            not 1 (so that the keys of encoders cached before it existed stay the same).
         """
         keys = ("encoder_width", "encoder_epochs", "encoder_batch_size", "encoder_lr",
                 "temperature", "flip", "crop_min")
-        return {k: getattr(self, k) for k in keys}
+        settings = {k: getattr(self, k) for k in keys}
+        if self.encoder_stem_stride != 1:
+            settings["encoder_stem_stride"] = self.encoder_stem_stride
+        return settings
 
 
 def _recipes():
@@ -319,7 +329,8 @@ def _new_encoder(recipe, random_state, device):
     from .estimators import ContrastiveEncoder
 
     return ContrastiveEncoder(
-        width=recipe.encoder_width, max_epochs=recipe.encoder_epochs,
+        width=recipe.encoder_width, stem_stride=recipe.encoder_stem_stride,
+        max_epochs=recipe.encoder_epochs,
         batch_size=recipe.encoder_batch_size, lr=recipe.encoder_lr,
         temperature=recipe.temperature, flip=recipe.flip, crop_scale=(recipe.crop_min, 1.0),
         random_state=random_state, device=device,
@@ -698,13 +709,17 @@ def make_estimator(recipe: "str | Recipe" = "scratch", *, model: str = "resnet18
 
         head = EmbeddingHeadClassifier(hidden=recipe.head_hidden, dropout=dropout, **common)
         return Pipeline([("features", features or EncodedFeatures(encoder)), ("head", head)])
+    stem_stride = 1
     if recipe.training == "finetune" and encoder is not None:
         trunk = encoder.trunk_
         width = trunk.conv1.out_channels if width is None else width
         preact = type(trunk).__name__ == "PreActResNet18"
+        stem_stride = trunk.conv1.stride[0]
     elif recipe.training == "finetune":
         width = recipe.encoder_width if width is None else width
-    params = dict(preact=preact, dropout=dropout, width=16 if width is None else width, **common)
+        stem_stride = recipe.encoder_stem_stride
+    params = dict(preact=preact, dropout=dropout, width=16 if width is None else width,
+                  stem_stride=stem_stride, **common)
     if recipe.semi_supervised != "none":
         from .estimators import FixMatchClassifier
 

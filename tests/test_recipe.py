@@ -238,6 +238,22 @@ def test_finetune_and_fixmatch_start_from_the_encoder(head_recipe, pool):
         recipes.make_estimator("ssl-head", classes=np.arange(10)).fit(X[:20], y[:20])
 
 
+def test_a_stride_2_encoder_gives_its_stride_to_the_finetuned_classifier(pool):
+    X, y, _, _ = pool
+    stride1 = recipes.get_recipe("ssl-finetune", **ENC)
+    stride2 = recipes.get_recipe("ssl-finetune", **ENC, encoder_stem_stride=2)
+    # the key of an encoder cached before the setting existed is unchanged
+    assert "encoder_stem_stride" not in stride1.encoder_settings()
+    assert recipes.encoder_key(stride1) != recipes.encoder_key(stride2)
+    prepared = make_recipe(stride2, X, max_epochs=1, batch_size=32, classes=np.arange(10))
+    assert prepared.encoder.trunk_.conv1.stride == (2, 2)
+    est = prepared.estimator
+    assert est.stem_stride == 2 and est.width == ENC["encoder_width"]
+    est.fit(X[:40], y[:40])
+    assert est.module_.conv1.stride == (2, 2)
+    assert recipes.make_estimator(stride2, classes=np.arange(10)).stem_stride == 2  # no encoder
+
+
 # ---------------------------------------------------------------------------- skal run
 RUN = ["--dataset", "digits", "--n-initial", "20", "--query-size", "10", "--rounds", "1",
        "--repeats", "1", "--pool-size", "150", "--test-size", "100", "--epochs", "2",

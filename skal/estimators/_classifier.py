@@ -414,6 +414,9 @@ class ResNet18Classifier(MCDropoutClassifier):
         Dropout probability before the last Linear layer; MC dropout samples this layer.
     width : int, default=64
         Channels of the first stage (64 is the standard ResNet18; smaller is faster on CPU).
+    stem_stride : {1, 2}, default=1
+        Stride of the stem's convolution (2: the stages run at half the resolution). A trunk
+        started from an encoder (:func:`skal.init_trunk`) must have the encoder's.
     image_shape : tuple (C, H, W) or None, default=None
         Needed for flat ``(n, C*H*W)`` input, e.g. behind a ``MinMaxScaler`` in a ``Pipeline``.
     optimizer : torch optimizer class, default=torch.optim.Adam
@@ -459,6 +462,7 @@ class ResNet18Classifier(MCDropoutClassifier):
         dropout: float = 0.5,
         width: int = 64,
         *,
+        stem_stride: int = 1,
         image_shape: tuple[int, ...] | None = None,
         optimizer: type[torch.optim.Optimizer] = torch.optim.Adam,
         lr: float = 1e-3,
@@ -480,11 +484,13 @@ class ResNet18Classifier(MCDropoutClassifier):
         self.preact = preact
         self.dropout = dropout
         self.width = width
+        self.stem_stride = stem_stride
 
     _parameter_constraints: ClassVar[dict] = {
         "preact": ["boolean"],
         "dropout": [Float(0, 1, closed="left")],
         "width": [Int(1)],
+        "stem_stride": [Int(1, 2)],
         "batch_size": [Int(2), Satisfies(
             ONE_BATCH.is_satisfied_by, "-1 (one batch): ResNet18 has BatchNorm layers, which "
             "cannot train on a batch of one sample")],
@@ -506,6 +512,7 @@ class ResNet18Classifier(MCDropoutClassifier):
             n_classes=len(self.classes_),
             width=self.width,
             dropout=self.dropout,
+            stem_stride=getattr(self, "stem_stride", 1),  # a pickle from before the parameter
             **kwargs,
         )
         return self

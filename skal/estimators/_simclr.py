@@ -81,7 +81,7 @@ class SimCLRNetworksMixin:
         spec = self.backbone
         if isinstance(spec, str):
             net = BACKBONES[spec](in_channels=channels, n_classes=1, width=self.width,
-                                   dropout=0.0)
+                                   dropout=0.0, stem_stride=getattr(self, "stem_stride", 1))
             net.dropout, net.linear = nn.Identity(), nn.Identity()  # the trunk: features only
             return net, False
         if isinstance(spec, nn.Module):

@@ -319,7 +319,8 @@ def _run(store, project_path, pixels, classes, round_id, ready, report):
     ranking = _query(config, learner, X_pool, pool, seed,
                      min(RANKED * n, len(pool)), plan) if n else []
     report("saving the model", 0, 1)
-    checkpoint, digest = save_checkpoint(project_path, round_id, estimator)
+    checkpoint, digest = save_checkpoint(  # the encoder: a reference to its file, not a copy
+        project_path, round_id, estimator, service.encoder_file(config, project_path, encoder))
     queries = unanswered_first(ranking, pool_ids(store), n)
     batch_report.store_report(project_path, round_id, plan, queries, estimator,
                               X_all[[rows[q[0]] for q in queries]])

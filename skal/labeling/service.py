@@ -20,7 +20,7 @@ from skorch.callbacks import Callback
 from ..utils.atomic import write_atomic
 
 __all__ = ["ENCODER_DIR", "FEATURES_PREFIX", "TrainingService", "build_estimator",
-           "needs_unlabeled", "project_encoder", "project_features"]
+           "encoder_file", "needs_unlabeled", "project_encoder", "project_features"]
 
 #: The project sub-folder that holds the recipe's encoder (fitted at the first round).
 ENCODER_DIR = "encoder"
@@ -83,6 +83,42 @@ def project_encoder(config, project_path, X_images, report=None):
         report("pretraining the encoder", 0, recipe.encoder_epochs)
     return fit_encoder(recipe, X_images, random_state=seed, cache_dir=cache, key=key,
                        device=config["device"])
+
+
+def encoder_file(config, project_path, encoder):
+    """The project file that holds ``encoder``, for checkpoints to refer to instead of a copy.
+
+    Parameters
+    ----------
+    config : dict
+        Project settings (``recipe``, its encoder settings, ``seed``).
+    project_path : str
+        The project folder.
+    encoder : skal.ContrastiveEncoder or None
+        The project's encoder (:func:`project_encoder`).
+
+    Returns
+    -------
+    tuple
+        ``((encoder, (path, sha256)),)`` with the path relative to the project, when the file
+        ``PROJECT/encoder/encoder-KEY.pkl`` is there and holds this encoder (its SHA-256 is the
+        one the encoder was loaded from or saved with); ``()`` otherwise (no encoder, or a file
+        changed since: the checkpoint then pickles its own copy). The form
+        :func:`skal.labeling.files.save_checkpoint` takes as ``shared``.
+    """
+    from ..recipe import encoder_key
+    from .files import sha256
+    from .settings import project_recipe
+
+    digest = getattr(encoder, "fit_info_", {}).get("sha256") if encoder is not None else None
+    if digest is None:
+        return ()
+    key = encoder_key(project_recipe(config), None, int(config["seed"]))
+    relative = f"{ENCODER_DIR}/encoder-{key}.pkl"
+    path = os.path.join(project_path, ENCODER_DIR, f"encoder-{key}.pkl")
+    if not os.path.isfile(path) or sha256(path) != digest:
+        return ()
+    return ((encoder, (relative, digest)),)
 
 
 def _row_digests(X):

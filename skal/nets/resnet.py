@@ -1,6 +1,7 @@
 """CIFAR-style ResNet18 and pre-activation ResNet18, the two classifiers of BGADL.
 
-Both nets use a 3x3 stride-1 stem (no max-pool), four stages of two residual blocks with widths
+Both nets use a 3x3 stride-1 stem (no max-pool; ``stem_stride=2`` halves the resolution there,
+for the cheap wide trunks of small images), four stages of two residual blocks with widths
 ``width * (1, 2, 4, 8)``, global average pooling and a head ``Dropout -> Linear``. Global average
 pooling (instead of the fixed ``avg_pool2d(4)`` of the CIFAR reference nets) makes them work for any
 input size: 8x8 digits, 28x28 Fashion-MNIST, 32x32 CIFAR.
@@ -14,6 +15,8 @@ CPU time of ``import skal``. The block has torchvision's layers, names and const
 state dicts load both ways and a seeded net gets bit-identical initial weights
 (``tests/nets/test_resnet_block.py``).
 """
+
+import numbers
 
 from torch import nn
 from torch.nn import functional as F
@@ -158,7 +161,7 @@ class ResNet18Base(nn.Module):
 
     preact = False
 
-    def __init__(self, in_channels=1, n_classes=10, width=64, dropout=0.5):
+    def __init__(self, in_channels=1, n_classes=10, width=64, dropout=0.5, stem_stride=1):
         super().__init__()
         if in_channels < 1 or n_classes < 1 or width < 1:
             raise ValueError(
@@ -166,10 +169,16 @@ class ResNet18Base(nn.Module):
                 f"must each be an int in the range [1, inf). Got {in_channels}, {n_classes} and "
                 f"{width} instead."
             )
+        if not isinstance(stem_stride, numbers.Integral) or isinstance(stem_stride, bool) or (
+                stem_stride not in (1, 2)):
+            raise ValueError(
+                f"The 'stem_stride' parameter of {type(self).__name__} must be 1 or 2. Got "
+                f"{stem_stride!r} instead."
+            )
         self.in_channels = in_channels
         self.n_classes = n_classes
         self.out_features = 8 * width
-        self.conv1 = nn.Conv2d(in_channels, width, 3, stride=1, padding=1, bias=False)
+        self.conv1 = nn.Conv2d(in_channels, width, 3, stride=stem_stride, padding=1, bias=False)
         # A pre-activation net normalises inside its blocks; the stem stays a bare conv.
         self.bn1 = nn.Identity() if self.preact else nn.BatchNorm2d(width)
         stages, in_planes = [], width
@@ -261,6 +270,9 @@ class ResNet18(ResNet18Base):
         smaller widths give cheap nets for CPU experiments and tests.
     dropout : float, default=0.5
         Dropout probability before the last Linear layer (the MC-dropout layer).
+    stem_stride : {1, 2}, default=1
+        Stride of the stem's convolution. 2 runs the four stages at half the resolution: a
+        trunk of twice the width for about the same compute (a cheap encoder of 28x28 images).
 
     See Also
     --------
@@ -296,6 +308,9 @@ class PreActResNet18(ResNet18Base):
         Channels of the first stage; later stages use 2x, 4x and 8x.
     dropout : float, default=0.5
         Dropout probability before the last Linear layer (the MC-dropout layer).
+    stem_stride : {1, 2}, default=1
+        Stride of the stem's convolution. 2 runs the four stages at half the resolution: a
+        trunk of twice the width for about the same compute (a cheap encoder of 28x28 images).
 
     See Also
     --------

@@ -204,3 +204,72 @@ def test_a_head_of_another_embedding_size_is_refused(pipe, data):
     with pytest.raises(ValueError, match="X has 32 features, but MCDropoutClassifier is "
                                          "expecting 16 features"):
         skal.bald(swapped, X[100:120], n_instances=2)
+
+
+# ---------------------------------------------------------------------------- stem_stride
+@pytest.fixture(scope="module")
+def encoder_s2(data):
+    X, _ = data
+    return ContrastiveEncoder(width=4, stem_stride=2, max_epochs=1, batch_size=64, flip=False,
+                              random_state=0).fit(X[:128])
+
+
+def test_a_stride_2_stem_halves_the_resolution_and_keeps_the_features():
+    x = torch.zeros(2, 1, 28, 28)
+    one, two = ResNet18(width=4), ResNet18(width=4, stem_stride=2)
+    assert one.conv1(x).shape == (2, 4, 28, 28)
+    assert two.conv1(x).shape == (2, 4, 14, 14)  # the stem strides, the rest is the same
+    assert one.features(x).shape == two.features(x).shape == (2, 32)
+    assert [p.shape for p in one.parameters()] == [p.shape for p in two.parameters()]
+
+
+def test_the_encoder_builds_its_trunk_with_the_stride(data, encoder_s2):
+    X, _ = data
+    assert encoder_s2.trunk_.conv1.stride == (2, 2)
+    assert encoder_s2.transform(X[:5]).shape == (5, 32)
+
+
+def test_a_classifier_with_the_encoders_stride_starts_from_it(data, encoder_s2):
+    X, y = data
+    record = _RecordTrunk()
+    clf = init_trunk(ResNet18Classifier(width=4, stem_stride=2, max_epochs=1, random_state=0),
+                     encoder_s2)
+    clf.set_params(callbacks=[*clf.callbacks, ("record", record)])  # after InitTrunk's
+    clf.fit(X[:64], y[:64])
+    assert torch.equal(record.conv1_, encoder_s2.trunk_.conv1.weight.detach())
+    assert clf.module_.conv1.stride == (2, 2)
+
+
+def test_another_stride_is_refused_by_init_trunk_and_at_fit(data, encoder_s2):
+    X, y = data
+    with pytest.raises(ValueError, match=r"stem_stride=1, but the encoder's backbone has "
+                                         r"stem_stride=2 .*set stem_stride=2"):
+        init_trunk(ResNet18Classifier(width=4), encoder_s2)
+    # a module of another stride (the same parameter shapes): refused when the weights load
+    with pytest.raises(ValueError, match=r"stem_stride=1, but the encoder's backbone has "
+                                         r"stem_stride=2"):
+        init_trunk(ResNet18(width=4), encoder_s2)
+
+
+@pytest.mark.parametrize("bad", [0, 3, True, 1.0, "2"])
+def test_a_bad_stem_stride_gets_one_clear_error(data, bad):
+    X, y = data
+    with pytest.raises(ValueError, match=r"'stem_stride' parameter of ResNet18Classifier must "
+                                         r"be an int in the range \[1, 2\]"):
+        ResNet18Classifier(width=2, stem_stride=bad, max_epochs=1).fit(X[:8], y[:8])
+    with pytest.raises(ValueError, match=r"'stem_stride' parameter of ContrastiveEncoder must "
+                                         r"be an int in the range \[1, 2\]"):
+        ContrastiveEncoder(width=2, stem_stride=bad, max_epochs=1).fit(X[:8])
+    with pytest.raises(ValueError, match="'stem_stride' parameter of ResNet18 must be 1 or 2"):
+        ResNet18(width=2, stem_stride=bad)
+    with pytest.raises(ValueError, match="'encoder_stem_stride' parameter of Recipe must be "
+                                         "1 or 2"):
+        skal.Recipe("r", "head", encoder_stem_stride=bad)
+
+
+def test_a_classifier_pickled_before_stem_stride_still_builds(data):
+    X, y = data
+    clf = ResNet18Classifier(width=2, max_epochs=1, random_state=0)
+    del clf.stem_stride  # what unpickling a model saved before the parameter existed gives
+    clf.fit(X[:16], y[:16])
+    assert clf.module_.conv1.stride == (1, 1)
