@@ -165,9 +165,10 @@ def timed_round(project, kind):
     from skal.labeling.diagnostics import load_report  # imported by the round already
 
     stopping = load_report(project.path, result["id"]) or {}
-    row = [r for r in project.store.rounds() if r["id"] == result["id"]][0]
+    row = next(r for r in project.store.rounds() if r["id"] == result["id"])
     checkpoint = os.path.join(project.path, *row["checkpoint"].split("/"))
-    return {"checkpoint_bytes": os.path.getsize(checkpoint),"kind": kind, "round": result["id"], "n_labeled": result["n_labeled"],
+    return {"checkpoint_bytes": os.path.getsize(checkpoint), "kind": kind,
+            "round": result["id"], "n_labeled": result["n_labeled"],
             "n_train": result["n_train"], "n_holdout": result["n_holdout"],
             "accuracy": result["accuracy"], "cpu_s": round(cpu1 - cpu0, 3),
             "wall_s": round(wall1 - wall0, 3), "threads": torch.get_num_threads(),

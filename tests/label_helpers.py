@@ -36,6 +36,30 @@ def true_label(path):
     return re.search(r"_(\d)\.png$", path).group(1)
 
 
+#: A head-recipe project small enough for tests (a 1-epoch encoder of width 2 on 8x8 digits).
+HEAD_SETTINGS = {"recipe": "ssl-head", "encoder_epochs": 1, "encoder_width": 2, "batch_size": 6,
+                 "epochs": 2, "min_steps": 0, "mc_samples": 2, "holdout": 0.25,
+                 "strategy": "margin_sampling"}
+
+
+def forget_process_caches():
+    """Forget what this process holds in memory: encoders and remembered features."""
+    from skal import recipe
+    from skal.labeling import service
+
+    recipe._ENCODERS.clear()
+    service._FEATURES.clear()
+    service._SAVED.clear()
+
+
+def answer_and_train(project):
+    """Answer the current batch with the true labels, then run a round; its result."""
+    for item in project.next_batch():
+        if item.answer is None:
+            project.label(item.image_id, true_label(item.path), annotator="me")
+    return project.train_and_query()
+
+
 def subprocess_env():
     env = dict(os.environ)
     env["PYTHONPATH"] = REPO + os.pathsep + env.get("PYTHONPATH", "")

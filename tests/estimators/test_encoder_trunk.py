@@ -240,8 +240,7 @@ def test_a_classifier_with_the_encoders_stride_starts_from_it(data, encoder_s2):
     assert clf.module_.conv1.stride == (2, 2)
 
 
-def test_another_stride_is_refused_by_init_trunk_and_at_fit(data, encoder_s2):
-    X, y = data
+def test_another_stride_is_refused_by_parameter_and_by_module(encoder_s2):
     with pytest.raises(ValueError, match=r"stem_stride=1, but the encoder's backbone has "
                                          r"stem_stride=2 .*set stem_stride=2"):
         init_trunk(ResNet18Classifier(width=4), encoder_s2)

@@ -11,27 +11,21 @@ import pickle
 
 import numpy as np
 import pytest
-from label_helpers import DIGIT_CLASSES, true_label, write_digit_pngs
+from label_helpers import (
+    DIGIT_CLASSES,
+    HEAD_SETTINGS,
+    answer_and_train,
+    forget_process_caches,
+    write_digit_pngs,
+)
 
 from skal import recipe as recipes
 from skal.labeling import Project, service
 from skal.labeling.files import PROJECT_FILE, load_checkpoint, save_checkpoint
 
-SETTINGS = dict(recipe="ssl-head", encoder_epochs=1, encoder_width=2, batch_size=6, epochs=2,
-                min_steps=0, mc_samples=2, holdout=0.25, strategy="margin_sampling")
-
-
-def _new_process():
-    recipes._ENCODERS.clear()
-    service._FEATURES.clear()
-    service._SAVED.clear()
-
-
-def _round(project):
-    for item in project.next_batch():
-        if item.answer is None:
-            project.label(item.image_id, true_label(item.path), annotator="me")
-    return project.train_and_query()
+SETTINGS = HEAD_SETTINGS
+_new_process = forget_process_caches
+_round = answer_and_train
 
 
 def _checkpoint(project):
@@ -155,9 +149,9 @@ def test_a_finetune_recipe_refers_to_its_encoder_too(tmp_path):
     settings = dict(SETTINGS, recipe="ssl-finetune")
     with Project.init(tmp_path / "proj", tmp_path / "png", DIGIT_CLASSES, **settings) as p:
         _round(p)
-        with open(_checkpoint(p), "rb") as f:
-            with pytest.raises(pickle.UnpicklingError, match="persistent"):
-                pickle.load(f)
+        with open(_checkpoint(p), "rb") as f, pytest.raises(pickle.UnpicklingError,
+                                                             match="persistent"):
+            pickle.load(f)
         _new_process()
         assert p.load_model().predict(np.zeros((2, 1, 8, 8), np.float32)).shape == (2,)
     _new_process()

@@ -10,29 +10,21 @@ import pickle
 
 import numpy as np
 import pytest
-from label_helpers import DIGIT_CLASSES, true_label, write_digit_pngs
+from label_helpers import (
+    DIGIT_CLASSES,
+    HEAD_SETTINGS,
+    answer_and_train,
+    forget_process_caches,
+    write_digit_pngs,
+)
 
 from skal import ContrastiveEncoder
-from skal import recipe as recipes
 from skal.labeling import Project, service
 from skal.labeling.rounds import PixelCache
 
-SETTINGS = dict(recipe="ssl-head", encoder_epochs=1, encoder_width=2, batch_size=6, epochs=2,
-                min_steps=0, mc_samples=2, holdout=0.25, strategy="margin_sampling")
-
-
-def _new_process():
-    """Forget what this process holds in memory: encoders and remembered features."""
-    recipes._ENCODERS.clear()
-    service._FEATURES.clear()
-    service._SAVED.clear()
-
-
-def _round(project):
-    for item in project.next_batch():
-        if item.answer is None:
-            project.label(item.image_id, true_label(item.path), annotator="me")
-    return project.train_and_query()
+SETTINGS = HEAD_SETTINGS
+_new_process = forget_process_caches
+_round = answer_and_train
 
 
 def _files(project, prefix):
