@@ -61,8 +61,8 @@ from skal import (
     EmbeddingHeadClassifier,
     ResNet18Classifier,
     badge,
-    init_trunk,
     bald,
+    init_trunk,
     margin_sampling,
     probcover,
     typiclust,
@@ -76,12 +76,11 @@ PRESETS = {
                 device="cpu"),
     "tiny": dict(data="digits", pool=1_000, test=500, repeats=2, budgets=(10, 20, 50, 100, 200),
                  enc_width=4, enc_stem_stride=1, enc_epochs=3, enc_batch=128, scratch_width=4,
-                 flip=False,
-                 crop_min=0.5, device="cpu"),
+                 flip=False, crop_min=0.5, device="cpu"),
     "full": dict(data="fashion_mnist", pool=None, test=None, repeats=5,
                  budgets=(20, 50, 100, 200, 500, 1000, 2000), enc_width=64, enc_stem_stride=1,
-                 enc_epochs=200,
-                 enc_batch=512, scratch_width=64, flip=True, crop_min=0.2, device="cuda"),
+                 enc_epochs=200, enc_batch=512, scratch_width=64, flip=True, crop_min=0.2,
+                 device="cuda"),
 }
 #: strategy arms: (query function, keyword arguments, picks its own first batch)
 STRATEGIES = {
@@ -93,8 +92,6 @@ STRATEGIES = {
 }
 ARMS = (["random_scratch", "random_recipe"] + [f"{s}_recipe" for s in STRATEGIES]
         + ["random_finetune", "badge_finetune"])
-#: the arms the default command runs (the fine-tune arms cost a scratch arm's CPU each)
-DEFAULT_ARMS = ARMS
 
 
 def parse_args(argv=None):
@@ -105,7 +102,7 @@ def parse_args(argv=None):
     p.add_argument("--out", default=None)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--repeats", type=int, default=None)
-    p.add_argument("--arms", default=",".join(DEFAULT_ARMS))
+    p.add_argument("--arms", default=",".join(ARMS))
     p.add_argument("--jobs", type=int, default=1, help="runs in parallel (processes)")
     p.add_argument("--threads", type=int, default=1, help="torch threads per process")
     p.add_argument("--enc-epochs", type=int, default=None,
@@ -156,7 +153,8 @@ def encoder_features(args):
     X_pool, _, X_test, _ = load_data(args)
     torch.set_num_threads(args.threads * max(args.jobs, 1))
     enc = ContrastiveEncoder(
-        width=args.enc_width, stem_stride=args.enc_stem_stride, max_epochs=args.enc_epochs, batch_size=args.enc_batch, lr=2e-3,
+        width=args.enc_width, stem_stride=args.enc_stem_stride, max_epochs=args.enc_epochs,
+        batch_size=args.enc_batch, lr=2e-3,
         temperature=0.5, flip=args.flip, crop_scale=(args.crop_min, 1.0),
         random_state=args.seed, device=args.device,
         callbacks=[("cosine", LRScheduler(CosineAnnealingLR, T_max=args.enc_epochs))],
@@ -227,10 +225,12 @@ def run_one(args, arm, k):
             accuracy = model.score(X_test, y_test)
         else:
             labeled = _pick(picks, labeled, budget, order, Z_pool, y_pool, seed, model_of=rows)
-            model = fit_head(Z_pool[labeled], y_pool[labeled], seed)
-            rows_model = model  # the head: the next round's query model
+            # the head: the model scored (head arms) and the next round's query model (a
+            # strategy's picks); random picks with a fine-tuned model need no head
+            rows_model = (None if picks == "random_recipe" and encoder is not None
+                          else fit_head(Z_pool[labeled], y_pool[labeled], seed))
             if encoder is None:
-                accuracy = model.score(Z_test, y_test)
+                accuracy = rows_model.score(Z_test, y_test)
             else:
                 finetuned = fit_finetune(args, X_pool[labeled], y_pool[labeled], seed, encoder)
                 accuracy = finetuned.score(X_test, y_test)

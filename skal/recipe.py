@@ -86,7 +86,7 @@ class Recipe:
         Channels of the encoder's first ResNet18 stage.
     encoder_stem_stride : {1, 2}, default=1
         Stride of the encoder's stem (2: its stages run at half the resolution, so twice the
-        width costs about the same; ``"finetune"`` classifiers get the same).
+        width has about the same multiply-adds; ``"finetune"`` classifiers get the same).
     encoder_epochs : int, default=15
         SimCLR epochs over the pool.
     encoder_batch_size : int, default=256

@@ -218,8 +218,8 @@ class ContrastiveEncoder(SkorchParamsMixin, SimCLRNetworksMixin, ContrastiveTrai
         same width.
     stem_stride : {1, 2}, default=1
         Stride of the ResNet's stem convolution (a named ``backbone`` only). 2 runs the stages
-        at half the resolution: on 28x28 images a width-16 trunk then costs about what a
-        width-8 one costs at stride 1, with twice the features (``benchmarks/encoder_probe.py``).
+        at half the resolution: a width-16 trunk then has about the multiply-adds of a width-8
+        one at stride 1, with twice the features (``benchmarks/encoder_probe.py --stem-stride``).
         A classifier started from this encoder needs the same stride.
     projection_dim : int, default=128
         Output size of the projection head (``Linear -> BatchNorm -> ReLU -> Linear ->

@@ -8,8 +8,8 @@ import pickle
 
 from ..utils.atomic import write_atomic
 
-__all__ = ["MODELS_DIR", "PROJECT_FILE", "inside", "load_checkpoint", "read_round_json", "round_json_path",
-           "save_checkpoint", "sha256", "write_round_json"]
+__all__ = ["MODELS_DIR", "PROJECT_FILE", "inside", "load_checkpoint", "read_round_json",
+           "round_json_path", "save_checkpoint", "sha256", "write_round_json"]
 
 #: The sub-folder of a project that holds the rounds' checkpoints.
 MODELS_DIR = "models"

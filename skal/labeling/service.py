@@ -70,19 +70,31 @@ def project_encoder(config, project_path, X_images, report=None):
     skal.ContrastiveEncoder or None
         The fitted encoder, or None when the recipe has none.
     """
-    from ..recipe import encoder_key, fit_encoder
+    from ..recipe import fit_encoder
     from .settings import project_recipe
 
     recipe = project_recipe(config)
     if not recipe.uses_encoder:
         return None
-    seed = int(config["seed"])
-    key = encoder_key(recipe, None, seed)  # the settings: the pool grows, the encoder stays
+    key, relative = _encoder_file_name(config)
     cache = os.path.join(project_path, ENCODER_DIR)
-    if report is not None and not os.path.isfile(os.path.join(cache, f"encoder-{key}.pkl")):
+    if report is not None and not os.path.isfile(os.path.join(project_path, *relative.split("/"))):
         report("pretraining the encoder", 0, recipe.encoder_epochs)
-    return fit_encoder(recipe, X_images, random_state=seed, cache_dir=cache, key=key,
-                       device=config["device"])
+    return fit_encoder(recipe, X_images, random_state=int(config["seed"]), cache_dir=cache,
+                       key=key, device=config["device"])
+
+
+def _encoder_file_name(config):
+    """The cache key of a project's encoder and its file, relative to the project.
+
+    The key is the recipe's encoder settings and the project's seed, not the images: the pool
+    grows, the encoder stays (:func:`skal.recipe.fit_encoder` names the file after the key).
+    """
+    from ..recipe import encoder_key
+    from .settings import project_recipe
+
+    key = encoder_key(project_recipe(config), None, int(config["seed"]))
+    return key, f"{ENCODER_DIR}/encoder-{key}.pkl"
 
 
 def encoder_file(config, project_path, encoder):
@@ -106,16 +118,13 @@ def encoder_file(config, project_path, encoder):
         changed since: the checkpoint then pickles its own copy). The form
         :func:`skal.labeling.files.save_checkpoint` takes as ``shared``.
     """
-    from ..recipe import encoder_key
     from .files import sha256
-    from .settings import project_recipe
 
     digest = getattr(encoder, "fit_info_", {}).get("sha256") if encoder is not None else None
     if digest is None:
         return ()
-    key = encoder_key(project_recipe(config), None, int(config["seed"]))
-    relative = f"{ENCODER_DIR}/encoder-{key}.pkl"
-    path = os.path.join(project_path, ENCODER_DIR, f"encoder-{key}.pkl")
+    _, relative = _encoder_file_name(config)
+    path = os.path.join(project_path, *relative.split("/"))
     if not os.path.isfile(path) or sha256(path) != digest:
         return ()
     return ((encoder, (relative, digest)),)

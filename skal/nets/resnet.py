@@ -272,7 +272,7 @@ class ResNet18(ResNet18Base):
         Dropout probability before the last Linear layer (the MC-dropout layer).
     stem_stride : {1, 2}, default=1
         Stride of the stem's convolution. 2 runs the four stages at half the resolution: a
-        trunk of twice the width for about the same compute (a cheap encoder of 28x28 images).
+        trunk of twice the width for about the same multiply-adds (cheap encoders of small images).
 
     See Also
     --------
@@ -310,7 +310,7 @@ class PreActResNet18(ResNet18Base):
         Dropout probability before the last Linear layer (the MC-dropout layer).
     stem_stride : {1, 2}, default=1
         Stride of the stem's convolution. 2 runs the four stages at half the resolution: a
-        trunk of twice the width for about the same compute (a cheap encoder of 28x28 images).
+        trunk of twice the width for about the same multiply-adds (cheap encoders of small images).
 
     See Also
     --------

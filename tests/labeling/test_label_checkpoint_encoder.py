@@ -23,11 +23,6 @@ from skal import recipe as recipes
 from skal.labeling import Project, service
 from skal.labeling.files import PROJECT_FILE, load_checkpoint, save_checkpoint
 
-SETTINGS = HEAD_SETTINGS
-_new_process = forget_process_caches
-_round = answer_and_train
-
-
 def _checkpoint(project):
     row = [r for r in project.store.rounds() if r["checkpoint"]][-1]
     return os.path.join(project.path, *row["checkpoint"].split("/"))
@@ -41,13 +36,13 @@ def _encoder_path(project):
 
 @pytest.fixture
 def project(tmp_path):
-    _new_process()
+    forget_process_caches()
     write_digit_pngs(tmp_path / "png", 40, size=8)
-    with Project.init(tmp_path / "proj", tmp_path / "png", DIGIT_CLASSES, **SETTINGS) as p:
-        _round(p)
-        _round(p)
+    with Project.init(tmp_path / "proj", tmp_path / "png", DIGIT_CLASSES, **HEAD_SETTINGS) as p:
+        answer_and_train(p)
+        answer_and_train(p)
         yield p
-    _new_process()
+    forget_process_caches()
 
 
 
@@ -66,7 +61,7 @@ def test_the_checkpoint_holds_a_reference_not_the_encoder(project):
 
 def test_the_model_loads_in_a_new_process_with_the_encoder_of_the_file(project):
     in_memory = recipes._ENCODERS[next(iter(recipes._ENCODERS))]
-    _new_process()
+    forget_process_caches()
     model = project.load_model()
     encoder = model.steps[0][1].encoder
     with open(_encoder_path(project), "rb") as f:
@@ -88,14 +83,14 @@ def test_every_round_refers_to_the_one_encoder_file(project):
 def test_a_changed_encoder_file_is_refused(project):
     with open(_encoder_path(project), "ab") as f:
         f.write(b"\0")
-    _new_process()
+    forget_process_caches()
     with pytest.raises(ValueError, match="content changed since the round was trained"):
         project.load_model()
 
 
 def test_a_missing_encoder_file_is_refused(project):
     os.remove(_encoder_path(project))
-    _new_process()
+    forget_process_caches()
     with pytest.raises(ValueError, match="which is missing"):
         project.load_model()
 
@@ -144,24 +139,24 @@ def test_an_object_not_in_shared_is_pickled_whole(tmp_path):
 
 
 def test_a_finetune_recipe_refers_to_its_encoder_too(tmp_path):
-    _new_process()
+    forget_process_caches()
     write_digit_pngs(tmp_path / "png", 40, size=8)
-    settings = dict(SETTINGS, recipe="ssl-finetune")
+    settings = dict(HEAD_SETTINGS, recipe="ssl-finetune")
     with Project.init(tmp_path / "proj", tmp_path / "png", DIGIT_CLASSES, **settings) as p:
-        _round(p)
+        answer_and_train(p)
         with open(_checkpoint(p), "rb") as f, pytest.raises(pickle.UnpicklingError,
                                                              match="persistent"):
             pickle.load(f)
-        _new_process()
+        forget_process_caches()
         assert p.load_model().predict(np.zeros((2, 1, 8, 8), np.float32)).shape == (2,)
-    _new_process()
+    forget_process_caches()
 
 
 def test_a_project_without_an_encoder_pickles_plainly(tmp_path):
-    _new_process()
+    forget_process_caches()
     write_digit_pngs(tmp_path / "png", 40, size=8)
-    settings = {k: v for k, v in SETTINGS.items() if not k.startswith(("recipe", "encoder"))}
+    settings = {k: v for k, v in HEAD_SETTINGS.items() if not k.startswith(("recipe", "encoder"))}
     with Project.init(tmp_path / "proj", tmp_path / "png", DIGIT_CLASSES, **settings) as p:
-        _round(p)
+        answer_and_train(p)
         with open(_checkpoint(p), "rb") as f:
             assert pickle.load(f) is not None  # no reference: a plain unpickler reads it

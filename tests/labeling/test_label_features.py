@@ -22,11 +22,6 @@ from skal import ContrastiveEncoder
 from skal.labeling import Project, service
 from skal.labeling.rounds import PixelCache
 
-SETTINGS = HEAD_SETTINGS
-_new_process = forget_process_caches
-_round = answer_and_train
-
-
 def _files(project, prefix):
     folder = os.path.join(project.path, service.ENCODER_DIR)
     return sorted(f for f in os.listdir(folder) if f.startswith(prefix))
@@ -44,12 +39,12 @@ def _encoder(project, name):
 
 @pytest.fixture
 def project(tmp_path):
-    _new_process()
+    forget_process_caches()
     write_digit_pngs(tmp_path / "png", 40, size=8)
-    with Project.init(tmp_path / "proj", tmp_path / "png", DIGIT_CLASSES, **SETTINGS) as p:
-        _round(p)  # fits the encoder and embeds every image
+    with Project.init(tmp_path / "proj", tmp_path / "png", DIGIT_CLASSES, **HEAD_SETTINGS) as p:
+        answer_and_train(p)  # fits the encoder and embeds every image
         yield p
-    _new_process()
+    forget_process_caches()
 
 
 @pytest.fixture
@@ -82,10 +77,10 @@ def test_the_first_round_writes_the_features_of_every_image(project):
 
 def test_a_new_process_reads_the_features_instead_of_running_the_encoder(project,
                                                                         encoder_rows):
-    _new_process()
-    result = _round(project)
+    forget_process_caches()
+    result = answer_and_train(project)
     assert result["status"] == "done" and encoder_rows == []
-    _round(project)  # the next round of this process: from memory, the file is not reread
+    answer_and_train(project)  # the next round of this process: from memory, the file is not reread
     assert encoder_rows == []
     # what the rounds trained and queried on is what the encoder makes of the images
     (features,) = service._FEATURES.values()
@@ -100,8 +95,8 @@ def test_an_added_image_is_embedded_alone_and_the_file_grows(project, encoder_ro
     (old,) = _files(project, service.FEATURES_PREFIX)
     write_digit_pngs(project.image_root, 1, size=8, start=40)
     assert len(project.rescan().added) == 1
-    _new_process()
-    _round(project)
+    forget_process_caches()
+    answer_and_train(project)
     assert encoder_rows == [1]
     assert _files(project, service.FEATURES_PREFIX) == [old]
     keys, Z = _load(project, old)
@@ -114,7 +109,7 @@ def test_another_encoder_gets_its_own_features_and_the_old_file_goes(project, en
     (old,) = _files(project, service.FEATURES_PREFIX)
     _, Z_old = _load(project, old)
     project.configure(encoder_epochs=2)  # another encoder, fitted at the next round
-    _round(project)
+    answer_and_train(project)
     assert sum(encoder_rows) >= 40  # every image through the new encoder
     (new,) = _files(project, service.FEATURES_PREFIX)
     assert new != old
@@ -137,10 +132,10 @@ def test_a_damaged_features_file_is_replaced_with_a_warning(project, encoder_row
     else:
         with open(path, "wb") as f:
             np.savez(f, keys=keys, features=np.hstack([Z, Z]))
-    _new_process()
+    forget_process_caches()
     with pytest.warns(UserWarning, match=r"The cached features .* cannot be used .*embedding "
                                          r"the images again"):
-        _round(project)
+        answer_and_train(project)
     assert sum(encoder_rows) == 40
     keys_again, Z_again = _load(project, name)
     np.testing.assert_array_equal(keys_again, keys)
@@ -148,10 +143,10 @@ def test_a_damaged_features_file_is_replaced_with_a_warning(project, encoder_row
 
 
 def test_projects_without_a_head_write_no_features(tmp_path):
-    _new_process()
+    forget_process_caches()
     write_digit_pngs(tmp_path / "png", 30, size=8)
-    settings = dict(SETTINGS, recipe="ssl-finetune")
+    settings = dict(HEAD_SETTINGS, recipe="ssl-finetune")
     with Project.init(tmp_path / "proj", tmp_path / "png", DIGIT_CLASSES, **settings) as p:
-        _round(p)
+        answer_and_train(p)
         assert _files(p, service.FEATURES_PREFIX) == [] and len(_files(p, "encoder-")) == 1
-    _new_process()
+    forget_process_caches()
