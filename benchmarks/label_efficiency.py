@@ -111,6 +111,9 @@ def parse_args(argv=None):
                    help="the encoder's width (overrides the preset)")
     p.add_argument("--enc-stem-stride", type=int, choices=(1, 2), default=None,
                    help="the stride of the encoder's stem (overrides the preset)")
+    p.add_argument("--enc-feature-stages", choices=("last", "all"), default="last",
+                   help="the encoder's feature_stages: the head learns on the pooled last "
+                        "stage (default) or on all four stages side by side")
     p.add_argument("--report-only", action="store_true")
     args = p.parse_args(argv)
     preset = "tiny" if args.tiny else "full" if args.full else "cpu"
@@ -153,7 +156,8 @@ def encoder_features(args):
     X_pool, _, X_test, _ = load_data(args)
     torch.set_num_threads(args.threads * max(args.jobs, 1))
     enc = ContrastiveEncoder(
-        width=args.enc_width, stem_stride=args.enc_stem_stride, max_epochs=args.enc_epochs,
+        width=args.enc_width, stem_stride=args.enc_stem_stride,
+        feature_stages=args.enc_feature_stages, max_epochs=args.enc_epochs,
         batch_size=args.enc_batch, lr=2e-3,
         temperature=0.5, flip=args.flip, crop_scale=(args.crop_min, 1.0),
         random_state=args.seed, device=args.device,
@@ -306,6 +310,28 @@ def _fmt(mean, se, digits=1):
     return "-" if mean is None else f"{mean:.{digits}f} ± {se:.{digits}f}"
 
 
+def linear_probe(args):
+    """Test accuracy of a logistic regression on the features of the whole labelled pool."""
+    path = os.path.join(args.out, "features.npz")
+    if not os.path.exists(path):
+        return None
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    _, y_pool, _, y_test = load_data(args)
+    with np.load(path) as f:
+        Z_pool, Z_test = f["Z_pool"], f["Z_test"]
+    clf = make_pipeline(StandardScaler(),
+                        LogisticRegression(max_iter=2000, random_state=args.seed))
+    clf.fit(Z_pool, y_pool)
+    return {"accuracy": float(clf.score(Z_test, y_test)), "n_train": int(len(Z_pool)),
+            "n_test": int(len(Z_test))}
+
+
+_STAGES = {"last": "pooled last stage", "all": "pooled four stages side by side"}
+
+
 def report(args, info):
     runs = load_runs(args)
     base = runs.get("random_scratch", {})
@@ -318,12 +344,18 @@ def report(args, info):
              f"Pool {args.pool or 'all'}, test {args.test or 'all'}, budgets {budgets}; "
              f"encoder: SimCLR ResNet18 width {args.enc_width}, stem stride "
              f"{args.enc_stem_stride}, {args.enc_epochs} epochs, batch "
-             f"{args.enc_batch}; head: EmbeddingHeadClassifier(hidden=128); scratch: "
+             f"{args.enc_batch}, features of the {_STAGES[args.enc_feature_stages]}; "
+             "head: EmbeddingHeadClassifier(hidden=128); scratch: "
              f"ResNet18 width {args.scratch_width}, >= 800 steps; fine-tune (the `_finetune` "
              f"arms): ResNet18 width {args.enc_width} (stem stride {args.enc_stem_stride}) "
              "started from the encoder's trunk, the "
              "scratch arm's training, on the labels its `_recipe` arm picked. Accuracy in %, "
              "mean ± std over repeats (n).", ""]
+    probe = linear_probe(args)
+    if probe is not None:
+        lines += [f"Linear probe on the encoder's features with all {probe['n_train']} pool "
+                  f"labels (standardised logistic regression): **{100 * probe['accuracy']:.1f} "
+                  f"%** test accuracy (issue 29's target: 85 %).", ""]
     header = ["arm"] + [str(b) for b in budgets]
     table = []
     for arm in args.arms:
@@ -334,7 +366,8 @@ def report(args, info):
                  for i in range(len(budgets))]
         table.append([arm] + cells)
     lines += md_table(header, table)
-    summary = {"command": command_line(), "encoder": info, "labels_saved": [], "paired": []}
+    summary = {"command": command_line(), "encoder": info, "linear_probe": probe,
+               "labels_saved": [], "paired": []}
     for ref in (1000, 2000):
         if ref not in budgets or not base:
             continue

@@ -87,6 +87,9 @@ class Recipe:
     encoder_stem_stride : {1, 2}, default=1
         Stride of the encoder's stem (2: its stages run at half the resolution, so twice the
         width has about the same multiply-adds; ``"finetune"`` classifiers get the same).
+    encoder_feature_stages : {"last", "all"}, default="last"
+        The encoder's ``feature_stages``: the features a head learns on are the pooled last
+        stage, or the pooled outputs of all four stages side by side (15 times the width).
     encoder_epochs : int, default=15
         SimCLR epochs over the pool.
     encoder_batch_size : int, default=256
@@ -127,6 +130,7 @@ class Recipe:
     strategy: str = "random"
     encoder_width: int = 8
     encoder_stem_stride: int = 1
+    encoder_feature_stages: str = "last"
     encoder_epochs: int = 15
     encoder_batch_size: int = 256
     encoder_lr: float = 2e-3
@@ -159,6 +163,8 @@ class Recipe:
                 _fail(key, f"an int in the range [{low}, inf)", getattr(self, key))
         if not _is_int(self.encoder_stem_stride, 1) or self.encoder_stem_stride > 2:
             _fail("encoder_stem_stride", "1 or 2", self.encoder_stem_stride)
+        if self.encoder_feature_stages not in ("last", "all"):
+            _fail("encoder_feature_stages", "'last' or 'all'", self.encoder_feature_stages)
         for key in ("encoder_lr", "temperature"):
             value = getattr(self, key)
             if isinstance(value, bool) or not isinstance(value, numbers.Real) or not (
@@ -189,13 +195,16 @@ class Recipe:
         settings : dict
             ``encoder_width``, ``encoder_epochs``, ``encoder_batch_size``, ``encoder_lr``,
             ``temperature``, ``flip`` and ``crop_min``; and ``encoder_stem_stride`` when it is
-            not 1 (so that the keys of encoders cached before it existed stay the same).
+            not 1 and ``encoder_feature_stages`` when it is not ``"last"`` (so that the keys of
+            encoders cached before they existed stay the same).
         """
         keys = ("encoder_width", "encoder_epochs", "encoder_batch_size", "encoder_lr",
                 "temperature", "flip", "crop_min")
         settings = {k: getattr(self, k) for k in keys}
         if self.encoder_stem_stride != 1:
             settings["encoder_stem_stride"] = self.encoder_stem_stride
+        if self.encoder_feature_stages != "last":
+            settings["encoder_feature_stages"] = self.encoder_feature_stages
         return settings
 
 
@@ -330,7 +339,7 @@ def _new_encoder(recipe, random_state, device):
 
     return ContrastiveEncoder(
         width=recipe.encoder_width, stem_stride=recipe.encoder_stem_stride,
-        max_epochs=recipe.encoder_epochs,
+        feature_stages=recipe.encoder_feature_stages, max_epochs=recipe.encoder_epochs,
         batch_size=recipe.encoder_batch_size, lr=recipe.encoder_lr,
         temperature=recipe.temperature, flip=recipe.flip, crop_scale=(recipe.crop_min, 1.0),
         random_state=random_state, device=device,

@@ -68,6 +68,8 @@ def test_named_recipes_and_overrides():
                                                        r"must be an int in the range \[1, inf\)")),
     (lambda: get_recipe("scratch+fixmatch", threshold=0.0), r"'threshold' .* \(0\.0, 1\.0\]"),
     (lambda: Recipe("x", "frozen"), "'training' parameter of Recipe must be one of"),
+    (lambda: get_recipe("ssl-head", encoder_feature_stages="some"),
+     "'encoder_feature_stages' parameter of Recipe must be 'last' or 'all'. Got 'some'"),
     (lambda: recipes.register_recipe(RECIPES["scratch"]), "exists already"),
 ])
 def test_bad_recipes_get_one_clear_error(call, match):
@@ -252,6 +254,22 @@ def test_a_stride_2_encoder_gives_its_stride_to_the_finetuned_classifier(pool):
     est.fit(X[:40], y[:40])
     assert est.module_.conv1.stride == (2, 2)
     assert recipes.make_estimator(stride2, classes=np.arange(10)).stem_stride == 2  # no encoder
+
+
+def test_an_all_stages_encoder_gives_the_head_its_wider_features(pool):
+    X, y, X_test, _ = pool
+    last = recipes.get_recipe("ssl-head", **ENC)
+    stages = recipes.get_recipe("ssl-head", **ENC, encoder_feature_stages="all")
+    assert "encoder_feature_stages" not in last.encoder_settings()  # old cache keys stay
+    assert recipes.encoder_key(last) != recipes.encoder_key(stages)
+    prepared = make_recipe(stages, X, max_epochs=1, batch_size=32, classes=np.arange(10))
+    width = ENC["encoder_width"]
+    assert prepared.encoder.feature_stages == "all"
+    assert prepared.encoder.embedding_dim_ == 15 * width
+    Z = prepared.encoder.transform(X[:40])
+    assert Z.shape == (40, 15 * width)
+    assert prepared.transform(X[:40]).shape == Z.shape  # the view strategies score on
+    assert prepared.estimator.fit(X[:40], y[:40]).predict(X_test[:3]).shape == (3,)
 
 
 # ---------------------------------------------------------------------------- skal run

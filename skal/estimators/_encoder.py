@@ -48,7 +48,7 @@ from torch import nn
 
 from ..data import Pool, as_pool, is_lazy_pool
 from ..nets.resnet import PreActResNet18, ResNet18Base
-from ..utils.params import Float, Int, Satisfies, check_params
+from ..utils.params import Choice, Float, Int, Satisfies, check_params
 from ..utils.skorch_compat import SkorchParamsMixin
 from ..utils.typing import ArrayLike, RandomStateLike
 from ..utils.validation import (
@@ -128,6 +128,29 @@ class EncoderTransformMixin:
         for _, rows in pool.chunks():
             yield self._validate(rows, reset=False)
 
+    def evaluation_step(self, batch: Any, training: bool = False) -> torch.Tensor:
+        """skorch's prediction step: the features ``feature_stages`` asks for.
+
+        Parameters
+        ----------
+        batch : tuple
+            ``(X, y)`` from the loader (``y`` is unused).
+        training : bool, default=False
+            Train mode (BatchNorm's batch statistics) instead of eval mode.
+
+        Returns
+        -------
+        features : torch.Tensor of shape (B, d)
+            ``d`` is ``embedding_dim_``.
+        """
+        if getattr(self, "feature_stages", "last") != "all":
+            return super().evaluation_step(batch, training=training)
+        self.check_is_fitted()
+        Xi = batch[0] if isinstance(batch, (tuple, list)) else batch
+        with torch.set_grad_enabled(training):
+            self._set_training(training)
+            return self.infer(Xi, stages=True)  # (B, 15 * width)
+
     def transform(self, X: ArrayLike) -> np.ndarray:
         """The backbone's features of ``X`` (eval mode: BatchNorm's running statistics).
 
@@ -139,7 +162,8 @@ class EncoderTransformMixin:
         Returns
         -------
         features : ndarray of float32, shape (n, d)
-            One row per image; ``d`` is ``embedding_dim_``.
+            One row per image (the features ``feature_stages`` names); ``d`` is
+            ``embedding_dim_``.
 
         Raises
         ------
@@ -221,6 +245,15 @@ class ContrastiveEncoder(SkorchParamsMixin, SimCLRNetworksMixin, ContrastiveTrai
         at half the resolution: a width-16 trunk then has about the multiply-adds of a width-8
         one at stride 1, with twice the features (``benchmarks/encoder_probe.py --stem-stride``).
         A classifier started from this encoder needs the same stride.
+    feature_stages : {"last", "all"}, default="last"
+        What :meth:`transform` returns. ``"last"``: the backbone's features (for a ResNet, the
+        pooled last stage, ``8 * width`` values). ``"all"``: the pooled outputs of all four
+        stages side by side (``15 * width`` values; a named ``backbone`` only): the early
+        stages keep the texture and shape detail that the contrastive loss trains out of the
+        last one, and a linear probe on them scores higher
+        (``benchmarks/encoder_probe.py --feature-stages all``). Training is the same either
+        way (the projection head sees the last stage), so it can be changed on a fitted
+        encoder with ``set_params``.
     projection_dim : int, default=128
         Output size of the projection head (``Linear -> BatchNorm -> ReLU -> Linear ->
         BatchNorm``, lightly's ``SimCLRProjectionHead``).
@@ -336,6 +369,7 @@ class ContrastiveEncoder(SkorchParamsMixin, SimCLRNetworksMixin, ContrastiveTrai
         width: int = 64,
         *,
         stem_stride: int = 1,
+        feature_stages: str = "last",
         projection_dim: int = 128,
         hidden_dim: int | None = None,
         temperature: float = 0.5,
@@ -370,6 +404,7 @@ class ContrastiveEncoder(SkorchParamsMixin, SimCLRNetworksMixin, ContrastiveTrai
         self.backbone = backbone
         self.width = width
         self.stem_stride = stem_stride
+        self.feature_stages = feature_stages
         self.projection_dim = projection_dim
         self.hidden_dim = hidden_dim
         self.temperature = temperature
@@ -391,6 +426,7 @@ class ContrastiveEncoder(SkorchParamsMixin, SimCLRNetworksMixin, ContrastiveTrai
         )],
         "width": [Int(1)],
         "stem_stride": [Int(1, 2)],
+        "feature_stages": [Choice("last", "all")],
         "projection_dim": [Int(1)],
         "hidden_dim": [None, Int(1)],
         "temperature": [Float(0, None, closed="neither")],
@@ -416,6 +452,14 @@ class ContrastiveEncoder(SkorchParamsMixin, SimCLRNetworksMixin, ContrastiveTrai
     def _check_params(self):
         check_params(self)
         check_device(self.device, type(self).__name__)
+        spec = self.backbone
+        if self.feature_stages == "all" and not (
+                isinstance(spec, str) or callable(getattr(spec, "stage_features", None))):
+            raise ValueError(
+                f"The 'feature_stages' parameter of {type(self).__name__} is 'all', which needs "
+                "a backbone with a stage_features method (the named 'resnet18' or "
+                f"'preact_resnet18'); got the backbone {spec!r}. Use feature_stages='last'."
+            )
         if self.train_split is None:  # before skorch's Checkpoint makes its folder
             for entry in self.callbacks or ():
                 callback = entry[1] if isinstance(entry, tuple) else entry
@@ -430,6 +474,29 @@ class ContrastiveEncoder(SkorchParamsMixin, SimCLRNetworksMixin, ContrastiveTrai
 
     def _compute_device(self):
         return self.device
+
+    def __setstate__(self, state):
+        state.setdefault("feature_stages", "last")  # a pickle from before the parameter
+        super().__setstate__(state)
+
+    def set_params(self, **params: Any) -> "ContrastiveEncoder":
+        """Set parameters; a new ``feature_stages`` applies to a fitted encoder at once.
+
+        Parameters
+        ----------
+        **params : dict
+            Estimator and skorch parameters.
+
+        Returns
+        -------
+        self : ContrastiveEncoder
+            This estimator.
+        """
+        super().set_params(**params)
+        if "feature_stages" in params and self.initialized_:
+            check_params(self)
+            self.embedding_dim_ = self._embedding_dim(self.module_)
+        return self
 
     # ------------------------------------------------------------------ skorch's hooks
 

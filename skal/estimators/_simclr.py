@@ -55,7 +55,9 @@ class SimCLRNet(nn.Module):
         self.projection_head = projection_head
         self.use_features = use_features
 
-    def forward(self, x):
+    def forward(self, x, stages=False):
+        if stages:  # transform with feature_stages="all"
+            return self.backbone.stage_features(x)  # (n, 15 * width)
         if self.use_features:
             return self.backbone.features(x)  # (n, d)
         return self.backbone(x)  # (n, d)
@@ -97,12 +99,12 @@ class SimCLRNetworksMixin:
             )
         return net, callable(getattr(net, "features", None))
 
-    def _feature_size(self, module):
+    def _feature_size(self, module, stages=False):
         """``d``: one forward pass on one zero image (eval mode, no randomness used)."""
         x = torch.zeros((1,) + tuple(self.input_shape_), device=self._compute_device())
         try:
             with EvalMode(module), torch.no_grad(), torch.random.fork_rng(devices=[]):
-                h = module(x)
+                h = module(x, stages=True) if stages else module(x)
         except RuntimeError as exc:
             raise ValueError(
                 f"The backbone of {type(self).__name__} ({type(module.backbone).__name__}) cannot "
@@ -116,6 +118,19 @@ class SimCLRNetworksMixin:
                 f"for one image of shape {tuple(self.input_shape_)} it returned {shape}."
             )
         return int(h.shape[1])
+
+    def _embedding_dim(self, net, last_dim=None):
+        """What ``transform`` returns per image: the last features, or all stages' pooled."""
+        if getattr(self, "feature_stages", "last") != "all":  # a pickle from before: "last"
+            return last_dim if last_dim is not None else self._feature_size(net)
+        if not callable(getattr(net.backbone, "stage_features", None)):
+            raise ValueError(
+                f"The 'feature_stages' parameter of {type(self).__name__} is 'all', which needs "
+                "a backbone with a stage_features method (the named 'resnet18' or "
+                f"'preact_resnet18'); got a {type(net.backbone).__name__} backbone. Use "
+                "feature_stages='last'."
+            )
+        return self._feature_size(net, stages=True)
 
     def initialize_module(self) -> "SimCLRNetworksMixin":
         """Build the backbone from the image shape, and lightly's SimCLR projection head on it.
@@ -142,7 +157,7 @@ class SimCLRNetworksMixin:
         net.projection_head = head_cls(input_dim=dim, hidden_dim=self.hidden_dim or dim,
                                        output_dim=self.projection_dim)
         self.module_ = net
-        self.embedding_dim_ = dim
+        self.embedding_dim_ = self._embedding_dim(net, dim)
         self.augment_ = self._build_augment()
         return self
 

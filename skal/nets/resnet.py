@@ -18,6 +18,7 @@ state dicts load both ways and a seeded net gets bit-identical initial weights
 
 import numbers
 
+import torch
 from torch import nn
 from torch.nn import functional as F
 
@@ -220,6 +221,28 @@ class ResNet18Base(nn.Module):
         out = self.layer4(self.layer3(self.layer2(self.layer1(out))))
         out = self.final(out)
         return self.pool(out).flatten(1)  # (n, 8w, 1, 1) -> (n, 8w)
+
+    def stage_features(self, x):
+        """Compute the pooled outputs of all four stages, side by side.
+
+        Parameters
+        ----------
+        x : torch.Tensor of shape (n, in_channels, H, W)
+            Images.
+
+        Returns
+        -------
+        torch.Tensor of shape (n, 15 * width)
+            The globally average-pooled outputs of the stages (``w, 2w, 4w, 8w`` channels), in
+            order; the last ``8 * width`` columns are :meth:`features`.
+        """
+        out, pooled = self._stem(x), []
+        for stage in (self.layer1, self.layer2, self.layer3):
+            out = stage(out)
+            pooled.append(self.pool(out).flatten(1))  # (n, c, 1, 1) -> (n, c)
+        out = self.final(self.layer4(out))
+        pooled.append(self.pool(out).flatten(1))  # (n, 8w, 1, 1) -> (n, 8w)
+        return torch.cat(pooled, dim=1)  # (n, 15w)
 
     def head(self, z):
         """Apply the stochastic head, ``Dropout -> Linear``.

@@ -275,6 +275,10 @@ def test_not_fitted_uses_scikit_learn_s_wording(images):
     ({"batch_size": 1}, "'batch_size' parameter"),
     ({"backbone": "resnet50"}, r"'backbone' parameter .* \['preact_resnet18', 'resnet18'\]"),
     ({"random_state": "x"}, "'random_state' parameter"),
+    ({"feature_stages": "first"}, r"'feature_stages' parameter .* among \{'last', 'all'\}"),
+    ({"feature_stages": "all", "backbone": torch.nn.Sequential(torch.nn.Flatten(),
+                                                                torch.nn.Linear(64, 4))},
+     "'feature_stages' parameter .* needs a backbone with a stage_features method"),
 ])
 def test_bad_parameters_fail_before_anything_is_written(images, tmp_path, params, match):
     enc = _enc(callbacks=[Checkpoint(monitor=None, dirname=str(tmp_path / "ck"))], **params)
@@ -306,3 +310,39 @@ def test_missing_lightly_says_how_to_install(images, monkeypatch):
     monkeypatch.setitem(sys.modules, "lightly.loss", None)  # import lightly.loss fails
     with pytest.raises(ImportError, match="pip install --no-deps lightly==1.6.0"):
         _enc().fit(images)
+
+
+# ------------------------------------------------------------------ feature_stages
+def test_all_stages_are_the_pooled_stage_outputs_ending_with_the_last(fitted, images):
+    enc = _enc(max_epochs=2, feature_stages="all").fit(images)
+    Z = enc.transform(images[:10])
+    assert Z.shape == (10, 30) and enc.embedding_dim_ == 30  # (1 + 2 + 4 + 8) * width
+    # the same training: the last 8 * width columns are the "last" encoder's features
+    np.testing.assert_array_equal(Z[:, -16:], fitted.transform(images[:10]))
+    trunk, x = enc.trunk_, torch.as_tensor(images[:10])
+    with torch.no_grad():
+        h = trunk.layer1(trunk._stem(x))
+        np.testing.assert_allclose(Z[:, :2], h.mean((2, 3)), rtol=1e-5, atol=1e-6)
+    assert len(enc.get_feature_names_out()) == 30
+
+
+def test_feature_stages_changes_a_fitted_encoder_and_survives_pickle_and_clone(images):
+    enc = _enc(max_epochs=1).fit(images)
+    last = enc.transform(images[:5])
+    enc.set_params(feature_stages="all")
+    assert enc.embedding_dim_ == 30 and enc.transform(images[:5]).shape == (5, 30)
+    again = pickle.loads(pickle.dumps(enc))
+    np.testing.assert_array_equal(again.transform(images[:5])[:, -16:], last)
+    assert clone(enc).feature_stages == "all"
+    enc.set_params(feature_stages="last")
+    assert enc.embedding_dim_ == 16
+    np.testing.assert_array_equal(enc.transform(images[:5]), last)
+
+
+def test_an_encoder_pickled_before_feature_stages_loads_as_last(fitted, images):
+    state = fitted.__getstate__()
+    del state["feature_stages"]
+    old = ContrastiveEncoder.__new__(ContrastiveEncoder)
+    old.__setstate__(state)
+    assert old.get_params()["feature_stages"] == "last"
+    np.testing.assert_array_equal(old.transform(images[:4]), fitted.transform(images[:4]))
