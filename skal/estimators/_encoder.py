@@ -129,7 +129,7 @@ class EncoderTransformMixin:
             yield self._validate(rows, reset=False)
 
     def evaluation_step(self, batch: Any, training: bool = False) -> torch.Tensor:
-        """skorch's prediction step: the features ``feature_stages`` asks for.
+        """Compute the features ``feature_stages`` asks for (skorch's prediction step).
 
         Parameters
         ----------
@@ -202,6 +202,29 @@ class EncoderTransformMixin:
             ``transform(X)`` after ``fit(X)``; ``d`` is ``embedding_dim_``.
         """
         return self.fit(X, **fit_params).transform(X)
+
+    def __setstate__(self, state):
+        state.setdefault("feature_stages", "last")  # a pickle from before the parameter
+        super().__setstate__(state)
+
+    def set_params(self, **params: Any) -> Any:
+        """Set parameters; a new ``feature_stages`` applies to a fitted encoder at once.
+
+        Parameters
+        ----------
+        **params : dict
+            Estimator and skorch parameters.
+
+        Returns
+        -------
+        self : ContrastiveEncoder
+            This estimator.
+        """
+        super().set_params(**params)
+        if "feature_stages" in params and self.initialized_:
+            check_params(self)
+            self.embedding_dim_ = self._embedding_dim(self.module_)
+        return self
 
     @property
     def trunk_(self) -> nn.Module:
@@ -474,29 +497,6 @@ class ContrastiveEncoder(SkorchParamsMixin, SimCLRNetworksMixin, ContrastiveTrai
 
     def _compute_device(self):
         return self.device
-
-    def __setstate__(self, state):
-        state.setdefault("feature_stages", "last")  # a pickle from before the parameter
-        super().__setstate__(state)
-
-    def set_params(self, **params: Any) -> "ContrastiveEncoder":
-        """Set parameters; a new ``feature_stages`` applies to a fitted encoder at once.
-
-        Parameters
-        ----------
-        **params : dict
-            Estimator and skorch parameters.
-
-        Returns
-        -------
-        self : ContrastiveEncoder
-            This estimator.
-        """
-        super().set_params(**params)
-        if "feature_stages" in params and self.initialized_:
-            check_params(self)
-            self.embedding_dim_ = self._embedding_dim(self.module_)
-        return self
 
     # ------------------------------------------------------------------ skorch's hooks
 
