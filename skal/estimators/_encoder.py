@@ -143,7 +143,7 @@ class EncoderTransformMixin:
         features : torch.Tensor of shape (B, d)
             ``d`` is ``embedding_dim_``.
         """
-        if getattr(self, "feature_stages", "last") != "all":
+        if self.feature_stages != "all":
             return super().evaluation_step(batch, training=training)
         self.check_is_fitted()
         Xi = batch[0] if isinstance(batch, (tuple, list)) else batch
@@ -220,10 +220,15 @@ class EncoderTransformMixin:
         self : ContrastiveEncoder
             This estimator.
         """
+        before = self.feature_stages
         super().set_params(**params)
         if "feature_stages" in params and self.initialized_:
-            check_params(self)
-            self.embedding_dim_ = self._embedding_dim(self.module_)
+            try:
+                check_params(self)
+                self.embedding_dim_ = self._embedding_dim(self.module_)
+            except ValueError:
+                self.feature_stages = before  # a refused value leaves the fitted encoder as it was
+                raise
         return self
 
     @property
@@ -274,7 +279,7 @@ class ContrastiveEncoder(SkorchParamsMixin, SimCLRNetworksMixin, ContrastiveTrai
         stages side by side (``15 * width`` values; a named ``backbone`` only): the early
         stages keep the texture and shape detail that the contrastive loss trains out of the
         last one, and a linear probe on them scores higher
-        (``benchmarks/encoder_probe.py --feature-stages all``). Training is the same either
+        (``benchmarks/label_efficiency.py --enc-feature-stages all``). Training is the same either
         way (the projection head sees the last stage), so it can be changed on a fitted
         encoder with ``set_params``.
     projection_dim : int, default=128
@@ -475,14 +480,7 @@ class ContrastiveEncoder(SkorchParamsMixin, SimCLRNetworksMixin, ContrastiveTrai
     def _check_params(self):
         check_params(self)
         check_device(self.device, type(self).__name__)
-        spec = self.backbone
-        if self.feature_stages == "all" and not (
-                isinstance(spec, str) or callable(getattr(spec, "stage_features", None))):
-            raise ValueError(
-                f"The 'feature_stages' parameter of {type(self).__name__} is 'all', which needs "
-                "a backbone with a stage_features method (the named 'resnet18' or "
-                f"'preact_resnet18'); got the backbone {spec!r}. Use feature_stages='last'."
-            )
+        self._check_feature_stages(self.backbone)  # before skorch's Checkpoint writes
         if self.train_split is None:  # before skorch's Checkpoint makes its folder
             for entry in self.callbacks or ():
                 callback = entry[1] if isinstance(entry, tuple) else entry

@@ -104,7 +104,7 @@ class SimCLRNetworksMixin:
         x = torch.zeros((1,) + tuple(self.input_shape_), device=self._compute_device())
         try:
             with EvalMode(module), torch.no_grad(), torch.random.fork_rng(devices=[]):
-                h = module(x, stages=True) if stages else module(x)
+                h = module(x, stages=stages)
         except RuntimeError as exc:
             raise ValueError(
                 f"The backbone of {type(self).__name__} ({type(module.backbone).__name__}) cannot "
@@ -119,17 +119,24 @@ class SimCLRNetworksMixin:
             )
         return int(h.shape[1])
 
-    def _embedding_dim(self, net, last_dim=None):
-        """What ``transform`` returns per image: the last features, or all stages' pooled."""
-        if getattr(self, "feature_stages", "last") != "all":  # a pickle from before: "last"
-            return last_dim if last_dim is not None else self._feature_size(net)
-        if not callable(getattr(net.backbone, "stage_features", None)):
+    def _check_feature_stages(self, backbone):
+        """Refuse ``feature_stages="all"`` for a backbone (a name, class or module) that has no
+        ``stage_features`` method; the named backbones have one."""
+        if self.feature_stages == "all" and not (
+                isinstance(backbone, str) or callable(getattr(backbone, "stage_features", None))):
+            given = (f"a {type(backbone).__name__} module" if isinstance(backbone, nn.Module)
+                     else repr(backbone))
             raise ValueError(
                 f"The 'feature_stages' parameter of {type(self).__name__} is 'all', which needs "
                 "a backbone with a stage_features method (the named 'resnet18' or "
-                f"'preact_resnet18'); got a {type(net.backbone).__name__} backbone. Use "
-                "feature_stages='last'."
+                f"'preact_resnet18'); got {given}. Use feature_stages='last'."
             )
+
+    def _embedding_dim(self, net, last_dim=None):
+        """What ``transform`` returns per image: the last features, or all stages' pooled."""
+        if self.feature_stages != "all":
+            return last_dim if last_dim is not None else self._feature_size(net)
+        self._check_feature_stages(net.backbone)
         return self._feature_size(net, stages=True)
 
     def initialize_module(self) -> "SimCLRNetworksMixin":

@@ -339,6 +339,18 @@ def test_feature_stages_changes_a_fitted_encoder_and_survives_pickle_and_clone(i
     np.testing.assert_array_equal(enc.transform(images[:5]), last)
 
 
+def test_a_refused_feature_stages_leaves_the_fitted_encoder_as_it_was(images):
+    enc = _enc(backbone=torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(64, 4)),
+               image_shape=(1, 8, 8)).fit(images)
+    with pytest.raises(ValueError, match=r"needs a backbone with a stage_features method .* "
+                                         "got a Sequential module"):
+        enc.set_params(feature_stages="all")
+    assert enc.feature_stages == "last" and enc.transform(images[:3]).shape == (3, 4)
+    with pytest.raises(ValueError, match="'feature_stages' parameter"):
+        enc.set_params(feature_stages="first")
+    assert enc.feature_stages == "last"
+
+
 def test_an_encoder_pickled_before_feature_stages_loads_as_last(fitted, images):
     state = fitted.__getstate__()
     del state["feature_stages"]
