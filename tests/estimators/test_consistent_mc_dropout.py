@@ -66,7 +66,7 @@ def waal_net(digits_small):
 
 # ------------------------------------------------------------------ one mask per pass
 @pytest.mark.parametrize("model", ["resnet", "split", "waal"])
-def test_copies_of_one_image_get_identical_probabilities_in_every_pass(
+def test_copies_of_one_image_get_the_same_probabilities_in_every_pass(
     model, tiny_resnet, waal_net, digits_small
 ):
     X, _ = digits_small
@@ -78,7 +78,10 @@ def test_copies_of_one_image_get_identical_probabilities_in_every_pass(
     pool = _duplicate_pool(images, copies=7)
     samples = clf.sample_proba(pool, n_samples=8, random_state=0)  # (T, 42, C)
     per_image = samples.reshape(8, 6, 7, -1)  # (T, image, copy, C)
-    np.testing.assert_array_equal(per_image, np.broadcast_to(per_image[:, :, :1], per_image.shape))
+    # equal up to float rounding: a convolution kernel may sum a batch row in another order by
+    # its place in the batch (seen: 1.5e-8 on some AVX512 CPUs); another mask moves it by > 1e-3
+    np.testing.assert_allclose(per_image, np.broadcast_to(per_image[:, :, :1], per_image.shape),
+                               rtol=0, atol=1e-6)
     assert np.ptp(samples, axis=0).max() > 1e-3  # and the passes still differ
 
 
