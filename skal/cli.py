@@ -133,6 +133,8 @@ def _add_config_option(parser, f):
         kwargs.update(type=_float_above(meta["low"]), metavar="X")
     elif meta["kind"] == "choice":
         kwargs["choices"] = meta["choices"]
+        if all(isinstance(c, int) for c in meta["choices"]):
+            kwargs["type"] = int
     else:
         kwargs["metavar"] = f.name.upper()
     parser.add_argument(flag_of(f.name), help=text, **kwargs)

@@ -5,6 +5,7 @@ import hashlib
 import json
 import os
 import pickle
+import re
 
 import numpy as np
 import pytest
@@ -26,7 +27,8 @@ from skal import (
 )
 from skal import recipe as recipes
 from skal.cli import main
-from skal.experiment import load_run
+from skal.exceptions import ConfigError
+from skal.experiment import ExperimentConfig, load_run
 from skal.experiment.savings import labels_saved, labels_to_reach
 from skal.labeling import Project
 
@@ -298,6 +300,53 @@ def test_skal_run_recipe_head_tiny_run_and_resume_from_the_cache(tmp_path, capsy
     assert [r["n_labeled"] for r in load_run(out).rows] == [20, 30, 40]
 
 
+def test_skal_run_stride_2_all_stages_encoder(tmp_path):
+    # the benchmark's best recipe from the command line: a stride-2 encoder, all four stages
+    recipes._ENCODERS.clear()
+    out = tmp_path / "run"
+    assert main(["run", "--recipe", "ssl-head", *RUN, "--rounds", "0", "--encoder-stem-stride",
+                 "2", "--encoder-feature-stages", "all", "--out", str(out)]) == 0
+    config = load_run(out).config
+    assert (config.encoder_stem_stride, config.encoder_feature_stages) == (2, "all")
+    assert "stem stride 2" in config.estimator and "all four stages" in config.estimator
+    spec = config.recipe_spec()
+    assert (spec.encoder_stem_stride, spec.encoder_feature_stages) == (2, "all")
+    (encoder_file,) = os.listdir(out / "encoders")
+    with open(out / "encoders" / encoder_file, "rb") as f:
+        encoder = pickle.load(f)
+    assert (encoder.stem_stride, encoder.feature_stages) == (2, "all")
+    assert encoder.embedding_dim_ == 15 * 2  # width 2, four stages
+    # the same run folder with the recipe's own encoder is another experiment
+    assert main(["run", "--recipe", "ssl-head", *RUN, "--rounds", "0",
+                 "--out", str(out)]) == 2
+
+
+def test_a_run_saved_before_the_encoder_options_resumes(tmp_path):
+    config = ExperimentConfig(dataset="digits", recipe="ssl-head", encoder_width=2)
+    saved = config.to_dict()
+    del saved["encoder_stem_stride"], saved["encoder_feature_stages"]  # an older config.json
+    again = ExperimentConfig.from_dict(saved)
+    assert again.identity() == config.identity()
+    assert (again.encoder_stem_stride, again.encoder_feature_stages) == (1, "last")
+    # without an encoder they are stored as unused
+    plain = ExperimentConfig(dataset="digits")
+    assert (plain.encoder_stem_stride, plain.encoder_feature_stages) == (None, None)
+
+
+@pytest.mark.parametrize("kwargs, match", [
+    (dict(encoder_stem_stride=3), "'encoder_stem_stride' parameter of ExperimentConfig must be "
+                                  "one of (1, 2). Got 3"),
+    (dict(encoder_stem_stride=True), "'encoder_stem_stride' parameter of ExperimentConfig"),
+    (dict(encoder_feature_stages="first"), "'encoder_feature_stages' parameter of "
+                                           "ExperimentConfig must be one of ('last', 'all')"),
+    (dict(recipe="scratch", encoder_feature_stages="all"),
+     "'encoder_feature_stages' parameter of ExperimentConfig does not apply to recipe=scratch"),
+])
+def test_bad_encoder_options_of_a_run(kwargs, match):
+    with pytest.raises(ConfigError, match=re.escape(match)):
+        ExperimentConfig(**{"dataset": "digits", "recipe": "ssl-head", **kwargs})
+
+
 def test_skal_run_fixmatch_recipe_trains_on_the_pool(tmp_path):
     out = tmp_path / "fm"
     assert main(["run", "--recipe", "ssl-finetune+fixmatch", "--method", "margin", *RUN,
@@ -367,6 +416,24 @@ def test_skal_label_init_recipe_head_rounds_reuse_the_encoder(tmp_path, capsys):
         assert len(project.next_batch()) == 6
 
 
+def test_skal_label_init_stride_2_all_stages_encoder(tmp_path, capsys):
+    recipes._ENCODERS.clear()
+    write_digit_pngs(tmp_path / "png", 40, size=8)
+    proj = tmp_path / "proj"
+    assert main(["label", "init", str(proj), "--images", str(tmp_path / "png"), "--classes",
+                 ",".join(DIGIT_CLASSES), "--recipe", "ssl-head", *LABEL,
+                 "--encoder-stem-stride", "2", "--encoder-feature-stages", "all"]) == 0
+    assert "(width 2, stem stride 2, 1 epochs)" in capsys.readouterr().out
+    with Project(proj) as project:
+        for _ in range(2):
+            _label_batch(project)
+        project.train_and_query()
+        encoder = project.load_model()[0].encoder
+        assert (encoder.stem_stride, encoder.feature_stages) == (2, "all")
+        assert encoder.embedding_dim_ == 15 * 2
+        assert len(project.next_batch()) == 6
+
+
 def test_skal_label_fixmatch_recipe_trains_on_the_pool(tmp_path):
     write_digit_pngs(tmp_path / "png", 40, size=8)
     project = Project.init(tmp_path / "p", tmp_path / "png", DIGIT_CLASSES, batch_size=6,
@@ -386,6 +453,9 @@ def test_skal_label_fixmatch_recipe_trains_on_the_pool(tmp_path):
                                                        "recipes with an encoder")),
     (["--recipe", "ssl-head", "--strategy", "waal_uncertainty_diversity"],
      "'recipe' parameter must be 'scratch' with model='waal'"),
+    (["--recipe", "scratch", "--encoder-feature-stages", "all"],
+     "'encoder_feature_stages' parameter applies to recipes with an encoder"),
+    (["--recipe", "ssl-head", "--encoder-stem-stride", "3"], "invalid choice: 3"),
 ])
 def test_skal_label_init_bad_recipe_writes_nothing(tmp_path, capsys, extra, match):
     write_digit_pngs(tmp_path / "png", 10, size=8)

@@ -48,7 +48,8 @@ BUILTIN_RECIPES = {
 }
 
 _SEMI_SUPERVISED = ("none", "fixmatch", "pseudo_label")
-_ENCODER_FIELDS = ("encoder_width", "encoder_epochs", "encoder_batch_size")
+_ENCODER_FIELDS = ("encoder_width", "encoder_epochs", "encoder_batch_size", "encoder_stem_stride",
+                   "encoder_feature_stages")
 
 #: The learning rate of methods that declare none (Adam's, for the ResNet18 methods).
 DEFAULT_LR = 1e-3
@@ -141,7 +142,7 @@ def _check_field(f, value):
         if not isinstance(value, bool):
             _fail(f.name, "a bool", value)
     elif kind == "choice":
-        if value not in meta["choices"]:
+        if value not in meta["choices"] or isinstance(value, bool):  # True == 1
             _fail(f.name, f"one of {meta['choices']}", value)
     elif kind == "str":
         if not isinstance(value, str) or not value:
@@ -203,6 +204,9 @@ def _lookup_recipe(config):
         raise ConfigError(f"Unknown recipe {name!r}. Expected one of: {known} (or "
                           "NAME+fixmatch, NAME+pseudo_label).") from None
     overrides = {k: getattr(config, k) for k in _ENCODER_FIELDS if getattr(config, k) is not None}
+    fields = {f.name: f for f in option_fields()}
+    for key, value in overrides.items():  # in this class's words, before the recipe's check
+        _check_field(fields[key], value)
     if overrides and not base.uses_encoder:
         key = next(iter(overrides))
         raise ConfigError(f"{option_subject(key)} does not apply to "
@@ -273,6 +277,15 @@ class ExperimentConfig:
         Recipes with an encoder: its SimCLR epochs (None: the recipe's, 15).
     encoder_batch_size : int or None, default=None
         Recipes with an encoder: its SimCLR batch size (None: the recipe's, 256).
+    encoder_stem_stride : {1, 2} or None, default=None
+        Recipes with an encoder: 2 halves the resolution in the encoder's stem, so a trunk of
+        twice the width costs about what the stride-1 one does (None: the recipe's, 1). The
+        ``"finetune"`` recipes' classifier takes the encoder's stride.
+    encoder_feature_stages : {"last", "all"} or None, default=None
+        Recipes with an encoder: the features the head is trained on, the pooled last ResNet
+        stage or the four stages side by side (:class:`skal.ContrastiveEncoder`'s
+        ``feature_stages``; None: the recipe's, ``"last"``). The encoder's training is the same
+        either way; fine-tuning ignores it.
     semi_supervised : {"none", "fixmatch", "pseudo_label"} or None, default=None
         Train with :class:`skal.FixMatchClassifier` on the unlabelled rest of the pool too
         (None: the recipe's); not with ``"ssl-head"``.
@@ -360,6 +373,15 @@ class ExperimentConfig:
                                                "the pool", low=1, shown="the recipe's: 15")
     encoder_batch_size: int | None = _option(None, "recipes with an encoder: SimCLR batch "
                                                    "size", low=2, shown="the recipe's: 256")
+    encoder_stem_stride: int | None = _option(None, "recipes with an encoder: 2 halves the "
+                                                    "resolution in its stem (twice the width at "
+                                                    "about the same cost)", kind="choice",
+                                              choices=(1, 2), shown="the recipe's: 1")
+    encoder_feature_stages: str | None = _option(None, "recipes with an encoder: the head's "
+                                                       "features, the pooled last ResNet stage "
+                                                       "or all four side by side",
+                                                 kind="choice", choices=("last", "all"),
+                                                 shown="the recipe's: last")
     semi_supervised: str | None = _option(None, "train on the unlabelled pool too (FixMatch "
                                                 "or pseudo-labels; not for ssl-head)",
                                           kind="choice", choices=_SEMI_SUPERVISED,
@@ -485,10 +507,14 @@ class ExperimentConfig:
         recipe = self.recipe_spec()
         semi = {"none": "", "fixmatch": ", FixMatch on the pool",
                 "pseudo_label": ", pseudo-labels on the pool"}[recipe.semi_supervised]
-        encoder = (f"a SimCLR encoder (width {recipe.encoder_width}, {recipe.encoder_epochs} "
-                   "epochs on the pool)")
+        stride = (f", stem stride {recipe.encoder_stem_stride}"
+                  if recipe.encoder_stem_stride != 1 else "")
+        encoder = (f"a SimCLR encoder (width {recipe.encoder_width}{stride}, "
+                   f"{recipe.encoder_epochs} epochs on the pool)")
         if recipe.training == "head":
-            return f"EmbeddingHeadClassifier on the frozen features of {encoder}"
+            stages = ("all four stages' pooled features" if recipe.encoder_feature_stages == "all"
+                      else "the frozen features")
+            return f"EmbeddingHeadClassifier on {stages} of {encoder}"
         if recipe.training == "finetune":
             return f"ResNet18Classifier(width={recipe.encoder_width}) started from {encoder}{semi}"
         return self._method().describe(self) + semi

@@ -148,6 +148,12 @@ def add_label_parser(commands):
     init.add_argument("--encoder-width", type=_positive_int, metavar="N",
                       help="recipes with an encoder: its ResNet18 width (default: the "
                            "recipe's, 8)")
+    init.add_argument("--encoder-stem-stride", type=int, choices=(1, 2),
+                      help="recipes with an encoder: 2 halves the resolution in its stem "
+                           "(twice the width at about the same cost; default: the recipe's, 1)")
+    init.add_argument("--encoder-feature-stages", choices=("last", "all"),
+                      help="recipes with an encoder: the head's features, the pooled last "
+                           "ResNet stage or all four side by side (default: the recipe's, last)")
     init.add_argument("--width", type=_positive_int, default=_DEFAULTS["width"],
                       help="ResNet18 channels of the first stage")
     init.add_argument("--epochs", type=_positive_int, default=_DEFAULTS["epochs"],
@@ -357,7 +363,8 @@ def _init(args):
     from .project import Project
 
     settings = {k: getattr(args, k) for k in (
-        "batch_size", "strategy", "model", "recipe", "encoder_epochs", "encoder_width", "width",
+        "batch_size", "strategy", "model", "recipe", "encoder_epochs", "encoder_width",
+        "encoder_stem_stride", "encoder_feature_stages", "width",
         "epochs", "min_steps", "train_batch_size", "lr", "mc_samples", "subsample", "holdout",
         "seed", "device", "overlap", "aggregation", "assign_size", "cost_aware", "cost_power",
         "time_model")}
@@ -384,8 +391,10 @@ def _init(args):
 
             recipe = project_recipe(config)
             if recipe.uses_encoder:
+                stride = (f", stem stride {recipe.encoder_stem_stride}"
+                          if recipe.encoder_stem_stride != 1 else "")
                 print(f"recipe {recipe.name}: the first round fits a SimCLR encoder (width "
-                      f"{recipe.encoder_width}, {recipe.encoder_epochs} epochs) on the {n} "
+                      f"{recipe.encoder_width}{stride}, {recipe.encoder_epochs} epochs) on the {n} "
                       f"images, cached in {project.path}/encoder/")
         print(f"next: skal label serve {args.project}")
 

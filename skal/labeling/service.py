@@ -56,8 +56,8 @@ def project_encoder(config, project_path, X_images, report=None):
     Parameters
     ----------
     config : dict
-        Project settings (``recipe``, ``encoder_epochs``, ``encoder_width``, ``seed``,
-        ``device``).
+        Project settings (``recipe``, ``encoder_epochs``, ``encoder_width``,
+        ``encoder_stem_stride``, ``encoder_feature_stages``, ``seed``, ``device``).
     project_path : str
         The project folder.
     X_images : ndarray

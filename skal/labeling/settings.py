@@ -21,6 +21,8 @@ DEFAULT_CONFIG = {
     "recipe": "scratch",      # a skal.recipe name: "ssl-head" trains a head on SimCLR features
     "encoder_epochs": None,   # recipes with an encoder: SimCLR epochs (None: the recipe's)
     "encoder_width": None,    # ... and its width (None: the recipe's)
+    "encoder_stem_stride": None,     # ... 1 or 2: 2 halves the resolution in its stem
+    "encoder_feature_stages": None,  # ... the head's features: "last" stage or "all" four
     "width": 16,              # ResNet18 channels of the first stage
     "epochs": 10,             # training epochs per round (at least)
     "min_steps": 100,         # ... and at least this many gradient steps (more epochs when few)
@@ -158,6 +160,18 @@ def project_recipe(config):
             raise ValueError(f"The '{key}' parameter applies to recipes with an encoder; the "
                              f"recipe {name!r} trains none. Got {key}={value!r}.")
         overrides[key] = int(value)
+    for key, allowed in (("encoder_stem_stride", (1, 2)),
+                         ("encoder_feature_stages", ("last", "all"))):
+        value = config.get(key)
+        if value is None:
+            continue
+        if isinstance(value, bool) or value not in allowed:
+            raise ValueError(f"The '{key}' parameter must be None or one of {allowed}. Got "
+                             f"{value!r} instead.")
+        if not recipe.uses_encoder:
+            raise ValueError(f"The '{key}' parameter applies to recipes with an encoder; the "
+                             f"recipe {name!r} trains none. Got {key}={value!r}.")
+        overrides[key] = int(value) if key == "encoder_stem_stride" else value
     return get_recipe(recipe, **overrides) if overrides else recipe
 
 
@@ -343,6 +357,8 @@ def round_params(config):
     params = {k: config[k] for k in keys}
     if config.get("recipe", "scratch") != "scratch":  # projects without a recipe: as before
         params.update({k: config.get(k) for k in ("recipe", "encoder_epochs", "encoder_width")})
+        params.update({k: config[k] for k in ("encoder_stem_stride", "encoder_feature_stages")
+                       if config.get(k) is not None})  # projects before them: as before
     if config.get("aggregation", "majority") != "majority":  # several annotators' labels
         params["aggregation"] = config["aggregation"]
     if config.get("cost_aware"):  # asked for; the round's batch report says whether it was
