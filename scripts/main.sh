@@ -16,7 +16,9 @@
 #   bash scripts/main.sh --gpu-protocol   # larger pool, encoder and budgets on a GPU (also: SKAL_FULL=1)
 #   bash scripts/main.sh --repeats 5 ...  # any other argument goes on to every `skal run` and wins
 # Environment: SKAL_OUT (output folder, default runs/main or runs/main-gpu), SKAL_FULL=1,
-# OMP_NUM_THREADS (torch threads; default: the number of cores).
+# OMP_NUM_THREADS (torch threads per run; CPU protocol: default 1, and with 2 or more cores the
+# baseline and the recipe run side by side, one core each; GPU protocol: default the number of
+# cores, one run after the other).
 # A different setting needs a different output folder (skal refuses to mix two configurations);
 # more --rounds or --repeats extend a finished run. CPU results depend on the torch thread count,
 # which skal records: resume with the same OMP_NUM_THREADS (skal refuses another one).
@@ -48,21 +50,53 @@ else
   sizes=(--pool-size 3000 --test-size 2000 --query-size 60 --rounds 8 --repeats 3 --device cpu)
   # today's main-job training (ResNet18 width 16, >= 80 steps a round, cosine schedule)
   scratch=(--width 16 --epochs 8 --min-steps 80 --batch-size 64 --lr-schedule cosine)
-  # encoder: width 8, 10 epochs of batch 128 on the 3000 pool images; head: >= 500 steps
-  recipe=(--encoder-width 8 --encoder-epochs 10 --encoder-batch-size 128 --epochs 30
-          --min-steps 500 --batch-size 64)
+  # encoder: width 24 with a stride-2 stem (about the cost of width 8 at stride 1), 10 epochs of
+  # batch 128 on the 3000 pool images, all four stages' features; head: >= 500 steps
+  recipe=(--encoder-width 24 --encoder-stem-stride 2 --encoder-feature-stages all
+          --encoder-epochs 10 --encoder-batch-size 128 --epochs 30 --min-steps 500 --batch-size 64)
 fi
 
-export OMP_NUM_THREADS="${OMP_NUM_THREADS:-$(nproc)}"
+cores=$(env -u OMP_NUM_THREADS -u OMP_THREAD_LIMIT nproc)  # nproc obeys OMP_NUM_THREADS
+side_by_side=0
+if [ "$protocol" = cpu ]; then
+  export OMP_NUM_THREADS="${OMP_NUM_THREADS:-1}"
+  [ "$cores" -ge 2 ] && side_by_side=1
+else
+  export OMP_NUM_THREADS="${OMP_NUM_THREADS:-$cores}"
+fi
 skal=.venv/bin/skal
 echo "[main] $protocol protocol, OMP_NUM_THREADS=$OMP_NUM_THREADS, output in $out"
 start=$SECONDS
 cpu_start=$(awk '{print $14 + $15 + $16 + $17}' /proc/$$/stat)  # this shell's + its children's ticks
 run() { echo "[main] skal run $*"; "$skal" run "$@"; }
-run --recipe scratch --method random "${common[@]}" "${sizes[@]}" "${scratch[@]}" "${extra[@]}" \
-    --out "$out/scratch"
-run --recipe ssl-head --methods random,badge "${common[@]}" "${sizes[@]}" "${recipe[@]}" \
-    "${extra[@]}" --out "$out/ssl-head"
+baseline() {
+  run --recipe scratch --method random "${common[@]}" "${sizes[@]}" "${scratch[@]}" \
+      "${extra[@]}" --out "$out/scratch"
+}
+with_recipe() {
+  run --recipe ssl-head --methods random,badge "${common[@]}" "${sizes[@]}" "${recipe[@]}" \
+      "${extra[@]}" --out "$out/ssl-head"
+}
+if [ "$side_by_side" = 1 ]; then
+  # two independent runs, one core each: the baseline's progress goes to a log, the recipe's here
+  mkdir -p "$out"
+  echo "[main] the baseline runs beside the recipe; its progress: $out/scratch.log"
+  baseline > "$out/scratch.log" 2>&1 &
+  baseline_pid=$!
+  trap 'kill "$baseline_pid" 2>/dev/null || true' EXIT  # an interrupted job stops both runs
+  with_recipe
+  echo "[main] waiting for the baseline (random + scratch) to finish"
+  if ! wait "$baseline_pid"; then
+    tail -n 20 "$out/scratch.log" >&2
+    echo "[main] the baseline run failed (above: the end of $out/scratch.log)" >&2
+    exit 1
+  fi
+  trap - EXIT
+  grep "mean test accuracy" "$out/scratch.log" | sed 's/^/[random + scratch] /'
+else
+  baseline
+  with_recipe
+fi
 "$skal" compare "$out/ssl-head" --baseline "$out/scratch" --out "$out/learning_curve.png" \
     --summary "$out/labels_saved.json" --title "Fashion-MNIST: the recipe vs today's training"
 # the labels saved at every budget of the baseline (mean curves; "-": never reached)
