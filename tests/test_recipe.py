@@ -337,6 +337,7 @@ def test_a_run_saved_before_the_encoder_options_resumes(tmp_path):
     (dict(encoder_stem_stride=3), "'encoder_stem_stride' parameter of ExperimentConfig must be "
                                   "one of (1, 2). Got 3"),
     (dict(encoder_stem_stride=True), "'encoder_stem_stride' parameter of ExperimentConfig"),
+    (dict(encoder_stem_stride=2.0), "'encoder_stem_stride' parameter of ExperimentConfig"),
     (dict(encoder_feature_stages="first"), "'encoder_feature_stages' parameter of "
                                            "ExperimentConfig must be one of ('last', 'all')"),
     (dict(recipe="scratch", encoder_feature_stages="all"),
@@ -432,6 +433,23 @@ def test_skal_label_init_stride_2_all_stages_encoder(tmp_path, capsys):
         assert (encoder.stem_stride, encoder.feature_stages) == (2, "all")
         assert encoder.embedding_dim_ == 15 * 2
         assert len(project.next_batch()) == 6
+
+
+@pytest.mark.parametrize("settings, match", [
+    (dict(encoder_stem_stride=3), "'encoder_stem_stride' parameter must be None or one of (1, 2)"),
+    (dict(encoder_stem_stride=2.0), "'encoder_stem_stride' parameter must be None or one of"),
+    (dict(encoder_stem_stride=True), "'encoder_stem_stride' parameter must be None or one of"),
+    (dict(encoder_feature_stages="middle"), "'encoder_feature_stages' parameter must be None or "
+                                            "one of ('last', 'all')"),
+    (dict(recipe="scratch", encoder_stem_stride=2), "'encoder_stem_stride' parameter applies to "
+                                                     "recipes with an encoder"),
+])
+def test_bad_encoder_settings_of_a_project_write_nothing(tmp_path, settings, match):
+    write_digit_pngs(tmp_path / "png", 10, size=8)
+    with pytest.raises(ValueError, match=re.escape(match)):
+        Project.init(tmp_path / "p", tmp_path / "png", DIGIT_CLASSES,
+                     **{"recipe": "ssl-head", **settings})
+    assert not (tmp_path / "p").exists()
 
 
 def test_skal_label_fixmatch_recipe_trains_on_the_pool(tmp_path):

@@ -142,7 +142,9 @@ def _check_field(f, value):
         if not isinstance(value, bool):
             _fail(f.name, "a bool", value)
     elif kind == "choice":
-        if value not in meta["choices"] or isinstance(value, bool):  # True == 1
+        numeric = isinstance(meta["choices"][0], int)  # (1, 2): 2.0 and True are not choices
+        if (value not in meta["choices"] or isinstance(value, bool)
+                or (numeric and not isinstance(value, numbers.Integral))):
             _fail(f.name, f"one of {meta['choices']}", value)
     elif kind == "str":
         if not isinstance(value, str) or not value:

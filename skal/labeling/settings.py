@@ -165,7 +165,8 @@ def project_recipe(config):
         value = config.get(key)
         if value is None:
             continue
-        if isinstance(value, bool) or value not in allowed:
+        if (isinstance(value, bool) or value not in allowed
+                or (key == "encoder_stem_stride" and not isinstance(value, (int, np.integer)))):
             raise ValueError(f"The '{key}' parameter must be None or one of {allowed}. Got "
                              f"{value!r} instead.")
         if not recipe.uses_encoder:
