@@ -69,10 +69,7 @@ def _accuracy(model, proba, y):
 def score_variants(Z, y, Z_test, y_test, Zf, Zf_test, seed):
     """Test accuracy of every classifier variant trained on ``(Z, y)``."""
     out = {"head": le.fit_head(Z, y, seed).score(Z_test, y_test)}
-    epochs = le._steps_epochs(len(Z), 64, 30, 500)  # as fit_head
-    linear = EmbeddingHeadClassifier(hidden=0, dropout=0.5, max_epochs=epochs, batch_size=64,
-                                     random_state=seed).fit(Z, y)
-    out["linear_head"] = linear.score(Z_test, y_test)
+    out["linear_head"] = le.fit_head(Z, y, seed, hidden=0).score(Z_test, y_test)
     for C in (0.05, 0.3):
         logreg = make_pipeline(StandardScaler(), LogisticRegression(C=C, max_iter=5000))
         out[f"logreg_{C}"] = logreg.fit(Z, y).score(Z_test, y_test)

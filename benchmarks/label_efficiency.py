@@ -207,9 +207,9 @@ def fit_finetune(args, X, y, seed, encoder):
     return init_trunk(model, encoder).fit(X, y)
 
 
-def fit_head(Z, y, seed):
+def fit_head(Z, y, seed, hidden=128):
     epochs = _steps_epochs(len(Z), 64, 30, 500)
-    return EmbeddingHeadClassifier(hidden=128, dropout=0.5, max_epochs=epochs, batch_size=64,
+    return EmbeddingHeadClassifier(hidden=hidden, dropout=0.5, max_epochs=epochs, batch_size=64,
                                    random_state=seed).fit(Z, y)
 
 

@@ -121,6 +121,11 @@ def model_for(config):
     return model
 
 
+#: a project's encoder settings: None for an int >= 1, else the values allowed
+_ENCODER_SETTINGS = {"encoder_epochs": None, "encoder_width": None,
+                     "encoder_stem_stride": (1, 2), "encoder_feature_stages": ("last", "all")}
+
+
 def project_recipe(config):
     """Return the :class:`skal.recipe.Recipe` of a project's settings.
 
@@ -149,30 +154,21 @@ def project_recipe(config):
             f"The 'recipe' parameter must be one of {recipe_names()} (or NAME+fixmatch, "
             f"NAME+pseudo_label). Got {name!r} instead.") from None
     overrides = {}
-    for key in ("encoder_epochs", "encoder_width"):
+    for key, expected in _ENCODER_SETTINGS.items():
         value = config.get(key)
         if value is None:
             continue
-        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-            raise ValueError(f"The '{key}' parameter must be None or an int >= 1. Got "
-                             f"{value!r} instead.")
+        integer = isinstance(value, (int, np.integer)) and not isinstance(value, bool)
+        valid = (integer and value >= 1) if expected is None else (
+            value in expected and integer == isinstance(expected[0], int))
+        if not valid:
+            wanted = "an int >= 1" if expected is None else f"one of {expected}"
+            raise ValueError(f"The '{key}' parameter must be None or {wanted}. Got {value!r} "
+                             "instead.")
         if not recipe.uses_encoder:
             raise ValueError(f"The '{key}' parameter applies to recipes with an encoder; the "
                              f"recipe {name!r} trains none. Got {key}={value!r}.")
-        overrides[key] = int(value)
-    for key, allowed in (("encoder_stem_stride", (1, 2)),
-                         ("encoder_feature_stages", ("last", "all"))):
-        value = config.get(key)
-        if value is None:
-            continue
-        if (isinstance(value, bool) or value not in allowed
-                or (key == "encoder_stem_stride" and not isinstance(value, (int, np.integer)))):
-            raise ValueError(f"The '{key}' parameter must be None or one of {allowed}. Got "
-                             f"{value!r} instead.")
-        if not recipe.uses_encoder:
-            raise ValueError(f"The '{key}' parameter applies to recipes with an encoder; the "
-                             f"recipe {name!r} trains none. Got {key}={value!r}.")
-        overrides[key] = int(value) if key == "encoder_stem_stride" else value
+        overrides[key] = int(value) if integer else value
     return get_recipe(recipe, **overrides) if overrides else recipe
 
 

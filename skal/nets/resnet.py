@@ -204,6 +204,16 @@ class ResNet18Base(nn.Module):
     def _stem(self, x):
         return F.relu(self.bn1(self.conv1(x)))
 
+    def _trunk(self, x, pooled=None):
+        """The last stage's feature maps (after ``final``); the pooled outputs of the first
+        three stages are appended to the list ``pooled`` on the way, when one is given."""
+        out = self._stem(x)
+        for stage in (self.layer1, self.layer2, self.layer3):
+            out = stage(out)
+            if pooled is not None:
+                pooled.append(self.pool(out).flatten(1))  # (n, c, 1, 1) -> (n, c)
+        return self.final(self.layer4(out))
+
     def features(self, x):
         """Compute the deterministic trunk's features (no dropout here).
 
@@ -217,10 +227,7 @@ class ResNet18Base(nn.Module):
         torch.Tensor of shape (n, 8 * width)
             The globally average-pooled output of the last stage.
         """
-        out = self._stem(x)
-        out = self.layer4(self.layer3(self.layer2(self.layer1(out))))
-        out = self.final(out)
-        return self.pool(out).flatten(1)  # (n, 8w, 1, 1) -> (n, 8w)
+        return self.pool(self._trunk(x)).flatten(1)  # (n, 8w, 1, 1) -> (n, 8w)
 
     def stage_features(self, x):
         """Compute the pooled outputs of all four stages, side by side.
@@ -236,12 +243,9 @@ class ResNet18Base(nn.Module):
             The globally average-pooled outputs of the stages (``w, 2w, 4w, 8w`` channels), in
             order; the last ``8 * width`` columns are :meth:`features`.
         """
-        out, pooled = self._stem(x), []
-        for stage in (self.layer1, self.layer2, self.layer3):
-            out = stage(out)
-            pooled.append(self.pool(out).flatten(1))  # (n, c, 1, 1) -> (n, c)
-        out = self.final(self.layer4(out))
-        pooled.append(self.pool(out).flatten(1))  # (n, 8w, 1, 1) -> (n, 8w)
+        pooled = []
+        last = self._trunk(x, pooled)
+        pooled.append(self.pool(last).flatten(1))  # (n, 8w, 1, 1) -> (n, 8w)
         return torch.cat(pooled, dim=1)  # (n, 15w)
 
     def head(self, z):
